@@ -1,0 +1,168 @@
+# skiff: build, test, benchmark, install.
+#
+#   make            build everything into build/ (bin/, lib/, include/ like an install)
+#   make test       install Debian packages if missing, build, run the whole suite
+#   make test-sanitize   the suite again, built with AddressSanitizer + UBSan (build-san/)
+#   make demo       build, start skiffd on a temporary data dir, deploy the examples, call them
+#   make bench      benchmarks side by side with Gearman
+#   make install PREFIX=DIR
+#
+# The build tree mirrors an install (bin/ lib/ include/) so `skiff deploy` finds its headers and
+# library relative to its own binary in both.
+
+BUILD ?= build
+PREFIX ?= /usr/local
+CC ?= cc
+
+PKGS := libuv msgpack sqlite3 jansson libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+OPT ?= -O2 -g
+SAN ?=
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) $(WARN) -fPIC -fvisibility=hidden \
+	-Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL := $(SAN) $(LDFLAGS)
+RPATH := -Wl,-rpath,'$$ORIGIN/../lib'
+
+COMMON_SRC := $(wildcard src/common/*.c)
+CLIENT_SRC := $(wildcard src/client/*.c)
+WORKER_SRC := $(filter-out src/worker/main.c,$(wildcard src/worker/*.c))
+SERVER_SRC := $(wildcard src/server/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+
+obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
+COMMON_OBJ := $(call obj,$(COMMON_SRC))
+CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
+WORKER_OBJ := $(call obj,$(WORKER_SRC))
+SERVER_OBJ := $(call obj,$(SERVER_SRC))
+CLI_OBJ := $(call obj,$(CLI_SRC))
+
+LIB := $(BUILD)/lib/libskiff.so
+LIBA := $(BUILD)/lib/libskiff.a
+BINS := $(BUILD)/bin/skiffd $(BUILD)/bin/skiff $(BUILD)/bin/skiff-worker
+HEADERS := $(BUILD)/include/skiff/skiff.h $(BUILD)/include/skiff/app.h
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+ITEST_SRC := $(wildcard tests/integration/*.c)
+ITEST_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/%,$(FUZZ_SRC))
+EXAMPLE_CLIENTS := $(BUILD)/examples/call_square
+BENCH_BINS := $(BUILD)/bench/bench_skiff $(BUILD)/bench/bench_gearman
+
+.PHONY: all deps test test-sanitize unit demo bench fuzz install clean format format-check
+all: $(BINS) $(LIB) $(LIBA) $(HEADERS) $(BUILD)/lib/pkgconfig/skiff.pc
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(LIB): $(COMMON_OBJ) $(CLIENT_OBJ) $(WORKER_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,libskiff.so -o $@ $^ $(PKG_LIBS) -ldl -lpthread
+
+$(LIBA): $(COMMON_OBJ) $(CLIENT_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/skiffd: $(SERVER_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(BUILD)/bin/skiff: $(CLI_OBJ) $(CLIENT_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lpthread
+
+$(BUILD)/bin/skiff-worker: $(call obj,src/worker/main.c) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $< -L$(BUILD)/lib -lskiff $(RPATH)
+
+$(BUILD)/include/skiff/%.h: include/skiff/%.h
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(BUILD)/lib/pkgconfig/skiff.pc: Makefile
+	@mkdir -p $(dir $@)
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: skiff\nDescription: skiff client library and app SDK\nVersion: 0.1.0\nLibs: -L$${libdir} -lskiff\nCflags: -I$${includedir}\n' \
+		"$(abspath $(BUILD))" > $@
+
+# Tests -----------------------------------------------------------------------------------------
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(COMMON_OBJ) $(CLIENT_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Itests/unit -o $@ $< $(COMMON_OBJ) $(CLIENT_OBJ) $(PKG_LIBS) -lpthread
+
+$(BUILD)/tests/%: tests/integration/%.c tests/integration/itest.h $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Itests/integration -o $@ $< -L$(BUILD)/lib -lskiff \
+		$(PKG_LIBS) -lpthread -Wl,-rpath,$(abspath $(BUILD)/lib)
+
+$(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(COMMON_OBJ) $(PKG_LIBS) -lpthread
+
+$(BUILD)/examples/%: examples/%.c $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< -L$(BUILD)/lib -lskiff -Wl,-rpath,$(abspath $(BUILD)/lib)
+
+$(BUILD)/bench/bench_skiff: bench/bench_skiff.c bench/bench.h $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< -L$(BUILD)/lib -lskiff -lm -Wl,-rpath,$(abspath $(BUILD)/lib)
+
+$(BUILD)/bench/bench_gearman: bench/bench_gearman.c bench/bench.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< -lgearman -lm
+
+test: deps
+	$(MAKE) all-tests
+	scripts/run-tests.sh $(BUILD)
+	$(MAKE) test-sanitize
+
+all-tests: all $(UNIT_BINS) $(ITEST_BINS) $(FUZZ_BINS) $(EXAMPLE_CLIENTS)
+
+unit: all-tests
+	scripts/run-tests.sh $(BUILD)
+
+test-sanitize:
+	$(MAKE) BUILD=build-san OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all-tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		SKIFF_SANITIZE=1 scripts/run-tests.sh build-san
+
+demo: deps all $(EXAMPLE_CLIENTS)
+	scripts/demo.sh $(BUILD)
+
+bench: deps all $(BENCH_BINS)
+	bench/run.sh $(BUILD)
+
+fuzz: $(FUZZ_BINS)
+	scripts/fuzz.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/skiff
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/skiff/*.h $(DESTDIR)$(PREFIX)/include/skiff/
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: skiff\nDescription: skiff client library and app SDK\nVersion: 0.1.0\nLibs: -L$${libdir} -lskiff\nCflags: -I$${includedir}\n' \
+		"$(PREFIX)" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/skiff.pc
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,46 @@
+/*
+ * codec.h - skiff_value <-> msgpack, and the argument payload.
+ *
+ * A result travels as the msgpack encoding of one value; arguments as the encoding of a
+ * two-element array [args-list, kwargs-map]. The server never decodes either: it moves these
+ * blobs between callers, its store and containers.
+ */
+#ifndef SKIFF_COMMON_CODEC_H
+#define SKIFF_COMMON_CODEC_H
+
+#include <msgpack.h>
+#include <skiff/skiff.h>
+
+#include "buf.h"
+
+/* Deepest nesting of lists and maps a value may have, on encode and decode (bounded so a hostile
+ * payload cannot exhaust the stack). msgpack-c's own unpacker stops at 32 levels. */
+#define CODEC_MAX_DEPTH 32
+
+/* Appends the encoding of v to b. SKIFF_OK; SKIFF_ERR_REQUEST_SIZE when b would exceed its max;
+ * SKIFF_ERR_SERIALIZATION when v nests deeper than CODEC_MAX_DEPTH; SKIFF_ERR_NOMEM. NULL v is
+ * encoded as nil. */
+int codec_encode_value(struct buf *b, const skiff_value *v);
+/* Appends [args, kwargs]; NULL args means an empty list, NULL kwargs an empty map.
+ * SKIFF_ERR_INVALID if args is not a list or kwargs not a map; otherwise as codec_encode_value. */
+int codec_encode_args(struct buf *b, const skiff_value *args, const skiff_value *kwargs);
+/* Packs v with an existing packer (for values nested in a larger message). */
+int codec_pack_value(msgpack_packer *pk, const skiff_value *v);
+
+/* Decodes exactly one value from p[0..n) into *out. SKIFF_OK, or SKIFF_ERR_DESERIALIZATION
+ * (malformed, trailing bytes, non-string map keys, invalid UTF-8, integers beyond int64,
+ * extension types) with a message in err, or SKIFF_ERR_NOMEM. */
+int codec_decode_value(const char *p, size_t n, skiff_value **out, skiff_error *err);
+/* Decodes an argument payload into a new list and map. Errors as codec_decode_value. */
+int codec_decode_args(const char *p, size_t n, skiff_value **args, skiff_value **kwargs,
+                      skiff_error *err);
+/* Converts an already unpacked object. Errors as codec_decode_value. */
+int codec_from_object(const msgpack_object *o, skiff_value **out, skiff_error *err);
+
+/* The skiff_code for a msgpack_pack_* return value written through codec_buf_write:
+ * SKIFF_OK, SKIFF_ERR_REQUEST_SIZE (buffer max reached) or SKIFF_ERR_NOMEM. */
+int codec_status(int rc);
+/* The msgpack_packer write callback for a struct buf (data is the buf). */
+int codec_buf_write(void *data, const char *p, size_t n);
+
+#endif

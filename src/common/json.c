@@ -1,0 +1,199 @@
+/*
+ * json.c - skiff_value <-> JSON with jansson: the edges of skiff (CLI, HTTP).
+ *
+ * JSON has no bytes, so bytes travel as the one-key object {"$bytes": "<base64>"} (standard
+ * alphabet, padded; base64 by OpenSSL). Integers that fit in 64 bits stay ints; other numbers
+ * become doubles. Non-finite doubles have no JSON form and are written as null.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "codec.h"
+#include "mem.h"
+#include "value.h"
+
+static int from_json(json_t *j, skiff_value **out, int depth, skiff_error *err);
+
+/* Decodes a {"$bytes": "..."} object's base64 text. */
+static skiff_value *bytes_from_base64(const char *s, size_t n)
+{
+    if (n % 4)
+        return NULL;
+    unsigned char *raw = mem_alloc(n / 4 * 3 + 1);
+    if (!raw)
+        return NULL;
+    int len = n ? EVP_DecodeBlock(raw, (const unsigned char *)s, (int)n) : 0;
+    skiff_value *v = NULL;
+    if (len >= 0) {
+        /* EVP_DecodeBlock counts the padding as zero bytes: drop them. */
+        if (n && s[n - 1] == '=')
+            len--;
+        if (n > 1 && s[n - 2] == '=')
+            len--;
+        v = skiff_value_bytes(raw, (size_t)len);
+    }
+    mem_free(raw);
+    return v;
+}
+
+static int from_json(json_t *j, skiff_value **out, int depth, skiff_error *err)
+{
+    if (depth > CODEC_MAX_DEPTH)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "JSON nested deeper than %d levels",
+                               CODEC_MAX_DEPTH);
+    skiff_value *v = NULL;
+    switch (json_typeof(j)) {
+    case JSON_NULL:
+        v = skiff_value_nil();
+        break;
+    case JSON_TRUE:
+        v = skiff_value_bool(true);
+        break;
+    case JSON_FALSE:
+        v = skiff_value_bool(false);
+        break;
+    case JSON_INTEGER:
+        v = skiff_value_int((int64_t)json_integer_value(j));
+        break;
+    case JSON_REAL:
+        v = skiff_value_double(json_real_value(j));
+        break;
+    case JSON_STRING:
+        v = skiff_value_stringn(json_string_value(j), json_string_length(j));
+        break;
+    case JSON_ARRAY: {
+        v = skiff_value_list();
+        size_t i;
+        json_t *item;
+        json_array_foreach(j, i, item)
+        {
+            if (!v)
+                break;
+            skiff_value *c;
+            int rc = from_json(item, &c, depth + 1, err);
+            if (rc != SKIFF_OK) {
+                skiff_value_free(v);
+                return rc;
+            }
+            if (skiff_list_append(v, c) != SKIFF_OK) {
+                skiff_value_free(v);
+                v = NULL;
+            }
+        }
+        break;
+    }
+    case JSON_OBJECT: {
+        json_t *b = json_object_get(j, "$bytes");
+        if (b && json_object_size(j) == 1) {
+            if (!json_is_string(b))
+                return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                                       "\"$bytes\" must hold a base64 string");
+            v = bytes_from_base64(json_string_value(b), json_string_length(b));
+            if (!v)
+                return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                                       "\"$bytes\" is not valid base64");
+            break;
+        }
+        v = skiff_value_map();
+        const char *key;
+        json_t *item;
+        json_object_foreach(j, key, item)
+        {
+            if (!v)
+                break;
+            skiff_value *c;
+            int rc = from_json(item, &c, depth + 1, err);
+            if (rc != SKIFF_OK) {
+                skiff_value_free(v);
+                return rc;
+            }
+            rc = skiff_map_set(v, key, c);
+            if (rc != SKIFF_OK) {
+                skiff_value_free(v);
+                if (rc == SKIFF_ERR_INVALID)
+                    return skiff_error_set(err, rc, NULL, "object key holds a NUL character");
+                v = NULL;
+            }
+        }
+        break;
+    }
+    }
+    if (!v)
+        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory reading JSON");
+    *out = v;
+    return SKIFF_OK;
+}
+
+int skiff_value_from_json(const char *text, size_t len, skiff_value **out, skiff_error *err)
+{
+    json_error_t je;
+    json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!j)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "invalid JSON at line %d column %d: %s",
+                               je.line, je.column, je.text);
+    int rc = from_json(j, out, 0, err);
+    json_decref(j);
+    return rc;
+}
+
+static json_t *to_json(const skiff_value *v)
+{
+    switch (skiff_value_type(v)) {
+    case SKIFF_NIL:
+        return json_null();
+    case SKIFF_BOOL:
+        return json_boolean(v->u.b);
+    case SKIFF_INT:
+        return json_integer((json_int_t)v->u.i);
+    case SKIFF_DOUBLE:
+        return isfinite(v->u.d) ? json_real(v->u.d) : json_null();
+    case SKIFF_STRING:
+        return json_stringn_nocheck(v->u.s.p, v->u.s.n);
+    case SKIFF_BYTES: {
+        if (v->u.s.n > (size_t)INT32_MAX / 2)
+            return NULL;
+        char *text = mem_alloc((v->u.s.n + 2) / 3 * 4 + 1);
+        if (!text)
+            return NULL;
+        EVP_EncodeBlock((unsigned char *)text, (const unsigned char *)v->u.s.p, (int)v->u.s.n);
+        json_t *o = json_pack("{s:s}", "$bytes", text);
+        mem_free(text);
+        return o;
+    }
+    case SKIFF_LIST: {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < v->u.list.n; i++) {
+            json_t *c = to_json(v->u.list.items[i]);
+            if (!c || json_array_append_new(a, c)) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        return a;
+    }
+    case SKIFF_MAP: {
+        json_t *o = json_object();
+        for (size_t i = 0; o && i < v->u.map.n; i++) {
+            json_t *c = to_json(v->u.map.vals[i]);
+            if (!c || json_object_set_new_nocheck(o, v->u.map.keys[i], c)) {
+                json_decref(o);
+                return NULL;
+            }
+        }
+        return o;
+    }
+    }
+    return NULL;
+}
+
+char *skiff_value_to_json(const skiff_value *v)
+{
+    json_t *j = to_json(v);
+    if (!j)
+        return NULL;
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    return s;
+}

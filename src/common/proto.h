@@ -1,0 +1,50 @@
+/*
+ * proto.h - operation codes and limits of the skiff wire protocol.
+ *
+ * docs/protocol.md is the normative description of every message; this header only names the
+ * numbers. Numbers are part of the protocol: never reuse or renumber one.
+ */
+#ifndef SKIFF_COMMON_PROTO_H
+#define SKIFF_COMMON_PROTO_H
+
+#define PROTO_VERSION 1
+
+/* Largest argument or result payload by default (DESIGN.md: 64 MiB). */
+#define PROTO_PAYLOAD_MAX (64u << 20)
+/* Room in a frame for the fields around a payload (ids, names, error text). */
+#define PROTO_FRAME_OVERHEAD (64u << 10)
+/* Largest frame before authentication: a HELLO is small, so a stranger cannot make the server
+ * buffer 64 MiB. */
+#define PROTO_HELLO_MAX (16u << 10)
+/* Largest app code (shared object) a deploy may carry. */
+#define PROTO_CODE_MAX (256u << 20)
+
+enum proto_op {
+    /* replies, carrying the request's rid */
+    OP_OK = 1,    /* success; fields depend on the request */
+    OP_ERROR = 2, /* failure: code, type, message[, traceback] */
+
+    /* client -> server requests */
+    OP_HELLO = 10,          /* token_id, token_secret[, client] -> server, version, payload_max */
+    OP_LOOKUP = 11,         /* app, function -> app_id, function_id */
+    OP_CALL = 12,           /* (function_id | app, function), args, spawn[, parent_input_id] */
+    OP_GET = 13,            /* call_id, timeout_ms -> value */
+    OP_CANCEL = 14,         /* call_id, terminate_containers -> {} */
+    OP_DEPLOY = 15,         /* app, code, functions -> app_id, version, functions */
+    OP_APP_LIST = 16,       /* -> apps */
+    OP_APP_STOP = 17,       /* app -> {} */
+    OP_CONTAINER_LIST = 18, /* -> containers */
+    OP_STATS = 19,          /* app, function -> backlog, num_total_runners, num_running_inputs */
+    OP_TOKEN_NEW = 20,      /* -> token_id, token_secret */
+    OP_CALL_INFO = 21,      /* call_id -> call_id, function_id, app, function, status, ... */
+
+    /* server <-> container (on the container's private socket, no rid) */
+    OP_W_READY = 40,       /* worker -> server: container_id, pid */
+    OP_W_INPUT = 41,       /* server -> worker: input_id, call_id, args */
+    OP_W_OUTPUT = 42,      /* worker -> server: input_id, value | code, type, message, traceback */
+    OP_W_INIT_FAILED = 43, /* worker -> server: code, type, message[, traceback] */
+    OP_W_STOP = 44,        /* server -> worker: finish and exit */
+    OP_W_CANCEL = 45,      /* server -> worker: input_id */
+};
+
+#endif
