@@ -79,6 +79,26 @@ void wire_bin(struct wire_writer *w, const char *k, const void *p, size_t n)
     check(w, msgpack_pack_bin_with_body(&w->pk, p, n));
 }
 
+void wire_pack_array(struct wire_writer *w, size_t n)
+{
+    check(w, msgpack_pack_array(&w->pk, n));
+}
+
+void wire_pack_map(struct wire_writer *w, size_t n)
+{
+    check(w, msgpack_pack_map(&w->pk, n));
+}
+
+void wire_pack_str(struct wire_writer *w, const char *s)
+{
+    check(w, s ? msgpack_pack_str_with_body(&w->pk, s, strlen(s)) : msgpack_pack_nil(&w->pk));
+}
+
+void wire_pack_int(struct wire_writer *w, int64_t v)
+{
+    check(w, msgpack_pack_int64(&w->pk, v));
+}
+
 int wire_end(struct wire_writer *w)
 {
     if (w->rc == SKIFF_OK && w->got != w->want)

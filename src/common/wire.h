@@ -37,6 +37,11 @@ void wire_double(struct wire_writer *w, const char *key, double v);
 void wire_bin(struct wire_writer *w, const char *key, const void *p, size_t n);
 /* Writes the key only; the caller packs the value with w->pk. */
 void wire_key(struct wire_writer *w, const char *key);
+/* Nested values inside a field started with wire_key (they do not count as fields). */
+void wire_pack_array(struct wire_writer *w, size_t n);
+void wire_pack_map(struct wire_writer *w, size_t n);
+void wire_pack_str(struct wire_writer *w, const char *s); /* NULL s: nil */
+void wire_pack_int(struct wire_writer *w, int64_t v);
 /* Finishes the frame. SKIFF_OK, or the first failure (SKIFF_ERR_REQUEST_SIZE: over b->max,
  * SKIFF_ERR_NOMEM) after removing the partial frame from b. */
 int wire_end(struct wire_writer *w);

@@ -1,0 +1,450 @@
+/*
+ * apps.c - the registry of apps and functions, and deploys (see apps.h).
+ *
+ * Deployed code lives in <data>/apps/<app_id>/v<version>.so; every version stays on disk, so
+ * containers still running an older version keep a valid file.
+ */
+#include "apps.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "calls.h"
+#include "common/hmap.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "sched.h"
+#include "store.h"
+
+static char *data_dir;
+static struct list_node app_list = {&app_list, &app_list};
+static struct hmap apps_by_name;
+static struct hmap fns_by_id;
+
+static bool name_chars(const char *s, size_t max, const char *extra)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return false;
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr(extra, c)))
+            return false;
+    }
+    return true;
+}
+
+bool apps_valid_app_name(const char *name)
+{
+    return name_chars(name, APP_NAME_MAX, "._-");
+}
+
+bool apps_valid_function_name(const char *name)
+{
+    return name_chars(name, FUNCTION_NAME_MAX, "_.");
+}
+
+struct app *apps_find(const char *name)
+{
+    return hmap_get(&apps_by_name, name);
+}
+
+struct function *apps_function(const char *id)
+{
+    return hmap_get(&fns_by_id, id);
+}
+
+static struct function *app_function(struct app *a, const char *name)
+{
+    struct list_node *n, *t;
+    list_for_each_safe(n, t, &a->functions)
+    {
+        struct function *f = container_of(n, struct function, app_link);
+        if (!strcmp(f->name, name))
+            return f;
+    }
+    return NULL;
+}
+
+struct function *apps_lookup(const char *app, const char *name)
+{
+    struct app *a = apps_find(app);
+    if (!a || a->stopped)
+        return NULL;
+    struct function *f = app_function(a, name);
+    return f && f->live ? f : NULL;
+}
+
+struct app *apps_next(struct app *prev)
+{
+    struct list_node *n = prev ? prev->link.next : app_list.next;
+    return n == &app_list ? NULL : container_of(n, struct app, link);
+}
+
+static struct app *app_new(const char *id, const char *name)
+{
+    struct app *a = mem_calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->name = mem_strdup(name);
+    if (!a->name || hmap_put(&apps_by_name, a->name, a) < 0) {
+        mem_free(a->name);
+        mem_free(a);
+        return NULL;
+    }
+    snprintf(a->id, sizeof a->id, "%s", id);
+    list_init(&a->functions);
+    list_push(&app_list, &a->link);
+    return a;
+}
+
+static struct function *function_new(struct app *a, const char *id, const char *name)
+{
+    struct function *f = mem_calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    snprintf(f->id, sizeof f->id, "%s", id);
+    f->name = mem_strdup(name);
+    if (!f->name || hmap_put(&fns_by_id, f->id, f) < 0) {
+        mem_free(f->name);
+        mem_free(f);
+        return NULL;
+    }
+    f->app = a;
+    list_init(&f->queue);
+    list_init(&f->containers);
+    list_push(&a->functions, &f->app_link);
+    return f;
+}
+
+/* Applies defaults to a requested configuration. */
+static void config_defaults(struct fn_config *c)
+{
+    if (c->timeout <= 0)
+        c->timeout = FN_DEFAULT_TIMEOUT;
+    if (c->max_containers <= 0)
+        c->max_containers = FN_DEFAULT_MAX_CONTAINERS;
+    if (c->min_containers < 0)
+        c->min_containers = 0;
+    if (c->min_containers > c->max_containers)
+        c->min_containers = c->max_containers;
+    if (c->scaledown_window <= 0)
+        c->scaledown_window = FN_DEFAULT_SCALEDOWN;
+}
+
+int apps_init(const char *dir)
+{
+    data_dir = mem_strdup(dir);
+    hmap_init(&apps_by_name);
+    hmap_init(&fns_by_id);
+    sqlite3 *db = store_db();
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT app_id, name, stopped, version, created, code_path FROM apps"
+                           " ORDER BY created, app_id",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct app *a = app_new((const char *)sqlite3_column_text(st, 0),
+                                (const char *)sqlite3_column_text(st, 1));
+        if (!a) {
+            sqlite3_finalize(st);
+            return -1;
+        }
+        a->stopped = sqlite3_column_int(st, 2);
+        a->version = sqlite3_column_int(st, 3);
+        a->created = sqlite3_column_int64(st, 4);
+        const unsigned char *p = sqlite3_column_text(st, 5);
+        a->code_path = p ? mem_strdup((const char *)p) : NULL;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT f.function_id, a.name, f.name, f.live, f.version, f.signature,"
+                           " f.timeout, f.max_containers, f.min_containers, f.scaledown_window"
+                           " FROM functions f JOIN apps a USING(app_id) ORDER BY f.function_id",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct app *a = apps_find((const char *)sqlite3_column_text(st, 1));
+        if (!a)
+            continue;
+        struct function *f = function_new(a, (const char *)sqlite3_column_text(st, 0),
+                                          (const char *)sqlite3_column_text(st, 2));
+        if (!f) {
+            sqlite3_finalize(st);
+            return -1;
+        }
+        f->live = sqlite3_column_int(st, 3);
+        f->version = sqlite3_column_int(st, 4);
+        const unsigned char *sig = sqlite3_column_text(st, 5);
+        f->cfg.signature = sig ? mem_strdup((const char *)sig) : NULL;
+        f->cfg.timeout = sqlite3_column_double(st, 6);
+        f->cfg.max_containers = sqlite3_column_int(st, 7);
+        f->cfg.min_containers = sqlite3_column_int(st, 8);
+        f->cfg.scaledown_window = sqlite3_column_double(st, 9);
+    }
+    sqlite3_finalize(st);
+    return 0;
+fail:
+    log_error("apps: cannot load: %s", sqlite3_errmsg(db));
+    return -1;
+}
+
+void apps_start_all(void)
+{
+    for (struct app *a = apps_next(NULL); a; a = apps_next(a)) {
+        struct list_node *n, *t;
+        list_for_each_safe(n, t, &a->functions)
+            sched_function_changed(container_of(n, struct function, app_link));
+    }
+}
+
+void apps_deinit(void)
+{
+    while (!list_empty(&app_list)) {
+        struct app *a = container_of(app_list.next, struct app, link);
+        while (!list_empty(&a->functions)) {
+            struct function *f = container_of(a->functions.next, struct function, app_link);
+            list_remove(&f->app_link);
+            mem_free(f->name);
+            mem_free(f->cfg.signature);
+            mem_free(f);
+        }
+        list_remove(&a->link);
+        mem_free(a->name);
+        mem_free(a->code_path);
+        mem_free(a);
+    }
+    hmap_deinit(&apps_by_name);
+    hmap_deinit(&fns_by_id);
+    mem_free(data_dir);
+    data_dir = NULL;
+}
+
+/* Writes the code durably to path (via a temporary file and rename). 0 or -1 (errno). */
+static int write_code(const char *path, const void *code, size_t n)
+{
+    char tmp[4400];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    const char *p = code;
+    size_t left = n;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) < 0)
+        goto fail;
+    close(fd);
+    return rename(tmp, path);
+fail:;
+    int e = errno;
+    close(fd);
+    unlink(tmp);
+    errno = e;
+    return -1;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Records the deploy in one transaction. SQLITE_OK or an error code. */
+static int save_deploy(struct app *a, const char *app_id, int version, const char *code_path,
+                       const struct deploy_fn *fns, size_t nfns, char (*ids)[ID_SIZE])
+{
+    sqlite3 *db = store_db();
+    sqlite3_stmt *st = NULL;
+    int rc = exec_sql(db, "BEGIN");
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_prepare_v2(db,
+                            "INSERT INTO apps(app_id, name, stopped, version, created, code_path)"
+                            " VALUES(?1, ?2, 0, ?3, strftime('%s','now'), ?4)"
+                            " ON CONFLICT(app_id) DO UPDATE SET stopped = 0, version = ?3,"
+                            " code_path = ?4",
+                            -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, app_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, a->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, version);
+        sqlite3_bind_text(st, 4, code_path, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+        sqlite3_finalize(st);
+    }
+    if (rc == SQLITE_OK) {
+        sqlite3_prepare_v2(db, "UPDATE functions SET live = 0 WHERE app_id = ?1", -1, &st, NULL);
+        sqlite3_bind_text(st, 1, app_id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+        sqlite3_finalize(st);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(
+            db,
+            "INSERT INTO functions(function_id, app_id, name, live, version, signature, timeout,"
+            " max_containers, min_containers, scaledown_window)"
+            " VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9)"
+            " ON CONFLICT(function_id) DO UPDATE SET live = 1, version = ?4, signature = ?5,"
+            " timeout = ?6, max_containers = ?7, min_containers = ?8, scaledown_window = ?9",
+            -1, &st, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < nfns; i++) {
+        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, app_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, fns[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, version);
+        if (fns[i].cfg.signature)
+            sqlite3_bind_text(st, 5, fns[i].cfg.signature, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 5);
+        sqlite3_bind_double(st, 6, fns[i].cfg.timeout);
+        sqlite3_bind_int(st, 7, fns[i].cfg.max_containers);
+        sqlite3_bind_int(st, 8, fns[i].cfg.min_containers);
+        sqlite3_bind_double(st, 9, fns[i].cfg.scaledown_window);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+        sqlite3_reset(st);
+    }
+    if (st)
+        sqlite3_finalize(st);
+    if (rc == SQLITE_OK)
+        rc = exec_sql(db, "COMMIT");
+    if (rc != SQLITE_OK)
+        exec_sql(db, "ROLLBACK");
+    return rc;
+}
+
+struct app *apps_deploy(const char *name, const void *code, size_t n, const struct deploy_fn *fns,
+                        size_t nfns, char *errbuf, size_t errlen)
+{
+    struct app *a = apps_find(name);
+    char app_id[ID_SIZE];
+    if (a)
+        memcpy(app_id, a->id, sizeof app_id);
+    else
+        id_new(app_id, "ap");
+    int version = a ? a->version + 1 : 1;
+
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/apps/%s", data_dir, app_id);
+    snprintf(path, sizeof path, "%s/v%d.so", dir, version);
+    char apps_dir[4096];
+    snprintf(apps_dir, sizeof apps_dir, "%s/apps", data_dir);
+    if ((mkdir(apps_dir, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0755) < 0 && errno != EEXIST) ||
+        write_code(path, code, n) < 0) {
+        snprintf(errbuf, errlen, "cannot store the app's code in %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+
+    /* Function ids: kept for names the app already had, new otherwise. */
+    char(*ids)[ID_SIZE] = mem_calloc(nfns ? nfns : 1, ID_SIZE);
+    struct deploy_fn *cfgs = mem_calloc(nfns ? nfns : 1, sizeof *cfgs);
+    if (!ids || !cfgs) {
+        mem_free(ids);
+        mem_free(cfgs);
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < nfns; i++) {
+        struct function *f = a ? app_function(a, fns[i].name) : NULL;
+        if (f)
+            memcpy(ids[i], f->id, ID_SIZE);
+        else
+            id_new(ids[i], "fu");
+        cfgs[i] = fns[i];
+        config_defaults(&cfgs[i].cfg);
+    }
+
+    struct app tmp_app = {.name = (char *)name};
+    int rc = save_deploy(a ? a : &tmp_app, app_id, version, path, cfgs, nfns, ids);
+    if (rc != SQLITE_OK) {
+        snprintf(errbuf, errlen, "cannot record the deploy: %s", sqlite3_errstr(rc));
+        mem_free(ids);
+        mem_free(cfgs);
+        return NULL;
+    }
+
+    if (!a) {
+        a = app_new(app_id, name);
+        if (!a)
+            goto oom;
+        a->created = store_now_ms() / 1000;
+    }
+    char *code_path = mem_strdup(path);
+    if (!code_path)
+        goto oom;
+    mem_free(a->code_path);
+    a->code_path = code_path;
+    a->version = version;
+    a->stopped = false;
+    struct list_node *node, *t;
+    list_for_each_safe(node, t, &a->functions)
+        container_of(node, struct function, app_link)->live = false;
+    for (size_t i = 0; i < nfns; i++) {
+        struct function *f = app_function(a, fns[i].name);
+        if (!f && !(f = function_new(a, ids[i], fns[i].name)))
+            goto oom;
+        char *sig = cfgs[i].cfg.signature ? mem_strdup(cfgs[i].cfg.signature) : NULL;
+        mem_free(f->cfg.signature);
+        f->cfg = cfgs[i].cfg;
+        f->cfg.signature = sig;
+        f->live = true;
+        f->version = version;
+    }
+    mem_free(ids);
+    mem_free(cfgs);
+    list_for_each_safe(node, t, &a->functions)
+    {
+        struct function *f = container_of(node, struct function, app_link);
+        if (!f->live)
+            calls_terminate_queued(f, "the function was removed by a redeploy of its app");
+        sched_function_changed(f);
+    }
+    log_info("deployed %s version %d (%zu functions)", name, version, nfns);
+    return a;
+oom:
+    mem_free(ids);
+    mem_free(cfgs);
+    snprintf(errbuf, errlen, "out of memory (the deploy is recorded; restart the server)");
+    return NULL;
+}
+
+int apps_stop(const char *name)
+{
+    struct app *a = apps_find(name);
+    if (!a)
+        return -1;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(store_db(), "UPDATE apps SET stopped = 1 WHERE app_id = ?1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            log_error("apps: cannot record the stop of %s: %s", name, sqlite3_errmsg(store_db()));
+        sqlite3_finalize(st);
+    }
+    a->stopped = true;
+    struct list_node *n, *t;
+    list_for_each_safe(n, t, &a->functions)
+    {
+        struct function *f = container_of(n, struct function, app_link);
+        calls_terminate_queued(f, "the app was stopped");
+        sched_function_changed(f);
+    }
+    log_info("stopped app %s", name);
+    return 0;
+}

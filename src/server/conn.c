@@ -1,0 +1,381 @@
+/*
+ * conn.c - framed connections (see conn.h).
+ */
+#include "conn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/proto.h"
+
+/* Bytes asked of the kernel per read: large enough that a burst of pipelined frames arrives in
+ * one callback. */
+#define READ_CHUNK (64 * 1024)
+
+static struct list_node dirty = {&dirty, &dirty};
+
+struct listener {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    const struct conn_ops *ops;
+    size_t max_frame;
+    bool is_tcp;
+};
+
+static struct conn *conn_alloc(const struct conn_ops *ops, void *owner, size_t max_frame)
+{
+    struct conn *c = mem_calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (wire_msg_init(&c->msg) < 0) {
+        mem_free(c);
+        return NULL;
+    }
+    c->ops = ops;
+    c->owner = owner;
+    c->max_frame = max_frame;
+    buf_init(&c->in, max_frame + WIRE_HEADER + READ_CHUNK);
+    /* Output may queue a few large replies for a slow reader; past this the reader is dropped. */
+    buf_init(&c->out, 4 * (max_frame + WIRE_HEADER));
+    buf_init(&c->wbuf, 0);
+    list_init(&c->dirty_link);
+    list_init(&c->calls);
+    list_init(&c->waiters);
+    c->h.handle.data = c;
+    return c;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    buf_deinit(&c->in);
+    buf_deinit(&c->out);
+    buf_deinit(&c->wbuf);
+    wire_msg_deinit(&c->msg);
+    mem_free(c);
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->dirty) {
+        list_remove(&c->dirty_link);
+        c->dirty = false;
+    }
+    if (c->ops->on_close)
+        c->ops->on_close(c);
+    uv_close(&c->h.handle, on_closed);
+}
+
+struct buf *conn_out(struct conn *c)
+{
+    if (!c->dirty && !c->closing) {
+        list_push(&dirty, &c->dirty_link);
+        c->dirty = true;
+    }
+    return &c->out;
+}
+
+void conn_error(struct conn *c, uint64_t rid, skiff_code code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (wire_error_msg(conn_out(c), rid, code, NULL, msg) != SKIFF_OK) {
+        log_warn("%s: output over its limit, closing", c->peer);
+        conn_close(c);
+    }
+}
+
+void conn_ok(struct conn *c, uint64_t rid)
+{
+    struct wire_writer w;
+    wire_begin(&w, conn_out(c), OP_OK, rid, 0);
+    if (wire_end(&w) != SKIFF_OK)
+        conn_close(c);
+}
+
+static void flush(struct conn *c);
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    c->writing = false;
+    c->wbuf.len = 0;
+    buf_shrink(&c->wbuf);
+    if (c->closing)
+        return;
+    if (status < 0) {
+        log_debug("%s: write failed: %s", c->peer, uv_strerror(status));
+        conn_close(c);
+        return;
+    }
+    if (c->out.len)
+        flush(c);
+    else if (c->linger)
+        conn_close(c);
+}
+
+static void flush(struct conn *c)
+{
+    if (c->writing || c->closing)
+        return;
+    if (!c->out.len) {
+        if (c->linger)
+            conn_close(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write(&c->h.stream, &b, 1);
+    if (n == UV_EAGAIN || n == UV_ENOSYS)
+        n = 0;
+    if (n < 0) {
+        log_debug("%s: write failed: %s", c->peer, uv_strerror(n));
+        conn_close(c);
+        return;
+    }
+    buf_consume(&c->out, (size_t)n);
+    if (!c->out.len) {
+        buf_shrink(&c->out);
+        if (c->linger)
+            conn_close(c);
+        return;
+    }
+    /* The rest goes out with uv_write from wbuf; new replies keep collecting in out. */
+    struct buf t = c->wbuf;
+    c->wbuf = c->out;
+    c->out = t;
+    c->out.max = c->wbuf.max;
+    c->wbuf.max = 0;
+    c->out.len = 0;
+    b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+    c->wreq.data = c;
+    c->writing = true;
+    int rc = uv_write(&c->wreq, &c->h.stream, &b, 1, on_written);
+    if (rc < 0) {
+        c->writing = false;
+        conn_close(c);
+    }
+}
+
+void conn_close_after_flush(struct conn *c)
+{
+    if (c->closing || c->linger)
+        return;
+    c->linger = true;
+    uv_read_stop(&c->h.stream);
+    conn_out(c); /* make sure a flush happens */
+}
+
+bool conn_pending(void)
+{
+    return !list_empty(&dirty);
+}
+
+void conn_flush_all(void)
+{
+    while (!list_empty(&dirty)) {
+        struct conn *c = container_of(dirty.next, struct conn, dirty_link);
+        list_remove(&c->dirty_link);
+        c->dirty = false;
+        flush(c);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
+{
+    (void)hint;
+    struct conn *c = h->data;
+    size_t want = READ_CHUNK;
+    /* When a large frame is arriving, make room for all of it at once. */
+    if (c->in.len >= WIRE_HEADER) {
+        const unsigned char *p = (const unsigned char *)c->in.data;
+        size_t flen = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+        if (flen <= c->max_frame && flen + WIRE_HEADER > c->in.len + want)
+            want = flen + WIRE_HEADER - c->in.len;
+    }
+    if (buf_reserve(&c->in, want) < 0) {
+        *out = uv_buf_init(NULL, 0);
+        return;
+    }
+    *out = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    (void)b;
+    struct conn *c = s->data;
+    if (n == UV_ENOBUFS) {
+        log_warn("%s: out of memory for input, closing", c->peer);
+        conn_close(c);
+        return;
+    }
+    if (n < 0) {
+        if (n != UV_EOF)
+            log_debug("%s: read failed: %s", c->peer, uv_strerror((int)n));
+        conn_close(c);
+        return;
+    }
+    c->in.len += (size_t)n;
+    size_t off = 0;
+    while (!c->closing && !c->linger) {
+        long len = wire_frame_len(c->in.data + off, c->in.len - off, c->max_frame);
+        if (len < 0) {
+            log_warn("%s: frame over %zu bytes, closing", c->peer, c->max_frame);
+            conn_close(c);
+            return;
+        }
+        if (len == 0)
+            break;
+        const char *body = c->in.data + off + WIRE_HEADER;
+        off += WIRE_HEADER + (size_t)len;
+        if (wire_msg_parse(&c->msg, body, (size_t)len) < 0) {
+            log_warn("%s: malformed frame, closing", c->peer);
+            conn_close(c);
+            return;
+        }
+        c->ops->on_frame(c, &c->msg);
+    }
+    if (!c->closing) {
+        buf_consume(&c->in, off);
+        buf_shrink(&c->in);
+    }
+}
+
+int conn_start(struct conn *c)
+{
+    return uv_read_start(&c->h.stream, on_alloc, on_read);
+}
+
+struct conn *conn_new_pipe(uv_loop_t *loop, const struct conn_ops *ops, void *owner,
+                           size_t max_frame)
+{
+    struct conn *c = conn_alloc(ops, owner, max_frame);
+    if (!c)
+        return NULL;
+    if (uv_pipe_init(loop, &c->h.pipe, 0) < 0) {
+        on_closed(&c->h.handle);
+        return NULL;
+    }
+    c->h.handle.data = c;
+    snprintf(c->peer, sizeof c->peer, "container");
+    return c;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct listener *l = server->data;
+    if (status < 0) {
+        log_warn("accept failed: %s", uv_strerror(status));
+        return;
+    }
+    struct conn *c = conn_alloc(l->ops, NULL, l->max_frame);
+    if (!c) {
+        log_error("out of memory accepting a connection");
+        return;
+    }
+    int rc = l->is_tcp ? uv_tcp_init(server->loop, &c->h.tcp) : uv_pipe_init(server->loop, &c->h.pipe, 0);
+    c->h.handle.data = c;
+    if (rc < 0) {
+        on_closed(&c->h.handle);
+        return;
+    }
+    c->closing = true; /* until accepted: a failed accept must not call on_close */
+    if (uv_accept(server, &c->h.stream) < 0) {
+        uv_close(&c->h.handle, on_closed);
+        return;
+    }
+    c->closing = false;
+    /* Strangers get small frames until their HELLO is accepted (proto.c raises the limit). */
+    if (c->max_frame > PROTO_HELLO_MAX)
+        c->max_frame = PROTO_HELLO_MAX;
+    if (l->is_tcp) {
+        uv_tcp_nodelay(&c->h.tcp, 1);
+        struct sockaddr_storage sa;
+        int len = sizeof sa;
+        char host[48] = "?";
+        if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&sa, &len) == 0) {
+            if (sa.ss_family == AF_INET6)
+                uv_ip6_name((struct sockaddr_in6 *)&sa, host, sizeof host);
+            else
+                uv_ip4_name((struct sockaddr_in *)&sa, host, sizeof host);
+            snprintf(c->peer, sizeof c->peer, "client %s:%d", host,
+                     ntohs(((struct sockaddr_in *)&sa)->sin_port));
+        }
+    } else {
+        snprintf(c->peer, sizeof c->peer, "client (unix)");
+    }
+    if (conn_start(c) < 0)
+        conn_close(c);
+}
+
+int conn_listen(uv_loop_t *loop, const char *addr, const struct conn_ops *ops, size_t max_frame)
+{
+    struct listener *l = mem_calloc(1, sizeof *l);
+    if (!l)
+        return UV_ENOMEM;
+    l->ops = ops;
+    l->max_frame = max_frame;
+    int rc;
+    if (!strncmp(addr, "unix:", 5)) {
+        const char *path = addr + 5;
+        rc = uv_pipe_init(loop, &l->h.pipe, 0);
+        if (rc == 0) {
+            unlink(path); /* a stale socket from an earlier run */
+            rc = uv_pipe_bind(&l->h.pipe, path);
+        }
+    } else {
+        l->is_tcp = true;
+        char host[256];
+        const char *colon = strrchr(addr, ':');
+        if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof host) {
+            log_error("bad listen address '%s': want HOST:PORT or unix:PATH", addr);
+            mem_free(l);
+            return UV_EINVAL;
+        }
+        memcpy(host, addr, (size_t)(colon - addr));
+        host[colon - addr] = '\0';
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (*end || port < 0 || port > 65535) {
+            log_error("bad port in '%s'", addr);
+            mem_free(l);
+            return UV_EINVAL;
+        }
+        struct sockaddr_storage sa;
+        if (host[0] == '[') {
+            size_t hl = strlen(host);
+            if (host[hl - 1] == ']')
+                host[hl - 1] = '\0';
+            rc = uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)&sa);
+        } else {
+            rc = uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&sa);
+        }
+        if (rc == 0)
+            rc = uv_tcp_init(loop, &l->h.tcp);
+        if (rc == 0)
+            rc = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&sa, 0);
+    }
+    l->h.handle.data = l;
+    if (rc == 0)
+        rc = uv_listen(&l->h.stream, 1024, on_connection);
+    if (rc < 0) {
+        log_error("cannot listen on %s: %s", addr, uv_strerror(rc));
+        /* The handle may be initialised: leave it to the loop's teardown. */
+        return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,88 @@
+/*
+ * conn.h - framed connections on the server's event loop: clients and containers alike.
+ *
+ * A conn reads bytes into `in`, cuts them into frames and hands each parsed frame to its ops'
+ * on_frame. Replies are appended to `out` with the wire.h builders (conn_out) and sent in one
+ * batch per loop iteration by conn_flush_all, which the loop calls after the store has committed
+ * (so a reply that acknowledges something durable never leaves before the commit). A write that
+ * does not complete at once continues with uv_write while new output collects behind it.
+ *
+ * Closing is asynchronous (libuv): conn_close stops reading, calls ops->on_close at once (so the
+ * owner detaches everything that points at the conn) and frees the conn in the close callback.
+ */
+#ifndef SKIFF_SERVER_CONN_H
+#define SKIFF_SERVER_CONN_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/list.h"
+#include "common/wire.h"
+
+struct conn;
+
+struct conn_ops {
+    /* A frame arrived. The msg is valid only during the call. */
+    void (*on_frame)(struct conn *c, struct wire_msg *msg);
+    /* The connection is closing (peer gone, error or conn_close); called once. */
+    void (*on_close)(struct conn *c);
+};
+
+struct conn {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    const struct conn_ops *ops;
+    void *owner;        /* what the conn belongs to (a container), or NULL for clients */
+    struct buf in;      /* received, not yet parsed */
+    struct buf out;     /* replies not yet handed to the kernel */
+    struct buf wbuf;    /* bytes of the uv_write in flight */
+    uv_write_t wreq;
+    struct wire_msg msg;
+    size_t max_frame;   /* largest frame accepted now (small until authenticated) */
+    bool authed;        /* HELLO accepted (clients) */
+    bool closing;
+    bool writing;       /* wreq in flight */
+    bool dirty;         /* on the flush list */
+    bool linger;        /* close once the output is sent */
+    struct list_node dirty_link;
+    struct list_node calls;   /* blocking calls this client waits for (struct call.sync_link) */
+    struct list_node waiters; /* GET waiters of this client (struct waiter.conn_link) */
+    char peer[64];      /* for logs */
+};
+
+/* Starts listening on addr ("HOST:PORT" or "unix:PATH"); accepted connections get ops and
+ * max_frame. 0, or a negative libuv error (message logged). */
+int conn_listen(uv_loop_t *loop, const char *addr, const struct conn_ops *ops, size_t max_frame);
+
+/* A conn over a new uv_pipe_t for a child process's socket (pass &c->h.pipe to uv_spawn with
+ * UV_CREATE_PIPE); start reading with conn_start after the spawn. NULL when out of memory. */
+struct conn *conn_new_pipe(uv_loop_t *loop, const struct conn_ops *ops, void *owner,
+                           size_t max_frame);
+/* Starts reading. 0 or a negative libuv error. */
+int conn_start(struct conn *c);
+
+/* The conn's output buffer, for appending frames with wire_begin/wire_end; marks the conn for
+ * the next flush. */
+struct buf *conn_out(struct conn *c);
+/* Appends an OP_ERROR reply. */
+void conn_error(struct conn *c, uint64_t rid, skiff_code code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Appends an OP_OK reply with no fields. */
+void conn_ok(struct conn *c, uint64_t rid);
+/* Stops reading and closes the conn once its output has been sent (after an error reply that
+ * ends the conversation). */
+void conn_close_after_flush(struct conn *c);
+/* Closes the conn (idempotent). */
+void conn_close(struct conn *c);
+
+/* Sends the output of every conn with something to send. */
+void conn_flush_all(void);
+/* True when some conn has output waiting for conn_flush_all. */
+bool conn_pending(void);
+
+#endif

@@ -1,0 +1,326 @@
+/*
+ * main.c - skiffd: command line, data directory, start-up and shutdown of the event loop.
+ *
+ * One thread runs everything on one libuv loop. Each loop iteration ends (uv_check, after I/O)
+ * and begins (uv_prepare, before blocking) with the same step: commit the store's queued writes
+ * in one transaction, then send every connection's queued output. So replies leave in batches,
+ * and nothing that acknowledges a durable write leaves before the commit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "apps.h"
+#include "auth.h"
+#include "calls.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/proto.h"
+#include "conn.h"
+#include "proto.h"
+#include "sched.h"
+#include "store.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:7878"
+#define DEFAULT_HTTP "127.0.0.1:7879"
+#define DEFAULT_RETENTION (7 * 24 * 3600.0)
+
+struct options {
+    char data[PATH_MAX];
+    const char *listen;
+    const char *http;
+    const char *worker;
+    double retention;
+    size_t payload_max;
+};
+
+static const char usage[] =
+    "usage: skiffd [--data DIR] [--listen HOST:PORT|unix:PATH] [--http HOST:PORT]\n"
+    "              [--retention SECONDS] [--max-payload BYTES] [--worker PATH]\n"
+    "\n"
+    "Runs the skiff server in the foreground (logs on stderr; SIGTERM or SIGINT stop it).\n"
+    "\n"
+    "  --data DIR           data directory (default $SKIFF_DATA or ~/.local/share/skiff)\n"
+    "  --listen ADDR        protocol address (default " DEFAULT_LISTEN ")\n"
+    "  --http ADDR          HTTP address for web endpoints (default " DEFAULT_HTTP "; web\n"
+    "                       endpoints are not served by this version yet)\n"
+    "  --retention SECONDS  how long results of spawned calls are kept (default 7 days)\n"
+    "  --max-payload BYTES  largest argument or result payload (default 64 MiB)\n"
+    "  --worker PATH        the container runtime (default: skiff-worker beside skiffd)\n"
+    "\n"
+    "On its first start skiffd creates a token and writes ~/.skiff.toml (if absent) so local\n"
+    "clients need no setup.\n";
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v == 0 || v > (1ull << 31))
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    o->listen = DEFAULT_LISTEN;
+    o->http = DEFAULT_HTTP;
+    o->retention = DEFAULT_RETENTION;
+    o->payload_max = PROTO_PAYLOAD_MAX;
+    const char *data = getenv("SKIFF_DATA");
+    const char *home = getenv("HOME");
+    if (data && *data)
+        snprintf(o->data, sizeof o->data, "%s", data);
+    else if (home && *home)
+        snprintf(o->data, sizeof o->data, "%s/.local/share/skiff", home);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        if (!strcmp(a, "--version")) {
+            printf("skiffd %s\n", SKIFF_VERSION);
+            exit(0);
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "skiffd: unknown option or missing value: %s\n%s", a, usage);
+            return -1;
+        }
+        const char *v = argv[++i];
+        char *end;
+        if (!strcmp(a, "--data")) {
+            snprintf(o->data, sizeof o->data, "%s", v);
+        } else if (!strcmp(a, "--listen")) {
+            o->listen = v;
+        } else if (!strcmp(a, "--http")) {
+            o->http = v;
+        } else if (!strcmp(a, "--worker")) {
+            o->worker = v;
+        } else if (!strcmp(a, "--retention")) {
+            o->retention = strtod(v, &end);
+            if (*end || end == v || !(o->retention > 0)) {
+                fprintf(stderr, "skiffd: --retention wants a positive number of seconds\n");
+                return -1;
+            }
+        } else if (!strcmp(a, "--max-payload")) {
+            if (parse_size(v, &o->payload_max) < 0) {
+                fprintf(stderr, "skiffd: --max-payload wants bytes from 1 to 2 GiB\n");
+                return -1;
+            }
+        } else {
+            fprintf(stderr, "skiffd: unknown option %s\n%s", a, usage);
+            return -1;
+        }
+    }
+    if (!o->data[0]) {
+        fprintf(stderr, "skiffd: no data directory: pass --data or set SKIFF_DATA or HOME\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* mkdir -p. 0 or -1 (errno). */
+static int make_dirs(const char *path)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+            return -1;
+        *s = '/';
+    }
+    return mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The worker binary: --worker, else skiff-worker in the directory of this executable. */
+static int find_worker(const struct options *o, char *out, size_t size)
+{
+    if (o->worker) {
+        snprintf(out, size, "%s", o->worker);
+    } else {
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n < 0)
+            return -1;
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        if (snprintf(out, size, "%s/skiff-worker", self) >= (int)size)
+            return -1;
+    }
+    if (access(out, X_OK) < 0) {
+        log_error("the container runtime %s is missing or not executable (pass --worker)", out);
+        return -1;
+    }
+    return 0;
+}
+
+/* On the first start (no token stored): adopt the token of an existing ~/.skiff.toml, or create
+ * one and write ~/.skiff.toml, so a local user needs no setup. */
+static int first_start(const char *listen)
+{
+    if (!auth_empty())
+        return 0;
+    char path[PATH_MAX];
+    struct config cfg;
+    bool have_path = config_path(path, sizeof path) == 0;
+    if (have_path && config_read(path, &cfg, NULL) == 0 && cfg.token_id[0] && cfg.token_secret[0]) {
+        if (auth_adopt_token(cfg.token_id, cfg.token_secret) < 0)
+            return -1;
+        log_info("first start: adopted the token %s of %s", cfg.token_id, path);
+        return 0;
+    }
+    memset(&cfg, 0, sizeof cfg);
+    if (auth_new_token(cfg.token_id, cfg.token_secret) < 0)
+        return -1;
+    snprintf(cfg.server, sizeof cfg.server, "%s", listen);
+    if (!have_path) {
+        log_warn("first start: created token %s, but there is no HOME to write ~/.skiff.toml",
+                 cfg.token_id);
+    } else if (config_write_new(path, &cfg) < 0) {
+        log_warn("first start: created token %s; could not write %s: %s (make one with "
+                 "`skiff token new`)",
+                 cfg.token_id, path, strerror(errno));
+    } else {
+        log_info("first start: created token %s and wrote %s", cfg.token_id, path);
+    }
+    return 0;
+}
+
+static uv_loop_t *loop;
+static uv_prepare_t prepare_h;
+static uv_check_t check_h;
+static uv_signal_t sigterm_h, sigint_h;
+static bool stopping;
+
+static void commit_and_send(void)
+{
+    store_flush();
+    conn_flush_all();
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    (void)h;
+    commit_and_send();
+}
+
+static void on_check(uv_check_t *h)
+{
+    (void)h;
+    commit_and_send();
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    (void)h;
+    if (stopping)
+        return;
+    stopping = true;
+    log_info("received %s: stopping", strsignal(sig));
+    sched_shutdown();
+    commit_and_send();
+    uv_stop(loop);
+}
+
+static void restore(const char *call_id, const char *input_id, const char *parent,
+                    const char *function_id, int64_t created, char *args, size_t args_len)
+{
+    struct function *fn = apps_function(function_id);
+    if (!fn) {
+        log_error("call %s refers to unknown function %s: left as it is", call_id, function_id);
+        mem_free(args);
+        return;
+    }
+    calls_restore(call_id, input_id, parent, fn, created, args, args_len);
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    log_set_name("skiffd");
+    if (parse_args(argc, argv, &o) < 0)
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+
+    if (make_dirs(o.data) < 0) {
+        log_error("cannot create the data directory %s: %s", o.data, strerror(errno));
+        return 1;
+    }
+    /* One server per data directory. */
+    char lock_path[PATH_MAX + 16];
+    snprintf(lock_path, sizeof lock_path, "%s/skiffd.lock", o.data);
+    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        log_error("another skiffd is using %s (%s)", o.data, strerror(errno));
+        return 1;
+    }
+    char worker[PATH_MAX];
+    if (find_worker(&o, worker, sizeof worker) < 0)
+        return 1;
+
+    loop = uv_default_loop();
+    if (store_open(o.data) < 0 || apps_init(o.data) < 0 || auth_init() < 0 ||
+        first_start(o.listen) < 0)
+        return 1;
+    size_t frame_max = o.payload_max + PROTO_FRAME_OVERHEAD;
+    struct proto_limits limits = {o.payload_max,
+                                  frame_max > PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD
+                                      ? frame_max
+                                      : PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD};
+    if (calls_init(loop, o.retention) < 0 ||
+        sched_init(loop, worker, o.listen, auth_container_id(), auth_container_secret(),
+                   frame_max) < 0)
+        return 1;
+    if (conn_listen(loop, o.listen, proto_client_ops(&limits), limits.frame_max) < 0)
+        return 1;
+
+    uv_prepare_init(loop, &prepare_h);
+    uv_prepare_start(&prepare_h, on_prepare);
+    uv_check_init(loop, &check_h);
+    uv_check_start(&check_h, on_check);
+    uv_signal_init(loop, &sigterm_h);
+    uv_signal_start(&sigterm_h, on_signal, SIGTERM);
+    uv_signal_init(loop, &sigint_h);
+    uv_signal_start(&sigint_h, on_signal, SIGINT);
+
+    if (store_load_unfinished(restore) < 0)
+        return 1;
+    apps_start_all();
+    log_info("skiffd %s listening on %s, data in %s", SKIFF_VERSION, o.listen, o.data);
+
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    /* Shutdown: let killed containers be reaped, then close everything. */
+    uv_walk(loop, close_handle, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    calls_deinit();
+    apps_deinit();
+    store_close();
+    uv_loop_close(loop);
+    close(lock_fd);
+    log_info("stopped");
+    return 0;
+}
