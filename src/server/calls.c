@@ -522,6 +522,12 @@ int calls_init(uv_loop_t *l, double retention)
     return 0;
 }
 
+void calls_shutdown(void)
+{
+    uv_close((uv_handle_t *)&expire_timer, NULL);
+    uv_close((uv_handle_t *)&retry_timer, NULL);
+}
+
 void calls_deinit(void)
 {
     for (size_t i = 0; i < calls_by_id.cap; i++) {

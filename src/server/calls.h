@@ -62,6 +62,8 @@ struct call {
 
 /* 0 or -1. retention: seconds a spawned call's result is kept. */
 int calls_init(uv_loop_t *loop, double retention);
+/* Shutdown: closes the module's timers (the loop then winds down); then calls_deinit frees. */
+void calls_shutdown(void);
 void calls_deinit(void);
 
 /* Handles a CALL request from client c: creates the call, queues it (blocking) or hands it to

@@ -18,6 +18,8 @@
 #define READ_CHUNK (64 * 1024)
 
 static struct list_node dirty = {&dirty, &dirty};
+static struct list_node all_conns = {&all_conns, &all_conns};
+static struct list_node listeners = {&listeners, &listeners};
 
 struct listener {
     union {
@@ -29,6 +31,7 @@ struct listener {
     const struct conn_ops *ops;
     size_t max_frame;
     bool is_tcp;
+    struct list_node link;
 };
 
 static struct conn *conn_alloc(const struct conn_ops *ops, void *owner, size_t max_frame)
@@ -48,6 +51,7 @@ static struct conn *conn_alloc(const struct conn_ops *ops, void *owner, size_t m
     buf_init(&c->out, 4 * (max_frame + WIRE_HEADER));
     buf_init(&c->wbuf, 0);
     list_init(&c->dirty_link);
+    list_push(&all_conns, &c->all_link);
     list_init(&c->calls);
     list_init(&c->waiters);
     c->h.handle.data = c;
@@ -57,6 +61,7 @@ static struct conn *conn_alloc(const struct conn_ops *ops, void *owner, size_t m
 static void on_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
+    list_remove(&c->all_link);
     buf_deinit(&c->in);
     buf_deinit(&c->out);
     buf_deinit(&c->wbuf);
@@ -178,6 +183,31 @@ void conn_close_after_flush(struct conn *c)
     c->linger = true;
     uv_read_stop(&c->h.stream);
     conn_out(c); /* make sure a flush happens */
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    mem_free(h->data);
+}
+
+void conn_close_all(void)
+{
+    while (!list_empty(&listeners)) {
+        struct listener *l = container_of(listeners.next, struct listener, link);
+        list_remove(&l->link);
+        if (uv_is_closing(&l->h.handle))
+            continue;
+        if (l->h.handle.type == UV_UNKNOWN_HANDLE)
+            mem_free(l); /* never initialised */
+        else
+            uv_close(&l->h.handle, listener_closed);
+    }
+    struct list_node *n, *t;
+    list_for_each_safe(n, t, &all_conns)
+    {
+        struct conn *c = container_of(n, struct conn, all_link);
+        conn_close(c);
+    }
 }
 
 bool conn_pending(void)
@@ -370,6 +400,7 @@ int conn_listen(uv_loop_t *loop, const char *addr, const struct conn_ops *ops, s
             rc = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&sa, 0);
     }
     l->h.handle.data = l;
+    list_push(&listeners, &l->link);
     if (rc == 0)
         rc = uv_listen(&l->h.stream, 1024, on_connection);
     if (rc < 0) {

@@ -50,6 +50,7 @@ struct conn {
     bool dirty;         /* on the flush list */
     bool linger;        /* close once the output is sent */
     struct list_node dirty_link;
+    struct list_node all_link;  /* every open conn, for shutdown */
     struct list_node calls;   /* blocking calls this client waits for (struct call.sync_link) */
     struct list_node waiters; /* GET waiters of this client (struct waiter.conn_link) */
     char peer[64];      /* for logs */
@@ -79,6 +80,9 @@ void conn_ok(struct conn *c, uint64_t rid);
 void conn_close_after_flush(struct conn *c);
 /* Closes the conn (idempotent). */
 void conn_close(struct conn *c);
+
+/* Shutdown: closes the listeners and every conn. */
+void conn_close_all(void);
 
 /* Sends the output of every conn with something to send. */
 void conn_flush_all(void);

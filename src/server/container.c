@@ -142,12 +142,14 @@ static char **make_env(const struct container_env *env, const struct container *
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (strncmp(environ[i], "SKIFF_SERVER=", 13) && strncmp(environ[i], "SKIFF_TOKEN_", 12) &&
-            strncmp(environ[i], "SKIFF_CONTAINER_ID=", 19))
+            strncmp(environ[i], "SKIFF_CONTAINER_ID=", 19) &&
+            strncmp(environ[i], "SKIFF_PAYLOAD_MAX=", 18))
             out[k++] = environ[i];
     int used = snprintf(store, size,
                         "SKIFF_SERVER=%s%cSKIFF_TOKEN_ID=%s%cSKIFF_TOKEN_SECRET=%s%c"
-                        "SKIFF_CONTAINER_ID=%s%c",
-                        env->server_addr, 0, env->token_id, 0, env->token_secret, 0, ct->id, 0);
+                        "SKIFF_CONTAINER_ID=%s%cSKIFF_PAYLOAD_MAX=%zu%c",
+                        env->server_addr, 0, env->token_id, 0, env->token_secret, 0, ct->id, 0,
+                        env->payload_max, 0);
     if (used < 0 || (size_t)used >= size) {
         mem_free(out);
         return NULL;

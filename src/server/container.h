@@ -45,6 +45,7 @@ struct container_env {
     const char *server_addr;
     const char *token_id;
     const char *token_secret;
+    size_t payload_max;      /* told to the worker: results over it are RequestSizeErrors */
     size_t max_frame;
 };
 

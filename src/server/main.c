@@ -250,13 +250,6 @@ static void restore(const char *call_id, const char *input_id, const char *paren
     calls_restore(call_id, input_id, parent, fn, created, args, args_len);
 }
 
-static void close_handle(uv_handle_t *h, void *arg)
-{
-    (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
-
 int main(int argc, char **argv)
 {
     struct options o = {0};
@@ -292,7 +285,7 @@ int main(int argc, char **argv)
                                       : PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD};
     if (calls_init(loop, o.retention) < 0 ||
         sched_init(loop, worker, o.listen, auth_container_id(), auth_container_secret(),
-                   frame_max) < 0)
+                   o.payload_max, frame_max) < 0)
         return 1;
     if (conn_listen(loop, o.listen, proto_client_ops(&limits), limits.frame_max) < 0)
         return 1;
@@ -313,8 +306,14 @@ int main(int argc, char **argv)
 
     uv_run(loop, UV_RUN_DEFAULT);
 
-    /* Shutdown: let killed containers be reaped, then close everything. */
-    uv_walk(loop, close_handle, NULL);
+    /* Shutdown: close every connection and our own handles, and let the killed containers be
+     * reaped (their exit callbacks free them); the loop ends when nothing is left. */
+    conn_close_all();
+    calls_shutdown();
+    uv_close((uv_handle_t *)&prepare_h, NULL);
+    uv_close((uv_handle_t *)&check_h, NULL);
+    uv_close((uv_handle_t *)&sigterm_h, NULL);
+    uv_close((uv_handle_t *)&sigint_h, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     calls_deinit();
     apps_deinit();

@@ -22,7 +22,7 @@ static struct container_env env;
 static char *env_strings[4];
 
 int sched_init(uv_loop_t *l, const char *worker, const char *server_addr, const char *token_id,
-               const char *token_secret, size_t max_frame)
+               const char *token_secret, size_t payload_max, size_t max_frame)
 {
     loop = l;
     env_strings[0] = mem_strdup(worker);
@@ -36,6 +36,7 @@ int sched_init(uv_loop_t *l, const char *worker, const char *server_addr, const 
     env.server_addr = env_strings[1];
     env.token_id = env_strings[2];
     env.token_secret = env_strings[3];
+    env.payload_max = payload_max;
     env.max_frame = max_frame;
     return 0;
 }
@@ -158,6 +159,17 @@ static void dispatch(struct function *fn)
 void sched_enqueue(struct call *call)
 {
     struct function *fn = call->fn;
+    if (!serving(fn)) {
+        /* Stopped or redeployed without it between the request and now (a spawn's commit, a
+         * restart): it can never run. */
+        skiff_error err = SKIFF_ERROR_INIT;
+        skiff_error_set(&err, SKIFF_ERR_CANCELLED, NULL,
+                        "function call %s was terminated: %s.%s is no longer deployed", call->id,
+                        fn->app->name, fn->name);
+        calls_finish(call, ST_TERMINATED, NULL, 0, &err);
+        skiff_error_clear(&err);
+        return;
+    }
     call->status = ST_PENDING;
     list_push(&fn->queue, &call->queue_link);
     fn->backlog++;

@@ -19,10 +19,10 @@ struct call;
 struct container;
 struct function;
 
-/* 0 or -1. worker: path of skiff-worker; server_addr and the container token go into the
- * containers' environment. */
+/* 0 or -1. worker: path of skiff-worker; server_addr, the container token and payload_max go
+ * into the containers' environment; max_frame bounds frames from containers. */
 int sched_init(uv_loop_t *loop, const char *worker, const char *server_addr, const char *token_id,
-               const char *token_secret, size_t max_frame);
+               const char *token_secret, size_t payload_max, size_t max_frame);
 /* Stops every container (SIGTERM, then the loop's teardown). */
 void sched_shutdown(void);
 
