@@ -135,6 +135,22 @@ static size_t nested_raw(char *out, int depth)
     return (size_t)depth + 1;
 }
 
+/* depth levels of lists, the innermost one empty; and its msgpack. */
+static skiff_value *nested_empty(int depth)
+{
+    skiff_value *v = skiff_value_list();
+    for (int i = 1; i < depth; i++)
+        v = skiff_value_list_of(1, v);
+    return v;
+}
+
+static size_t nested_empty_raw(char *out, int depth)
+{
+    memset(out, 0x91, (size_t)depth - 1);
+    out[depth - 1] = (char)0x90;
+    return (size_t)depth;
+}
+
 TEST(nesting_at_limit_round_trips)
 {
     round_trip(nested(CODEC_MAX_DEPTH));
@@ -157,22 +173,23 @@ TEST(nesting_beyond_limit_refused_on_encode)
 }
 
 /* Whatever depth the encoder accepts, the decoder accepts too (a value one side can send must
- * not be refused by the other), and the other way round. */
-TEST(nesting_limit_same_both_ways)
+ * not be refused by the other), and the other way round: with a scalar at the bottom, and with
+ * an empty list there (JSON input such as [[[...[]...]]] makes those). */
+static void same_both_ways(bool empty_leaf)
 {
     char raw[64];
     for (int depth = CODEC_MAX_DEPTH - 2; depth <= CODEC_MAX_DEPTH + 3; depth++) {
-        skiff_value *v = nested(depth);
+        skiff_value *v = empty_leaf ? nested_empty(depth) : nested(depth);
         struct buf b;
         buf_init(&b, 0);
         int enc = codec_encode_value(&b, v);
-        size_t n = nested_raw(raw, depth);
+        size_t n = empty_leaf ? nested_empty_raw(raw, depth) : nested_raw(raw, depth);
         skiff_value *out = NULL;
         skiff_error err = SKIFF_ERROR_INIT;
         int dec = codec_decode_value(raw, n, &out, &err);
         if ((enc == SKIFF_OK) != (dec == SKIFF_OK))
-            FAIL("depth %d: encode says %s, decode says %s (%s)", depth, skiff_code_name(enc),
-                 skiff_code_name(dec), err.message ? err.message : "");
+            FAIL("depth %d%s: encode says %s, decode says %s (%s)", depth, empty_leaf ? " (empty leaf)" : "",
+                 skiff_code_name(enc), skiff_code_name(dec), err.message ? err.message : "");
         if (enc == SKIFF_OK)
             ASSERT_EQ_MEM(b.data, raw, n);
         skiff_value_free(out);
@@ -180,6 +197,16 @@ TEST(nesting_limit_same_both_ways)
         skiff_value_free(v);
         buf_deinit(&b);
     }
+}
+
+TEST(nesting_limit_same_both_ways)
+{
+    same_both_ways(false);
+}
+
+TEST(nesting_limit_same_both_ways_empty_leaf)
+{
+    same_both_ways(true);
 }
 
 /* protocol.md: nesting deeper than 32 levels is a DeserializationError (not out-of-memory, which
