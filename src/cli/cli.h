@@ -1,0 +1,80 @@
+/*
+ * cli.h - the pieces of the `skiff` command shared between its files: exit statuses, option
+ * parsing, argument parsing (JSON values from the command line), output and error reporting,
+ * and the commands themselves.
+ */
+#ifndef SKIFF_CLI_CLI_H
+#define SKIFF_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <skiff/skiff.h>
+
+/* Exit statuses (DESIGN.md). */
+#define CLI_OK 0        /* success */
+#define CLI_FAILED 1    /* the call or request failed */
+#define CLI_USAGE 2     /* bad command line or input */
+#define CLI_TIMEOUT 124 /* `get` timed out while the call still runs (the timeout(1) convention)   \
+                         */
+
+/* One option a command accepts, written --name VALUE or --name=VALUE (or just --name). */
+struct cli_opt {
+    const char *name;    /* with the dashes: "--timeout" */
+    bool has_value;      /* takes a value */
+    const char **values; /* has_value: every value given, in order (capacity argc), or NULL */
+    int count;           /* OUT: how many times it was given */
+    const char *value;   /* OUT: the last value given */
+};
+
+/* Splits argv[0..argc) into options and positional arguments. Options are the ones in opts plus
+ * --help / -h (sets *help) and, when server is non-NULL, the global --server ADDR (sets
+ * *server); "--" ends the options; every other word, including ones that start
+ * with a single '-' such as the JSON value -1, is positional and goes to pos (capacity argc) in
+ * order, counted in *npos. Returns 0, or -1 with the reason in why (an unknown --option, an
+ * option missing its value, a value given to a flag, an option repeated that has no values
+ * array). */
+int cli_getopt(int argc, char **argv, struct cli_opt *opts, size_t nopts, bool *help,
+               const char **server, const char **pos, int *npos, char *why, size_t why_size);
+
+/* The positional ARGs of call/spawn (each one JSON value) and the --kwarg NAME=JSON values as a
+ * new list in *args and map in *kwargs. Returns 0, or -1 with the reason in why (which ARG or
+ * kwarg is bad JSON and where, a kwarg without '=', an empty or repeated name). Nothing is
+ * written on failure. */
+int cli_parse_call_args(const char *const *argv, int argc, const char *const *kwargs, int nkwargs,
+                        skiff_value **args, skiff_value **kw, char *why, size_t why_size);
+
+/* One line of `skiff map` input: a JSON array of positional arguments, as a new list in *args.
+ * Returns 0, or -1 with the reason in why. */
+int cli_parse_map_line(const char *line, size_t len, skiff_value **args, char *why,
+                       size_t why_size);
+
+/* A --timeout value: a finite number of seconds >= 0. 0 or -1. */
+int cli_parse_seconds(const char *s, double *out);
+
+/* The global state of one run. */
+struct cli {
+    const char *server; /* --server, or NULL for the library's resolution */
+};
+
+/* Connects (printing the error and returning CLI_FAILED on failure) or returns CLI_OK. */
+int cli_connect(const struct cli *cli, skiff_client **out);
+/* Prints err as "TYPE: message" and its remote traceback on stderr; returns CLI_FAILED. */
+int cli_fail(const skiff_error *err);
+/* Prints "skiff CMD: reason" and the usage line on stderr; returns CLI_USAGE. */
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints v as one line of compact JSON on stdout. CLI_OK, or CLI_FAILED when out of memory. */
+int cli_print_json(const skiff_value *v);
+
+/* The commands: each gets the words after its name and returns the exit status. */
+int cmd_deploy(struct cli *cli, int argc, char **argv);
+int cmd_call(struct cli *cli, int argc, char **argv);
+int cmd_spawn(struct cli *cli, int argc, char **argv);
+int cmd_get(struct cli *cli, int argc, char **argv);
+int cmd_cancel(struct cli *cli, int argc, char **argv);
+int cmd_map(struct cli *cli, int argc, char **argv);
+int cmd_stats(struct cli *cli, int argc, char **argv);
+int cmd_app(struct cli *cli, int argc, char **argv);
+int cmd_container(struct cli *cli, int argc, char **argv);
+int cmd_token(struct cli *cli, int argc, char **argv);
+
+#endif

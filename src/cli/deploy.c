@@ -1,0 +1,404 @@
+/*
+ * deploy.c - `skiff deploy APP.c`: compile an app, describe it, send it to the server.
+ *
+ *   1. compile APP.c into a shared object in a private temporary directory with the system
+ *      compiler ($CC, else cc), against the headers and libskiff of the tree `skiff` itself was
+ *      run from: <prefix> is the parent of the directory holding the running binary, and the
+ *      build tree (build/bin, build/lib, build/include) mirrors an install, so this works from
+ *      both;
+ *   2. run `<prefix>/bin/skiff-worker --describe` on it, which loads it and prints the app's name
+ *      and function definitions as JSON;
+ *   3. check the names locally (a clear error before anything is sent), then send DEPLOY with
+ *      the object's bytes and the definitions, and print what was deployed as JSON.
+ *
+ * The compiler's and the worker's own messages go straight to the user's stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client/ops.h"
+#include "common/mem.h"
+#include "common/proto.h"
+
+extern char **environ;
+
+/* Largest description `skiff-worker --describe` may print: thousands of functions fit. */
+#define DESCRIBE_MAX (1u << 20)
+/* Words $CC may hold ("ccache gcc -m64" ...). */
+#define CC_WORDS 16
+/* Longest app and function names (docs/protocol.md). */
+#define NAME_MAX_LEN 63
+
+static const char deploy_usage[] =
+    "usage: skiff deploy APP.c [--name-check]\n"
+    "\n"
+    "Compiles APP.c into a shared object with $CC (else cc) against skiff's headers and\n"
+    "library, reads the app's name and functions from it (skiff-worker --describe), and\n"
+    "deploys it. A redeploy replaces the app's code; callers keep working by name.\n"
+    "Prints {\"app\", \"app_id\", \"version\", \"functions\": [{\"name\", \"function_id\"}]}.\n"
+    "--name-check compiles and checks the app and function names without deploying, and\n"
+    "prints the definitions that would be deployed.\n"
+    "Exit status: 0 success; 1 compiling, describing or deploying failed; 2 usage.\n";
+
+/* A private temporary directory holding the compiled object. */
+struct workdir {
+    char dir[PATH_MAX];
+    char so[PATH_MAX + 16];
+};
+
+static int workdir_make(struct workdir *w)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    int n = snprintf(w->dir, sizeof w->dir, "%s/skiff-deploy-XXXXXX", tmp);
+    if (n < 0 || (size_t)n >= sizeof w->dir || !mkdtemp(w->dir)) {
+        fprintf(stderr, "skiff deploy: cannot make a temporary directory in %s: %s\n", tmp,
+                strerror(errno));
+        w->dir[0] = '\0';
+        return -1;
+    }
+    snprintf(w->so, sizeof w->so, "%s/app.so", w->dir);
+    return 0;
+}
+
+static void workdir_remove(struct workdir *w)
+{
+    if (!w->dir[0])
+        return;
+    unlink(w->so);
+    rmdir(w->dir);
+}
+
+/* The install prefix of the running binary: the parent of the directory holding it. */
+static int find_prefix(char *out, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        fprintf(stderr, "skiff deploy: cannot find the running binary: %s\n", strerror(errno));
+        return -1;
+    }
+    exe[n] = '\0';
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(exe, '/');
+        if (!slash) {
+            fprintf(stderr, "skiff deploy: cannot tell the install prefix of %s\n", exe);
+            return -1;
+        }
+        *slash = '\0';
+    }
+    snprintf(out, size, "%s", exe[0] ? exe : "/");
+    return 0;
+}
+
+/* Runs argv[0] from $PATH with the same stdio and waits. Returns its exit status (0-255), or -1
+ * if it could not run or died of a signal (explained on stderr). */
+static int run_wait(char *const *argv)
+{
+    pid_t pid;
+    int e = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+    if (e != 0) {
+        fprintf(stderr, "skiff deploy: cannot run %s: %s\n", argv[0], strerror(e));
+        return -1;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, "skiff deploy: %s was killed by signal %d (%s)\n", argv[0],
+                WTERMSIG(status), strsignal(WTERMSIG(status)));
+        return -1;
+    }
+    return WEXITSTATUS(status);
+}
+
+/* Compiles src into w->so. CLI_OK or CLI_FAILED. */
+static int compile(const char *prefix, const char *src, const struct workdir *w)
+{
+    char cc[1024];
+    const char *env_cc = getenv("CC");
+    snprintf(cc, sizeof cc, "%s", env_cc && *env_cc ? env_cc : "cc");
+    char inc[PATH_MAX + 16], lib[PATH_MAX + 16], rpath[PATH_MAX + 32];
+    snprintf(inc, sizeof inc, "-I%s/include", prefix);
+    snprintf(lib, sizeof lib, "-L%s/lib", prefix);
+    snprintf(rpath, sizeof rpath, "-Wl,-rpath,%s/lib", prefix);
+    char *argv[CC_WORDS + 16];
+    int n = 0;
+    for (char *tok = strtok(cc, " \t"); tok && n < CC_WORDS; tok = strtok(NULL, " \t"))
+        argv[n++] = tok;
+    if (n == 0) {
+        fputs("skiff deploy: $CC is blank\n", stderr);
+        return CLI_FAILED;
+    }
+    char *fixed[] = {"-shared", "-fPIC",       "-O2", inc,       (char *)src,
+                     "-o",      (char *)w->so, lib,   "-lskiff", rpath};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        argv[n++] = fixed[i];
+    argv[n] = NULL;
+    int st = run_wait(argv);
+    if (st != 0) {
+        if (st > 0)
+            fprintf(stderr, "skiff deploy: compiling %s failed (%s exited with status %d)\n", src,
+                    argv[0], st);
+        return CLI_FAILED;
+    }
+    return CLI_OK;
+}
+
+/* Runs skiff-worker --describe on w->so and parses its JSON into *out. */
+static int describe(const char *prefix, const struct workdir *w, skiff_value **out)
+{
+    char worker[PATH_MAX + 32];
+    snprintf(worker, sizeof worker, "%s/bin/skiff-worker", prefix);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        fprintf(stderr, "skiff deploy: pipe: %s\n", strerror(errno));
+        return CLI_FAILED;
+    }
+    char *argv[] = {worker, "--describe", (char *)w->so, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    pid_t pid;
+    int e = posix_spawn(&pid, worker, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    if (e != 0) {
+        close(p[0]);
+        fprintf(stderr, "skiff deploy: cannot run %s: %s\n", worker, strerror(e));
+        return CLI_FAILED;
+    }
+    char *text = mem_alloc(DESCRIBE_MAX + 1);
+    size_t len = 0;
+    bool too_big = false;
+    while (text) {
+        ssize_t k = read(p[0], text + len, DESCRIBE_MAX - len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+        if (len == DESCRIBE_MAX) {
+            too_big = true;
+            break;
+        }
+    }
+    close(p[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int rc = CLI_FAILED;
+    if (!text) {
+        fputs("skiff deploy: out of memory\n", stderr);
+    } else if (WIFSIGNALED(status)) {
+        fprintf(stderr, "skiff deploy: %s --describe was killed by signal %d (%s)\n", worker,
+                WTERMSIG(status), strsignal(WTERMSIG(status)));
+    } else if (WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "skiff deploy: %s --describe failed (exit status %d)\n", worker,
+                WEXITSTATUS(status));
+    } else if (too_big) {
+        fprintf(stderr, "skiff deploy: %s --describe printed more than %u bytes\n", worker,
+                DESCRIBE_MAX);
+    } else {
+        skiff_error err = SKIFF_ERROR_INIT;
+        if (skiff_value_from_json(text, len, out, &err) == SKIFF_OK)
+            rc = CLI_OK;
+        else
+            fprintf(stderr, "skiff deploy: %s --describe printed malformed JSON: %s\n", worker,
+                    err.message ? err.message : "parse error");
+        skiff_error_clear(&err);
+    }
+    mem_free(text);
+    return rc;
+}
+
+static bool valid_name(const char *s, const char *extra)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > NAME_MAX_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr(extra, c)))
+            return false;
+    }
+    return true;
+}
+
+/* Checks the description's shape and names. Sets *app to its (borrowed) app name. */
+static int check_description(const skiff_value *d, const char **app)
+{
+    const char *name = skiff_value_get_string(skiff_map_get(d, "app"), NULL);
+    const skiff_value *fns = skiff_map_get(d, "functions");
+    if (skiff_value_type(d) != SKIFF_MAP || !name || skiff_value_type(fns) != SKIFF_LIST) {
+        fputs("skiff deploy: skiff-worker --describe printed no {\"app\": NAME, \"functions\": "
+              "[...]}\n",
+              stderr);
+        return CLI_FAILED;
+    }
+    if (!valid_name(name, "._-")) {
+        fprintf(stderr,
+                "skiff deploy: the app name '%s' is not 1-63 characters of letters, digits, '.', "
+                "'_' and '-'\n",
+                name);
+        return CLI_FAILED;
+    }
+    if (skiff_list_len(fns) == 0) {
+        fprintf(stderr, "skiff deploy: app '%s' declares no functions (SKIFF_FUNCTION)\n", name);
+        return CLI_FAILED;
+    }
+    for (size_t i = 0; i < skiff_list_len(fns); i++) {
+        const skiff_value *f = skiff_list_get(fns, i);
+        const char *fname = skiff_value_get_string(skiff_map_get(f, "name"), NULL);
+        if (skiff_value_type(f) != SKIFF_MAP || !fname) {
+            fprintf(stderr, "skiff deploy: function %zu of the description has no name\n", i);
+            return CLI_FAILED;
+        }
+        if (!valid_name(fname, "_.")) {
+            fprintf(stderr,
+                    "skiff deploy: the function name '%s' is not 1-63 characters of letters, "
+                    "digits, '_' and '.'\n",
+                    fname);
+            return CLI_FAILED;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(fname, skiff_value_get_string(skiff_map_get(skiff_list_get(fns, j), "name"),
+                                                      NULL))) {
+                fprintf(stderr, "skiff deploy: app '%s' declares function '%s' twice\n", name,
+                        fname);
+                return CLI_FAILED;
+            }
+    }
+    *app = name;
+    return CLI_OK;
+}
+
+/* Reads the whole file at path into *data (mem_alloc'd). */
+static int read_code(const char *path, char **data, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        fprintf(stderr, "skiff deploy: cannot read %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return CLI_FAILED;
+    }
+    if (st.st_size <= 0 || (unsigned long long)st.st_size > PROTO_CODE_MAX) {
+        fprintf(stderr, "skiff deploy: the compiled app is %lld bytes; the limit is %u\n",
+                (long long)st.st_size, PROTO_CODE_MAX);
+        close(fd);
+        return CLI_FAILED;
+    }
+    size_t n = (size_t)st.st_size, got = 0;
+    char *p = mem_alloc(n);
+    while (p && got < n) {
+        ssize_t k = read(fd, p + got, n - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    if (!p || got != n) {
+        fprintf(stderr, "skiff deploy: cannot read %s%s\n", path, p ? "" : ": out of memory");
+        mem_free(p);
+        return CLI_FAILED;
+    }
+    *data = p;
+    *len = n;
+    return CLI_OK;
+}
+
+/* Sends the deploy and prints {app, app_id, version, functions}. */
+static int send_deploy(struct cli *cli, const char *app, const skiff_value *fns, const char *code,
+                       size_t len)
+{
+    skiff_client *client;
+    int rc = cli_connect(cli, &client);
+    if (rc != CLI_OK)
+        return rc;
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_value *reply = NULL, *shown = skiff_value_map();
+    if (client_deploy(client, app, code, len, fns, &reply, &err) != SKIFF_OK) {
+        rc = cli_fail(&err);
+    } else if (!shown || skiff_map_set(shown, "app", skiff_value_string(app)) != SKIFF_OK) {
+        fputs("skiff: out of memory\n", stderr);
+        rc = CLI_FAILED;
+    } else {
+        for (size_t i = 0; i < skiff_map_len(reply) && rc == CLI_OK; i++)
+            if (skiff_map_set(shown, skiff_map_key(reply, i),
+                              skiff_value_copy(skiff_map_value(reply, i))) != SKIFF_OK)
+                rc = CLI_FAILED;
+        if (rc == CLI_OK)
+            rc = cli_print_json(shown);
+        else
+            fputs("skiff: out of memory\n", stderr);
+    }
+    skiff_value_free(reply);
+    skiff_value_free(shown);
+    skiff_error_clear(&err);
+    skiff_client_close(client);
+    return rc;
+}
+
+int cmd_deploy(struct cli *cli, int argc, char **argv)
+{
+    const char **pos = mem_calloc((size_t)argc + 1, sizeof *pos);
+    if (!pos) {
+        fputs("skiff: out of memory\n", stderr);
+        return CLI_FAILED;
+    }
+    struct cli_opt opts[] = {{.name = "--name-check"}};
+    int npos, rc;
+    bool help;
+    char why[512];
+    if (cli_getopt(argc, argv, opts, 1, &help, &cli->server, pos, &npos, why, sizeof why) < 0)
+        rc = cli_usage_error(deploy_usage, "%s", why);
+    else if (help)
+        rc = fputs(deploy_usage, stdout) >= 0 ? CLI_OK : CLI_FAILED;
+    else if (npos != 1)
+        rc = cli_usage_error(deploy_usage, "deploy takes exactly one APP.c");
+    else if (access(pos[0], R_OK) < 0)
+        rc = cli_usage_error(deploy_usage, "cannot read %s: %s", pos[0], strerror(errno));
+    else
+        rc = -1; /* go on */
+    if (rc >= 0) {
+        mem_free(pos);
+        return rc;
+    }
+    const char *src = pos[0];
+    char prefix[PATH_MAX];
+    struct workdir w = {"", ""};
+    skiff_value *desc = NULL;
+    char *code = NULL;
+    size_t len = 0;
+    const char *app = NULL;
+    rc = CLI_FAILED;
+    if (find_prefix(prefix, sizeof prefix) == 0 && workdir_make(&w) == 0 &&
+        compile(prefix, src, &w) == CLI_OK && describe(prefix, &w, &desc) == CLI_OK &&
+        check_description(desc, &app) == CLI_OK) {
+        if (opts[0].count)
+            rc = cli_print_json(desc);
+        else if (read_code(w.so, &code, &len) == CLI_OK)
+            rc = send_deploy(cli, app, skiff_map_get(desc, "functions"), code, len);
+    }
+    workdir_remove(&w);
+    mem_free(code);
+    skiff_value_free(desc);
+    mem_free(pos);
+    return rc;
+}

@@ -1,0 +1,162 @@
+/*
+ * main.c - the `skiff` command: global options, the command table, and the output and error
+ * helpers every command shares (cli.h).
+ *
+ * Results go to stdout as JSON (one value per line) so scripts can read them; errors go to
+ * stderr as "TYPE: message" with the remote traceback, if any. Exit statuses are fixed by
+ * DESIGN.md: 0 ok, 1 failed, 2 usage, 124 `get` timed out.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage_text[] =
+    "usage: skiff [--server ADDR] COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  deploy APP.c [--name-check]          compile an app and deploy it\n"
+    "  call APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...]\n"
+    "                                       call a function and print its result as JSON\n"
+    "  spawn APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...]\n"
+    "                                       queue a call and print its fc- id\n"
+    "  get FC_ID [--timeout SECONDS]        wait for a call's result and print it\n"
+    "  cancel FC_ID [--terminate-containers]\n"
+    "                                       cancel a call\n"
+    "  map APP FUNCTION [--unordered] [--return-exceptions]\n"
+    "                                       call once per stdin line (a JSON array of\n"
+    "                                       arguments), one JSON result per stdout line\n"
+    "  stats APP FUNCTION                   backlog, containers and running inputs\n"
+    "  app list                             the deployed apps\n"
+    "  app stop APP                         stop an app\n"
+    "  container list                       the running containers\n"
+    "  token new                            make a new access token\n"
+    "\n"
+    "Each ARG is one JSON value (quote strings: '\"text\"'); bytes are {\"$bytes\": "
+    "\"<base64>\"}.\n"
+    "The server is --server, else $SKIFF_SERVER, else ~/.skiff.toml, else 127.0.0.1:7878\n"
+    "(HOST:PORT or unix:PATH); the token is $SKIFF_TOKEN_ID and $SKIFF_TOKEN_SECRET, else\n"
+    "~/.skiff.toml, which skiffd writes on its first start.\n"
+    "Exit status: 0 success, 1 the call or request failed, 2 usage, 124 `get` timed out.\n"
+    "Run 'skiff COMMAND --help' for more on a command.\n";
+
+struct command {
+    const char *name;
+    int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    {"deploy", cmd_deploy},       {"call", cmd_call},   {"spawn", cmd_spawn}, {"get", cmd_get},
+    {"cancel", cmd_cancel},       {"map", cmd_map},     {"stats", cmd_stats}, {"app", cmd_app},
+    {"container", cmd_container}, {"token", cmd_token},
+};
+
+int cli_connect(const struct cli *cli, skiff_client **out)
+{
+    skiff_client_options o = {0};
+    o.server = cli->server;
+    skiff_error err = SKIFF_ERROR_INIT;
+    if (skiff_client_connect(&o, out, &err) == SKIFF_OK)
+        return CLI_OK;
+    cli_fail(&err);
+    skiff_error_clear(&err);
+    return CLI_FAILED;
+}
+
+int cli_fail(const skiff_error *err)
+{
+    const char *type = err->type ? err->type : skiff_code_name(err->code);
+    fprintf(stderr, "%s: %s\n", type, err->message ? err->message : "(no message)");
+    if (err->traceback && *err->traceback) {
+        fputs("Traceback (most recent call last):\n", stderr);
+        const char *p = err->traceback;
+        while (*p) {
+            size_t n = strcspn(p, "\n");
+            fprintf(stderr, "  %.*s\n", (int)n, p);
+            p += n;
+            if (*p == '\n')
+                p++;
+        }
+    }
+    return CLI_FAILED;
+}
+
+int cli_usage_error(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("skiff: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return CLI_USAGE;
+}
+
+int cli_print_json(const skiff_value *v)
+{
+    char *s = skiff_value_to_json(v);
+    if (!s) {
+        fputs("skiff: out of memory printing the result\n", stderr);
+        return CLI_FAILED;
+    }
+    puts(s);
+    free(s); /* skiff_value_to_json's text is malloc'd (skiff.h) */
+    return CLI_OK;
+}
+
+static const struct command *find(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {NULL};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage_text, stdout);
+            return CLI_OK;
+        }
+        if (!strcmp(a, "--version")) {
+            printf("skiff %s\n", SKIFF_VERSION);
+            return CLI_OK;
+        }
+        if (!strcmp(a, "--server") && i + 1 < argc) {
+            cli.server = argv[++i];
+        } else if (!strncmp(a, "--server=", 9)) {
+            cli.server = a + 9;
+        } else if (!strcmp(a, "--server")) {
+            return cli_usage_error(usage_text, "--server needs a value: HOST:PORT or unix:PATH");
+        } else {
+            return cli_usage_error(usage_text, "unknown option %s", a);
+        }
+    }
+    if (i >= argc) {
+        fputs(usage_text, stderr);
+        return CLI_USAGE;
+    }
+    const char *name = argv[i];
+    if (!strcmp(name, "help")) {
+        if (i + 1 >= argc) {
+            fputs(usage_text, stdout);
+            return CLI_OK;
+        }
+        const struct command *c = find(argv[i + 1]);
+        if (!c)
+            return cli_usage_error(usage_text, "unknown command '%s'", argv[i + 1]);
+        char help[] = "--help";
+        char *hv[] = {help, NULL};
+        return c->run(&cli, 1, hv);
+    }
+    const struct command *c = find(name);
+    if (!c)
+        return cli_usage_error(usage_text, "unknown command '%s'", name);
+    return c->run(&cli, argc - i - 1, argv + i + 1);
+}

@@ -1,0 +1,40 @@
+/*
+ * ops.h - plain request helpers for the skiff command-line tool (not part of the public API).
+ *
+ * Each sends one request on a connected client and returns the server's OK reply as a new
+ * skiff_value map of its fields (docs/protocol.md lists them per operation), ready to be printed
+ * as JSON. Returns are those of the request: SKIFF_OK with *reply set (owned by the caller);
+ * the server's own error (err filled, e.g. SKIFF_ERR_NOT_FOUND naming the app and function);
+ * SKIFF_ERR_CONNECTION, SKIFF_ERR_AUTH, SKIFF_ERR_DESERIALIZATION, SKIFF_ERR_NOMEM. *reply is
+ * written only on success. Strings are borrowed.
+ */
+#ifndef SKIFF_CLIENT_OPS_H
+#define SKIFF_CLIENT_OPS_H
+
+#include <stddef.h>
+#include <skiff/skiff.h>
+
+/* DEPLOY: app's code (len bytes of a shared object, at most PROTO_CODE_MAX) and its function
+ * definitions, a list of maps {name, signature, timeout, max_containers, min_containers,
+ * scaledown_window} as `skiff-worker --describe` prints them. Reply: app_id, version,
+ * functions [{name, function_id}]. SKIFF_ERR_INVALID if functions is not a list of maps or the
+ * code is empty; SKIFF_ERR_REQUEST_SIZE if the code is over the limit (nothing is sent). */
+int client_deploy(skiff_client *c, const char *app, const void *code, size_t len,
+                  const skiff_value *functions, skiff_value **reply, skiff_error *err);
+/* APP_LIST. Reply: apps [{app_id, name, state, version, created, functions}]. */
+int client_app_list(skiff_client *c, skiff_value **reply, skiff_error *err);
+/* APP_STOP. SKIFF_ERR_NOT_FOUND if the app is not deployed. No reply value. */
+int client_app_stop(skiff_client *c, const char *app, skiff_error *err);
+/* CONTAINER_LIST. Reply: containers [{container_id, app, function, version, pid, state, inputs,
+ * started}]. */
+int client_container_list(skiff_client *c, skiff_value **reply, skiff_error *err);
+/* STATS of app's function. Reply: backlog, num_total_runners, num_running_inputs. */
+int client_stats(skiff_client *c, const char *app, const char *function, skiff_value **reply,
+                 skiff_error *err);
+/* TOKEN_NEW. Reply: token_id, token_secret. */
+int client_token_new(skiff_client *c, skiff_value **reply, skiff_error *err);
+/* CALL_INFO of an "fc-" id (SKIFF_ERR_INVALID for anything else, before sending). Reply:
+ * call_id, function_id, app, function, status, created. */
+int client_call_info(skiff_client *c, const char *call_id, skiff_value **reply, skiff_error *err);
+
+#endif
