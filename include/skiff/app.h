@@ -87,13 +87,13 @@ struct skiff_app_def {
     }                                                                                              \
     struct skiff__app_semicolon
 
-/* Declares fn (a skiff_fn) as a function of the app, under its own name. Further arguments are
+/* Declares func (a skiff_fn) as a function of the app, under its own name. Further arguments are
  * designated initialisers of struct skiff_function_def: .signature, .timeout, ... */
-#define SKIFF_FUNCTION(fn, ...)                                                                    \
-    static const struct skiff_function_def skiff__def_##fn = {                                    \
-        .abi = SKIFF_APP_ABI, .name = #fn, .fn = fn, __VA_ARGS__};                                 \
-    static const struct skiff_function_def *const skiff__ptr_##fn                                 \
-        __attribute__((used, section("skiff_functions"))) = &skiff__def_##fn
+#define SKIFF_FUNCTION(func, ...)                                                                  \
+    static const struct skiff_function_def skiff__def_##func = {                                  \
+        .abi = SKIFF_APP_ABI, .name = #func, .fn = func, __VA_ARGS__};                             \
+    static const struct skiff_function_def *const skiff__ptr_##func                               \
+        __attribute__((used, section("skiff_functions"))) = &skiff__def_##func
 
 /* --- Arguments ------------------------------------------------------------------------------ */
 
