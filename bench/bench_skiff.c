@@ -1,0 +1,113 @@
+/*
+ * bench_skiff.c - skiff's side of the benchmark: libskiff against a running skiffd with the
+ * app bench/apps/trivial.c deployed (bench/run.sh does both), measured the same way as
+ * bench_gearman.c.
+ *
+ *     bench_skiff [--n N] [--payload BYTES]      (server and token: $SKIFF_SERVER, ~/.skiff.toml)
+ *
+ * From one client, with a payload of BYTES bytes:
+ *   (a) sync:  N skiff_function_remote calls of bench/echo on a warm container, one at a time:
+ *              p50, p99, calls/s;
+ *   (b) spawn: N skiff_function_spawn calls, each durable (on the server's disk) when it
+ *              returns: spawns/s (their results are collected, untimed, before the next part);
+ *   (c) map:   N spawns then N skiff_call_get, every result collected: results/s (a stand-in
+ *              until the map API exists).
+ * Prints RESULT lines (bench.h) for bench/run.sh.
+ */
+#include <skiff/skiff.h>
+
+#include "bench.h"
+
+static void check(int rc, const skiff_error *err, const char *what)
+{
+    if (rc != SKIFF_OK) {
+        fprintf(stderr, "bench_skiff: %s: %s: %s\n", what, err->type ? err->type : "?",
+                err->message ? err->message : "?");
+        exit(1);
+    }
+}
+
+static skiff_call **spawn_all(skiff_function *fn, const skiff_value *args, long n)
+{
+    skiff_call **calls = calloc((size_t)n, sizeof *calls);
+    skiff_error err = SKIFF_ERROR_INIT;
+    for (long i = 0; i < n; i++)
+        check(skiff_function_spawn(fn, args, NULL, &calls[i], &err), &err, "spawn");
+    return calls;
+}
+
+static void get_all(skiff_call **calls, long n, size_t size)
+{
+    skiff_error err = SKIFF_ERROR_INIT;
+    for (long i = 0; i < n; i++) {
+        skiff_value *v = NULL;
+        check(skiff_call_get(calls[i], SKIFF_WAIT_FOREVER, &v, &err), &err, "get");
+        size_t got = 0;
+        if (!skiff_value_get_bytes(v, &got) || got != size) {
+            fprintf(stderr, "bench_skiff: wrong result\n");
+            exit(1);
+        }
+        skiff_value_free(v);
+        skiff_call_free(calls[i]);
+    }
+    free(calls);
+}
+
+int main(int argc, char **argv)
+{
+    long n = bench_opt(argc, argv, "--n", 5000);
+    long size = bench_opt(argc, argv, "--payload", 64);
+    char *payload = malloc((size_t)size);
+    bench_payload(payload, (size_t)size);
+
+    skiff_client *c = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    check(skiff_client_connect(NULL, &c, &err), &err, "connect");
+    skiff_function *fn = NULL;
+    check(skiff_function_lookup(c, "bench", "echo", &fn, &err), &err, "lookup bench/echo");
+    skiff_value *args = skiff_value_list_of(1, skiff_value_bytes(payload, (size_t)size));
+
+    /* Warm up: a container started and answering. */
+    for (int i = 0; i < 100; i++) {
+        skiff_value *v = NULL;
+        check(skiff_function_remote(fn, args, NULL, &v, &err), &err, "warm-up call");
+        skiff_value_free(v);
+    }
+
+    /* (a) sync round trips */
+    struct bench_samples s = {0};
+    double t0 = bench_now();
+    for (long i = 0; i < n; i++) {
+        skiff_value *v = NULL;
+        double a = bench_now();
+        int rc = skiff_function_remote(fn, args, NULL, &v, &err);
+        bench_add(&s, (bench_now() - a) * 1e6);
+        check(rc, &err, "remote");
+        skiff_value_free(v);
+    }
+    double took = bench_now() - t0;
+    bench_result("sync_p50_us", bench_percentile(&s, 50), "us");
+    bench_result("sync_p99_us", bench_percentile(&s, 99), "us");
+    bench_result("sync_per_s", (double)n / took, "calls/s");
+    bench_free(&s);
+
+    /* (b) durable spawns */
+    t0 = bench_now();
+    skiff_call **calls = spawn_all(fn, args, n);
+    took = bench_now() - t0;
+    bench_result("submit_per_s", (double)n / took, "spawns/s");
+    get_all(calls, n, (size_t)size); /* drain, untimed */
+
+    /* (c) map: N spawns, then N results */
+    t0 = bench_now();
+    calls = spawn_all(fn, args, n);
+    get_all(calls, n, (size_t)size);
+    took = bench_now() - t0;
+    bench_result("map_per_s", (double)n / took, "results/s");
+
+    skiff_value_free(args);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    free(payload);
+    return 0;
+}

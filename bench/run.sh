@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# run.sh - skiff's benchmarks side by side with Gearman, in one run (what `make bench` runs).
+#
+#   bench/run.sh [BUILD_DIR] [N]        (N operations per measurement; default BENCH_N or 5000)
+#
+# Starts gearmand (single-thread mode, as in shared/reference/peers.md) and skiffd on free
+# loopback ports with temporary directories (and a temporary HOME, so ~/.skiff.toml is never
+# touched), deploys bench/apps/trivial.c, runs bench_gearman and bench_skiff with 64-byte
+# payloads, and prints a table: each figure, the ratio skiff / Gearman, and the target from
+# DESIGN.md. Ratios are reported, never asserted. Stops both servers on exit.
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$src/build}" && pwd)
+n=${2:-${BENCH_N:-5000}}
+payload=${BENCH_PAYLOAD:-64}
+for f in bin/skiffd bin/skiff bench/bench_skiff bench/bench_gearman; do
+    [[ -x $build/$f ]] || { echo "bench: $build/$f is missing (make bench builds it)" >&2; exit 1; }
+done
+gearmand=$(command -v gearmand || echo /usr/sbin/gearmand)
+[[ -x $gearmand ]] || { echo "bench: gearmand is missing (scripts/install-deps.sh)" >&2; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/skiff-bench.XXXXXX")
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+}
+wait_port() { # PORT PID WHAT
+    for _ in $(seq 1 500); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || { echo "bench: $3 exited at start-up" >&2; return 1; }
+        sleep 0.02
+    done
+    echo "bench: $3 did not start" >&2
+    return 1
+}
+
+gport=$(free_port)
+"$gearmand" -t 0 -p "$gport" -L 127.0.0.1 --log-file="$tmp/gearmand.log" \
+    >"$tmp/gearmand.out" 2>&1 </dev/null &
+pids+=($!)
+wait_port "$gport" "${pids[-1]}" gearmand
+
+export HOME=$tmp/home
+mkdir -p "$HOME"
+unset SKIFF_SERVER SKIFF_TOKEN_ID SKIFF_TOKEN_SECRET SKIFF_DATA
+sport=$(free_port)
+hport=$(free_port)
+"$build/bin/skiffd" --data "$tmp/data" --listen "127.0.0.1:$sport" --http "127.0.0.1:$hport" \
+    >"$tmp/skiffd.log" 2>&1 </dev/null &
+pids+=($!)
+wait_port "$sport" "${pids[-1]}" skiffd
+for _ in $(seq 1 250); do [[ -f $HOME/.skiff.toml ]] && break; sleep 0.02; done
+"$build/bin/skiff" deploy "$src/bench/apps/trivial.c" >/dev/null
+
+echo "n=$n per measurement, ${payload}-byte payloads, one client, loopback; $(nproc) cores"
+echo "running Gearman ($("$gearmand" --version 2>&1 | head -n 1))..."
+"$build/bench/bench_gearman" --port "$gport" --n "$n" --payload "$payload" >"$tmp/gearman.txt"
+echo "running skiff..."
+if ! "$build/bench/bench_skiff" --n "$n" --payload "$payload" >"$tmp/skiff.txt"; then
+    echo "bench: bench_skiff failed; end of the server log:" >&2
+    tail -n 20 "$tmp/skiffd.log" >&2
+    exit 1
+fi
+
+value() { awk -v k="$2" '$1 == "RESULT" && $2 == k { print $3 }' "$1"; }
+row() { # LABEL KEY UNIT RATIO_LABEL TARGET
+    local g s ratio
+    g=$(value "$tmp/gearman.txt" "$2")
+    s=$(value "$tmp/skiff.txt" "$2")
+    ratio=$(awk -v a="$s" -v b="$g" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+    printf '%-34s %12s %12s %-9s %8sx  %s\n' "$1" "$g" "$s" "$3" "$ratio" "$5"
+}
+echo
+printf '%-34s %12s %12s %-9s %9s  %s\n' "measurement" "Gearman" "skiff" "unit" "skiff/G" "target (DESIGN.md)"
+row "sync round trip, p50" sync_p50_us us p50 "<= 0.50x (half of Gearman's)"
+row "sync round trip, p99" sync_p99_us us p99 ""
+row "sync calls/s" sync_per_s "calls/s" "" ""
+row "spawn (durable) / background submit" submit_per_s "per s" "" ">= 4x"
+row "map (N tasks, results collected)" map_per_s "results/s" "" ">= 15x"
+echo
+echo "Gearman: gearman_client_do; add_task_background + run_tasks in batches of 1000;"
+echo "         add_task x N + run_tasks. skiff: skiff_function_remote; skiff_function_spawn"
+echo "         one at a time; N spawns then N gets (until the map API exists)."
