@@ -171,10 +171,13 @@ static int parse_fc(struct cli *cli, int argc, char **argv, struct cli_opt *opts
         rc = help(usage);
     else if (npos != 1)
         rc = cli_usage_error(usage, npos ? "%s takes exactly one FC_ID" : "%s needs an FC_ID", cmd);
-    else if (!id_valid(pos[0], "fc"))
-        rc = cli_usage_error(usage, "'%s' is not a function call id (fc- and 26 characters)",
-                             pos[0]);
-    else
+    else if (!id_valid(pos[0], "fc")) { /* a failed request (1), like an unknown id */
+        skiff_error err = SKIFF_ERROR_INIT;
+        skiff_error_set(&err, SKIFF_ERR_INVALID, NULL,
+                        "'%s' is not a function call id (fc- followed by 26 characters)", pos[0]);
+        rc = cli_fail(&err);
+        skiff_error_clear(&err);
+    } else
         *id = pos[0];
     mem_free(pos);
     return rc;

@@ -373,7 +373,8 @@ int skiff_call_gather(skiff_call *const *calls, size_t n, skiff_value **results,
     for (i = 0; i < n && rc == SKIFF_OK; i++)
         rc = skiff_call_get(calls[i], SKIFF_WAIT_FOREVER, &got[i], err);
     if (rc == SKIFF_OK) {
-        memcpy(results, got, n * sizeof *got);
+        if (n > 0)
+            memcpy(results, got, n * sizeof *got);
     } else {
         for (size_t k = 0; k < n; k++)
             skiff_value_free(got[k]);
