@@ -86,7 +86,7 @@ expect_exit 2 call my-shared-app square '{not json'
 expect_exit 2 call my-shared-app
 expect_exit 2 frobnicate
 expect_exit 2 get
-expect_exit 2 get fc-x --timeout soon
+expect_exit 2 get fc-00000000000000000000000000 --timeout soon
 expect_exit 2 call my-shared-app square 1 --kwarg nonsense
 
 begin "--help for every command"

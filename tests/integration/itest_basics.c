@@ -185,8 +185,8 @@ TEST(wrong_arguments)
     } bad[] = {
         {"[]", NULL},                      /* missing x */
         {"[1, 2]", NULL},                  /* one too many */
-        {"[\"seven\"]", NULL},             /* wrong type */
-        {"[1.5]", NULL},                   /* a float is not an int */
+        {"[\"seven\"]", NULL},             /* wrong type (square takes int or float) */
+        {"[[2]]", NULL},                   /* a list */
         {"[]", "{\"y\": 1}"},              /* unknown keyword */
         {"[1]", "{\"x\": 1}"},             /* x twice */
     };

@@ -50,9 +50,6 @@ wait_until 15 "the result to expire" expired
 expect_eq "$RC" 1 "exit status of get of an expired result"
 expect_contains "$ERR" "OutputExpiredError" "stderr"
 expect_exit 124 get "$running" --timeout 0
-# The old results (finished before this retention) are long gone too.
-expect_exit 1 get "$done_id" --timeout 0
-expect_contains "$ERR" "OutputExpiredError" "an old result under the short retention"
 expect_exit 1 get fc-00000000000000000000000000
 expect_contains "$ERR" "NotFoundError" "an id that never existed"
 
