@@ -69,7 +69,7 @@ for _ in $(seq 1 250); do [[ -f $HOME/.skiff.toml ]] && break; sleep 0.02; done
 "$build/bin/skiff" deploy "$src/bench/apps/trivial.c" >/dev/null
 
 echo "n=$n per measurement, ${payload}-byte payloads, one client, loopback; $(nproc) cores"
-echo "running Gearman ($("$gearmand" --version 2>&1 | head -n 1))..."
+echo "running Gearman ($("$gearmand" --version 2>&1 | grep -m1 gearmand || true))..."
 "$build/bench/bench_gearman" --port "$gport" --n "$n" --payload "$payload" >"$tmp/gearman.txt"
 echo "running skiff..."
 if ! "$build/bench/bench_skiff" --n "$n" --payload "$payload" >"$tmp/skiff.txt"; then

@@ -320,3 +320,51 @@ TEST(token_file_written_on_first_start)
     }
     free(toml);
 }
+
+/* Signature binding with typed parameters (tests/apps/faulty.c: typed(i:int, f:float, s:str,
+ * b:bytes?, flag:bool?)): the runtime binds positional and keyword arguments and refuses wrong
+ * counts and types with a TypeError before the function runs. */
+TEST(typed_signature_binding)
+{
+    itest_deploy("tests/apps/faulty.c");
+    skiff_client *c = itest_connect();
+    skiff_function *typed = itest_lookup(c, "faulty", "typed");
+    skiff_value *args = itest_json("[1, 2.5, \"s\"]"), *res = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_SKIFF_OK(skiff_function_remote(typed, args, NULL, &res, &err), &err);
+    ASSERT_JSON(res, "{\"i\": 1, \"f\": 2.5, \"s\": \"s\", \"b\": null, \"flag\": false}");
+    skiff_value_free(res);
+    skiff_value_free(args);
+    /* float accepts an int; keywords bind by name; optional ones may be given. */
+    args = itest_json("[7]");
+    skiff_value *kwargs = itest_json("{\"s\": \"k\", \"f\": 2, \"flag\": true, "
+                                     "\"b\": {\"$bytes\": \"AQI=\"}}");
+    ASSERT_SKIFF_OK(skiff_function_remote(typed, args, kwargs, &res, &err), &err);
+    ASSERT_JSON(res, "{\"i\": 7, \"f\": 2.0, \"s\": \"k\", \"b\": {\"$bytes\": \"AQI=\"}, "
+                     "\"flag\": true}");
+    skiff_value_free(res);
+    skiff_value_free(args);
+    skiff_value_free(kwargs);
+
+    static const struct {
+        const char *args, *kwargs;
+    } bad[] = {
+        {"[\"1\", 2.5, \"s\"]", NULL},                          /* str for int */
+        {"[1, \"x\", \"s\"]", NULL},                            /* str for float */
+        {"[1, 2.5, 3]", NULL},                                  /* int for str */
+        {"[1, 2.5]", NULL},                                     /* s missing */
+        {"[1, 2.5, \"s\", {\"$bytes\": \"\"}, true, 9]", NULL}, /* one too many */
+        {"[1, 2.5, \"s\"]", "{\"nope\": 1}"},                   /* unknown keyword */
+        {"[1, 2.5, \"s\"]", "{\"b\": \"not bytes\"}"},          /* wrong optional type */
+        {"[1, 2.5, \"s\"]", "{\"i\": 2}"},                      /* i twice */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err = itest_call_fails(typed, bad[i].args, bad[i].kwargs, SKIFF_ERR_USER);
+        if (strcmp(err.type, "TypeError"))
+            FAIL("typed(%s, %s): %s (%s), expected TypeError", bad[i].args,
+                 bad[i].kwargs ? bad[i].kwargs : "", err.type, err.message);
+        skiff_error_clear(&err);
+    }
+    skiff_function_free(typed);
+    skiff_client_close(c);
+}
