@@ -187,7 +187,7 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     stdio[1].data.fd = 2; /* worker stdout joins the server's log until logs are captured */
     stdio[2].flags = UV_INHERIT_FD;
     stdio[2].data.fd = 2;
-    stdio[3].flags = UV_CREATE_PIPE | UV_READABLE | UV_WRITABLE;
+    stdio[3].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
     stdio[3].data.stream = &ct->conn->h.stream;
     uv_process_options_t opts = {0};
     opts.exit_cb = on_process_exit;
