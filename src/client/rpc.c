@@ -41,6 +41,10 @@
 
 /* Bytes asked of the kernel per recv: a burst of pipelined replies arrives in one call. */
 #define READ_CHUNK (64 * 1024)
+/* A connection idle for longer than this (seconds) is checked for a close by the server before
+ * a request is sent on it. Back-to-back calls skip the check (a syscall each); a server restart
+ * takes far longer than this, so a handle that outlives one still reconnects cleanly. */
+#define IDLE_CHECK 0.002
 /* Default connect (and HELLO) timeout in seconds (skiff.h: "0: 10 s"). */
 #define CONNECT_TIMEOUT_DEFAULT 10.0
 
@@ -243,6 +247,7 @@ static int open_conn(struct skiff_client *c, skiff_error *err)
         return rc;
     }
     c->fd = fd;
+    c->last_recv = mono_now();
     c->payload_max = (size_t)pm;
     c->in.max = frame_in_max(c, false) + WIRE_HEADER + READ_CHUNK;
     return SKIFF_OK;
@@ -251,7 +256,8 @@ static int open_conn(struct skiff_client *c, skiff_error *err)
 /* Makes sure there is a live connection. mu held. */
 static int ensure_conn(struct skiff_client *c, skiff_error *err)
 {
-    if (c->fd >= 0 && !c->reading && list_empty(&c->waiters)) {
+    if (c->fd >= 0 && !c->reading && list_empty(&c->waiters) &&
+        mono_now() - c->last_recv > IDLE_CHECK) {
         /* Idle: if the server went away since the last reply (a restart), notice it now rather
          * than fail the request we are about to send. */
         char b;
@@ -354,6 +360,7 @@ static bool read_until(struct skiff_client *c, struct waiter *self)
             return false;
         }
         c->in.len += (size_t)got;
+        c->last_recv = mono_now();
     }
 }
 

@@ -38,6 +38,7 @@ struct skiff_client {
     bool reading;             /* some thread holds the reader role */
     struct buf out;           /* the frame being built and sent (reused by every request) */
     struct buf args;          /* a CALL's encoded arguments (reused; max payload_max) */
+    double last_recv;         /* monotonic seconds when the server last sent us bytes */
 
     /* Reader role: only the thread holding it touches these (with or without mu). */
     struct buf in;       /* bytes received; frames start at in_off */
