@@ -41,6 +41,9 @@
 
 /* Bytes asked of the kernel per recv: a burst of pipelined replies arrives in one call. */
 #define READ_CHUNK (64 * 1024)
+/* Receive buffers up to this size are kept between replies; larger ones (grown for a large
+ * result) are freed once empty. */
+#define IN_KEEP (1024 * 1024)
 /* A connection idle for longer than this (seconds) is checked for a close by the server before
  * a request is sent on it. Back-to-back calls skip the check (a syscall each); a server restart
  * takes far longer than this, so a handle that outlives one still reconnects cleanly. */
@@ -182,6 +185,50 @@ static long read_hello_reply(struct skiff_client *c, int fd, double deadline, sk
     }
 }
 
+/* Sends HELLO on fd and reads the answer before deadline. SKIFF_OK with the server's payload
+ * limit in *payload_max, or the failure (the server's own for a refused token). mu held. */
+static int hello(struct skiff_client *c, int fd, double deadline, size_t *payload_max,
+                 skiff_error *err)
+{
+    c->in.len = 0;
+    c->in_off = 0;
+    c->out.len = 0;
+    c->out.max = PROTO_HELLO_MAX;
+    uint64_t rid = ++c->next_rid;
+    struct wire_writer w;
+    wire_begin(&w, &c->out, OP_HELLO, rid, 3);
+    wire_str(&w, "token_id", c->token_id);
+    wire_str(&w, "token_secret", c->token_secret);
+    wire_str(&w, "client", "libskiff " SKIFF_VERSION);
+    int rc = wire_end(&w);
+    if (rc != SKIFF_OK)
+        return skiff_error_set(err, rc, NULL, "cannot build HELLO for %s", c->server);
+    const char *fail = send_all(fd, c->out.data, c->out.len);
+    c->out.len = 0;
+    if (fail)
+        return skiff_error_set(err, SKIFF_ERR_CONNECTION, NULL,
+                               "lost the connection to the skiff server at %s during HELLO: %s",
+                               c->server, fail);
+    long n = read_hello_reply(c, fd, deadline, err);
+    if (n < 0)
+        return (int)-n;
+    if (wire_msg_parse(&c->msg, c->in.data + WIRE_HEADER, (size_t)n) < 0 || c->msg.rid != rid ||
+        (c->msg.op != OP_OK && c->msg.op != OP_ERROR))
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                               "the server at %s does not speak the skiff protocol (malformed "
+                               "reply to HELLO)",
+                               c->server);
+    if (c->msg.op == OP_ERROR)
+        return reply_error(&c->msg, err);
+    int64_t pm = 0;
+    if (!wire_get_int(&c->msg, "payload_max", &pm) || pm <= 0 ||
+        (uint64_t)pm > PROTO_CODE_MAX * 16ull)
+        pm = PROTO_PAYLOAD_MAX; /* absent or absurd: assume the documented default */
+    *payload_max = (size_t)pm;
+    buf_consume(&c->in, WIRE_HEADER + (size_t)n);
+    return SKIFF_OK;
+}
+
 /* Opens the connection and authenticates. mu held, c->fd < 0, no waiters, nobody reading. */
 static int open_conn(struct skiff_client *c, skiff_error *err)
 {
@@ -198,49 +245,8 @@ static int open_conn(struct skiff_client *c, skiff_error *err)
     if (fd < 0)
         return skiff_error_set(err, SKIFF_ERR_CONNECTION, NULL,
                                "cannot connect to the skiff server at %s: %s", c->server, why);
-    c->in.len = 0;
-    c->in_off = 0;
-    c->out.len = 0;
-    c->out.max = PROTO_HELLO_MAX;
-    uint64_t rid = ++c->next_rid;
-    struct wire_writer w;
-    wire_begin(&w, &c->out, OP_HELLO, rid, 3);
-    wire_str(&w, "token_id", c->token_id);
-    wire_str(&w, "token_secret", c->token_secret);
-    wire_str(&w, "client", "libskiff " SKIFF_VERSION);
-    int rc = wire_end(&w);
-    if (rc != SKIFF_OK) {
-        close(fd);
-        return skiff_error_set(err, rc, NULL, "cannot build HELLO for %s", c->server);
-    }
-    const char *fail = send_all(fd, c->out.data, c->out.len);
-    c->out.len = 0;
-    if (fail) {
-        close(fd);
-        return skiff_error_set(err, SKIFF_ERR_CONNECTION, NULL,
-                               "lost the connection to the skiff server at %s during HELLO: %s",
-                               c->server, fail);
-    }
-    long n = read_hello_reply(c, fd, deadline, err);
-    if (n < 0) {
-        close(fd);
-        c->in.len = 0;
-        return (int)-n;
-    }
-    rc = SKIFF_OK;
-    if (wire_msg_parse(&c->msg, c->in.data + WIRE_HEADER, (size_t)n) < 0 || c->msg.rid != rid ||
-        (c->msg.op != OP_OK && c->msg.op != OP_ERROR))
-        rc = skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
-                             "the server at %s does not speak the skiff protocol (malformed "
-                             "reply to HELLO)",
-                             c->server);
-    else if (c->msg.op == OP_ERROR)
-        rc = reply_error(&c->msg, err);
-    int64_t pm = 0;
-    if (rc == SKIFF_OK && (!wire_get_int(&c->msg, "payload_max", &pm) || pm <= 0 ||
-                           (uint64_t)pm > PROTO_CODE_MAX * 16ull))
-        pm = PROTO_PAYLOAD_MAX; /* absent or absurd: assume the documented default */
-    buf_consume(&c->in, WIRE_HEADER + (size_t)n);
+    size_t payload_max = 0;
+    int rc = hello(c, fd, deadline, &payload_max, err);
     if (rc != SKIFF_OK) {
         close(fd);
         c->in.len = 0;
@@ -248,7 +254,7 @@ static int open_conn(struct skiff_client *c, skiff_error *err)
     }
     c->fd = fd;
     c->last_recv = mono_now();
-    c->payload_max = (size_t)pm;
+    c->payload_max = payload_max;
     c->in.max = frame_in_max(c, false) + WIRE_HEADER + READ_CHUNK;
     return SKIFF_OK;
 }
@@ -329,6 +335,8 @@ static bool read_until(struct skiff_client *c, struct waiter *self)
             buf_consume(&c->in, c->in_off);
             c->in_off = 0;
         }
+        if (c->in.len == 0 && c->in.cap > IN_KEEP)
+            buf_deinit(&c->in); /* a big reply is gone: do not pin its memory */
         /* Room for the rest of a large frame at once, or at least READ_CHUNK. */
         size_t want = READ_CHUNK;
         if (c->in.len >= WIRE_HEADER) {

@@ -427,12 +427,12 @@ static bool serve_frame(int fd, bool *authed, const msgpack_object *root)
 
 static void serve_conn(int fd)
 {
-    size_t cap = 1 << 20, len = 0;
+    size_t cap = 1 << 16, len = 0;
     char *in = malloc(cap);
     bool authed = false, open = true;
     while (open) {
         long n;
-        while ((n = wire_frame_len(in, len, cap - 4)) > 0 && open) {
+        while ((n = wire_frame_len(in, len, 1u << 30)) > 0 && open) {
             msgpack_zone z;
             msgpack_zone_init(&z, 4096);
             msgpack_object root;
@@ -448,6 +448,14 @@ static void serve_conn(int fd)
         }
         if (!open || n < 0)
             break;
+        if (len >= 4) { /* room for the whole frame being received */
+            const unsigned char *h = (const unsigned char *)in;
+            size_t need = 4 + ((size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3]);
+            if (need + 4096 > cap) {
+                cap = need + 4096;
+                in = realloc(in, cap);
+            }
+        }
         struct pollfd p = {fd, POLLIN, 0};
         int k = poll(&p, 1, 30);
         if (k == 0) {
@@ -657,6 +665,20 @@ TEST(arguments_and_result_round_trip)
     ASSERT_TRUE(skiff_value_equal(skiff_list_get(r, 0), args));
     ASSERT_TRUE(skiff_value_equal(skiff_list_get(r, 1), kwargs));
     skiff_value_free(r);
+    /* Megabytes each way: frames that take many reads. */
+    size_t big = 3u << 20;
+    char *blob = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        blob[i] = (char)(i * 31);
+    skiff_value *bargs = skiff_value_list_of(1, skiff_value_bytes(blob, big));
+    ASSERT_EQ_INT(skiff_function_remote(fn, bargs, NULL, &r, &err), SKIFF_OK);
+    size_t got = 0;
+    const char *back = skiff_value_get_bytes(skiff_list_get(skiff_list_get(r, 0), 0), &got);
+    ASSERT_EQ_UINT(got, big);
+    ASSERT(memcmp(back, blob, big) == 0);
+    skiff_value_free(r);
+    skiff_value_free(bargs);
+    free(blob);
     /* No arguments at all: an empty list and an empty map. */
     ASSERT_EQ_INT(skiff_function_remote(fn, NULL, NULL, &r, &err), SKIFF_OK);
     char *json = skiff_value_to_json(r);
