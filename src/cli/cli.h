@@ -11,11 +11,12 @@
 #include <skiff/skiff.h>
 
 /* Exit statuses (DESIGN.md). */
-#define CLI_OK 0        /* success */
-#define CLI_FAILED 1    /* the call or request failed */
-#define CLI_USAGE 2     /* bad command line or input */
-#define CLI_TIMEOUT 124 /* `get` timed out while the call still runs (the timeout(1) convention)   \
-                         */
+#define CLI_OK 0     /* success */
+#define CLI_FAILED 1 /* the call or request failed */
+#define CLI_USAGE 2  /* bad command line or input */
+#define CLI_TIMEOUT                                                                                \
+    124 /* `get` timed out while the call still runs (the timeout(1) convention)                   \
+         */
 
 /* One option a command accepts, written --name VALUE or --name=VALUE (or just --name). */
 struct cli_opt {
