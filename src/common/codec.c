@@ -3,6 +3,7 @@
  */
 #include "codec.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "mem.h"
@@ -20,9 +21,15 @@ int codec_status(int rc)
     return rc == BUF_NOMEM ? SKIFF_ERR_NOMEM : SKIFF_ERR_REQUEST_SIZE;
 }
 
+/* True if v is a list or map: the values that count toward CODEC_MAX_DEPTH. */
+static bool nests(skiff_type t)
+{
+    return t == SKIFF_LIST || t == SKIFF_MAP;
+}
+
 static int pack(msgpack_packer *pk, const skiff_value *v, int depth)
 {
-    if (depth > CODEC_MAX_DEPTH)
+    if (depth >= CODEC_MAX_DEPTH && nests(skiff_value_type(v)))
         return SKIFF_ERR_SERIALIZATION;
     int rc = 0;
     switch (skiff_value_type(v)) {
@@ -111,7 +118,8 @@ static int bad(skiff_error *err, const char *what)
 
 static int convert(const msgpack_object *o, skiff_value **out, skiff_error *err, int depth)
 {
-    if (depth > CODEC_MAX_DEPTH)
+    if (depth >= CODEC_MAX_DEPTH &&
+        (o->type == MSGPACK_OBJECT_ARRAY || o->type == MSGPACK_OBJECT_MAP))
         return bad(err, "nested too deeply");
     skiff_value *v = NULL;
     switch (o->type) {
@@ -201,8 +209,10 @@ static int unpack_one(const char *p, size_t n, msgpack_zone *zone, msgpack_objec
 {
     size_t off = 0;
     msgpack_unpack_return r = msgpack_unpack(p, n, &off, zone, obj);
+    /* msgpack-c also says "no memory" for input that nests past its stack or announces more
+     * elements than could ever fit: from a peer that is malformed data, not a reason to retry. */
     if (r == MSGPACK_UNPACK_NOMEM_ERROR)
-        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory decoding a value");
+        return bad(err, "nested too deeply or announces more elements than it holds");
     if (r == MSGPACK_UNPACK_EXTRA_BYTES)
         return bad(err, "trailing bytes after the value");
     if (r != MSGPACK_UNPACK_SUCCESS)

@@ -13,8 +13,9 @@
 
 #include "buf.h"
 
-/* Deepest nesting of lists and maps a value may have, on encode and decode (bounded so a hostile
- * payload cannot exhaust the stack). msgpack-c's own unpacker stops at 32 levels. */
+/* How many lists and maps may enclose one another in a value, on encode and decode (bounded so
+ * a hostile payload cannot exhaust the stack): msgpack-c's unpacker stops at 32, so the encoder
+ * refuses what the decoder would. */
 #define CODEC_MAX_DEPTH 32
 
 /* Appends the encoding of v to b. SKIFF_OK; SKIFF_ERR_REQUEST_SIZE when b would exceed its max;

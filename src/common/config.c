@@ -95,16 +95,32 @@ int config_read(const char *path, struct config *c, int *bad_line)
     return rc;
 }
 
+/* Writes s as a TOML basic string body (escaping '"' and '\\') into out. */
+static void escape(char *out, size_t size, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 3 < size; s++) {
+        if (*s == '"' || *s == '\\')
+            out[n++] = '\\';
+        out[n++] = *s;
+    }
+    out[n] = '\0';
+}
+
 int config_write_new(const char *path, const struct config *c)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
-    char text[3 * CONFIG_VALUE_MAX + 256];
+    char text[6 * CONFIG_VALUE_MAX + 256];
+    char server[2 * CONFIG_VALUE_MAX], id[2 * CONFIG_VALUE_MAX], secret[2 * CONFIG_VALUE_MAX];
+    escape(server, sizeof server, c->server);
+    escape(id, sizeof id, c->token_id);
+    escape(secret, sizeof secret, c->token_secret);
     int n = snprintf(text, sizeof text,
                      "# skiff client settings, written by skiffd on its first start.\n"
                      "server = \"%s\"\ntoken_id = \"%s\"\ntoken_secret = \"%s\"\n",
-                     c->server, c->token_id, c->token_secret);
+                     server, id, secret);
     int rc = 0;
     if (n < 0 || (size_t)n >= sizeof text || write(fd, text, (size_t)n) != n)
         rc = -1;

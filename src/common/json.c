@@ -8,6 +8,9 @@
 #include <jansson.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
@@ -16,11 +19,28 @@
 
 static int from_json(json_t *j, skiff_value **out, int depth, skiff_error *err);
 
-/* Decodes a {"$bytes": "..."} object's base64 text. */
-static skiff_value *bytes_from_base64(const char *s, size_t n)
+/* True if s[0..n) is padded standard base64: alphabet characters, then at most two '=' at the
+ * very end. (EVP_DecodeBlock alone accepts misplaced padding.) */
+static bool base64_valid(const char *s, size_t n)
 {
     if (n % 4)
-        return NULL;
+        return false;
+    size_t pad = 0;
+    while (pad < 2 && pad < n && s[n - 1 - pad] == '=')
+        pad++;
+    for (size_t i = 0; i < n - pad; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/'))
+            return false;
+    }
+    return true;
+}
+
+/* Decodes a {"$bytes": "..."} object's base64 text (checked with base64_valid); NULL when out of
+ * memory. */
+static skiff_value *bytes_from_base64(const char *s, size_t n)
+{
     unsigned char *raw = mem_alloc(n / 4 * 3 + 1);
     if (!raw)
         return NULL;
@@ -40,9 +60,10 @@ static skiff_value *bytes_from_base64(const char *s, size_t n)
 
 static int from_json(json_t *j, skiff_value **out, int depth, skiff_error *err)
 {
-    if (depth > CODEC_MAX_DEPTH)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "JSON nested deeper than %d levels",
-                               CODEC_MAX_DEPTH);
+    /* The same rule as the msgpack codec: at most CODEC_MAX_DEPTH arrays and objects deep. */
+    if (depth >= CODEC_MAX_DEPTH && (json_is_array(j) || json_is_object(j)))
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "JSON nested more than %d arrays and objects deep", CODEC_MAX_DEPTH);
     skiff_value *v = NULL;
     switch (json_typeof(j)) {
     case JSON_NULL:
@@ -90,16 +111,17 @@ static int from_json(json_t *j, skiff_value **out, int depth, skiff_error *err)
             if (!json_is_string(b))
                 return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                        "\"$bytes\" must hold a base64 string");
-            v = bytes_from_base64(json_string_value(b), json_string_length(b));
-            if (!v)
+            if (!base64_valid(json_string_value(b), json_string_length(b)))
                 return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                        "\"$bytes\" is not valid base64");
+            v = bytes_from_base64(json_string_value(b), json_string_length(b));
             break;
         }
         v = skiff_value_map();
         const char *key;
+        size_t key_len;
         json_t *item;
-        json_object_foreach(j, key, item)
+        json_object_keylen_foreach(j, key, key_len, item)
         {
             if (!v)
                 break;
@@ -109,7 +131,7 @@ static int from_json(json_t *j, skiff_value **out, int depth, skiff_error *err)
                 skiff_value_free(v);
                 return rc;
             }
-            rc = skiff_map_set(v, key, c);
+            rc = value_map_setn(v, key, key_len, c);
             if (rc != SKIFF_OK) {
                 skiff_value_free(v);
                 if (rc == SKIFF_ERR_INVALID)
@@ -126,10 +148,75 @@ static int from_json(json_t *j, skiff_value **out, int depth, skiff_error *err)
     return SKIFF_OK;
 }
 
+/* A copy of text[0..len) with ".0" after every integer that does not fit in 64 bits, so that
+ * jansson reads those as doubles instead of refusing them. NULL when out of memory. */
+static char *widen_big_integers(const char *text, size_t len, size_t *out_len)
+{
+    /* A widened integer has at least 19 digits and gains 2 characters: half again is plenty. */
+    char *out = mem_alloc(len * 3 / 2 + 16);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len;) {
+        char c = text[i];
+        if (in_string) {
+            out[o++] = text[i++];
+            if (c == '\\' && i < len)
+                out[o++] = text[i++];
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+            out[o++] = text[i++];
+            continue;
+        }
+        if (c != '-' && !(c >= '0' && c <= '9')) {
+            out[o++] = text[i++];
+            continue;
+        }
+        /* A number: copy it; widen it if it is an integer beyond int64. */
+        size_t start = i;
+        bool integer = true;
+        while (i < len && strchr("+-0123456789.eE", text[i])) {
+            if (strchr(".eE", text[i]))
+                integer = false;
+            i++;
+        }
+        memcpy(out + o, text + start, i - start);
+        o += i - start;
+        if (integer) {
+            char num[64];
+            size_t n = i - start < sizeof num - 1 ? i - start : sizeof num - 1;
+            memcpy(num, text + start, n);
+            num[n] = '\0';
+            errno = 0;
+            (void)strtoll(num, NULL, 10);
+            if (errno == ERANGE || i - start >= sizeof num - 1) {
+                memcpy(out + o, ".0", 2);
+                o += 2;
+            }
+        }
+    }
+    *out_len = o;
+    return out;
+}
+
 int skiff_value_from_json(const char *text, size_t len, skiff_value **out, skiff_error *err)
 {
     json_error_t je;
-    json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    const size_t flags = JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL;
+    json_t *j = json_loadb(text, len, flags, &je);
+    if (!j && strstr(je.text, "too big")) {
+        size_t wide_len;
+        char *wide = widen_big_integers(text, len, &wide_len);
+        if (!wide)
+            return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory reading JSON");
+        j = json_loadb(wide, wide_len, flags, &je);
+        mem_free(wide);
+    }
     if (!j)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "invalid JSON at line %d column %d: %s",
                                je.line, je.column, je.text);

@@ -145,7 +145,7 @@ long wire_frame_len(const char *p, size_t n, size_t max)
         return 0;
     const unsigned char *h = (const unsigned char *)p;
     size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-    if (len > max)
+    if (len == 0 || len > max)
         return -1;
     return n - WIRE_HEADER >= len ? (long)len : 0;
 }
@@ -176,9 +176,8 @@ int wire_msg_parse(struct wire_msg *m, const char *body, size_t n)
     if (!wire_get_int(m, "op", &op) || op < 0 || op > 0xffff)
         return -1;
     m->op = (int)op;
-    int64_t rid = 0;
-    wire_get_int(m, "rid", &rid);
-    m->rid = (uint64_t)rid;
+    const msgpack_object *rid = wire_get(m, "rid");
+    m->rid = rid && rid->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? rid->via.u64 : 0;
     return 0;
 }
 

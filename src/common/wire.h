@@ -55,7 +55,8 @@ int wire_error_msg(struct buf *b, uint64_t rid, skiff_code code, const char *typ
 /* Reading. */
 
 /* If p[0..n) starts with a whole frame, returns its body length (the frame is WIRE_HEADER + that
- * many bytes); 0 if more bytes are needed; -1 if the header announces more than max bytes. */
+ * many bytes); 0 if more bytes are needed; -1 if the header announces an empty body (which no
+ * message can be) or more than max bytes: the peer is broken and the connection should end. */
 long wire_frame_len(const char *p, size_t n, size_t max);
 
 struct wire_msg {

@@ -264,7 +264,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     while (!c->closing && !c->linger) {
         long len = wire_frame_len(c->in.data + off, c->in.len - off, c->max_frame);
         if (len < 0) {
-            log_warn("%s: frame over %zu bytes, closing", c->peer, c->max_frame);
+            log_warn("%s: bad frame length (empty or over %zu bytes), closing", c->peer, c->max_frame);
             conn_close(c);
             return;
         }
