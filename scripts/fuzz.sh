@@ -4,6 +4,7 @@
 #
 #   scripts/fuzz.sh [BUILD_DIR] [SECONDS]      (or FUZZ_SECONDS=N; default 60 s per target)
 #   FUZZ_TARGETS="frame json" scripts/fuzz.sh  (a subset)
+#   FUZZ_ARGS="-fork=2 -ignore_crashes=1" scripts/fuzz.sh   (more libFuzzer options)
 #
 # Each target starts from its seed corpus tests/fuzz/corpus/NAME/ and keeps what it learns in
 # BUILD_DIR/fuzz/corpus/NAME/ (the seeds in the repository are never rewritten). A crash, a
@@ -31,6 +32,7 @@ read -r -a libs <<<"$(pkg-config --libs "${pkgs[@]}")"
 out="$build/fuzz"
 mkdir -p "$out/crashes"
 
+read -r -a extra <<<"${FUZZ_ARGS:-}"
 targets=${FUZZ_TARGETS:-$(for f in tests/fuzz/fuzz_*.c; do n=${f##*/fuzz_}; echo "${n%.c}"; done)}
 found=0
 for name in $targets; do
@@ -46,7 +48,7 @@ for name in $targets; do
     # -rss_limit_mb: the machine has plenty, but a single input needing more than 2 GiB is a bug.
     if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         "$bin" "$corpus" "tests/fuzz/corpus/$name" -max_total_time="$seconds" \
-        -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+        -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "${extra[@]}" \
         -artifact_prefix="$out/crashes/${name}-" 2>"$out/fuzz_$name.log"; then
         found=1
         echo "!! fuzz_$name found a problem; the last lines of $out/fuzz_$name.log:"

@@ -151,10 +151,15 @@ TEST(redeploy_replaces_code_running_call_finishes_on_old)
     snprintf(keep, sizeof keep, "%s", id_before);
 
     /* A long call on version 1, running when version 2 is deployed. */
-    skiff_call *old = itest_spawn_json(fn, "[2500]", NULL);
+    skiff_call *old = itest_spawn_json(fn, "[4000]", NULL);
     WAIT_UNTIL(itest_container_count("itest-versioned", "version", "busy", NULL, 0) == 1, 10,
                "the version-1 call to run");
     itest_deploy("tests/integration/apps/ver2.c");
+    /* (still running: the redeploy happened under it) */
+    skiff_value *v = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_SKIFF(skiff_call_get(old, 0, &v, &err), SKIFF_ERR_TIMEOUT, &err);
+    skiff_error_clear(&err);
 
     /* New calls run the new code, through the same handle (callers keep working by name). */
     json = itest_call_json(fn, "[]", NULL);
@@ -166,7 +171,7 @@ TEST(redeploy_replaces_code_running_call_finishes_on_old)
     ASSERT_EQ_STR(json, "2");
     free(json);
     /* The running one finishes on the old code. */
-    skiff_value *v = itest_get(old, SKIFF_WAIT_FOREVER);
+    v = itest_get(old, SKIFF_WAIT_FOREVER);
     ASSERT_EQ_INT(skiff_value_get_int(v), 1);
     skiff_value_free(v);
 

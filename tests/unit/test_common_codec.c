@@ -94,6 +94,18 @@ TEST(round_trip_strings_and_bytes)
     free(big);
 }
 
+/* The empty string is a valid map key (msgpack packs it as a zero-length fixstr). */
+TEST(round_trip_empty_key)
+{
+    skiff_value *m = skiff_value_map();
+    ASSERT_EQ_INT(skiff_map_set(m, "", skiff_value_int(1)), SKIFF_OK);
+    round_trip(m);
+    m = skiff_value_map();
+    ASSERT_EQ_INT(skiff_map_set(m, "x", skiff_value_int(1)), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_set(m, "", skiff_value_string("")), SKIFF_OK);
+    round_trip(skiff_value_list_of(1, m));
+}
+
 TEST(round_trip_containers)
 {
     round_trip(skiff_value_list());
