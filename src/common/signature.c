@@ -18,9 +18,9 @@
 #include "mem.h"
 
 static const char *const type_names[] = {
-    [SIG_ANY] = "any",  [SIG_NIL] = "nil",     [SIG_BOOL] = "bool",
-    [SIG_INT] = "int",  [SIG_FLOAT] = "float", [SIG_STR] = "str",
-    [SIG_BYTES] = "bytes", [SIG_LIST] = "list", [SIG_MAP] = "map",
+    [SIG_ANY] = "any",     [SIG_NIL] = "nil",     [SIG_BOOL] = "bool",
+    [SIG_INT] = "int",     [SIG_FLOAT] = "float", [SIG_STR] = "str",
+    [SIG_BYTES] = "bytes", [SIG_LIST] = "list",   [SIG_MAP] = "map",
 };
 #define NTYPES (sizeof type_names / sizeof type_names[0])
 
@@ -72,8 +72,8 @@ static const char *skip_space(const char *p)
 
 /* Fills err with `signature "TEXT": <message> (at character N)`, frees what sig holds so far. */
 __attribute__((format(printf, 5, 6))) static int parse_fail(struct signature *sig, const char *text,
-                                                             const char *at, skiff_error *err,
-                                                             const char *fmt, ...)
+                                                            const char *at, skiff_error *err,
+                                                            const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -82,8 +82,9 @@ __attribute__((format(printf, 5, 6))) static int parse_fail(struct signature *si
     va_end(ap);
     signature_deinit(sig);
     if (at)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "signature \"%s\": %s (at character %d)",
-                               text, msg, (int)(at - text) + 1);
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "signature \"%s\": %s (at character %d)", text, msg,
+                               (int)(at - text) + 1);
     return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "signature \"%s\": %s", text, msg);
 }
 
@@ -116,8 +117,9 @@ static int parse_param(struct signature *sig, const char *text, const char **pp,
         return parse_fail(sig, text, name, err,
                           "parameter name '%.*s' must start with a letter or '_'", (int)nlen, name);
     if (nlen > SIG_NAME_MAX)
-        return parse_fail(sig, text, name, err, "parameter name '%.*s...' is longer than %d characters",
-                          16, name, SIG_NAME_MAX);
+        return parse_fail(sig, text, name, err,
+                          "parameter name '%.*s...' is longer than %d characters", 16, name,
+                          SIG_NAME_MAX);
     p = skip_space(p);
     enum sig_type type = SIG_ANY;
     if (*p == ':') {
@@ -235,8 +237,7 @@ static bool type_ok(const struct sig_param *prm, const skiff_value *v)
     return false;
 }
 
-static int too_many(const struct signature *sig, const char *fname, size_t given,
-                    skiff_error *err)
+static int too_many(const struct signature *sig, const char *fname, size_t given, skiff_error *err)
 {
     const char *verb = given == 1 ? "was" : "were";
     if (sig->nrequired == sig->n)

@@ -16,10 +16,9 @@
 /* One function's entry, or NULL when out of memory. */
 static json_t *function_json(const struct skiff_function_def *d)
 {
-    return json_pack("{s:s, s:s?, s:f, s:i, s:i, s:f}", "name", d->name, "signature",
-                     d->signature, "timeout", d->timeout, "max_containers", d->max_containers,
-                     "min_containers", d->min_containers, "scaledown_window",
-                     d->scaledown_window);
+    return json_pack("{s:s, s:s?, s:f, s:i, s:i, s:f}", "name", d->name, "signature", d->signature,
+                     "timeout", d->timeout, "max_containers", d->max_containers, "min_containers",
+                     d->min_containers, "scaledown_window", d->scaledown_window);
 }
 
 static int print_app(const struct skiff_app_def *app)

@@ -96,7 +96,8 @@ int worker_prepare_function(const struct skiff_function_def *def, struct signatu
     int rc = signature_parse(sig, def->signature, &perr);
     if (rc != SKIFF_OK) {
         skiff_error_set(err, rc == SKIFF_ERR_NOMEM ? SKIFF_ERR_NOMEM : SKIFF_ERR_INIT_FAILURE, NULL,
-                        "function '%s': %s", def->name, perr.message ? perr.message : "bad signature");
+                        "function '%s': %s", def->name,
+                        perr.message ? perr.message : "bad signature");
         skiff_error_clear(&perr);
         return err ? (int)err->code : rc;
     }
@@ -145,8 +146,9 @@ static bool valid_name(const char *name, const char *extra)
 static void check_limits(struct problems *pr, const struct skiff_function_def *d)
 {
     if (d->timeout != 0 && !(d->timeout >= TIMEOUT_MIN && d->timeout <= TIMEOUT_MAX))
-        problem(pr, "function '%s': timeout %g s is outside 1 s to 24 h (86400 s); 0 means the "
-                    "default of 300 s",
+        problem(pr,
+                "function '%s': timeout %g s is outside 1 s to 24 h (86400 s); 0 means the "
+                "default of 300 s",
                 d->name, d->timeout);
     if (d->max_containers < 0)
         problem(pr, "function '%s': max_containers is %d; it must be 0 (default %d) or more",

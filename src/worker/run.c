@@ -55,28 +55,28 @@
 #define ARGS_ZONE_CHUNK 8192
 
 struct worker {
-    int fd;                                /* the socket to the server */
-    bool is_socket;                        /* send() with MSG_NOSIGNAL, else write() */
-    const char *container_id;              /* "ta-..." */
-    const struct skiff_function_def *def;  /* the function this container runs */
-    struct signature sig;                  /* its parsed signature (when has_sig) */
+    int fd;                               /* the socket to the server */
+    bool is_socket;                       /* send() with MSG_NOSIGNAL, else write() */
+    const char *container_id;             /* "ta-..." */
+    const struct skiff_function_def *def; /* the function this container runs */
+    struct signature sig;                 /* its parsed signature (when has_sig) */
     bool has_sig;
-    const skiff_value **bound;             /* sig.n argument slots, allocated once */
-    size_t payload_max;                    /* largest result; SKIFF_PAYLOAD_MAX */
-    size_t frame_max;                      /* largest frame body accepted from the server */
-    struct buf in;                         /* bytes received; a frame starts at offset 0 */
-    struct buf out;                        /* the frame being sent */
-    struct wire_msg msg;                   /* the frame at the front of in, once parsed */
-    msgpack_zone args_zone;                /* arguments are unpacked here, cleared per input */
-    char input_id[ID_SIZE];                /* the input being run */
+    const skiff_value **bound; /* sig.n argument slots, allocated once */
+    size_t payload_max;        /* largest result; SKIFF_PAYLOAD_MAX */
+    size_t frame_max;          /* largest frame body accepted from the server */
+    struct buf in;             /* bytes received; a frame starts at offset 0 */
+    struct buf out;            /* the frame being sent */
+    struct wire_msg msg;       /* the frame at the front of in, once parsed */
+    msgpack_zone args_zone;    /* arguments are unpacked here, cleared per input */
+    char input_id[ID_SIZE];    /* the input being run */
     char call_id[ID_SIZE];
 
     /* Shared with worker_poll_control while a function runs: guarded by mu. */
     pthread_mutex_t mu;
-    skiff_ctx *running;    /* the input being run, NULL between inputs */
-    bool stop;             /* W_STOP arrived while running */
-    bool eof;              /* the server closed the socket while running */
-    int64_t last_poll_ns;  /* when worker_poll_control last read the socket */
+    skiff_ctx *running;   /* the input being run, NULL between inputs */
+    bool stop;            /* W_STOP arrived while running */
+    bool eof;             /* the server closed the socket while running */
+    int64_t last_poll_ns; /* when worker_poll_control last read the socket */
 };
 
 /* The container runs one worker; worker_poll_control (reached from user code) needs to find it. */
@@ -270,8 +270,10 @@ static int send_value(struct worker *w, const skiff_value *v)
     switch (rc) {
     case SKIFF_ERR_REQUEST_SIZE:
         if (n)
-            snprintf(msg, sizeof msg, "the result of %s() is %zu bytes, over the payload limit "
-                     "of %zu bytes", w->def->name, n, w->payload_max);
+            snprintf(msg, sizeof msg,
+                     "the result of %s() is %zu bytes, over the payload limit "
+                     "of %zu bytes",
+                     w->def->name, n, w->payload_max);
         else
             snprintf(msg, sizeof msg, "the result of %s() is over the payload limit of %zu bytes",
                      w->def->name, w->payload_max);

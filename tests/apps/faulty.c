@@ -188,7 +188,8 @@ SKIFF_FUNCTION(pid, .signature = "");
 
 static int info(skiff_ctx *ctx, skiff_value **out)
 {
-    skiff_value *m = with(skiff_value_map(), "input_id", skiff_value_string(skiff_ctx_input_id(ctx)));
+    skiff_value *m =
+        with(skiff_value_map(), "input_id", skiff_value_string(skiff_ctx_input_id(ctx)));
     m = with(m, "call_id", skiff_value_string(skiff_ctx_call_id(ctx)));
     m = with(m, "container_id", skiff_value_string(skiff_ctx_container_id(ctx)));
     m = with(m, "pid", skiff_value_int((int64_t)getpid()));

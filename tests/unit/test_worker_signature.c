@@ -205,7 +205,8 @@ TEST(bind_python_type_errors)
     bind_fails("x", "[3]", "{\"x\": 3}", "f() got multiple values for argument 'x'");
     /* Python's order: too many positional first, then keywords, then missing, then (skiff's)
      * types. */
-    bind_fails("x:int", "[1, 2]", "{\"zz\": 1}", "f() takes 1 positional argument but 2 were given");
+    bind_fails("x:int", "[1, 2]", "{\"zz\": 1}",
+               "f() takes 1 positional argument but 2 were given");
     bind_fails("x:int, y", "[]", "{\"zz\": 1}", "f() got an unexpected keyword argument 'zz'");
     bind_fails("x:int, y", "[\"s\"]", NULL, "f() missing 1 required argument: 'y'");
 }
