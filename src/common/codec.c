@@ -178,7 +178,9 @@ static int convert(const msgpack_object *o, skiff_value **out, skiff_error *err,
                 skiff_value_free(v);
                 return rc;
             }
-            rc = value_map_setn(v, kv->key.via.str.ptr, kv->key.via.str.size, item);
+            /* msgpack-c hands out a NULL pointer for an empty string. */
+            const char *key = kv->key.via.str.size ? kv->key.via.str.ptr : "";
+            rc = value_map_setn(v, key, kv->key.via.str.size, item);
             if (rc == SKIFF_ERR_INVALID) {
                 skiff_value_free(v);
                 return bad(err, "map key is not UTF-8 or holds a NUL");

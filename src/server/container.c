@@ -21,6 +21,9 @@ extern char **environ;
 
 /* How long a container asked to stop may take before it is killed. */
 #define STOP_GRACE_MS 5000
+/* How long a container whose socket closed may take to exit on its own before it is killed:
+ * enough for the kernel to deliver a crashed worker's status, short enough not to hold an input. */
+#define SOCKET_GONE_GRACE_MS 1000
 
 static struct list_node all = {&all, &all};
 
@@ -93,13 +96,22 @@ static void on_frame(struct conn *c, struct wire_msg *m)
     container_kill(ct, "it broke the container protocol");
 }
 
+static void socket_gone_overdue(uv_timer_t *t)
+{
+    container_kill(t->data, "its socket closed");
+}
+
 static void on_conn_close(struct conn *c)
 {
     struct container *ct = c->owner;
     ct->conn = NULL;
-    /* The socket is gone: the worker cannot get or return inputs any more. */
-    if (!ct->exited)
-        container_kill(ct, "its socket closed");
+    if (ct->exited)
+        return;
+    /* The socket is gone: the worker cannot get or return inputs any more. A worker that
+     * crashed closes its socket a moment before its exit status arrives; wait for that status
+     * (it names the signal) and kill the process only if it lingers. */
+    sched_container_lost(ct);
+    uv_timer_start(&ct->timer, socket_gone_overdue, SOCKET_GONE_GRACE_MS, 0);
 }
 
 static const struct conn_ops container_ops = {on_frame, on_conn_close};

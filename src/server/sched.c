@@ -20,6 +20,7 @@
 static uv_loop_t *loop;
 static struct container_env env;
 static char *env_strings[4];
+static bool shutting_down; /* sched_shutdown ran: start nothing more */
 
 int sched_init(uv_loop_t *l, const char *worker, const char *server_addr, const char *token_id,
                const char *token_secret, size_t payload_max, size_t max_frame)
@@ -130,6 +131,8 @@ static void take_next(struct container *ct)
 /* Puts queued inputs on idle containers and starts containers for the rest. */
 static void dispatch(struct function *fn)
 {
+    if (shutting_down)
+        return; /* queued inputs stay queued (durable ones in the store) */
     struct list_node *n, *t;
     list_for_each_safe(n, t, &fn->containers)
     {
@@ -298,6 +301,12 @@ void sched_container_init_failed(struct container *ct, const skiff_error *err)
             fail_head(fn, err);
 }
 
+void sched_container_lost(struct container *ct)
+{
+    retire(ct);
+    dispatch(ct->fn);
+}
+
 void sched_container_exited(struct container *ct, const char *why)
 {
     struct function *fn = ct->fn;
@@ -329,6 +338,7 @@ void sched_container_exited(struct container *ct, const char *why)
 
 void sched_shutdown(void)
 {
+    shutting_down = true;
     for (struct container *ct = container_next(NULL); ct; ct = container_next(ct)) {
         if (ct->state != CT_STOPPING)
             retire(ct);

@@ -39,6 +39,8 @@ void sched_container_ready(struct container *ct);
 void sched_container_output(struct container *ct, const char *input_id, const char *value,
                             size_t len, const skiff_error *err);
 void sched_container_init_failed(struct container *ct, const skiff_error *err);
+/* The container's socket closed: it takes no more inputs (its exit follows). */
+void sched_container_lost(struct container *ct);
 void sched_container_exited(struct container *ct, const char *why);
 
 #endif
