@@ -52,19 +52,19 @@ typedef struct skiff_ctx skiff_ctx;
 typedef int (*skiff_fn)(skiff_ctx *ctx, skiff_value **out);
 
 struct skiff_function_def {
-    int abi;               /* SKIFF_APP_ABI, set by SKIFF_FUNCTION */
-    const char *name;      /* the function's name, as callers use it */
-    skiff_fn fn;           /* the code */
-    const char *signature; /* parameters (see above), or NULL: no binding or checks */
-    double timeout;        /* seconds per input; 0: 300. Range 1 s to 24 h. */
-    int max_containers;    /* upper bound on containers at once; 0: 8 */
-    int min_containers;    /* containers kept warm even when idle; 0 by default */
+    int abi;                 /* SKIFF_APP_ABI, set by SKIFF_FUNCTION */
+    const char *name;        /* the function's name, as callers use it */
+    skiff_fn fn;             /* the code */
+    const char *signature;   /* parameters (see above), or NULL: no binding or checks */
+    double timeout;          /* seconds per input; 0: 300. Range 1 s to 24 h. */
+    int max_containers;      /* upper bound on containers at once; 0: 8 */
+    int min_containers;      /* containers kept warm even when idle; 0 by default */
     double scaledown_window; /* idle seconds before a container stops; 0: 60 */
 };
 
 struct skiff_app_def {
-    int abi;                                      /* SKIFF_APP_ABI */
-    const char *name;                             /* the app's name */
+    int abi;                                       /* SKIFF_APP_ABI */
+    const char *name;                              /* the app's name */
     const struct skiff_function_def *const *begin; /* the functions of the app ... */
     const struct skiff_function_def *const *end;   /* ... up to (not including) end */
 };
@@ -80,8 +80,7 @@ struct skiff_app_def {
     SKIFF_API const struct skiff_app_def *skiff_app_definition(void);                              \
     const struct skiff_app_def *skiff_app_definition(void)                                         \
     {                                                                                              \
-        static const struct skiff_app_def def = {SKIFF_APP_ABI, app_name,                         \
-                                                 __start_skiff_functions,                          \
+        static const struct skiff_app_def def = {SKIFF_APP_ABI, app_name, __start_skiff_functions, \
                                                  __stop_skiff_functions};                          \
         return &def;                                                                               \
     }                                                                                              \
@@ -90,9 +89,9 @@ struct skiff_app_def {
 /* Declares func (a skiff_fn) as a function of the app, under its own name. Further arguments are
  * designated initialisers of struct skiff_function_def: .signature, .timeout, ... */
 #define SKIFF_FUNCTION(func, ...)                                                                  \
-    static const struct skiff_function_def skiff__def_##func = {                                  \
+    static const struct skiff_function_def skiff__def_##func = {                                   \
         .abi = SKIFF_APP_ABI, .name = #func, .fn = func, __VA_ARGS__};                             \
-    static const struct skiff_function_def *const skiff__ptr_##func                               \
+    static const struct skiff_function_def *const skiff__ptr_##func                                \
         __attribute__((used, section("skiff_functions"))) = &skiff__def_##func
 
 /* --- Arguments ------------------------------------------------------------------------------ */
@@ -128,7 +127,8 @@ SKIFF_API bool skiff_ctx_cancelled(const skiff_ctx *ctx);
 
 /* Records an error of the given type ("ValueError", ...) with a printf-style message, and the
  * place it was raised. Returns -1: `return skiff_raise(ctx, "ValueError", "bad %d", x);` */
-#define skiff_raise(ctx, type, ...) skiff__raise(ctx, __FILE__, __LINE__, __func__, type, __VA_ARGS__)
+#define skiff_raise(ctx, type, ...)                                                                \
+    skiff__raise(ctx, __FILE__, __LINE__, __func__, type, __VA_ARGS__)
 /* Fails with an error received from a call this function made (err, e.g. from
  * skiff_function_remote), keeping its type, message and remote traceback and adding this place.
  * Returns -1. */

@@ -40,24 +40,24 @@ extern "C" {
  * (docs/protocol.md): never renumber, only append. */
 typedef enum skiff_code {
     SKIFF_OK = 0,
-    SKIFF_ERR_INVALID = 1,            /* InvalidError: misuse of the API, bad arguments */
-    SKIFF_ERR_NOT_FOUND = 2,          /* NotFoundError: unknown app, function or call id */
-    SKIFF_ERR_TIMEOUT = 3,            /* TimeoutError: get() ran out of time, call still runs */
-    SKIFF_ERR_OUTPUT_EXPIRED = 4,     /* OutputExpiredError: the result is gone (retention) */
-    SKIFF_ERR_FUNCTION_TIMEOUT = 5,   /* FunctionTimeoutError: the function ran past its limit */
-    SKIFF_ERR_USER = 6,               /* the function failed: err->type is the user's type */
-    SKIFF_ERR_REMOTE = 7,             /* RemoteError: failure without user data (crash, ...) */
-    SKIFF_ERR_CANCELLED = 8,          /* CancelledError: the call was cancelled */
-    SKIFF_ERR_EXECUTION = 9,          /* ExecutionError */
-    SKIFF_ERR_INTERNAL = 10,          /* InternalFailure: the server failed */
+    SKIFF_ERR_INVALID = 1,             /* InvalidError: misuse of the API, bad arguments */
+    SKIFF_ERR_NOT_FOUND = 2,           /* NotFoundError: unknown app, function or call id */
+    SKIFF_ERR_TIMEOUT = 3,             /* TimeoutError: get() ran out of time, call still runs */
+    SKIFF_ERR_OUTPUT_EXPIRED = 4,      /* OutputExpiredError: the result is gone (retention) */
+    SKIFF_ERR_FUNCTION_TIMEOUT = 5,    /* FunctionTimeoutError: the function ran past its limit */
+    SKIFF_ERR_USER = 6,                /* the function failed: err->type is the user's type */
+    SKIFF_ERR_REMOTE = 7,              /* RemoteError: failure without user data (crash, ...) */
+    SKIFF_ERR_CANCELLED = 8,           /* CancelledError: the call was cancelled */
+    SKIFF_ERR_EXECUTION = 9,           /* ExecutionError */
+    SKIFF_ERR_INTERNAL = 10,           /* InternalFailure: the server failed */
     SKIFF_ERR_RESOURCE_EXHAUSTED = 11, /* ResourceExhaustedError: queue or rate limits */
-    SKIFF_ERR_AUTH = 12,              /* AuthError: missing or bad token */
-    SKIFF_ERR_CONNECTION = 13,        /* ConnectionError: cannot reach or lost the server */
-    SKIFF_ERR_SERIALIZATION = 14,     /* SerializationError: a value cannot be encoded */
-    SKIFF_ERR_DESERIALIZATION = 15,   /* DeserializationError: malformed data received */
-    SKIFF_ERR_REQUEST_SIZE = 16,      /* RequestSizeError: payload over the limit */
-    SKIFF_ERR_NOMEM = 17,             /* out of memory */
-    SKIFF_ERR_INIT_FAILURE = 18,      /* the container could not start the function */
+    SKIFF_ERR_AUTH = 12,               /* AuthError: missing or bad token */
+    SKIFF_ERR_CONNECTION = 13,         /* ConnectionError: cannot reach or lost the server */
+    SKIFF_ERR_SERIALIZATION = 14,      /* SerializationError: a value cannot be encoded */
+    SKIFF_ERR_DESERIALIZATION = 15,    /* DeserializationError: malformed data received */
+    SKIFF_ERR_REQUEST_SIZE = 16,       /* RequestSizeError: payload over the limit */
+    SKIFF_ERR_NOMEM = 17,              /* out of memory */
+    SKIFF_ERR_INIT_FAILURE = 18,       /* the container could not start the function */
 } skiff_code;
 
 typedef struct skiff_error {
@@ -67,7 +67,10 @@ typedef struct skiff_error {
     char *traceback; /* where a remote function failed (one frame per line), or NULL */
 } skiff_error;
 
-#define SKIFF_ERROR_INIT {SKIFF_OK, NULL, NULL, NULL}
+#define SKIFF_ERROR_INIT                                                                           \
+    {                                                                                              \
+        SKIFF_OK, NULL, NULL, NULL                                                                 \
+    }
 
 /* Frees the strings inside err and resets it to SKIFF_ERROR_INIT. err may be NULL. */
 SKIFF_API void skiff_error_clear(skiff_error *err);

@@ -13,7 +13,7 @@
 #define CONFIG_VALUE_MAX 512
 
 struct config {
-    char server[CONFIG_VALUE_MAX];       /* "" when absent */
+    char server[CONFIG_VALUE_MAX]; /* "" when absent */
     char token_id[CONFIG_VALUE_MAX];
     char token_secret[CONFIG_VALUE_MAX];
 };

@@ -44,7 +44,7 @@ void id_new(char out[ID_SIZE], const char *prefix)
     } else {
         if (id_random(last_rand, sizeof last_rand) < 0)
             memset(last_rand, 0, sizeof last_rand); /* never: getrandom does not fail here */
-        last_rand[0] &= 0x7f; /* room to count up before overflowing */
+        last_rand[0] &= 0x7f;                       /* room to count up before overflowing */
         last_ms = ms;
     }
     memcpy(r, last_rand, sizeof r);

@@ -218,8 +218,9 @@ int skiff_value_from_json(const char *text, size_t len, skiff_value **out, skiff
         mem_free(wide);
     }
     if (!j)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "invalid JSON at line %d column %d: %s",
-                               je.line, je.column, je.text);
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "invalid JSON at line %d column %d: %s", je.line, je.column,
+                               je.text);
     int rc = from_json(j, out, 0, err);
     json_decref(j);
     return rc;

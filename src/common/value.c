@@ -284,7 +284,8 @@ skiff_type skiff_value_type(const skiff_value *v)
 
 const char *skiff_type_name(skiff_type t)
 {
-    static const char *const names[] = {"nil", "bool", "int", "float", "str", "bytes", "list", "map"};
+    static const char *const names[] = {"nil", "bool",  "int",  "float",
+                                        "str", "bytes", "list", "map"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "unknown";
 }
 

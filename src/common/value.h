@@ -16,9 +16,9 @@ struct skiff_value {
         int64_t i;
         double d;
         struct {
-            char *p;   /* NUL-terminated for strings, so they can be used as C strings */
-            size_t n;  /* length without the terminator */
-        } s;           /* SKIFF_STRING and SKIFF_BYTES */
+            char *p;  /* NUL-terminated for strings, so they can be used as C strings */
+            size_t n; /* length without the terminator */
+        } s;          /* SKIFF_STRING and SKIFF_BYTES */
         struct {
             skiff_value **items;
             size_t n, cap;

@@ -345,8 +345,8 @@ struct app *apps_deploy(const char *name, const void *code, size_t n, const stru
     snprintf(path, sizeof path, "%s/v%d.so", dir, version);
     char apps_dir[4096];
     snprintf(apps_dir, sizeof apps_dir, "%s/apps", data_dir);
-    if ((mkdir(apps_dir, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0755) < 0 && errno != EEXIST) ||
-        write_code(path, code, n) < 0) {
+    if ((mkdir(apps_dir, 0755) < 0 && errno != EEXIST) ||
+        (mkdir(dir, 0755) < 0 && errno != EEXIST) || write_code(path, code, n) < 0) {
         snprintf(errbuf, errlen, "cannot store the app's code in %s: %s", dir, strerror(errno));
         return NULL;
     }
@@ -393,8 +393,8 @@ struct app *apps_deploy(const char *name, const void *code, size_t n, const stru
     a->version = version;
     a->stopped = false;
     struct list_node *node, *t;
-    list_for_each_safe(node, t, &a->functions)
-        container_of(node, struct function, app_link)->live = false;
+    list_for_each_safe(node, t, &a->functions) container_of(node, struct function, app_link)->live =
+        false;
     for (size_t i = 0; i < nfns; i++) {
         struct function *f = app_function(a, fns[i].name);
         if (!f && !(f = function_new(a, ids[i], fns[i].name)))

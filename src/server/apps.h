@@ -17,8 +17,8 @@
 #include "common/list.h"
 
 struct fn_config {
-    char *signature;         /* or NULL */
-    double timeout;          /* seconds per input */
+    char *signature; /* or NULL */
+    double timeout;  /* seconds per input */
     int max_containers;
     int min_containers;
     double scaledown_window; /* idle seconds before a container stops */
@@ -30,8 +30,8 @@ struct function {
     char id[ID_SIZE];
     char *name;
     struct app *app;
-    bool live;              /* defined by the app's current deployment */
-    int version;            /* the deployment whose code new containers run */
+    bool live;   /* defined by the app's current deployment */
+    int version; /* the deployment whose code new containers run */
     struct fn_config cfg;
 
     /* scheduling (sched.c) */
@@ -40,17 +40,17 @@ struct function {
     struct list_node containers; /* struct container.fn_link */
     int n_containers;            /* alive (starting, idle, busy; not stopping) */
     int n_starting;
-    int n_running;               /* inputs running */
+    int n_running; /* inputs running */
     struct list_node app_link;
 };
 
 struct app {
     char id[ID_SIZE];
     char *name;
-    int version;        /* 0 before the first deploy */
+    int version; /* 0 before the first deploy */
     bool stopped;
-    int64_t created;    /* unix seconds */
-    char *code_path;    /* the current version's shared object */
+    int64_t created;            /* unix seconds */
+    char *code_path;            /* the current version's shared object */
     struct list_node functions; /* struct function.app_link */
     struct list_node link;
 };

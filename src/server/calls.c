@@ -42,7 +42,7 @@ static uv_timer_t retry_timer;
 
 const char *calls_status_name(enum call_status st)
 {
-    static const char *const names[] = {"pending", "running",    "success",      "failure",
+    static const char *const names[] = {"pending",    "running", "success",      "failure",
                                         "terminated", "timeout", "init_failure", "expired"};
     return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "unknown";
 }
@@ -440,7 +440,8 @@ void calls_info(struct conn *c, uint64_t rid, const char *call_id)
             if (found == 0)
                 conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "function call %s does not exist", call_id);
             else
-                conn_error(c, rid, SKIFF_ERR_INTERNAL, "the server could not read call %s", call_id);
+                conn_error(c, rid, SKIFF_ERR_INTERNAL, "the server could not read call %s",
+                           call_id);
             return;
         }
         fn = apps_function(sc.function_id);

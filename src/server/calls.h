@@ -38,16 +38,16 @@ enum call_status {
 struct call {
     char id[ID_SIZE];
     char input_id[ID_SIZE];
-    char parent[ID_SIZE];   /* the input that made this call, or "" */
+    char parent[ID_SIZE]; /* the input that made this call, or "" */
     struct function *fn;
     enum call_status status;
-    bool durable;           /* spawned: in the store */
-    bool acked;             /* the spawn is committed and its id sent */
-    int store_pending;      /* store writes queued for this call, not yet committed */
-    int64_t created;        /* unix ms */
-    char *args;             /* argument payload, until the input ends */
+    bool durable;      /* spawned: in the store */
+    bool acked;        /* the spawn is committed and its id sent */
+    int store_pending; /* store writes queued for this call, not yet committed */
+    int64_t created;   /* unix ms */
+    char *args;        /* argument payload, until the input ends */
     size_t args_len;
-    char *result;           /* the result payload (ST_SUCCESS) */
+    char *result; /* the result payload (ST_SUCCESS) */
     size_t result_len;
     skiff_error err;        /* the failure (other final states) */
     struct conn *sync_conn; /* the blocking caller, or NULL */

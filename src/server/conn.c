@@ -264,7 +264,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     while (!c->closing && !c->linger) {
         long len = wire_frame_len(c->in.data + off, c->in.len - off, c->max_frame);
         if (len < 0) {
-            log_warn("%s: bad frame length (empty or over %zu bytes), closing", c->peer, c->max_frame);
+            log_warn("%s: bad frame length (empty or over %zu bytes), closing", c->peer,
+                     c->max_frame);
             conn_close(c);
             return;
         }
@@ -317,7 +318,8 @@ static void on_connection(uv_stream_t *server, int status)
         log_error("out of memory accepting a connection");
         return;
     }
-    int rc = l->is_tcp ? uv_tcp_init(server->loop, &c->h.tcp) : uv_pipe_init(server->loop, &c->h.pipe, 0);
+    int rc = l->is_tcp ? uv_tcp_init(server->loop, &c->h.tcp)
+                       : uv_pipe_init(server->loop, &c->h.pipe, 0);
     c->h.handle.data = c;
     if (rc < 0) {
         on_closed(&c->h.handle);

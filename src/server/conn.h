@@ -37,23 +37,23 @@ struct conn {
         uv_pipe_t pipe;
     } h;
     const struct conn_ops *ops;
-    void *owner;        /* what the conn belongs to (a container), or NULL for clients */
-    struct buf in;      /* received, not yet parsed */
-    struct buf out;     /* replies not yet handed to the kernel */
-    struct buf wbuf;    /* bytes of the uv_write in flight */
+    void *owner;     /* what the conn belongs to (a container), or NULL for clients */
+    struct buf in;   /* received, not yet parsed */
+    struct buf out;  /* replies not yet handed to the kernel */
+    struct buf wbuf; /* bytes of the uv_write in flight */
     uv_write_t wreq;
     struct wire_msg msg;
-    size_t max_frame;   /* largest frame accepted now (small until authenticated) */
-    bool authed;        /* HELLO accepted (clients) */
+    size_t max_frame; /* largest frame accepted now (small until authenticated) */
+    bool authed;      /* HELLO accepted (clients) */
     bool closing;
-    bool writing;       /* wreq in flight */
-    bool dirty;         /* on the flush list */
-    bool linger;        /* close once the output is sent */
+    bool writing; /* wreq in flight */
+    bool dirty;   /* on the flush list */
+    bool linger;  /* close once the output is sent */
     struct list_node dirty_link;
-    struct list_node all_link;  /* every open conn, for shutdown */
-    struct list_node calls;   /* blocking calls this client waits for (struct call.sync_link) */
-    struct list_node waiters; /* GET waiters of this client (struct waiter.conn_link) */
-    char peer[64];      /* for logs */
+    struct list_node all_link; /* every open conn, for shutdown */
+    struct list_node calls;    /* blocking calls this client waits for (struct call.sync_link) */
+    struct list_node waiters;  /* GET waiters of this client (struct waiter.conn_link) */
+    char peer[64];             /* for logs */
 };
 
 /* Starts listening on addr ("HOST:PORT" or "unix:PATH"); accepted connections get ops and

@@ -128,7 +128,8 @@ static void on_process_exit(uv_process_t *p, int64_t status, int sig)
     if (ct->exit_reason)
         snprintf(why, sizeof why, "the container was stopped because %s", ct->exit_reason);
     else if (sig)
-        snprintf(why, sizeof why, "the container was killed by signal %d (%s)", sig, strsignal(sig));
+        snprintf(why, sizeof why, "the container was killed by signal %d (%s)", sig,
+                 strsignal(sig));
     else
         snprintf(why, sizeof why, "the container exited with status %d", (int)status);
     log_debug("container %s (pid %d) ended: %s", ct->id, ct->pid, why);
@@ -173,7 +174,7 @@ static char **make_env(const struct container_env *env, const struct container *
 }
 
 struct container *container_start(uv_loop_t *loop, const struct container_env *env,
-                                   struct function *fn, const char *code_path)
+                                  struct function *fn, const char *code_path)
 {
     struct container *ct = mem_calloc(1, sizeof *ct);
     if (!ct)
@@ -191,8 +192,8 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     }
     char envstore[2048];
     char **envp = make_env(env, ct, envstore, sizeof envstore);
-    char *args[] = {(char *)env->worker, "--fd",      "3",    "--code", (char *)code_path,
-                    "--function",        fn->name,    "--container", ct->id, NULL};
+    char *args[] = {(char *)env->worker, "--fd",   "3",           "--code", (char *)code_path,
+                    "--function",        fn->name, "--container", ct->id,   NULL};
     uv_stdio_container_t stdio[4];
     stdio[0].flags = UV_IGNORE;
     stdio[1].flags = UV_INHERIT_FD;

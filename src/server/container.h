@@ -24,34 +24,34 @@ enum container_state { CT_STARTING, CT_IDLE, CT_BUSY, CT_STOPPING };
 struct container {
     char id[ID_SIZE];
     struct function *fn;
-    int version;             /* the deployment whose code it runs */
+    int version; /* the deployment whose code it runs */
     enum container_state state;
     int pid;
-    int64_t started;         /* unix ms */
-    struct call *running;    /* the input it runs (CT_BUSY) */
+    int64_t started;      /* unix ms */
+    struct call *running; /* the input it runs (CT_BUSY) */
     uv_process_t proc;
-    struct conn *conn;       /* its socket; NULL once closed */
-    uv_timer_t timer;        /* the running input's deadline, or the idle window */
-    bool exited;             /* the process has exited */
-    bool killed;             /* we sent SIGKILL */
-    int handles;             /* open libuv handles; freed at 0 */
-    char *exit_reason;       /* why it stopped, for the input it ran */
+    struct conn *conn; /* its socket; NULL once closed */
+    uv_timer_t timer;  /* the running input's deadline, or the idle window */
+    bool exited;       /* the process has exited */
+    bool killed;       /* we sent SIGKILL */
+    int handles;       /* open libuv handles; freed at 0 */
+    char *exit_reason; /* why it stopped, for the input it ran */
     struct list_node fn_link;
     struct list_node all_link;
 };
 
 struct container_env {
-    const char *worker;      /* path of skiff-worker */
+    const char *worker; /* path of skiff-worker */
     const char *server_addr;
     const char *token_id;
     const char *token_secret;
-    size_t payload_max;      /* told to the worker: results over it are RequestSizeErrors */
+    size_t payload_max; /* told to the worker: results over it are RequestSizeErrors */
     size_t max_frame;
 };
 
 /* Starts a container for fn's current version. NULL on failure (logged). */
 struct container *container_start(uv_loop_t *loop, const struct container_env *env,
-                                   struct function *fn, const char *code_path);
+                                  struct function *fn, const char *code_path);
 /* Sends the input of call. 0 or -1 (the container is then being stopped). */
 int container_send_input(struct container *ct, struct call *call);
 /* Asks the container to finish and exit (W_STOP), killing it if it lingers. */

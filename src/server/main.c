@@ -279,10 +279,9 @@ int main(int argc, char **argv)
         first_start(o.listen) < 0)
         return 1;
     size_t frame_max = o.payload_max + PROTO_FRAME_OVERHEAD;
-    struct proto_limits limits = {o.payload_max,
-                                  frame_max > PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD
-                                      ? frame_max
-                                      : PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD};
+    struct proto_limits limits = {o.payload_max, frame_max > PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD
+                                                     ? frame_max
+                                                     : PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD};
     if (calls_init(loop, o.retention) < 0 ||
         sched_init(loop, worker, o.listen, auth_container_id(), auth_container_secret(),
                    o.payload_max, frame_max) < 0)

@@ -115,7 +115,8 @@ static void call(struct conn *c, struct wire_msg *m)
     const char *args;
     size_t len;
     if (!wire_get_bin(m, "args", &args, &len)) {
-        conn_error(c, m->rid, SKIFF_ERR_INVALID, "field 'args' (bin: msgpack [args, kwargs]) is missing");
+        conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                   "field 'args' (bin: msgpack [args, kwargs]) is missing");
         return;
     }
     if (len > limits.payload_max) {
@@ -126,7 +127,8 @@ static void call(struct conn *c, struct wire_msg *m)
     bool spawn = false;
     wire_get_bool(m, "spawn", &spawn);
     char parent[ID_SIZE] = "";
-    if (wire_get(m, "parent_input_id") && !wire_copy_str(m, "parent_input_id", parent, sizeof parent) &&
+    if (wire_get(m, "parent_input_id") &&
+        !wire_copy_str(m, "parent_input_id", parent, sizeof parent) &&
         wire_get(m, "parent_input_id")->type != MSGPACK_OBJECT_NIL) {
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "field 'parent_input_id' is not an input id");
         return;
@@ -225,7 +227,8 @@ static int deploy_functions(struct conn *c, struct wire_msg *m, struct deploy_fn
     }
     if (problem) {
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "cannot deploy: %s%s%s%s", problem,
-                   i < count && fns[i].name ? " ('" : "", i < count && fns[i].name ? fns[i].name : "",
+                   i < count && fns[i].name ? " ('" : "",
+                   i < count && fns[i].name ? fns[i].name : "",
                    i < count && fns[i].name ? "')" : "");
         for (size_t k = 0; k < 2 * count; k++)
             mem_free(strings[k]);
@@ -256,18 +259,20 @@ static void deploy(struct conn *c, struct wire_msg *m)
     if (!apps_valid_app_name(app)) {
         conn_error(c, m->rid, SKIFF_ERR_INVALID,
                    "cannot deploy: app name '%s' is not 1-63 characters of letters, digits, "
-                   "'.', '_' and '-'", app);
+                   "'.', '_' and '-'",
+                   app);
         return;
     }
     const char *code;
     size_t len;
     if (!wire_get_bin(m, "code", &code, &len) || len == 0) {
-        conn_error(c, m->rid, SKIFF_ERR_INVALID, "cannot deploy: field 'code' (the app's shared object) is missing");
+        conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                   "cannot deploy: field 'code' (the app's shared object) is missing");
         return;
     }
     if (len > PROTO_CODE_MAX) {
-        conn_error(c, m->rid, SKIFF_ERR_REQUEST_SIZE, "cannot deploy: the code is %zu bytes, over %u",
-                   len, PROTO_CODE_MAX);
+        conn_error(c, m->rid, SKIFF_ERR_REQUEST_SIZE,
+                   "cannot deploy: the code is %zu bytes, over %u", len, PROTO_CODE_MAX);
         return;
     }
     struct deploy_fn *fns;
@@ -283,8 +288,8 @@ static void deploy(struct conn *c, struct wire_msg *m)
     }
     size_t live = 0;
     struct list_node *node, *t;
-    list_for_each_safe(node, t, &a->functions)
-        live += container_of(node, struct function, app_link)->live;
+    list_for_each_safe(node, t, &a->functions) live +=
+        container_of(node, struct function, app_link)->live;
     struct wire_writer w;
     wire_begin(&w, conn_out(c), OP_OK, m->rid, 3);
     wire_str(&w, "app_id", a->id);
@@ -329,8 +334,8 @@ static void app_list(struct conn *c, struct wire_msg *m)
         wire_pack_str(&w, "functions");
         size_t live = 0;
         struct list_node *node, *t;
-        list_for_each_safe(node, t, &a->functions)
-            live += container_of(node, struct function, app_link)->live;
+        list_for_each_safe(node, t, &a->functions) live +=
+            container_of(node, struct function, app_link)->live;
         wire_pack_array(&w, live);
         list_for_each_safe(node, t, &a->functions)
         {

@@ -264,8 +264,9 @@ void sched_container_output(struct container *ct, const char *input_id, const ch
     call->container = NULL;
     fn->n_running--;
     uv_timer_stop(&ct->timer);
-    calls_finish(call, err ? (err->code == SKIFF_ERR_INIT_FAILURE ? ST_INIT_FAILURE : ST_FAILURE)
-                           : ST_SUCCESS,
+    calls_finish(call,
+                 err ? (err->code == SKIFF_ERR_INIT_FAILURE ? ST_INIT_FAILURE : ST_FAILURE)
+                     : ST_SUCCESS,
                  value, len, err);
     if (ct->state == CT_STOPPING)
         return;
@@ -320,8 +321,8 @@ void sched_container_exited(struct container *ct, const char *why)
         fn->n_running--;
         skiff_error err = SKIFF_ERROR_INIT;
         skiff_error_set(&err, SKIFF_ERR_REMOTE, NULL,
-                        "%s.%s() did not return: %s while running call %s", fn->app->name,
-                        fn->name, why, call->id);
+                        "%s.%s() did not return: %s while running call %s", fn->app->name, fn->name,
+                        why, call->id);
         calls_finish(call, ST_FAILURE, NULL, 0, &err);
         skiff_error_clear(&err);
     } else if (was_starting && !ct->killed && ct->version == fn->version) {

@@ -39,12 +39,12 @@ void store_flush(void);
 /* A finished or pending call as stored. */
 struct stored_call {
     char function_id[32];
-    int status;          /* enum call_status */
-    int64_t created;     /* unix ms */
-    int64_t expires;     /* unix ms; 0 while pending */
-    char *result;        /* payload (ST_SUCCESS), malloc'd */
+    int status;      /* enum call_status */
+    int64_t created; /* unix ms */
+    int64_t expires; /* unix ms; 0 while pending */
+    char *result;    /* payload (ST_SUCCESS), malloc'd */
     size_t result_len;
-    skiff_error err;     /* failure */
+    skiff_error err; /* failure */
 };
 
 /* Reads call_id. 1 found (release with store_call_clear), 0 unknown, -1 database error. */
@@ -53,9 +53,9 @@ void store_call_clear(struct stored_call *sc);
 
 /* Calls cb for each call that was pending or running when the server last stopped, oldest
  * first; cb takes args. 0 or -1. */
-int store_load_unfinished(void (*cb)(const char *call_id, const char *input_id,
-                                     const char *parent, const char *function_id,
-                                     int64_t created, char *args, size_t args_len));
+int store_load_unfinished(void (*cb)(const char *call_id, const char *input_id, const char *parent,
+                                     const char *function_id, int64_t created, char *args,
+                                     size_t args_len));
 
 /* Drops the results of calls whose retention ended before now_ms (they become ST_EXPIRED).
  * Returns how many, or -1. */

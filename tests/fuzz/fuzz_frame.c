@@ -21,9 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void access_fields(const struct wire_msg *m)
 {
     static const char *const keys[] = {
-        "token_id", "token_secret", "client",  "app",      "function", "function_id",
-        "call_id",  "input_id",     "type",    "message",  "traceback", "container_id",
-        "status",   "server",       "name",    "signature", "parent_input_id"};
+        "token_id", "token_secret", "client", "app",       "function",       "function_id",
+        "call_id",  "input_id",     "type",   "message",   "traceback",      "container_id",
+        "status",   "server",       "name",   "signature", "parent_input_id"};
     char small[64];
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *p;

@@ -60,13 +60,13 @@
 #define ITEST_MAX_SERVERS 4
 
 struct itest_server {
-    pid_t pid;              /* 0 when not running */
-    int port, http_port;    /* chosen at the first start, kept across restarts */
-    char addr[64];          /* "127.0.0.1:PORT" */
-    char data[ITEST_PATH];  /* --data */
-    char home[ITEST_PATH];  /* HOME of the server and its clients (holds .skiff.toml) */
-    char log[ITEST_PATH];   /* stdout + stderr of every run, appended */
-    const char *extra[16];  /* further options of the current run, NULL-terminated */
+    pid_t pid;             /* 0 when not running */
+    int port, http_port;   /* chosen at the first start, kept across restarts */
+    char addr[64];         /* "127.0.0.1:PORT" */
+    char data[ITEST_PATH]; /* --data */
+    char home[ITEST_PATH]; /* HOME of the server and its clients (holds .skiff.toml) */
+    char log[ITEST_PATH];  /* stdout + stderr of every run, appended */
+    const char *extra[16]; /* further options of the current run, NULL-terminated */
 };
 
 /* The server of the whole file, started by main before itest_setup(). */
@@ -120,7 +120,7 @@ static inline void itest_sleep(double seconds)
         double itest_deadline_ = unit_now() + itest_scale(seconds);                                \
         while (!(cond)) {                                                                          \
             if (unit_now() > itest_deadline_)                                                      \
-                FAIL("timed out after %.0f s waiting for %s (%s)", itest_scale(seconds), what,    \
+                FAIL("timed out after %.0f s waiting for %s (%s)", itest_scale(seconds), what,     \
                      #cond);                                                                       \
             itest_sleep(0.02);                                                                     \
         }                                                                                          \
@@ -564,8 +564,8 @@ static inline char *itest_call_json(skiff_function *fn, const char *args, const 
 }
 
 /* Calls fn expecting failure with code; returns the error (the caller clears it). */
-static inline skiff_error itest_call_fails(skiff_function *fn, const char *args,
-                                           const char *kwargs, skiff_code code)
+static inline skiff_error itest_call_fails(skiff_function *fn, const char *args, const char *kwargs,
+                                           skiff_code code)
 {
     skiff_value *a = itest_json(args), *k = kwargs ? itest_json(kwargs) : NULL, *res = NULL;
     skiff_error err = SKIFF_ERROR_INIT;
@@ -595,8 +595,7 @@ static inline skiff_error itest_call_fails(skiff_function *fn, const char *args,
     } while (0)
 
 /* Spawns fn with JSON args/kwargs and returns the call; fails the test on error. */
-static inline skiff_call *itest_spawn_json(skiff_function *fn, const char *args,
-                                           const char *kwargs)
+static inline skiff_call *itest_spawn_json(skiff_function *fn, const char *args, const char *kwargs)
 {
     skiff_value *a = itest_json(args), *k = kwargs ? itest_json(kwargs) : NULL;
     skiff_call *call = NULL;

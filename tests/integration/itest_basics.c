@@ -106,12 +106,12 @@ TEST(lazy_from_name_and_hydrate)
     ASSERT_SKIFF_OK(skiff_function_from_name(c, "my-shared-app", "cubed", &missing, &err), &err);
     ASSERT_NULL(skiff_function_id(missing));
     skiff_value *args = skiff_value_list_of(1, skiff_value_int(2)), *res = NULL;
-    expect_not_found(skiff_function_remote(missing, args, NULL, &res, &err), &err,
-                     "my-shared-app", "cubed");
+    expect_not_found(skiff_function_remote(missing, args, NULL, &res, &err), &err, "my-shared-app",
+                     "cubed");
     expect_not_found(skiff_function_hydrate(missing, &err), &err, "my-shared-app", "cubed");
     skiff_call *call = NULL;
-    expect_not_found(skiff_function_spawn(missing, args, NULL, &call, &err), &err,
-                     "my-shared-app", "cubed");
+    expect_not_found(skiff_function_spawn(missing, args, NULL, &call, &err), &err, "my-shared-app",
+                     "cubed");
     skiff_function_free(missing);
 
     skiff_function *noapp = NULL;
@@ -149,9 +149,8 @@ TEST(failing_function_error_whole)
 {
     skiff_client *c = itest_connect();
     skiff_function *train = itest_lookup(c, "example", "train_model");
-    skiff_error err =
-        itest_call_fails(train, "[\"job-err\", {\"seconds\": 0, \"fail\": true}]", NULL,
-                         SKIFF_ERR_USER);
+    skiff_error err = itest_call_fails(train, "[\"job-err\", {\"seconds\": 0, \"fail\": true}]",
+                                       NULL, SKIFF_ERR_USER);
     ASSERT_EQ_STR(err.type, "ValueError");
     ASSERT(strlen(err.message) > 0);
     /* Where it failed: the app's source file, in the remote traceback. */
@@ -161,8 +160,8 @@ TEST(failing_function_error_whole)
     skiff_error_clear(&err);
 
     /* The same error through spawn + get, every time it is asked. */
-    skiff_call *call = itest_spawn_json(train, "[\"job-err2\", {\"seconds\": 0, \"fail\": true}]",
-                                        NULL);
+    skiff_call *call =
+        itest_spawn_json(train, "[\"job-err2\", {\"seconds\": 0, \"fail\": true}]", NULL);
     for (int i = 0; i < 2; i++) {
         skiff_value *v = NULL;
         ASSERT_SKIFF(skiff_call_get(call, SKIFF_WAIT_FOREVER, &v, &err), SKIFF_ERR_USER, &err);
@@ -183,12 +182,12 @@ TEST(wrong_arguments)
     static const struct {
         const char *args, *kwargs;
     } bad[] = {
-        {"[]", NULL},                      /* missing x */
-        {"[1, 2]", NULL},                  /* one too many */
-        {"[\"seven\"]", NULL},             /* wrong type (square takes int or float) */
-        {"[[2]]", NULL},                   /* a list */
-        {"[]", "{\"y\": 1}"},              /* unknown keyword */
-        {"[1]", "{\"x\": 1}"},             /* x twice */
+        {"[]", NULL},          /* missing x */
+        {"[1, 2]", NULL},      /* one too many */
+        {"[\"seven\"]", NULL}, /* wrong type (square takes int or float) */
+        {"[[2]]", NULL},       /* a list */
+        {"[]", "{\"y\": 1}"},  /* unknown keyword */
+        {"[1]", "{\"x\": 1}"}, /* x twice */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         skiff_error err = itest_call_fails(sq, bad[i].args, bad[i].kwargs, SKIFF_ERR_USER);

@@ -78,8 +78,8 @@ TEST(results_survive_restarts)
     skiff_client *c = start_own(NULL);
     skiff_function *echo = itest_lookup(c, "itest-probe", "echo");
     skiff_function *fail = itest_lookup(c, "itest-probe", "fail_after");
-    skiff_call *ok = itest_spawn_json(echo, "[{\"k\": [1, 2.5, \"s\", {\"$bytes\": \"AAE=\"}]}]",
-                                      NULL);
+    skiff_call *ok =
+        itest_spawn_json(echo, "[{\"k\": [1, 2.5, \"s\", {\"$bytes\": \"AAE=\"}]}]", NULL);
     skiff_call *bad = itest_spawn_json(fail, "[\"kept\", 0]", NULL);
     skiff_value *v = itest_get(ok, SKIFF_WAIT_FOREVER);
     skiff_value_free(v);

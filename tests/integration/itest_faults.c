@@ -135,7 +135,7 @@ TEST(function_timeout)
     double took = unit_now() - t0;
     ASSERT_EQ_STR(err.type, "FunctionTimeoutError");
     skiff_error_clear(&err);
-    ASSERT_GE_INT(took * 1000, 900);                   /* not before its timeout */
+    ASSERT_GE_INT(took * 1000, 900);                    /* not before its timeout */
     ASSERT_LT_INT(took * 1000, itest_scale(10) * 1000); /* and not the 30 s it sleeps */
     /* Its container was killed: no container of too_slow is busy any more. */
     WAIT_UNTIL(itest_container_count("itest-probe", "too_slow", "busy", NULL, 0) == 0, 5,
@@ -170,13 +170,11 @@ TEST(payload_over_limit)
     skiff_value_free(args);
 
     args = skiff_value_list_of(1, skiff_value_stringn(blob, 70000));
-    ASSERT_SKIFF(skiff_function_remote(echo, args, NULL, &res, &err), SKIFF_ERR_REQUEST_SIZE,
-                 &err);
+    ASSERT_SKIFF(skiff_function_remote(echo, args, NULL, &res, &err), SKIFF_ERR_REQUEST_SIZE, &err);
     ASSERT_EQ_STR(err.type, "RequestSizeError");
     skiff_error_clear(&err);
     skiff_call *call = NULL;
-    ASSERT_SKIFF(skiff_function_spawn(echo, args, NULL, &call, &err), SKIFF_ERR_REQUEST_SIZE,
-                 &err);
+    ASSERT_SKIFF(skiff_function_spawn(echo, args, NULL, &call, &err), SKIFF_ERR_REQUEST_SIZE, &err);
     skiff_error_clear(&err);
     skiff_value_free(args);
 

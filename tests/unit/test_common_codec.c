@@ -49,7 +49,7 @@ static void round_trip(skiff_value *v)
         skiff_error err_ = SKIFF_ERROR_INIT;                                                       \
         int rc_ = codec_decode_value((const char *)(bytes), (len), &out_, &err_);                  \
         if (rc_ != SKIFF_ERR_DESERIALIZATION)                                                      \
-            FAIL("%s: expected DeserializationError, got %s", #bytes, skiff_code_name(rc_));      \
+            FAIL("%s: expected DeserializationError, got %s", #bytes, skiff_code_name(rc_));       \
         ASSERT_NULL(out_);                                                                         \
         ASSERT_EQ_INT(err_.code, SKIFF_ERR_DESERIALIZATION);                                       \
         ASSERT_EQ_STR(err_.type, "DeserializationError");                                          \
@@ -63,14 +63,15 @@ TEST(round_trip_scalars)
     round_trip(skiff_value_nil());
     round_trip(skiff_value_bool(true));
     round_trip(skiff_value_bool(false));
-    static const int64_t ints[] = {0,         1,          -1,         127,       128,
-                                   -32,       -33,        255,        256,       65535,
-                                   65536,     -32768,     -32769,     UINT32_MAX, (int64_t)UINT32_MAX + 1,
-                                   INT32_MIN, INT64_MAX,  INT64_MIN,  INT64_MIN + 1};
+    static const int64_t ints[] = {
+        0,         1,         -1,        127,          128,
+        -32,       -33,       255,       256,          65535,
+        65536,     -32768,    -32769,    UINT32_MAX,   (int64_t)UINT32_MAX + 1,
+        INT32_MIN, INT64_MAX, INT64_MIN, INT64_MIN + 1};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         round_trip(skiff_value_int(ints[i]));
-    static const double dbls[] = {0.0, -0.0, 1.5, -2.25, 1e300, -1e-300, 3.141592653589793,
-                                  INFINITY, -INFINITY, 5e-324};
+    static const double dbls[] = {
+        0.0, -0.0, 1.5, -2.25, 1e300, -1e-300, 3.141592653589793, INFINITY, -INFINITY, 5e-324};
     for (size_t i = 0; i < sizeof dbls / sizeof dbls[0]; i++)
         round_trip(skiff_value_double(dbls[i]));
 }
@@ -119,14 +120,14 @@ TEST(round_trip_containers)
     char key[16];
     for (int i = 0; i < 20; i++) { /* map16 */
         snprintf(key, sizeof key, "key%d", i);
-        ASSERT_EQ_INT(skiff_map_set(m, key, skiff_value_list_of(2, skiff_value_int(i),
-                                                                 skiff_value_string(key))),
-                      SKIFF_OK);
+        ASSERT_EQ_INT(
+            skiff_map_set(m, key,
+                          skiff_value_list_of(2, skiff_value_int(i), skiff_value_string(key))),
+            SKIFF_OK);
     }
     ASSERT_EQ_INT(skiff_map_set(m, "", skiff_value_nil()), SKIFF_OK); /* empty key */
     ASSERT_EQ_INT(skiff_map_set(m, "bytes", skiff_value_bytes("\1\2", 2)), SKIFF_OK);
-    ASSERT_EQ_INT(skiff_map_set(m, "nested", skiff_value_list_of(1, skiff_value_map())),
-                  SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_set(m, "nested", skiff_value_list_of(1, skiff_value_map())), SKIFF_OK);
     round_trip(m);
 }
 
@@ -200,8 +201,9 @@ static void same_both_ways(bool empty_leaf)
         skiff_error err = SKIFF_ERROR_INIT;
         int dec = codec_decode_value(raw, n, &out, &err);
         if ((enc == SKIFF_OK) != (dec == SKIFF_OK))
-            FAIL("depth %d%s: encode says %s, decode says %s (%s)", depth, empty_leaf ? " (empty leaf)" : "",
-                 skiff_code_name(enc), skiff_code_name(dec), err.message ? err.message : "");
+            FAIL("depth %d%s: encode says %s, decode says %s (%s)", depth,
+                 empty_leaf ? " (empty leaf)" : "", skiff_code_name(enc), skiff_code_name(dec),
+                 err.message ? err.message : "");
         if (enc == SKIFF_OK)
             ASSERT_EQ_MEM(b.data, raw, n);
         skiff_value_free(out);
@@ -234,25 +236,35 @@ TEST(nesting_beyond_limit_refused_on_decode)
 
 TEST(malformed_input)
 {
-    ASSERT_MALFORMED("", 0);                                    /* nothing */
-    ASSERT_MALFORMED("\xc1", 1);                                /* the never-used byte */
-    ASSERT_MALFORMED("\x01\x02", 2);                            /* trailing bytes */
-    ASSERT_MALFORMED("\xa5" "abc", 4);                          /* str cut short */
-    ASSERT_MALFORMED("\xc4\x05" "ab", 4);                       /* bin cut short */
-    ASSERT_MALFORMED("\x92\x01", 2);                            /* array cut short */
-    ASSERT_MALFORMED("\xd4\x01\x00", 3);                        /* fixext 1 */
-    ASSERT_MALFORMED("\xc7\x02\x05" "ab", 5);                   /* ext 8 */
-    ASSERT_MALFORMED("\xd6\xff\x00\x00\x00\x01", 6);            /* timestamp ext */
-    ASSERT_MALFORMED("\x91\xd4\x01\x00", 4);                    /* ext nested in a list */
-    ASSERT_MALFORMED("\xa2\xc3\x28", 3);                        /* invalid UTF-8 string */
-    ASSERT_MALFORMED("\xa3\xed\xa0\x80", 4);                    /* surrogate in a string */
-    ASSERT_MALFORMED("\x81\x01\x02", 3);                        /* int key */
-    ASSERT_MALFORMED("\x81\xc0\x02", 3);                        /* nil key */
-    ASSERT_MALFORMED("\x81\xc4\x01" "k\x02", 5);                /* bin key */
-    ASSERT_MALFORMED("\x81\x91\x01\x02", 4);                    /* array key */
-    ASSERT_MALFORMED("\x81\xa2\xff\xfe\x01", 5);                /* key not UTF-8 */
-    ASSERT_MALFORMED("\x81\xa3" "a\0b\x01", 6);                 /* key holding NUL */
-    ASSERT_MALFORMED("\x91\x81\x01\x02", 4);                    /* int key, nested */
+    ASSERT_MALFORMED("", 0);         /* nothing */
+    ASSERT_MALFORMED("\xc1", 1);     /* the never-used byte */
+    ASSERT_MALFORMED("\x01\x02", 2); /* trailing bytes */
+    ASSERT_MALFORMED("\xa5"
+                     "abc",
+                     4); /* str cut short */
+    ASSERT_MALFORMED("\xc4\x05"
+                     "ab",
+                     4);                 /* bin cut short */
+    ASSERT_MALFORMED("\x92\x01", 2);     /* array cut short */
+    ASSERT_MALFORMED("\xd4\x01\x00", 3); /* fixext 1 */
+    ASSERT_MALFORMED("\xc7\x02\x05"
+                     "ab",
+                     5);                             /* ext 8 */
+    ASSERT_MALFORMED("\xd6\xff\x00\x00\x00\x01", 6); /* timestamp ext */
+    ASSERT_MALFORMED("\x91\xd4\x01\x00", 4);         /* ext nested in a list */
+    ASSERT_MALFORMED("\xa2\xc3\x28", 3);             /* invalid UTF-8 string */
+    ASSERT_MALFORMED("\xa3\xed\xa0\x80", 4);         /* surrogate in a string */
+    ASSERT_MALFORMED("\x81\x01\x02", 3);             /* int key */
+    ASSERT_MALFORMED("\x81\xc0\x02", 3);             /* nil key */
+    ASSERT_MALFORMED("\x81\xc4\x01"
+                     "k\x02",
+                     5);                         /* bin key */
+    ASSERT_MALFORMED("\x81\x91\x01\x02", 4);     /* array key */
+    ASSERT_MALFORMED("\x81\xa2\xff\xfe\x01", 5); /* key not UTF-8 */
+    ASSERT_MALFORMED("\x81\xa3"
+                     "a\0b\x01",
+                     6);                     /* key holding NUL */
+    ASSERT_MALFORMED("\x91\x81\x01\x02", 4); /* int key, nested */
     /* uint64 values beyond int64 */
     ASSERT_MALFORMED("\xcf\x80\x00\x00\x00\x00\x00\x00\x00", 9);
     ASSERT_MALFORMED("\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 9);
@@ -296,28 +308,33 @@ TEST(integer_edges_decode)
  * (not try to allocate room for billions of objects first). */
 TEST(hostile_counts)
 {
-    ASSERT_MALFORMED("\xdd\x00\x00\x00\x10", 5);               /* array32 of 16, empty */
-    ASSERT_MALFORMED("\xdd\x00\x10\x00\x00\x01", 6);           /* array32 of 1M, one item */
-    ASSERT_MALFORMED("\xdf\x00\x10\x00\x00\xa1k\x01", 8);      /* map32 of 1M, one pair */
-    ASSERT_MALFORMED("\xdb\x00\x10\x00\x00" "abc", 8);         /* str32 of 1M, 3 bytes */
-    ASSERT_MALFORMED("\xc6\x7f\xff\xff\xff" "abc", 8);         /* bin32 of 2G, 3 bytes */
+    ASSERT_MALFORMED("\xdd\x00\x00\x00\x10", 5);          /* array32 of 16, empty */
+    ASSERT_MALFORMED("\xdd\x00\x10\x00\x00\x01", 6);      /* array32 of 1M, one item */
+    ASSERT_MALFORMED("\xdf\x00\x10\x00\x00\xa1k\x01", 8); /* map32 of 1M, one pair */
+    ASSERT_MALFORMED("\xdb\x00\x10\x00\x00"
+                     "abc",
+                     8); /* str32 of 1M, 3 bytes */
+    ASSERT_MALFORMED("\xc6\x7f\xff\xff\xff"
+                     "abc",
+                     8); /* bin32 of 2G, 3 bytes */
 }
 
 /* The largest counts a header can announce, in 5 bytes: a hostile peer must not make the reader
  * try to allocate room for 4 billion objects (over 100 GiB) before it sees the input end. */
 TEST(hostile_counts_huge)
 {
-    ASSERT_MALFORMED("\xdd\xff\xff\xff\xff", 5);               /* array32 of 2^32-1 */
-    ASSERT_MALFORMED("\xdf\xff\xff\xff\xff", 5);               /* map32 of 2^32-1 */
-    ASSERT_MALFORMED("\x91\xdd\x0f\xff\xff\xff", 6);           /* nested, 268M */
+    ASSERT_MALFORMED("\xdd\xff\xff\xff\xff", 5);     /* array32 of 2^32-1 */
+    ASSERT_MALFORMED("\xdf\xff\xff\xff\xff", 5);     /* map32 of 2^32-1 */
+    ASSERT_MALFORMED("\x91\xdd\x0f\xff\xff\xff", 6); /* nested, 268M */
 }
 
 TEST(truncated_input)
 {
     skiff_value *m = skiff_value_map();
     skiff_map_set(m, "s", skiff_value_string("a string of some length"));
-    skiff_map_set(m, "l", skiff_value_list_of(3, skiff_value_int(1), skiff_value_int(-70000),
-                                              skiff_value_double(0.5)));
+    skiff_map_set(m, "l",
+                  skiff_value_list_of(3, skiff_value_int(1), skiff_value_int(-70000),
+                                      skiff_value_double(0.5)));
     skiff_map_set(m, "b", skiff_value_bytes("\0\1\2\3", 4));
     skiff_map_set(m, "i", skiff_value_int(INT64_MIN));
     struct buf b = encode(m);
@@ -380,16 +397,16 @@ TEST(args_payload)
         const char *p;
         size_t n;
     } bad[] = {
-        {"\x92\x80\x90", 3},     /* [map, list] */
-        {"\x91\x90", 2},         /* [list] */
-        {"\x93\x90\x80\xc0", 4}, /* [list, map, nil] */
-        {"\x90", 1},             /* [] */
-        {"\x80", 1},             /* {} */
-        {"\x01", 1},             /* 1 */
-        {"\x92\xc0\x80", 3},     /* [nil, map] */
-        {"\x92\x90\xc0", 3},     /* [list, nil] */
+        {"\x92\x80\x90", 3},         /* [map, list] */
+        {"\x91\x90", 2},             /* [list] */
+        {"\x93\x90\x80\xc0", 4},     /* [list, map, nil] */
+        {"\x90", 1},                 /* [] */
+        {"\x80", 1},                 /* {} */
+        {"\x01", 1},                 /* 1 */
+        {"\x92\xc0\x80", 3},         /* [nil, map] */
+        {"\x92\x90\xc0", 3},         /* [list, nil] */
         {"\x92\x90\x81\x01\x02", 5}, /* kwargs with an int key */
-        {"\x92\x90", 2},         /* truncated */
+        {"\x92\x90", 2},             /* truncated */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         skiff_value *sa = (skiff_value *)&err, *sk = (skiff_value *)&err; /* sentinels */
@@ -445,7 +462,10 @@ TEST(from_object)
     ASSERT(msgpack_zone_init(&zone, 1024));
     msgpack_object obj;
     size_t off = 0;
-    ASSERT_EQ_INT(msgpack_unpack("\x82\xa1" "a\x01\xa1" "b\x92\xc3\xa0", 9, &off, &zone, &obj),
+    ASSERT_EQ_INT(msgpack_unpack("\x82\xa1"
+                                 "a\x01\xa1"
+                                 "b\x92\xc3\xa0",
+                                 9, &off, &zone, &obj),
                   MSGPACK_UNPACK_SUCCESS);
     skiff_value *v = NULL;
     skiff_error err = SKIFF_ERROR_INIT;
@@ -462,8 +482,9 @@ TEST(from_object)
 TEST(torture_encode_decode)
 {
     skiff_value *m = skiff_value_map();
-    skiff_map_set(m, "list", skiff_value_list_of(3, skiff_value_int(1), skiff_value_string("x"),
-                                                 skiff_value_map()));
+    skiff_map_set(
+        m, "list",
+        skiff_value_list_of(3, skiff_value_int(1), skiff_value_string("x"), skiff_value_map()));
     skiff_map_set(m, "bytes", skiff_value_bytes("abcdefgh", 8));
     char text[1000];
     memset(text, 'y', sizeof text);

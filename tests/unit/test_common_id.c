@@ -83,7 +83,7 @@ TEST(timestamp)
 
 TEST(unique_and_sorted_100k)
 {
-    char (*ids)[ID_SIZE] = malloc(sizeof *ids * MANY);
+    char(*ids)[ID_SIZE] = malloc(sizeof *ids * MANY);
     ASSERT_NOT_NULL(ids);
     for (int i = 0; i < MANY; i++)
         id_new(ids[i], "fc");
@@ -115,7 +115,7 @@ static int cmp_id(const void *a, const void *b)
 TEST(unique_across_threads)
 {
     enum { THREADS = 4, PER = 20000 };
-    char (*ids)[ID_SIZE] = malloc(sizeof *ids * THREADS * PER);
+    char(*ids)[ID_SIZE] = malloc(sizeof *ids * THREADS * PER);
     ASSERT_NOT_NULL(ids);
     pthread_t t[THREADS];
     struct batch b[THREADS];

@@ -100,7 +100,8 @@ TEST(round_trips)
     json_round("\"\\u20ac \\ud83d\\ude00\"", "\"\xe2\x82\xac \xf0\x9f\x98\x80\"");
     json_round("\"quote \\\" backslash \\\\ tab \\t\"", "\"quote \\\" backslash \\\\ tab \\t\"");
     /* Maps keep insertion order. */
-    json_round("{\"z\":1,\"a\":[{\"b\":null}],\"m\":{}}", "{\"z\":1,\"a\":[{\"b\":null}],\"m\":{}}");
+    json_round("{\"z\":1,\"a\":[{\"b\":null}],\"m\":{}}",
+               "{\"z\":1,\"a\":[{\"b\":null}],\"m\":{}}");
 }
 
 TEST(bytes_round_trip)

@@ -81,19 +81,19 @@ TEST(strings_and_bytes)
 TEST(utf8_rejection)
 {
     static const char *const bad[] = {
-        "\x80",             /* lone continuation byte */
-        "\xc0\x80",         /* overlong NUL */
-        "\xc1\xbf",         /* overlong 2-byte */
-        "\xe0\x80\xaf",     /* overlong 3-byte '/' */
-        "\xf0\x80\x80\xaf", /* overlong 4-byte '/' */
-        "\xed\xa0\x80",     /* UTF-16 surrogate U+D800 */
-        "\xed\xbf\xbf",     /* surrogate U+DFFF */
-        "\xf4\x90\x80\x80", /* U+110000, past the last code point */
-        "\xe2\x82",         /* truncated 3-byte sequence */
-        "abc\xe2",          /* truncated at the end */
+        "\x80",                 /* lone continuation byte */
+        "\xc0\x80",             /* overlong NUL */
+        "\xc1\xbf",             /* overlong 2-byte */
+        "\xe0\x80\xaf",         /* overlong 3-byte '/' */
+        "\xf0\x80\x80\xaf",     /* overlong 4-byte '/' */
+        "\xed\xa0\x80",         /* UTF-16 surrogate U+D800 */
+        "\xed\xbf\xbf",         /* surrogate U+DFFF */
+        "\xf4\x90\x80\x80",     /* U+110000, past the last code point */
+        "\xe2\x82",             /* truncated 3-byte sequence */
+        "abc\xe2",              /* truncated at the end */
         "\xf8\x88\x80\x80\x80", /* 5-byte form */
         "\xff",
-        "a\xc3(",           /* continuation byte missing */
+        "a\xc3(", /* continuation byte missing */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (skiff_value_string(bad[i]))
@@ -101,8 +101,13 @@ TEST(utf8_rejection)
         ASSERT_FALSE(utf8_valid(bad[i], strlen(bad[i])));
     }
     static const char *const good[] = {
-        "plain ascii", "\xc2\x80", "\xe2\x82\xac" /* euro */, "\xef\xbf\xbf" /* U+FFFF */,
-        "\xf0\x9f\x98\x80" /* emoji */, "\xf4\x8f\xbf\xbf" /* U+10FFFF */, "\xed\x9f\xbf",
+        "plain ascii",
+        "\xc2\x80",
+        "\xe2\x82\xac" /* euro */,
+        "\xef\xbf\xbf" /* U+FFFF */,
+        "\xf0\x9f\x98\x80" /* emoji */,
+        "\xf4\x8f\xbf\xbf" /* U+10FFFF */,
+        "\xed\x9f\xbf",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         skiff_value *v = skiff_value_string(good[i]);
@@ -227,9 +232,9 @@ static skiff_value *sample(void)
         skiff_value_free(inner);
         return NULL;
     }
-    skiff_value *n = skiff_value_list_of(6, skiff_value_int(1), skiff_value_double(2.5),
-                                         skiff_value_bool(true), skiff_value_nil(),
-                                         skiff_value_bytes("\0\1", 2), inner);
+    skiff_value *n =
+        skiff_value_list_of(6, skiff_value_int(1), skiff_value_double(2.5), skiff_value_bool(true),
+                            skiff_value_nil(), skiff_value_bytes("\0\1", 2), inner);
     skiff_value *m = skiff_value_map();
     /* Each set takes its item even when it fails, so all three run before checking. */
     int r1 = skiff_map_set(m, "name", skiff_value_string("skiff"));

@@ -181,10 +181,19 @@ TEST(frame_len)
     ASSERT_EQ_INT(wire_frame_len("\xff", 1, 100), 0);
     ASSERT_EQ_INT(wire_frame_len("\xff\xff\xff", 3, 100), 0);
     /* Whole header, partial body. */
-    ASSERT_EQ_INT(wire_frame_len("\0\0\0\x05" "abc", 7, 100), 0);
+    ASSERT_EQ_INT(wire_frame_len("\0\0\0\x05"
+                                 "abc",
+                                 7, 100),
+                  0);
     /* Exactly complete, and with more behind it. */
-    ASSERT_EQ_INT(wire_frame_len("\0\0\0\x05" "abcde", 9, 100), 5);
-    ASSERT_EQ_INT(wire_frame_len("\0\0\0\x05" "abcdeXYZ", 12, 100), 5);
+    ASSERT_EQ_INT(wire_frame_len("\0\0\0\x05"
+                                 "abcde",
+                                 9, 100),
+                  5);
+    ASSERT_EQ_INT(wire_frame_len("\0\0\0\x05"
+                                 "abcdeXYZ",
+                                 12, 100),
+                  5);
     /* At the max and over it: over is known from the header alone. */
     ASSERT_EQ_INT(wire_frame_len("\0\0\0\x64", 4, 100), 0);
     ASSERT_EQ_INT(wire_frame_len("\0\0\0\x65", 4, 100), -1);
@@ -206,28 +215,28 @@ TEST(empty_frame_is_not_need_more)
 }
 
 /* Parses raw bytes as a frame body; they must be refused. */
-#define ASSERT_NOT_A_FRAME(...)                                                             \
+#define ASSERT_NOT_A_FRAME(...)                                                                    \
     do {                                                                                           \
         struct wire_msg m_;                                                                        \
         ASSERT_EQ_INT(wire_msg_init(&m_), 0);                                                      \
-        if (wire_msg_parse(&m_, __VA_ARGS__) != -1)                                             \
-            FAIL("%s was accepted as a frame", #__VA_ARGS__);                                           \
+        if (wire_msg_parse(&m_, __VA_ARGS__) != -1)                                                \
+            FAIL("%s was accepted as a frame", #__VA_ARGS__);                                      \
         wire_msg_deinit(&m_);                                                                      \
     } while (0)
 
 TEST(not_a_frame)
 {
     ASSERT_NOT_A_FRAME(LIT(""));
-    ASSERT_NOT_A_FRAME(LIT("\x01"));                        /* an int, not a map */
-    ASSERT_NOT_A_FRAME(LIT("\x91\x01"));                    /* an array */
-    ASSERT_NOT_A_FRAME(LIT("\x80"));                        /* a map without op */
-    ASSERT_NOT_A_FRAME(LIT("\x81\xa3rid\x01"));             /* no op */
-    ASSERT_NOT_A_FRAME(LIT("\x81\xa2op\xa1x"));             /* op a string */
-    ASSERT_NOT_A_FRAME(LIT("\x81\xa2op\xff"));              /* op negative */
-    ASSERT_NOT_A_FRAME(LIT("\x81\xa2op\xce\x00\x01\x00\x00")); /* op beyond 16 bits */
+    ASSERT_NOT_A_FRAME(LIT("\x01"));                               /* an int, not a map */
+    ASSERT_NOT_A_FRAME(LIT("\x91\x01"));                           /* an array */
+    ASSERT_NOT_A_FRAME(LIT("\x80"));                               /* a map without op */
+    ASSERT_NOT_A_FRAME(LIT("\x81\xa3rid\x01"));                    /* no op */
+    ASSERT_NOT_A_FRAME(LIT("\x81\xa2op\xa1x"));                    /* op a string */
+    ASSERT_NOT_A_FRAME(LIT("\x81\xa2op\xff"));                     /* op negative */
+    ASSERT_NOT_A_FRAME(LIT("\x81\xa2op\xce\x00\x01\x00\x00"));     /* op beyond 16 bits */
     ASSERT_NOT_A_FRAME(LIT("\x81\xa2op\xcb\x3f\xf0\0\0\0\0\0\0")); /* op a double */
-    ASSERT_NOT_A_FRAME(LIT("\x81\xa2op\x0a\xc0"));          /* trailing bytes */
-    ASSERT_NOT_A_FRAME(LIT("\x82\xa2op"));                  /* truncated */
+    ASSERT_NOT_A_FRAME(LIT("\x81\xa2op\x0a\xc0"));                 /* trailing bytes */
+    ASSERT_NOT_A_FRAME(LIT("\x82\xa2op"));                         /* truncated */
     ASSERT_NOT_A_FRAME(LIT("\xc1"));
 
     /* The smallest valid frame: op only (rid defaults to 0), unknown keys ignored. */
@@ -339,7 +348,9 @@ TEST(error_frames)
     ASSERT_NULL(got.traceback);
 
     /* A malformed error frame still yields a usable error. */
-    ASSERT_EQ_INT(wire_msg_parse(&m, LIT("\x82\xa2op\x02\xa4" "code\x00")), 0);
+    ASSERT_EQ_INT(wire_msg_parse(&m, LIT("\x82\xa2op\x02\xa4"
+                                         "code\x00")),
+                  0);
     wire_get_error(&m, &got);
     ASSERT_EQ_INT(got.code, SKIFF_ERR_INTERNAL);
     ASSERT_NOT_NULL(got.type);

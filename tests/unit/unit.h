@@ -94,7 +94,7 @@ unit_fail(const char *file, int line, const char *fmt, ...)
 #define ASSERT(expr)                                                                               \
     do {                                                                                           \
         if (!(expr))                                                                               \
-            unit_fail(__FILE__, __LINE__, "%s", #expr);                                           \
+            unit_fail(__FILE__, __LINE__, "%s", #expr);                                            \
     } while (0)
 
 #define ASSERT_TRUE(expr) ASSERT(expr)
@@ -139,15 +139,15 @@ unit_fail(const char *file, int line, const char *fmt, ...)
     do {                                                                                           \
         const char *unit_a_ = (a), *unit_b_ = (b);                                                 \
         if (!((!unit_a_ && !unit_b_) || (unit_a_ && unit_b_ && !strcmp(unit_a_, unit_b_))))        \
-            unit_fail(__FILE__, __LINE__, "%s == %s (\"%s\" vs \"%s\")", #a, #b,                  \
-                      unit_a_ ? unit_a_ : "(null)", unit_b_ ? unit_b_ : "(null)");               \
+            unit_fail(__FILE__, __LINE__, "%s == %s (\"%s\" vs \"%s\")", #a, #b,                   \
+                      unit_a_ ? unit_a_ : "(null)", unit_b_ ? unit_b_ : "(null)");                 \
     } while (0)
 
 #define ASSERT_NE_STR(a, b)                                                                        \
     do {                                                                                           \
         const char *unit_a_ = (a), *unit_b_ = (b);                                                 \
         if (unit_a_ && unit_b_ && !strcmp(unit_a_, unit_b_))                                       \
-            unit_fail(__FILE__, __LINE__, "%s != %s (both \"%s\")", #a, #b, unit_a_);             \
+            unit_fail(__FILE__, __LINE__, "%s != %s (both \"%s\")", #a, #b, unit_a_);              \
     } while (0)
 
 /* haystack holds needle (a NULL haystack holds nothing). */
@@ -155,7 +155,7 @@ unit_fail(const char *file, int line, const char *fmt, ...)
     do {                                                                                           \
         const char *unit_h_ = (haystack), *unit_n_ = (needle);                                     \
         if (!unit_h_ || !strstr(unit_h_, unit_n_))                                                 \
-            unit_fail(__FILE__, __LINE__, "%s contains %s (\"%s\" does not hold \"%s\")",         \
+            unit_fail(__FILE__, __LINE__, "%s contains %s (\"%s\" does not hold \"%s\")",          \
                       #haystack, #needle, unit_h_ ? unit_h_ : "(null)", unit_n_);                  \
     } while (0)
 
@@ -175,13 +175,13 @@ unit_fail(const char *file, int line, const char *fmt, ...)
     do {                                                                                           \
         const void *unit_p_ = (const void *)(p);                                                   \
         if (unit_p_)                                                                               \
-            unit_fail(__FILE__, __LINE__, "%s is NULL (it is %p)", #p, unit_p_);                  \
+            unit_fail(__FILE__, __LINE__, "%s is NULL (it is %p)", #p, unit_p_);                   \
     } while (0)
 
 #define ASSERT_NOT_NULL(p)                                                                         \
     do {                                                                                           \
         if (!(p))                                                                                  \
-            unit_fail(__FILE__, __LINE__, "%s is not NULL", #p);                                  \
+            unit_fail(__FILE__, __LINE__, "%s is not NULL", #p);                                   \
     } while (0)
 
 /* Unconditional failure with a printf-style reason. */
