@@ -7,7 +7,7 @@
 #ifndef SKIFF_COMMON_PROTO_H
 #define SKIFF_COMMON_PROTO_H
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 
 /* Largest argument or result payload by default (DESIGN.md: 64 MiB). */
 #define PROTO_PAYLOAD_MAX (64u << 20)
@@ -21,8 +21,9 @@
 
 enum proto_op {
     /* replies, carrying the request's rid */
-    OP_OK = 1,    /* success; fields depend on the request */
-    OP_ERROR = 2, /* failure: code, type, message[, traceback] */
+    OP_OK = 1,     /* success; fields depend on the request */
+    OP_ERROR = 2,  /* failure: code, type, message[, traceback] */
+    OP_STREAM = 3, /* one batch of a streaming request's items: items[, backlog] */
 
     /* client -> server requests */
     OP_HELLO = 10,          /* token_id, token_secret[, client] -> server, version, payload_max */
@@ -37,14 +38,25 @@ enum proto_op {
     OP_STATS = 19,          /* app, function -> backlog, num_total_runners, num_running_inputs */
     OP_TOKEN_NEW = 20,      /* -> token_id, token_secret */
     OP_CALL_INFO = 21,      /* call_id -> call_id, function_id, app, function, status, ... */
+    OP_MAP_START = 22,      /* function, spawn[, params, parent_input_id] -> call_id, function_id */
+    OP_MAP_INPUTS = 23,     /* call_id, start, args[], last -> count */
+    OP_OUTPUTS = 24,        /* call_id[, from] -> STREAM of outputs or items, then count */
+    OP_CALL_GRAPH = 25,     /* call_id -> inputs (a tree of input nodes) */
+    OP_AUTOSCALER = 26,     /* function, settings to change -> autoscaler */
+    OP_LOGS = 27,           /* app[, function], follow[, tail] -> STREAM of log lines */
+    OP_CLS_LOOKUP = 28,     /* app, class -> app_id, class, params, methods */
 
     /* server <-> container (on the container's private socket, no rid) */
-    OP_W_READY = 40,       /* worker -> server: container_id, pid */
+    OP_W_READY = 40, /* worker -> server: container_id, pid */
+    /* Version 1's one-input messages, retired once the batched ones below replace them. */
     OP_W_INPUT = 41,       /* server -> worker: input_id, call_id, args */
     OP_W_OUTPUT = 42,      /* worker -> server: input_id, value | code, type, message, traceback */
     OP_W_INIT_FAILED = 43, /* worker -> server: code, type, message[, traceback] */
     OP_W_STOP = 44,        /* server -> worker: finish and exit */
-    OP_W_CANCEL = 45,      /* server -> worker: input_id */
+    OP_W_CANCEL = 45,      /* server -> worker: slot */
+    OP_W_INPUTS = 46,      /* server -> worker: inputs [[slot, input_id, call_id, method, args]] */
+    OP_W_OUTPUTS = 47,     /* worker -> server: outputs [[slot, kind, ...]] */
+    OP_W_CRASH = 48,       /* worker -> server: slot, signal, message (from a signal handler) */
 };
 
 #endif
