@@ -76,7 +76,7 @@ $(LIBA): $(COMMON_OBJ) $(CLIENT_OBJ)
 
 $(BUILD)/bin/skiffd: $(SERVER_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lpthread
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lpthread -lm
 
 $(BUILD)/bin/skiff: $(CLI_OBJ) $(CLIENT_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -100,6 +100,13 @@ $(BUILD)/lib/pkgconfig/skiff.pc: Makefile
 $(BUILD)/tests/test_%: tests/unit/test_%.c tests/unit/unit.h $(COMMON_OBJ) $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Itests/unit -o $@ $< $(COMMON_OBJ) $(CLIENT_OBJ) $(PKG_LIBS) -lpthread
+
+# Raw-protocol tests also speak frames themselves (src/common's wire and codec).
+$(BUILD)/tests/itest_raw_%: tests/integration/itest_raw_%.c tests/integration/itest.h \
+		tests/integration/rawproto.h $(LIB) $(HEADERS) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Itests/integration -o $@ $< $(COMMON_OBJ) -L$(BUILD)/lib \
+		-lskiff $(PKG_LIBS) -lpthread -Wl,-rpath,$(abspath $(BUILD)/lib)
 
 $(BUILD)/tests/%: tests/integration/%.c tests/integration/itest.h $(LIB) $(HEADERS)
 	@mkdir -p $(dir $@)

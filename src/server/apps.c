@@ -17,6 +17,7 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/wire.h"
 #include "sched.h"
 #include "store.h"
 
@@ -122,6 +123,110 @@ static struct function *function_new(struct app *a, const char *id, const char *
     return f;
 }
 
+/* --- configuration ---------------------------------------------------------------------------- */
+
+static bool get_num(const msgpack_object *e, const char *key, double *out)
+{
+    const msgpack_object *o = wire_obj_get(e, key);
+    if (!o || o->type == MSGPACK_OBJECT_NIL)
+        return false;
+    if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)
+        *out = o->via.f64;
+    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        *out = o->via.u64 > (1ull << 53) ? (double)(1ull << 53) : (double)o->via.u64;
+    else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        *out = (double)o->via.i64;
+    else
+        return false;
+    return true;
+}
+
+/* An integer field in [0, max]; absent reads as 0. NULL or the problem. */
+static const char *get_int(const msgpack_object *e, const char *key, int max, int *out)
+{
+    double d = 0;
+    if (!get_num(e, key, &d))
+        return NULL;
+    if (d < 0 || d > max || d != (double)(int)d)
+        return key;
+    *out = (int)d;
+    return NULL;
+}
+
+static char *get_str(const msgpack_object *e, const char *key)
+{
+    const msgpack_object *o = wire_obj_get(e, key);
+    if (!o || o->type != MSGPACK_OBJECT_STR || memchr(o->via.str.ptr, 0, o->via.str.size))
+        return NULL;
+    return mem_strndup(o->via.str.ptr, o->via.str.size);
+}
+
+static bool get_bool(const msgpack_object *e, const char *key)
+{
+    const msgpack_object *o = wire_obj_get(e, key);
+    return o && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
+}
+
+const char *apps_parse_config(const msgpack_object *e, struct fn_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->signature = get_str(e, "signature");
+    char *kind = get_str(e, "kind");
+    const char *problem = NULL;
+    if (kind && strcmp(kind, "function") && strcmp(kind, "generator") && strcmp(kind, "web"))
+        problem = "kind is not function, generator or web";
+    c->generator = kind && !strcmp(kind, "generator");
+    c->web = kind && !strcmp(kind, "web");
+    mem_free(kind);
+    const msgpack_object *web = wire_obj_get(e, "web");
+    if (web && web->type == MSGPACK_OBJECT_MAP) {
+        c->web = true;
+        c->web_method = get_str(web, "method");
+        c->web_label = get_str(web, "label");
+        c->web_requires_auth = get_bool(web, "requires_auth");
+    }
+    if (get_num(e, "timeout", &c->timeout) && c->timeout != 0 &&
+        (c->timeout < FN_MIN_TIMEOUT || c->timeout > FN_MAX_TIMEOUT))
+        problem = "timeout is outside 1 s to 24 h";
+    const char *bad = NULL;
+    if ((bad = get_int(e, "max_containers", 100000, &c->max_containers)) ||
+        (bad = get_int(e, "min_containers", 100000, &c->min_containers)) ||
+        (bad = get_int(e, "buffer_containers", 100000, &c->buffer_containers)) ||
+        (bad = get_int(e, "max_inputs", FN_MAX_INPUTS, &c->max_inputs)) ||
+        (bad = get_int(e, "target_inputs", FN_MAX_INPUTS, &c->target_inputs)) ||
+        (bad = get_int(e, "max_batch_size", FN_MAX_BATCH, &c->max_batch_size)) ||
+        (bad = get_int(e, "wait_ms", FN_MAX_WAIT_MS, &c->wait_ms)) ||
+        (bad = get_int(e, "memory", 1 << 24, &c->memory)))
+        problem = bad;
+    if (get_num(e, "scaledown_window", &c->scaledown_window) && c->scaledown_window < 0)
+        problem = "scaledown_window";
+    if (get_num(e, "cpu", &c->cpu) && (c->cpu < 0 || c->cpu > 4096))
+        problem = "cpu";
+    const msgpack_object *r = wire_obj_get(e, "retries");
+    if (r && r->type == MSGPACK_OBJECT_MAP) {
+        if ((bad = get_int(r, "max_retries", 10000, &c->retries.max_retries)))
+            problem = "retries.max_retries";
+        get_num(r, "backoff_coefficient", &c->retries.backoff_coefficient);
+        get_num(r, "initial_delay", &c->retries.initial_delay);
+        get_num(r, "max_delay", &c->retries.max_delay);
+        if (c->retries.backoff_coefficient < 0 || c->retries.initial_delay < 0 ||
+            c->retries.max_delay < 0 || c->retries.backoff_coefficient > 1000 ||
+            c->retries.initial_delay > 86400 || c->retries.max_delay > 86400)
+            problem = "retries";
+    } else if (r && r->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        c->retries.max_retries = r->via.u64 > 10000 ? 10000 : (int)r->via.u64;
+    }
+    return problem;
+}
+
+void apps_config_clear(struct fn_config *c)
+{
+    mem_free(c->signature);
+    mem_free(c->web_method);
+    mem_free(c->web_label);
+    memset(c, 0, sizeof *c);
+}
+
 /* Applies defaults to a requested configuration. */
 static void config_defaults(struct fn_config *c)
 {
@@ -135,6 +240,64 @@ static void config_defaults(struct fn_config *c)
         c->min_containers = c->max_containers;
     if (c->scaledown_window <= 0)
         c->scaledown_window = FN_DEFAULT_SCALEDOWN;
+    if (c->max_inputs <= 0)
+        c->max_inputs = 1;
+    if (c->target_inputs <= 0 || c->target_inputs > c->max_inputs)
+        c->target_inputs = c->max_inputs;
+    if (c->retries.max_retries > 0) {
+        /* retries = n: a fixed 1 s delay; a policy's unset parts: modal-semantics.md. */
+        if (c->retries.backoff_coefficient <= 0)
+            c->retries.backoff_coefficient = 2.0;
+        if (c->retries.initial_delay <= 0)
+            c->retries.initial_delay = 1.0;
+        if (c->retries.max_delay <= 0)
+            c->retries.max_delay = 60.0;
+    }
+}
+
+/* Copies a configuration with its strings. 0 or -1 (out of memory). */
+static int config_copy(struct fn_config *dst, const struct fn_config *src)
+{
+    *dst = *src;
+    dst->signature = src->signature ? mem_strdup(src->signature) : NULL;
+    dst->web_method = src->web_method ? mem_strdup(src->web_method) : NULL;
+    dst->web_label = src->web_label ? mem_strdup(src->web_label) : NULL;
+    if ((src->signature && !dst->signature) || (src->web_method && !dst->web_method) ||
+        (src->web_label && !dst->web_label)) {
+        apps_config_clear(dst);
+        return -1;
+    }
+    return 0;
+}
+
+/* A function's configuration from its row: the stored DEPLOY entry (version 2), else the
+ * columns of version 1. 0 or -1. */
+static int load_config(struct function *f, sqlite3_stmt *st)
+{
+    const void *blob = sqlite3_column_blob(st, 10);
+    int n = sqlite3_column_bytes(st, 10);
+    if (blob && n > 0) {
+        msgpack_zone zone;
+        msgpack_object obj;
+        size_t off = 0;
+        if (!msgpack_zone_init(&zone, 1024))
+            return -1;
+        int ok = msgpack_unpack(blob, (size_t)n, &off, &zone, &obj) == MSGPACK_UNPACK_SUCCESS;
+        if (ok)
+            apps_parse_config(&obj, &f->cfg);
+        msgpack_zone_destroy(&zone);
+        if (!ok)
+            log_warn("function %s: its stored configuration is unreadable: defaults used", f->id);
+    } else {
+        const unsigned char *sig = sqlite3_column_text(st, 5);
+        f->cfg.signature = sig ? mem_strdup((const char *)sig) : NULL;
+        f->cfg.timeout = sqlite3_column_double(st, 6);
+        f->cfg.max_containers = sqlite3_column_int(st, 7);
+        f->cfg.min_containers = sqlite3_column_int(st, 8);
+        f->cfg.scaledown_window = sqlite3_column_double(st, 9);
+    }
+    config_defaults(&f->cfg);
+    return config_copy(&f->deployed, &f->cfg);
 }
 
 int apps_init(const char *dir)
@@ -165,8 +328,9 @@ int apps_init(const char *dir)
     sqlite3_finalize(st);
     if (sqlite3_prepare_v2(db,
                            "SELECT f.function_id, a.name, f.name, f.live, f.version, f.signature,"
-                           " f.timeout, f.max_containers, f.min_containers, f.scaledown_window"
-                           " FROM functions f JOIN apps a USING(app_id) ORDER BY f.function_id",
+                           " f.timeout, f.max_containers, f.min_containers, f.scaledown_window,"
+                           " f.config FROM functions f JOIN apps a USING(app_id)"
+                           " ORDER BY f.function_id",
                            -1, &st, NULL) != SQLITE_OK)
         goto fail;
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -181,12 +345,10 @@ int apps_init(const char *dir)
         }
         f->live = sqlite3_column_int(st, 3);
         f->version = sqlite3_column_int(st, 4);
-        const unsigned char *sig = sqlite3_column_text(st, 5);
-        f->cfg.signature = sig ? mem_strdup((const char *)sig) : NULL;
-        f->cfg.timeout = sqlite3_column_double(st, 6);
-        f->cfg.max_containers = sqlite3_column_int(st, 7);
-        f->cfg.min_containers = sqlite3_column_int(st, 8);
-        f->cfg.scaledown_window = sqlite3_column_double(st, 9);
+        if (load_config(f, st) < 0) {
+            sqlite3_finalize(st);
+            return -1;
+        }
     }
     sqlite3_finalize(st);
     return 0;
@@ -212,7 +374,8 @@ void apps_deinit(void)
             struct function *f = container_of(a->functions.next, struct function, app_link);
             list_remove(&f->app_link);
             mem_free(f->name);
-            mem_free(f->cfg.signature);
+            apps_config_clear(&f->cfg);
+            apps_config_clear(&f->deployed);
             mem_free(f);
         }
         list_remove(&a->link);
@@ -299,10 +462,11 @@ static int save_deploy(struct app *a, const char *app_id, int version, const cha
         rc = sqlite3_prepare_v2(
             db,
             "INSERT INTO functions(function_id, app_id, name, live, version, signature, timeout,"
-            " max_containers, min_containers, scaledown_window)"
-            " VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9)"
+            " max_containers, min_containers, scaledown_window, config)"
+            " VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             " ON CONFLICT(function_id) DO UPDATE SET live = 1, version = ?4, signature = ?5,"
-            " timeout = ?6, max_containers = ?7, min_containers = ?8, scaledown_window = ?9",
+            " timeout = ?6, max_containers = ?7, min_containers = ?8, scaledown_window = ?9,"
+            " config = ?10",
             -1, &st, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < nfns; i++) {
         sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
@@ -317,6 +481,10 @@ static int save_deploy(struct app *a, const char *app_id, int version, const cha
         sqlite3_bind_int(st, 7, fns[i].cfg.max_containers);
         sqlite3_bind_int(st, 8, fns[i].cfg.min_containers);
         sqlite3_bind_double(st, 9, fns[i].cfg.scaledown_window);
+        if (fns[i].entry)
+            sqlite3_bind_blob64(st, 10, fns[i].entry, fns[i].entry_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 10);
         rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
         sqlite3_reset(st);
     }
@@ -399,10 +567,17 @@ struct app *apps_deploy(const char *name, const void *code, size_t n, const stru
         struct function *f = app_function(a, fns[i].name);
         if (!f && !(f = function_new(a, ids[i], fns[i].name)))
             goto oom;
-        char *sig = cfgs[i].cfg.signature ? mem_strdup(cfgs[i].cfg.signature) : NULL;
-        mem_free(f->cfg.signature);
-        f->cfg = cfgs[i].cfg;
-        f->cfg.signature = sig;
+        struct fn_config cfg, deployed;
+        if (config_copy(&cfg, &cfgs[i].cfg) < 0)
+            goto oom;
+        if (config_copy(&deployed, &cfgs[i].cfg) < 0) {
+            apps_config_clear(&cfg);
+            goto oom;
+        }
+        apps_config_clear(&f->cfg);
+        apps_config_clear(&f->deployed);
+        f->cfg = cfg; /* a redeploy resets the autoscaler to what is deployed */
+        f->deployed = deployed;
         f->live = true;
         f->version = version;
     }

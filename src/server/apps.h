@@ -13,15 +13,39 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <msgpack.h>
+
 #include "common/id.h"
 #include "common/list.h"
 
+/* A retry policy (docs/protocol.md, DEPLOY): delay = initial_delay * backoff_coefficient^(n-1),
+ * at most max_delay. max_retries 0: no retries. */
+struct retry_policy {
+    int max_retries;
+    double backoff_coefficient;
+    double initial_delay; /* seconds */
+    double max_delay;     /* seconds */
+};
+
 struct fn_config {
-    char *signature; /* or NULL */
-    double timeout;  /* seconds per input */
-    int max_containers;
-    int min_containers;
+    char *signature;         /* or NULL */
+    bool generator;          /* yields items (kind "generator") */
+    bool web;                /* a web endpoint (kind "web"): not callable through the protocol */
+    char *web_method;        /* "GET", "POST", ...: web endpoints */
+    char *web_label;         /* or NULL: <app>-<function> */
+    bool web_requires_auth;  /* requests must carry a token */
+    double timeout;          /* seconds per attempt */
+    int max_containers;      /* upper bound on containers at once */
+    int min_containers;      /* kept even when idle */
+    int buffer_containers;   /* idle containers kept ready while busy */
     double scaledown_window; /* idle seconds before a container stops */
+    int max_inputs;          /* inputs a container runs at once */
+    int target_inputs;       /* the autoscaler's aim per container */
+    int max_batch_size;      /* 0: not batched */
+    int wait_ms;             /* how long a batch is gathered */
+    struct retry_policy retries;
+    double cpu; /* cores; 0: unlimited */
+    int memory; /* MiB; 0: unlimited */
 };
 
 struct app;
@@ -34,13 +58,16 @@ struct function {
     int version; /* the deployment whose code new containers run */
     struct fn_config cfg;
 
+    struct fn_config deployed; /* the configuration as deployed (cfg's autoscaler may change) */
+
     /* scheduling (sched.c) */
-    struct list_node queue;      /* pending inputs (struct call.queue_link), FIFO */
+    struct list_node queue;      /* pending inputs (struct input.link), FIFO */
     size_t backlog;              /* inputs in queue */
     struct list_node containers; /* struct container.fn_link */
     int n_containers;            /* alive (starting, idle, busy; not stopping) */
-    int n_starting;
-    int n_running; /* inputs running */
+    int n_starting;              /* not ready yet */
+    int n_running;               /* inputs held by containers */
+    double avg_ms;               /* moving average of an input's time on a container */
     struct list_node app_link;
 };
 
@@ -64,6 +91,9 @@ struct app {
 #define FN_MAX_TIMEOUT 86400.0
 #define FN_DEFAULT_MAX_CONTAINERS 8
 #define FN_DEFAULT_SCALEDOWN 60.0
+#define FN_MAX_INPUTS 1000
+#define FN_MAX_BATCH 1000
+#define FN_MAX_WAIT_MS 600000
 
 /* Loads apps and functions from the store. 0 or -1. */
 int apps_init(const char *data_dir);
@@ -86,7 +116,14 @@ bool apps_valid_function_name(const char *name);
 struct deploy_fn {
     const char *name;
     struct fn_config cfg;
+    const char *entry; /* the DEPLOY entry as msgpack (stored, and parsed again at start-up) */
+    size_t entry_len;
 };
+
+/* Reads a DEPLOY function entry (a msgpack map) into cfg: strings are copied (free with
+ * apps_config_clear), absent fields are 0. Returns NULL, or a message naming what is wrong. */
+const char *apps_parse_config(const msgpack_object *entry, struct fn_config *cfg);
+void apps_config_clear(struct fn_config *cfg);
 
 /* Deploys code (n bytes) as the next version of app name with functions fns[0..nfns):
  * writes the code under the data directory, records everything in the store, updates the

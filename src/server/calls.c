@@ -1,8 +1,19 @@
 /*
- * calls.c - function calls from request to outcome (see calls.h).
+ * calls.c - function calls and inputs from request to outcome (see calls.h).
  *
+ * Who hears of an outcome:
+ *   - the owner: a blocking CALL gets the result as its reply; a remote_gen CALL gets the items
+ *     on its stream, then its final reply; a map's OUTPUTS stream (call->out) gets each output
+ *     once, after which the input is freed;
+ *   - waiters: GET requests waiting for one input (index) of a call, with an optional timeout;
+ *   - readers: OUTPUTS requests on a durable call (spawn_map, spawned generator), which first
+ *     get what the store already holds and then each later output or item as it happens.
  * Replies are only ever appended to a conn's output here; the loop sends them after the store's
  * group commit, so the id of a spawned call cannot reach its client before the call is on disk.
+ *
+ * Memory: an input leaves memory once it is final and nothing needs it (its outcome is on disk,
+ * or delivered for a map); a call leaves once it has no input in memory, no pending store write
+ * and nobody attached. GET, OUTPUTS and CALL_INFO of a call not in memory read the store.
  */
 #include "calls.h"
 
@@ -10,6 +21,7 @@
 #include <string.h>
 
 #include "apps.h"
+#include "common/codec.h"
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -17,24 +29,36 @@
 #include "conn.h"
 #include "sched.h"
 #include "store.h"
+#include "stream.h"
 
-/* A GET waiting for a call to end. */
+/* A GET waiting for one input of a call to end. */
 struct waiter {
     struct conn *conn;
     uint64_t rid;
     struct call *call;
+    uint32_t index;
     uv_timer_t timer; /* the GET's timeout, when it has one */
     bool timed;
     struct list_node call_link;
     struct list_node conn_link;
 };
 
+/* An OUTPUTS request on a durable call: gets every output (or item) from `from` on. */
+struct reader {
+    struct stream *s;
+    struct call *call;
+    uint32_t from;
+    struct list_node call_link;
+};
+
 static uv_loop_t *loop;
 static struct hmap calls_by_id;
 static double retention_s;
+static size_t payload_max;
 static uv_timer_t expire_timer;
-/* Durable outcomes whose commit failed, retried by retry_timer (linked by queue_link). */
-static struct list_node retry = {&retry, &retry};
+/* Durable outcomes whose commit failed, retried by retry_timer. */
+static struct input **retry;
+static size_t n_retry, cap_retry;
 static uv_timer_t retry_timer;
 
 /* Seconds between retries of failed outcome writes (disk full: give the operator time). */
@@ -47,57 +71,144 @@ const char *calls_status_name(enum call_status st)
     return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "unknown";
 }
 
-static bool final(enum call_status st)
+const char *calls_kind_name(enum call_kind k)
+{
+    static const char *const names[] = {"single", "map", "spawn_map", "generator"};
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
+}
+
+static bool final(int st)
 {
     return st >= ST_SUCCESS;
+}
+
+static bool is_map(const struct call *call)
+{
+    return call->kind == CK_MAP || call->kind == CK_SPAWN_MAP;
+}
+
+/* Every input is final and no more can come. */
+static bool complete(const struct call *call)
+{
+    return call->closed && call->n_final == call->n_inputs;
+}
+
+/* --- objects ---------------------------------------------------------------------------------- */
+
+static void input_free(struct input *in)
+{
+    struct call *call = in->call;
+    if (call->inputs && in->index < call->cap_inputs && call->inputs[in->index] == in)
+        call->inputs[in->index] = NULL;
+    call->n_live--;
+    mem_free(in->args);
+    mem_free(in->result);
+    skiff_error_clear(&in->err);
+    mem_free(in);
 }
 
 static void call_free(struct call *call)
 {
     hmap_del(&calls_by_id, call->id);
-    mem_free(call->args);
-    mem_free(call->result);
-    skiff_error_clear(&call->err);
+    for (uint32_t i = 0; call->inputs && i < call->cap_inputs; i++)
+        if (call->inputs[i])
+            input_free(call->inputs[i]);
+    mem_free(call->inputs);
     mem_free(call);
 }
 
 /* Frees call once nothing refers to it any more. */
-static void maybe_free(struct call *call)
+static void maybe_free_call(struct call *call)
 {
-    if (final(call->status) && call->store_pending == 0 && list_empty(&call->waiters) &&
-        !call->sync_conn && !call->spawn_conn && !call->container &&
-        !list_linked(&call->queue_link))
+    if (call->n_live == 0 && call->store_pending == 0 && complete(call) && !call->owner &&
+        !call->spawn_conn && list_empty(&call->waiters) && list_empty(&call->readers) && !call->out)
         call_free(call);
 }
 
-static struct call *call_new(struct function *fn, const char *args, size_t len, const char *parent)
+/* Frees in once it is final and nothing needs it in memory. */
+static void maybe_free_input(struct input *in)
+{
+    struct call *call = in->call;
+    if (!final(in->status) || in->store_pending || in->container || list_linked(&in->link))
+        return;
+    if (call->durable ? !in->stored : (call->kind == CK_MAP && !in->delivered))
+        return;
+    /* Its owner, waiters and readers were answered when it ended. */
+    input_free(in);
+}
+
+static struct call *call_new(struct function *fn, enum call_kind kind, const char *parent)
 {
     struct call *call = mem_calloc(1, sizeof *call);
     if (!call)
         return NULL;
-    call->args = mem_alloc(len ? len : 1);
-    if (!call->args) {
-        mem_free(call);
-        return NULL;
-    }
-    if (len)
-        memcpy(call->args, args, len);
-    call->args_len = len;
     id_new(call->id, "fc");
-    id_new(call->input_id, "in");
     snprintf(call->parent, sizeof call->parent, "%s", parent ? parent : "");
     call->fn = fn;
-    call->status = ST_PENDING;
+    call->kind = kind;
+    call->closed = !is_map(call);
     call->created = store_now_ms();
-    list_init(&call->sync_link);
+    list_init(&call->conn_link);
     list_init(&call->waiters);
-    list_init(&call->queue_link);
+    list_init(&call->readers);
     if (hmap_put(&calls_by_id, call->id, call) < 0) {
-        mem_free(call->args);
         mem_free(call);
         return NULL;
     }
     return call;
+}
+
+/* Makes room in call->inputs for index. 0 or -1. */
+static int inputs_reserve(struct call *call, uint32_t n)
+{
+    if (n <= call->cap_inputs)
+        return 0;
+    uint32_t cap = call->cap_inputs ? call->cap_inputs : 1;
+    while (cap < n)
+        cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
+    struct input **p = mem_realloc(call->inputs, (size_t)cap * sizeof *p);
+    if (!p)
+        return -1;
+    memset(p + call->cap_inputs, 0, (size_t)(cap - call->cap_inputs) * sizeof *p);
+    call->inputs = p;
+    call->cap_inputs = cap;
+    return 0;
+}
+
+/* A new input at index holding a copy of args (or taking it, when take is set). */
+static struct input *input_new(struct call *call, uint32_t index, const char *args, size_t len,
+                               bool take)
+{
+    if (inputs_reserve(call, index + 1) < 0)
+        return NULL;
+    struct input *in = mem_calloc(1, sizeof *in);
+    if (!in)
+        return NULL;
+    if (take) {
+        in->args = (char *)args;
+    } else {
+        in->args = mem_alloc(len ? len : 1);
+        if (!in->args) {
+            mem_free(in);
+            return NULL;
+        }
+        if (len)
+            memcpy(in->args, args, len);
+    }
+    in->args_len = len;
+    in->call = call;
+    in->index = index;
+    in->status = ST_PENDING;
+    id_new(in->id, "in");
+    list_init(&in->link);
+    call->inputs[index] = in;
+    call->n_live++;
+    return in;
+}
+
+static struct input *input_at(const struct call *call, uint32_t index)
+{
+    return call->inputs && index < call->cap_inputs ? call->inputs[index] : NULL;
 }
 
 /* --- replies ---------------------------------------------------------------------------------- */
@@ -124,16 +235,72 @@ static void send_err(struct conn *c, uint64_t rid, const skiff_error *err)
         conn_close(c);
 }
 
-/* The outcome of an ended call: the result, or its error. with_ids for the reply to CALL. */
-static void send_outcome(struct conn *c, uint64_t rid, const struct call *call, bool with_ids)
+/* The outcome of a final input: the result, or its error. with_ids for the reply to CALL. */
+static void send_outcome(struct conn *c, uint64_t rid, const struct input *in, bool with_ids)
 {
-    if (call->status == ST_SUCCESS)
-        send_value(c, rid, with_ids ? call : NULL, call->result, call->result_len);
+    if (in->status == ST_SUCCESS)
+        send_value(c, rid, with_ids ? in->call : NULL, in->result, in->result_len);
     else
-        send_err(c, rid, &call->err);
+        send_err(c, rid, &in->err);
 }
 
-/* --- waiters ---------------------------------------------------------------------------------- */
+/* The final OK of a stream over call: count (and the ids, for a remote_gen CALL). */
+static void send_stream_end(struct conn *c, uint64_t rid, const struct call *call, uint32_t count,
+                            bool with_ids)
+{
+    struct wire_writer w;
+    wire_begin(&w, conn_out(c), OP_OK, rid, with_ids ? 3 : 1);
+    if (with_ids) {
+        wire_str(&w, "call_id", call->id);
+        wire_str(&w, "function_id", call->fn->id);
+    }
+    wire_int(&w, "count", count);
+    if (wire_end(&w) != SKIFF_OK)
+        conn_close(c);
+}
+
+/* Packs one map output item: [index, 0, value] or [index, code, type, message, traceback]. */
+static void pack_output(msgpack_packer *pk, uint32_t index, int status, const char *value,
+                        size_t len, const skiff_error *err)
+{
+    if (status == ST_SUCCESS) {
+        msgpack_pack_array(pk, 3);
+        msgpack_pack_uint32(pk, index);
+        msgpack_pack_int(pk, 0);
+        msgpack_pack_bin_with_body(pk, value ? value : "", len);
+        return;
+    }
+    const char *type = err->type ? err->type : skiff_code_name(err->code);
+    const char *msg = err->message ? err->message : "";
+    msgpack_pack_array(pk, 5);
+    msgpack_pack_uint32(pk, index);
+    msgpack_pack_int(pk, err->code);
+    msgpack_pack_str_with_body(pk, type, strlen(type));
+    msgpack_pack_str_with_body(pk, msg, strlen(msg));
+    if (err->traceback)
+        msgpack_pack_str_with_body(pk, err->traceback, strlen(err->traceback));
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void stream_output(struct stream *s, const struct input *in)
+{
+    pack_output(stream_item(s), in->index, in->status, in->result, in->result_len, &in->err);
+    stream_item_done(s);
+}
+
+/* Packs one generator item [seq, 0, value]. */
+static void stream_gen_item(struct stream *s, uint32_t seq, const char *value, size_t len)
+{
+    msgpack_packer *pk = stream_item(s);
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_uint32(pk, seq);
+    msgpack_pack_int(pk, 0);
+    msgpack_pack_bin_with_body(pk, value ? value : "", len);
+    stream_item_done(s);
+}
+
+/* --- waiters (GET) ---------------------------------------------------------------------------- */
 
 static void waiter_closed(uv_handle_t *h)
 {
@@ -156,14 +323,16 @@ static void waiter_timeout(uv_timer_t *t)
 {
     struct waiter *w = t->data;
     struct call *call = w->call;
+    struct input *in = input_at(call, w->index);
     conn_error(w->conn, w->rid, SKIFF_ERR_TIMEOUT,
                "function call %s has not finished yet (status %s)", call->id,
-               calls_status_name(call->status));
+               calls_status_name(in ? (enum call_status)in->status : ST_PENDING));
     waiter_free(w);
-    maybe_free(call);
+    maybe_free_call(call);
 }
 
-static void add_waiter(struct conn *c, uint64_t rid, struct call *call, int64_t timeout_ms)
+static void add_waiter(struct conn *c, uint64_t rid, struct call *call, uint32_t index,
+                       int64_t timeout_ms)
 {
     struct waiter *w = mem_calloc(1, sizeof *w);
     if (!w) {
@@ -173,6 +342,7 @@ static void add_waiter(struct conn *c, uint64_t rid, struct call *call, int64_t 
     w->conn = c;
     w->rid = rid;
     w->call = call;
+    w->index = index;
     list_push(&call->waiters, &w->call_link);
     list_push(&c->waiters, &w->conn_link);
     if (timeout_ms > 0) {
@@ -183,151 +353,354 @@ static void add_waiter(struct conn *c, uint64_t rid, struct call *call, int64_t 
     }
 }
 
-/* --- requests --------------------------------------------------------------------------------- */
-
-void calls_request(struct conn *c, uint64_t rid, struct function *fn, const char *args,
-                   size_t args_len, bool spawn, const char *parent)
+/* Answers the waiters of in (final). */
+static void answer_waiters(struct input *in)
 {
-    struct call *call = call_new(fn, args, args_len, parent);
-    if (!call) {
-        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory queueing the call");
-        return;
+    struct list_node *n, *t;
+    list_for_each_safe(n, t, &in->call->waiters)
+    {
+        struct waiter *w = container_of(n, struct waiter, call_link);
+        if (w->index != in->index)
+            continue;
+        send_outcome(w->conn, w->rid, in, false);
+        waiter_free(w);
     }
-    list_push(&c->calls, &call->sync_link);
-    if (spawn) {
-        call->durable = true;
-        call->spawn_conn = c;
-        call->spawn_rid = rid;
-        store_queue_spawn(call); /* acknowledged and queued in calls_spawn_committed */
-        return;
-    }
-    call->sync_conn = c;
-    call->sync_rid = rid;
-    sched_enqueue(call);
 }
 
-void calls_spawn_committed(struct call *call, bool ok)
+/* --- readers (OUTPUTS of durable calls) ------------------------------------------------------- */
+
+static void reader_free(struct reader *r)
 {
-    struct conn *c = call->spawn_conn;
-    call->spawn_conn = NULL;
-    list_remove(&call->sync_link);
-    if (!ok) {
-        if (c)
-            conn_error(c, call->spawn_rid, SKIFF_ERR_INTERNAL,
-                       "the server could not store the call (see its log; is the disk full?)");
-        call->status = ST_FAILURE; /* never acknowledged: forget it */
-        maybe_free(call);
-        return;
-    }
-    call->acked = true;
-    if (c) {
-        struct wire_writer w;
-        wire_begin(&w, conn_out(c), OP_OK, call->spawn_rid, 2);
-        wire_str(&w, "call_id", call->id);
-        wire_str(&w, "function_id", call->fn->id);
-        if (wire_end(&w) != SKIFF_OK)
-            conn_close(c);
-    }
-    sched_enqueue(call);
+    list_remove(&r->call_link);
+    mem_free(r);
 }
 
-void calls_restore(const char *call_id, const char *input_id, const char *parent,
-                   struct function *fn, int64_t created, char *args, size_t args_len)
+static void reader_gone(struct stream *s, void *owner)
 {
-    struct call *call = mem_calloc(1, sizeof *call);
-    if (!call) {
-        mem_free(args);
-        log_error("out of memory restoring call %s", call_id);
-        return;
-    }
-    snprintf(call->id, sizeof call->id, "%s", call_id);
-    snprintf(call->input_id, sizeof call->input_id, "%s", input_id);
-    snprintf(call->parent, sizeof call->parent, "%s", parent);
-    call->fn = fn;
-    call->args = args;
-    call->args_len = args_len;
-    call->created = created;
-    call->durable = call->acked = true;
-    list_init(&call->sync_link);
-    list_init(&call->waiters);
-    list_init(&call->queue_link);
-    if (hmap_put(&calls_by_id, call->id, call) < 0) {
-        mem_free(args);
-        mem_free(call);
-        log_error("out of memory restoring call %s", call_id);
-        return;
-    }
-    sched_enqueue(call);
+    (void)s;
+    struct reader *r = owner;
+    struct call *call = r->call;
+    reader_free(r);
+    maybe_free_call(call);
 }
 
-void calls_finish(struct call *call, enum call_status status, const char *result, size_t len,
-                  const skiff_error *err)
+/* Ends a reader's stream with the call's final reply. */
+static void reader_end(struct reader *r)
 {
-    if (final(call->status))
+    struct call *call = r->call;
+    struct stream *s = r->s;
+    stream_flush(s);
+    if (call->kind == CK_GEN) {
+        struct input *in = input_at(call, 0);
+        if (in && in->status != ST_SUCCESS)
+            send_err(s->conn, s->rid, &in->err);
+        else
+            send_stream_end(s->conn, s->rid, call, in ? in->gen_items : 0, false);
+    } else {
+        send_stream_end(s->conn, s->rid, call, call->n_inputs, false);
+    }
+    stream_free(s);
+    reader_free(r);
+}
+
+/* --- outcomes --------------------------------------------------------------------------------- */
+
+static void queue_outcome(struct input *in)
+{
+    struct call *call = in->call;
+    if (call->kind == CK_SPAWN_MAP)
+        store_queue(SW_INPUT_OUTCOME, call, in);
+    else
+        store_queue(SW_CALL_OUTCOME, call, in);
+}
+
+/* The map owner's stream: sends in's output once, then lets it go. */
+static void deliver_map_output(struct input *in)
+{
+    struct call *call = in->call;
+    if (!call->out || in->delivered)
         return;
-    call->status = status;
-    mem_free(call->args);
-    call->args = NULL;
-    call->args_len = 0;
+    stream_output(call->out, in);
+    in->delivered = true;
+}
+
+/* Ends a map owner's OUTPUTS once everything is delivered. */
+static void maybe_end_map(struct call *call)
+{
+    if (call->kind != CK_MAP || !call->out || !complete(call) || call->cancelled)
+        return;
+    struct stream *s = call->out;
+    call->out = NULL;
+    stream_flush(s);
+    send_stream_end(s->conn, s->rid, call, call->n_inputs, false);
+    stream_free(s);
+    call->owner = NULL;
+    list_remove(&call->conn_link);
+}
+
+/* Hands in's outcome to whoever waits for it. */
+static void deliver(struct input *in)
+{
+    struct call *call = in->call;
+    switch (call->kind) {
+    case CK_SINGLE:
+        if (call->owner) {
+            send_outcome(call->owner, call->owner_rid, in, true);
+            list_remove(&call->conn_link);
+            call->owner = NULL;
+        }
+        answer_waiters(in);
+        break;
+    case CK_GEN:
+        if (call->out) {
+            struct stream *s = call->out;
+            call->out = NULL;
+            stream_flush(s);
+            if (in->status == ST_SUCCESS)
+                send_stream_end(s->conn, s->rid, call, in->gen_items, true);
+            else
+                send_err(s->conn, s->rid, &in->err);
+            stream_free(s);
+            list_remove(&call->conn_link);
+            call->owner = NULL;
+        }
+        while (!list_empty(&call->readers))
+            reader_end(container_of(call->readers.next, struct reader, call_link));
+        break;
+    case CK_MAP:
+        deliver_map_output(in);
+        maybe_end_map(call);
+        break;
+    case CK_SPAWN_MAP: {
+        answer_waiters(in);
+        struct list_node *n, *t;
+        list_for_each_safe(n, t, &call->readers)
+        {
+            struct reader *r = container_of(n, struct reader, call_link);
+            if (in->index >= r->from)
+                stream_output(r->s, in);
+        }
+        if (complete(call))
+            while (!list_empty(&call->readers))
+                reader_end(container_of(call->readers.next, struct reader, call_link));
+        break;
+    }
+    }
+}
+
+void calls_input_done(struct input *in, enum call_status status, const char *result, size_t len,
+                      const skiff_error *err)
+{
+    if (final(in->status))
+        return;
+    struct call *call = in->call;
+    in->status = (uint8_t)status;
+    mem_free(in->args);
+    in->args = NULL;
+    in->args_len = 0;
     if (status == ST_SUCCESS) {
-        call->result = mem_alloc(len ? len : 1);
-        if (call->result) {
+        in->result = mem_alloc(len ? len : 1);
+        if (in->result) {
             if (len)
-                memcpy(call->result, result, len);
-            call->result_len = len;
+                memcpy(in->result, result, len);
+            in->result_len = len;
         } else {
-            call->status = ST_FAILURE;
-            skiff_error_set(&call->err, SKIFF_ERR_NOMEM, NULL,
+            in->status = ST_FAILURE;
+            skiff_error_set(&in->err, SKIFF_ERR_NOMEM, NULL,
                             "the server ran out of memory holding the result");
         }
     } else {
-        call->err.code = err->code;
-        call->err.type = mem_strdup(err->type ? err->type : skiff_code_name(err->code));
-        call->err.message = mem_strdup(err->message ? err->message : "");
-        call->err.traceback = err->traceback ? mem_strdup(err->traceback) : NULL;
+        in->err.code = err->code;
+        in->err.type = mem_strdup(err->type ? err->type : skiff_code_name(err->code));
+        in->err.message = mem_strdup(err->message ? err->message : "");
+        in->err.traceback = err->traceback ? mem_strdup(err->traceback) : NULL;
     }
-    if (call->sync_conn) {
-        send_outcome(call->sync_conn, call->sync_rid, call, true);
-        list_remove(&call->sync_link);
-        call->sync_conn = NULL;
-    }
-    while (!list_empty(&call->waiters)) {
-        struct waiter *w = container_of(call->waiters.next, struct waiter, call_link);
-        send_outcome(w->conn, w->rid, call, false);
-        waiter_free(w);
-    }
+    call->n_final++;
+    if (in->status != ST_SUCCESS)
+        call->n_failed++;
     if (call->durable)
-        store_queue_outcome(call);
-    maybe_free(call);
+        queue_outcome(in);
+    deliver(in);
+    if (call->durable && complete(call) && call->kind == CK_SPAWN_MAP)
+        store_queue(SW_CALL_OUTCOME, call, NULL);
+    maybe_free_input(in);
+    maybe_free_call(call);
 }
 
-static void retry_outcomes(uv_timer_t *t);
-
-void calls_outcome_committed(struct call *call, bool ok)
+void calls_gen_item(struct input *in, const char *value, size_t len)
 {
-    if (!ok) {
-        /* Keep it in memory (GET still answers) and try again later. */
-        if (!list_linked(&call->queue_link)) {
-            list_push(&retry, &call->queue_link);
-            if (!uv_is_active((uv_handle_t *)&retry_timer))
-                uv_timer_start(&retry_timer, retry_outcomes, RETRY_INTERVAL_MS, 0);
-        }
+    struct call *call = in->call;
+    if (final(in->status) || call->kind != CK_GEN)
         return;
+    uint32_t seq = in->gen_items++;
+    if (call->out)
+        stream_gen_item(call->out, seq, value, len);
+    if (call->durable) {
+        store_queue_gen_item(call, seq, value, len);
+        struct list_node *n, *t;
+        list_for_each_safe(n, t, &call->readers)
+        {
+            struct reader *r = container_of(n, struct reader, call_link);
+            if (seq >= r->from)
+                stream_gen_item(r->s, seq, value, len);
+        }
     }
-    maybe_free(call);
 }
+
+/* --- store verdicts --------------------------------------------------------------------------- */
 
 static void retry_outcomes(uv_timer_t *t)
 {
     (void)t;
-    while (!list_empty(&retry)) {
-        struct call *call = container_of(retry.next, struct call, queue_link);
-        list_remove(&call->queue_link);
-        store_queue_outcome(call);
+    struct input **batch = retry;
+    size_t n = n_retry;
+    retry = NULL;
+    n_retry = cap_retry = 0;
+    for (size_t i = 0; i < n; i++) {
+        batch[i]->store_pending--;
+        queue_outcome(batch[i]);
     }
+    mem_free(batch);
 }
 
-/* Parses and validates a call id from a request; replies with an error when it is bad. */
+static void retry_later(struct input *in)
+{
+    if (n_retry == cap_retry) {
+        size_t cap = cap_retry ? cap_retry * 2 : 64;
+        struct input **p = mem_realloc(retry, cap * sizeof *p);
+        if (!p) {
+            log_error("out of memory: the outcome of %s stays in memory only", in->id);
+            return;
+        }
+        retry = p;
+        cap_retry = cap;
+    }
+    in->store_pending++; /* held until the retry queues it again */
+    retry[n_retry++] = in;
+    if (!uv_is_active((uv_handle_t *)&retry_timer))
+        uv_timer_start(&retry_timer, retry_outcomes, RETRY_INTERVAL_MS, 0);
+}
+
+void calls_input_committed(struct input *in, bool ok)
+{
+    if (!ok) {
+        retry_later(in);
+        return;
+    }
+    struct call *call = in->call;
+    if (final(in->status))
+        in->stored = true;
+    maybe_free_input(in);
+    maybe_free_call(call);
+}
+
+void calls_call_committed(struct call *call, bool ok)
+{
+    struct conn *c = call->spawn_conn;
+    if (!call->acked) {
+        /* The call's first write: acknowledge it now, or refuse it. */
+        call->spawn_conn = NULL;
+        list_remove(&call->conn_link);
+        if (!ok) {
+            if (c)
+                conn_error(c, call->spawn_rid, SKIFF_ERR_INTERNAL,
+                           "the server could not store the call (see its log; is the disk full?)");
+            call_free(call); /* never acknowledged: forget it */
+            return;
+        }
+        call->acked = true;
+        if (c) {
+            struct wire_writer w;
+            wire_begin(&w, conn_out(c), OP_OK, call->spawn_rid, 2);
+            wire_str(&w, "call_id", call->id);
+            wire_str(&w, "function_id", call->fn->id);
+            if (wire_end(&w) != SKIFF_OK)
+                conn_close(c);
+        }
+        struct input *in = input_at(call, 0);
+        if (in) {
+            in->stored = true;
+            sched_enqueue(in);
+        }
+        maybe_free_call(call);
+        return;
+    }
+    if (!ok) {
+        /* An outcome of a single call or the summary of a spawn_map: retried through its input,
+         * or (map summary) on the next change. */
+        struct input *in = input_at(call, 0);
+        if (in && call->kind != CK_SPAWN_MAP)
+            retry_later(in);
+        return;
+    }
+    struct input *in = input_at(call, 0);
+    if (in && call->kind != CK_SPAWN_MAP)
+        maybe_free_input(in);
+    maybe_free_call(call);
+}
+
+/* --- CALL ------------------------------------------------------------------------------------- */
+
+static bool kind_ok(struct conn *c, uint64_t rid, struct function *fn, bool gen, const char *what)
+{
+    if (fn->cfg.web) {
+        conn_error(c, rid, SKIFF_ERR_INVALID,
+                   "%s.%s is a web endpoint: call it over HTTP (%s is not allowed)", fn->app->name,
+                   fn->name, what);
+        return false;
+    }
+    if (fn->cfg.generator && !gen) {
+        conn_error(c, rid, SKIFF_ERR_INVALID,
+                   "%s.%s is a generator: use remote_gen (or spawn it as a generator), not %s",
+                   fn->app->name, fn->name, what);
+        return false;
+    }
+    if (!fn->cfg.generator && gen) {
+        conn_error(c, rid, SKIFF_ERR_INVALID,
+                   "%s.%s is not a generator: use remote or spawn, not %s", fn->app->name, fn->name,
+                   what);
+        return false;
+    }
+    return true;
+}
+
+void calls_request(struct conn *c, uint64_t rid, struct function *fn, const char *args,
+                   size_t args_len, bool spawn, bool gen, const char *parent)
+{
+    if (!kind_ok(c, rid, fn, gen, gen ? "remote_gen" : spawn ? "spawn" : "remote"))
+        return;
+    struct call *call = call_new(fn, gen ? CK_GEN : CK_SINGLE, parent);
+    struct input *in = call ? input_new(call, 0, args, args_len, false) : NULL;
+    if (!in) {
+        if (call)
+            call_free(call);
+        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory queueing the call");
+        return;
+    }
+    call->n_inputs = 1;
+    if (spawn) {
+        call->durable = true;
+        call->spawn_conn = c;
+        call->spawn_rid = rid;
+        list_push(&c->calls, &call->conn_link);
+        store_queue(SW_CALL, call, in); /* acknowledged and queued in calls_call_committed */
+        return;
+    }
+    call->owner = c;
+    call->owner_rid = rid;
+    list_push(&c->calls, &call->conn_link);
+    if (gen && !(call->out = stream_new(c, rid, call, NULL))) {
+        list_remove(&call->conn_link);
+        call_free(call);
+        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory queueing the call");
+        return;
+    }
+    sched_enqueue(in);
+}
+
+/* --- GET, CALL_INFO --------------------------------------------------------------------------- */
+
+/* Validates a call id from a request; replies with an error when it is bad. */
 static bool check_id(struct conn *c, uint64_t rid, const char *call_id)
 {
     if (id_valid(call_id, "fc"))
@@ -336,62 +709,270 @@ static bool check_id(struct conn *c, uint64_t rid, const char *call_id)
     return false;
 }
 
-/* Answers from the store for a call no longer in memory. */
-static void get_stored(struct conn *c, uint64_t rid, const char *call_id)
+static bool expired(const struct stored_outcome *o)
 {
-    struct stored_call sc;
-    int found = store_get_call(call_id, &sc);
-    if (found < 0) {
-        conn_error(c, rid, SKIFF_ERR_INTERNAL, "the server could not read call %s", call_id);
-        return;
-    }
-    if (found == 0) {
-        conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "function call %s does not exist", call_id);
-        return;
-    }
-    if (sc.status == ST_EXPIRED || (sc.expires && sc.expires < store_now_ms())) {
+    return o->status == ST_EXPIRED || (o->expires && o->expires < store_now_ms());
+}
+
+/* Answers GET from a stored outcome. */
+static void send_stored(struct conn *c, uint64_t rid, const char *call_id,
+                        const struct stored_outcome *o)
+{
+    if (expired(o))
         conn_error(c, rid, SKIFF_ERR_OUTPUT_EXPIRED,
                    "the result of function call %s has expired (results are kept for %.0f s)",
                    call_id, retention_s);
-    } else if (sc.status == ST_SUCCESS) {
-        send_value(c, rid, NULL, sc.result, sc.result_len);
-    } else if (final((enum call_status)sc.status)) {
-        send_err(c, rid, &sc.err);
-    } else {
+    else if (o->status == ST_SUCCESS)
+        send_value(c, rid, NULL, o->result, o->result_len);
+    else if (final(o->status))
+        send_err(c, rid, &o->err);
+    else
         conn_error(c, rid, SKIFF_ERR_INTERNAL, "call %s is unfinished but not scheduled", call_id);
+}
+
+static void db_error(struct conn *c, uint64_t rid, const char *call_id)
+{
+    conn_error(c, rid, SKIFF_ERR_INTERNAL, "the server could not read call %s", call_id);
+}
+
+static void not_a_call(struct conn *c, uint64_t rid, const char *call_id)
+{
+    conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "function call %s does not exist", call_id);
+}
+
+/* GET of input index of a spawn_map, from the store. */
+static void get_stored_input(struct conn *c, uint64_t rid, const char *call_id, uint32_t index)
+{
+    struct stored_outcome o;
+    int f = store_get_input(call_id, index, &o);
+    if (f < 0)
+        db_error(c, rid, call_id);
+    else if (f == 0)
+        not_a_call(c, rid, call_id);
+    else
+        send_stored(c, rid, call_id, &o);
+    if (f > 0)
+        store_outcome_clear(&o);
+}
+
+/* GET of a call no longer in memory. */
+static void get_stored(struct conn *c, uint64_t rid, const char *call_id, int64_t index)
+{
+    struct stored_call sc;
+    int found = store_get_call(call_id, &sc);
+    if (found <= 0) {
+        found < 0 ? db_error(c, rid, call_id) : not_a_call(c, rid, call_id);
+        return;
+    }
+    if (sc.kind == CK_GEN) {
+        conn_error(c, rid, SKIFF_ERR_INVALID,
+                   "function call %s is a generator: read its items with get_gen", call_id);
+    } else if (sc.kind == CK_SPAWN_MAP && final(sc.outcome.status) && expired(&sc.outcome)) {
+        send_stored(c, rid, call_id, &sc.outcome);
+    } else if (sc.kind == CK_SPAWN_MAP) {
+        if (index < 0) {
+            conn_error(c, rid, SKIFF_ERR_INVALID,
+                       "function call %s has %u inputs: give the index of the one to get", call_id,
+                       sc.n_inputs);
+        } else if ((uint64_t)index >= sc.n_inputs) {
+            conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "function call %s has no input %lld (%u)",
+                       call_id, (long long)index, sc.n_inputs);
+        } else {
+            get_stored_input(c, rid, call_id, (uint32_t)index);
+        }
+    } else {
+        send_stored(c, rid, call_id, &sc.outcome);
     }
     store_call_clear(&sc);
 }
 
-void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeout_ms)
+void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeout_ms, int64_t index)
 {
     if (!check_id(c, rid, call_id))
         return;
     struct call *call = hmap_get(&calls_by_id, call_id);
     if (!call) {
-        get_stored(c, rid, call_id);
+        store_flush(); /* outcomes queued this iteration become readable */
+        call = hmap_get(&calls_by_id, call_id);
+    }
+    if (!call) {
+        get_stored(c, rid, call_id, index);
         return;
     }
-    if (final(call->status)) {
-        send_outcome(c, rid, call, false);
+    if (call->kind == CK_GEN) {
+        conn_error(c, rid, SKIFF_ERR_INVALID,
+                   "function call %s is a generator: read its items with get_gen", call_id);
+        return;
+    }
+    if (is_map(call)) {
+        if (index < 0) {
+            conn_error(c, rid, SKIFF_ERR_INVALID,
+                       "function call %s has many inputs: give the index of the one to get",
+                       call_id);
+            return;
+        }
+        if ((uint64_t)index >= call->n_inputs) {
+            if (call->closed) {
+                conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "function call %s has no input %lld",
+                           call_id, (long long)index);
+                return;
+            }
+        }
+    } else {
+        index = 0;
+    }
+    struct input *in = input_at(call, (uint32_t)index);
+    if (!in && !is_map(call)) {
+        store_flush();
+        get_stored(c, rid, call_id, index);
+        return;
+    }
+    if (!in && (uint64_t)index < call->n_inputs) {
+        /* Final and gone from memory: the store has it. */
+        if (call->kind == CK_MAP) {
+            conn_error(c, rid, SKIFF_ERR_OUTPUT_EXPIRED,
+                       "the output of input %lld of map %s was already delivered", (long long)index,
+                       call_id);
+            return;
+        }
+        store_flush();
+        get_stored_input(c, rid, call_id, (uint32_t)index);
+        return;
+    }
+    if (in && final(in->status)) {
+        send_outcome(c, rid, in, false);
         return;
     }
     if (timeout_ms == 0) {
         conn_error(c, rid, SKIFF_ERR_TIMEOUT, "function call %s has not finished yet (status %s)",
-                   call->id, calls_status_name(call->status));
+                   call->id, calls_status_name(in ? (enum call_status)in->status : ST_PENDING));
         return;
     }
-    add_waiter(c, rid, call, timeout_ms);
+    add_waiter(c, rid, call, (uint32_t)index, timeout_ms);
 }
 
-static void cancel(struct call *call, bool terminate, const char *why)
+/* The status a call shows in CALL_INFO. */
+static enum call_status call_status(const struct call *call)
 {
-    sched_cancel(call, terminate);
+    if (!is_map(call)) {
+        const struct input *in = input_at(call, 0);
+        return in ? (enum call_status)in->status : ST_SUCCESS;
+    }
+    if (call->cancelled)
+        return ST_TERMINATED;
+    if (!complete(call))
+        return call->n_final || call->n_live ? ST_RUNNING : ST_PENDING;
+    return call->n_failed ? ST_FAILURE : ST_SUCCESS;
+}
+
+void calls_info(struct conn *c, uint64_t rid, const char *call_id)
+{
+    if (!check_id(c, rid, call_id))
+        return;
+    struct call *call = hmap_get(&calls_by_id, call_id);
+    struct stored_call sc;
+    const struct function *fn;
+    int status;
+    int64_t created;
+    uint32_t n_inputs;
+    enum call_kind kind;
+    if (call) {
+        fn = call->fn;
+        status = call_status(call);
+        created = call->created;
+        n_inputs = call->n_inputs;
+        kind = call->kind;
+    } else {
+        store_flush();
+        int found = store_get_call(call_id, &sc);
+        if (found <= 0) {
+            found < 0 ? db_error(c, rid, call_id) : not_a_call(c, rid, call_id);
+            return;
+        }
+        fn = apps_function(sc.function_id);
+        status = sc.outcome.status;
+        if (final(status) && expired(&sc.outcome))
+            status = ST_EXPIRED;
+        created = sc.created;
+        n_inputs = sc.n_inputs;
+        kind = (enum call_kind)sc.kind;
+        store_call_clear(&sc);
+    }
+    struct wire_writer w;
+    wire_begin(&w, conn_out(c), OP_OK, rid, 8);
+    wire_str(&w, "call_id", call_id);
+    wire_str(&w, "function_id", fn ? fn->id : "");
+    wire_str(&w, "app", fn ? fn->app->name : "");
+    wire_str(&w, "function", fn ? fn->name : "");
+    wire_str(&w, "status", calls_status_name((enum call_status)status));
+    wire_int(&w, "created", created / 1000);
+    wire_int(&w, "inputs", n_inputs);
+    wire_str(&w, "kind", calls_kind_name(kind));
+    if (wire_end(&w) != SKIFF_OK)
+        conn_close(c);
+}
+
+/* --- CANCEL ----------------------------------------------------------------------------------- */
+
+static void cancel_input(struct input *in, bool terminate, const char *why)
+{
+    if (final(in->status))
+        return;
+    sched_cancel(in, terminate);
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_error_set(&err, SKIFF_ERR_CANCELLED, NULL, "function call %s was cancelled%s%s",
+                    in->call->id, why ? ": " : "", why ? why : "");
+    calls_input_done(in, ST_TERMINATED, NULL, 0, &err);
+    skiff_error_clear(&err);
+}
+
+/* Cancels every unfinished input of call; streams end with CancelledError. */
+static void cancel_call(struct call *call, bool terminate, const char *why)
+{
+    call->cancelled = true;
+    if (is_map(call) && !call->closed) {
+        call->closed = true; /* no more inputs will be accepted */
+        if (call->durable)
+            store_queue(SW_MAP_CLOSE, call, NULL);
+    }
     skiff_error err = SKIFF_ERROR_INIT;
     skiff_error_set(&err, SKIFF_ERR_CANCELLED, NULL, "function call %s was cancelled%s%s", call->id,
                     why ? ": " : "", why ? why : "");
-    calls_finish(call, ST_TERMINATED, NULL, 0, &err);
+    if (call->kind == CK_MAP && call->out) {
+        struct stream *s = call->out;
+        call->out = NULL;
+        stream_flush(s);
+        send_err(s->conn, s->rid, &err);
+        stream_free(s);
+        call->owner = NULL;
+        list_remove(&call->conn_link);
+    }
+    if (call->kind == CK_SPAWN_MAP)
+        while (!list_empty(&call->readers)) {
+            struct reader *r = container_of(call->readers.next, struct reader, call_link);
+            stream_flush(r->s);
+            send_err(r->s->conn, r->s->rid, &err);
+            stream_free(r->s);
+            reader_free(r);
+        }
     skiff_error_clear(&err);
+    /* Hold the call while its inputs end (each end may try to free it). */
+    call->store_pending++;
+    for (uint32_t i = 0; i < call->cap_inputs; i++) {
+        struct input *in = call->inputs[i];
+        if (in)
+            cancel_input(in, terminate, why);
+    }
+    call->store_pending--;
+    if (call->kind == CK_MAP)
+        for (uint32_t i = 0; i < call->cap_inputs; i++) {
+            struct input *in = call->inputs[i];
+            if (in && !in->delivered) {
+                in->delivered = true; /* nobody will read it now */
+                maybe_free_input(in);
+            }
+        }
+    maybe_free_call(call);
 }
 
 void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, bool terminate)
@@ -400,10 +981,9 @@ void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, boo
         return;
     struct call *call = hmap_get(&calls_by_id, call_id);
     if (call) {
-        if (!final(call->status)) {
-            log_info("cancelling %s (%s)%s", call->id, calls_status_name(call->status),
-                     terminate ? ", terminating its containers" : "");
-            cancel(call, terminate, NULL);
+        if (!complete(call) || !call->closed) {
+            log_info("cancelling %s%s", call->id, terminate ? ", terminating its containers" : "");
+            cancel_call(call, terminate, NULL);
         }
         conn_ok(c, rid);
         return;
@@ -413,63 +993,426 @@ void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, boo
     if (found > 0) {
         store_call_clear(&sc);
         conn_ok(c, rid); /* already finished: nothing to do */
-    } else if (found == 0) {
-        conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "function call %s does not exist", call_id);
     } else {
-        conn_error(c, rid, SKIFF_ERR_INTERNAL, "the server could not read call %s", call_id);
+        found < 0 ? db_error(c, rid, call_id) : not_a_call(c, rid, call_id);
     }
-}
-
-void calls_info(struct conn *c, uint64_t rid, const char *call_id)
-{
-    if (!check_id(c, rid, call_id))
-        return;
-    struct call *call = hmap_get(&calls_by_id, call_id);
-    struct stored_call sc;
-    int found = 1;
-    const struct function *fn;
-    int status;
-    int64_t created;
-    if (call) {
-        fn = call->fn;
-        status = call->status;
-        created = call->created;
-    } else {
-        found = store_get_call(call_id, &sc);
-        if (found <= 0) {
-            if (found == 0)
-                conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "function call %s does not exist", call_id);
-            else
-                conn_error(c, rid, SKIFF_ERR_INTERNAL, "the server could not read call %s",
-                           call_id);
-            return;
-        }
-        fn = apps_function(sc.function_id);
-        status = sc.status;
-        if (final((enum call_status)status) && sc.expires && sc.expires < store_now_ms())
-            status = ST_EXPIRED;
-        created = sc.created;
-        store_call_clear(&sc);
-    }
-    struct wire_writer w;
-    wire_begin(&w, conn_out(c), OP_OK, rid, 6);
-    wire_str(&w, "call_id", call_id);
-    wire_str(&w, "function_id", fn ? fn->id : "");
-    wire_str(&w, "app", fn ? fn->app->name : "");
-    wire_str(&w, "function", fn ? fn->name : "");
-    wire_str(&w, "status", calls_status_name((enum call_status)status));
-    wire_int(&w, "created", created / 1000);
-    if (wire_end(&w) != SKIFF_OK)
-        conn_close(c);
 }
 
 void calls_terminate_queued(struct function *fn, const char *why)
 {
-    while (!list_empty(&fn->queue)) {
-        struct call *call = container_of(fn->queue.next, struct call, queue_link);
-        cancel(call, false, why);
-    }
+    sched_terminate_queued(fn, why);
 }
+
+/* --- maps ------------------------------------------------------------------------------------- */
+
+void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, bool spawn,
+                     const char *parent)
+{
+    if (!kind_ok(c, rid, fn, false, spawn ? "spawn_map" : "map"))
+        return;
+    struct call *call = call_new(fn, spawn ? CK_SPAWN_MAP : CK_MAP, parent);
+    if (!call) {
+        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory starting the map");
+        return;
+    }
+    if (spawn) {
+        call->durable = true;
+        call->spawn_conn = c;
+        call->spawn_rid = rid;
+        list_push(&c->calls, &call->conn_link);
+        store_queue(SW_CALL, call, NULL);
+        return;
+    }
+    call->owner = c;
+    call->owner_rid = rid;
+    list_push(&c->calls, &call->conn_link);
+    struct wire_writer w;
+    wire_begin(&w, conn_out(c), OP_OK, rid, 2);
+    wire_str(&w, "call_id", call->id);
+    wire_str(&w, "function_id", fn->id);
+    if (wire_end(&w) != SKIFF_OK)
+        conn_close(c);
+}
+
+/* A MAP_INPUTS of a spawn_map waiting for its commit. */
+struct inputs_ack {
+    struct conn *conn;
+    uint64_t rid;
+    struct call *call;
+    uint32_t start, count;
+    struct list_node conn_link;
+};
+
+void calls_inputs_committed(void *ack_p, bool ok)
+{
+    struct inputs_ack *ack = ack_p;
+    struct call *call = ack->call;
+    call->store_pending--;
+    if (ack->conn) {
+        if (ok) {
+            struct wire_writer w;
+            wire_begin(&w, conn_out(ack->conn), OP_OK, ack->rid, 1);
+            wire_int(&w, "count", ack->start + ack->count);
+            if (wire_end(&w) != SKIFF_OK)
+                conn_close(ack->conn);
+        } else {
+            conn_error(ack->conn, ack->rid, SKIFF_ERR_INTERNAL,
+                       "the server could not store the inputs (see its log; is the disk full?)");
+        }
+        list_remove(&ack->conn_link);
+    }
+    for (uint32_t i = ack->start; i < ack->start + ack->count; i++) {
+        struct input *in = input_at(call, i);
+        if (!in)
+            continue;
+        if (ok && !call->cancelled) {
+            in->stored = true;
+            sched_enqueue(in);
+        } else if (!ok) {
+            /* Never acknowledged: these inputs do not exist. */
+            input_free(in);
+        }
+    }
+    if (!ok && call->n_inputs == ack->start + ack->count) {
+        call->n_inputs = ack->start;
+        if (call->closed && !call->cancelled)
+            call->closed = false; /* the closing batch failed: the client may send it again */
+    }
+    mem_free(ack);
+    maybe_free_call(call);
+}
+
+/* Finds a map call for a MAP_INPUTS / OUTPUTS request; replies with an error when there is none
+ * this conn may use. */
+static struct call *map_for(struct conn *c, uint64_t rid, const char *call_id)
+{
+    if (!check_id(c, rid, call_id))
+        return NULL;
+    struct call *call = hmap_get(&calls_by_id, call_id);
+    if (!call) {
+        struct stored_call sc;
+        int found = store_get_call(call_id, &sc);
+        if (found > 0)
+            store_call_clear(&sc);
+        if (found < 0)
+            db_error(c, rid, call_id);
+        else if (found > 0)
+            conn_error(c, rid, SKIFF_ERR_INVALID, "function call %s takes no more inputs", call_id);
+        else
+            not_a_call(c, rid, call_id);
+        return NULL;
+    }
+    if (!is_map(call)) {
+        conn_error(c, rid, SKIFF_ERR_INVALID, "function call %s is not a map", call_id);
+        return NULL;
+    }
+    if (call->kind == CK_MAP && call->owner != c) {
+        conn_error(c, rid, SKIFF_ERR_INVALID,
+                   "map %s belongs to another connection (only spawn_map calls can be shared)",
+                   call_id);
+        return NULL;
+    }
+    return call;
+}
+
+void calls_map_inputs(struct conn *c, uint64_t rid, const char *call_id, int64_t start,
+                      const void *args_array, bool last)
+{
+    const msgpack_object *arr = args_array;
+    struct call *call = map_for(c, rid, call_id);
+    if (!call)
+        return;
+    if (call->cancelled) {
+        conn_error(c, rid, SKIFF_ERR_CANCELLED, "function call %s was cancelled", call_id);
+        return;
+    }
+    if (call->closed) {
+        conn_error(c, rid, SKIFF_ERR_INVALID,
+                   "function call %s has all its inputs (%u): no more can be added", call_id,
+                   call->n_inputs);
+        return;
+    }
+    if (start != (int64_t)call->n_inputs) {
+        conn_error(c, rid, SKIFF_ERR_INVALID,
+                   "inputs of %s start at %lld, but the call has %u: inputs must come in order "
+                   "without gaps or repeats",
+                   call_id, (long long)start, call->n_inputs);
+        return;
+    }
+    uint32_t n = arr->via.array.size;
+    if ((uint64_t)call->n_inputs + n > UINT32_MAX - 1) {
+        conn_error(c, rid, SKIFF_ERR_RESOURCE_EXHAUSTED, "a call holds at most %u inputs",
+                   UINT32_MAX - 1);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *o = &arr->via.array.ptr[i];
+        if (o->type != MSGPACK_OBJECT_BIN) {
+            conn_error(c, rid, SKIFF_ERR_INVALID,
+                       "args[%u] is not bin (msgpack [args, kwargs]): no input was added", i);
+            return;
+        }
+        if (o->via.bin.size > payload_max) {
+            conn_error(c, rid, SKIFF_ERR_REQUEST_SIZE,
+                       "the arguments of input %u are %u bytes, over the limit of %zu",
+                       call->n_inputs + i, o->via.bin.size, payload_max);
+            return;
+        }
+    }
+    if (inputs_reserve(call, call->n_inputs + n) < 0)
+        goto nomem;
+    uint32_t first = call->n_inputs;
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *o = &arr->via.array.ptr[i];
+        if (!input_new(call, first + i, o->via.bin.ptr, o->via.bin.size, false)) {
+            for (uint32_t k = 0; k < i; k++)
+                input_free(call->inputs[first + k]);
+            goto nomem;
+        }
+    }
+    call->n_inputs = first + n;
+    if (last)
+        call->closed = true;
+    if (call->durable) {
+        struct inputs_ack *ack = mem_calloc(1, sizeof *ack);
+        if (!ack) {
+            for (uint32_t k = 0; k < n; k++)
+                input_free(call->inputs[first + k]);
+            call->n_inputs = first;
+            call->closed = false;
+            goto nomem;
+        }
+        ack->conn = c;
+        ack->rid = rid;
+        ack->call = call;
+        ack->start = first;
+        ack->count = n;
+        list_push(&c->acks, &ack->conn_link);
+        call->store_pending++;
+        store_queue_inputs(call, first, n, ack, last);
+        return;
+    }
+    struct wire_writer w;
+    wire_begin(&w, conn_out(c), OP_OK, rid, 1);
+    wire_int(&w, "count", call->n_inputs);
+    if (wire_end(&w) != SKIFF_OK)
+        conn_close(c);
+    for (uint32_t i = 0; i < n; i++)
+        sched_enqueue(call->inputs[first + i]);
+    maybe_end_map(call);
+    return;
+nomem:
+    conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory adding inputs: none was added");
+}
+
+static void map_owner_gone(struct stream *s, void *owner)
+{
+    (void)s;
+    struct call *call = owner;
+    call->out = NULL;
+}
+
+/* OUTPUTS of the live map this conn owns. */
+static void outputs_map(struct conn *c, uint64_t rid, struct call *call, uint32_t from)
+{
+    if (call->out) {
+        conn_error(c, rid, SKIFF_ERR_INVALID, "map %s already has an OUTPUTS stream", call->id);
+        return;
+    }
+    call->out = stream_new(c, rid, call, map_owner_gone);
+    if (!call->out) {
+        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory");
+        return;
+    }
+    for (uint32_t i = 0; i < call->cap_inputs; i++) {
+        struct input *in = call->inputs[i];
+        if (!in || in->index < from || !final(in->status))
+            continue;
+        deliver_map_output(in);
+        maybe_free_input(in);
+    }
+    maybe_end_map(call);
+}
+
+/* Packs the stored outputs of a spawn_map into a reader's stream (store_each_output). */
+static void stored_output(void *arg, uint32_t index, const struct stored_outcome *o)
+{
+    struct reader *r = arg;
+    if (r->call && input_at(r->call, index))
+        return; /* in memory: sent below, or when it ends */
+    if (expired(o)) {
+        skiff_error err = {SKIFF_ERR_OUTPUT_EXPIRED, "OutputExpiredError", "the result has expired",
+                           NULL};
+        pack_output(stream_item(r->s), index, ST_FAILURE, NULL, 0, &err);
+    } else {
+        pack_output(stream_item(r->s), index, o->status, o->result, o->result_len, &o->err);
+    }
+    stream_item_done(r->s);
+}
+
+static void stored_item(void *arg, uint32_t seq, const char *value, size_t len)
+{
+    struct reader *r = arg;
+    stream_gen_item(r->s, seq, value, len);
+}
+
+/* OUTPUTS of a durable call (spawn_map or spawned generator), possibly not in memory. */
+static void outputs_durable(struct conn *c, uint64_t rid, const char *call_id, uint32_t from)
+{
+    store_flush(); /* whatever is queued becomes readable */
+    struct call *call = hmap_get(&calls_by_id, call_id);
+    struct stored_call sc;
+    int found = store_get_call(call_id, &sc);
+    if (found < 0) {
+        db_error(c, rid, call_id);
+        return;
+    }
+    if (!call && found == 0) {
+        not_a_call(c, rid, call_id);
+        return;
+    }
+    enum call_kind kind = call ? call->kind : (enum call_kind)sc.kind;
+    if (kind == CK_SINGLE) {
+        if (found > 0)
+            store_call_clear(&sc);
+        conn_error(c, rid, SKIFF_ERR_INVALID, "function call %s has one output: read it with get",
+                   call_id);
+        return;
+    }
+    struct reader *r = mem_calloc(1, sizeof *r);
+    struct stream *s = r ? stream_new(c, rid, r, reader_gone) : NULL;
+    if (!s) {
+        mem_free(r);
+        if (found > 0)
+            store_call_clear(&sc);
+        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory");
+        return;
+    }
+    r->s = s;
+    r->from = from;
+    r->call = call;
+    list_init(&r->call_link);
+    if (found > 0 && expired(&sc.outcome) && final(sc.outcome.status)) {
+        store_call_clear(&sc);
+        stream_free(s);
+        mem_free(r);
+        conn_error(c, rid, SKIFF_ERR_OUTPUT_EXPIRED, "the outputs of function call %s have expired",
+                   call_id);
+        return;
+    }
+    int rc = kind == CK_GEN ? store_each_item(call_id, from, stored_item, r)
+                            : store_each_output(call_id, from, stored_output, r);
+    if (rc < 0) {
+        if (found > 0)
+            store_call_clear(&sc);
+        stream_free(s);
+        mem_free(r);
+        db_error(c, rid, call_id);
+        return;
+    }
+    if (call) {
+        list_push(&call->readers, &r->call_link);
+        if (kind == CK_SPAWN_MAP) {
+            for (uint32_t i = from; i < call->cap_inputs; i++) {
+                struct input *in = call->inputs[i];
+                if (in && final(in->status))
+                    stream_output(s, in);
+            }
+            if (complete(call))
+                reader_end(r);
+        } else {
+            struct input *in = input_at(call, 0);
+            if (!in || final(in->status))
+                reader_end(r);
+        }
+    } else {
+        /* Everything is on disk: end with what the store says. */
+        stream_flush(s);
+        if (kind == CK_GEN && sc.outcome.status != ST_SUCCESS)
+            send_err(c, rid, &sc.outcome.err);
+        else if (kind == CK_GEN)
+            send_stream_end(c, rid, NULL, sc.items, false);
+        else
+            send_stream_end(c, rid, NULL, sc.n_inputs, false);
+        stream_free(s);
+        mem_free(r);
+    }
+    if (found > 0)
+        store_call_clear(&sc);
+}
+
+void calls_outputs(struct conn *c, uint64_t rid, const char *call_id, int64_t from)
+{
+    if (!check_id(c, rid, call_id))
+        return;
+    if (from < 0 || from > UINT32_MAX) {
+        conn_error(c, rid, SKIFF_ERR_INVALID, "field 'from' is out of range");
+        return;
+    }
+    struct call *call = hmap_get(&calls_by_id, call_id);
+    if (call && call->kind == CK_MAP) {
+        if (call->owner != c) {
+            conn_error(c, rid, SKIFF_ERR_INVALID,
+                       "map %s belongs to another connection (only spawn_map calls can be "
+                       "shared)",
+                       call_id);
+            return;
+        }
+        outputs_map(c, rid, call, (uint32_t)from);
+        return;
+    }
+    if (call && call->kind == CK_GEN && !call->durable) {
+        conn_error(c, rid, SKIFF_ERR_INVALID,
+                   "function call %s is streamed to its caller and is not kept", call_id);
+        return;
+    }
+    outputs_durable(c, rid, call_id, (uint32_t)from);
+}
+
+/* --- restart ---------------------------------------------------------------------------------- */
+
+struct call *calls_restore(const char *call_id, const char *parent, struct function *fn,
+                           enum call_kind kind, int64_t created, uint32_t n_inputs, bool closed)
+{
+    struct call *call = mem_calloc(1, sizeof *call);
+    if (!call)
+        return NULL;
+    snprintf(call->id, sizeof call->id, "%s", call_id);
+    snprintf(call->parent, sizeof call->parent, "%s", parent);
+    call->fn = fn;
+    call->kind = kind;
+    call->created = created;
+    call->n_inputs = n_inputs;
+    call->closed = closed;
+    call->durable = call->acked = true;
+    list_init(&call->conn_link);
+    list_init(&call->waiters);
+    list_init(&call->readers);
+    if (inputs_reserve(call, n_inputs) < 0 || hmap_put(&calls_by_id, call->id, call) < 0) {
+        mem_free(call->inputs);
+        mem_free(call);
+        return NULL;
+    }
+    call->n_final = n_inputs; /* each unfinished input restored takes one back */
+    return call;
+}
+
+void calls_restore_input(struct call *call, uint32_t index, const char *input_id, char *args,
+                         size_t args_len)
+{
+    struct input *in = input_new(call, index, args, args_len, true);
+    if (!in) {
+        mem_free(args);
+        log_error("out of memory restoring input %u of %s", index, call->id);
+        return;
+    }
+    snprintf(in->id, sizeof in->id, "%s", input_id);
+    in->stored = true;
+    call->n_final--;
+    sched_enqueue(in);
+}
+
+/* --- connections ------------------------------------------------------------------------------ */
 
 void calls_conn_closed(struct conn *c)
 {
@@ -477,23 +1420,39 @@ void calls_conn_closed(struct conn *c)
         struct waiter *w = container_of(c->waiters.next, struct waiter, conn_link);
         struct call *call = w->call;
         waiter_free(w);
-        maybe_free(call);
+        maybe_free_call(call);
+    }
+    while (!list_empty(&c->acks)) {
+        struct inputs_ack *ack = container_of(c->acks.next, struct inputs_ack, conn_link);
+        list_remove(&ack->conn_link);
+        ack->conn = NULL; /* the inputs still commit and run; nobody hears of it */
     }
     while (!list_empty(&c->calls)) {
-        struct call *call = container_of(c->calls.next, struct call, sync_link);
-        list_remove(&call->sync_link);
+        struct call *call = container_of(c->calls.next, struct call, conn_link);
+        list_remove(&call->conn_link);
         if (call->spawn_conn == c) {
             call->spawn_conn = NULL; /* the spawn still completes; nobody hears of it */
             continue;
         }
-        call->sync_conn = NULL;
-        /* Nobody waits for a blocking call any more: drop it if it has not started; a running
-         * one finishes and its result is discarded. */
-        if (call->status == ST_PENDING)
-            cancel(call, false, "its caller disconnected");
-        maybe_free(call);
+        call->owner = NULL;
+        call->out = NULL; /* freed with the conn's streams */
+        if (call->kind == CK_SINGLE) {
+            /* Nobody waits for a blocking call any more: drop it if it has not started; a
+             * running one finishes and its result is discarded. */
+            struct input *in = input_at(call, 0);
+            if (in && in->status == ST_PENDING)
+                cancel_call(call, false, "its caller disconnected"); /* may free it */
+            else
+                maybe_free_call(call);
+        } else if (!complete(call) || call->kind == CK_MAP) {
+            cancel_call(call, false, "its caller disconnected"); /* may free it */
+        } else {
+            maybe_free_call(call);
+        }
     }
 }
+
+/* --- module ----------------------------------------------------------------------------------- */
 
 static void expire(uv_timer_t *t)
 {
@@ -503,10 +1462,11 @@ static void expire(uv_timer_t *t)
         log_info("expired the results of %d calls", n);
 }
 
-int calls_init(uv_loop_t *l, double retention)
+int calls_init(uv_loop_t *l, double retention, size_t max_payload)
 {
     loop = l;
     retention_s = retention;
+    payload_max = max_payload;
     store_set_retention(retention);
     hmap_init(&calls_by_id);
     uv_timer_init(loop, &expire_timer);
@@ -535,11 +1495,21 @@ void calls_deinit(void)
         struct hmap_slot *s = &calls_by_id.slots[i];
         if (s->val) {
             struct call *call = s->val;
-            mem_free(call->args);
-            mem_free(call->result);
-            skiff_error_clear(&call->err);
+            for (uint32_t k = 0; call->inputs && k < call->cap_inputs; k++) {
+                struct input *in = call->inputs[k];
+                if (in) {
+                    mem_free(in->args);
+                    mem_free(in->result);
+                    skiff_error_clear(&in->err);
+                    mem_free(in);
+                }
+            }
+            mem_free(call->inputs);
             mem_free(call);
         }
     }
     hmap_deinit(&calls_by_id);
+    mem_free(retry);
+    retry = NULL;
+    n_retry = cap_retry = 0;
 }

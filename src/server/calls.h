@@ -1,12 +1,20 @@
 /*
- * calls.h - function calls: their inputs, results and the clients waiting for them.
+ * calls.h - function calls and their inputs: from request to outcome, and who hears of it.
  *
- * A call has one input (the id space already separates call and input, for maps later). Its
- * life: PENDING in its function's queue, RUNNING on a container, then one of the final states
- * with either a result payload or an error. Blocking calls (remote) live only in memory: their
- * caller is waiting. Spawned calls are durable: the store gets the call with its arguments before
- * the client gets the id (group commit, see store.h), and its outcome when it ends; once the
- * outcome is on disk and no client is waiting, the call leaves memory and GET reads the store.
+ * A function call ("fc-") has one or more inputs ("in-"), each with an index:
+ *   - single: remote (blocking) or spawn (durable): one input;
+ *   - generator: remote_gen (streamed to the caller) or a spawned generator (durable items);
+ *   - map: inputs streamed in by MAP_INPUTS and outputs streamed out by OUTPUTS; belongs to the
+ *     connection that started it and lives in memory only; each output is freed once sent;
+ *   - spawn_map: the same, but every input is durable and every output is kept like a spawned
+ *     call's result, readable by index (GET) or in bulk (OUTPUTS) from any connection.
+ * An input's life: PENDING in its function's queue, RUNNING on a container (sched.c), then one
+ * of the final states with a result payload or an error. Inputs lost with their container run
+ * again; retried inputs deliver one outcome.
+ *
+ * Durability: the store gets a spawned call (or spawn_map inputs) with the arguments before the
+ * client hears of it (group commit, store.h), and each outcome when it ends; once an outcome is
+ * on disk and nobody in this process needs it, it leaves memory and GET / OUTPUTS read the store.
  */
 #ifndef SKIFF_SERVER_CALLS_H
 #define SKIFF_SERVER_CALLS_H
@@ -22,8 +30,10 @@
 struct conn;
 struct container;
 struct function;
+struct stream;
 
-/* Stored as integers: never renumber. */
+/* Stored as integers: never renumber. Inputs use PENDING .. INIT_FAILURE; a call's status is
+ * its input's (single, generator) or summarises its inputs (maps). */
 enum call_status {
     ST_PENDING = 0,
     ST_RUNNING = 1,
@@ -35,66 +45,109 @@ enum call_status {
     ST_EXPIRED = 7,
 };
 
+/* Stored as integers: never renumber. */
+enum call_kind { CK_SINGLE = 0, CK_MAP = 1, CK_SPAWN_MAP = 2, CK_GEN = 3 };
+
+struct call;
+
+struct input {
+    struct call *call;
+    uint32_t index;    /* within the call */
+    uint8_t status;    /* enum call_status */
+    uint8_t lost;      /* times lost with a container (not the input's fault) */
+    uint16_t attempts; /* retries used (the function's retry policy) */
+    bool stored;       /* durable and on disk (its row exists) */
+    bool delivered;    /* map: its output was sent to the OUTPUTS stream */
+    int store_pending; /* store writes queued for it, not yet committed */
+    char id[ID_SIZE];  /* "in-..." */
+    char *args;        /* argument payload, kept until the input is final */
+    size_t args_len;
+    char *result; /* the result payload (ST_SUCCESS), until it is not needed */
+    size_t result_len;
+    skiff_error err;             /* the failure (other final states) */
+    uint32_t gen_items;          /* generator: items yielded so far */
+    struct container *container; /* while running */
+    uint32_t slot;               /* its slot on that container */
+    uint64_t deadline;           /* loop time (ms) past which it has timed out, while running */
+    struct list_node link;       /* in its function's queue (pending) or container (running) */
+};
+
 struct call {
     char id[ID_SIZE];
-    char input_id[ID_SIZE];
     char parent[ID_SIZE]; /* the input that made this call, or "" */
     struct function *fn;
-    enum call_status status;
-    bool durable;      /* spawned: in the store */
-    bool acked;        /* the spawn is committed and its id sent */
-    int store_pending; /* store writes queued for this call, not yet committed */
-    int64_t created;   /* unix ms */
-    char *args;        /* argument payload, until the input ends */
-    size_t args_len;
-    char *result; /* the result payload (ST_SUCCESS) */
-    size_t result_len;
-    skiff_error err;        /* the failure (other final states) */
-    struct conn *sync_conn; /* the blocking caller, or NULL */
-    uint64_t sync_rid;
-    struct conn *spawn_conn; /* the client awaiting the spawn acknowledgement, or NULL */
+    enum call_kind kind;
+    bool durable; /* spawned: in the store */
+    bool acked;   /* durable and committed: its id is out */
+    bool closed;  /* maps: MAP_INPUTS said `last`; always true for the others */
+    bool cancelled;
+    int store_pending;     /* store writes queued for the call row, not yet committed */
+    int64_t created;       /* unix ms */
+    uint32_t n_inputs;     /* inputs the call has */
+    uint32_t n_final;      /* inputs that reached a final state */
+    uint32_t n_failed;     /* of those, not ST_SUCCESS */
+    uint32_t n_live;       /* struct input objects in memory */
+    struct input **inputs; /* index -> input, NULL once it left memory; cap_inputs slots */
+    uint32_t cap_inputs;
+    struct conn *owner; /* blocking CALL, remote_gen or map: the caller's conn */
+    uint64_t owner_rid;
+    struct stream *out;      /* remote_gen items / the map owner's OUTPUTS */
+    struct conn *spawn_conn; /* the client awaiting a durable acknowledgement, or NULL */
     uint64_t spawn_rid;
-    struct list_node sync_link;  /* in sync_conn->calls or spawn_conn->calls */
-    struct list_node waiters;    /* struct waiter.call_link */
-    struct list_node queue_link; /* in fn->queue while pending */
-    struct container *container; /* while running */
+    struct list_node conn_link; /* in owner's or spawn_conn's calls */
+    struct list_node waiters;   /* struct waiter.call_link (GET) */
+    struct list_node readers;   /* struct reader.call_link (OUTPUTS of spawn_map / generators) */
 };
 
 /* 0 or -1. retention: seconds a spawned call's result is kept. */
-int calls_init(uv_loop_t *loop, double retention);
+int calls_init(uv_loop_t *loop, double retention, size_t payload_max);
 /* Shutdown: closes the module's timers (the loop then winds down); then calls_deinit frees. */
 void calls_shutdown(void);
 void calls_deinit(void);
 
-/* Handles a CALL request from client c: creates the call, queues it (blocking) or hands it to
- * the store (spawn; acknowledged after the commit). Replies to c itself on errors. */
+/* Requests from client c (proto.c): each replies exactly once, now or later. */
+/* CALL: gen for remote_gen / a spawned generator. */
 void calls_request(struct conn *c, uint64_t rid, struct function *fn, const char *args,
-                   size_t args_len, bool spawn, const char *parent);
-/* Handles GET: replies now with the outcome, or waits up to timeout_ms (-1: forever). */
-void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeout_ms);
-/* Handles CANCEL. */
+                   size_t args_len, bool spawn, bool gen, const char *parent);
+void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeout_ms,
+               int64_t index);
 void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, bool terminate);
-/* Handles CALL_INFO. */
 void calls_info(struct conn *c, uint64_t rid, const char *call_id);
+void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, bool spawn,
+                     const char *parent);
+/* MAP_INPUTS: args is the msgpack array of bin payloads from the request. */
+void calls_map_inputs(struct conn *c, uint64_t rid, const char *call_id, int64_t start,
+                      const void *args_array, bool last);
+void calls_outputs(struct conn *c, uint64_t rid, const char *call_id, int64_t from);
 
-/* The call's input ended (from the scheduler): status, and the result payload (copied) on
+/* Outcomes from the scheduler. The input ended: status, and the result payload (copied) on
  * success or err (copied) otherwise. Replies to every waiter and persists durable outcomes. */
-void calls_finish(struct call *call, enum call_status status, const char *result, size_t len,
-                  const skiff_error *err);
-/* Terminates every pending call of fn with err's message (app stopped). */
+void calls_input_done(struct input *in, enum call_status status, const char *result, size_t len,
+                      const skiff_error *err);
+/* A generator input yielded an item (copied). */
+void calls_gen_item(struct input *in, const char *value, size_t len);
+/* Terminates every pending input of fn (app stopped, function removed). */
 void calls_terminate_queued(struct function *fn, const char *why);
 
-/* A client connection is going away: its blocking calls are cancelled, its waiters dropped. */
+/* A client connection is going away: its blocking calls and maps are cancelled, its waiters
+ * and readers dropped. */
 void calls_conn_closed(struct conn *c);
 
-/* The store's verdict on a write queued for call (store.c): ok false means it failed. */
-void calls_spawn_committed(struct call *call, bool ok);
-void calls_outcome_committed(struct call *call, bool ok);
+/* The store's verdict on writes it was given (store.c): ok false means the commit failed. */
+void calls_call_committed(struct call *call, bool ok);
+void calls_input_committed(struct input *in, bool ok);
+/* A batch of spawn_map inputs from one MAP_INPUTS (ack, given to store_queue_inputs). */
+void calls_inputs_committed(void *ack, bool ok);
 
-/* Re-queues a durable call loaded from the store at start-up (takes args). */
-void calls_restore(const char *call_id, const char *input_id, const char *parent,
-                   struct function *fn, int64_t created, char *args, size_t args_len);
+/* Re-creates a durable call loaded from the store at start-up. For a spawn_map, the inputs
+ * still to run follow with calls_restore_input. */
+struct call *calls_restore(const char *call_id, const char *parent, struct function *fn,
+                           enum call_kind kind, int64_t created, uint32_t n_inputs, bool closed);
+/* Re-queues one unfinished input of a restored call (takes args). */
+void calls_restore_input(struct call *call, uint32_t index, const char *input_id, char *args,
+                         size_t args_len);
 
 const char *calls_status_name(enum call_status st);
+const char *calls_kind_name(enum call_kind k);
 
 #endif

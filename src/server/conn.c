@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/proto.h"
+#include "stream.h"
 
 /* Bytes asked of the kernel per read: large enough that a burst of pipelined frames arrives in
  * one callback. */
@@ -54,6 +55,8 @@ static struct conn *conn_alloc(const struct conn_ops *ops, void *owner, size_t m
     list_push(&all_conns, &c->all_link);
     list_init(&c->calls);
     list_init(&c->waiters);
+    list_init(&c->streams);
+    list_init(&c->acks);
     c->h.handle.data = c;
     return c;
 }
@@ -78,6 +81,7 @@ void conn_close(struct conn *c)
         list_remove(&c->dirty_link);
         c->dirty = false;
     }
+    stream_conn_closed(c); /* first: their owners detach before the calls are dropped */
     if (c->ops->on_close)
         c->ops->on_close(c);
     uv_close(&c->h.handle, on_closed);

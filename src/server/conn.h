@@ -51,8 +51,10 @@ struct conn {
     bool linger;  /* close once the output is sent */
     struct list_node dirty_link;
     struct list_node all_link; /* every open conn, for shutdown */
-    struct list_node calls;    /* blocking calls this client waits for (struct call.sync_link) */
+    struct list_node calls;    /* calls this client waits for or owns (struct call.conn_link) */
     struct list_node waiters;  /* GET waiters of this client (struct waiter.conn_link) */
+    struct list_node streams;  /* streaming replies in progress (struct stream.conn_link) */
+    struct list_node acks;     /* MAP_INPUTS awaiting their commit (calls.c) */
     char peer[64];             /* for logs */
 };
 

@@ -44,11 +44,69 @@ static void handle_closed(uv_handle_t *h)
     struct container *ct = h->data;
     if (--ct->handles == 0) {
         mem_free(ct->exit_reason);
+        mem_free(ct->crash_message);
+        mem_free(ct->zombies);
         mem_free(ct);
     }
 }
 
 /* --- messages from the worker ----------------------------------------------------------------- */
+
+static const char *obj_str(const msgpack_object *o, size_t *n)
+{
+    if (o->type != MSGPACK_OBJECT_STR)
+        return NULL;
+    *n = o->via.str.size;
+    return o->via.str.ptr;
+}
+
+/* A malloc'd copy of a msgpack string (NULL for nil or anything else). */
+static char *obj_dup(const msgpack_object *o)
+{
+    size_t n;
+    const char *p = obj_str(o, &n);
+    return p && !memchr(p, 0, n) ? mem_strndup(p, n) : NULL;
+}
+
+/* One W_OUTPUTS entry. false if it is malformed. */
+static bool output_entry(struct container *ct, const msgpack_object *e)
+{
+    if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < 3)
+        return false;
+    const msgpack_object *f = e->via.array.ptr;
+    if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[0].via.u64 > UINT32_MAX ||
+        f[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return false;
+    uint32_t slot = (uint32_t)f[0].via.u64;
+    uint64_t kind = f[1].via.u64;
+    switch (kind) {
+    case 0: /* result */
+    case 2: /* generator item */
+        if (f[2].type != MSGPACK_OBJECT_BIN)
+            return false;
+        sched_container_output(ct, slot, (int)kind, f[2].via.bin.ptr, f[2].via.bin.size, NULL, 0);
+        return true;
+    case 1: { /* failure */
+        if (e->via.array.size < 5 || f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            return false;
+        skiff_error err = SKIFF_ERROR_INIT;
+        err.code = f[2].via.u64 && f[2].via.u64 < 1000 ? (skiff_code)f[2].via.u64 : SKIFF_ERR_USER;
+        err.type = obj_dup(&f[3]);
+        err.message = obj_dup(&f[4]);
+        err.traceback = e->via.array.size > 5 ? obj_dup(&f[5]) : NULL;
+        sched_container_output(ct, slot, 1, NULL, 0, &err, 0);
+        skiff_error_clear(&err);
+        return true;
+    }
+    case 3: /* generator done */
+        if (f[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            return false;
+        sched_container_output(ct, slot, 3, NULL, 0, NULL, f[2].via.u64);
+        return true;
+    default:
+        return false;
+    }
+}
 
 static void on_frame(struct conn *c, struct wire_msg *m)
 {
@@ -61,22 +119,28 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         sched_container_ready(ct);
         return;
     }
-    case OP_W_OUTPUT: {
-        char input_id[ID_SIZE];
-        const char *value;
-        size_t len;
-        if (!wire_copy_str(m, "input_id", input_id, sizeof input_id))
+    case OP_W_OUTPUTS: {
+        const msgpack_object *arr = wire_get(m, "outputs");
+        if (!arr || arr->type != MSGPACK_OBJECT_ARRAY)
             break;
-        if (wire_get_bin(m, "value", &value, &len)) {
-            sched_container_output(ct, input_id, value, len, NULL);
-            return;
+        uint32_t i;
+        for (i = 0; i < arr->via.array.size && !ct->killed; i++)
+            if (!output_entry(ct, &arr->via.array.ptr[i]))
+                break;
+        if (i < arr->via.array.size && !ct->killed)
+            break;
+        return;
+    }
+    case OP_W_CRASH: {
+        int64_t slot = -1, sig = 0;
+        wire_get_int(m, "slot", &slot);
+        wire_get_int(m, "signal", &sig);
+        if (slot >= 0 && slot <= UINT32_MAX) {
+            ct->crashed = true;
+            ct->crash_slot = (uint32_t)slot;
+            mem_free(ct->crash_message);
+            ct->crash_message = wire_dup_str(m, "message");
         }
-        skiff_error err = SKIFF_ERROR_INIT;
-        wire_get_error(m, &err);
-        if (err.code == SKIFF_OK)
-            err.code = SKIFF_ERR_USER;
-        sched_container_output(ct, input_id, NULL, 0, &err);
-        skiff_error_clear(&err);
         return;
     }
     case OP_W_INIT_FAILED: {
@@ -92,7 +156,8 @@ static void on_frame(struct conn *c, struct wire_msg *m)
     default:
         break;
     }
-    log_warn("container %s sent an unexpected message (op %d): killing it", ct->id, m->op);
+    log_warn("container %s sent a malformed or unexpected message (op %d): killing it", ct->id,
+             m->op);
     container_kill(ct, "it broke the container protocol");
 }
 
@@ -137,7 +202,8 @@ static void on_process_exit(uv_process_t *p, int64_t status, int sig)
         conn_close(ct->conn);
     uv_timer_stop(&ct->timer);
     list_remove(&ct->all_link);
-    sched_container_exited(ct, why);
+    list_remove(&ct->dirty_link);
+    sched_container_exited(ct, why, ct->exit_reason ? 0 : sig);
     uv_close((uv_handle_t *)&ct->proc, handle_closed);
     uv_close((uv_handle_t *)&ct->timer, handle_closed);
 }
@@ -185,6 +251,8 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     ct->state = CT_STARTING;
     ct->started = store_now_ms();
     list_init(&ct->fn_link);
+    list_init(&ct->held);
+    list_init(&ct->dirty_link);
     ct->conn = conn_new_pipe(loop, &container_ops, ct, env->max_frame);
     if (!ct->conn) {
         mem_free(ct);
@@ -241,20 +309,133 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     return ct;
 }
 
-int container_send_input(struct container *ct, struct call *call)
+static struct list_node dirty = {&dirty, &dirty};
+
+void container_give(struct container *ct, struct input *in)
 {
-    if (!ct->conn)
-        return -1;
-    struct wire_writer w;
-    wire_begin(&w, conn_out(ct->conn), OP_W_INPUT, 0, 3);
-    wire_str(&w, "input_id", call->input_id);
-    wire_str(&w, "call_id", call->id);
-    wire_bin(&w, "args", call->args, call->args_len);
-    if (wire_end(&w) != SKIFF_OK) {
-        container_kill(ct, "its input could not be sent");
-        return -1;
+    in->container = ct;
+    in->slot = ct->next_slot++;
+    list_push(&ct->held, &in->link);
+    ct->n_held++;
+    ct->n_unsent++;
+    if (!list_linked(&ct->dirty_link))
+        list_push(&dirty, &ct->dirty_link);
+}
+
+void container_take_back(struct container *ct, struct input *in)
+{
+    /* An input taken back before it was sent must not be sent: it is one of the last n_unsent
+     * of held, and the rest keep their order. */
+    if (ct->n_unsent > 0) {
+        int k = 0;
+        for (struct list_node *n = ct->held.prev; n != &ct->held && k < ct->n_unsent;
+             n = n->prev, k++)
+            if (n == &in->link) {
+                ct->n_unsent--;
+                break;
+            }
     }
-    return 0;
+    list_remove(&in->link);
+    in->container = NULL;
+    ct->n_held--;
+}
+
+struct input *container_held(struct container *ct, uint32_t slot)
+{
+    struct list_node *n;
+    for (n = ct->held.next; n != &ct->held; n = n->next) {
+        struct input *in = container_of(n, struct input, link);
+        if (in->slot == slot)
+            return in;
+    }
+    return NULL;
+}
+
+void container_cancel(struct container *ct, struct input *in, uint64_t grace_ms)
+{
+    bool sent = true;
+    int k = 0;
+    for (struct list_node *n = ct->held.prev; n != &ct->held && k < ct->n_unsent; n = n->prev, k++)
+        if (n == &in->link)
+            sent = false;
+    uint32_t slot = in->slot;
+    container_take_back(ct, in);
+    if (!sent || !ct->conn)
+        return;
+    if (ct->n_zombies == ct->cap_zombies) {
+        int cap = ct->cap_zombies ? ct->cap_zombies * 2 : 4;
+        struct zombie *z = mem_realloc(ct->zombies, (size_t)cap * sizeof *z);
+        if (!z) {
+            container_kill(ct, "the server ran out of memory cancelling an input");
+            return;
+        }
+        ct->zombies = z;
+        ct->cap_zombies = cap;
+    }
+    ct->zombies[ct->n_zombies++] = (struct zombie){slot, uv_now(ct->timer.loop) + grace_ms};
+    struct wire_writer w;
+    wire_begin(&w, conn_out(ct->conn), OP_W_CANCEL, 0, 1);
+    wire_int(&w, "slot", slot);
+    if (wire_end(&w) != SKIFF_OK)
+        container_kill(ct, "its cancel message could not be sent");
+}
+
+bool container_forget_zombie(struct container *ct, uint32_t slot)
+{
+    for (int i = 0; i < ct->n_zombies; i++)
+        if (ct->zombies[i].slot == slot) {
+            ct->zombies[i] = ct->zombies[--ct->n_zombies];
+            return true;
+        }
+    return false;
+}
+
+/* Sends ct's unsent inputs in one W_INPUTS frame (more when they would pass the frame limit). */
+static void send_inputs(struct container *ct)
+{
+    while (ct->n_unsent > 0 && ct->conn) {
+        struct list_node *first = ct->held.prev;
+        for (int k = 1; k < ct->n_unsent; k++)
+            first = first->prev;
+        /* Count what fits in one frame. */
+        size_t budget = ct->conn->max_frame - PROTO_FRAME_OVERHEAD / 2, bytes = 0;
+        int n = 0;
+        for (struct list_node *p = first; p != &ct->held && n < ct->n_unsent; p = p->next) {
+            size_t len = container_of(p, struct input, link)->args_len + 2 * ID_SIZE + 32;
+            if (n > 0 && bytes + len > budget)
+                break;
+            bytes += len;
+            n++;
+        }
+        struct wire_writer w;
+        wire_begin(&w, conn_out(ct->conn), OP_W_INPUTS, 0, 1);
+        wire_key(&w, "inputs");
+        wire_pack_array(&w, (size_t)n);
+        struct list_node *p = first;
+        for (int k = 0; k < n; k++, p = p->next) {
+            struct input *in = container_of(p, struct input, link);
+            msgpack_pack_array(&w.pk, 5);
+            msgpack_pack_uint32(&w.pk, in->slot);
+            msgpack_pack_str_with_body(&w.pk, in->id, strlen(in->id));
+            msgpack_pack_str_with_body(&w.pk, in->call->id, strlen(in->call->id));
+            msgpack_pack_nil(&w.pk);
+            msgpack_pack_bin_with_body(&w.pk, in->args ? in->args : "", in->args_len);
+        }
+        ct->n_unsent -= n;
+        if (wire_end(&w) != SKIFF_OK) {
+            container_kill(ct, "its inputs could not be sent");
+            return;
+        }
+    }
+}
+
+void container_flush_all(void)
+{
+    while (!list_empty(&dirty)) {
+        struct container *ct = container_of(dirty.next, struct container, dirty_link);
+        list_remove(&ct->dirty_link);
+        send_inputs(ct);
+    }
 }
 
 static void stop_overdue(uv_timer_t *t)

@@ -2,8 +2,11 @@
  * container.h - container processes: starting skiff-worker, talking to it, stopping it.
  *
  * A container is a skiff-worker process with one end of a socket pair on its fd 3 (docs/
- * protocol.md, "Container operations"). This module owns the process and the socket; policy
- * (which input runs where, when to stop) is sched.c's, which it tells about every event.
+ * protocol.md, "Container operations"). This module owns the process and the socket, and the
+ * container's side of the input bookkeeping: the inputs it holds (sent, not yet finished), their
+ * slots, and the batching of W_INPUTS frames (inputs given to a container during one loop
+ * iteration leave in one frame, at container_flush_all). Policy (which input runs where, when to
+ * stop, what a lost input becomes) is sched.c's, which it tells about every event.
  */
 #ifndef SKIFF_SERVER_CONTAINER_H
 #define SKIFF_SERVER_CONTAINER_H
@@ -15,11 +18,17 @@
 #include "common/id.h"
 #include "common/list.h"
 
-struct call;
 struct conn;
 struct function;
+struct input;
 
 enum container_state { CT_STARTING, CT_IDLE, CT_BUSY, CT_STOPPING };
+
+/* A cancelled input's slot: the worker still owes its output, which will be ignored. */
+struct zombie {
+    uint32_t slot;
+    uint64_t deadline; /* loop ms: the container is killed if the input is still running then */
+};
 
 struct container {
     char id[ID_SIZE];
@@ -27,17 +36,26 @@ struct container {
     int version; /* the deployment whose code it runs */
     enum container_state state;
     int pid;
-    int64_t started;      /* unix ms */
-    struct call *running; /* the input it runs (CT_BUSY) */
+    int64_t started; /* unix ms */
     uv_process_t proc;
     struct conn *conn; /* its socket; NULL once closed */
-    uv_timer_t timer;  /* the running input's deadline, or the idle window */
+    uv_timer_t timer;  /* the earliest deadline of what it holds, or the idle window */
     bool exited;       /* the process has exited */
     bool killed;       /* we sent SIGKILL */
-    int handles;       /* open libuv handles; freed at 0 */
-    char *exit_reason; /* why it stopped, for the input it ran */
+    bool crashed;      /* W_CRASH named crash_slot */
+    uint32_t crash_slot;
+    char *crash_message;   /* from W_CRASH */
+    int handles;           /* open libuv handles; freed at 0 */
+    char *exit_reason;     /* why we stopped it, for the inputs it held */
+    uint32_t next_slot;    /* slots are never reused within a container */
+    struct list_node held; /* inputs sent and not finished (struct input.link), oldest first */
+    int n_held;
+    int n_unsent;           /* the last n_unsent of held go out at the next flush */
+    struct zombie *zombies; /* cancelled inputs whose output is still due */
+    int n_zombies, cap_zombies;
     struct list_node fn_link;
     struct list_node all_link;
+    struct list_node dirty_link; /* on the flush list while n_unsent > 0 */
 };
 
 struct container_env {
@@ -52,11 +70,23 @@ struct container_env {
 /* Starts a container for fn's current version. NULL on failure (logged). */
 struct container *container_start(uv_loop_t *loop, const struct container_env *env,
                                   struct function *fn, const char *code_path);
-/* Sends the input of call. 0 or -1 (the container is then being stopped). */
-int container_send_input(struct container *ct, struct call *call);
+/* Gives the container an input (it joins held and gets a slot); it leaves with the next
+ * container_flush_all. */
+void container_give(struct container *ct, struct input *in);
+/* Takes in (held by ct) back: it is no longer the container's. */
+void container_take_back(struct container *ct, struct input *in);
+/* The held input with that slot, or NULL. */
+struct input *container_held(struct container *ct, uint32_t slot);
+/* Tells the worker a held input was cancelled (W_CANCEL) and takes it back; the slot stays a
+ * zombie until its output arrives or grace_ms pass (then sched kills the container). */
+void container_cancel(struct container *ct, struct input *in, uint64_t grace_ms);
+/* Forgets a zombie slot; true if slot was one. */
+bool container_forget_zombie(struct container *ct, uint32_t slot);
+/* Sends every container's pending inputs (once per loop iteration). */
+void container_flush_all(void);
 /* Asks the container to finish and exit (W_STOP), killing it if it lingers. */
 void container_stop(struct container *ct);
-/* Kills the container now (SIGKILL); reason is reported to its running input. */
+/* Kills the container now (SIGKILL); reason is reported to the inputs it holds. */
 void container_kill(struct container *ct, const char *reason);
 
 /* Every container, for listings. */

@@ -26,9 +26,11 @@
 #include "common/mem.h"
 #include "common/proto.h"
 #include "conn.h"
+#include "container.h"
 #include "proto.h"
 #include "sched.h"
 #include "store.h"
+#include "stream.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:7878"
 #define DEFAULT_HTTP "127.0.0.1:7879"
@@ -211,6 +213,8 @@ static bool stopping;
 static void commit_and_send(void)
 {
     store_flush();
+    container_flush_all();
+    stream_flush_all();
     conn_flush_all();
 }
 
@@ -238,16 +242,19 @@ static void on_signal(uv_signal_t *h, int sig)
     uv_stop(loop);
 }
 
-static void restore(const char *call_id, const char *input_id, const char *parent,
-                    const char *function_id, int64_t created, char *args, size_t args_len)
+static struct call *restore_call(const char *call_id, const char *parent, const char *function_id,
+                                 int kind, int64_t created, uint32_t n_inputs, bool closed)
 {
     struct function *fn = apps_function(function_id);
     if (!fn) {
         log_error("call %s refers to unknown function %s: left as it is", call_id, function_id);
-        mem_free(args);
-        return;
+        return NULL;
     }
-    calls_restore(call_id, input_id, parent, fn, created, args, args_len);
+    struct call *call =
+        calls_restore(call_id, parent, fn, (enum call_kind)kind, created, n_inputs, closed);
+    if (!call)
+        log_error("out of memory restoring call %s", call_id);
+    return call;
 }
 
 int main(int argc, char **argv)
@@ -282,7 +289,7 @@ int main(int argc, char **argv)
     struct proto_limits limits = {o.payload_max, frame_max > PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD
                                                      ? frame_max
                                                      : PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD};
-    if (calls_init(loop, o.retention) < 0 ||
+    if (calls_init(loop, o.retention, o.payload_max) < 0 ||
         sched_init(loop, worker, o.listen, auth_container_id(), auth_container_secret(),
                    o.payload_max, frame_max) < 0)
         return 1;
@@ -298,7 +305,8 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sigint_h);
     uv_signal_start(&sigint_h, on_signal, SIGINT);
 
-    if (store_load_unfinished(restore) < 0)
+    static const struct store_restore restore = {restore_call, calls_restore_input};
+    if (store_load_unfinished(&restore) < 0)
         return 1;
     apps_start_all();
     log_info("skiffd %s listening on %s, data in %s", SKIFF_VERSION, o.listen, o.data);

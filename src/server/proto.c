@@ -11,6 +11,7 @@
 #include "apps.h"
 #include "auth.h"
 #include "calls.h"
+#include "common/codec.h"
 #include "common/id.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -82,13 +83,19 @@ static void lookup(struct conn *c, struct wire_msg *m)
         return;
     }
     struct wire_writer w;
-    wire_begin(&w, conn_out(c), OP_OK, m->rid, 2);
+    wire_begin(&w, conn_out(c), OP_OK, m->rid, 6);
     wire_str(&w, "app_id", fn->app->id);
     wire_str(&w, "function_id", fn->id);
+    wire_str(&w, "kind", fn->cfg.web ? "web" : fn->cfg.generator ? "generator" : "function");
+    wire_str(&w, "signature", fn->cfg.signature);
+    wire_str(&w, "web_url", NULL);
+    wire_str(&w, "class", NULL);
     wire_end(&w);
 }
 
-static void call(struct conn *c, struct wire_msg *m)
+/* The function a request names (function_id, or app + function); replies with an error and
+ * returns NULL when there is none that can be called. */
+static struct function *resolve(struct conn *c, struct wire_msg *m)
 {
     struct function *fn;
     char id[ID_SIZE];
@@ -99,19 +106,39 @@ static void call(struct conn *c, struct wire_msg *m)
                 not_found(c, m->rid, fn->app->name, fn->name);
             else
                 conn_error(c, m->rid, SKIFF_ERR_NOT_FOUND, "function %s does not exist", id);
-            return;
+            return NULL;
         }
-    } else {
-        char app[256], name[256];
-        if (!need_str(c, m, "app", app, sizeof app) ||
-            !need_str(c, m, "function", name, sizeof name))
-            return;
-        fn = apps_lookup(app, name);
-        if (!fn) {
-            not_found(c, m->rid, app, name);
-            return;
-        }
+        return fn;
     }
+    char app[256], name[256];
+    if (!need_str(c, m, "app", app, sizeof app) || !need_str(c, m, "function", name, sizeof name))
+        return NULL;
+    fn = apps_lookup(app, name);
+    if (!fn)
+        not_found(c, m->rid, app, name);
+    return fn;
+}
+
+/* The optional parent_input_id of a request into parent ("" when absent). false after replying
+ * with an error. */
+static bool get_parent(struct conn *c, struct wire_msg *m, char parent[ID_SIZE])
+{
+    parent[0] = '\0';
+    const msgpack_object *o = wire_get(m, "parent_input_id");
+    if (!o || o->type == MSGPACK_OBJECT_NIL)
+        return true;
+    if (wire_copy_str(m, "parent_input_id", parent, ID_SIZE) &&
+        (!parent[0] || id_valid(parent, "in")))
+        return true;
+    conn_error(c, m->rid, SKIFF_ERR_INVALID, "field 'parent_input_id' is not an input id");
+    return false;
+}
+
+static void call(struct conn *c, struct wire_msg *m)
+{
+    struct function *fn = resolve(c, m);
+    if (!fn)
+        return;
     const char *args;
     size_t len;
     if (!wire_get_bin(m, "args", &args, &len)) {
@@ -124,16 +151,55 @@ static void call(struct conn *c, struct wire_msg *m)
                    "the arguments are %zu bytes, over the limit of %zu", len, limits.payload_max);
         return;
     }
+    bool spawn = false, gen = false;
+    wire_get_bool(m, "spawn", &spawn);
+    wire_get_bool(m, "gen", &gen);
+    char parent[ID_SIZE];
+    if (get_parent(c, m, parent))
+        calls_request(c, m->rid, fn, args, len, spawn, gen, parent);
+}
+
+static void map_start(struct conn *c, struct wire_msg *m)
+{
+    struct function *fn = resolve(c, m);
+    if (!fn)
+        return;
     bool spawn = false;
     wire_get_bool(m, "spawn", &spawn);
-    char parent[ID_SIZE] = "";
-    if (wire_get(m, "parent_input_id") &&
-        !wire_copy_str(m, "parent_input_id", parent, sizeof parent) &&
-        wire_get(m, "parent_input_id")->type != MSGPACK_OBJECT_NIL) {
-        conn_error(c, m->rid, SKIFF_ERR_INVALID, "field 'parent_input_id' is not an input id");
+    char parent[ID_SIZE];
+    if (get_parent(c, m, parent))
+        calls_map_start(c, m->rid, fn, spawn, parent);
+}
+
+static void map_inputs(struct conn *c, struct wire_msg *m)
+{
+    char id[ID_SIZE + 64];
+    if (!need_str(c, m, "call_id", id, sizeof id))
+        return;
+    int64_t start;
+    if (!wire_get_int(m, "start", &start) || start < 0) {
+        conn_error(c, m->rid, SKIFF_ERR_INVALID, "field 'start' (an index) is missing");
         return;
     }
-    calls_request(c, m->rid, fn, args, len, spawn, parent);
+    const msgpack_object *args = wire_get(m, "args");
+    if (!args || args->type != MSGPACK_OBJECT_ARRAY) {
+        conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                   "field 'args' (an array of bin: msgpack [args, kwargs]) is missing");
+        return;
+    }
+    bool last = false;
+    wire_get_bool(m, "last", &last);
+    calls_map_inputs(c, m->rid, id, start, args, last);
+}
+
+static void outputs(struct conn *c, struct wire_msg *m)
+{
+    char id[ID_SIZE + 64];
+    if (!need_str(c, m, "call_id", id, sizeof id))
+        return;
+    int64_t from = 0;
+    wire_get_int(m, "from", &from);
+    calls_outputs(c, m->rid, id, from);
 }
 
 static void get(struct conn *c, struct wire_msg *m)
@@ -141,9 +207,13 @@ static void get(struct conn *c, struct wire_msg *m)
     char id[ID_SIZE + 64];
     if (!need_str(c, m, "call_id", id, sizeof id))
         return;
-    int64_t timeout = -1;
+    int64_t timeout = -1, index = -1;
     wire_get_int(m, "timeout_ms", &timeout);
-    calls_get(c, m->rid, id, timeout < 0 ? -1 : timeout);
+    if (wire_get(m, "index") && (!wire_get_int(m, "index", &index) || index < 0)) {
+        conn_error(c, m->rid, SKIFF_ERR_INVALID, "field 'index' is not an input index");
+        return;
+    }
+    calls_get(c, m->rid, id, timeout < 0 ? -1 : timeout, index);
 }
 
 static void cancel(struct conn *c, struct wire_msg *m)
@@ -163,8 +233,48 @@ static void call_info(struct conn *c, struct wire_msg *m)
         calls_info(c, m->rid, id);
 }
 
-/* Reads the functions array of a DEPLOY into fns (names point into the message). Replies with
- * an error and returns -1 when an entry is malformed. */
+static void deploy_free(struct deploy_fn *fns, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        mem_free((char *)fns[i].name);
+        mem_free((char *)fns[i].entry);
+        apps_config_clear(&fns[i].cfg);
+    }
+    mem_free(fns);
+}
+
+/* Reads entry e of a DEPLOY's functions into f. NULL, or what is wrong with it. */
+static const char *deploy_entry(const msgpack_object *e, struct deploy_fn *f)
+{
+    if (e->type != MSGPACK_OBJECT_MAP)
+        return "a function entry is not a map";
+    const msgpack_object *name = wire_obj_get(e, "name");
+    if (!name || name->type != MSGPACK_OBJECT_STR)
+        return "a function has no name";
+    f->name = mem_strndup(name->via.str.ptr, name->via.str.size);
+    if (!f->name)
+        return "out of memory";
+    if (!apps_valid_function_name(f->name))
+        return "a function name is not 1-63 characters of letters, digits, '_' and '.'";
+    const char *problem = apps_parse_config(e, &f->cfg);
+    if (problem)
+        return problem;
+    /* Kept as sent, for the store. */
+    struct buf b;
+    buf_init(&b, 1u << 20);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b, codec_buf_write);
+    if (msgpack_pack_object(&pk, *e) != 0) {
+        buf_deinit(&b);
+        return "a function entry is too large";
+    }
+    f->entry = b.data;
+    f->entry_len = b.len;
+    return NULL;
+}
+
+/* Reads the functions array of a DEPLOY into fns. Replies with an error and returns -1 when an
+ * entry is malformed. */
 static int deploy_functions(struct conn *c, struct wire_msg *m, struct deploy_fn **out, size_t *n)
 {
     const msgpack_object *arr = wire_get(m, "functions");
@@ -174,81 +284,28 @@ static int deploy_functions(struct conn *c, struct wire_msg *m, struct deploy_fn
     }
     size_t count = arr->via.array.size;
     struct deploy_fn *fns = mem_calloc(count ? count : 1, sizeof *fns);
-    /* Every string copied, for freeing on the error path. */
-    char **strings = mem_calloc(2 * (count ? count : 1), sizeof *strings);
-    if (!fns || !strings) {
-        mem_free(fns);
-        mem_free(strings);
+    if (!fns) {
         conn_error(c, m->rid, SKIFF_ERR_NOMEM, "out of memory");
         return -1;
     }
     const char *problem = NULL;
     size_t i;
     for (i = 0; i < count && !problem; i++) {
-        const msgpack_object *e = &arr->via.array.ptr[i];
-        const msgpack_object *name = wire_obj_get(e, "name");
-        if (!name || name->type != MSGPACK_OBJECT_STR) {
-            problem = "a function has no name";
-            break;
-        }
-        strings[2 * i] = mem_strndup(name->via.str.ptr, name->via.str.size);
-        fns[i].name = strings[2 * i];
-        if (!fns[i].name || !apps_valid_function_name(fns[i].name)) {
-            problem = "a function name is not 1-63 characters of letters, digits, '_' and '.'";
-            break;
-        }
-        for (size_t j = 0; j < i; j++)
+        problem = deploy_entry(&arr->via.array.ptr[i], &fns[i]);
+        for (size_t j = 0; !problem && j < i; j++)
             if (!strcmp(fns[j].name, fns[i].name))
                 problem = "two functions have the same name";
-        const msgpack_object *sig = wire_obj_get(e, "signature");
-        if (sig && sig->type == MSGPACK_OBJECT_STR) {
-            strings[2 * i + 1] = mem_strndup(sig->via.str.ptr, sig->via.str.size);
-            fns[i].cfg.signature = strings[2 * i + 1];
-        }
-        const msgpack_object *o;
-        if ((o = wire_obj_get(e, "timeout")) &&
-            (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32))
-            fns[i].cfg.timeout = o->via.f64;
-        else if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-            fns[i].cfg.timeout = (double)o->via.u64;
-        if (fns[i].cfg.timeout != 0 &&
-            (fns[i].cfg.timeout < FN_MIN_TIMEOUT || fns[i].cfg.timeout > FN_MAX_TIMEOUT))
-            problem = "a timeout is outside 1 s to 24 h";
-        if ((o = wire_obj_get(e, "max_containers")) && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-            fns[i].cfg.max_containers = o->via.u64 > 100000 ? 100000 : (int)o->via.u64;
-        if ((o = wire_obj_get(e, "min_containers")) && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-            fns[i].cfg.min_containers = o->via.u64 > 100000 ? 100000 : (int)o->via.u64;
-        if ((o = wire_obj_get(e, "scaledown_window"))) {
-            if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)
-                fns[i].cfg.scaledown_window = o->via.f64;
-            else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-                fns[i].cfg.scaledown_window = (double)o->via.u64;
-        }
     }
     if (problem) {
+        const char *name = fns[i - 1].name;
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "cannot deploy: %s%s%s%s", problem,
-                   i < count && fns[i].name ? " ('" : "",
-                   i < count && fns[i].name ? fns[i].name : "",
-                   i < count && fns[i].name ? "')" : "");
-        for (size_t k = 0; k < 2 * count; k++)
-            mem_free(strings[k]);
-        mem_free(strings);
-        mem_free(fns);
+                   name ? " (function '" : "", name ? name : "", name ? "')" : "");
+        deploy_free(fns, count);
         return -1;
     }
-    *out = fns; /* the strings now belong to fns (deploy_free) */
+    *out = fns;
     *n = count;
-    mem_free(strings);
     return 0;
-}
-
-static void deploy_free(struct deploy_fn *fns, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        mem_free((char *)fns[i].name);
-        mem_free(fns[i].cfg.signature);
-    }
-    mem_free(fns);
 }
 
 static void deploy(struct conn *c, struct wire_msg *m)
@@ -301,11 +358,13 @@ static void deploy(struct conn *c, struct wire_msg *m)
         struct function *f = container_of(node, struct function, app_link);
         if (!f->live)
             continue;
-        wire_pack_map(&w, 2);
+        wire_pack_map(&w, 3);
         wire_pack_str(&w, "name");
         wire_pack_str(&w, f->name);
         wire_pack_str(&w, "function_id");
         wire_pack_str(&w, f->id);
+        wire_pack_str(&w, "web_url");
+        wire_pack_str(&w, NULL);
     }
     wire_end(&w);
 }
@@ -384,7 +443,7 @@ static void container_list(struct conn *c, struct wire_msg *m)
         wire_pack_str(&w, "state");
         wire_pack_str(&w, container_state_name(ct->state));
         wire_pack_str(&w, "inputs");
-        wire_pack_int(&w, ct->running ? 1 : 0);
+        wire_pack_int(&w, ct->n_held);
         wire_pack_str(&w, "started");
         wire_pack_int(&w, ct->started / 1000);
     }
@@ -392,21 +451,89 @@ static void container_list(struct conn *c, struct wire_msg *m)
         conn_error(c, m->rid, SKIFF_ERR_NOMEM, "out of memory listing containers");
 }
 
+/* The autoscaler settings map (docs/protocol.md). */
+static void pack_autoscaler(struct wire_writer *w, const struct function *fn)
+{
+    wire_pack_map(w, 4);
+    wire_pack_str(w, "min_containers");
+    wire_pack_int(w, fn->cfg.min_containers);
+    wire_pack_str(w, "max_containers");
+    wire_pack_int(w, fn->cfg.max_containers);
+    wire_pack_str(w, "buffer_containers");
+    wire_pack_int(w, fn->cfg.buffer_containers);
+    wire_pack_str(w, "scaledown_window");
+    msgpack_pack_double(&w->pk, fn->cfg.scaledown_window);
+}
+
 static void stats(struct conn *c, struct wire_msg *m)
 {
-    char app[256], name[256];
-    if (!need_str(c, m, "app", app, sizeof app) || !need_str(c, m, "function", name, sizeof name))
+    struct function *fn = resolve(c, m);
+    if (!fn)
         return;
-    struct function *fn = apps_lookup(app, name);
-    if (!fn) {
-        not_found(c, m->rid, app, name);
-        return;
-    }
+    int64_t headroom = (int64_t)fn->n_containers * fn->cfg.max_inputs - fn->n_running;
     struct wire_writer w;
-    wire_begin(&w, conn_out(c), OP_OK, m->rid, 3);
+    wire_begin(&w, conn_out(c), OP_OK, m->rid, 5);
     wire_int(&w, "backlog", (int64_t)fn->backlog);
     wire_int(&w, "num_total_runners", fn->n_containers);
     wire_int(&w, "num_running_inputs", fn->n_running);
+    wire_int(&w, "input_headroom", headroom > 0 ? headroom : 0);
+    wire_key(&w, "autoscaler");
+    pack_autoscaler(&w, fn);
+    wire_end(&w);
+}
+
+/* AUTOSCALER: changes the live settings given; absent ones stay. */
+static void autoscaler(struct conn *c, struct wire_msg *m)
+{
+    struct function *fn = resolve(c, m);
+    if (!fn)
+        return;
+    struct fn_config next = fn->cfg;
+    static const char *const ints[] = {"min_containers", "max_containers", "buffer_containers"};
+    int *fields[] = {&next.min_containers, &next.max_containers, &next.buffer_containers};
+    for (int i = 0; i < 3; i++) {
+        const msgpack_object *o = wire_get(m, ints[i]);
+        if (!o || o->type == MSGPACK_OBJECT_NIL)
+            continue;
+        if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > 100000) {
+            conn_error(c, m->rid, SKIFF_ERR_INVALID, "field '%s' is not a count from 0 to 100000",
+                       ints[i]);
+            return;
+        }
+        *fields[i] = (int)o->via.u64;
+    }
+    double window;
+    if (wire_get(m, "scaledown_window") &&
+        wire_get(m, "scaledown_window")->type != MSGPACK_OBJECT_NIL) {
+        if (!wire_get_double(m, "scaledown_window", &window) || !(window >= 1) || window > 86400) {
+            conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                       "field 'scaledown_window' is not a number of seconds from 1 to 86400");
+            return;
+        }
+        next.scaledown_window = window;
+    }
+    if (next.max_containers < 1) {
+        conn_error(c, m->rid, SKIFF_ERR_INVALID, "max_containers must be at least 1");
+        return;
+    }
+    if (next.min_containers > next.max_containers) {
+        conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                   "min_containers (%d) is more than max_containers (%d)", next.min_containers,
+                   next.max_containers);
+        return;
+    }
+    fn->cfg.min_containers = next.min_containers;
+    fn->cfg.max_containers = next.max_containers;
+    fn->cfg.buffer_containers = next.buffer_containers;
+    fn->cfg.scaledown_window = next.scaledown_window;
+    log_info("%s.%s: autoscaler min %d max %d buffer %d window %g s", fn->app->name, fn->name,
+             next.min_containers, next.max_containers, next.buffer_containers,
+             next.scaledown_window);
+    sched_function_changed(fn);
+    struct wire_writer w;
+    wire_begin(&w, conn_out(c), OP_OK, m->rid, 1);
+    wire_key(&w, "autoscaler");
+    pack_autoscaler(&w, fn);
     wire_end(&w);
 }
 
@@ -471,6 +598,18 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         return;
     case OP_CALL_INFO:
         call_info(c, m);
+        return;
+    case OP_MAP_START:
+        map_start(c, m);
+        return;
+    case OP_MAP_INPUTS:
+        map_inputs(c, m);
+        return;
+    case OP_OUTPUTS:
+        outputs(c, m);
+        return;
+    case OP_AUTOSCALER:
+        autoscaler(c, m);
         return;
     default:
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "unknown operation %d", m->op);

@@ -1,13 +1,19 @@
 /*
- * sched.c - queues, dispatch and container pools (see sched.h).
+ * sched.c - queues, dispatch, container pools, deadlines and retries (see sched.h).
  *
  * Counters on struct function: n_containers counts containers that can still take inputs
  * (starting, idle, busy); a container leaves that count when it is retired (asked to stop,
  * killed) even though its process may live a little longer. n_starting counts those not yet
- * ready. retire() is the one place both change.
+ * ready. retire() is the one place both change. n_running counts inputs held by containers.
+ *
+ * Each container's one timer serves whatever it waits for: the earliest deadline among the
+ * inputs it holds and the cancelled inputs it still owes an output for, or, holding nothing,
+ * the end of its idle window. arm() recomputes it after every change.
  */
 #include "sched.h"
 
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,10 +23,31 @@
 #include "common/mem.h"
 #include "container.h"
 
+/* Inputs a container may hold beyond what it runs at once, for functions whose inputs take
+ * well under a millisecond: enough to cover a round trip to the worker at full speed. */
+#define PREFETCH 64
+/* An input "takes well under a millisecond" below this moving average. */
+#define FAST_MS 0.5
+/* How long a cancelled input may keep running before its container is killed. */
+#define CANCEL_GRACE_MS 5000
+/* Times an input may be lost with its container before it fails (docs/protocol.md). */
+#define MAX_LOST 3
+
 static uv_loop_t *loop;
 static struct container_env env;
 static char *env_strings[4];
 static bool shutting_down; /* sched_shutdown ran: start nothing more */
+
+/* Inputs waiting for a retry, soonest first, on one timer. */
+struct delayed {
+    struct input *in;
+    uint64_t due; /* loop ms */
+};
+static struct delayed *delayed;
+static size_t n_delayed, cap_delayed;
+static uv_timer_t retry_timer;
+
+static void dispatch(struct function *fn);
 
 int sched_init(uv_loop_t *l, const char *worker, const char *server_addr, const char *token_id,
                const char *token_secret, size_t payload_max, size_t max_frame)
@@ -39,12 +66,29 @@ int sched_init(uv_loop_t *l, const char *worker, const char *server_addr, const 
     env.token_secret = env_strings[3];
     env.payload_max = payload_max;
     env.max_frame = max_frame;
+    uv_timer_init(loop, &retry_timer);
+    uv_unref((uv_handle_t *)&retry_timer);
     return 0;
 }
 
 static bool serving(const struct function *fn)
 {
     return fn->live && !fn->app->stopped;
+}
+
+static bool current(const struct container *ct)
+{
+    return serving(ct->fn) && ct->version == ct->fn->version;
+}
+
+/* Inputs one container may hold. */
+static int capacity(const struct function *fn)
+{
+    int batch = fn->cfg.max_batch_size > 0 ? fn->cfg.max_batch_size : 1;
+    int cap = fn->cfg.max_inputs * batch;
+    if (fn->avg_ms > 0 && fn->avg_ms < FAST_MS)
+        cap += PREFETCH;
+    return cap;
 }
 
 /* Takes ct out of the pool: it will take no more inputs. */
@@ -68,67 +112,246 @@ static void start_container(struct function *fn)
     fn->n_starting++;
 }
 
-static void deadline(uv_timer_t *t)
+/* --- timers ----------------------------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+
+/* (Re)arms ct's timer for the earliest thing it waits for. */
+static void arm(struct container *ct)
 {
-    struct container *ct = t->data;
-    struct call *call = ct->running;
-    if (!call)
+    if (ct->state == CT_STOPPING || ct->exited)
         return;
+    uint64_t due = UINT64_MAX;
+    if (!list_empty(&ct->held))
+        due = container_of(ct->held.next, struct input, link)->deadline;
+    for (int i = 0; i < ct->n_zombies; i++)
+        if (ct->zombies[i].deadline < due)
+            due = ct->zombies[i].deadline;
+    if (due == UINT64_MAX) {
+        if (ct->state == CT_STARTING)
+            return;
+        ct->state = CT_IDLE;
+        due = uv_now(loop) + (uint64_t)(ct->fn->cfg.scaledown_window * 1000);
+    }
+    uint64_t now = uv_now(loop);
+    uv_timer_start(&ct->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+/* Puts every input ct holds back in its queue (lost with the container, not their fault), or
+ * fails the ones lost too often. */
+static void requeue_held(struct container *ct)
+{
     struct function *fn = ct->fn;
-    ct->running = NULL;
-    call->container = NULL;
+    /* Back at the head, in their order. */
+    while (!list_empty(&ct->held)) {
+        struct input *in = container_of(ct->held.prev, struct input, link);
+        container_take_back(ct, in);
+        fn->n_running--;
+        if (++in->lost >= MAX_LOST) {
+            skiff_error err = SKIFF_ERROR_INIT;
+            skiff_error_set(&err, SKIFF_ERR_REMOTE, NULL,
+                            "%s.%s() input %s was lost with its container %d times (last: %s)",
+                            fn->app->name, fn->name, in->id, in->lost,
+                            ct->exit_reason ? ct->exit_reason : "it died");
+            calls_input_done(in, ST_FAILURE, NULL, 0, &err);
+            skiff_error_clear(&err);
+            continue;
+        }
+        in->status = ST_PENDING;
+        list_insert_before(fn->queue.next, &in->link);
+        fn->backlog++;
+    }
+}
+
+/* Kills ct for reason; what it held goes back to the queue. */
+static void kill_and_requeue(struct container *ct, const char *reason)
+{
+    struct function *fn = ct->fn;
+    retire(ct);
+    container_kill(ct, reason);
+    requeue_held(ct);
+    dispatch(fn);
+}
+
+static void retry_due(uv_timer_t *t);
+
+static void arm_retries(void)
+{
+    if (!n_delayed) {
+        uv_timer_stop(&retry_timer);
+        return;
+    }
+    uint64_t now = uv_now(loop);
+    uv_timer_start(&retry_timer, retry_due, delayed[0].due > now ? delayed[0].due - now : 0, 0);
+}
+
+/* Schedules in to run again after delay_ms. false when out of memory. */
+static bool delay_input(struct input *in, uint64_t delay_ms)
+{
+    if (n_delayed == cap_delayed) {
+        size_t cap = cap_delayed ? cap_delayed * 2 : 64;
+        struct delayed *p = mem_realloc(delayed, cap * sizeof *p);
+        if (!p)
+            return false;
+        delayed = p;
+        cap_delayed = cap;
+    }
+    uint64_t due = uv_now(loop) + delay_ms;
+    size_t i = n_delayed;
+    while (i > 0 && delayed[i - 1].due > due) {
+        delayed[i] = delayed[i - 1];
+        i--;
+    }
+    delayed[i] = (struct delayed){in, due};
+    n_delayed++;
+    in->status = ST_PENDING;
+    arm_retries();
+    return true;
+}
+
+static void retry_due(uv_timer_t *t)
+{
+    (void)t;
+    uint64_t now = uv_now(loop);
+    size_t k = 0;
+    while (k < n_delayed && delayed[k].due <= now)
+        k++;
+    struct delayed *due = mem_alloc(k ? k * sizeof *due : 1);
+    if (!due) {
+        uv_timer_start(&retry_timer, retry_due, 100, 0);
+        return;
+    }
+    memcpy(due, delayed, k * sizeof *due);
+    memmove(delayed, delayed + k, (n_delayed - k) * sizeof *delayed);
+    n_delayed -= k;
+    arm_retries();
+    for (size_t i = 0; i < k; i++)
+        sched_enqueue(due[i].in);
+    mem_free(due);
+}
+
+/* True if in was waiting for a retry (it is taken off the list). */
+static bool undelay(struct input *in)
+{
+    for (size_t i = 0; i < n_delayed; i++)
+        if (delayed[i].in == in) {
+            memmove(delayed + i, delayed + i + 1, (n_delayed - i - 1) * sizeof *delayed);
+            n_delayed--;
+            arm_retries();
+            return true;
+        }
+    return false;
+}
+
+/* Ends a failed attempt of in: retried if its function's policy allows, else final. */
+static void attempt_failed(struct input *in, enum call_status status, const skiff_error *err)
+{
+    const struct retry_policy *p = &in->call->fn->cfg.retries;
+    if (in->attempts < p->max_retries && !in->call->cancelled && !shutting_down) {
+        double delay = p->initial_delay * pow(p->backoff_coefficient, in->attempts);
+        if (delay > p->max_delay)
+            delay = p->max_delay;
+        in->attempts++;
+        log_debug("input %s failed (%s): retry %d of %d in %.3g s", in->id,
+                  err->message ? err->message : "", in->attempts, p->max_retries, delay);
+        if (delay_input(in, (uint64_t)(delay * 1000)))
+            return;
+    }
+    calls_input_done(in, status, NULL, 0, err);
+}
+
+/* An input ran past its deadline on ct. */
+static void timed_out(struct container *ct, struct input *in)
+{
+    struct function *fn = ct->fn;
+    container_take_back(ct, in);
     fn->n_running--;
     skiff_error err = SKIFF_ERROR_INIT;
     skiff_error_set(&err, SKIFF_ERR_FUNCTION_TIMEOUT, NULL,
                     "%s.%s() timed out after %g s (call %s); its container was stopped",
-                    fn->app->name, fn->name, fn->cfg.timeout, call->id);
-    calls_finish(call, ST_TIMEOUT, NULL, 0, &err);
+                    fn->app->name, fn->name, fn->cfg.timeout, in->call->id);
+    attempt_failed(in, ST_TIMEOUT, &err);
     skiff_error_clear(&err);
-    retire(ct);
-    container_kill(ct, "its input ran past the function's timeout");
-    sched_function_changed(fn);
+    kill_and_requeue(ct, "an input ran past the function's timeout");
 }
 
-static void idle_over(uv_timer_t *t)
+static void on_timer(uv_timer_t *t)
 {
     struct container *ct = t->data;
     struct function *fn = ct->fn;
-    if (ct->state != CT_IDLE)
-        return;
-    if (fn->n_containers <= fn->cfg.min_containers && serving(fn) && ct->version == fn->version)
-        return; /* kept warm */
-    log_debug("container %s idle for %g s: stopping", ct->id, fn->cfg.scaledown_window);
-    retire(ct);
-    container_stop(ct);
-}
-
-static void assign(struct container *ct, struct call *call)
-{
-    struct function *fn = ct->fn;
-    list_remove(&call->queue_link);
-    fn->backlog--;
-    call->status = ST_RUNNING;
-    call->container = ct;
-    ct->running = call;
-    ct->state = CT_BUSY;
-    fn->n_running++;
-    uv_timer_start(&ct->timer, deadline, (uint64_t)(fn->cfg.timeout * 1000), 0);
-    container_send_input(ct, call);
-}
-
-/* An idle container of fn's current version takes the next input, or waits. */
-static void take_next(struct container *ct)
-{
-    struct function *fn = ct->fn;
-    if (!list_empty(&fn->queue)) {
-        assign(ct, container_of(fn->queue.next, struct call, queue_link));
+    uint64_t now = uv_now(loop);
+    if (!list_empty(&ct->held)) {
+        struct input *head = container_of(ct->held.next, struct input, link);
+        if (head->deadline <= now) {
+            timed_out(ct, head);
+            return;
+        }
+    }
+    for (int i = 0; i < ct->n_zombies; i++)
+        if (ct->zombies[i].deadline <= now) {
+            kill_and_requeue(ct, "a cancelled input did not return within the grace period");
+            return;
+        }
+    if (ct->state == CT_IDLE && list_empty(&ct->held) && ct->n_zombies == 0) {
+        if (fn->n_containers <= fn->cfg.min_containers && current(ct)) {
+            arm(ct); /* kept warm */
+            return;
+        }
+        log_debug("container %s idle for %g s: stopping", ct->id, fn->cfg.scaledown_window);
+        retire(ct);
+        container_stop(ct);
+        dispatch(fn); /* min_containers may want a replacement */
         return;
     }
-    ct->state = CT_IDLE;
-    uv_timer_start(&ct->timer, idle_over, (uint64_t)(fn->cfg.scaledown_window * 1000), 0);
+    arm(ct);
 }
 
-/* Puts queued inputs on idle containers and starts containers for the rest. */
+/* --- dispatch --------------------------------------------------------------------------------- */
+
+static void assign(struct container *ct, struct input *in)
+{
+    struct function *fn = ct->fn;
+    list_remove(&in->link);
+    fn->backlog--;
+    in->status = ST_RUNNING;
+    uint64_t budget = (uint64_t)(fn->cfg.timeout * 1000);
+    if (fn->cfg.max_batch_size > 0)
+        budget += (uint64_t)fn->cfg.wait_ms; /* it may wait for its batch to fill */
+    in->deadline = uv_now(loop) + budget;
+    bool was_empty = list_empty(&ct->held);
+    container_give(ct, in);
+    ct->state = CT_BUSY;
+    fn->n_running++;
+    if (was_empty)
+        arm(ct);
+}
+
+/* Fills ct from its function's queue up to its capacity. */
+static void fill(struct container *ct)
+{
+    struct function *fn = ct->fn;
+    int cap = capacity(fn);
+    while (!list_empty(&fn->queue) && ct->n_held + ct->n_zombies < cap)
+        assign(ct, container_of(fn->queue.next, struct input, link));
+}
+
+/* The number of containers the autoscaler wants for fn now. */
+static int wanted(const struct function *fn)
+{
+    const struct fn_config *c = &fn->cfg;
+    size_t work = fn->backlog + (size_t)fn->n_running;
+    size_t per = (size_t)(c->target_inputs > 0 ? c->target_inputs : 1);
+    size_t want = (work + per - 1) / per;
+    if (work > 0)
+        want += (size_t)c->buffer_containers;
+    if (want < (size_t)c->min_containers)
+        want = (size_t)c->min_containers;
+    if (want > (size_t)c->max_containers)
+        want = (size_t)c->max_containers;
+    return (int)want;
+}
+
+/* Puts queued inputs on containers with room and starts containers for the rest. */
 static void dispatch(struct function *fn)
 {
     if (shutting_down)
@@ -139,65 +362,104 @@ static void dispatch(struct function *fn)
         if (list_empty(&fn->queue))
             break;
         struct container *ct = container_of(n, struct container, fn_link);
-        if (ct->state == CT_IDLE && ct->version == fn->version)
-            take_next(ct);
+        if ((ct->state == CT_IDLE || ct->state == CT_BUSY) && current(ct))
+            fill(ct);
     }
     if (!serving(fn))
         return;
-    /* Each container still starting will take one queued input when ready. */
-    while (fn->backlog > (size_t)fn->n_starting && fn->n_containers < fn->cfg.max_containers) {
+    /* Containers still starting will each take a share of the queue when ready. */
+    int want = wanted(fn);
+    while (fn->n_containers < want &&
+           (fn->backlog > (size_t)fn->n_starting * (size_t)fn->cfg.target_inputs ||
+            fn->n_containers < fn->cfg.min_containers ||
+            fn->n_containers - fn->n_running < fn->cfg.buffer_containers)) {
         int before = fn->n_containers;
         start_container(fn);
         if (fn->n_containers == before)
             break; /* could not start one: the inputs wait for a container to free up */
     }
-    while (fn->n_containers < fn->cfg.min_containers) {
-        int before = fn->n_containers;
-        start_container(fn);
-        if (fn->n_containers == before)
-            break;
-    }
 }
 
-void sched_enqueue(struct call *call)
+void sched_enqueue(struct input *in)
 {
-    struct function *fn = call->fn;
+    struct function *fn = in->call->fn;
     if (!serving(fn)) {
         /* Stopped or redeployed without it between the request and now (a spawn's commit, a
          * restart): it can never run. */
         skiff_error err = SKIFF_ERROR_INIT;
         skiff_error_set(&err, SKIFF_ERR_CANCELLED, NULL,
-                        "function call %s was terminated: %s.%s is no longer deployed", call->id,
-                        fn->app->name, fn->name);
-        calls_finish(call, ST_TERMINATED, NULL, 0, &err);
+                        "function call %s was terminated: %s.%s is no longer deployed",
+                        in->call->id, fn->app->name, fn->name);
+        calls_input_done(in, ST_TERMINATED, NULL, 0, &err);
         skiff_error_clear(&err);
         return;
     }
-    call->status = ST_PENDING;
-    list_push(&fn->queue, &call->queue_link);
+    in->status = ST_PENDING;
+    list_push(&fn->queue, &in->link);
     fn->backlog++;
     dispatch(fn);
 }
 
-void sched_cancel(struct call *call, bool terminate_containers)
+void sched_cancel(struct input *in, bool terminate_containers)
 {
-    (void)terminate_containers; /* one input per container: stopping the input stops it */
-    struct function *fn = call->fn;
-    if (list_linked(&call->queue_link) && call->status == ST_PENDING) {
-        list_remove(&call->queue_link);
-        fn->backlog--;
+    struct function *fn = in->call->fn;
+    if (undelay(in))
+        return;
+    struct container *ct = in->container;
+    if (!ct) {
+        if (list_linked(&in->link)) {
+            list_remove(&in->link);
+            fn->backlog--;
+        }
         return;
     }
-    struct container *ct = call->container;
-    if (!ct)
-        return;
-    ct->running = NULL;
-    call->container = NULL;
     fn->n_running--;
-    uv_timer_stop(&ct->timer);
-    retire(ct);
-    container_kill(ct, "its input was cancelled");
+    if (terminate_containers) {
+        container_take_back(ct, in);
+        kill_and_requeue(ct, "its input was cancelled with terminate_containers");
+        return;
+    }
+    container_cancel(ct, in, CANCEL_GRACE_MS);
+    arm(ct);
     dispatch(fn);
+}
+
+void sched_terminate_queued(struct function *fn, const char *why)
+{
+    while (!list_empty(&fn->queue)) {
+        struct input *in = container_of(fn->queue.next, struct input, link);
+        list_remove(&in->link);
+        fn->backlog--;
+        skiff_error err = SKIFF_ERROR_INIT;
+        skiff_error_set(&err, SKIFF_ERR_CANCELLED, NULL, "function call %s was cancelled: %s",
+                        in->call->id, why);
+        calls_input_done(in, ST_TERMINATED, NULL, 0, &err);
+        skiff_error_clear(&err);
+    }
+    for (size_t i = 0; i < n_delayed;) {
+        struct input *in = delayed[i].in;
+        if (in->call->fn != fn) {
+            i++;
+            continue;
+        }
+        undelay(in);
+        skiff_error err = SKIFF_ERROR_INIT;
+        skiff_error_set(&err, SKIFF_ERR_CANCELLED, NULL, "function call %s was cancelled: %s",
+                        in->call->id, why);
+        calls_input_done(in, ST_TERMINATED, NULL, 0, &err);
+        skiff_error_clear(&err);
+    }
+}
+
+/* Fails every input ct holds with err (its app was stopped). */
+static void fail_held(struct container *ct, enum call_status status, const skiff_error *err)
+{
+    while (!list_empty(&ct->held)) {
+        struct input *in = container_of(ct->held.next, struct input, link);
+        container_take_back(ct, in);
+        ct->fn->n_running--;
+        calls_input_done(in, status, NULL, 0, err);
+    }
 }
 
 void sched_function_changed(struct function *fn)
@@ -208,25 +470,20 @@ void sched_function_changed(struct function *fn)
         struct container *ct = container_of(n, struct container, fn_link);
         if (ct->state == CT_STOPPING)
             continue;
-        if (fn->app->stopped && ct->running) {
+        if (fn->app->stopped && !list_empty(&ct->held)) {
             /* A stopped app's running inputs end now. */
-            struct call *call = ct->running;
-            ct->running = NULL;
-            call->container = NULL;
-            fn->n_running--;
             skiff_error err = SKIFF_ERROR_INIT;
             skiff_error_set(&err, SKIFF_ERR_CANCELLED, NULL,
-                            "function call %s was terminated: the app %s was stopped", call->id,
-                            fn->app->name);
-            calls_finish(call, ST_TERMINATED, NULL, 0, &err);
+                            "function call was terminated: the app %s was stopped", fn->app->name);
+            fail_held(ct, ST_TERMINATED, &err);
             skiff_error_clear(&err);
             retire(ct);
             container_kill(ct, "its app was stopped");
             continue;
         }
-        if (serving(fn) && ct->version == fn->version)
+        if (current(ct))
             continue;
-        /* Old code or no longer served: idle ones stop now, busy ones after their input. */
+        /* Old code or no longer served: idle ones stop now, busy ones after their inputs. */
         if (ct->state == CT_IDLE || ct->state == CT_STARTING) {
             retire(ct);
             container_stop(ct);
@@ -235,6 +492,8 @@ void sched_function_changed(struct function *fn)
     dispatch(fn);
 }
 
+/* --- container events ------------------------------------------------------------------------- */
+
 void sched_container_ready(struct container *ct)
 {
     struct function *fn = ct->fn;
@@ -242,41 +501,67 @@ void sched_container_ready(struct container *ct)
         return;
     fn->n_starting--;
     ct->state = CT_IDLE;
-    if (!serving(fn) || ct->version != fn->version) {
+    if (!current(ct)) {
         retire(ct);
         container_stop(ct);
         return;
     }
-    take_next(ct);
+    fill(ct);
+    arm(ct);
+    dispatch(fn);
 }
 
-void sched_container_output(struct container *ct, const char *input_id, const char *value,
-                            size_t len, const skiff_error *err)
+/* After ct finished an input: more work, or stop if it is of old code. */
+static void after_output(struct container *ct)
 {
-    struct call *call = ct->running;
     struct function *fn = ct->fn;
-    if (!call || strcmp(call->input_id, input_id)) {
-        /* An output for an input that was cancelled or timed out meanwhile. */
-        log_debug("container %s: output for %s ignored", ct->id, input_id);
-        return;
-    }
-    ct->running = NULL;
-    call->container = NULL;
-    fn->n_running--;
-    uv_timer_stop(&ct->timer);
-    calls_finish(call,
-                 err ? (err->code == SKIFF_ERR_INIT_FAILURE ? ST_INIT_FAILURE : ST_FAILURE)
-                     : ST_SUCCESS,
-                 value, len, err);
     if (ct->state == CT_STOPPING)
         return;
-    if (!serving(fn) || ct->version != fn->version) {
-        retire(ct);
-        container_stop(ct);
-        dispatch(fn);
+    if (!current(ct)) {
+        if (list_empty(&ct->held) && ct->n_zombies == 0) {
+            retire(ct);
+            container_stop(ct);
+            dispatch(fn);
+        }
         return;
     }
-    take_next(ct);
+    fill(ct);
+    arm(ct);
+}
+
+void sched_container_output(struct container *ct, uint32_t slot, int kind, const char *value,
+                            size_t len, const skiff_error *err, uint64_t count)
+{
+    struct function *fn = ct->fn;
+    struct input *in = container_held(ct, slot);
+    if (!in) {
+        /* An output for an input that was cancelled or timed out meanwhile. */
+        if (kind != 2 && container_forget_zombie(ct, slot))
+            after_output(ct);
+        return;
+    }
+    if (kind == 2) {
+        calls_gen_item(in, value, len);
+        return;
+    }
+    (void)count;
+    uint64_t took = uv_now(loop) + (uint64_t)(fn->cfg.timeout * 1000) - in->deadline;
+    /* A moving average over about the last 16 inputs. */
+    fn->avg_ms = fn->avg_ms > 0 ? fn->avg_ms + ((double)took - fn->avg_ms) / 16 : (double)took;
+    if (fn->avg_ms <= 0)
+        fn->avg_ms = 0.01; /* sub-millisecond: the loop clock does not see it */
+    container_take_back(ct, in);
+    fn->n_running--;
+    if (kind == 1) {
+        enum call_status st = err->code == SKIFF_ERR_INIT_FAILURE ? ST_INIT_FAILURE : ST_FAILURE;
+        if (err->code == SKIFF_ERR_INIT_FAILURE || err->code == SKIFF_ERR_CANCELLED)
+            calls_input_done(in, st, NULL, 0, err);
+        else
+            attempt_failed(in, st, err);
+    } else {
+        calls_input_done(in, ST_SUCCESS, value, len, NULL);
+    }
+    after_output(ct);
 }
 
 /* Fails the oldest queued input with err (a container could not start for it). */
@@ -284,20 +569,21 @@ static void fail_head(struct function *fn, const skiff_error *err)
 {
     if (list_empty(&fn->queue))
         return;
-    struct call *call = container_of(fn->queue.next, struct call, queue_link);
-    list_remove(&call->queue_link);
+    struct input *in = container_of(fn->queue.next, struct input, link);
+    list_remove(&in->link);
     fn->backlog--;
-    calls_finish(call, ST_INIT_FAILURE, NULL, 0, err);
+    calls_input_done(in, ST_INIT_FAILURE, NULL, 0, err);
 }
 
 void sched_container_init_failed(struct container *ct, const skiff_error *err)
 {
     struct function *fn = ct->fn;
-    bool current = ct->version == fn->version;
+    bool cur = ct->version == fn->version;
     retire(ct);
     container_kill(ct, "it could not load its function");
     /* The same code fails the same way: every queued input of this version gets the error. */
-    if (current)
+    fail_held(ct, ST_INIT_FAILURE, err);
+    if (cur)
         while (!list_empty(&fn->queue))
             fail_head(fn, err);
 }
@@ -308,23 +594,44 @@ void sched_container_lost(struct container *ct)
     dispatch(ct->fn);
 }
 
-void sched_container_exited(struct container *ct, const char *why)
+/* Fatal signals that user code raises itself (as opposed to SIGKILL from outside). */
+static bool self_inflicted(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT || sig == SIGFPE || sig == SIGILL ||
+           sig == SIGSYS || sig == SIGTRAP;
+}
+
+/* The input to blame for ct's death, or NULL: the one W_CRASH named, else the only one it held
+ * when it died of its own accord (a crash or an exit, not a kill from outside or by us). */
+static struct input *blamed(struct container *ct, int sig)
+{
+    if (ct->crashed)
+        return container_held(ct, ct->crash_slot);
+    if (ct->killed || ct->n_held != 1 || (sig && !self_inflicted(sig)))
+        return NULL;
+    return container_of(ct->held.next, struct input, link);
+}
+
+void sched_container_exited(struct container *ct, const char *why, int sig)
 {
     struct function *fn = ct->fn;
     bool was_starting = ct->state == CT_STARTING;
     retire(ct);
     list_remove(&ct->fn_link);
-    struct call *call = ct->running;
-    if (call) {
-        ct->running = NULL;
-        call->container = NULL;
+    struct input *in = blamed(ct, sig);
+    if (in) {
+        container_take_back(ct, in);
         fn->n_running--;
         skiff_error err = SKIFF_ERROR_INIT;
         skiff_error_set(&err, SKIFF_ERR_REMOTE, NULL,
-                        "%s.%s() did not return: %s while running call %s", fn->app->name, fn->name,
-                        why, call->id);
-        calls_finish(call, ST_FAILURE, NULL, 0, &err);
+                        "%s.%s() did not return: %s while running call %s%s%s", fn->app->name,
+                        fn->name, why, in->call->id, ct->crash_message ? ": " : "",
+                        ct->crash_message ? ct->crash_message : "");
+        attempt_failed(in, ST_FAILURE, &err);
         skiff_error_clear(&err);
+    }
+    if (!list_empty(&ct->held)) {
+        requeue_held(ct);
     } else if (was_starting && !ct->killed && ct->version == fn->version) {
         /* Died before it was ready: fail one input, so a broken container cannot loop. */
         skiff_error err = SKIFF_ERROR_INIT;
@@ -334,6 +641,7 @@ void sched_container_exited(struct container *ct, const char *why)
         fail_head(fn, &err);
         skiff_error_clear(&err);
     }
+    ct->n_zombies = 0;
     dispatch(fn);
 }
 
@@ -345,6 +653,10 @@ void sched_shutdown(void)
             retire(ct);
         container_kill(ct, "the server is shutting down");
     }
+    uv_close((uv_handle_t *)&retry_timer, NULL);
+    mem_free(delayed);
+    delayed = NULL;
+    n_delayed = cap_delayed = 0;
     for (int i = 0; i < 4; i++) {
         mem_free(env_strings[i]);
         env_strings[i] = NULL;

@@ -1,12 +1,19 @@
 /*
  * sched.h - the scheduler: puts pending inputs on containers and sizes each function's pool.
  *
- * Every function has a FIFO queue of pending calls and a set of containers running its code.
- * An input goes to an idle container of the current version at once; if there is none and the
- * pool is below max_containers (counting containers still starting), a new container starts and
- * takes the head of the queue when it is ready. A container that finishes an input takes the
- * next one; with none left it waits scaledown_window seconds (min_containers stay), then stops.
- * Containers of an older version finish their input and stop.
+ * Every function has a FIFO queue of pending inputs and a set of containers running its code.
+ * A container of the current version takes inputs while it holds fewer than its capacity:
+ * max_inputs x max(1, max_batch_size), plus a prefetch of PREFETCH inputs for functions whose
+ * inputs take well under a millisecond (so a stream of tiny inputs travels in batches and the
+ * worker never waits for the next one). The pool grows while the queue is longer than its
+ * containers can take (up to max_containers, counting those still starting), keeps
+ * min_containers, and buffer_containers spare while busy; a container that holds nothing for
+ * scaledown_window seconds stops. Containers of an older version finish what they hold and stop.
+ *
+ * Failures: an input past its deadline fails with FunctionTimeoutError and its container is
+ * killed; a container's death fails the input it blames (W_CRASH, or the only input it held when
+ * it died of its own accord) and puts the others back at the head of the queue, up to 3 times.
+ * Failed inputs are retried as the function's retry policy says; cancelled ones never.
  */
 #ifndef SKIFF_SERVER_SCHED_H
 #define SKIFF_SERVER_SCHED_H
@@ -15,32 +22,38 @@
 #include <stdbool.h>
 #include <uv.h>
 
-struct call;
 struct container;
 struct function;
+struct input;
 
 /* 0 or -1. worker: path of skiff-worker; server_addr, the container token and payload_max go
  * into the containers' environment; max_frame bounds frames from containers. */
 int sched_init(uv_loop_t *loop, const char *worker, const char *server_addr, const char *token_id,
                const char *token_secret, size_t payload_max, size_t max_frame);
-/* Stops every container (SIGTERM, then the loop's teardown). */
+/* Stops every container (the loop's teardown reaps them); nothing starts afterwards. */
 void sched_shutdown(void);
 
-/* Queues call (PENDING) on its function and dispatches what it can. */
-void sched_enqueue(struct call *call);
-/* Removes a pending call from its queue, or stops the container running it (SIGKILL). */
-void sched_cancel(struct call *call, bool terminate_containers);
-/* The function's code or settings changed (deploy) or it stopped: retire old containers, start
- * what min_containers asks for. */
+/* Queues in (PENDING) on its function and dispatches what it can. */
+void sched_enqueue(struct input *in);
+/* Takes a pending input out of its queue, or tells the container running it (killing the
+ * container, with terminate_containers, or if it does not return within the cancel grace). */
+void sched_cancel(struct input *in, bool terminate_containers);
+/* Terminates every pending input of fn with why (app stopped, function removed). */
+void sched_terminate_queued(struct function *fn, const char *why);
+/* The function's code or settings changed (deploy, autoscaler) or it stopped: retire old
+ * containers, start what the autoscaler asks for. */
 void sched_function_changed(struct function *fn);
 
 /* Container events (container.c). */
 void sched_container_ready(struct container *ct);
-void sched_container_output(struct container *ct, const char *input_id, const char *value,
-                            size_t len, const skiff_error *err);
+/* An output entry for slot: kind 0 a result (value), 1 a failure (err), 2 a generator item
+ * (value), 3 a generator's end (count). */
+void sched_container_output(struct container *ct, uint32_t slot, int kind, const char *value,
+                            size_t len, const skiff_error *err, uint64_t count);
 void sched_container_init_failed(struct container *ct, const skiff_error *err);
 /* The container's socket closed: it takes no more inputs (its exit follows). */
 void sched_container_lost(struct container *ct);
-void sched_container_exited(struct container *ct, const char *why);
+/* The process ended: why says how; sig is the signal that killed it when we did not. */
+void sched_container_exited(struct container *ct, const char *why, int sig);
 
 #endif

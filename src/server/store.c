@@ -1,5 +1,10 @@
 /*
  * store.c - SQLite persistence with group commit (see store.h).
+ *
+ * The write queue holds small records that point at the calls and inputs they are about; the
+ * payloads stay where they are (in the input) until the flush binds them with SQLITE_STATIC, so
+ * queueing a write copies nothing. Generator items are the exception: the item is not kept
+ * anywhere else, so its record owns a copy.
  */
 #include "store.h"
 
@@ -7,22 +12,75 @@
 #include <string.h>
 #include <time.h>
 
+#include "apps.h"
 #include "calls.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "apps.h"
 
 static sqlite3 *db;
-static sqlite3_stmt *st_insert_call, *st_outcome, *st_get, *st_begin, *st_commit, *st_rollback;
+
+enum stmt_id {
+    S_INSERT_CALL,
+    S_CALL_OUTCOME,
+    S_MAP_SUMMARY,
+    S_MAP_CLOSE,
+    S_INSERT_INPUT,
+    S_INPUT_OUTCOME,
+    S_INSERT_ITEM,
+    S_GET_CALL,
+    S_GET_INPUT,
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_COUNT
+};
+static sqlite3_stmt *st[S_COUNT];
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_INSERT_CALL] = "INSERT INTO calls(call_id, input_id, function_id, parent_input_id, created,"
+                      " status, args, kind, n_inputs, closed, items)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, 0)",
+    [S_CALL_OUTCOME] = "UPDATE calls SET status = ?2, result = ?3, err_code = ?4, err_type = ?5,"
+                       " err_message = ?6, err_traceback = ?7, finished = ?8, expires = ?9,"
+                       " args = NULL, items = ?10 WHERE call_id = ?1",
+    [S_MAP_SUMMARY] = "UPDATE calls SET status = ?2, finished = ?3, expires = ?4, n_inputs = ?5,"
+                      " closed = 1 WHERE call_id = ?1",
+    [S_MAP_CLOSE] = "UPDATE calls SET n_inputs = ?2, closed = 1 WHERE call_id = ?1",
+    [S_INSERT_INPUT] = "INSERT INTO inputs(call_id, idx, input_id, status, args)"
+                       " VALUES(?1, ?2, ?3, 0, ?4)",
+    [S_INPUT_OUTCOME] = "UPDATE inputs SET status = ?3, result = ?4, err_code = ?5,"
+                        " err_type = ?6, err_message = ?7, err_traceback = ?8, finished = ?9,"
+                        " args = NULL WHERE call_id = ?1 AND idx = ?2",
+    [S_INSERT_ITEM] = "INSERT OR REPLACE INTO gen_items(call_id, seq, value) VALUES(?1, ?2, ?3)",
+    [S_GET_CALL] = "SELECT function_id, status, created, expires, result, err_code, err_type,"
+                   " err_message, err_traceback, kind, n_inputs, items FROM calls"
+                   " WHERE call_id = ?1",
+    [S_GET_INPUT] = "SELECT i.status, c.expires, i.result, i.err_code, i.err_type,"
+                    " i.err_message, i.err_traceback, i.finished FROM inputs i"
+                    " JOIN calls c USING(call_id) WHERE i.call_id = ?1 AND i.idx = ?2",
+    [S_BEGIN] = "BEGIN",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+};
 
 /* The queue of writes for the next flush. */
-enum write_kind { W_SPAWN, W_OUTCOME };
-struct write {
-    enum write_kind kind;
+enum rec_kind { R_CALL, R_CALL_OUTCOME, R_MAP_CLOSE, R_INPUT_OUTCOME, R_INPUTS, R_ITEM };
+struct rec {
+    enum rec_kind kind;
     struct call *call;
+    struct input *in;
+    uint32_t start, n; /* R_INPUTS: the range; R_ITEM: seq in start */
+    bool last;         /* R_INPUTS: closes the call */
+    void *ack;         /* R_INPUTS */
+    char *value;       /* R_ITEM: the item (owned) */
+    size_t len;
 };
-static struct write *writes;
-static size_t n_writes, cap_writes;
+static struct rec *recs;
+static size_t n_recs, cap_recs;
+
+/* Schema version 2 (PRAGMA user_version). Version 1 databases (skiffd 0.1) get the new columns
+ * and tables; nothing is rewritten. */
+#define SCHEMA_VERSION 2
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS tokens("
@@ -34,14 +92,35 @@ static const char schema[] =
     "  function_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, name TEXT NOT NULL,"
     "  live INTEGER NOT NULL, version INTEGER NOT NULL, signature TEXT, timeout REAL NOT NULL,"
     "  max_containers INTEGER NOT NULL, min_containers INTEGER NOT NULL,"
-    "  scaledown_window REAL NOT NULL, UNIQUE(app_id, name));"
+    "  scaledown_window REAL NOT NULL, config BLOB, UNIQUE(app_id, name));"
     "CREATE TABLE IF NOT EXISTS calls("
     "  call_id TEXT PRIMARY KEY, input_id TEXT NOT NULL, function_id TEXT NOT NULL,"
     "  parent_input_id TEXT, created INTEGER NOT NULL, status INTEGER NOT NULL, args BLOB,"
     "  result BLOB, err_code INTEGER, err_type TEXT, err_message TEXT, err_traceback TEXT,"
-    "  finished INTEGER, expires INTEGER);"
+    "  finished INTEGER, expires INTEGER, kind INTEGER NOT NULL DEFAULT 0,"
+    "  n_inputs INTEGER NOT NULL DEFAULT 1, closed INTEGER NOT NULL DEFAULT 1,"
+    "  items INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS calls_unfinished ON calls(created) WHERE status < 2;"
-    "CREATE INDEX IF NOT EXISTS calls_expires ON calls(expires) WHERE status BETWEEN 2 AND 6;";
+    "CREATE INDEX IF NOT EXISTS calls_expires ON calls(expires) WHERE status BETWEEN 2 AND 6;"
+    "CREATE TABLE IF NOT EXISTS inputs("
+    "  call_id TEXT NOT NULL, idx INTEGER NOT NULL, input_id TEXT NOT NULL,"
+    "  status INTEGER NOT NULL, args BLOB, result BLOB, err_code INTEGER, err_type TEXT,"
+    "  err_message TEXT, err_traceback TEXT, finished INTEGER,"
+    "  PRIMARY KEY(call_id, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS gen_items("
+    "  call_id TEXT NOT NULL, seq INTEGER NOT NULL, value BLOB NOT NULL,"
+    "  PRIMARY KEY(call_id, seq)) WITHOUT ROWID;";
+
+/* Columns version 2 added to the tables of version 1. */
+static const struct {
+    const char *table, *column, *sql;
+} upgrade_1_2[] = {
+    {"calls", "kind", "ALTER TABLE calls ADD COLUMN kind INTEGER NOT NULL DEFAULT 0"},
+    {"calls", "n_inputs", "ALTER TABLE calls ADD COLUMN n_inputs INTEGER NOT NULL DEFAULT 1"},
+    {"calls", "closed", "ALTER TABLE calls ADD COLUMN closed INTEGER NOT NULL DEFAULT 1"},
+    {"calls", "items", "ALTER TABLE calls ADD COLUMN items INTEGER NOT NULL DEFAULT 0"},
+    {"functions", "config", "ALTER TABLE functions ADD COLUMN config BLOB"},
+};
 
 int64_t store_now_ms(void)
 {
@@ -50,13 +129,29 @@ int64_t store_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int prepare(const char *sql, sqlite3_stmt **st)
+static int exec(const char *sql, const char *path)
 {
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
-        log_error("store: cannot prepare '%s': %s", sql, sqlite3_errmsg(db));
-        return -1;
-    }
-    return 0;
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    log_error("store: cannot set up %s: %s", path, msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return -1;
+}
+
+/* True if table has the column name. */
+static bool has_column(const char *table, const char *name)
+{
+    sqlite3_stmt *s;
+    bool found = false;
+    if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1)", -1, &s, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+    while (sqlite3_step(s) == SQLITE_ROW)
+        if (!strcmp((const char *)sqlite3_column_text(s, 0), name))
+            found = true;
+    sqlite3_finalize(s);
+    return found;
 }
 
 int store_open(const char *data_dir)
@@ -68,40 +163,39 @@ int store_open(const char *data_dir)
         return -1;
     }
     sqlite3_busy_timeout(db, 5000);
-    char *msg = NULL;
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, &msg) !=
-            SQLITE_OK ||
-        sqlite3_exec(db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        log_error("store: cannot set up %s: %s", path, msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
+    if (exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", path) < 0 ||
+        exec(schema, path) < 0)
         return -1;
-    }
-    if (prepare("INSERT INTO calls(call_id, input_id, function_id, parent_input_id, created,"
-                " status, args) VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6)",
-                &st_insert_call) ||
-        prepare("UPDATE calls SET status = ?2, result = ?3, err_code = ?4, err_type = ?5,"
-                " err_message = ?6, err_traceback = ?7, finished = ?8, expires = ?9, args = NULL"
-                " WHERE call_id = ?1",
-                &st_outcome) ||
-        prepare("SELECT function_id, status, created, expires, result, err_code, err_type,"
-                " err_message, err_traceback FROM calls WHERE call_id = ?1",
-                &st_get) ||
-        prepare("BEGIN", &st_begin) || prepare("COMMIT", &st_commit) ||
-        prepare("ROLLBACK", &st_rollback))
+    for (size_t i = 0; i < sizeof upgrade_1_2 / sizeof upgrade_1_2[0]; i++)
+        if (!has_column(upgrade_1_2[i].table, upgrade_1_2[i].column) &&
+            exec(upgrade_1_2[i].sql, path) < 0)
+            return -1;
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", SCHEMA_VERSION);
+    if (exec(pragma, path) < 0)
         return -1;
+    for (int i = 0; i < S_COUNT; i++)
+        if (sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], NULL) !=
+            SQLITE_OK) {
+            log_error("store: cannot prepare '%s': %s", stmt_sql[i], sqlite3_errmsg(db));
+            return -1;
+        }
     return 0;
 }
 
 void store_close(void)
 {
-    sqlite3_stmt *all[] = {st_insert_call, st_outcome, st_get, st_begin, st_commit, st_rollback};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        sqlite3_finalize(all[i]);
+    for (int i = 0; i < S_COUNT; i++) {
+        sqlite3_finalize(st[i]);
+        st[i] = NULL;
+    }
     sqlite3_close(db);
     db = NULL;
-    mem_free(writes);
-    writes = NULL;
-    n_writes = cap_writes = 0;
+    for (size_t i = 0; i < n_recs; i++)
+        mem_free(recs[i].value);
+    mem_free(recs);
+    recs = NULL;
+    n_recs = cap_recs = 0;
 }
 
 sqlite3 *store_db(void)
@@ -109,86 +203,124 @@ sqlite3 *store_db(void)
     return db;
 }
 
-static void queue(enum write_kind kind, struct call *call)
+/* --- the write queue -------------------------------------------------------------------------- */
+
+/* Reports a write's failure at once, as a failed commit would. */
+static void report(const struct rec *r, bool ok)
 {
-    if (n_writes == cap_writes) {
-        size_t cap = cap_writes ? cap_writes * 2 : 256;
-        struct write *w = mem_realloc(writes, cap * sizeof *w);
-        if (!w) {
-            /* Report the failure right away, as a failed commit would. */
+    switch (r->kind) {
+    case R_CALL:
+    case R_CALL_OUTCOME:
+    case R_MAP_CLOSE:
+        calls_call_committed(r->call, ok);
+        break;
+    case R_INPUT_OUTCOME:
+        calls_input_committed(r->in, ok);
+        break;
+    case R_INPUTS:
+        calls_inputs_committed(r->ack, ok);
+        break;
+    case R_ITEM:
+        if (!ok)
+            log_error("store: lost item %u of generator call %s", r->start, r->call->id);
+        break;
+    }
+}
+
+/* Counts a queued write in store_pending of what it points at (delta 1), or uncounts it (-1). */
+static void hold(const struct rec *r, int delta)
+{
+    if (r->in)
+        r->in->store_pending += delta;
+    if (r->kind == R_CALL || r->kind == R_CALL_OUTCOME || r->kind == R_MAP_CLOSE)
+        r->call->store_pending += delta;
+}
+
+static void push(struct rec r)
+{
+    if (n_recs == cap_recs) {
+        size_t cap = cap_recs ? cap_recs * 2 : 256;
+        struct rec *p = mem_realloc(recs, cap * sizeof *p);
+        if (!p) {
             log_error("store: out of memory queueing a write");
-            if (kind == W_SPAWN)
-                calls_spawn_committed(call, false);
-            else
-                calls_outcome_committed(call, false);
+            mem_free(r.value);
+            report(&r, false); /* as a failed commit would */
             return;
         }
-        writes = w;
-        cap_writes = cap;
+        recs = p;
+        cap_recs = cap;
     }
-    call->store_pending++;
-    writes[n_writes++] = (struct write){kind, call};
+    hold(&r, 1);
+    recs[n_recs++] = r;
 }
 
-void store_queue_spawn(struct call *call)
+void store_queue(enum store_write kind, struct call *call, struct input *in)
 {
-    queue(W_SPAWN, call);
+    static const enum rec_kind map[] = {
+        [SW_CALL] = R_CALL,
+        [SW_CALL_OUTCOME] = R_CALL_OUTCOME,
+        [SW_MAP_CLOSE] = R_MAP_CLOSE,
+        [SW_INPUT_OUTCOME] = R_INPUT_OUTCOME,
+    };
+    push((struct rec){.kind = map[kind], .call = call, .in = in});
 }
 
-void store_queue_outcome(struct call *call)
+void store_queue_inputs(struct call *call, uint32_t start, uint32_t n, void *ack, bool last)
 {
-    queue(W_OUTCOME, call);
+    push((struct rec){
+        .kind = R_INPUTS, .call = call, .start = start, .n = n, .ack = ack, .last = last});
+}
+
+void store_queue_gen_item(struct call *call, uint32_t seq, const char *value, size_t len)
+{
+    char *copy = mem_alloc(len ? len : 1);
+    if (!copy) {
+        log_error("store: out of memory keeping item %u of %s", seq, call->id);
+        return;
+    }
+    if (len)
+        memcpy(copy, value, len);
+    push((struct rec){.kind = R_ITEM, .call = call, .start = seq, .value = copy, .len = len});
 }
 
 bool store_pending(void)
 {
-    return n_writes > 0;
+    return n_recs > 0;
 }
 
-static int step(sqlite3_stmt *st)
+/* --- executing writes ------------------------------------------------------------------------- */
+
+static int step(sqlite3_stmt *s)
 {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-static int bind_text(sqlite3_stmt *st, int i, const char *s)
+static void bind_text(sqlite3_stmt *s, int i, const char *t)
 {
-    return s && *s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+    if (t && *t)
+        sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
 }
 
-static int exec_write(const struct write *w, double retention_ms)
+/* Binds an input's outcome to columns status .. finished starting at column i. */
+static void bind_outcome(sqlite3_stmt *s, int i, const struct input *in, int64_t now)
 {
-    struct call *c = w->call;
-    sqlite3_stmt *st;
-    if (w->kind == W_SPAWN) {
-        st = st_insert_call;
-        sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, c->input_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, c->fn->id, -1, SQLITE_STATIC);
-        bind_text(st, 4, c->parent);
-        sqlite3_bind_int64(st, 5, c->created);
-        sqlite3_bind_blob64(st, 6, c->args ? c->args : "", c->args_len, SQLITE_STATIC);
-        return step(st);
-    }
-    st = st_outcome;
-    int64_t now = store_now_ms();
-    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, c->status);
-    if (c->status == ST_SUCCESS)
-        sqlite3_bind_blob64(st, 3, c->result ? c->result : "", c->result_len, SQLITE_STATIC);
+    sqlite3_bind_int(s, i, in->status);
+    if (in->status == ST_SUCCESS)
+        sqlite3_bind_blob64(s, i + 1, in->result ? in->result : "", in->result_len, SQLITE_STATIC);
     else
-        sqlite3_bind_null(st, 3);
-    if (c->status != ST_SUCCESS) {
-        sqlite3_bind_int(st, 4, c->err.code);
-        bind_text(st, 5, c->err.type);
-        bind_text(st, 6, c->err.message);
-        bind_text(st, 7, c->err.traceback);
+        sqlite3_bind_null(s, i + 1);
+    if (in->status != ST_SUCCESS) {
+        sqlite3_bind_int(s, i + 2, in->err.code);
+        bind_text(s, i + 3, in->err.type);
+        bind_text(s, i + 4, in->err.message);
+        bind_text(s, i + 5, in->err.traceback);
     }
-    sqlite3_bind_int64(st, 8, now);
-    sqlite3_bind_int64(st, 9, now + (int64_t)retention_ms);
-    return step(st);
+    sqlite3_bind_int64(s, i + 6, now);
 }
 
 /* Retention, set by calls_init through store_set_retention. */
@@ -199,117 +331,341 @@ void store_set_retention(double seconds)
     retention_ms = seconds * 1000.0;
 }
 
+static int exec_call(const struct rec *r)
+{
+    const struct call *c = r->call;
+    const struct input *in = r->in;
+    sqlite3_stmt *s = st[S_INSERT_CALL];
+    sqlite3_bind_text(s, 1, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, in ? in->id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, c->fn->id, -1, SQLITE_STATIC);
+    bind_text(s, 4, c->parent);
+    sqlite3_bind_int64(s, 5, c->created);
+    if (in)
+        sqlite3_bind_blob64(s, 6, in->args ? in->args : "", in->args_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 6);
+    sqlite3_bind_int(s, 7, c->kind);
+    sqlite3_bind_int64(s, 8, c->n_inputs);
+    sqlite3_bind_int(s, 9, c->closed);
+    return step(s);
+}
+
+static int exec_call_outcome(const struct rec *r, int64_t now)
+{
+    const struct call *c = r->call;
+    sqlite3_stmt *s;
+    if (!r->in) {
+        /* A spawn_map's summary, once every input is final. */
+        s = st[S_MAP_SUMMARY];
+        sqlite3_bind_text(s, 1, c->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2,
+                         c->cancelled  ? ST_TERMINATED
+                         : c->n_failed ? ST_FAILURE
+                                       : ST_SUCCESS);
+        sqlite3_bind_int64(s, 3, now);
+        sqlite3_bind_int64(s, 4, now + (int64_t)retention_ms);
+        sqlite3_bind_int64(s, 5, c->n_inputs);
+        return step(s);
+    }
+    s = st[S_CALL_OUTCOME];
+    sqlite3_bind_text(s, 1, c->id, -1, SQLITE_STATIC);
+    bind_outcome(s, 2, r->in, now);
+    sqlite3_bind_int64(s, 9, now + (int64_t)retention_ms);
+    sqlite3_bind_int64(s, 10, r->in->gen_items);
+    return step(s);
+}
+
+static int exec_inputs(const struct rec *r)
+{
+    sqlite3_stmt *s = st[S_INSERT_INPUT];
+    int rc = SQLITE_OK;
+    for (uint32_t i = r->start; rc == SQLITE_OK && i < r->start + r->n; i++) {
+        const struct input *in = r->call->inputs[i];
+        if (!in)
+            continue;
+        sqlite3_bind_text(s, 1, r->call->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, i);
+        sqlite3_bind_text(s, 3, in->id, -1, SQLITE_STATIC);
+        sqlite3_bind_blob64(s, 4, in->args ? in->args : "", in->args_len, SQLITE_STATIC);
+        rc = step(s);
+    }
+    if (rc == SQLITE_OK && r->last) {
+        s = st[S_MAP_CLOSE];
+        sqlite3_bind_text(s, 1, r->call->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, r->start + r->n);
+        rc = step(s);
+    }
+    return rc;
+}
+
+static int exec_rec(const struct rec *r, int64_t now)
+{
+    sqlite3_stmt *s;
+    switch (r->kind) {
+    case R_CALL:
+        return exec_call(r);
+    case R_CALL_OUTCOME:
+        return exec_call_outcome(r, now);
+    case R_MAP_CLOSE:
+        s = st[S_MAP_CLOSE];
+        sqlite3_bind_text(s, 1, r->call->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, r->call->n_inputs);
+        return step(s);
+    case R_INPUT_OUTCOME:
+        s = st[S_INPUT_OUTCOME];
+        sqlite3_bind_text(s, 1, r->call->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, r->in->index);
+        bind_outcome(s, 3, r->in, now);
+        return step(s);
+    case R_INPUTS:
+        return exec_inputs(r);
+    case R_ITEM:
+        s = st[S_INSERT_ITEM];
+        sqlite3_bind_text(s, 1, r->call->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, r->start);
+        sqlite3_bind_blob64(s, 3, r->value, r->len, SQLITE_STATIC);
+        return step(s);
+    }
+    return SQLITE_MISUSE;
+}
+
 void store_flush(void)
 {
-    if (!n_writes)
+    if (!n_recs)
         return;
     /* Take the batch: callbacks below may queue new writes for the next flush. */
-    struct write *batch = writes;
-    size_t n = n_writes;
-    writes = NULL;
-    n_writes = cap_writes = 0;
+    struct rec *batch = recs;
+    size_t n = n_recs;
+    recs = NULL;
+    n_recs = cap_recs = 0;
 
-    int rc = step(st_begin);
+    int64_t now = store_now_ms();
+    int rc = step(st[S_BEGIN]);
     for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
-        rc = exec_write(&batch[i], retention_ms);
+        rc = exec_rec(&batch[i], now);
     if (rc == SQLITE_OK)
-        rc = step(st_commit);
+        rc = step(st[S_COMMIT]);
     bool ok = rc == SQLITE_OK;
     if (!ok) {
         log_error("store: commit of %zu writes failed: %s", n, sqlite3_errstr(rc));
-        step(st_rollback);
+        step(st[S_ROLLBACK]);
     }
     for (size_t i = 0; i < n; i++) {
-        struct call *c = batch[i].call;
-        c->store_pending--;
-        if (batch[i].kind == W_SPAWN)
-            calls_spawn_committed(c, ok);
-        else
-            calls_outcome_committed(c, ok);
+        struct rec *r = &batch[i];
+        hold(r, -1);
+        report(r, ok);
+        mem_free(r->value);
     }
     mem_free(batch);
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
+/* --- reads ------------------------------------------------------------------------------------ */
+
+static char *col_dup(sqlite3_stmt *s, int i)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
+    const unsigned char *t = sqlite3_column_text(s, i);
     return t ? mem_strdup((const char *)t) : NULL;
+}
+
+/* Reads an outcome from columns status (i), result (r), err_code .. err_traceback (e .. e+3).
+ * 0, or -1 when out of memory. */
+static int read_outcome(sqlite3_stmt *s, int i, int r, int e, struct stored_outcome *o)
+{
+    o->status = sqlite3_column_int(s, i);
+    if (o->status == ST_SUCCESS) {
+        int n = sqlite3_column_bytes(s, r);
+        const void *p = sqlite3_column_blob(s, r);
+        o->result = mem_alloc((size_t)n + 1);
+        if (!o->result)
+            return -1;
+        if (n)
+            memcpy(o->result, p, (size_t)n);
+        o->result_len = (size_t)n;
+    } else if (o->status > ST_SUCCESS) {
+        o->err.code = (skiff_code)sqlite3_column_int(s, e);
+        o->err.type = col_dup(s, e + 1);
+        o->err.message = col_dup(s, e + 2);
+        o->err.traceback = col_dup(s, e + 3);
+    }
+    return 0;
 }
 
 int store_get_call(const char *call_id, struct stored_call *out)
 {
-    sqlite3_stmt *st = st_get;
-    sqlite3_bind_text(st, 1, call_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    sqlite3_stmt *s = st[S_GET_CALL];
+    sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
     int found = 0;
     if (rc == SQLITE_ROW) {
         memset(out, 0, sizeof *out);
         snprintf(out->function_id, sizeof out->function_id, "%s",
-                 (const char *)sqlite3_column_text(st, 0));
-        out->status = sqlite3_column_int(st, 1);
-        out->created = sqlite3_column_int64(st, 2);
-        out->expires = sqlite3_column_int64(st, 3);
-        found = 1;
-        if (out->status == ST_SUCCESS) {
-            int n = sqlite3_column_bytes(st, 4);
-            const void *p = sqlite3_column_blob(st, 4);
-            out->result = mem_alloc((size_t)n + 1);
-            if (!out->result) {
-                found = -1;
-            } else {
-                if (n)
-                    memcpy(out->result, p, (size_t)n);
-                out->result_len = (size_t)n;
-            }
-        } else if (out->status > ST_SUCCESS) {
-            out->err.code = (skiff_code)sqlite3_column_int(st, 5);
-            out->err.type = col_dup(st, 6);
-            out->err.message = col_dup(st, 7);
-            out->err.traceback = col_dup(st, 8);
-        }
+                 (const char *)sqlite3_column_text(s, 0));
+        out->created = sqlite3_column_int64(s, 2);
+        out->outcome.expires = sqlite3_column_int64(s, 3);
+        out->kind = sqlite3_column_int(s, 9);
+        out->n_inputs = (uint32_t)sqlite3_column_int64(s, 10);
+        out->items = (uint32_t)sqlite3_column_int64(s, 11);
+        found = read_outcome(s, 1, 4, 5, &out->outcome) < 0 ? -1 : 1;
     } else if (rc != SQLITE_DONE) {
         log_error("store: reading call %s: %s", call_id, sqlite3_errmsg(db));
         found = -1;
     }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
     return found;
+}
+
+void store_outcome_clear(struct stored_outcome *o)
+{
+    mem_free(o->result);
+    o->result = NULL;
+    skiff_error_clear(&o->err);
 }
 
 void store_call_clear(struct stored_call *sc)
 {
-    mem_free(sc->result);
-    skiff_error_clear(&sc->err);
-    sc->result = NULL;
+    store_outcome_clear(&sc->outcome);
 }
 
-int store_load_unfinished(void (*cb)(const char *, const char *, const char *, const char *,
-                                     int64_t, char *, size_t))
+int store_get_input(const char *call_id, uint32_t index, struct stored_outcome *out)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT call_id, input_id, parent_input_id, function_id, created, args"
-                           " FROM calls WHERE status < 2 ORDER BY created, call_id",
-                           -1, &st, NULL) != SQLITE_OK) {
-        log_error("store: %s", sqlite3_errmsg(db));
-        return -1;
+    sqlite3_stmt *s = st[S_GET_INPUT];
+    sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, index);
+    int rc = sqlite3_step(s);
+    int found = 0;
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof *out);
+        /* The retention runs from the call's end, or the input's if the call is still open. */
+        out->expires = sqlite3_column_int64(s, 1);
+        if (!out->expires && sqlite3_column_type(s, 7) != SQLITE_NULL)
+            out->expires = sqlite3_column_int64(s, 7) + (int64_t)retention_ms;
+        found = read_outcome(s, 0, 2, 3, out) < 0 ? -1 : 1;
+    } else if (rc != SQLITE_DONE) {
+        log_error("store: reading input %u of %s: %s", index, call_id, sqlite3_errmsg(db));
+        found = -1;
     }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return found;
+}
+
+int store_each_output(const char *call_id, uint32_t from,
+                      void (*cb)(void *arg, uint32_t index, const struct stored_outcome *o),
+                      void *arg)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT i.idx, i.status, c.expires, i.result, i.err_code, i.err_type,"
+                           " i.err_message, i.err_traceback FROM inputs i JOIN calls c"
+                           " USING(call_id) WHERE i.call_id = ?1 AND i.idx >= ?2 AND"
+                           " i.status >= 2 ORDER BY i.idx",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, from);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int n = sqlite3_column_bytes(st, 5);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct stored_outcome o = {0};
+        o.expires = sqlite3_column_int64(s, 2);
+        if (read_outcome(s, 1, 3, 4, &o) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        cb(arg, (uint32_t)sqlite3_column_int64(s, 0), &o);
+        store_outcome_clear(&o);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_each_item(const char *call_id, uint32_t from,
+                    void (*cb)(void *arg, uint32_t seq, const char *value, size_t len), void *arg)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT seq, value FROM gen_items WHERE call_id = ?1 AND seq >= ?2"
+                           " ORDER BY seq",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, from);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        cb(arg, (uint32_t)sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
+           (size_t)sqlite3_column_bytes(s, 1));
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Restores the unfinished inputs of one spawn_map. */
+static int load_map_inputs(const struct store_restore *r, struct call *call, const char *call_id)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT idx, input_id, args FROM inputs WHERE call_id = ?1 AND"
+                           " status < 2 ORDER BY idx",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(s, 2);
         char *args = mem_alloc((size_t)n + 1);
         if (!args) {
             rc = SQLITE_NOMEM;
             break;
         }
         if (n)
-            memcpy(args, sqlite3_column_blob(st, 5), (size_t)n);
-        const char *parent = (const char *)sqlite3_column_text(st, 2);
-        cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-           parent ? parent : "", (const char *)sqlite3_column_text(st, 3),
-           sqlite3_column_int64(st, 4), args, (size_t)n);
+            memcpy(args, sqlite3_column_blob(s, 2), (size_t)n);
+        r->input(call, (uint32_t)sqlite3_column_int64(s, 0),
+                 (const char *)sqlite3_column_text(s, 1), args, (size_t)n);
     }
-    sqlite3_finalize(st);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_load_unfinished(const struct store_restore *r)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT call_id, input_id, parent_input_id, function_id, created, args,"
+                           " kind, n_inputs, closed FROM calls WHERE status < 2"
+                           " ORDER BY created, call_id",
+                           -1, &s, NULL) != SQLITE_OK) {
+        log_error("store: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *call_id = (const char *)sqlite3_column_text(s, 0);
+        const char *parent = (const char *)sqlite3_column_text(s, 2);
+        int kind = sqlite3_column_int(s, 6);
+        uint32_t n_inputs = (uint32_t)sqlite3_column_int64(s, 7);
+        struct call *call =
+            r->call(call_id, parent ? parent : "", (const char *)sqlite3_column_text(s, 3), kind,
+                    sqlite3_column_int64(s, 4), n_inputs, sqlite3_column_int(s, 8) != 0);
+        if (!call)
+            continue;
+        if (kind == CK_SPAWN_MAP) {
+            if (load_map_inputs(r, call, call_id) < 0) {
+                rc = SQLITE_ERROR;
+                break;
+            }
+            continue;
+        }
+        int n = sqlite3_column_bytes(s, 5);
+        char *args = mem_alloc((size_t)n + 1);
+        if (!args) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        if (n)
+            memcpy(args, sqlite3_column_blob(s, 5), (size_t)n);
+        r->input(call, 0, (const char *)sqlite3_column_text(s, 1), args, (size_t)n);
+    }
+    sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {
         log_error("store: loading unfinished calls: %s", sqlite3_errstr(rc));
         return -1;
@@ -319,15 +675,27 @@ int store_load_unfinished(void (*cb)(const char *, const char *, const char *, c
 
 int store_expire(int64_t now_ms)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE calls SET status = 7, result = NULL, err_code = NULL,"
-                           " err_type = NULL, err_message = NULL, err_traceback = NULL"
-                           " WHERE status BETWEEN 2 AND 6 AND expires < ?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_int64(st, 1, now_ms);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? sqlite3_changes(db) : -1;
+    static const char *const sql[] = {
+        "UPDATE calls SET status = 7, result = NULL, err_code = NULL, err_type = NULL,"
+        " err_message = NULL, err_traceback = NULL WHERE status BETWEEN 2 AND 6 AND expires < ?1",
+        "DELETE FROM inputs WHERE call_id IN (SELECT call_id FROM calls WHERE status = 7"
+        " AND kind = 2)",
+        "DELETE FROM gen_items WHERE call_id IN (SELECT call_id FROM calls WHERE status = 7"
+        " AND kind = 3)",
+    };
+    int changed = 0;
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
+        sqlite3_stmt *s;
+        if (sqlite3_prepare_v2(db, sql[i], -1, &s, NULL) != SQLITE_OK)
+            return -1;
+        if (i == 0)
+            sqlite3_bind_int64(s, 1, now_ms);
+        int rc = sqlite3_step(s);
+        sqlite3_finalize(s);
+        if (rc != SQLITE_DONE)
+            return -1;
+        if (i == 0)
+            changed = sqlite3_changes(db);
+    }
+    return changed;
 }

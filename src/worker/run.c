@@ -70,6 +70,7 @@ struct worker {
     msgpack_zone args_zone;    /* arguments are unpacked here, cleared per input */
     char input_id[ID_SIZE];    /* the input being run */
     char call_id[ID_SIZE];
+    uint32_t slot; /* its slot (docs/protocol.md, W_INPUTS) */
 
     /* Shared with worker_poll_control while a function runs: guarded by mu. */
     pthread_mutex_t mu;
@@ -215,13 +216,16 @@ static int send_failure(struct worker *w, skiff_code code, const char *type, con
                         const char *traceback)
 {
     struct wire_writer ww;
-    wire_begin(&ww, &w->out, OP_W_OUTPUT, 0, traceback ? 5 : 4);
-    wire_str(&ww, "input_id", w->input_id);
-    wire_int(&ww, "code", code);
-    wire_str(&ww, "type", type ? type : skiff_code_name(code));
-    wire_str(&ww, "message", message ? message : "");
-    if (traceback)
-        wire_str(&ww, "traceback", traceback);
+    wire_begin(&ww, &w->out, OP_W_OUTPUTS, 0, 1);
+    wire_key(&ww, "outputs");
+    wire_pack_array(&ww, 1);
+    wire_pack_array(&ww, 6);
+    wire_pack_int(&ww, w->slot);
+    wire_pack_int(&ww, 1);
+    wire_pack_int(&ww, code);
+    wire_pack_str(&ww, type ? type : skiff_code_name(code));
+    wire_pack_str(&ww, message ? message : "");
+    wire_pack_str(&ww, traceback);
     if (wire_end(&ww) != SKIFF_OK) {
         log_error("cannot build the output of %s: out of memory", w->input_id);
         return -1;
@@ -242,9 +246,12 @@ static int send_value(struct worker *w, const skiff_value *v)
 {
     static const char bin32[5] = {(char)0xc6};
     struct wire_writer ww;
-    wire_begin(&ww, &w->out, OP_W_OUTPUT, 0, 2);
-    wire_str(&ww, "input_id", w->input_id);
-    wire_key(&ww, "value");
+    wire_begin(&ww, &w->out, OP_W_OUTPUTS, 0, 1);
+    wire_key(&ww, "outputs");
+    wire_pack_array(&ww, 1);
+    wire_pack_array(&ww, 3);
+    wire_pack_int(&ww, w->slot);
+    wire_pack_int(&ww, 0);
     size_t at = w->out.len;
     int rc = ww.rc;
     if (rc == SKIFF_OK)
@@ -364,34 +371,73 @@ static int call_function(struct worker *w, const skiff_value *args, const skiff_
     return sent;
 }
 
-/* Handles the W_INPUT frame of total bytes at the front of in (parsed into w->msg). 0, or -1 when
- * the frame is malformed or the output could not be sent (the worker then exits 1). */
-static int run_input(struct worker *w, size_t total)
+/* One input of a W_INPUTS frame, decoded out of the frame. */
+struct pending {
+    uint32_t slot;
+    char input_id[ID_SIZE];
+    char call_id[ID_SIZE];
+    skiff_value *args, *kwargs;
+    skiff_error err; /* set when the input could not be decoded */
+};
+
+/* Handles the W_INPUTS frame of total bytes at the front of in (parsed into w->msg): decodes
+ * every input out of the frame, then runs them in order. 0, or -1 when the frame is malformed
+ * or an output could not be sent (the worker then exits 1). */
+static int run_inputs(struct worker *w, size_t total)
 {
-    if (!wire_copy_str(&w->msg, "input_id", w->input_id, sizeof w->input_id)) {
-        log_error("the server sent an input without a valid input_id");
+    const msgpack_object *arr = wire_get(&w->msg, "inputs");
+    if (!arr || arr->type != MSGPACK_OBJECT_ARRAY) {
+        log_error("the server sent W_INPUTS without an inputs array");
         return -1;
     }
-    if (!wire_copy_str(&w->msg, "call_id", w->call_id, sizeof w->call_id))
-        w->call_id[0] = '\0';
-    skiff_error err = SKIFF_ERROR_INIT;
-    skiff_value *args = NULL, *kwargs = NULL;
-    const char *p;
-    size_t n;
-    int rc;
-    if (wire_get_bin(&w->msg, "args", &p, &n))
-        rc = decode_args(w, p, n, &args, &kwargs, &err);
-    else
-        rc = skiff_error_set(&err, SKIFF_ERR_DESERIALIZATION, NULL,
-                             "malformed input: it has no args payload");
+    uint32_t n = arr->via.array.size;
+    struct pending *in = mem_calloc(n ? n : 1, sizeof *in);
+    if (!in) {
+        log_error("out of memory receiving %u inputs", n);
+        return -1;
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        const msgpack_object *e = &arr->via.array.ptr[i];
+        const msgpack_object *f = e->type == MSGPACK_OBJECT_ARRAY ? e->via.array.ptr : NULL;
+        if (!f || e->via.array.size < 5 || f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            f[1].type != MSGPACK_OBJECT_STR || f[1].via.str.size >= ID_SIZE ||
+            f[2].type != MSGPACK_OBJECT_STR || f[2].via.str.size >= ID_SIZE ||
+            f[4].type != MSGPACK_OBJECT_BIN) {
+            log_error("the server sent a malformed input entry");
+            rc = -1;
+            break;
+        }
+        in[i].slot = (uint32_t)f[0].via.u64;
+        memcpy(in[i].input_id, f[1].via.str.ptr, f[1].via.str.size);
+        memcpy(in[i].call_id, f[2].via.str.ptr, f[2].via.str.size);
+        in[i].err = (skiff_error)SKIFF_ERROR_INIT;
+        decode_args(w, f[4].via.bin.ptr, f[4].via.bin.size, &in[i].args, &in[i].kwargs, &in[i].err);
+    }
     consume(w, total); /* the values are copies: the frame is no longer needed */
-    if (rc == SKIFF_OK && w->has_sig)
-        rc = signature_bind(&w->sig, w->def->name, args, kwargs, w->bound, &err);
-    int sent = rc == SKIFF_OK ? call_function(w, args, kwargs) : send_error(w, &err);
-    skiff_error_clear(&err);
-    skiff_value_free(args);
-    skiff_value_free(kwargs);
-    return sent;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        w->slot = in[i].slot;
+        memcpy(w->input_id, in[i].input_id, ID_SIZE);
+        memcpy(w->call_id, in[i].call_id, ID_SIZE);
+        skiff_error err = SKIFF_ERROR_INIT;
+        int ok = in[i].err.code == SKIFF_OK ? SKIFF_OK : in[i].err.code;
+        if (ok == SKIFF_OK && w->has_sig)
+            ok = signature_bind(&w->sig, w->def->name, in[i].args, in[i].kwargs, w->bound, &err);
+        if (ok == SKIFF_OK)
+            rc = call_function(w, in[i].args, in[i].kwargs);
+        else
+            rc = send_error(w, err.code != SKIFF_OK ? &err : &in[i].err);
+        skiff_error_clear(&err);
+        if (w->stop || w->eof)
+            break;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        skiff_value_free(in[i].args);
+        skiff_value_free(in[i].kwargs);
+        skiff_error_clear(&in[i].err);
+    }
+    mem_free(in);
+    return rc;
 }
 
 /* The main loop. Returns the exit status. */
@@ -415,8 +461,8 @@ static int serve(struct worker *w)
             continue;
         }
         switch (w->msg.op) {
-        case OP_W_INPUT:
-            if (run_input(w, (size_t)total) < 0)
+        case OP_W_INPUTS:
+            if (run_inputs(w, (size_t)total) < 0)
                 return 1;
             if (w->stop || w->eof)
                 return 0;
@@ -452,8 +498,8 @@ void worker_poll_control(void)
     for (;;) {
         long total = front_frame(w);
         if (total > 0 && w->msg.op == OP_W_CANCEL) {
-            char id[ID_SIZE];
-            if (wire_copy_str(&w->msg, "input_id", id, sizeof id) && !strcmp(id, w->input_id))
+            int64_t slot = -1;
+            if (wire_get_int(&w->msg, "slot", &slot) && slot == (int64_t)w->slot)
                 __atomic_store_n(&w->running->cancelled, true, __ATOMIC_RELEASE);
             consume(w, (size_t)total);
             continue;

@@ -59,11 +59,14 @@ static int echo(skiff_ctx *ctx, skiff_value **out)
 SKIFF_FUNCTION(echo, .signature = "x:any");
 
 /* Marks `before` (optional), sleeps ms, marks `after` (optional), returns the pid. Up to 4
- * containers: the scale-up test runs several at once. */
+ * containers: the scale-up test runs several at once. A cancelled input returns early, without
+ * marking `after`. */
 static int sleep_ms(skiff_ctx *ctx, skiff_value **out)
 {
     mark(skiff_arg_string(ctx, "before"));
     nap(ctx, skiff_arg_int(ctx, "ms"));
+    if (skiff_ctx_cancelled(ctx))
+        return skiff_raise(ctx, "Cancelled", "the input was cancelled while it slept");
     mark(skiff_arg_string(ctx, "after"));
     *out = skiff_value_int(getpid());
     return 0;
