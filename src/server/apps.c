@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/wire.h"
+#include <openssl/evp.h>
 #include "sched.h"
 #include "store.h"
 
@@ -78,7 +79,83 @@ struct function *apps_lookup(const char *app, const char *name)
     if (!a || a->stopped)
         return NULL;
     struct function *f = app_function(a, name);
-    return f && f->live ? f : NULL;
+    return f && f->live && !f->is_class && (!f->method || (f->cls && f->cls->live)) ? f : NULL;
+}
+
+struct function *apps_lookup_class(const char *app, const char *name)
+{
+    struct app *a = apps_find(app);
+    if (!a || a->stopped)
+        return NULL;
+    struct function *f = app_function(a, name);
+    return f && f->live && f->is_class ? f : NULL;
+}
+
+static int config_copy(struct fn_config *dst, const struct fn_config *src);
+
+/* Points every method of a at its class (after a deploy or a load). */
+static void link_methods(struct app *a)
+{
+    struct list_node *n, *t;
+    list_for_each_safe(n, t, &a->functions)
+    {
+        struct function *f = container_of(n, struct function, app_link);
+        const char *dot = strchr(f->name, '.');
+        if (!dot || f->is_class)
+            continue;
+        char cls[FUNCTION_NAME_MAX + 1];
+        snprintf(cls, sizeof cls, "%.*s", (int)(dot - f->name), f->name);
+        f->method = dot + 1;
+        f->cls = app_function(a, cls);
+        if (f->cls && !f->cls->is_class)
+            f->cls = NULL;
+    }
+}
+
+struct function *apps_class_pool(struct function *cls, const char *params, size_t n)
+{
+    /* Base64 of the canonical payload: the key, and what the worker gets as --params. */
+    size_t klen = 4 * ((n + 2) / 3) + 1;
+    char *key = mem_alloc(klen);
+    if (!key)
+        return NULL;
+    EVP_EncodeBlock((unsigned char *)key, (const unsigned char *)params, (int)n);
+    struct function *p = hmap_get(&cls->pools, key);
+    if (p) {
+        mem_free(key);
+        return p;
+    }
+    p = mem_calloc(1, sizeof *p);
+    if (!p || !(p->name = mem_strdup(cls->name)) || !(p->params = mem_alloc(n ? n : 1)) ||
+        config_copy(&p->cfg, &cls->cfg) < 0) {
+        if (p) {
+            mem_free(p->name);
+            mem_free(p->params);
+        }
+        mem_free(p);
+        mem_free(key);
+        return NULL;
+    }
+    memcpy(p->params, params, n);
+    p->params_len = n;
+    p->params_key = key;
+    snprintf(p->id, sizeof p->id, "%s", cls->id);
+    p->app = cls->app;
+    p->cls = cls;
+    p->live = true;
+    p->version = cls->version;
+    list_init(&p->queue);
+    list_init(&p->containers);
+    list_init(&p->app_link);
+    if (hmap_put(&cls->pools, p->params_key, p) < 0) {
+        apps_config_clear(&p->cfg);
+        mem_free(p->name);
+        mem_free(p->params);
+        mem_free(p->params_key);
+        mem_free(p);
+        return NULL;
+    }
+    return p;
 }
 
 struct app *apps_next(struct app *prev)
@@ -117,6 +194,7 @@ static struct function *function_new(struct app *a, const char *id, const char *
         return NULL;
     }
     f->app = a;
+    hmap_init(&f->pools);
     list_init(&f->queue);
     list_init(&f->containers);
     list_push(&a->functions, &f->app_link);
@@ -329,7 +407,7 @@ int apps_init(const char *dir)
     if (sqlite3_prepare_v2(db,
                            "SELECT f.function_id, a.name, f.name, f.live, f.version, f.signature,"
                            " f.timeout, f.max_containers, f.min_containers, f.scaledown_window,"
-                           " f.config FROM functions f JOIN apps a USING(app_id)"
+                           " f.config, f.is_class FROM functions f JOIN apps a USING(app_id)"
                            " ORDER BY f.function_id",
                            -1, &st, NULL) != SQLITE_OK)
         goto fail;
@@ -345,12 +423,15 @@ int apps_init(const char *dir)
         }
         f->live = sqlite3_column_int(st, 3);
         f->version = sqlite3_column_int(st, 4);
+        f->is_class = sqlite3_column_int(st, 11) != 0;
         if (load_config(f, st) < 0) {
             sqlite3_finalize(st);
             return -1;
         }
     }
     sqlite3_finalize(st);
+    for (struct app *a = apps_next(NULL); a; a = apps_next(a))
+        link_methods(a);
     return 0;
 fail:
     log_error("apps: cannot load: %s", sqlite3_errmsg(db));
@@ -373,6 +454,17 @@ void apps_deinit(void)
         while (!list_empty(&a->functions)) {
             struct function *f = container_of(a->functions.next, struct function, app_link);
             list_remove(&f->app_link);
+            for (size_t i = 0; i < f->pools.cap; i++) {
+                struct function *p = f->pools.slots[i].val;
+                if (!p)
+                    continue;
+                apps_config_clear(&p->cfg);
+                mem_free(p->name);
+                mem_free(p->params);
+                mem_free(p->params_key);
+                mem_free(p);
+            }
+            hmap_deinit(&f->pools);
             mem_free(f->name);
             apps_config_clear(&f->cfg);
             apps_config_clear(&f->deployed);
@@ -462,11 +554,11 @@ static int save_deploy(struct app *a, const char *app_id, int version, const cha
         rc = sqlite3_prepare_v2(
             db,
             "INSERT INTO functions(function_id, app_id, name, live, version, signature, timeout,"
-            " max_containers, min_containers, scaledown_window, config)"
-            " VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            " max_containers, min_containers, scaledown_window, config, is_class)"
+            " VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
             " ON CONFLICT(function_id) DO UPDATE SET live = 1, version = ?4, signature = ?5,"
             " timeout = ?6, max_containers = ?7, min_containers = ?8, scaledown_window = ?9,"
-            " config = ?10",
+            " config = ?10, is_class = ?11",
             -1, &st, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < nfns; i++) {
         sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
@@ -485,6 +577,7 @@ static int save_deploy(struct app *a, const char *app_id, int version, const cha
             sqlite3_bind_blob64(st, 10, fns[i].entry, fns[i].entry_len, SQLITE_STATIC);
         else
             sqlite3_bind_null(st, 10);
+        sqlite3_bind_int(st, 11, fns[i].is_class);
         rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
         sqlite3_reset(st);
     }
@@ -578,11 +671,13 @@ struct app *apps_deploy(const char *name, const void *code, size_t n, const stru
         apps_config_clear(&f->deployed);
         f->cfg = cfg; /* a redeploy resets the autoscaler to what is deployed */
         f->deployed = deployed;
+        f->is_class = fns[i].is_class;
         f->live = true;
         f->version = version;
     }
     mem_free(ids);
     mem_free(cfgs);
+    link_methods(a);
     list_for_each_safe(node, t, &a->functions)
     {
         struct function *f = container_of(node, struct function, app_link);

@@ -15,6 +15,7 @@
 
 #include <msgpack.h>
 
+#include "common/hmap.h"
 #include "common/id.h"
 #include "common/list.h"
 
@@ -50,13 +51,27 @@ struct fn_config {
 
 struct app;
 
+/*
+ * Functions, classes and pools. A plain function is its own pool: its queue and containers are
+ * below. A class (is_class) is not callable: it holds the configuration its methods share and
+ * its pools, one per distinct set of parameter values, made on demand (apps_class_pool) and
+ * carrying the scheduling state. A method ("Cls.method") is callable; its calls run in a pool
+ * of its class.
+ */
 struct function {
     char id[ID_SIZE];
-    char *name;
+    char *name; /* "square", "Cls" or "Cls.method" */
     struct app *app;
     bool live;   /* defined by the app's current deployment */
     int version; /* the deployment whose code new containers run */
     struct fn_config cfg;
+    bool is_class;        /* a class: its pools run its methods */
+    struct function *cls; /* methods and pools: their class */
+    const char *method;   /* methods: the part after the dot */
+    char *params;         /* pools of a class: the canonical params payload */
+    size_t params_len;
+    char *params_key;  /* ... and its base64, the pool's key and the worker's --params */
+    struct hmap pools; /* classes: params_key -> pool */
 
     struct fn_config deployed; /* the configuration as deployed (cfg's autoscaler may change) */
 
@@ -108,6 +123,17 @@ struct function *apps_lookup(const char *app, const char *name);
 /* The first app, or the one after prev (NULL: done), in creation order. */
 struct app *apps_next(struct app *prev);
 
+/* The pool of class cls for the canonical params payload (n bytes; made on first use). NULL when
+ * out of memory. */
+struct function *apps_class_pool(struct function *cls, const char *params, size_t n);
+/* The class pool_or_fn belongs to, or itself: where liveness and the code version are kept. */
+static inline const struct function *apps_owner(const struct function *f)
+{
+    return f->cls && !f->is_class && f->params_key ? f->cls : f;
+}
+/* The class named name of the running app, or NULL. */
+struct function *apps_lookup_class(const char *app, const char *name);
+
 /* True if name is a valid app / function name. */
 bool apps_valid_app_name(const char *name);
 bool apps_valid_function_name(const char *name);
@@ -115,6 +141,7 @@ bool apps_valid_function_name(const char *name);
 /* One function of a deploy request. */
 struct deploy_fn {
     const char *name;
+    bool is_class; /* a `classes` entry */
     struct fn_config cfg;
     const char *entry; /* the DEPLOY entry as msgpack (stored, and parsed again at start-up) */
     size_t entry_len;

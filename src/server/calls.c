@@ -137,7 +137,8 @@ static void maybe_free_input(struct input *in)
     input_free(in);
 }
 
-static struct call *call_new(struct function *fn, enum call_kind kind, const char *parent)
+static struct call *call_new(struct function *fn, struct function *pool, enum call_kind kind,
+                             const char *parent)
 {
     struct call *call = mem_calloc(1, sizeof *call);
     if (!call)
@@ -145,6 +146,7 @@ static struct call *call_new(struct function *fn, enum call_kind kind, const cha
     id_new(call->id, "fc");
     snprintf(call->parent, sizeof call->parent, "%s", parent ? parent : "");
     call->fn = fn;
+    call->pool = pool;
     call->kind = kind;
     call->closed = !is_map(call);
     call->created = store_now_ms();
@@ -664,12 +666,12 @@ static bool kind_ok(struct conn *c, uint64_t rid, struct function *fn, bool gen,
     return true;
 }
 
-void calls_request(struct conn *c, uint64_t rid, struct function *fn, const char *args,
-                   size_t args_len, bool spawn, bool gen, const char *parent)
+void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
+                   const char *args, size_t args_len, bool spawn, bool gen, const char *parent)
 {
     if (!kind_ok(c, rid, fn, gen, gen ? "remote_gen" : spawn ? "spawn" : "remote"))
         return;
-    struct call *call = call_new(fn, gen ? CK_GEN : CK_SINGLE, parent);
+    struct call *call = call_new(fn, pool, gen ? CK_GEN : CK_SINGLE, parent);
     struct input *in = call ? input_new(call, 0, args, args_len, false) : NULL;
     if (!in) {
         if (call)
@@ -1005,12 +1007,12 @@ void calls_terminate_queued(struct function *fn, const char *why)
 
 /* --- maps ------------------------------------------------------------------------------------- */
 
-void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, bool spawn,
-                     const char *parent)
+void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
+                     bool spawn, const char *parent)
 {
     if (!kind_ok(c, rid, fn, false, spawn ? "spawn_map" : "map"))
         return;
-    struct call *call = call_new(fn, spawn ? CK_SPAWN_MAP : CK_MAP, parent);
+    struct call *call = call_new(fn, pool, spawn ? CK_SPAWN_MAP : CK_MAP, parent);
     if (!call) {
         conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory starting the map");
         return;
@@ -1372,7 +1374,8 @@ void calls_outputs(struct conn *c, uint64_t rid, const char *call_id, int64_t fr
 /* --- restart ---------------------------------------------------------------------------------- */
 
 struct call *calls_restore(const char *call_id, const char *parent, struct function *fn,
-                           enum call_kind kind, int64_t created, uint32_t n_inputs, bool closed)
+                           struct function *pool, enum call_kind kind, int64_t created,
+                           uint32_t n_inputs, bool closed)
 {
     struct call *call = mem_calloc(1, sizeof *call);
     if (!call)
@@ -1380,6 +1383,7 @@ struct call *calls_restore(const char *call_id, const char *parent, struct funct
     snprintf(call->id, sizeof call->id, "%s", call_id);
     snprintf(call->parent, sizeof call->parent, "%s", parent);
     call->fn = fn;
+    call->pool = pool;
     call->kind = kind;
     call->created = created;
     call->n_inputs = n_inputs;

@@ -74,8 +74,9 @@ struct input {
 
 struct call {
     char id[ID_SIZE];
-    char parent[ID_SIZE]; /* the input that made this call, or "" */
-    struct function *fn;
+    char parent[ID_SIZE];  /* the input that made this call, or "" */
+    struct function *fn;   /* what was called (a function or a method) */
+    struct function *pool; /* where its inputs run: fn, or a pool of fn's class */
     enum call_kind kind;
     bool durable; /* spawned: in the store */
     bool acked;   /* durable and committed: its id is out */
@@ -107,14 +108,14 @@ void calls_deinit(void);
 
 /* Requests from client c (proto.c): each replies exactly once, now or later. */
 /* CALL: gen for remote_gen / a spawned generator. */
-void calls_request(struct conn *c, uint64_t rid, struct function *fn, const char *args,
-                   size_t args_len, bool spawn, bool gen, const char *parent);
+void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
+                   const char *args, size_t args_len, bool spawn, bool gen, const char *parent);
 void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeout_ms,
                int64_t index);
 void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, bool terminate);
 void calls_info(struct conn *c, uint64_t rid, const char *call_id);
-void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, bool spawn,
-                     const char *parent);
+void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
+                     bool spawn, const char *parent);
 /* MAP_INPUTS: args is the msgpack array of bin payloads from the request. */
 void calls_map_inputs(struct conn *c, uint64_t rid, const char *call_id, int64_t start,
                       const void *args_array, bool last);
@@ -142,7 +143,8 @@ void calls_inputs_committed(void *ack, bool ok);
 /* Re-creates a durable call loaded from the store at start-up. For a spawn_map, the inputs
  * still to run follow with calls_restore_input. */
 struct call *calls_restore(const char *call_id, const char *parent, struct function *fn,
-                           enum call_kind kind, int64_t created, uint32_t n_inputs, bool closed);
+                           struct function *pool, enum call_kind kind, int64_t created,
+                           uint32_t n_inputs, bool closed);
 /* Re-queues one unfinished input of a restored call (takes args). */
 void calls_restore_input(struct call *call, uint32_t index, const char *input_id, char *args,
                          size_t args_len);

@@ -247,7 +247,7 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
         return NULL;
     id_new(ct->id, "ta");
     ct->fn = fn;
-    ct->version = fn->version;
+    ct->version = apps_owner(fn)->version;
     ct->state = CT_STARTING;
     ct->started = store_now_ms();
     list_init(&ct->fn_link);
@@ -260,8 +260,19 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     }
     char envstore[2048];
     char **envp = make_env(env, ct, envstore, sizeof envstore);
-    char *args[] = {(char *)env->worker, "--fd",   "3",           "--code", (char *)code_path,
-                    "--function",        fn->name, "--container", ct->id,   NULL};
+    /* A plain function: --function NAME; a class's pool: --class NAME --params B64. */
+    char *args[] = {(char *)env->worker,
+                    "--fd",
+                    "3",
+                    "--code",
+                    (char *)code_path,
+                    fn->params_key ? "--class" : "--function",
+                    fn->name,
+                    "--container",
+                    ct->id,
+                    fn->params_key ? "--params" : NULL,
+                    fn->params_key,
+                    NULL};
     uv_stdio_container_t stdio[4];
     stdio[0].flags = UV_IGNORE;
     stdio[1].flags = UV_INHERIT_FD;
@@ -418,7 +429,11 @@ static void send_inputs(struct container *ct)
             msgpack_pack_uint32(&w.pk, in->slot);
             msgpack_pack_str_with_body(&w.pk, in->id, strlen(in->id));
             msgpack_pack_str_with_body(&w.pk, in->call->id, strlen(in->call->id));
-            msgpack_pack_nil(&w.pk);
+            const char *method = in->call->fn->method;
+            if (method)
+                msgpack_pack_str_with_body(&w.pk, method, strlen(method));
+            else
+                msgpack_pack_nil(&w.pk);
             msgpack_pack_bin_with_body(&w.pk, in->args ? in->args : "", in->args_len);
         }
         ct->n_unsent -= n;

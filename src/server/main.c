@@ -243,15 +243,26 @@ static void on_signal(uv_signal_t *h, int sig)
 }
 
 static struct call *restore_call(const char *call_id, const char *parent, const char *function_id,
-                                 int kind, int64_t created, uint32_t n_inputs, bool closed)
+                                 int kind, int64_t created, uint32_t n_inputs, bool closed,
+                                 const void *params, size_t params_len)
 {
     struct function *fn = apps_function(function_id);
     if (!fn) {
         log_error("call %s refers to unknown function %s: left as it is", call_id, function_id);
         return NULL;
     }
+    /* A method's call runs in the pool of its parameters. */
+    struct function *pool = fn;
+    if (fn->cls) {
+        static const char empty_map = (char)0x80;
+        pool = apps_class_pool(fn->cls, params ? params : &empty_map, params ? params_len : 1);
+        if (!pool) {
+            log_error("out of memory restoring call %s", call_id);
+            return NULL;
+        }
+    }
     struct call *call =
-        calls_restore(call_id, parent, fn, (enum call_kind)kind, created, n_inputs, closed);
+        calls_restore(call_id, parent, fn, pool, (enum call_kind)kind, created, n_inputs, closed);
     if (!call)
         log_error("out of memory restoring call %s", call_id);
     return call;

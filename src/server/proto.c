@@ -6,6 +6,7 @@
 #include "proto.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "apps.h"
@@ -72,6 +73,11 @@ static void hello(struct conn *c, struct wire_msg *m)
     wire_end(&w);
 }
 
+static const char *kind_name(const struct function *f)
+{
+    return f->cfg.web ? "web" : f->cfg.generator ? "generator" : "function";
+}
+
 static void lookup(struct conn *c, struct wire_msg *m)
 {
     char app[256], name[256];
@@ -86,36 +92,142 @@ static void lookup(struct conn *c, struct wire_msg *m)
     wire_begin(&w, conn_out(c), OP_OK, m->rid, 6);
     wire_str(&w, "app_id", fn->app->id);
     wire_str(&w, "function_id", fn->id);
-    wire_str(&w, "kind", fn->cfg.web ? "web" : fn->cfg.generator ? "generator" : "function");
+    wire_str(&w, "kind", kind_name(fn));
     wire_str(&w, "signature", fn->cfg.signature);
     wire_str(&w, "web_url", NULL);
-    wire_str(&w, "class", NULL);
+    wire_str(&w, "class", fn->cls ? fn->cls->name : NULL);
     wire_end(&w);
 }
 
-/* The function a request names (function_id, or app + function); replies with an error and
- * returns NULL when there is none that can be called. */
-static struct function *resolve(struct conn *c, struct wire_msg *m)
+static int cmp_kv(const void *a, const void *b)
+{
+    const msgpack_object_kv *x = *(const msgpack_object_kv *const *)a;
+    const msgpack_object_kv *y = *(const msgpack_object_kv *const *)b;
+    uint32_t n =
+        x->key.via.str.size < y->key.via.str.size ? x->key.via.str.size : y->key.via.str.size;
+    int c = memcmp(x->key.via.str.ptr, y->key.via.str.ptr, n);
+    if (c)
+        return c;
+    return x->key.via.str.size < y->key.via.str.size   ? -1
+           : x->key.via.str.size > y->key.via.str.size ? 1
+                                                       : 0;
+}
+
+/* The canonical encoding (docs/protocol.md, "Class parameters") of the params payload p[0..n)
+ * into out: the map re-packed with its keys sorted bytewise. NULL, or what is wrong with it. */
+static const char *canonical_params(const char *p, size_t n, struct buf *out)
+{
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 1024))
+        return "out of memory";
+    msgpack_object obj;
+    size_t off = 0;
+    const char *problem = NULL;
+    const msgpack_object_kv **kv = NULL;
+    if (msgpack_unpack(p, n, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
+        obj.type != MSGPACK_OBJECT_MAP) {
+        problem = "params is not one msgpack map";
+        goto done;
+    }
+    uint32_t size = obj.via.map.size;
+    kv = mem_calloc(size ? size : 1, sizeof *kv);
+    if (!kv) {
+        problem = "out of memory";
+        goto done;
+    }
+    for (uint32_t i = 0; i < size && !problem; i++) {
+        const msgpack_object_kv *e = &obj.via.map.ptr[i];
+        kv[i] = e;
+        if (e->key.type != MSGPACK_OBJECT_STR)
+            problem = "a parameter name is not a string";
+        else if (e->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                 e->val.type != MSGPACK_OBJECT_NEGATIVE_INTEGER &&
+                 e->val.type != MSGPACK_OBJECT_STR && e->val.type != MSGPACK_OBJECT_BIN &&
+                 e->val.type != MSGPACK_OBJECT_BOOLEAN)
+            problem = "a parameter is not an int, str, bytes or bool";
+    }
+    if (problem)
+        goto done;
+    qsort(kv, size, sizeof *kv, cmp_kv);
+    for (uint32_t i = 1; i < size && !problem; i++)
+        if (!cmp_kv(&kv[i - 1], &kv[i]))
+            problem = "a parameter is given twice";
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, codec_buf_write);
+    msgpack_pack_map(&pk, size);
+    for (uint32_t i = 0; i < size && !problem; i++)
+        if (msgpack_pack_object(&pk, kv[i]->key) || msgpack_pack_object(&pk, kv[i]->val))
+            problem = "params is too large";
+done:
+    mem_free(kv);
+    msgpack_zone_destroy(&zone);
+    return problem;
+}
+
+/* The function a request names (function_id, or app + function) and in *pool where its inputs
+ * run (a class's pool for the request's params); replies with an error and returns NULL when
+ * there is none that can be called. */
+static struct function *resolve_pool(struct conn *c, struct wire_msg *m, struct function **pool)
 {
     struct function *fn;
     char id[ID_SIZE];
     if (wire_copy_str(m, "function_id", id, sizeof id)) {
         fn = apps_function(id);
-        if (!fn || !fn->live || fn->app->stopped) {
+        if (!fn || !fn->live || fn->app->stopped || fn->is_class) {
             if (fn)
                 not_found(c, m->rid, fn->app->name, fn->name);
             else
                 conn_error(c, m->rid, SKIFF_ERR_NOT_FOUND, "function %s does not exist", id);
             return NULL;
         }
+    } else {
+        char app[256], name[256];
+        if (!need_str(c, m, "app", app, sizeof app) ||
+            !need_str(c, m, "function", name, sizeof name))
+            return NULL;
+        fn = apps_lookup(app, name);
+        if (!fn) {
+            not_found(c, m->rid, app, name);
+            return NULL;
+        }
+    }
+    const char *params;
+    size_t n;
+    bool has_params = wire_get_bin(m, "params", &params, &n);
+    if (!fn->method) {
+        if (has_params) {
+            conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                       "%s.%s is not a method of a class: it takes no params", fn->app->name,
+                       fn->name);
+            return NULL;
+        }
+        if (pool)
+            *pool = fn;
         return fn;
     }
-    char app[256], name[256];
-    if (!need_str(c, m, "app", app, sizeof app) || !need_str(c, m, "function", name, sizeof name))
+    if (!fn->cls) {
+        not_found(c, m->rid, fn->app->name, fn->name);
         return NULL;
-    fn = apps_lookup(app, name);
-    if (!fn)
-        not_found(c, m->rid, app, name);
+    }
+    if (!pool)
+        return fn;
+    static const char empty_map = (char)0x80;
+    struct buf canon;
+    buf_init(&canon, 1u << 20);
+    const char *problem =
+        canonical_params(has_params ? params : &empty_map, has_params ? n : 1, &canon);
+    if (problem) {
+        buf_deinit(&canon);
+        conn_error(c, m->rid, SKIFF_ERR_INVALID, "cannot instantiate %s.%s: %s", fn->app->name,
+                   fn->cls->name, problem);
+        return NULL;
+    }
+    *pool = apps_class_pool(fn->cls, canon.data, canon.len);
+    buf_deinit(&canon);
+    if (!*pool) {
+        conn_error(c, m->rid, SKIFF_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     return fn;
 }
 
@@ -136,7 +248,8 @@ static bool get_parent(struct conn *c, struct wire_msg *m, char parent[ID_SIZE])
 
 static void call(struct conn *c, struct wire_msg *m)
 {
-    struct function *fn = resolve(c, m);
+    struct function *pool;
+    struct function *fn = resolve_pool(c, m, &pool);
     if (!fn)
         return;
     const char *args;
@@ -156,19 +269,20 @@ static void call(struct conn *c, struct wire_msg *m)
     wire_get_bool(m, "gen", &gen);
     char parent[ID_SIZE];
     if (get_parent(c, m, parent))
-        calls_request(c, m->rid, fn, args, len, spawn, gen, parent);
+        calls_request(c, m->rid, fn, pool, args, len, spawn, gen, parent);
 }
 
 static void map_start(struct conn *c, struct wire_msg *m)
 {
-    struct function *fn = resolve(c, m);
+    struct function *pool;
+    struct function *fn = resolve_pool(c, m, &pool);
     if (!fn)
         return;
     bool spawn = false;
     wire_get_bool(m, "spawn", &spawn);
     char parent[ID_SIZE];
     if (get_parent(c, m, parent))
-        calls_map_start(c, m->rid, fn, spawn, parent);
+        calls_map_start(c, m->rid, fn, pool, spawn, parent);
 }
 
 static void map_inputs(struct conn *c, struct wire_msg *m)
@@ -273,8 +387,36 @@ static const char *deploy_entry(const msgpack_object *e, struct deploy_fn *f)
     return NULL;
 }
 
-/* Reads the functions array of a DEPLOY into fns. Replies with an error and returns -1 when an
- * entry is malformed. */
+/* A class's entry: its parameter signature is under "params"; its name has no dot. */
+static const char *class_entry(const msgpack_object *e, struct deploy_fn *f)
+{
+    f->is_class = true;
+    if (strchr(f->name, '.'))
+        return "a class name holds a '.'";
+    mem_free(f->cfg.signature);
+    f->cfg.signature = NULL;
+    const msgpack_object *p = wire_obj_get(e, "params");
+    if (p && p->type == MSGPACK_OBJECT_STR &&
+        !(f->cfg.signature = mem_strndup(p->via.str.ptr, p->via.str.size)))
+        return "out of memory";
+    return NULL;
+}
+
+/* The method entry f names a class among fns[0..n). */
+static const char *method_entry(const struct deploy_fn *fns, size_t n, const struct deploy_fn *f)
+{
+    const char *dot = strchr(f->name, '.');
+    if (!dot)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (fns[i].is_class && strlen(fns[i].name) == (size_t)(dot - f->name) &&
+            !strncmp(fns[i].name, f->name, (size_t)(dot - f->name)))
+            return f->cfg.web ? "a method cannot be a web endpoint" : NULL;
+    return "a method names a class that is not in the app's classes";
+}
+
+/* Reads the functions and classes arrays of a DEPLOY into fns (classes after functions).
+ * Replies with an error and returns -1 when an entry is malformed. */
 static int deploy_functions(struct conn *c, struct wire_msg *m, struct deploy_fn **out, size_t *n)
 {
     const msgpack_object *arr = wire_get(m, "functions");
@@ -282,7 +424,14 @@ static int deploy_functions(struct conn *c, struct wire_msg *m, struct deploy_fn
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "field 'functions' (an array) is missing");
         return -1;
     }
-    size_t count = arr->via.array.size;
+    const msgpack_object *classes = wire_get(m, "classes");
+    if (classes && classes->type != MSGPACK_OBJECT_ARRAY && classes->type != MSGPACK_OBJECT_NIL) {
+        conn_error(c, m->rid, SKIFF_ERR_INVALID, "field 'classes' is not an array");
+        return -1;
+    }
+    size_t nfun = arr->via.array.size;
+    size_t ncls = classes && classes->type == MSGPACK_OBJECT_ARRAY ? classes->via.array.size : 0;
+    size_t count = nfun + ncls;
     struct deploy_fn *fns = mem_calloc(count ? count : 1, sizeof *fns);
     if (!fns) {
         conn_error(c, m->rid, SKIFF_ERR_NOMEM, "out of memory");
@@ -291,11 +440,18 @@ static int deploy_functions(struct conn *c, struct wire_msg *m, struct deploy_fn
     const char *problem = NULL;
     size_t i;
     for (i = 0; i < count && !problem; i++) {
-        problem = deploy_entry(&arr->via.array.ptr[i], &fns[i]);
+        const msgpack_object *e =
+            i < nfun ? &arr->via.array.ptr[i] : &classes->via.array.ptr[i - nfun];
+        problem = deploy_entry(e, &fns[i]);
+        if (!problem && i >= nfun)
+            problem = class_entry(e, &fns[i]);
         for (size_t j = 0; !problem && j < i; j++)
             if (!strcmp(fns[j].name, fns[i].name))
-                problem = "two functions have the same name";
+                problem = "two functions or classes have the same name";
     }
+    for (size_t k = 0; !problem && k < nfun; k++)
+        if ((problem = method_entry(fns, count, &fns[k])))
+            i = k + 1;
     if (problem) {
         const char *name = fns[i - 1].name;
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "cannot deploy: %s%s%s%s", problem,
@@ -346,7 +502,8 @@ static void deploy(struct conn *c, struct wire_msg *m)
     size_t live = 0;
     struct list_node *node, *t;
     list_for_each_safe(node, t, &a->functions) live +=
-        container_of(node, struct function, app_link)->live;
+        (container_of(node, struct function, app_link)->live &&
+         !container_of(node, struct function, app_link)->is_class);
     struct wire_writer w;
     wire_begin(&w, conn_out(c), OP_OK, m->rid, 3);
     wire_str(&w, "app_id", a->id);
@@ -356,7 +513,7 @@ static void deploy(struct conn *c, struct wire_msg *m)
     list_for_each_safe(node, t, &a->functions)
     {
         struct function *f = container_of(node, struct function, app_link);
-        if (!f->live)
+        if (!f->live || f->is_class)
             continue;
         wire_pack_map(&w, 3);
         wire_pack_str(&w, "name");
@@ -394,12 +551,13 @@ static void app_list(struct conn *c, struct wire_msg *m)
         size_t live = 0;
         struct list_node *node, *t;
         list_for_each_safe(node, t, &a->functions) live +=
-            container_of(node, struct function, app_link)->live;
+            (container_of(node, struct function, app_link)->live &&
+             !container_of(node, struct function, app_link)->is_class);
         wire_pack_array(&w, live);
         list_for_each_safe(node, t, &a->functions)
         {
             struct function *f = container_of(node, struct function, app_link);
-            if (f->live)
+            if (f->live && !f->is_class)
                 wire_pack_str(&w, f->name);
         }
     }
@@ -451,6 +609,53 @@ static void container_list(struct conn *c, struct wire_msg *m)
         conn_error(c, m->rid, SKIFF_ERR_NOMEM, "out of memory listing containers");
 }
 
+/* CLS_LOOKUP: a class, its parameter signature and its methods. */
+static void cls_lookup(struct conn *c, struct wire_msg *m)
+{
+    char app[256], name[256];
+    if (!need_str(c, m, "app", app, sizeof app) || !need_str(c, m, "class", name, sizeof name))
+        return;
+    struct function *cls = apps_lookup_class(app, name);
+    if (!cls) {
+        struct app *a = apps_find(app);
+        conn_error(c, m->rid, SKIFF_ERR_NOT_FOUND,
+                   "Lookup failed for Cls '%s' from the '%s' app: %s", name, app,
+                   !a           ? "the app is not deployed"
+                   : a->stopped ? "the app is stopped"
+                                : "the app has no such class");
+        return;
+    }
+    size_t n = 0;
+    struct list_node *node, *t;
+    list_for_each_safe(node, t, &cls->app->functions)
+    {
+        struct function *f = container_of(node, struct function, app_link);
+        n += f->live && f->cls == cls;
+    }
+    struct wire_writer w;
+    wire_begin(&w, conn_out(c), OP_OK, m->rid, 4);
+    wire_str(&w, "app_id", cls->app->id);
+    wire_str(&w, "class", cls->name);
+    wire_str(&w, "params", cls->cfg.signature);
+    wire_key(&w, "methods");
+    wire_pack_array(&w, n);
+    list_for_each_safe(node, t, &cls->app->functions)
+    {
+        struct function *f = container_of(node, struct function, app_link);
+        if (!f->live || f->cls != cls)
+            continue;
+        wire_pack_map(&w, 3);
+        wire_pack_str(&w, "name");
+        wire_pack_str(&w, f->method);
+        wire_pack_str(&w, "function_id");
+        wire_pack_str(&w, f->id);
+        wire_pack_str(&w, "kind");
+        wire_pack_str(&w, kind_name(f));
+    }
+    if (wire_end(&w) != SKIFF_OK)
+        conn_error(c, m->rid, SKIFF_ERR_NOMEM, "out of memory");
+}
+
 /* The autoscaler settings map (docs/protocol.md). */
 static void pack_autoscaler(struct wire_writer *w, const struct function *fn)
 {
@@ -467,8 +672,8 @@ static void pack_autoscaler(struct wire_writer *w, const struct function *fn)
 
 static void stats(struct conn *c, struct wire_msg *m)
 {
-    struct function *fn = resolve(c, m);
-    if (!fn)
+    struct function *fn;
+    if (!resolve_pool(c, m, &fn))
         return;
     int64_t headroom = (int64_t)fn->n_containers * fn->cfg.max_inputs - fn->n_running;
     struct wire_writer w;
@@ -485,8 +690,8 @@ static void stats(struct conn *c, struct wire_msg *m)
 /* AUTOSCALER: changes the live settings given; absent ones stay. */
 static void autoscaler(struct conn *c, struct wire_msg *m)
 {
-    struct function *fn = resolve(c, m);
-    if (!fn)
+    struct function *fn;
+    if (!resolve_pool(c, m, &fn))
         return;
     struct fn_config next = fn->cfg;
     static const char *const ints[] = {"min_containers", "max_containers", "buffer_containers"};
@@ -610,6 +815,9 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         return;
     case OP_AUTOSCALER:
         autoscaler(c, m);
+        return;
+    case OP_CLS_LOOKUP:
+        cls_lookup(c, m);
         return;
     default:
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "unknown operation %d", m->op);

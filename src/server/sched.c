@@ -71,14 +71,20 @@ int sched_init(uv_loop_t *l, const char *worker, const char *server_addr, const 
     return 0;
 }
 
+/* fn (a function or a class's pool) takes inputs. */
 static bool serving(const struct function *fn)
 {
-    return fn->live && !fn->app->stopped;
+    return apps_owner(fn)->live && !fn->app->stopped;
+}
+
+static int code_version(const struct function *fn)
+{
+    return apps_owner(fn)->version;
 }
 
 static bool current(const struct container *ct)
 {
-    return serving(ct->fn) && ct->version == ct->fn->version;
+    return serving(ct->fn) && ct->version == code_version(ct->fn);
 }
 
 /* Inputs one container may hold. */
@@ -246,7 +252,7 @@ static bool undelay(struct input *in)
 /* Ends a failed attempt of in: retried if its function's policy allows, else final. */
 static void attempt_failed(struct input *in, enum call_status status, const skiff_error *err)
 {
-    const struct retry_policy *p = &in->call->fn->cfg.retries;
+    const struct retry_policy *p = &in->call->pool->cfg.retries;
     if (in->attempts < p->max_retries && !in->call->cancelled && !shutting_down) {
         double delay = p->initial_delay * pow(p->backoff_coefficient, in->attempts);
         if (delay > p->max_delay)
@@ -382,7 +388,7 @@ static void dispatch(struct function *fn)
 
 void sched_enqueue(struct input *in)
 {
-    struct function *fn = in->call->fn;
+    struct function *fn = in->call->pool;
     if (!serving(fn)) {
         /* Stopped or redeployed without it between the request and now (a spawn's commit, a
          * restart): it can never run. */
@@ -402,7 +408,7 @@ void sched_enqueue(struct input *in)
 
 void sched_cancel(struct input *in, bool terminate_containers)
 {
-    struct function *fn = in->call->fn;
+    struct function *fn = in->call->pool;
     if (undelay(in))
         return;
     struct container *ct = in->container;
@@ -438,7 +444,7 @@ void sched_terminate_queued(struct function *fn, const char *why)
     }
     for (size_t i = 0; i < n_delayed;) {
         struct input *in = delayed[i].in;
-        if (in->call->fn != fn) {
+        if (in->call->pool != fn) {
             i++;
             continue;
         }
@@ -464,6 +470,13 @@ static void fail_held(struct container *ct, enum call_status status, const skiff
 
 void sched_function_changed(struct function *fn)
 {
+    if (fn->is_class) {
+        /* The class's pools follow it. */
+        for (size_t i = 0; i < fn->pools.cap; i++)
+            if (fn->pools.slots[i].val)
+                sched_function_changed(fn->pools.slots[i].val);
+        return;
+    }
     struct list_node *n, *t;
     list_for_each_safe(n, t, &fn->containers)
     {
@@ -578,7 +591,7 @@ static void fail_head(struct function *fn, const skiff_error *err)
 void sched_container_init_failed(struct container *ct, const skiff_error *err)
 {
     struct function *fn = ct->fn;
-    bool cur = ct->version == fn->version;
+    bool cur = ct->version == code_version(fn);
     retire(ct);
     container_kill(ct, "it could not load its function");
     /* The same code fails the same way: every queued input of this version gets the error. */
@@ -632,7 +645,7 @@ void sched_container_exited(struct container *ct, const char *why, int sig)
     }
     if (!list_empty(&ct->held)) {
         requeue_held(ct);
-    } else if (was_starting && !ct->killed && ct->version == fn->version) {
+    } else if (was_starting && !ct->killed && ct->version == code_version(fn)) {
         /* Died before it was ready: fail one input, so a broken container cannot loop. */
         skiff_error err = SKIFF_ERROR_INIT;
         skiff_error_set(&err, SKIFF_ERR_INIT_FAILURE, NULL,

@@ -38,8 +38,8 @@ static sqlite3_stmt *st[S_COUNT];
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_INSERT_CALL] = "INSERT INTO calls(call_id, input_id, function_id, parent_input_id, created,"
-                      " status, args, kind, n_inputs, closed, items)"
-                      " VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, 0)",
+                      " status, args, kind, n_inputs, closed, items, params)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, 0, ?10)",
     [S_CALL_OUTCOME] = "UPDATE calls SET status = ?2, result = ?3, err_code = ?4, err_type = ?5,"
                        " err_message = ?6, err_traceback = ?7, finished = ?8, expires = ?9,"
                        " args = NULL, items = ?10 WHERE call_id = ?1",
@@ -92,14 +92,15 @@ static const char schema[] =
     "  function_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, name TEXT NOT NULL,"
     "  live INTEGER NOT NULL, version INTEGER NOT NULL, signature TEXT, timeout REAL NOT NULL,"
     "  max_containers INTEGER NOT NULL, min_containers INTEGER NOT NULL,"
-    "  scaledown_window REAL NOT NULL, config BLOB, UNIQUE(app_id, name));"
+    "  scaledown_window REAL NOT NULL, config BLOB, is_class INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE(app_id, name));"
     "CREATE TABLE IF NOT EXISTS calls("
     "  call_id TEXT PRIMARY KEY, input_id TEXT NOT NULL, function_id TEXT NOT NULL,"
     "  parent_input_id TEXT, created INTEGER NOT NULL, status INTEGER NOT NULL, args BLOB,"
     "  result BLOB, err_code INTEGER, err_type TEXT, err_message TEXT, err_traceback TEXT,"
     "  finished INTEGER, expires INTEGER, kind INTEGER NOT NULL DEFAULT 0,"
     "  n_inputs INTEGER NOT NULL DEFAULT 1, closed INTEGER NOT NULL DEFAULT 1,"
-    "  items INTEGER NOT NULL DEFAULT 0);"
+    "  items INTEGER NOT NULL DEFAULT 0, params BLOB);"
     "CREATE INDEX IF NOT EXISTS calls_unfinished ON calls(created) WHERE status < 2;"
     "CREATE INDEX IF NOT EXISTS calls_expires ON calls(expires) WHERE status BETWEEN 2 AND 6;"
     "CREATE TABLE IF NOT EXISTS inputs("
@@ -119,7 +120,10 @@ static const struct {
     {"calls", "n_inputs", "ALTER TABLE calls ADD COLUMN n_inputs INTEGER NOT NULL DEFAULT 1"},
     {"calls", "closed", "ALTER TABLE calls ADD COLUMN closed INTEGER NOT NULL DEFAULT 1"},
     {"calls", "items", "ALTER TABLE calls ADD COLUMN items INTEGER NOT NULL DEFAULT 0"},
+    {"calls", "params", "ALTER TABLE calls ADD COLUMN params BLOB"},
     {"functions", "config", "ALTER TABLE functions ADD COLUMN config BLOB"},
+    {"functions", "is_class",
+     "ALTER TABLE functions ADD COLUMN is_class INTEGER NOT NULL DEFAULT 0"},
 };
 
 int64_t store_now_ms(void)
@@ -348,6 +352,10 @@ static int exec_call(const struct rec *r)
     sqlite3_bind_int(s, 7, c->kind);
     sqlite3_bind_int64(s, 8, c->n_inputs);
     sqlite3_bind_int(s, 9, c->closed);
+    if (c->pool && c->pool->params)
+        sqlite3_bind_blob64(s, 10, c->pool->params, c->pool->params_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 10);
     return step(s);
 }
 
@@ -631,7 +639,7 @@ int store_load_unfinished(const struct store_restore *r)
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(db,
                            "SELECT call_id, input_id, parent_input_id, function_id, created, args,"
-                           " kind, n_inputs, closed FROM calls WHERE status < 2"
+                           " kind, n_inputs, closed, params FROM calls WHERE status < 2"
                            " ORDER BY created, call_id",
                            -1, &s, NULL) != SQLITE_OK) {
         log_error("store: %s", sqlite3_errmsg(db));
@@ -645,7 +653,8 @@ int store_load_unfinished(const struct store_restore *r)
         uint32_t n_inputs = (uint32_t)sqlite3_column_int64(s, 7);
         struct call *call =
             r->call(call_id, parent ? parent : "", (const char *)sqlite3_column_text(s, 3), kind,
-                    sqlite3_column_int64(s, 4), n_inputs, sqlite3_column_int(s, 8) != 0);
+                    sqlite3_column_int64(s, 4), n_inputs, sqlite3_column_int(s, 8) != 0,
+                    sqlite3_column_blob(s, 9), (size_t)sqlite3_column_bytes(s, 9));
         if (!call)
             continue;
         if (kind == CK_SPAWN_MAP) {

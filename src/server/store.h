@@ -98,7 +98,8 @@ int store_each_item(const char *call_id, uint32_t from,
  * restore_input for each of its inputs still to run (the callee takes args). 0 or -1. */
 struct store_restore {
     struct call *(*call)(const char *call_id, const char *parent, const char *function_id, int kind,
-                         int64_t created, uint32_t n_inputs, bool closed);
+                         int64_t created, uint32_t n_inputs, bool closed, const void *params,
+                         size_t params_len);
     void (*input)(struct call *call, uint32_t index, const char *input_id, char *args,
                   size_t args_len);
 };

@@ -71,13 +71,13 @@ static uint64_t send_outputs(struct raw *r, const char *id, int from)
 
 /* What a map's OUTPUTS stream delivered, by index. */
 struct outs {
-    int n;          /* inputs */
-    int *seen;      /* times each index was delivered */
-    int64_t *value; /* the int result, or -1 */
-    int *code;      /* 0 success, else the error code */
-    int final_op;   /* OP_OK or OP_ERROR ending the stream */
-    int64_t count;  /* the final OK's count */
-    int final_code; /* the final ERROR's code */
+    int n;                /* inputs */
+    int *seen;            /* times each index was delivered */
+    int64_t *value;       /* the int result, or -1 */
+    int *code;            /* 0 success, else the error code */
+    int final_op;         /* OP_OK or OP_ERROR ending the stream */
+    int64_t count;        /* the final OK's count */
+    int final_code;       /* the final ERROR's code */
     uint64_t ack_rids[4]; /* replies to other requests that may come among the frames */
     int n_acks, acked;
 };
@@ -236,16 +236,16 @@ TEST(map_inputs_in_order_only)
     /* A repeat of the same range is refused: inputs are never repeated. */
     free(raw_expect_error(&r, send_inputs(&r, id, 0, 2, false, args_echo_i), SKIFF_ERR_INVALID));
     raw_expect_ok(&r, send_inputs(&r, id, 2, 1, true, args_echo_i));
-    char *m = raw_expect_error(&r, send_inputs(&r, id, 3, 1, false, args_echo_i),
-                               SKIFF_ERR_INVALID);
+    char *m =
+        raw_expect_error(&r, send_inputs(&r, id, 3, 1, false, args_echo_i), SKIFF_ERR_INVALID);
     ASSERT_STR_CONTAINS(m, "no more");
     free(m);
     /* Unknown and malformed call ids. */
-    free(raw_expect_error(&r, send_inputs(&r, "fc-01ARZ3NDEKTSV4RRFFQ69G5FAV", 0, 1, false,
-                                          args_echo_i),
-                          SKIFF_ERR_NOT_FOUND));
-    free(raw_expect_error(&r, send_inputs(&r, "nope", 0, 1, false, args_echo_i),
-                          SKIFF_ERR_INVALID));
+    free(raw_expect_error(
+        &r, send_inputs(&r, "fc-01ARZ3NDEKTSV4RRFFQ69G5FAV", 0, 1, false, args_echo_i),
+        SKIFF_ERR_NOT_FOUND));
+    free(
+        raw_expect_error(&r, send_inputs(&r, "nope", 0, 1, false, args_echo_i), SKIFF_ERR_INVALID));
     struct outs o;
     outs_init(&o, 3);
     read_outputs(&r, send_outputs(&r, id, 0), &o, 20);
