@@ -74,10 +74,10 @@ struct waiter {
     struct list_node link; /* in c->waiters until done */
     uint64_t rid;
     struct rpc_sink *sink; /* an asynchronous request's sink, or NULL (a thread waits) */
-    pthread_cond_t cond; /* signalled when done, or when the reader role is passed here */
-    bool done;           /* frame or fail is set */
-    int fail;            /* SKIFF_OK: the reply is in frame (or in place, for the reader) */
-    char *frame;         /* a reply body handed over by the reader (mem_alloc'd) */
+    pthread_cond_t cond;   /* signalled when done, or when the reader role is passed here */
+    bool done;             /* frame or fail is set */
+    int fail;              /* SKIFF_OK: the reply is in frame (or in place, for the reader) */
+    char *frame;           /* a reply body handed over by the reader (mem_alloc'd) */
     size_t len;
     char why[800]; /* the failure's message: the server address, then the reason */
 };
@@ -761,7 +761,7 @@ void rpc_sink_deinit(struct skiff_client *c, struct rpc_sink *s)
 }
 
 int rpc_send(struct skiff_client *c, rpc_build_fn build, void *arg, size_t frame_max,
-             struct rpc_sink *s, skiff_error *err)
+             struct rpc_sink *s, uint64_t *rid, skiff_error *err)
 {
     struct waiter *w = mem_calloc(1, sizeof *w);
     if (!w)
@@ -781,6 +781,8 @@ int rpc_send(struct skiff_client *c, rpc_build_fn build, void *arg, size_t frame
     int rc = ensure_conn(c, err);
     if (rc == SKIFF_OK) {
         w->rid = ++c->next_rid;
+        if (rid)
+            *rid = w->rid;
         c->out.len = 0;
         c->out.max = frame_max ? frame_max : c->payload_max + PROTO_FRAME_OVERHEAD;
         rc = build(c, &c->out, w->rid, arg, err);
@@ -861,8 +863,8 @@ int rpc_sink_next(struct skiff_client *c, struct rpc_sink *s, int timeout_ms,
         }
         if (looked && deadline >= 0 && mono_now() >= deadline) {
             pthread_mutex_unlock(&c->mu);
-            return skiff_error_set(err, SKIFF_ERR_TIMEOUT, NULL,
-                                   "nothing arrived within %d ms", timeout_ms);
+            return skiff_error_set(err, SKIFF_ERR_TIMEOUT, NULL, "nothing arrived within %d ms",
+                                   timeout_ms);
         }
         if (!c->reading) {
             c->reading = true;

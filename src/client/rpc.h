@@ -128,11 +128,13 @@ void rpc_sink_init(struct rpc_sink *s);
 /* Forgets every request of s still in flight (their late frames are dropped), frees the frames
  * not taken and destroys s. The requests themselves are not cancelled. */
 void rpc_sink_deinit(struct skiff_client *c, struct rpc_sink *s);
-/* Sends the request build() makes without waiting: its answers go to s. Returns SKIFF_OK once the
- * frame is written or queued for writing; build's failure; SKIFF_ERR_CONNECTION (cannot connect
- * or the write failed), SKIFF_ERR_AUTH, SKIFF_ERR_NOMEM. frame_max as for rpc_request. */
+/* Sends the request build() makes without waiting: its answers go to s, and its rid to *rid
+ * (if rid is non-NULL) so the caller can tell the answers of several requests apart. Returns
+ * SKIFF_OK once the frame is written or queued for writing; build's failure; SKIFF_ERR_CONNECTION
+ * (cannot connect or the write failed), SKIFF_ERR_AUTH, SKIFF_ERR_NOMEM. frame_max as for
+ * rpc_request. */
 int rpc_send(struct skiff_client *c, rpc_build_fn build, void *arg, size_t frame_max,
-             struct rpc_sink *s, skiff_error *err);
+             struct rpc_sink *s, uint64_t *rid, skiff_error *err);
 /* Takes the oldest frame of s, waiting up to timeout_ms (-1: no limit, 0: do not wait) and
  * reading and writing the connection meanwhile when no other thread does. Returns SKIFF_OK with
  * the frame in *out (free it with rpc_frame_free); SKIFF_ERR_TIMEOUT when none came in time;

@@ -31,6 +31,9 @@
 #define SPAWN_ID "fc-01M80000000000000000000001"
 #define FAILED_ID "fc-01M80000000000000000000002"
 #define UNKNOWN_ID "fc-01M80000000000000000000003"
+#define MAP_ID "fc-01M80000000000000000000004"
+#define SMAP_ID "fc-01M80000000000000000000005"
+#define GEN_ID "fc-01M80000000000000000000006"
 #define MAX_DEFERRED 512
 
 struct deferred {
@@ -54,6 +57,11 @@ static struct fake {
     int64_t last_timeout_ms;
     int conn_fd; /* the connection being served, or -1 */
     bool stop;
+    /* maps (under mu) */
+    int map_inputs_frames, map_max_chunk, map_outstanding, map_max_outstanding, map_starts;
+    int map_cancels, bad_starts, outputs_requests;
+    int64_t map_count;
+    char last_params[64];
     /* the connection's state (server thread only) */
     struct deferred deferred[MAX_DEFERRED];
     int ndeferred;
@@ -226,8 +234,9 @@ static int64_t first_arg(const msgpack_object *root)
 }
 
 /* The fake's functions; function i has the id fn_id(i). */
-static const char *const functions[] = {"square",  "slow",     "echo",   "fail",
-                                        "garbage", "badvalue", "hangup", NULL};
+static const char *const functions[] = {"square",  "slow",      "echo",   "fail",
+                                        "garbage", "badvalue",  "hangup", "mapfail",
+                                        "counter", "countfail", "web",    NULL};
 
 static const char *fn_id(int i)
 {
@@ -235,8 +244,16 @@ static const char *fn_id(int i)
         "fu-01M80000000000000000000000", "fu-01M80000000000000000000001",
         "fu-01M80000000000000000000002", "fu-01M80000000000000000000003",
         "fu-01M80000000000000000000004", "fu-01M80000000000000000000005",
-        "fu-01M80000000000000000000006"};
+        "fu-01M80000000000000000000006", "fu-01M80000000000000000000007",
+        "fu-01M80000000000000000000008", "fu-01M80000000000000000000009",
+        "fu-01M8000000000000000000000A"};
     return ids[i];
+}
+
+/* Generators of the fake: counter(n) yields 0..n-1; countfail(n) yields 0, 1 and then fails. */
+static bool is_gen(int fn)
+{
+    return fn >= 0 && (!strcmp(functions[fn], "counter") || !strcmp(functions[fn], "countfail"));
 }
 
 /* The index of the function a request names (by app + function or by function_id), or -1. */
@@ -271,6 +288,8 @@ static void not_found(int fd, uint64_t rid, const msgpack_object *root)
     reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", msg, NULL);
 }
 
+static void stream_gen(int fd, uint64_t rid, int fn, int64_t n, int64_t from);
+
 /* Handles CALL. Returns false when the connection is to be closed. */
 static bool serve_call(int fd, uint64_t rid, const msgpack_object *root)
 {
@@ -290,8 +309,31 @@ static bool serve_call(int fd, uint64_t rid, const msgpack_object *root)
     }
     const char *fname = functions[idx];
     const msgpack_object *sp = wire_obj_get(root, "spawn");
+    const msgpack_object *gen = wire_obj_get(root, "gen");
+    bool is_spawn = sp && sp->type == MSGPACK_OBJECT_BOOLEAN && sp->via.boolean;
+    bool want_gen = gen && gen->type == MSGPACK_OBJECT_BOOLEAN && gen->via.boolean;
     int64_t x = first_arg(root);
-    if (sp && sp->type == MSGPACK_OBJECT_BOOLEAN && sp->via.boolean) {
+    const msgpack_object *params = wire_obj_get(root, "params");
+    pthread_mutex_lock(&fk.mu);
+    fk.last_params[0] = '\0';
+    if (params && params->type == MSGPACK_OBJECT_BIN) /* hex of the first bytes */
+        for (uint32_t i = 0; i < params->via.bin.size && i < 31; i++)
+            snprintf(fk.last_params + 2 * i, 3, "%02x", (unsigned char)params->via.bin.ptr[i]);
+    pthread_mutex_unlock(&fk.mu);
+    if (want_gen != is_gen(idx)) {
+        reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError",
+                    want_gen ? "not a generator" : "a generator: use remote_gen", NULL);
+        return true;
+    }
+    if (want_gen && is_spawn) {
+        reply_strs(fd, rid, "call_id", GEN_ID, "function_id", fn_id(idx), NULL);
+        return true;
+    }
+    if (want_gen) {
+        stream_gen(fd, rid, idx, x, 0);
+        return true;
+    }
+    if (is_spawn) {
         reply_strs(fd, rid, "call_id", !strcmp(fname, "fail") ? FAILED_ID : SPAWN_ID, "function_id",
                    fn_id(idx), NULL);
         return true;
@@ -331,13 +373,19 @@ static bool serve_call(int fd, uint64_t rid, const msgpack_object *root)
     return true;
 }
 
+static void serve_get_index(int fd, uint64_t rid, int64_t index);
+
 static void serve_get(int fd, uint64_t rid, const msgpack_object *root)
 {
     int64_t t = field_int(root, "timeout_ms");
     pthread_mutex_lock(&fk.mu);
     fk.last_timeout_ms = t;
     pthread_mutex_unlock(&fk.mu);
-    if (field_is(root, "call_id", FAILED_ID))
+    if (field_is(root, "call_id", SMAP_ID))
+        serve_get_index(fd, rid, field_int(root, "index"));
+    else if (field_is(root, "call_id", GEN_ID))
+        reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError", "a generator call", NULL);
+    else if (field_is(root, "call_id", FAILED_ID))
         reply_error(fd, rid, SKIFF_ERR_USER, "ValueError", "x must be positive", NULL);
     else if (!field_is(root, "call_id", SPAWN_ID))
         reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", "no such call", NULL);
@@ -345,6 +393,414 @@ static void serve_get(int fd, uint64_t rid, const msgpack_object *root)
         reply_error(fd, rid, SKIFF_ERR_TIMEOUT, "TimeoutError", "has not finished yet", NULL);
     else
         reply_value(fd, rid, FN_ID, 1234, NULL, 0);
+}
+
+/* --- version 2: maps, generators and the rest ----------------------------------------------- */
+
+/* One output of the fake's map: the msgpack of [index, 0, value] or [index, code, ...]. */
+struct fout {
+    int64_t index;
+    char *item;
+    size_t len;
+};
+
+/* The one map (or spawn_map) of the connection (server thread only). */
+static struct fmap {
+    bool active, spawn, last;
+    int fn;
+    int64_t count;        /* inputs received */
+    uint64_t outputs_rid; /* the OUTPUTS stream, 0 if none */
+    struct fout *pending; /* outputs not yet sent */
+    size_t npending, cap;
+    int64_t sent; /* outputs sent */
+} fm;
+
+static void fout_push(int64_t index, const char *item, size_t len)
+{
+    if (fm.npending == fm.cap) {
+        fm.cap = fm.cap ? fm.cap * 2 : 64;
+        fm.pending = realloc(fm.pending, fm.cap * sizeof *fm.pending);
+    }
+    struct fout *o = &fm.pending[fm.npending++];
+    o->index = index;
+    o->item = malloc(len);
+    memcpy(o->item, item, len);
+    o->len = len;
+}
+
+static void fmap_reset(void)
+{
+    for (size_t i = 0; i < fm.npending; i++)
+        free(fm.pending[i].item);
+    free(fm.pending);
+    memset(&fm, 0, sizeof fm);
+}
+
+/* The first positional argument of an argument payload (an int), 0 if none. */
+static int64_t payload_first(const char *p, size_t n)
+{
+    msgpack_zone z;
+    msgpack_zone_init(&z, 1024);
+    msgpack_object o;
+    size_t off = 0;
+    int64_t v = 0;
+    if (msgpack_unpack(p, n, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
+        o.type == MSGPACK_OBJECT_ARRAY && o.via.array.size == 2 &&
+        o.via.array.ptr[0].type == MSGPACK_OBJECT_ARRAY && o.via.array.ptr[0].via.array.size > 0) {
+        const msgpack_object *x = &o.via.array.ptr[0].via.array.ptr[0];
+        if (x->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            v = (int64_t)x->via.u64;
+        else if (x->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+            v = x->via.i64;
+    }
+    msgpack_zone_destroy(&z);
+    return v;
+}
+
+/* Computes input index's output for the map's function and queues it: square and mapfail
+ * square their first argument (mapfail fails when it is 3 mod 5), echo returns the payload. */
+static void fmap_run(int64_t index, const char *payload, size_t n)
+{
+    msgpack_sbuffer sb, vb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_sbuffer_init(&vb);
+    msgpack_packer pk, vpk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&vpk, &vb, msgpack_sbuffer_write);
+    int64_t x = payload_first(payload, n);
+    const char *name = functions[fm.fn];
+    if (!strcmp(name, "mapfail") && x % 5 == 3) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "bad input %lld", (long long)x);
+        msgpack_pack_array(&pk, 5);
+        msgpack_pack_int64(&pk, index);
+        msgpack_pack_int(&pk, SKIFF_ERR_USER);
+        pk_str(&pk, "ValueError");
+        pk_str(&pk, msg);
+        pk_str(&pk, "app.c:7 in mapfail");
+    } else {
+        msgpack_pack_array(&pk, 3);
+        msgpack_pack_int64(&pk, index);
+        msgpack_pack_int(&pk, 0);
+        if (!strcmp(name, "echo")) {
+            msgpack_pack_bin_with_body(&pk, payload, n);
+        } else {
+            msgpack_pack_int64(&vpk, x * x);
+            msgpack_pack_bin_with_body(&pk, vb.data, vb.size);
+        }
+    }
+    fout_push(index, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&vb);
+}
+
+static void outstanding_update(void)
+{
+    pthread_mutex_lock(&fk.mu);
+    fk.map_outstanding = (int)(fm.count - fm.sent);
+    if (fk.map_outstanding > fk.map_max_outstanding)
+        fk.map_max_outstanding = fk.map_outstanding;
+    fk.map_count = fm.count;
+    pthread_mutex_unlock(&fk.mu);
+}
+
+static void reply_count(int fd, uint64_t rid, int64_t count)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    reply_begin(&sb, &pk, OP_OK, rid, 1);
+    pk_str(&pk, "count");
+    msgpack_pack_int64(&pk, count);
+    reply_send(fd, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Sends the map's pending outputs on its OUTPUTS stream, newest first (so an ordered map has to
+ * reorder), 7 per STREAM frame, then the final OK once the inputs are closed and all sent. */
+static void fmap_flush(int fd)
+{
+    if (!fm.active || !fm.outputs_rid)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    while (fm.npending > 0 && (!fm.spawn || fm.last)) {
+        size_t k = fm.npending < 7 ? fm.npending : 7;
+        reply_begin(&sb, &pk, OP_STREAM, fm.outputs_rid, 2);
+        pk_str(&pk, "items");
+        msgpack_pack_array(&pk, k);
+        for (size_t i = 0; i < k; i++) {
+            struct fout *o = &fm.pending[--fm.npending];
+            msgpack_sbuffer_write(&sb, o->item, o->len);
+            if (!fm.spawn)
+                free(o->item);
+        }
+        pk_str(&pk, "backlog");
+        msgpack_pack_int64(&pk, (int64_t)fm.npending);
+        fm.sent += (int64_t)k;
+        outstanding_update();
+        reply_send(fd, &sb);
+    }
+    if (fm.last && fm.npending == 0) {
+        reply_count(fd, fm.outputs_rid, fm.count);
+        fm.outputs_rid = 0;
+        if (fm.spawn) { /* kept: the outputs stay for GET and another OUTPUTS */
+            fm.npending = (size_t)fm.count;
+            fm.sent = 0;
+        }
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void serve_map_start(int fd, uint64_t rid, const msgpack_object *root)
+{
+    bool by_id;
+    int idx = find_function(root, &by_id);
+    pthread_mutex_lock(&fk.mu);
+    field_copy(root, "parent_input_id", fk.last_parent, sizeof fk.last_parent);
+    pthread_mutex_unlock(&fk.mu);
+    if (idx < 0) {
+        not_found(fd, rid, root);
+        return;
+    }
+    if (is_gen(idx)) {
+        reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError", "a generator cannot be mapped",
+                    NULL);
+        return;
+    }
+    fmap_reset();
+    fm.active = true;
+    fm.fn = idx;
+    const msgpack_object *sp = wire_obj_get(root, "spawn");
+    fm.spawn = sp && sp->type == MSGPACK_OBJECT_BOOLEAN && sp->via.boolean;
+    pthread_mutex_lock(&fk.mu);
+    fk.map_starts++;
+    fk.map_max_outstanding = fk.map_outstanding = fk.map_max_chunk = fk.map_inputs_frames = 0;
+    pthread_mutex_unlock(&fk.mu);
+    reply_strs(fd, rid, "call_id", fm.spawn ? SMAP_ID : MAP_ID, "function_id", fn_id(idx), NULL);
+}
+
+static void serve_map_inputs(int fd, uint64_t rid, const msgpack_object *root)
+{
+    const msgpack_object *args = wire_obj_get(root, "args");
+    const msgpack_object *last = wire_obj_get(root, "last");
+    if (!fm.active || !field_is(root, "call_id", fm.spawn ? SMAP_ID : MAP_ID) || fm.last ||
+        field_int(root, "start") != fm.count || !args || args->type != MSGPACK_OBJECT_ARRAY) {
+        reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError", "inputs lost or repeated", NULL);
+        return;
+    }
+    for (uint32_t i = 0; i < args->via.array.size; i++) {
+        const msgpack_object *a = &args->via.array.ptr[i];
+        fmap_run(fm.count++, a->via.bin.ptr, a->via.bin.size);
+    }
+    fm.last = last && last->type == MSGPACK_OBJECT_BOOLEAN && last->via.boolean;
+    pthread_mutex_lock(&fk.mu);
+    fk.map_inputs_frames++;
+    if ((int)args->via.array.size > fk.map_max_chunk)
+        fk.map_max_chunk = (int)args->via.array.size;
+    pthread_mutex_unlock(&fk.mu);
+    if (!fm.spawn)
+        outstanding_update();
+    reply_count(fd, rid, fm.count);
+}
+
+/* Sorts outputs by descending index, so fmap_flush sends them in index order. */
+static int by_index_desc(const void *a, const void *b)
+{
+    const struct fout *x = a, *y = b;
+    return x->index < y->index ? 1 : x->index > y->index ? -1 : 0;
+}
+
+/* A generator's items [seq, 0, seq * 10] for seq from..n-1, 3 per frame; countfail stops after
+ * 2 items with a ValueError. Then OK count (or the error) on rid. */
+static void stream_gen(int fd, uint64_t rid, int fn, int64_t n, int64_t from)
+{
+    bool fails = !strcmp(functions[fn], "countfail");
+    int64_t end = fails && n > 2 ? 2 : n;
+    msgpack_sbuffer sb, vb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_sbuffer_init(&vb);
+    msgpack_packer pk, vpk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&vpk, &vb, msgpack_sbuffer_write);
+    for (int64_t seq = from; seq < end;) {
+        int64_t k = end - seq < 3 ? end - seq : 3;
+        reply_begin(&sb, &pk, OP_STREAM, rid, 1);
+        pk_str(&pk, "items");
+        msgpack_pack_array(&pk, (size_t)k);
+        for (int64_t i = 0; i < k; i++, seq++) {
+            msgpack_sbuffer_clear(&vb);
+            msgpack_pack_int64(&vpk, seq * 10);
+            msgpack_pack_array(&pk, 3);
+            msgpack_pack_int64(&pk, seq);
+            msgpack_pack_int(&pk, 0);
+            msgpack_pack_bin_with_body(&pk, vb.data, vb.size);
+        }
+        reply_send(fd, &sb);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&vb);
+    if (fails && n > 2)
+        reply_error(fd, rid, SKIFF_ERR_USER, "ValueError", "the generator broke",
+                    "app.c:3 in countfail");
+    else
+        reply_count(fd, rid, n);
+}
+
+static void serve_outputs(int fd, uint64_t rid, const msgpack_object *root)
+{
+    pthread_mutex_lock(&fk.mu);
+    fk.outputs_requests++;
+    pthread_mutex_unlock(&fk.mu);
+    int64_t from = field_int(root, "from");
+    if (field_is(root, "call_id", GEN_ID)) {
+        stream_gen(fd, rid, 8, 5, from == INT64_MIN ? 0 : from); /* spawned counter(5) */
+        return;
+    }
+    if (!fm.active || !field_is(root, "call_id", fm.spawn ? SMAP_ID : MAP_ID)) {
+        reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", "no such map", NULL);
+        return;
+    }
+    fm.outputs_rid = rid;
+    if (fm.spawn) /* kept outputs go in index order */
+        qsort(fm.pending, fm.npending, sizeof *fm.pending, by_index_desc);
+}
+
+/* GET on the spawn_map: the kept output of input index (-1: no index given). */
+static void serve_get_index(int fd, uint64_t rid, int64_t index)
+{
+    if (index == INT64_MIN) {
+        reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError", "a spawn_map needs an index", NULL);
+        return;
+    }
+    for (size_t i = 0; fm.spawn && i < (size_t)fm.count; i++) {
+        if (fm.pending[i].index != index)
+            continue;
+        msgpack_zone z;
+        msgpack_zone_init(&z, 1024);
+        msgpack_object o;
+        size_t off = 0;
+        msgpack_unpack(fm.pending[i].item, fm.pending[i].len, &off, &z, &o);
+        if (o.via.array.ptr[1].via.u64 == 0)
+            reply_value(fd, rid, fn_id(fm.fn), 0, o.via.array.ptr[2].via.bin.ptr,
+                        o.via.array.ptr[2].via.bin.size);
+        else
+            reply_error(fd, rid, SKIFF_ERR_USER, "ValueError", "kept failure", NULL);
+        msgpack_zone_destroy(&z);
+        return;
+    }
+    reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", "index out of range", NULL);
+}
+
+/* Packs a call graph input node with n children (packed next by the caller). */
+static void pack_node(msgpack_packer *pk, const char *input_id, const char *status, int children)
+{
+    msgpack_pack_map(pk, 7);
+    pk_str(pk, "input_id");
+    pk_str(pk, input_id);
+    pk_str(pk, "call_id");
+    pk_str(pk, SPAWN_ID);
+    pk_str(pk, "index");
+    msgpack_pack_int(pk, 0);
+    pk_str(pk, "container_id");
+    if (children)
+        pk_str(pk, "ta-01M80000000000000000000001");
+    else
+        msgpack_pack_nil(pk);
+    pk_str(pk, "status");
+    pk_str(pk, status);
+    pk_str(pk, "function");
+    pk_str(pk, children ? "app.square" : "other.echo");
+    pk_str(pk, "children");
+    msgpack_pack_array(pk, (size_t)children);
+}
+
+/* STATS, AUTOSCALER, CALL_GRAPH, CLS_LOOKUP and LOGS with canned answers. */
+static void serve_v2_info(int fd, uint64_t rid, int op, const msgpack_object *root)
+{
+    bool by_id;
+    int idx = find_function(root, &by_id);
+    if ((op == OP_STATS || op == OP_AUTOSCALER) && idx < 0) {
+        not_found(fd, rid, root);
+        return;
+    }
+    if (op == OP_CALL_GRAPH && !field_is(root, "call_id", SPAWN_ID)) {
+        reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", "no such call", NULL);
+        return;
+    }
+    if (op == OP_CLS_LOOKUP && !field_is(root, "class", "Model")) {
+        reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError",
+                    "Lookup failed for Cls 'Nope' from the 'app' app", NULL);
+        return;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (op == OP_STATS) {
+        reply_begin(&sb, &pk, OP_OK, rid, 4);
+        const char *k[] = {"backlog", "num_total_runners", "num_running_inputs", "input_headroom"};
+        for (int i = 0; i < 4; i++) {
+            pk_str(&pk, k[i]);
+            msgpack_pack_int(&pk, 10 + i);
+        }
+    } else if (op == OP_AUTOSCALER) {
+        reply_begin(&sb, &pk, OP_OK, rid, 1);
+        pk_str(&pk, "autoscaler");
+        msgpack_pack_map(&pk, 4);
+        const char *k[] = {"min_containers", "max_containers", "buffer_containers"};
+        const int64_t dflt[] = {0, 8, 0};
+        for (int i = 0; i < 3; i++) {
+            int64_t v = field_int(root, k[i]);
+            pk_str(&pk, k[i]);
+            msgpack_pack_int64(&pk, v == INT64_MIN ? dflt[i] : v);
+        }
+        const msgpack_object *w = wire_obj_get(root, "scaledown_window");
+        pk_str(&pk, "scaledown_window");
+        msgpack_pack_double(&pk, w && w->type == MSGPACK_OBJECT_FLOAT64 ? w->via.f64 : 60.0);
+    } else if (op == OP_CALL_GRAPH) {
+        reply_begin(&sb, &pk, OP_OK, rid, 1);
+        pk_str(&pk, "inputs");
+        msgpack_pack_array(&pk, 1);
+        pack_node(&pk, "in-01M80000000000000000000001", "SUCCESS", 1);
+        pack_node(&pk, "in-01M80000000000000000000002", "TERMINATED", 0);
+    } else if (op == OP_CLS_LOOKUP) {
+        reply_begin(&sb, &pk, OP_OK, rid, 4);
+        pk_str(&pk, "app_id");
+        pk_str(&pk, "ap-01M80000000000000000000001");
+        pk_str(&pk, "class");
+        pk_str(&pk, "Model");
+        pk_str(&pk, "params");
+        pk_str(&pk, "name:str, n:int");
+        pk_str(&pk, "methods");
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_map(&pk, 3);
+        pk_str(&pk, "name");
+        pk_str(&pk, "predict");
+        pk_str(&pk, "function_id");
+        pk_str(&pk, fn_id(0));
+        pk_str(&pk, "kind");
+        pk_str(&pk, "function");
+    } else { /* LOGS: two lines, then the end */
+        reply_begin(&sb, &pk, OP_STREAM, rid, 1);
+        pk_str(&pk, "items");
+        msgpack_pack_array(&pk, 2);
+        for (int i = 0; i < 2; i++) {
+            msgpack_pack_array(&pk, 5);
+            msgpack_pack_int64(&pk, 1700000000000 + i);
+            pk_str(&pk, "ta-01M80000000000000000000001");
+            msgpack_pack_nil(&pk);
+            pk_str(&pk, i ? "stderr" : "stdout");
+            pk_str(&pk, i ? "line two" : "line one");
+        }
+        reply_send(fd, &sb);
+        reply_begin(&sb, &pk, OP_OK, rid, 0);
+    }
+    reply_send(fd, &sb);
+    msgpack_sbuffer_destroy(&sb);
 }
 
 /* Handles one request frame. Returns false to close the connection. */
@@ -381,9 +837,12 @@ static bool serve_frame(int fd, bool *authed, const msgpack_object *root)
     case OP_LOOKUP: {
         bool by_id;
         int idx = find_function(root, &by_id);
-        if (idx >= 0 && !by_id)
+        if (idx >= 0 && !by_id && !strcmp(functions[idx], "web"))
             reply_strs(fd, rid, "app_id", "ap-01M80000000000000000000001", "function_id",
-                       fn_id(idx), NULL);
+                       fn_id(idx), "kind", "web", "web_url", "http://127.0.0.1:7879/app/web", NULL);
+        else if (idx >= 0 && !by_id)
+            reply_strs(fd, rid, "app_id", "ap-01M80000000000000000000001", "function_id",
+                       fn_id(idx), "kind", is_gen(idx) ? "generator" : "function", NULL);
         else
             not_found(fd, rid, root);
         return true;
@@ -396,11 +855,49 @@ static bool serve_frame(int fd, bool *authed, const msgpack_object *root)
     case OP_CANCEL:
         pthread_mutex_lock(&fk.mu);
         fk.cancels++;
+        if (field_is(root, "call_id", MAP_ID))
+            fk.map_cancels++;
         pthread_mutex_unlock(&fk.mu);
+        if (field_is(root, "call_id", MAP_ID) && fm.outputs_rid) {
+            reply_error(fd, fm.outputs_rid, SKIFF_ERR_CANCELLED, "CancelledError", "cancelled",
+                        NULL);
+            fmap_reset();
+        }
         reply_strs(fd, rid, NULL);
         return true;
+    case OP_MAP_START:
+        serve_map_start(fd, rid, root);
+        return true;
+    case OP_MAP_INPUTS:
+        serve_map_inputs(fd, rid, root);
+        return true;
+    case OP_OUTPUTS:
+        serve_outputs(fd, rid, root);
+        return true;
+    case OP_STATS:
+    case OP_AUTOSCALER:
+    case OP_CALL_GRAPH:
+    case OP_CLS_LOOKUP:
+    case OP_LOGS:
+        serve_v2_info(fd, rid, (int)op, root);
+        return true;
     case OP_CALL_INFO:
-        if (field_is(root, "call_id", SPAWN_ID) || field_is(root, "call_id", FAILED_ID))
+        if (field_is(root, "call_id", SMAP_ID) || field_is(root, "call_id", GEN_ID)) {
+            bool smap = field_is(root, "call_id", SMAP_ID);
+            msgpack_sbuffer sb;
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            reply_begin(&sb, &pk, OP_OK, rid, 3);
+            pk_str(&pk, "call_id");
+            pk_str(&pk, smap ? SMAP_ID : GEN_ID);
+            pk_str(&pk, "kind");
+            pk_str(&pk, smap ? "spawn_map" : "generator");
+            pk_str(&pk, "inputs");
+            msgpack_pack_int64(&pk, smap ? fm.count : 1);
+            reply_send(fd, &sb);
+            msgpack_sbuffer_destroy(&sb);
+        } else if (field_is(root, "call_id", SPAWN_ID) || field_is(root, "call_id", FAILED_ID))
             reply_strs(fd, rid, "call_id", SPAWN_ID, "status", "running", "app", "app", NULL);
         else
             reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", "no such call", NULL);
@@ -445,6 +942,7 @@ static void serve_conn(int fd)
             memmove(in, in + 4 + n, len - 4 - (size_t)n);
             len -= 4 + (size_t)n;
             flush_deferred(fd); /* anything deferred goes after this reply */
+            fmap_flush(fd);
         }
         if (!open || n < 0)
             break;
@@ -468,6 +966,7 @@ static void serve_conn(int fd)
         len += (size_t)got;
     }
     fk.ndeferred = 0;
+    fmap_reset();
     free(in);
 }
 
@@ -1268,5 +1767,428 @@ TEST(out_of_memory_never_crashes)
     }
     ASSERT_EQ_INT(rc, SKIFF_OK);
     ASSERT_GT_INT(n, 3);
+    fake_stop();
+}
+
+/* --- maps ---------------------------------------------------------------------------------------
+ */
+
+static skiff_value *int_list(int64_t from, int64_t n)
+{
+    skiff_value *l = skiff_value_list();
+    for (int64_t i = 0; i < n; i++)
+        skiff_list_append(l, skiff_value_int(from + i));
+    return l;
+}
+
+static int fake_int(const int *counter)
+{
+    return observed(counter);
+}
+
+TEST(map_ordered_value_by_value_with_window)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square");
+    skiff_value *xs = int_list(0, 1000);
+    const skiff_value *lists[] = {xs};
+    skiff_map_options o = {.max_outstanding = 10};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &o, &m, &err), SKIFF_OK);
+    ASSERT_NOT_NULL(skiff_map_call_id(m));
+    skiff_map_output out = {0};
+    int64_t i = 0;
+    int rc;
+    while ((rc = skiff_map_next(m, &out, &err)) == SKIFF_OK) {
+        ASSERT_EQ_INT((int64_t)out.index, i); /* the fake sends newest first: reordered */
+        ASSERT_EQ_INT(skiff_value_get_int(out.value), i * i);
+        skiff_map_stats st;
+        skiff_map_get_stats(m, &st);
+        ASSERT_TRUE(st.outstanding <= 10);
+        skiff_map_output_clear(&out);
+        i++;
+    }
+    ASSERT_EQ_INT(rc, SKIFF_DONE);
+    ASSERT_EQ_INT(i, 1000);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_DONE); /* stays done */
+    skiff_map_stats st;
+    skiff_map_get_stats(m, &st);
+    ASSERT_EQ_INT(st.sent, 1000);
+    ASSERT_EQ_INT(st.delivered, 1000);
+    ASSERT_EQ_INT(st.outstanding, 0);
+    ASSERT_TRUE(st.inputs_done);
+    ASSERT_EQ_INT(st.backlog, 0);
+    ASSERT_TRUE(fake_int(&fk.map_max_outstanding) <= 10); /* the window, seen by the server */
+    ASSERT_GT_INT(fake_int(&fk.map_max_outstanding), 1);  /* and it was used */
+    ASSERT_EQ_INT(fake_int(&fk.map_cancels), 0);
+    skiff_map_free(m);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_unordered_completion_order)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square");
+    skiff_value *xs = int_list(0, 300);
+    const skiff_value *lists[] = {xs};
+    skiff_map_options o = {.unordered = true, .max_outstanding = 50};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &o, &m, &err), SKIFF_OK);
+    static bool seen[300];
+    skiff_map_output out = {0};
+    int n = 0, out_of_order = 0;
+    while (skiff_map_next(m, &out, &err) == SKIFF_OK) {
+        ASSERT_TRUE(out.index < 300 && !seen[out.index]);
+        seen[out.index] = true;
+        ASSERT_EQ_INT(skiff_value_get_int(out.value), (int64_t)(out.index * out.index));
+        if ((int)out.index != n)
+            out_of_order++;
+        n++;
+        skiff_map_output_clear(&out);
+    }
+    ASSERT_EQ_INT(n, 300);
+    ASSERT_GT_INT(out_of_order, 0); /* completion order, not input order */
+    ASSERT_TRUE(fake_int(&fk.map_max_outstanding) <= 50);
+    skiff_map_free(m);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_zip_shortest_and_kwargs)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "echo");
+    skiff_value *a = int_list(0, 5), *b = int_list(100, 3);
+    const skiff_value *lists[] = {a, b};
+    skiff_value *kw = skiff_value_map();
+    skiff_map_set(kw, "scale", skiff_value_int(7));
+    skiff_map_options o = {.kwargs = kw};
+    skiff_map *m = NULL;
+    skiff_value *all = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 2, &o, &m, &err), SKIFF_OK);
+    skiff_value_free(kw); /* copied by the map */
+    ASSERT_EQ_INT(skiff_map_collect(m, &all, &err), SKIFF_OK);
+    char *json = skiff_value_to_json(all);
+    ASSERT_EQ_STR(json,
+                  "[[[0,100],{\"scale\":7}],[[1,101],{\"scale\":7}],[[2,102],{\"scale\":7}]]");
+    free(json);
+    skiff_value_free(all);
+    skiff_map_free(m);
+
+    /* starmap spreads each tuple */
+    skiff_value *tuples = skiff_value_list();
+    skiff_list_append(tuples, skiff_value_list_of(2, skiff_value_int(1), skiff_value_int(2)));
+    skiff_list_append(tuples, skiff_value_list_of(1, skiff_value_string("x")));
+    ASSERT_EQ_INT(skiff_function_starmap(fn, tuples, NULL, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_collect(m, &all, &err), SKIFF_OK);
+    json = skiff_value_to_json(all);
+    ASSERT_EQ_STR(json, "[[[1,2],{}],[[\"x\"],{}]]");
+    free(json);
+    skiff_value_free(all);
+    skiff_map_free(m);
+    skiff_list_append(tuples, skiff_value_int(3)); /* not a tuple */
+    m = NULL;
+    ASSERT_EQ_INT(skiff_function_starmap(fn, tuples, NULL, &m, &err), SKIFF_ERR_INVALID);
+    ASSERT_NULL(m);
+    skiff_error_clear(&err);
+    skiff_value_free(tuples);
+    skiff_value_free(a);
+    skiff_value_free(b);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_empty_input_returns_at_once)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square");
+    skiff_value *a = int_list(0, 4), *empty = skiff_value_list();
+    const skiff_value *lists[] = {a, empty};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_map_output out = {0};
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 2, NULL, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_DONE);
+    ASSERT_NULL(skiff_map_call_id(m));
+    ASSERT_EQ_INT(fake_int(&fk.map_starts), 0); /* nothing was sent */
+    skiff_map_free(m);
+    ASSERT_EQ_INT(skiff_function_for_each(fn, lists, 2, NULL, false, &err), SKIFF_OK);
+    skiff_value_free(a);
+    skiff_value_free(empty);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_failure_raised_in_order_and_return_exceptions)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "mapfail"); /* fails when x % 5 == 3 */
+    skiff_value *xs = int_list(0, 20);
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_map_output out = {0};
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, NULL, &m, &err), SKIFF_OK);
+    for (int i = 0; i < 3; i++) { /* 0, 1, 2 come first although the fake sends newest first */
+        ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_OK);
+        ASSERT_EQ_INT((int)out.index, i);
+        skiff_map_output_clear(&out);
+    }
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_ERR_USER);
+    ASSERT_EQ_STR(err.type, "ValueError");
+    ASSERT_EQ_STR(err.message, "bad input 3");
+    ASSERT_EQ_STR(err.traceback, "app.c:7 in mapfail");
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_ERR_USER); /* sticky */
+    skiff_error_clear(&err);
+    skiff_map_free(m);
+
+    skiff_map_options o = {.return_exceptions = true};
+    skiff_value *all = NULL;
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &o, &m, &err), SKIFF_OK);
+    for (int i = 0; i < 20; i++) {
+        ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_OK);
+        ASSERT_EQ_INT((int)out.index, i);
+        if (i % 5 == 3) {
+            ASSERT_NULL(out.value);
+            ASSERT_EQ_INT(out.error.code, SKIFF_ERR_USER);
+            ASSERT_EQ_STR(out.error.type, "ValueError");
+        } else {
+            ASSERT_EQ_INT(out.error.code, SKIFF_OK);
+            ASSERT_EQ_INT(skiff_value_get_int(out.value), i * i);
+        }
+        skiff_map_output_clear(&out);
+    }
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_DONE);
+    skiff_map_stats st;
+    skiff_map_get_stats(m, &st);
+    ASSERT_EQ_INT(st.failures, 4);
+    skiff_map_free(m);
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &o, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_collect(m, &all, &err), SKIFF_OK);
+    ASSERT_EQ_STR(skiff_value_get_string(
+                      skiff_map_get(skiff_map_get(skiff_list_get(all, 3), "error"), "type"), NULL),
+                  "ValueError");
+    skiff_value_free(all);
+    skiff_map_free(m);
+
+    ASSERT_EQ_INT(skiff_function_for_each(fn, lists, 1, NULL, false, &err), SKIFF_ERR_USER);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_for_each(fn, lists, 1, NULL, true, &err), SKIFF_OK);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_abandoned_is_cancelled_and_errors)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square"), *missing = fn_ok(c, "nope");
+    skiff_value *xs = int_list(0, 100), *notlist = skiff_value_int(1);
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_map_output out = {0};
+    skiff_map_options o = {.max_outstanding = 20};
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &o, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_OK);
+    skiff_map_output_clear(&out);
+    skiff_map_free(m); /* unfinished: cancelled */
+    ASSERT_EQ_INT(fake_int(&fk.map_cancels), 1);
+    expect_square(fn, 4); /* the connection is still in step */
+
+    m = NULL;
+    ASSERT_EQ_INT(skiff_function_map(missing, lists, 1, NULL, &m, &err), SKIFF_ERR_NOT_FOUND);
+    ASSERT_NULL(m);
+    skiff_error_clear(&err);
+    const skiff_value *bad[] = {notlist};
+    ASSERT_EQ_INT(skiff_function_map(fn, bad, 1, NULL, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 0, NULL, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_map_options big = {.max_outstanding = SKIFF_MAP_WINDOW_MAX + 1};
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &big, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_map_options badkw = {.kwargs = notlist};
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &badkw, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_NULL(m);
+    skiff_value_free(xs);
+    skiff_value_free(notlist);
+    skiff_function_free(fn);
+    skiff_function_free(missing);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+/* A source of n inputs [i] that fails at fail_at (if >= 0). */
+struct counting_source {
+    int64_t i, n, fail_at;
+};
+
+static int counting_next(void *ctx, skiff_value **args, skiff_error *err)
+{
+    struct counting_source *s = ctx;
+    if (s->i == s->fail_at)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "input %lld is unreadable",
+                               (long long)s->i);
+    if (s->i >= s->n)
+        return SKIFF_OK;
+    *args = skiff_value_list_of(1, skiff_value_int(s->i++));
+    return SKIFF_OK;
+}
+
+TEST(map_source_large_without_deadlock)
+{
+    /* 200,000 inputs from a generator-like source, results consumed as they come: chunks of
+     * many inputs per frame, both directions busy at once, memory bounded by the window. */
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square"), *sq = fn_ok(c, "square");
+    struct counting_source cs = {0, 200000, -1};
+    skiff_map_source src = {counting_next, &cs};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map_source(fn, &src, NULL, &m, &err), SKIFF_OK);
+    skiff_map_output out = {0};
+    int64_t i = 0;
+    while (skiff_map_next(m, &out, &err) == SKIFF_OK) {
+        if (out.value == NULL ||
+            skiff_value_get_int(out.value) != (int64_t)out.index * (int64_t)out.index)
+            FAIL("output %zu is wrong", out.index);
+        if ((int64_t)out.index != i)
+            FAIL("output %zu came at %lld", out.index, (long long)i);
+        if (i == 100000)
+            expect_square(sq, 12); /* another request on the same client mid-map */
+        skiff_map_output_clear(&out);
+        i++;
+    }
+    ASSERT_EQ_INT(err.code, SKIFF_OK);
+    ASSERT_EQ_INT(i, 200000);
+    ASSERT_TRUE(fake_int(&fk.map_max_outstanding) <= SKIFF_MAP_WINDOW_DEFAULT);
+    ASSERT_GT_INT(fake_int(&fk.map_max_chunk), 100); /* many inputs per frame */
+    skiff_map_free(m);
+
+    /* A failing source ends the map with its error. */
+    struct counting_source bad = {0, 100, 42};
+    src.ctx = &bad;
+    ASSERT_EQ_INT(skiff_function_map_source(fn, &src, NULL, &m, &err), SKIFF_OK);
+    int rc;
+    while ((rc = skiff_map_next(m, &out, &err)) == SKIFF_OK)
+        skiff_map_output_clear(&out);
+    ASSERT_EQ_INT(rc, SKIFF_ERR_INVALID);
+    ASSERT_EQ_STR(err.message, "input 42 is unreadable");
+    skiff_error_clear(&err);
+    skiff_map_free(m);
+    skiff_function_free(fn);
+    skiff_function_free(sq);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_big_payloads_both_ways)
+{
+    /* Echoed 16 KiB payloads: the client writes megabytes while the server writes them back. */
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "echo");
+    char blob[16384];
+    memset(blob, 'x', sizeof blob);
+    skiff_value *xs = skiff_value_list();
+    for (int i = 0; i < 2000; i++)
+        skiff_list_append(xs, skiff_value_bytes(blob, sizeof blob));
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, NULL, &m, &err), SKIFF_OK);
+    skiff_map_output out = {0};
+    int n = 0;
+    while (skiff_map_next(m, &out, &err) == SKIFF_OK) {
+        size_t len = 0;
+        skiff_value *args = skiff_list_get(out.value, 0);
+        skiff_value_get_bytes(skiff_list_get(args, 0), &len);
+        ASSERT_EQ_INT(len, sizeof blob);
+        skiff_map_output_clear(&out);
+        n++;
+    }
+    ASSERT_EQ_INT(err.code, SKIFF_OK);
+    ASSERT_EQ_INT(n, 2000);
+    skiff_map_free(m);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(spawn_map_get_by_index_and_iterate)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "mapfail");
+    skiff_value *xs = int_list(0, 30);
+    const skiff_value *lists[] = {xs};
+    skiff_call *call = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_spawn_map(fn, lists, 1, NULL, &call, &err), SKIFF_OK);
+    ASSERT_EQ_STR(skiff_call_id(call), SMAP_ID);
+    ASSERT_EQ_INT(skiff_call_get_kind(call), SKIFF_CALL_SPAWN_MAP);
+    ASSERT_EQ_INT(skiff_call_num_inputs(call), 30);
+    ASSERT_EQ_INT(fake_int(&fk.outputs_requests), 0); /* no outputs asked for */
+    skiff_value *r = NULL;
+    ASSERT_EQ_INT(skiff_call_get_index(call, 7, 0, &r, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_value_get_int(r), 49);
+    skiff_value_free(r);
+    r = NULL;
+    ASSERT_EQ_INT(skiff_call_get_index(call, 8, 0, &r, &err), SKIFF_ERR_USER);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_call_get_index(call, 30, 0, &r, &err), SKIFF_ERR_NOT_FOUND);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_call_get(call, 0, &r, &err), SKIFF_ERR_INVALID); /* needs an index */
+    skiff_error_clear(&err);
+    ASSERT_NULL(r);
+
+    /* Re-opened by id: CALL_INFO tells the kind and count; iterate in order. */
+    skiff_call *again = NULL;
+    ASSERT_EQ_INT(skiff_call_from_id(c, SMAP_ID, &again, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_call_get_kind(again), SKIFF_CALL_SPAWN_MAP);
+    ASSERT_EQ_INT(skiff_call_num_inputs(again), 30);
+    skiff_map_options o = {.return_exceptions = true};
+    skiff_map *m = NULL;
+    ASSERT_EQ_INT(skiff_call_iter(again, &o, &m, &err), SKIFF_OK);
+    skiff_map_output out = {0};
+    for (int i = 0; i < 30; i++) {
+        ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_OK);
+        ASSERT_EQ_INT((int)out.index, i);
+        if (i % 5 == 3)
+            ASSERT_EQ_STR(out.error.type, "ValueError");
+        else
+            ASSERT_EQ_INT(skiff_value_get_int(out.value), i * i);
+        skiff_map_output_clear(&out);
+    }
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_DONE);
+    skiff_map_free(m);
+    ASSERT_EQ_INT(skiff_call_cancel(again, false, &err), SKIFF_OK);
+    skiff_call_free(again);
+    skiff_call_free(call);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
     fake_stop();
 }
