@@ -59,6 +59,11 @@ int function_check_kind(const skiff_function *fn, bool gen, skiff_error *err);
 /* Checks args is a list (or NULL) and kwargs a map (or NULL). */
 int function_check_args(const skiff_function *fn, const skiff_value *args,
                         const skiff_value *kwargs, skiff_error *err);
+struct rpc_field;
+/* Fills f[0..2] with the fields naming fn for a simple request (rpc_simple) and returns how
+ * many: function_id or app and function, and params for a method of an instance. */
+size_t function_target(const skiff_function *fn, struct rpc_field *f);
+
 struct rpc_sink;
 /* Sends a generator CALL (remote_gen) without waiting, after the checks of remote: its items and
  * final reply go to s. SKIFF_OK, or as rpc_send. */

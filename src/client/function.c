@@ -227,6 +227,31 @@ struct call_req {
     bool gen;
 };
 
+size_t function_target(const skiff_function *fn, struct rpc_field *f)
+{
+    size_t n = 0;
+    memset(f, 0, 3 * sizeof *f);
+    if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE)) {
+        f[n].key = "function_id";
+        f[n].kind = RPC_STR;
+        f[n++].str = fn->id;
+    } else {
+        f[n].key = "app";
+        f[n].kind = RPC_STR;
+        f[n++].str = fn->app;
+        f[n].key = "function";
+        f[n].kind = RPC_STR;
+        f[n++].str = fn->name;
+    }
+    if (fn->params) {
+        f[n].key = "params";
+        f[n].kind = RPC_BIN;
+        f[n].bin = fn->params;
+        f[n++].len = fn->params_len;
+    }
+    return n;
+}
+
 int function_encode_args(skiff_function *fn, struct buf *out, size_t max, const skiff_value *args,
                          const skiff_value *kwargs, skiff_error *err)
 {

@@ -69,18 +69,18 @@ struct skiff_map {
     size_t window;
 
     skiff_map_source src;
-    struct zip zip;        /* src's state when the inputs are lists */
-    skiff_value *first;    /* the first input, pulled before starting */
-    bool src_done;         /* no more inputs to pull */
-    bool last_sent;        /* MAP_INPUTS with last went out */
-    int inflight;          /* MAP_INPUTS requests not yet answered */
-    uint64_t outputs_rid;  /* the OUTPUTS request */
-    bool outputs_done;     /* its final OK arrived */
-    int64_t count;         /* the server's input count from OUTPUTS' OK, else -1 */
-    struct buf payloads;   /* the pending chunk's encoded payloads, back to back */
-    struct buf one;        /* one input being encoded */
-    size_t *lens;          /* each payload's length */
-    size_t nchunk;         /* payloads in the pending chunk */
+    struct zip zip;       /* src's state when the inputs are lists */
+    skiff_value *first;   /* the first input, pulled before starting */
+    bool src_done;        /* no more inputs to pull */
+    bool last_sent;       /* MAP_INPUTS with last went out */
+    int inflight;         /* MAP_INPUTS requests not yet answered */
+    uint64_t outputs_rid; /* the OUTPUTS request */
+    bool outputs_done;    /* its final OK arrived */
+    int64_t count;        /* the server's input count from OUTPUTS' OK, else -1 */
+    struct buf payloads;  /* the pending chunk's encoded payloads, back to back */
+    struct buf one;       /* one input being encoded */
+    size_t *lens;         /* each payload's length */
+    size_t nchunk;        /* payloads in the pending chunk */
 
     uint64_t sent, received, delivered, failures;
     int64_t backlog;
@@ -116,8 +116,7 @@ static int zip_next(void *ctx, skiff_value **args, skiff_error *err)
             }
     }
     if (!a)
-        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory copying input %zu",
-                               z->i);
+        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory copying input %zu", z->i);
     z->i++;
     *args = a;
     return SKIFF_OK;
@@ -236,8 +235,7 @@ static int add_input(skiff_map *m, skiff_value *args)
         return rc;
     }
     size_t limit = CHUNK_BYTES < max ? CHUNK_BYTES : max;
-    if (m->nchunk > 0 &&
-        (m->payloads.len + m->one.len > limit || m->nchunk == CHUNK_INPUTS)) {
+    if (m->nchunk > 0 && (m->payloads.len + m->one.len > limit || m->nchunk == CHUNK_INPUTS)) {
         rc = send_chunk(m, false);
         if (rc != SKIFF_OK)
             return rc;
@@ -365,8 +363,8 @@ static int take_item(skiff_map *m, const msgpack_object *item)
         if (o[2].type != MSGPACK_OBJECT_BIN ||
             codec_decode_value(o[2].via.bin.ptr, o[2].via.bin.size, &s.value, &e) != SKIFF_OK) {
             if (e.code == SKIFF_OK)
-                skiff_error_set(&e, SKIFF_ERR_DESERIALIZATION, NULL,
-                                "output %llu carries no value", (unsigned long long)index);
+                skiff_error_set(&e, SKIFF_ERR_DESERIALIZATION, NULL, "output %llu carries no value",
+                                (unsigned long long)index);
             int rc = fail_with(m, e.code, &e);
             skiff_error_clear(&e);
             return rc;
@@ -521,7 +519,8 @@ int skiff_map_next(skiff_map *m, skiff_map_output *out, skiff_error *err)
     }
 }
 
-/* --- starting ---------------------------------------------------------------------------------- */
+/* --- starting ----------------------------------------------------------------------------------
+ */
 
 static int build_start(struct skiff_client *c, struct buf *out, uint64_t rid, void *arg,
                        skiff_error *err)
@@ -530,8 +529,7 @@ static int build_start(struct skiff_client *c, struct buf *out, uint64_t rid, vo
     skiff_map *m = arg;
     const char *parent = client_parent_input();
     struct wire_writer w;
-    wire_begin(&w, out, OP_MAP_START, rid,
-               function_target_fields(m->fn) + 1 + (parent ? 1 : 0));
+    wire_begin(&w, out, OP_MAP_START, rid, function_target_fields(m->fn) + 1 + (parent ? 1 : 0));
     function_put_target(&w, m->fn);
     wire_bool(&w, "spawn", m->spawn);
     if (parent)
@@ -672,10 +670,10 @@ static int zip_init(struct zip *z, const skiff_value *const *lists, size_t n, bo
     if (starmap)
         for (size_t i = 0; i < z->len; i++)
             if (skiff_value_type(skiff_list_get(z->tuples, i)) != SKIFF_LIST)
-                return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                                       "starmap input %zu is a %s, not a list of arguments", i,
-                                       skiff_type_name(skiff_value_type(
-                                           skiff_list_get(z->tuples, i))));
+                return skiff_error_set(
+                    err, SKIFF_ERR_INVALID, NULL,
+                    "starmap input %zu is a %s, not a list of arguments", i,
+                    skiff_type_name(skiff_value_type(skiff_list_get(z->tuples, i))));
     return SKIFF_OK;
 }
 
@@ -703,8 +701,7 @@ int skiff_function_starmap(skiff_function *fn, const skiff_value *tuples,
 {
     struct zip z;
     if (!out)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "skiff_function_starmap: out is NULL");
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "skiff_function_starmap: out is NULL");
     int rc = zip_init(&z, &tuples, 1, true, err);
     return rc == SKIFF_OK ? map_begin(fn, NULL, &z, opts, false, out, err) : rc;
 }
@@ -835,7 +832,8 @@ void skiff_map_free(skiff_map *m)
     mem_free(m);
 }
 
-/* --- spawn_map and reading a call's outputs ---------------------------------------------------- */
+/* --- spawn_map and reading a call's outputs ----------------------------------------------------
+ */
 
 /* Sends every input of a spawn_map and waits for each chunk's acknowledgement. */
 static int spawn_all(skiff_map *m, skiff_call **out, skiff_error *err)
@@ -890,8 +888,7 @@ int skiff_call_iter(skiff_call *call, const skiff_map_options *opts, skiff_map *
                                "skiff_call_iter: call and out must not be NULL");
     if (call->kind == SKIFF_CALL_GENERATOR)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "%s is a generator call: read it with skiff_call_get_gen",
-                               call->id);
+                               "%s is a generator call: read it with skiff_call_get_gen", call->id);
     skiff_map *m = map_new(call->client, NULL, opts);
     if (!m)
         return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");

@@ -939,6 +939,9 @@ static int build_simple(struct skiff_client *c, struct buf *out, uint64_t rid, v
         case RPC_INT:
             wire_int(&w, f->key, f->i);
             break;
+        case RPC_DOUBLE:
+            wire_double(&w, f->key, f->d);
+            break;
         case RPC_VALUE: {
             wire_key(&w, f->key);
             int rc = codec_pack_value(&w.pk, f->v);

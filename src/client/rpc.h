@@ -82,7 +82,7 @@ int rpc_request(struct skiff_client *c, rpc_build_fn build, void *arg, size_t fr
 void rpc_reply_release(struct skiff_client *c, struct rpc_reply *r);
 
 /* Kinds of struct rpc_field. */
-enum rpc_kind { RPC_STR, RPC_BIN, RPC_BOOL, RPC_INT, RPC_VALUE };
+enum rpc_kind { RPC_STR, RPC_BIN, RPC_BOOL, RPC_INT, RPC_VALUE, RPC_DOUBLE };
 
 /* One field of a simple request. */
 struct rpc_field {
@@ -93,6 +93,7 @@ struct rpc_field {
     size_t len;
     bool b;               /* RPC_BOOL */
     int64_t i;            /* RPC_INT */
+    double d;             /* RPC_DOUBLE */
     const skiff_value *v; /* RPC_VALUE: packed as msgpack (bytes as bin) */
 };
 

@@ -2192,3 +2192,313 @@ TEST(spawn_map_get_by_index_and_iterate)
     skiff_client_close(c);
     fake_stop();
 }
+
+/* --- generators ------------------------------------------------------------------------------ */
+
+TEST(remote_gen_items_in_order_and_end)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "counter");
+    skiff_value *args = skiff_value_list_of(1, skiff_value_int(7)), *item = NULL;
+    skiff_gen *g = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_remote_gen(fn, args, NULL, &g, &err), SKIFF_OK);
+    for (int i = 0; i < 7; i++) {
+        ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_OK);
+        ASSERT_EQ_INT(skiff_value_get_int(item), i * 10);
+        skiff_value_free(item);
+    }
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_DONE);
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_DONE);
+    ASSERT_EQ_INT(skiff_gen_count(g), 7);
+    skiff_gen_free(g);
+    skiff_function *sq = fn_ok(c, "square");
+    expect_square(sq, 3); /* the connection is still in step */
+    skiff_function_free(sq);
+    skiff_value_free(args);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(remote_gen_failing_midway)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "countfail");
+    skiff_value *args = skiff_value_list_of(1, skiff_value_int(9)), *item = NULL;
+    skiff_gen *g = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_remote_gen(fn, args, NULL, &g, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_OK);
+    skiff_value_free(item);
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_value_get_int(item), 10);
+    skiff_value_free(item);
+    item = NULL;
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_ERR_USER);
+    ASSERT_EQ_STR(err.type, "ValueError");
+    ASSERT_EQ_STR(err.message, "the generator broke");
+    ASSERT_EQ_STR(err.traceback, "app.c:3 in countfail");
+    ASSERT_NULL(item);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_ERR_USER); /* sticky */
+    skiff_error_clear(&err);
+    skiff_gen_free(g);
+    skiff_value_free(args);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(generator_kinds_are_checked)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_gen *g = NULL;
+    skiff_value *r = NULL, *args = skiff_value_list_of(1, skiff_value_int(2));
+    skiff_call *call = NULL;
+    /* Lazy handles: the server refuses. */
+    skiff_function *sq = fn_ok(c, "square"), *gen = fn_ok(c, "counter");
+    ASSERT_EQ_INT(skiff_function_remote_gen(sq, args, NULL, &g, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_gen_next(g, &r, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_gen_free(g);
+    ASSERT_EQ_INT(skiff_function_remote(gen, args, NULL, &r, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_function_free(sq);
+    skiff_function_free(gen);
+    /* Looked-up handles: the client refuses before sending. */
+    ASSERT_EQ_INT(skiff_function_lookup(c, "app", "square", &sq, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_function_lookup(c, "app", "counter", &gen, &err), SKIFF_OK);
+    int before = observed(&fk.calls);
+    g = NULL;
+    ASSERT_EQ_INT(skiff_function_remote_gen(sq, args, NULL, &g, &err), SKIFF_ERR_INVALID);
+    ASSERT_NULL(g);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_remote(gen, args, NULL, &r, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_spawn(gen, args, NULL, &call, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_spawn_gen(sq, args, NULL, &call, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_value *xs = int_list(0, 3);
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    ASSERT_EQ_INT(skiff_function_map(gen, lists, 1, NULL, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(observed(&fk.calls), before);
+    ASSERT_NULL(call);
+    skiff_value_free(xs);
+    skiff_value_free(args);
+    skiff_function_free(sq);
+    skiff_function_free(gen);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(spawned_generator_read_with_get_gen)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "counter");
+    skiff_value *args = skiff_value_list_of(1, skiff_value_int(5)), *item = NULL;
+    skiff_call *call = NULL, *again = NULL;
+    skiff_gen *g = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_spawn_gen(fn, args, NULL, &call, &err), SKIFF_OK);
+    ASSERT_EQ_STR(skiff_call_id(call), GEN_ID);
+    ASSERT_EQ_INT(skiff_call_get_kind(call), SKIFF_CALL_GENERATOR);
+    ASSERT_EQ_INT(skiff_call_get(call, 0, &item, &err), SKIFF_ERR_INVALID); /* use get_gen */
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_call_from_id(c, GEN_ID, &again, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_call_get_kind(again), SKIFF_CALL_GENERATOR);
+    ASSERT_EQ_INT(skiff_call_get_gen(again, &g, &err), SKIFF_OK);
+    int n = 0;
+    while (skiff_gen_next(g, &item, &err) == SKIFF_OK) {
+        ASSERT_EQ_INT(skiff_value_get_int(item), n * 10);
+        skiff_value_free(item);
+        n++;
+    }
+    ASSERT_EQ_INT(err.code, SKIFF_OK);
+    ASSERT_EQ_INT(n, 5);
+    skiff_gen_free(g);
+    skiff_call_free(again);
+    skiff_call *plain = NULL;
+    ASSERT_EQ_INT(skiff_call_from_id(c, SPAWN_ID, &plain, &err), SKIFF_OK);
+    g = NULL;
+    ASSERT_EQ_INT(skiff_call_get_gen(plain, &g, &err), SKIFF_ERR_INVALID);
+    ASSERT_NULL(g);
+    skiff_error_clear(&err);
+    skiff_map *m = NULL;
+    ASSERT_EQ_INT(skiff_call_iter(call, NULL, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_call_free(plain);
+    skiff_call_free(call);
+    skiff_value_free(args);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+/* --- function details, call graph, classes ---------------------------------------------------- */
+
+TEST(stats_autoscaler_keep_warm)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square"), *missing = fn_ok(c, "nope");
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_function_stats st;
+    ASSERT_EQ_INT(skiff_function_get_current_stats(fn, &st, &err), SKIFF_OK);
+    ASSERT_EQ_INT(st.backlog, 10);
+    ASSERT_EQ_INT(st.num_total_runners, 11);
+    ASSERT_EQ_INT(st.num_running_inputs, 12);
+    ASSERT_EQ_INT(st.input_headroom, 13);
+    ASSERT_EQ_INT(skiff_function_get_current_stats(missing, &st, &err), SKIFF_ERR_NOT_FOUND);
+    ASSERT_NOT_NULL(strstr(err.message, "'nope'"));
+    skiff_error_clear(&err);
+
+    skiff_autoscaler a = SKIFF_AUTOSCALER_INIT, now;
+    a.max_containers = 3;
+    a.scaledown_window = 2.5;
+    ASSERT_EQ_INT(skiff_function_update_autoscaler(fn, &a, &now, &err), SKIFF_OK);
+    ASSERT_EQ_INT(now.min_containers, 0); /* unset: unchanged (the fake's default) */
+    ASSERT_EQ_INT(now.max_containers, 3);
+    ASSERT_EQ_INT(now.buffer_containers, 0);
+    ASSERT_TRUE(now.scaledown_window == 2.5);
+    ASSERT_EQ_INT(skiff_function_keep_warm(fn, 2, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_function_keep_warm(fn, -1, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_autoscaler none = SKIFF_AUTOSCALER_INIT;
+    ASSERT_EQ_INT(skiff_function_update_autoscaler(fn, &none, NULL, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_autoscaler bad = SKIFF_AUTOSCALER_INIT;
+    bad.min_containers = 5;
+    bad.max_containers = 2;
+    ASSERT_EQ_INT(skiff_function_update_autoscaler(fn, &bad, NULL, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    bad = (skiff_autoscaler)SKIFF_AUTOSCALER_INIT;
+    bad.scaledown_window = -3;
+    ASSERT_EQ_INT(skiff_function_update_autoscaler(fn, &bad, NULL, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_update_autoscaler(missing, &a, NULL, &err), SKIFF_ERR_NOT_FOUND);
+    skiff_error_clear(&err);
+    skiff_function_free(fn);
+    skiff_function_free(missing);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(web_url_and_local)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *web = fn_ok(c, "web"), *sq = fn_ok(c, "square");
+    skiff_error err = SKIFF_ERROR_INIT;
+    char *url = (char *)1;
+    ASSERT_EQ_INT(skiff_function_get_web_url(web, &url, &err), SKIFF_OK);
+    ASSERT_EQ_STR(url, "http://127.0.0.1:7879/app/web");
+    free(url);
+    expect_square(sq, 2); /* hydrated by a call: the URL still needs a LOOKUP */
+    url = (char *)1;
+    ASSERT_EQ_INT(skiff_function_get_web_url(sq, &url, &err), SKIFF_OK);
+    ASSERT_NULL(url);
+    skiff_value *args = skiff_value_list_of(1, skiff_value_int(2)), *r = NULL;
+    ASSERT_EQ_INT(skiff_function_remote(web, args, NULL, &r, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    /* No app code in this process: local() says so. */
+    ASSERT_EQ_INT(skiff_function_local(sq, args, NULL, &r, &err), SKIFF_ERR_EXECUTION);
+    ASSERT_EQ_STR(err.type, "ExecutionError");
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_local(sq, args, args, &r, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_NULL(r);
+    skiff_value_free(args);
+    skiff_function_free(web);
+    skiff_function_free(sq);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(call_graph_tree)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_call *call = NULL, *unknown = NULL;
+    ASSERT_EQ_INT(skiff_call_from_id(c, SPAWN_ID, &call, &err), SKIFF_OK);
+    skiff_input_info *roots = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(skiff_call_get_call_graph(call, &roots, &n, &err), SKIFF_OK);
+    ASSERT_EQ_INT(n, 1);
+    ASSERT_EQ_STR(roots[0].input_id, "in-01M80000000000000000000001");
+    ASSERT_EQ_STR(roots[0].call_id, SPAWN_ID);
+    ASSERT_EQ_STR(roots[0].container_id, "ta-01M80000000000000000000001");
+    ASSERT_EQ_STR(roots[0].function, "app.square");
+    ASSERT_EQ_INT(roots[0].status, SKIFF_INPUT_SUCCESS);
+    ASSERT_EQ_INT(roots[0].nchildren, 1);
+    ASSERT_EQ_STR(roots[0].children[0].function, "other.echo");
+    ASSERT_NULL(roots[0].children[0].container_id);
+    ASSERT_EQ_INT(roots[0].children[0].status, SKIFF_INPUT_TERMINATED);
+    ASSERT_EQ_STR(skiff_input_status_name(roots[0].children[0].status), "TERMINATED");
+    skiff_call_graph_free(roots, n);
+    ASSERT_EQ_INT(skiff_call_from_id(c, FAILED_ID, &unknown, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_call_get_call_graph(unknown, &roots, &n, &err), SKIFF_ERR_NOT_FOUND);
+    skiff_error_clear(&err);
+    skiff_call_free(unknown);
+    skiff_call_free(call);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(class_instances_and_methods)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_cls *cls = NULL, *nope = NULL;
+    ASSERT_EQ_INT(skiff_cls_from_name(c, "app", "Model", &cls, &err), SKIFF_OK);
+    skiff_value *params = skiff_value_map();
+    skiff_map_set(params, "name", skiff_value_string("a")); /* sorted on the wire: n < name */
+    skiff_map_set(params, "n", skiff_value_int(1));
+    skiff_obj *obj = NULL;
+    ASSERT_EQ_INT(skiff_cls_instantiate(cls, params, &obj, &err), SKIFF_OK);
+    skiff_function *predict = NULL;
+    ASSERT_EQ_INT(skiff_obj_method(obj, "predict", &predict, &err), SKIFF_OK);
+    ASSERT_EQ_STR(skiff_function_id(predict), fn_id(0));
+    expect_square(predict, 6);
+    char seen[64];
+    pthread_mutex_lock(&fk.mu);
+    memcpy(seen, fk.last_params, sizeof seen);
+    pthread_mutex_unlock(&fk.mu);
+    /* {"n": 1, "name": "a"}: fixmap 2, "n", 1, "name", "a" */
+    ASSERT_EQ_STR(seen, "82a16e01a46e616d65a161");
+    skiff_function *bad = NULL;
+    ASSERT_EQ_INT(skiff_obj_method(obj, "train", &bad, &err), SKIFF_ERR_NOT_FOUND);
+    ASSERT_NULL(bad);
+    skiff_error_clear(&err);
+    skiff_value *wrong = skiff_value_map();
+    skiff_map_set(wrong, "x", skiff_value_double(1.5));
+    skiff_obj *o2 = NULL;
+    ASSERT_EQ_INT(skiff_cls_instantiate(cls, wrong, &o2, &err), SKIFF_ERR_INVALID);
+    ASSERT_NULL(o2);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_cls_from_name(c, "app", "Nope", &nope, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_cls_hydrate(nope, &err), SKIFF_ERR_NOT_FOUND);
+    skiff_error_clear(&err);
+    skiff_cls *empty = NULL;
+    ASSERT_EQ_INT(skiff_cls_from_name(c, "app", "", &empty, &err), SKIFF_ERR_INVALID);
+    ASSERT_NULL(empty);
+    skiff_error_clear(&err);
+    skiff_cls_free(nope);
+    skiff_value_free(wrong);
+    skiff_value_free(params);
+    skiff_function_free(predict);
+    skiff_obj_free(obj);
+    skiff_cls_free(cls);
+    skiff_client_close(c);
+    fake_stop();
+}
