@@ -93,8 +93,8 @@ static int read_methods(skiff_cls *cls, const struct wire_msg *m, skiff_error *e
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *e = &ms->via.array.ptr[i];
         const msgpack_object *name = e->type == MSGPACK_OBJECT_MAP ? wire_obj_get(e, "name") : NULL;
-        const msgpack_object *id = e->type == MSGPACK_OBJECT_MAP ? wire_obj_get(e, "function_id")
-                                                                 : NULL;
+        const msgpack_object *id =
+            e->type == MSGPACK_OBJECT_MAP ? wire_obj_get(e, "function_id") : NULL;
         if (!name || name->type != MSGPACK_OBJECT_STR || name->via.str.size == 0 ||
             name->via.str.size > NAME_MAX_LEN || !id || id->type != MSGPACK_OBJECT_STR ||
             id->via.str.size >= ID_SIZE) {

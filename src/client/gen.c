@@ -21,12 +21,12 @@
 struct skiff_gen {
     skiff_client *c;
     struct rpc_sink sink;
-    struct wire_msg msg;      /* the frame being read, parsed */
-    struct rpc_frame *frame;  /* the STREAM frame whose items are being handed out, or NULL */
-    uint32_t next;            /* its next item */
-    size_t count;             /* items delivered */
-    bool done;                /* the final OK arrived and every item was delivered */
-    int fail;                 /* SKIFF_OK, or the failure every further next returns */
+    struct wire_msg msg;     /* the frame being read, parsed */
+    struct rpc_frame *frame; /* the STREAM frame whose items are being handed out, or NULL */
+    uint32_t next;           /* its next item */
+    size_t count;            /* items delivered */
+    bool done;               /* the final OK arrived and every item was delivered */
+    int fail;                /* SKIFF_OK, or the failure every further next returns */
     skiff_error ferr;
 };
 
@@ -126,7 +126,8 @@ static int take_item(skiff_gen *g, skiff_value **item, skiff_error *err)
     skiff_error e = SKIFF_ERROR_INIT;
     if (it->type != MSGPACK_OBJECT_ARRAY || it->via.array.size < 3 ||
         it->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        it->via.array.ptr[0].via.u64 != g->count || it->via.array.ptr[2].type != MSGPACK_OBJECT_BIN) {
+        it->via.array.ptr[0].via.u64 != g->count ||
+        it->via.array.ptr[2].type != MSGPACK_OBJECT_BIN) {
         skiff_error_set(&e, SKIFF_ERR_DESERIALIZATION, NULL,
                         "the server sent a malformed or out-of-sequence generator item (expected "
                         "item %zu)",

@@ -970,6 +970,13 @@ int rpc_simple(struct skiff_client *c, int op, const struct rpc_field *fields, s
     return rpc_request(c, build_simple, &s, frame_max, r, err);
 }
 
+int rpc_simple_send(struct skiff_client *c, int op, const struct rpc_field *fields, size_t n,
+                    struct rpc_sink *s, uint64_t *rid, skiff_error *err)
+{
+    struct simple q = {op, fields, n};
+    return rpc_send(c, build_simple, &q, 0, s, rid, err);
+}
+
 int rpc_reply_value(const struct wire_msg *m, skiff_value **out, skiff_error *err)
 {
     skiff_value *map = skiff_value_map();

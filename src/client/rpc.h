@@ -144,6 +144,9 @@ int rpc_send(struct skiff_client *c, rpc_build_fn build, void *arg, size_t frame
 int rpc_sink_next(struct skiff_client *c, struct rpc_sink *s, int timeout_ms,
                   struct rpc_frame **out, skiff_error *err);
 void rpc_frame_free(struct rpc_frame *f);
+/* rpc_send for a request made of op and the n fields listed. Same returns. */
+int rpc_simple_send(struct skiff_client *c, int op, const struct rpc_field *fields, size_t n,
+                    struct rpc_sink *s, uint64_t *rid, skiff_error *err);
 /* Bytes of requests queued and not yet written: a producer (a map's inputs) holds back while
  * this is large, so the queue stays bounded. */
 size_t rpc_queued_bytes(struct skiff_client *c);

@@ -966,7 +966,8 @@ static void serve_conn(int fd)
         len += (size_t)got;
     }
     fk.ndeferred = 0;
-    fmap_reset();
+    if (!fm.spawn)
+        fmap_reset(); /* a map dies with its connection; a spawn_map is kept */
     free(in);
 }
 
@@ -1030,6 +1031,7 @@ static void fake_stop(void)
     pthread_mutex_unlock(&fk.mu);
     shutdown(fk.lfd, SHUT_RDWR);
     pthread_join(fk.thread, NULL);
+    fmap_reset();
     close(fk.lfd);
     unlink(fk.path);
 }
@@ -2500,5 +2502,166 @@ TEST(class_instances_and_methods)
     skiff_obj_free(obj);
     skiff_cls_free(cls);
     skiff_client_close(c);
+    fake_stop();
+}
+
+/* --- logs (ops.h) ------------------------------------------------------------------------------
+ */
+
+struct log_seen {
+    int n;
+    char text[2][32];
+    int stop_after;
+};
+
+static int log_line(void *ctx, const skiff_value *line)
+{
+    struct log_seen *s = ctx;
+    if (s->n < 2)
+        snprintf(s->text[s->n], sizeof s->text[0], "%s",
+                 skiff_value_get_string(skiff_list_get(line, 4), NULL));
+    s->n++;
+    return s->stop_after && s->n >= s->stop_after;
+}
+
+TEST(logs_stream_lines)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_error err = SKIFF_ERROR_INIT;
+    struct log_seen s = {0};
+    ASSERT_EQ_INT(client_logs(c, "app", "square", false, 10, log_line, &s, &err), SKIFF_OK);
+    ASSERT_EQ_INT(s.n, 2);
+    ASSERT_EQ_STR(s.text[0], "line one");
+    ASSERT_EQ_STR(s.text[1], "line two");
+    struct log_seen one = {.stop_after = 1};
+    ASSERT_EQ_INT(client_logs(c, "app", NULL, true, -1, log_line, &one, &err), SKIFF_OK);
+    ASSERT_EQ_INT(one.n, 1); /* the callback stopped it */
+    ASSERT_EQ_INT(client_logs(c, "", NULL, false, -1, log_line, &s, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_function *sq = fn_ok(c, "square");
+    expect_square(sq, 5); /* late frames of the stopped stream are dropped, replies still match */
+    skiff_function_free(sq);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+/* --- the skiff command against the fake --------------------------------------------------------
+ */
+
+/* Runs the skiff binary built next to this test (../bin/skiff) with the words given, stdin from
+ * in, and its stdout into out (NUL-terminated). Returns its exit status. */
+static int run_cli(const char *in, char *out, size_t size, const char *const *words)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 32);
+    ASSERT_TRUE(n > 0);
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    *slash = '\0';
+    slash = strrchr(exe, '/');
+    strcpy(slash, "/bin/skiff");
+    const char *tmp = getenv("TMPDIR");
+    char inpath[256], outpath[256];
+    snprintf(inpath, sizeof inpath, "%s/cli-in-XXXXXX", tmp ? tmp : "/tmp");
+    snprintf(outpath, sizeof outpath, "%s/cli-out-XXXXXX", tmp ? tmp : "/tmp");
+    int ifd = mkstemp(inpath), ofd = mkstemp(outpath);
+    ASSERT_TRUE(ifd >= 0 && ofd >= 0);
+    ASSERT_EQ_INT(write(ifd, in, strlen(in)), (ssize_t)strlen(in));
+    lseek(ifd, 0, SEEK_SET);
+    const char *argv[32] = {"skiff"};
+    int k = 1;
+    for (; words[k - 1] && k < 31; k++)
+        argv[k] = words[k - 1];
+    argv[k] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(ifd, 0);
+        dup2(ofd, 1);
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    lseek(ofd, 0, SEEK_SET);
+    ssize_t got = read(ofd, out, size - 1);
+    out[got > 0 ? got : 0] = '\0';
+    close(ifd);
+    close(ofd);
+    unlink(inpath);
+    unlink(outpath);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+#define CLI(in, out, ...) run_cli(in, out, sizeof out, (const char *const[]){__VA_ARGS__, NULL})
+
+TEST(cli_map_streams_results)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    char out[8192];
+    ASSERT_EQ_INT(CLI("[1]\n\n[2]\n[3]\n[4]\n", out, "map", "app", "square", "--window", "2"), 0);
+    ASSERT_EQ_STR(out, "1\n4\n9\n16\n");
+    ASSERT_TRUE(observed(&fk.map_max_outstanding) <= 2);
+    ASSERT_EQ_INT(CLI("[3]\n[4]\n", out, "map", "app", "mapfail", "--return-exceptions"), 0);
+    ASSERT_EQ_STR(out, "{\"error\":{\"type\":\"ValueError\",\"message\":\"bad input 3\"}}\n16\n");
+    ASSERT_EQ_INT(CLI("[3]\n[4]\n", out, "map", "app", "mapfail"), 1);
+    ASSERT_EQ_INT(CLI("[1]\n{}\n", out, "map", "app", "square"), 2); /* a bad line */
+    ASSERT_EQ_INT(CLI("", out, "map", "app", "square"), 0);          /* empty input */
+    ASSERT_EQ_STR(out, "");
+    ASSERT_EQ_INT(CLI("[5]\n", out, "map", "app", "echo", "--kwarg", "k=1"), 0);
+    ASSERT_EQ_STR(out, "[[5],{\"k\":1}]\n");
+    ASSERT_EQ_INT(CLI("[1]\n[2]\n[3]\n", out, "map", "app", "square", "--unordered"), 0);
+    ASSERT_EQ_STR(out, "9\n4\n1\n"); /* the fake completes the newest first */
+    ASSERT_EQ_INT(CLI("", out, "map", "app", "square", "--window", "0"), 2);
+    ASSERT_EQ_INT(CLI("", out, "map", "app", "nope"), 1);
+    fake_stop();
+}
+
+TEST(cli_get_index_graph_url_logs_param)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    char out[8192];
+    /* A spawn_map to read back: made through the library. */
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square");
+    skiff_value *xs = int_list(0, 3);
+    const skiff_value *lists[] = {xs};
+    skiff_call *call = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_spawn_map(fn, lists, 1, NULL, &call, &err), SKIFF_OK);
+    skiff_call_free(call);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_kick(); /* the fake serves one connection at a time */
+
+    ASSERT_EQ_INT(CLI("", out, "get", SMAP_ID, "--index", "2"), 0);
+    ASSERT_EQ_STR(out, "4\n");
+    ASSERT_EQ_INT(CLI("", out, "get", SMAP_ID, "--index", "-1"), 2);
+    ASSERT_EQ_INT(CLI("", out, "get", SMAP_ID, "--index", "9"), 1);
+    ASSERT_EQ_INT(CLI("", out, "get", GEN_ID), 0); /* a spawned generator: its items */
+    ASSERT_EQ_STR(out, "0\n10\n20\n30\n40\n");
+    ASSERT_EQ_INT(CLI("", out, "graph", SPAWN_ID), 0);
+    ASSERT_EQ_STR(out, SPAWN_ID "\n"
+                                "`- in-01M80000000000000000000001 app.square SUCCESS "
+                                "ta-01M80000000000000000000001\n"
+                                "   `- in-01M80000000000000000000002 other.echo TERMINATED\n");
+    ASSERT_EQ_INT(CLI("", out, "graph", SPAWN_ID, "--json"), 0);
+    ASSERT_STR_CONTAINS(out, "\"status\":\"TERMINATED\"");
+    ASSERT_EQ_INT(CLI("", out, "graph"), 2);
+    ASSERT_EQ_INT(CLI("", out, "url", "app", "web"), 0);
+    ASSERT_EQ_STR(out, "\"http://127.0.0.1:7879/app/web\"\n");
+    ASSERT_EQ_INT(CLI("", out, "url", "app", "square"), 1);
+    ASSERT_EQ_INT(CLI("", out, "logs", "app", "--json"), 0);
+    ASSERT_STR_CONTAINS(out, "\"line one\"");
+    ASSERT_EQ_INT(CLI("", out, "logs", "app", "square", "--tail", "5"), 0);
+    ASSERT_STR_CONTAINS(out, "stderr| line two\n");
+    ASSERT_EQ_INT(CLI("", out, "logs", "app", "--tail", "x"), 2);
+    ASSERT_EQ_INT(CLI("", out, "call", "app", "Model.predict", "6", "--param", "n=1"), 0);
+    ASSERT_EQ_STR(out, "36\n");
+    ASSERT_EQ_INT(CLI("", out, "call", "app", "square", "6", "--param", "n=1"), 1);
+    ASSERT_EQ_INT(CLI("", out, "call", "app", "Model.predict", "6", "--param", "n=1.5"), 2);
+    ASSERT_EQ_INT(CLI("", out, "stats", "app", "square"), 0);
+    ASSERT_STR_CONTAINS(out, "\"input_headroom\":13");
     fake_stop();
 }
