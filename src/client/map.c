@@ -481,6 +481,12 @@ int skiff_map_next(skiff_map *m, skiff_map_output *out, skiff_error *err)
             return failed(m, err);
         if (m->done)
             return SKIFF_DONE;
+        /* Keep the server busy: refill once half the window is free, even while outputs are
+         * waiting to be delivered. */
+        if (m->fn && !m->src_done && m->started &&
+            (m->window - (m->sent + m->nchunk - m->delivered)) * 2 >= m->window &&
+            feed(m) != SKIFF_OK)
+            continue;
         struct slot *s = ready(m);
         if (s) {
             struct slot got = *s;

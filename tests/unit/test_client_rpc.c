@@ -2665,3 +2665,62 @@ TEST(cli_get_index_graph_url_logs_param)
     ASSERT_STR_CONTAINS(out, "\"input_headroom\":13");
     fake_stop();
 }
+
+struct map_thread {
+    skiff_function *fn;
+    int64_t n, got;
+    int rc;
+};
+
+static void *map_thread_run(void *arg)
+{
+    struct map_thread *t = arg;
+    struct counting_source cs = {0, t->n, -1};
+    skiff_map_source src = {counting_next, &cs};
+    skiff_map_options o = {.max_outstanding = 100};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    t->rc = skiff_function_map_source(t->fn, &src, &o, &m, &err);
+    skiff_map_output out = {0};
+    while (t->rc == SKIFF_OK && (t->rc = skiff_map_next(m, &out, &err)) == SKIFF_OK) {
+        if ((int64_t)out.index == t->got && skiff_value_get_int(out.value) == t->got * t->got)
+            t->got++;
+        skiff_map_output_clear(&out);
+    }
+    skiff_error_clear(&err);
+    skiff_map_free(m);
+    return NULL;
+}
+
+TEST(map_and_calls_share_a_client_across_threads)
+{
+    /* One thread maps while others make blocking calls (some answered out of order) on the same
+     * connection: whichever thread reads hands every frame to its owner, nobody starves. */
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *square = fn_ok(c, "square"), *slow = fn_ok(c, "slow");
+    struct map_thread mt = {square, 30000, 0, -1};
+    pthread_t mtid, t[3];
+    struct worker w[3];
+    ASSERT_EQ_INT(pthread_create(&mtid, NULL, map_thread_run, &mt), 0);
+    for (int i = 0; i < 3; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].square = square;
+        w[i].slow = slow;
+        w[i].id = i + 1;
+        ASSERT_EQ_INT(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    pthread_join(mtid, NULL);
+    for (int i = 0; i < 3; i++)
+        if (w[i].failures)
+            FAIL("thread %d: %d failures, first: %s", i, w[i].failures, w[i].first);
+    ASSERT_EQ_INT(mt.rc, SKIFF_DONE);
+    ASSERT_EQ_INT(mt.got, 30000);
+    ASSERT_EQ_INT(observed(&fk.hellos), 1);
+    skiff_function_free(square);
+    skiff_function_free(slow);
+    skiff_client_close(c);
+    fake_stop();
+}
