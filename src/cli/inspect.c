@@ -184,8 +184,8 @@ static int print_log_text(void *ctx, const skiff_value *line)
     size_t tn = text ? strlen(text) : 0;
     printf("%s.%03dZ %s %s %s| %.*s\n", when, (int)(ms % 1000),
            skiff_value_get_string(skiff_list_get(line, 1), NULL), input ? input : "-",
-           skiff_value_get_string(skiff_list_get(line, 3), NULL), (int)(tn && text[tn - 1] == '\n' ? tn - 1 : tn),
-           text ? text : "");
+           skiff_value_get_string(skiff_list_get(line, 3), NULL),
+           (int)(tn && text[tn - 1] == '\n' ? tn - 1 : tn), text ? text : "");
     fflush(stdout);
     return 0;
 }
@@ -236,8 +236,8 @@ int cmd_url(struct cli *cli, int argc, char **argv)
         skiff_function_get_web_url(fn, &url, &err) != SKIFF_OK) {
         rc = cli_fail(&err);
     } else if (!url) {
-        skiff_error_set(&err, SKIFF_ERR_INVALID, NULL,
-                        "%s.%s is not a web endpoint: it has no URL", pos[0], pos[1]);
+        skiff_error_set(&err, SKIFF_ERR_INVALID, NULL, "%s.%s is not a web endpoint: it has no URL",
+                        pos[0], pos[1]);
         rc = cli_fail(&err);
     } else {
         skiff_value *v = skiff_value_string(url);

@@ -152,16 +152,7 @@ int skiff_function_get_web_url(skiff_function *fn, char **url, skiff_error *err)
     bool known = fn->looked_up;
     pthread_mutex_unlock(&fn->client->mu);
     if (!known) { /* a LOOKUP says what the function is, even when a call hydrated it */
-        struct rpc_field f[] = {
-            {.key = "app", .kind = RPC_STR, .str = fn->app},
-            {.key = "function", .kind = RPC_STR, .str = fn->name},
-        };
-        struct rpc_reply r;
-        int rc = rpc_simple(fn->client, OP_LOOKUP, f, 2, 0, &r, err);
-        if (rc != SKIFF_OK)
-            return rc;
-        rc = function_remember(fn, r.msg, err);
-        rpc_reply_release(fn->client, &r);
+        int rc = function_lookup(fn, err);
         if (rc != SKIFF_OK)
             return rc;
     }

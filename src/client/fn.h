@@ -43,6 +43,9 @@ struct skiff_call {
  * function, if the handle has none yet. SKIFF_OK, or SKIFF_ERR_DESERIALIZATION (no valid
  * function_id), SKIFF_ERR_NOMEM. */
 int function_remember(skiff_function *fn, const struct wire_msg *m, skiff_error *err);
+/* Sends LOOKUP for fn by app and name and records what it says (id, kind, web_url). SKIFF_OK,
+ * SKIFF_ERR_NOT_FOUND naming both, or as rpc_request. */
+int function_lookup(skiff_function *fn, skiff_error *err);
 /* How many fields function_put_target writes. Client lock held. */
 uint32_t function_target_fields(const skiff_function *fn);
 /* Writes the fields naming fn (function_id, or app and function; params for a method of an

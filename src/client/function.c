@@ -141,12 +141,8 @@ void function_put_target(struct wire_writer *w, const skiff_function *fn)
         wire_bin(w, "params", fn->params, fn->params_len);
 }
 
-int skiff_function_hydrate(skiff_function *fn, skiff_error *err)
+int function_lookup(skiff_function *fn, skiff_error *err)
 {
-    if (!fn)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "skiff_function_hydrate: fn is NULL");
-    if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE))
-        return SKIFF_OK;
     struct rpc_field f[] = {
         {.key = "app", .kind = RPC_STR, .str = fn->app},
         {.key = "function", .kind = RPC_STR, .str = fn->name},
@@ -158,6 +154,15 @@ int skiff_function_hydrate(skiff_function *fn, skiff_error *err)
     rc = function_remember(fn, r.msg, err);
     rpc_reply_release(fn->client, &r);
     return rc;
+}
+
+int skiff_function_hydrate(skiff_function *fn, skiff_error *err)
+{
+    if (!fn)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "skiff_function_hydrate: fn is NULL");
+    if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE))
+        return SKIFF_OK;
+    return function_lookup(fn, err);
 }
 
 int skiff_function_lookup(skiff_client *client, const char *app, const char *name,

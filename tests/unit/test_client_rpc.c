@@ -583,14 +583,22 @@ static void serve_map_start(int fd, uint64_t rid, const msgpack_object *root)
     reply_strs(fd, rid, "call_id", fm.spawn ? SMAP_ID : MAP_ID, "function_id", fn_id(idx), NULL);
 }
 
-static void serve_map_inputs(int fd, uint64_t rid, const msgpack_object *root)
+/* Handles MAP_INPUTS. Returns false to close the connection (a map of "hangup"). */
+static bool serve_map_inputs(int fd, uint64_t rid, const msgpack_object *root)
 {
     const msgpack_object *args = wire_obj_get(root, "args");
     const msgpack_object *last = wire_obj_get(root, "last");
+    if (fm.active && !strcmp(functions[fm.fn], "hangup"))
+        return false;
+    if (fm.active && !strcmp(functions[fm.fn], "slow")) { /* refuses every input */
+        reply_error(fd, rid, SKIFF_ERR_RESOURCE_EXHAUSTED, "ResourceExhaustedError",
+                    "the queue is full", NULL);
+        return true;
+    }
     if (!fm.active || !field_is(root, "call_id", fm.spawn ? SMAP_ID : MAP_ID) || fm.last ||
         field_int(root, "start") != fm.count || !args || args->type != MSGPACK_OBJECT_ARRAY) {
         reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError", "inputs lost or repeated", NULL);
-        return;
+        return true;
     }
     for (uint32_t i = 0; i < args->via.array.size; i++) {
         const msgpack_object *a = &args->via.array.ptr[i];
@@ -605,6 +613,7 @@ static void serve_map_inputs(int fd, uint64_t rid, const msgpack_object *root)
     if (!fm.spawn)
         outstanding_update();
     reply_count(fd, rid, fm.count);
+    return true;
 }
 
 /* Sorts outputs by descending index, so fmap_flush sends them in index order. */
@@ -869,8 +878,7 @@ static bool serve_frame(int fd, bool *authed, const msgpack_object *root)
         serve_map_start(fd, rid, root);
         return true;
     case OP_MAP_INPUTS:
-        serve_map_inputs(fd, rid, root);
-        return true;
+        return serve_map_inputs(fd, rid, root);
     case OP_OUTPUTS:
         serve_outputs(fd, rid, root);
         return true;
@@ -2721,6 +2729,102 @@ TEST(map_and_calls_share_a_client_across_threads)
     ASSERT_EQ_INT(observed(&fk.hellos), 1);
     skiff_function_free(square);
     skiff_function_free(slow);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_refused_inputs_and_lost_connection)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *slow = fn_ok(c, "slow"), *hang = fn_ok(c, "hangup"), *sq = fn_ok(c, "square");
+    skiff_value *xs = int_list(0, 10);
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    skiff_map_output out = {0};
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map(slow, lists, 1, NULL, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_ERR_RESOURCE_EXHAUSTED);
+    ASSERT_EQ_STR(err.message, "the queue is full");
+    skiff_error_clear(&err);
+    skiff_map_free(m);
+    expect_square(sq, 3);
+
+    ASSERT_EQ_INT(skiff_function_map(hang, lists, 1, NULL, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_ERR_CONNECTION);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_ERR_CONNECTION); /* sticky */
+    skiff_error_clear(&err);
+    skiff_map_free(m);
+    expect_square(sq, 4); /* a new connection */
+    ASSERT_EQ_INT(observed(&fk.hellos), 2);
+    skiff_value_free(xs);
+    skiff_function_free(slow);
+    skiff_function_free(hang);
+    skiff_function_free(sq);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(out_of_memory_in_maps_and_generators)
+{
+    /* Every allocation of a small map, a spawn_map read and a generator fails in turn: each run
+     * ends cleanly with SKIFF_ERR_NOMEM (and, under the sanitizers, without a leak). */
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *sq = fn_ok(c, "mapfail"), *gen = fn_ok(c, "counter");
+    expect_square(sq, 2); /* hydrated: the runs below start from the same state */
+    skiff_value *xs = int_list(0, 12), *args = skiff_value_list_of(1, skiff_value_int(4));
+    const skiff_value *lists[] = {xs};
+    int rc = -1;
+    long n;
+    for (n = 0; n < 5000 && rc != SKIFF_OK; n++) {
+        skiff_error err = SKIFF_ERROR_INIT;
+        skiff_map *m = NULL;
+        skiff_gen *g = NULL;
+        skiff_value *all = NULL, *item = NULL;
+        skiff_map_options o = {.return_exceptions = true, .max_outstanding = 4};
+        mem_fail_after(n);
+        rc = skiff_function_map(sq, lists, 1, &o, &m, &err);
+        if (rc == SKIFF_OK)
+            rc = skiff_map_collect(m, &all, &err);
+        if (rc == SKIFF_OK)
+            rc = skiff_function_remote_gen(gen, args, NULL, &g, &err);
+        int64_t items = 0;
+        while (rc == SKIFF_OK && (rc = skiff_gen_next(g, &item, &err)) == SKIFF_OK) {
+            items++;
+            skiff_value_free(item);
+        }
+        if (rc == SKIFF_DONE)
+            rc = SKIFF_OK;
+        mem_fail_after(-1);
+        if (rc == SKIFF_OK) {
+            ASSERT_EQ_UINT(skiff_list_len(all), 12);
+            ASSERT_EQ_INT(items, 4);
+        } else if (rc != SKIFF_ERR_NOMEM) {
+            FAIL("allocation %ld failing gave %s: %s", n, skiff_code_name(rc), err.message);
+        }
+        skiff_error_clear(&err);
+        skiff_value_free(all);
+        skiff_gen_free(g);
+        skiff_map_free(m);
+        if (rc != SKIFF_OK) { /* the connection may hold a half-read stream: start afresh */
+            skiff_function_free(sq);
+            skiff_function_free(gen);
+            skiff_client_close(c);
+            fake_kick();
+            c = connect_ok();
+            sq = fn_ok(c, "mapfail");
+            gen = fn_ok(c, "counter");
+            expect_square(sq, 2);
+        }
+    }
+    ASSERT_EQ_INT(rc, SKIFF_OK);
+    ASSERT_GT_INT(n, 10);
+    skiff_value_free(xs);
+    skiff_value_free(args);
+    skiff_function_free(sq);
+    skiff_function_free(gen);
     skiff_client_close(c);
     fake_stop();
 }
