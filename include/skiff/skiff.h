@@ -193,8 +193,8 @@ typedef struct skiff_client_options {
  * or refused), SKIFF_ERR_INVALID (malformed server address), SKIFF_ERR_NOMEM. */
 SKIFF_API int skiff_client_connect(const skiff_client_options *opts, skiff_client **out,
                                    skiff_error *err);
-/* Closes the connection and frees the client. Every function and call made from it must be
- * freed first. client may be NULL. */
+/* Closes the connection and frees the client. Every function, call, map, generator stream,
+ * class and instance made from it must be freed first. client may be NULL. */
 SKIFF_API void skiff_client_close(skiff_client *client);
 
 /* A handle to APP's FUNCTION without asking the server (lazy): the first use looks it up and
