@@ -866,6 +866,12 @@ int rpc_sink_next(struct skiff_client *c, struct rpc_sink *s, int timeout_ms,
             return skiff_error_set(err, SKIFF_ERR_TIMEOUT, NULL, "nothing arrived within %d ms",
                                    timeout_ms);
         }
+        if (!c->reading && c->fd < 0) { /* cannot happen while s has live requests: a
+                                         * dropped connection fails them; kept as a guard */
+            pthread_mutex_unlock(&c->mu);
+            return skiff_error_set(err, SKIFF_ERR_CONNECTION, NULL,
+                                   "lost the connection to the skiff server at %s", c->server);
+        }
         if (!c->reading) {
             c->reading = true;
             if (pump_sink(c, s, deadline)) {
