@@ -10,6 +10,16 @@
  * It counts what it sees (HELLOs, CALLs by name or by id, the parent input, GET timeouts) so the
  * tests can check what went over the wire. It allocates only with malloc (never through mem.h),
  * so allocation-failure runs hit the client alone.
+ *
+ * Protocol version 2: one map (or spawn_map) per connection, whose outputs it computes as inputs
+ * arrive (square, mapfail failing on x % 5 == 3, echo returning the payload) and sends after
+ * each request it handles, newest first and 7 per STREAM frame, so ordered maps must reorder;
+ * it counts the inputs it holds without having sent their output (the window as the server sees
+ * it) and the largest chunk. A spawn_map's outputs are kept for GET with index and OUTPUTS in
+ * index order. Generators counter(n) and countfail(n) stream [seq, 0, seq * 10] (countfail
+ * fails after two items); a web function has a URL; STATS, AUTOSCALER, CALL_GRAPH, CLS_LOOKUP
+ * (class Model, method predict) and LOGS get canned answers. The CLI tests run the built `skiff`
+ * binary (../bin/skiff next to this test) against the fake.
  */
 #include <errno.h>
 #include <poll.h>
@@ -559,8 +569,13 @@ static void serve_map_start(int fd, uint64_t rid, const msgpack_object *root)
 {
     bool by_id;
     int idx = find_function(root, &by_id);
+    const msgpack_object *params = wire_obj_get(root, "params");
     pthread_mutex_lock(&fk.mu);
     field_copy(root, "parent_input_id", fk.last_parent, sizeof fk.last_parent);
+    fk.last_params[0] = '\0';
+    if (params && params->type == MSGPACK_OBJECT_BIN) /* hex of the first bytes */
+        for (uint32_t i = 0; i < params->via.bin.size && i < 31; i++)
+            snprintf(fk.last_params + 2 * i, 3, "%02x", (unsigned char)params->via.bin.ptr[i]);
     pthread_mutex_unlock(&fk.mu);
     if (idx < 0) {
         not_found(fd, rid, root);
@@ -2825,6 +2840,46 @@ TEST(out_of_memory_in_maps_and_generators)
     skiff_value_free(args);
     skiff_function_free(sq);
     skiff_function_free(gen);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_of_a_method_carries_params_and_parent)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_cls *cls = NULL;
+    skiff_obj *obj = NULL;
+    skiff_function *predict = NULL;
+    skiff_value *params = skiff_value_map();
+    skiff_map_set(params, "n", skiff_value_int(1));
+    ASSERT_EQ_INT(skiff_cls_from_name(c, "app", "Model", &cls, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_cls_instantiate(cls, params, &obj, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_obj_method(obj, "predict", &predict, &err), SKIFF_OK);
+    skiff_value *xs = int_list(1, 3), *all = NULL;
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    client_set_parent_input("in-01M80000000000000000000009");
+    ASSERT_EQ_INT(skiff_function_map(predict, lists, 1, NULL, &m, &err), SKIFF_OK);
+    client_set_parent_input(NULL);
+    ASSERT_EQ_INT(skiff_map_collect(m, &all, &err), SKIFF_OK);
+    char *json = skiff_value_to_json(all);
+    ASSERT_EQ_STR(json, "[1,4,9]");
+    free(json);
+    char seen[64];
+    ASSERT_EQ_STR(parent_seen(seen), "in-01M80000000000000000000009");
+    pthread_mutex_lock(&fk.mu);
+    memcpy(seen, fk.last_params, sizeof seen);
+    pthread_mutex_unlock(&fk.mu);
+    ASSERT_EQ_STR(seen, "81a16e01"); /* {"n": 1} */
+    skiff_value_free(all);
+    skiff_map_free(m);
+    skiff_value_free(xs);
+    skiff_value_free(params);
+    skiff_function_free(predict);
+    skiff_obj_free(obj);
+    skiff_cls_free(cls);
     skiff_client_close(c);
     fake_stop();
 }
