@@ -3,7 +3,10 @@
  *
  * A program connects to a skiff server, looks functions up by app and function name and calls
  * them: blocking (skiff_function_remote), asynchronously with a handle (skiff_function_spawn ->
- * skiff_call, which any process can re-open by id), and gathers results. Values (skiff_value) are
+ * skiff_call, which any process can re-open by id), over many inputs at once (skiff_function_map
+ * and its family, with outputs read through an iterator in flat memory), as a stream of items
+ * (generators), and gathers results. Classes are looked up by name and instantiated with typed
+ * parameters; their methods are function handles. Values (skiff_value) are
  * the arguments and results: nil, bool, 64-bit int, double, UTF-8 string, bytes, list, and map
  * with string keys.
  *
@@ -58,7 +61,13 @@ typedef enum skiff_code {
     SKIFF_ERR_REQUEST_SIZE = 16,       /* RequestSizeError: payload over the limit */
     SKIFF_ERR_NOMEM = 17,              /* out of memory */
     SKIFF_ERR_INIT_FAILURE = 18,       /* the container could not start the function */
+    SKIFF_ERR_OUT_OF_MEMORY = 19,      /* OutOfMemoryError: the container ran out of memory
+                                          running the input */
 } skiff_code;
+
+/* Returned by the iterators (skiff_map_next, skiff_gen_next) when there is nothing more: not a
+ * skiff_code (negative), and err is left untouched. */
+#define SKIFF_DONE (-1)
 
 typedef struct skiff_error {
     skiff_code code; /* SKIFF_OK when no error has been recorded */
@@ -184,8 +193,8 @@ typedef struct skiff_client_options {
  * or refused), SKIFF_ERR_INVALID (malformed server address), SKIFF_ERR_NOMEM. */
 SKIFF_API int skiff_client_connect(const skiff_client_options *opts, skiff_client **out,
                                    skiff_error *err);
-/* Closes the connection and frees the client. Every function and call made from it must be
- * freed first. client may be NULL. */
+/* Closes the connection and frees the client. Every function, call, map, generator stream,
+ * class and instance made from it must be freed first. client may be NULL. */
 SKIFF_API void skiff_client_close(skiff_client *client);
 
 /* A handle to APP's FUNCTION without asking the server (lazy): the first use looks it up and
@@ -241,6 +250,280 @@ SKIFF_API int skiff_call_cancel(skiff_call *call, bool terminate_containers, ski
 SKIFF_API int skiff_call_gather(skiff_call *const *calls, size_t n, skiff_value **results,
                                 skiff_error *err);
 SKIFF_API void skiff_call_free(skiff_call *call);
+
+/* ---------------------------------------------------------------------------------------------
+ * Maps: one function call with many inputs
+ *
+ * A map sends its inputs in chunks while its outputs stream back, keeping at most
+ * max_outstanding inputs sent and not yet handed to the caller: that window is the backpressure
+ * both ways, so a map over ten million inputs runs in memory bounded by the window. Inputs come
+ * from lists (zipped, the shortest wins) or from a skiff_map_source callback; outputs are read
+ * with skiff_map_next. While a map runs, the same client can make other calls (from this or
+ * other threads).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct skiff_map skiff_map;
+
+/* Inputs sent and not yet handed to the caller, by default (Modal's bound). */
+#define SKIFF_MAP_WINDOW_DEFAULT 1000
+/* The largest window a map accepts. */
+#define SKIFF_MAP_WINDOW_MAX 1000000
+
+/* A generator-like source of inputs. next is called whenever the map has room for one more
+ * input: it returns SKIFF_OK with the input's positional arguments in *args (a new list the map
+ * takes), SKIFF_OK with *args left NULL when there are no more inputs, or a skiff_code with err
+ * filled to end the map with that failure. It may block (reading a file, a pipe); the outputs
+ * wait meanwhile. ctx is passed through. */
+typedef struct skiff_map_source {
+    int (*next)(void *ctx, skiff_value **args, skiff_error *err);
+    void *ctx;
+} skiff_map_source;
+
+typedef struct skiff_map_options {
+    const skiff_value *kwargs; /* a map of keyword arguments for every input (copied), or NULL */
+    bool unordered;            /* outputs in completion order (default: input order) */
+    bool return_exceptions;    /* each failure in its input's place (default: the first failure
+                                  ends the map and is returned by skiff_map_next) */
+    size_t max_outstanding;    /* the window; 0: SKIFF_MAP_WINDOW_DEFAULT */
+} skiff_map_options;
+
+/* One output of a map. */
+typedef struct skiff_map_output {
+    size_t index;       /* the input's position, from 0 */
+    skiff_value *value; /* its result (the caller's), or NULL when it failed */
+    skiff_error error;  /* its failure (only with return_exceptions); code SKIFF_OK otherwise */
+} skiff_map_output;
+
+/* Where a map stands, to see why it is held back. */
+typedef struct skiff_map_stats {
+    uint64_t sent;          /* inputs sent to the server */
+    uint64_t received;      /* outputs received from it */
+    uint64_t delivered;     /* outputs handed to the caller by skiff_map_next */
+    uint64_t outstanding;   /* sent and not yet delivered: at most max_outstanding */
+    uint64_t failures;      /* failed outputs received */
+    int64_t backlog;        /* the call's inputs not yet running, per the server's last word,
+                               or -1 before it said */
+    size_t max_outstanding; /* the window */
+    bool inputs_done;       /* the source has no more inputs */
+    bool window_full;       /* sending waits for outputs to be delivered */
+} skiff_map_stats;
+
+/* Maps fn over n input lists zipped together (input i is [lists[0][i], ..., lists[n-1][i]], as
+ * many inputs as the shortest list has items), every call with opts->kwargs. opts may be NULL
+ * (defaults). The lists are borrowed until skiff_map_free. SKIFF_OK with a new iterator in *out;
+ * SKIFF_ERR_INVALID (n == 0, an item that is not a list, kwargs not a map, a window over
+ * SKIFF_MAP_WINDOW_MAX); or the failure of starting the call (SKIFF_ERR_NOT_FOUND, ...). An empty
+ * input returns at once, without contacting the server: skiff_map_next says SKIFF_DONE. */
+SKIFF_API int skiff_function_map(skiff_function *fn, const skiff_value *const *lists, size_t n,
+                                 const skiff_map_options *opts, skiff_map **out, skiff_error *err);
+/* Maps fn over the inputs src produces (src is copied; its ctx is borrowed until
+ * skiff_map_free). As skiff_function_map otherwise. */
+SKIFF_API int skiff_function_map_source(skiff_function *fn, const skiff_map_source *src,
+                                        const skiff_map_options *opts, skiff_map **out,
+                                        skiff_error *err);
+/* Maps fn over tuples, a list of lists: each inner list is one input's positional arguments.
+ * SKIFF_ERR_INVALID if tuples is not a list of lists (checked before anything is sent). */
+SKIFF_API int skiff_function_starmap(skiff_function *fn, const skiff_value *tuples,
+                                     const skiff_map_options *opts, skiff_map **out,
+                                     skiff_error *err);
+/* The next output. SKIFF_OK with *out filled (release it with skiff_map_output_clear); SKIFF_DONE
+ * when every output has been delivered; otherwise the map's failure, after which the map is over
+ * (its call cancelled) and every further call returns the same code: without return_exceptions,
+ * the first failed input's own error (in input order when ordered, else the first to arrive),
+ * or the source's failure, SKIFF_ERR_CONNECTION, SKIFF_ERR_CANCELLED (someone cancelled the
+ * call), SKIFF_ERR_REQUEST_SIZE (an input over the payload limit), ... */
+SKIFF_API int skiff_map_next(skiff_map *m, skiff_map_output *out, skiff_error *err);
+/* Drains the map into *results, a new list in delivery order; a failed input's place (with
+ * return_exceptions) holds the map {"error": {"code": int, "type": str, "message": str,
+ * "traceback": str or nil}}. Returns as skiff_map_next (SKIFF_OK at the end, never SKIFF_DONE);
+ * nothing is written on failure. */
+SKIFF_API int skiff_map_collect(skiff_map *m, skiff_value **results, skiff_error *err);
+/* Fills *out with the map's counters. */
+SKIFF_API void skiff_map_get_stats(const skiff_map *m, skiff_map_stats *out);
+/* The map's "fc-" call id once it has started on the server, else NULL. */
+SKIFF_API const char *skiff_map_call_id(const skiff_map *m);
+/* Frees the output's value and error and resets it. */
+SKIFF_API void skiff_map_output_clear(skiff_map_output *out);
+/* Frees the map. An unfinished map's call is cancelled first (best effort). m may be NULL. */
+SKIFF_API void skiff_map_free(skiff_map *m);
+
+/* Runs fn over n zipped lists with kwargs (NULL: none), discards the results and returns when
+ * every input is done: SKIFF_OK, or the first failure unless ignore_exceptions. */
+SKIFF_API int skiff_function_for_each(skiff_function *fn, const skiff_value *const *lists, size_t n,
+                                      const skiff_value *kwargs, bool ignore_exceptions,
+                                      skiff_error *err);
+
+/* Queues every input durably (on the server's disk before this returns) and returns ONE call for
+ * the batch in *out: skiff_call_get_index reads input i's result, skiff_call_iter all of them,
+ * skiff_call_cancel cancels the rest, and skiff_call_from_id re-opens it from anywhere. Inputs
+ * from zipped lists as skiff_function_map. Returns SKIFF_OK, or as skiff_function_map. */
+SKIFF_API int skiff_function_spawn_map(skiff_function *fn, const skiff_value *const *lists,
+                                       size_t n, const skiff_value *kwargs, skiff_call **out,
+                                       skiff_error *err);
+/* skiff_function_spawn_map with the inputs from src. */
+SKIFF_API int skiff_function_spawn_map_source(skiff_function *fn, const skiff_map_source *src,
+                                              const skiff_value *kwargs, skiff_call **out,
+                                              skiff_error *err);
+
+/* What a call is. */
+typedef enum skiff_call_kind {
+    SKIFF_CALL_SINGLE = 0, /* one input (spawn) */
+    SKIFF_CALL_MAP,        /* a map's inputs (readable only by the client that started it) */
+    SKIFF_CALL_SPAWN_MAP,  /* spawn_map: many durable inputs */
+    SKIFF_CALL_GENERATOR,  /* a spawned generator: read with skiff_call_get_gen */
+} skiff_call_kind;
+
+SKIFF_API skiff_call_kind skiff_call_get_kind(const skiff_call *call);
+/* The call's input count as last known (1 for a single call; for a spawn_map the inputs queued
+ * by spawn_map or reported by the server to skiff_call_from_id). */
+SKIFF_API size_t skiff_call_num_inputs(const skiff_call *call);
+/* Like skiff_call_get, for input index of a multi-input call. SKIFF_ERR_NOT_FOUND when index is
+ * out of range; SKIFF_ERR_INVALID on a generator call. */
+SKIFF_API int skiff_call_get_index(skiff_call *call, size_t index, double timeout,
+                                   skiff_value **result, skiff_error *err);
+/* Iterates over every output of a spawn_map (or single) call as they are kept or complete, in
+ * input order unless opts->unordered; opts->return_exceptions as for maps (kwargs and the window
+ * are ignored). SKIFF_OK with a new iterator; SKIFF_ERR_INVALID on a generator call. */
+SKIFF_API int skiff_call_iter(skiff_call *call, const skiff_map_options *opts, skiff_map **out,
+                              skiff_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Generators
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct skiff_gen skiff_gen;
+
+/* Calls generator fn and streams the items it yields, in order. SKIFF_OK with a new stream in
+ * *out (the call has started); SKIFF_ERR_INVALID when fn is known not to be a generator (the
+ * server checks too); the call's start failures as remote. */
+SKIFF_API int skiff_function_remote_gen(skiff_function *fn, const skiff_value *args,
+                                        const skiff_value *kwargs, skiff_gen **out,
+                                        skiff_error *err);
+/* Spawns generator fn (its items are kept like results) and returns the call; read it with
+ * skiff_call_get_gen. SKIFF_ERR_INVALID when fn is known not to be a generator. */
+SKIFF_API int skiff_function_spawn_gen(skiff_function *fn, const skiff_value *args,
+                                       const skiff_value *kwargs, skiff_call **out,
+                                       skiff_error *err);
+/* Streams the items of a spawned generator call, from the first. SKIFF_ERR_INVALID on a call
+ * known not to be a generator. */
+SKIFF_API int skiff_call_get_gen(skiff_call *call, skiff_gen **out, skiff_error *err);
+/* The next item. SKIFF_OK with *item (the caller's); SKIFF_DONE after the last item (the
+ * generator returned); or the generator's failure (SKIFF_ERR_USER with its type, message and
+ * traceback, SKIFF_ERR_REMOTE, ...) after the items yielded before it, returned again by every
+ * further call. */
+SKIFF_API int skiff_gen_next(skiff_gen *g, skiff_value **item, skiff_error *err);
+/* Items delivered so far. */
+SKIFF_API size_t skiff_gen_count(const skiff_gen *g);
+/* Frees the stream; an unfinished remote_gen call is cancelled. g may be NULL. */
+SKIFF_API void skiff_gen_free(skiff_gen *g);
+
+/* ---------------------------------------------------------------------------------------------
+ * Function details and the autoscaler
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct skiff_function_stats {
+    int64_t backlog;            /* inputs queued and not yet running */
+    int64_t num_total_runners;  /* live containers */
+    int64_t num_running_inputs; /* inputs running now */
+    int64_t input_headroom;     /* inputs the live containers could still take at once */
+} skiff_function_stats;
+
+/* The function's load now. SKIFF_OK with *out; SKIFF_ERR_NOT_FOUND, ... */
+SKIFF_API int skiff_function_get_current_stats(skiff_function *fn, skiff_function_stats *out,
+                                               skiff_error *err);
+
+/* A field left at SKIFF_UNSET is not changed. */
+#define SKIFF_UNSET (-1)
+
+/* Autoscaler settings; initialise with SKIFF_AUTOSCALER_INIT (every field unset). */
+typedef struct skiff_autoscaler {
+    int64_t min_containers;    /* containers kept running even when idle */
+    int64_t max_containers;    /* the most containers at once */
+    int64_t buffer_containers; /* idle containers kept ready beyond the load */
+    double scaledown_window;   /* seconds a container may idle before it stops */
+} skiff_autoscaler;
+
+#define SKIFF_AUTOSCALER_INIT                                                                      \
+    {                                                                                              \
+        SKIFF_UNSET, SKIFF_UNSET, SKIFF_UNSET, SKIFF_UNSET                                         \
+    }
+
+/* Changes the live function's autoscaler: the fields of settings that are set; the others stay
+ * as they are (a redeploy resets all to the deployed values). When now is non-NULL it receives
+ * the settings in force afterwards. SKIFF_ERR_INVALID for a negative count or window (other than
+ * SKIFF_UNSET), min over max, or nothing set. */
+SKIFF_API int skiff_function_update_autoscaler(skiff_function *fn, const skiff_autoscaler *settings,
+                                               skiff_autoscaler *now, skiff_error *err);
+/* Keeps n containers warm: skiff_function_update_autoscaler with min_containers = n. */
+SKIFF_API int skiff_function_keep_warm(skiff_function *fn, int64_t n, skiff_error *err);
+/* The URL of a web endpoint function in *url (malloc'd: free() it), or NULL for any other
+ * function. Looks the function up if needed. */
+SKIFF_API int skiff_function_get_web_url(skiff_function *fn, char **url, skiff_error *err);
+/* Runs the function's own code in this process (a method's class is entered first), as the app
+ * SDK would in a container. SKIFF_ERR_EXECUTION where this process has no local definition of
+ * the app (a plain client binary); otherwise as remote. */
+SKIFF_API int skiff_function_local(skiff_function *fn, const skiff_value *args,
+                                   const skiff_value *kwargs, skiff_value **result,
+                                   skiff_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Call graph
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum skiff_input_status {
+    SKIFF_INPUT_PENDING = 0,
+    SKIFF_INPUT_SUCCESS,
+    SKIFF_INPUT_FAILURE,
+    SKIFF_INPUT_TERMINATED,
+    SKIFF_INPUT_TIMEOUT,
+    SKIFF_INPUT_INIT_FAILURE,
+} skiff_input_status;
+
+/* One input in a call graph, and the inputs of the calls it made. */
+typedef struct skiff_input_info {
+    char *input_id;     /* "in-..." */
+    char *call_id;      /* "fc-..." */
+    char *container_id; /* "ta-..." of the container that ran it, or NULL */
+    char *function;     /* "app.function" */
+    size_t index;       /* its position in its call */
+    skiff_input_status status;
+    struct skiff_input_info *children; /* nchildren inputs of calls made while it ran */
+    size_t nchildren;
+} skiff_input_info;
+
+/* "PENDING", "SUCCESS", ... */
+SKIFF_API const char *skiff_input_status_name(skiff_input_status s);
+/* The inputs of the call (the roots, *n of them, in *roots) with their descendants. Free with
+ * skiff_call_graph_free. Best effort: not for polling at high rates. */
+SKIFF_API int skiff_call_get_call_graph(skiff_call *call, skiff_input_info **roots, size_t *n,
+                                        skiff_error *err);
+SKIFF_API void skiff_call_graph_free(skiff_input_info *roots, size_t n);
+
+/* ---------------------------------------------------------------------------------------------
+ * Classes
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct skiff_cls skiff_cls;
+typedef struct skiff_obj skiff_obj;
+
+/* A handle to APP's class NAME (lazy: looked up on first use; SKIFF_ERR_NOT_FOUND then). Borrows
+ * client. SKIFF_ERR_INVALID for empty names. */
+SKIFF_API int skiff_cls_from_name(skiff_client *client, const char *app, const char *name,
+                                  skiff_cls **out, skiff_error *err);
+/* Looks the class up now (no-op if it already was). */
+SKIFF_API int skiff_cls_hydrate(skiff_cls *cls, skiff_error *err);
+SKIFF_API void skiff_cls_free(skiff_cls *cls);
+/* An instance with parameters params (a map from name to int, string, bytes or bool; NULL: no
+ * parameters). Borrows cls. SKIFF_ERR_INVALID for another value type. Instances with the same
+ * parameters share the server's containers. */
+SKIFF_API int skiff_cls_instantiate(skiff_cls *cls, const skiff_value *params, skiff_obj **out,
+                                    skiff_error *err);
+SKIFF_API void skiff_obj_free(skiff_obj *obj);
+/* Method NAME of the instance as a function handle (calls carry the instance's parameters);
+ * free it with skiff_function_free before the instance. SKIFF_ERR_NOT_FOUND when the class has
+ * no such method (the class is looked up if needed). */
+SKIFF_API int skiff_obj_method(skiff_obj *obj, const char *name, skiff_function **out,
+                               skiff_error *err);
 
 #ifdef __cplusplus
 }

@@ -13,7 +13,9 @@ static const char stats_usage[] =
     "usage: skiff stats APP FUNCTION\n"
     "\n"
     "Prints {\"backlog\": inputs waiting, \"num_total_runners\": containers,\n"
-    "\"num_running_inputs\": inputs running} for APP's FUNCTION.\n"
+    "\"num_running_inputs\": inputs running, \"input_headroom\": inputs the live containers\n"
+    "could still take at once, \"autoscaler\": {min_containers, max_containers,\n"
+    "buffer_containers, scaledown_window}} for APP's FUNCTION.\n"
     "Exit status: 0 success; 1 the request failed (e.g. no such function); 2 usage.\n";
 
 static const char app_usage[] =

@@ -2,6 +2,7 @@
  * args.c - command-line parsing for `skiff`: options, JSON arguments, map input lines, seconds
  * (see cli.h). Kept free of I/O so the unit tests can drive it directly.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -98,6 +99,38 @@ static int parse_json(const char *s, const char *what, skiff_value **out, char *
     return -1;
 }
 
+/* Adds each NAME=JSON of vals (given with option opt) to map. 0 or -1 with why set. */
+static int parse_named(const char *opt, const char *const *vals, int n, skiff_value *map, char *why,
+                       size_t size)
+{
+    for (int i = 0; i < n; i++) {
+        const char *eq = strchr(vals[i], '=');
+        if (!eq)
+            return fail(why, size, "%s '%s' is not NAME=JSON", opt, vals[i]);
+        size_t len = (size_t)(eq - vals[i]);
+        if (len == 0)
+            return fail(why, size, "%s '%s' has an empty name", opt, vals[i]);
+        char name[256];
+        if (len >= sizeof name)
+            return fail(why, size, "%s name '%.*s...' is too long", opt, ECHO_MAX, vals[i]);
+        memcpy(name, vals[i], len);
+        name[len] = '\0';
+        if (skiff_map_get(map, name))
+            return fail(why, size, "%s %s is given more than once", opt, name);
+        char what[300];
+        snprintf(what, sizeof what, "%s %s", opt, name);
+        skiff_value *v;
+        if (parse_json(eq + 1, what, &v, why, size) < 0)
+            return -1;
+        int rc = skiff_map_set(map, name, v);
+        if (rc == SKIFF_ERR_NOMEM)
+            return fail(why, size, "out of memory");
+        if (rc != SKIFF_OK)
+            return fail(why, size, "%s name '%s' is not valid UTF-8", opt, name);
+    }
+    return 0;
+}
+
 int cli_parse_call_args(const char *const *argv, int argc, const char *const *kwargs, int nkwargs,
                         skiff_value **args, skiff_value **kw, char *why, size_t size)
 {
@@ -117,42 +150,8 @@ int cli_parse_call_args(const char *const *argv, int argc, const char *const *kw
             goto bad;
         }
     }
-    for (int i = 0; i < nkwargs; i++) {
-        const char *eq = strchr(kwargs[i], '=');
-        if (!eq) {
-            fail(why, size, "--kwarg '%s' is not NAME=JSON", kwargs[i]);
-            goto bad;
-        }
-        size_t n = (size_t)(eq - kwargs[i]);
-        if (n == 0) {
-            fail(why, size, "--kwarg '%s' has an empty name", kwargs[i]);
-            goto bad;
-        }
-        char name[256];
-        if (n >= sizeof name) {
-            fail(why, size, "--kwarg name '%.*s...' is too long", ECHO_MAX, kwargs[i]);
-            goto bad;
-        }
-        memcpy(name, kwargs[i], n);
-        name[n] = '\0';
-        if (skiff_map_get(map, name)) {
-            fail(why, size, "--kwarg %s is given more than once", name);
-            goto bad;
-        }
-        char what[300];
-        snprintf(what, sizeof what, "--kwarg %s", name);
-        skiff_value *v;
-        if (parse_json(eq + 1, what, &v, why, size) < 0)
-            goto bad;
-        int rc = skiff_map_set(map, name, v);
-        if (rc != SKIFF_OK) {
-            if (rc == SKIFF_ERR_NOMEM)
-                fail(why, size, "out of memory");
-            else
-                fail(why, size, "--kwarg name '%s' is not valid UTF-8", name);
-            goto bad;
-        }
-    }
+    if (parse_named("--kwarg", kwargs, nkwargs, map, why, size) < 0)
+        goto bad;
     *args = list;
     *kw = map;
     return 0;
@@ -160,6 +159,28 @@ bad:
     skiff_value_free(list);
     skiff_value_free(map);
     return -1;
+}
+
+int cli_parse_params(const char *const *vals, int n, skiff_value **params, char *why, size_t size)
+{
+    skiff_value *map = skiff_value_map();
+    if (!map)
+        return fail(why, size, "out of memory");
+    if (parse_named("--param", vals, n, map, why, size) < 0) {
+        skiff_value_free(map);
+        return -1;
+    }
+    for (size_t i = 0; i < skiff_map_len(map); i++) {
+        skiff_type t = skiff_value_type(skiff_map_value(map, i));
+        if (t != SKIFF_INT && t != SKIFF_STRING && t != SKIFF_BYTES && t != SKIFF_BOOL) {
+            fail(why, size, "--param %s is a %s: class parameters are int, string, bytes or bool",
+                 skiff_map_key(map, i), skiff_type_name(t));
+            skiff_value_free(map);
+            return -1;
+        }
+    }
+    *params = map;
+    return 0;
 }
 
 int cli_parse_map_line(const char *line, size_t len, skiff_value **args, char *why, size_t size)
@@ -190,5 +211,18 @@ int cli_parse_seconds(const char *s, double *out)
     if (*end || !isfinite(d) || d < 0)
         return -1;
     *out = d;
+    return 0;
+}
+
+int cli_parse_count(const char *s, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno == ERANGE || v > INT64_MAX)
+        return -1;
+    *out = (uint64_t)v;
     return 0;
 }

@@ -1,35 +1,42 @@
 /*
  * calls.c - the `skiff` commands that make and follow function calls: call, spawn, get, cancel
- * and map.
+ * and map; and opening the function a command names (a class method with --param values).
  *
- * map is, for now, spawn + get per input with a window of calls in flight: inputs are spawned
- * as lines arrive, and results are written in input order as soon as the oldest call finishes,
- * so a long stream needs memory only for the window.
+ * map streams: stdin is the map's input source, read one line at a time as the map's window
+ * makes room, and each result is written as soon as skiff_map_next hands it over (in input
+ * order, or completion order with --unordered), so a map over millions of lines runs in memory
+ * bounded by the window. When stderr is a terminal a progress line (done/read so far, rate,
+ * failures) is redrawn there at most every PROGRESS_EVERY seconds; stdout carries only results.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "common/id.h"
 #include "common/mem.h"
 
-/* Calls `skiff map` keeps in flight: enough to keep a pool of containers busy, small enough
- * that an aborted map leaves little work behind. */
-#define MAP_WINDOW 256
+/* Seconds between redraws of map's progress line, and between flushes of its output to a pipe
+ * (results reach a reader promptly without a write per line). */
+#define PROGRESS_EVERY 0.1
 
 static const char call_usage[] =
-    "usage: skiff call APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...]\n"
+    "usage: skiff call APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...] [--param NAME=JSON ...]\n"
     "\n"
     "Calls APP's FUNCTION, waits for it, and prints the result as one line of JSON.\n"
     "Each ARG is one JSON value: 42, 1.5, true, null, '\"text\"', '[1,2]', '{\"k\": 1}',\n"
     "'{\"$bytes\": \"<base64>\"}'. --kwarg NAME=JSON passes a keyword argument (repeatable).\n"
+    "A method is FUNCTION Cls.method; --param NAME=JSON sets a parameter of the class's\n"
+    "instance (int, string, bytes or bool; repeatable).\n"
     "Use -- before positional arguments that start with --.\n"
     "Exit status: 0 success; 1 the call failed (error type, message and traceback on stderr);\n"
     "2 usage or bad JSON.\n";
 
 static const char spawn_usage[] =
-    "usage: skiff spawn APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...]\n"
+    "usage: skiff spawn APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...] [--param NAME=JSON ...]\n"
     "\n"
     "Queues a call of APP's FUNCTION and prints its function call id (fc-...) once the input\n"
     "is stored durably by the server. Arguments as for `skiff call`; collect the result with\n"
@@ -37,10 +44,13 @@ static const char spawn_usage[] =
     "Exit status: 0 success; 1 the request failed; 2 usage or bad JSON.\n";
 
 static const char get_usage[] =
-    "usage: skiff get FC_ID [--timeout SECONDS]\n"
+    "usage: skiff get FC_ID [--timeout SECONDS] [--index I]\n"
     "\n"
     "Waits for the call's result and prints it as one line of JSON. --timeout 0 polls once;\n"
-    "without --timeout it waits as long as the call runs.\n"
+    "without --timeout it waits as long as the call runs. For a spawn_map call, --index I\n"
+    "prints input I's result; without it every result is printed, one line each, in input\n"
+    "order (a failed input as {\"error\": {\"type\": ..., \"message\": ...}}). For a spawned\n"
+    "generator every item is printed, one line each.\n"
     "Exit status: 0 success; 1 the call failed (or is unknown, cancelled, expired);\n"
     "2 usage; 124 the timeout passed while the call still runs.\n";
 
@@ -53,13 +63,17 @@ static const char cancel_usage[] =
     "Exit status: 0 success; 1 the request failed; 2 usage.\n";
 
 static const char map_usage[] =
-    "usage: skiff map APP FUNCTION [--unordered] [--return-exceptions]\n"
+    "usage: skiff map APP FUNCTION [--unordered] [--return-exceptions] [--window N]\n"
+    "                 [--kwarg NAME=JSON ...] [--param NAME=JSON ...]\n"
     "\n"
     "Reads one JSON array of positional arguments per line on stdin (blank lines are skipped),\n"
-    "calls APP's FUNCTION once per line, and writes one JSON result per line on stdout, in\n"
-    "input order. --unordered allows results in completion order (currently they still come in\n"
-    "input order). --return-exceptions writes {\"error\": {\"type\": ..., \"message\": ...}} in\n"
-    "place of a failed input's result instead of stopping at the first failure.\n"
+    "calls APP's FUNCTION once per line as one map, and writes one JSON result per line on\n"
+    "stdout as results arrive: in input order, or with --unordered in completion order.\n"
+    "--return-exceptions writes {\"error\": {\"type\": ..., \"message\": ...}} in place of a\n"
+    "failed input's result instead of stopping at the first failure. --window N bounds the\n"
+    "inputs in flight (default 1000); input is read only as fast as results come back, so\n"
+    "memory stays flat on any number of lines. --kwarg goes to every call; --param as for\n"
+    "`skiff call`. A progress line is shown on stderr when it is a terminal.\n"
     "Exit status: 0 success; 1 a call failed; 2 usage or a bad input line.\n";
 
 /* Prints usage to stdout for --help. */
@@ -69,27 +83,59 @@ static int help(const char *usage)
     return CLI_OK;
 }
 
+int cli_target_open(skiff_client *c, const char *app, const char *name, const skiff_value *params,
+                    struct cli_target *t, skiff_error *err)
+{
+    memset(t, 0, sizeof *t);
+    if (skiff_map_len(params) == 0)
+        return skiff_function_from_name(c, app, name, &t->fn, err);
+    const char *dot = strchr(name, '.');
+    if (!dot || dot == name || !dot[1])
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "--param applies to a class method (Cls.method), not to '%s'", name);
+    char cls[128];
+    snprintf(cls, sizeof cls, "%.*s", (int)(dot - name), name);
+    int rc = skiff_cls_from_name(c, app, cls, &t->cls, err);
+    if (rc == SKIFF_OK)
+        rc = skiff_cls_instantiate(t->cls, params, &t->obj, err);
+    if (rc == SKIFF_OK)
+        rc = skiff_obj_method(t->obj, dot + 1, &t->fn, err);
+    if (rc != SKIFF_OK)
+        cli_target_close(t);
+    return rc;
+}
+
+void cli_target_close(struct cli_target *t)
+{
+    skiff_function_free(t->fn);
+    skiff_obj_free(t->obj);
+    skiff_cls_free(t->cls);
+    memset(t, 0, sizeof *t);
+}
+
 /* Runs call (spawn false) or spawn. */
 static int call_or_spawn(struct cli *cli, int argc, char **argv, bool spawn)
 {
     const char *usage = spawn ? spawn_usage : call_usage;
     const char **pos = mem_calloc((size_t)argc + 1, sizeof *pos);
     const char **kws = mem_calloc((size_t)argc + 1, sizeof *kws);
-    skiff_value *args = NULL, *kwargs = NULL, *result = NULL;
+    const char **prs = mem_calloc((size_t)argc + 1, sizeof *prs);
+    skiff_value *args = NULL, *kwargs = NULL, *params = NULL, *result = NULL;
     skiff_client *client = NULL;
-    skiff_function *fn = NULL;
+    struct cli_target t = {NULL, NULL, NULL};
     skiff_call *call = NULL;
     skiff_error err = SKIFF_ERROR_INIT;
     int rc, npos;
     bool want_help;
     char why[512];
-    struct cli_opt opts[] = {{.name = "--kwarg", .has_value = true, .values = kws}};
-    if (!pos || !kws) {
+    struct cli_opt opts[] = {{.name = "--kwarg", .has_value = true, .values = kws},
+                             {.name = "--param", .has_value = true, .values = prs}};
+    if (!pos || !kws || !prs) {
         fputs("skiff: out of memory\n", stderr);
         rc = CLI_FAILED;
         goto out;
     }
-    if (cli_getopt(argc, argv, opts, 1, &want_help, &cli->server, pos, &npos, why, sizeof why) <
+    if (cli_getopt(argc, argv, opts, 2, &want_help, &cli->server, pos, &npos, why, sizeof why) <
         0) {
         rc = cli_usage_error(usage, "%s", why);
         goto out;
@@ -103,26 +149,27 @@ static int call_or_spawn(struct cli *cli, int argc, char **argv, bool spawn)
         goto out;
     }
     if (cli_parse_call_args(pos + 2, npos - 2, kws, opts[0].count, &args, &kwargs, why,
-                            sizeof why) < 0) {
+                            sizeof why) < 0 ||
+        cli_parse_params(prs, opts[1].count, &params, why, sizeof why) < 0) {
         rc = cli_usage_error(usage, "%s", why);
         goto out;
     }
     rc = cli_connect(cli, &client);
     if (rc != CLI_OK)
         goto out;
-    if (skiff_function_from_name(client, pos[0], pos[1], &fn, &err) != SKIFF_OK) {
+    if (cli_target_open(client, pos[0], pos[1], params, &t, &err) != SKIFF_OK) {
         rc = cli_fail(&err);
         goto out;
     }
     if (spawn) {
-        if (skiff_function_spawn(fn, args, kwargs, &call, &err) != SKIFF_OK) {
+        if (skiff_function_spawn(t.fn, args, kwargs, &call, &err) != SKIFF_OK) {
             rc = cli_fail(&err);
             goto out;
         }
         puts(skiff_call_id(call));
         rc = CLI_OK;
     } else {
-        if (skiff_function_remote(fn, args, kwargs, &result, &err) != SKIFF_OK) {
+        if (skiff_function_remote(t.fn, args, kwargs, &result, &err) != SKIFF_OK) {
             rc = cli_fail(&err);
             goto out;
         }
@@ -133,11 +180,13 @@ out:
     skiff_value_free(result);
     skiff_value_free(args);
     skiff_value_free(kwargs);
+    skiff_value_free(params);
     skiff_call_free(call);
-    skiff_function_free(fn);
+    cli_target_close(&t);
     skiff_client_close(client);
     mem_free(pos);
     mem_free(kws);
+    mem_free(prs);
     return rc;
 }
 
@@ -183,11 +232,71 @@ static int parse_fc(struct cli *cli, int argc, char **argv, struct cli_opt *opts
     return rc;
 }
 
+/* Writes {"error": {"type": ..., "message": ...}} for a failed input. */
+static int print_error_value(const skiff_error *err)
+{
+    skiff_value *e = skiff_value_map(), *inner = skiff_value_map();
+    int ok =
+        e && inner &&
+        skiff_map_set(inner, "type",
+                      skiff_value_string(err->type ? err->type : skiff_code_name(err->code))) ==
+            0 &&
+        skiff_map_set(inner, "message", skiff_value_string(err->message ? err->message : "")) == 0;
+    if (ok) {
+        ok = skiff_map_set(e, "error", inner) == 0;
+        inner = NULL;
+    }
+    int rc = ok ? cli_print_json(e) : CLI_FAILED;
+    if (!ok)
+        fputs("skiff: out of memory\n", stderr);
+    skiff_value_free(inner);
+    skiff_value_free(e);
+    return rc;
+}
+
+/* Prints every result of a multi-input call, one line each, failures in place. */
+static int print_all_outputs(skiff_call *call, skiff_error *err)
+{
+    skiff_map_options o = {.return_exceptions = true};
+    skiff_map *m = NULL;
+    if (skiff_call_iter(call, &o, &m, err) != SKIFF_OK)
+        return cli_fail(err);
+    skiff_map_output out = {0};
+    int rc = CLI_OK, code;
+    while (rc == CLI_OK && (code = skiff_map_next(m, &out, err)) == SKIFF_OK) {
+        rc = out.error.code != SKIFF_OK ? print_error_value(&out.error) : cli_print_json(out.value);
+        skiff_map_output_clear(&out);
+    }
+    if (rc == CLI_OK && code != SKIFF_DONE)
+        rc = cli_fail(err);
+    skiff_map_free(m);
+    return rc;
+}
+
+/* Prints every item of a spawned generator, one line each. */
+static int print_gen_items(skiff_call *call, skiff_error *err)
+{
+    skiff_gen *g = NULL;
+    if (skiff_call_get_gen(call, &g, err) != SKIFF_OK)
+        return cli_fail(err);
+    skiff_value *item = NULL;
+    int rc = CLI_OK, code;
+    while (rc == CLI_OK && (code = skiff_gen_next(g, &item, err)) == SKIFF_OK) {
+        rc = cli_print_json(item);
+        skiff_value_free(item);
+    }
+    if (rc == CLI_OK && code != SKIFF_DONE)
+        rc = cli_fail(err);
+    skiff_gen_free(g);
+    return rc;
+}
+
 int cmd_get(struct cli *cli, int argc, char **argv)
 {
-    struct cli_opt opts[] = {{.name = "--timeout", .has_value = true}};
+    struct cli_opt opts[] = {{.name = "--timeout", .has_value = true},
+                             {.name = "--index", .has_value = true}};
     const char *id = NULL;
-    int rc = parse_fc(cli, argc, argv, opts, 1, get_usage, "get", &id);
+    int rc = parse_fc(cli, argc, argv, opts, 2, get_usage, "get", &id);
     if (rc != CLI_OK)
         return rc;
     if (!id)
@@ -196,6 +305,10 @@ int cmd_get(struct cli *cli, int argc, char **argv)
     if (opts[0].count && cli_parse_seconds(opts[0].value, &timeout) < 0)
         return cli_usage_error(get_usage, "--timeout '%s' is not a number of seconds >= 0",
                                opts[0].value);
+    uint64_t index = 0;
+    if (opts[1].count && cli_parse_count(opts[1].value, &index) < 0)
+        return cli_usage_error(get_usage, "--index '%s' is not an input index (0, 1, ...)",
+                               opts[1].value);
     skiff_client *client;
     rc = cli_connect(cli, &client);
     if (rc != CLI_OK)
@@ -204,14 +317,20 @@ int cmd_get(struct cli *cli, int argc, char **argv)
     skiff_call *call = NULL;
     skiff_value *result = NULL;
     int code = skiff_call_from_id(client, id, &call, &err);
-    if (code == SKIFF_OK)
-        code = skiff_call_get(call, timeout, &result, &err);
-    if (code == SKIFF_OK)
-        rc = cli_print_json(result);
-    else
+    skiff_call_kind kind = skiff_call_get_kind(call);
+    if (code != SKIFF_OK) {
         rc = cli_fail(&err);
-    if (code == SKIFF_ERR_TIMEOUT)
-        rc = CLI_TIMEOUT; /* still running: the error went to stderr, the status says which */
+    } else if (kind == SKIFF_CALL_GENERATOR && !opts[1].count) {
+        rc = print_gen_items(call, &err);
+    } else if (kind == SKIFF_CALL_SPAWN_MAP && !opts[1].count) {
+        rc = print_all_outputs(call, &err);
+    } else {
+        code = opts[1].count ? skiff_call_get_index(call, (size_t)index, timeout, &result, &err)
+                             : skiff_call_get(call, timeout, &result, &err);
+        rc = code == SKIFF_OK ? cli_print_json(result) : cli_fail(&err);
+        if (code == SKIFF_ERR_TIMEOUT)
+            rc = CLI_TIMEOUT; /* still running: the error went to stderr, the status says which */
+    }
     skiff_value_free(result);
     skiff_error_clear(&err);
     skiff_call_free(call);
@@ -246,155 +365,156 @@ int cmd_cancel(struct cli *cli, int argc, char **argv)
 
 /* --- map ---------------------------------------------------------------------------------- */
 
-struct map_run {
-    skiff_function *fn;
-    bool return_exceptions;
-    skiff_call *window[MAP_WINDOW]; /* ring of calls in flight, oldest at head */
-    size_t head, n;
+/* stdin as the map's input source. */
+struct map_input {
+    char *line; /* getline's buffer */
+    size_t cap;
+    long no;         /* lines read */
+    bool bad;        /* a line was not a JSON array: exit 2 */
+    uint64_t inputs; /* inputs read */
 };
 
-/* Writes {"error": {"type": ..., "message": ...}} for a failed input. */
-static int print_error_value(const skiff_error *err)
+static int stdin_next(void *ctx, skiff_value **args, skiff_error *err)
 {
-    skiff_value *e = skiff_value_map(), *inner = skiff_value_map();
-    int ok =
-        e && inner &&
-        skiff_map_set(inner, "type",
-                      skiff_value_string(err->type ? err->type : skiff_code_name(err->code))) ==
-            0 &&
-        skiff_map_set(inner, "message", skiff_value_string(err->message ? err->message : "")) == 0;
-    if (ok) {
-        ok = skiff_map_set(e, "error", inner) == 0;
-        inner = NULL;
-    }
-    int rc = ok ? cli_print_json(e) : CLI_FAILED;
-    if (!ok)
-        fputs("skiff: out of memory\n", stderr);
-    skiff_value_free(inner);
-    skiff_value_free(e);
-    return rc;
-}
-
-/* Waits for the oldest call in flight and writes its result. CLI_OK or CLI_FAILED. */
-static int map_collect(struct map_run *m)
-{
-    skiff_call *call = m->window[m->head];
-    m->head = (m->head + 1) % MAP_WINDOW;
-    m->n--;
-    skiff_error err = SKIFF_ERROR_INIT;
-    skiff_value *v = NULL;
-    int rc;
-    fflush(stdout); /* results so far reach the reader before we block */
-    if (skiff_call_get(call, SKIFF_WAIT_FOREVER, &v, &err) == SKIFF_OK)
-        rc = cli_print_json(v);
-    else if (m->return_exceptions)
-        rc = print_error_value(&err);
-    else
-        rc = cli_fail(&err);
-    skiff_value_free(v);
-    skiff_error_clear(&err);
-    skiff_call_free(call);
-    return rc;
-}
-
-/* Cancels and frees the calls still in flight after a failure, so an aborted map leaves no work
- * queued. Cancelling is best effort: its errors are not reported. */
-static void map_abandon(struct map_run *m)
-{
-    while (m->n > 0) {
-        skiff_call *call = m->window[m->head];
-        m->head = (m->head + 1) % MAP_WINDOW;
-        m->n--;
-        skiff_call_cancel(call, false, NULL);
-        skiff_call_free(call);
-    }
-}
-
-/* Reads stdin and spawns one call per line. */
-static int map_lines(struct map_run *m)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long no = 0;
-    int rc = CLI_OK;
-    while (rc == CLI_OK && (len = getline(&line, &cap, stdin)) >= 0) {
-        no++;
-        if (strspn(line, " \t\r\n") == (size_t)len)
+    struct map_input *in = ctx;
+    for (;;) {
+        ssize_t len = getline(&in->line, &in->cap, stdin);
+        if (len < 0) {
+            if (ferror(stdin))
+                return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "reading stdin: %s",
+                                       strerror(errno));
+            return SKIFF_OK; /* the end: *args stays NULL */
+        }
+        in->no++;
+        if (strspn(in->line, " \t\r\n") == (size_t)len)
             continue;
-        skiff_value *args;
         char why[512];
-        if (cli_parse_map_line(line, (size_t)len, &args, why, sizeof why) < 0) {
-            fprintf(stderr, "skiff map: stdin line %ld: %s\n", no, why);
+        if (cli_parse_map_line(in->line, (size_t)len, args, why, sizeof why) < 0) {
+            in->bad = true;
+            return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "stdin line %ld: %s", in->no, why);
+        }
+        in->inputs++;
+        return SKIFF_OK;
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Redraws the progress line on stderr: results written / inputs read so far, rate, failures. */
+static void progress(const skiff_map *m, double started, bool final)
+{
+    skiff_map_stats st;
+    skiff_map_get_stats(m, &st);
+    double secs = now_s() - started;
+    /* "+" while stdin has more: the total is what has been read so far */
+    fprintf(stderr, "\r\033[K%llu/%llu%s done  %.0f/s  %llu failed%s",
+            (unsigned long long)st.delivered, (unsigned long long)st.sent,
+            st.inputs_done ? "" : "+", secs > 0 ? (double)st.delivered / secs : 0.0,
+            (unsigned long long)st.failures, final ? "\n" : "");
+}
+
+/* Streams the map's results to stdout. */
+static int map_stream(skiff_function *fn, const skiff_map_options *o)
+{
+    struct map_input in = {NULL, 0, 0, false, 0};
+    skiff_map_source src = {stdin_next, &in};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    bool show = isatty(STDERR_FILENO);
+    double started = now_s(), last = started;
+    int rc = CLI_OK, code = skiff_function_map_source(fn, &src, o, &m, &err);
+    skiff_map_output out = {0};
+    while (code == SKIFF_OK && rc == CLI_OK && (code = skiff_map_next(m, &out, &err)) == SKIFF_OK) {
+        rc = out.error.code != SKIFF_OK ? print_error_value(&out.error) : cli_print_json(out.value);
+        skiff_map_output_clear(&out);
+        double t = now_s();
+        if (t - last >= PROGRESS_EVERY) {
+            fflush(stdout); /* results so far reach the reader */
+            if (show)
+                progress(m, started, false);
+            last = t;
+        }
+    }
+    fflush(stdout);
+    if (show && m)
+        progress(m, started, true);
+    if (rc == CLI_OK && code != SKIFF_DONE) {
+        if (in.bad) {
+            fprintf(stderr, "skiff map: %s\n", err.message);
             rc = CLI_USAGE;
-            break;
-        }
-        if (m->n == MAP_WINDOW)
-            rc = map_collect(m);
-        skiff_error err = SKIFF_ERROR_INIT;
-        skiff_call *call = NULL;
-        if (rc == CLI_OK && skiff_function_spawn(m->fn, args, NULL, &call, &err) != SKIFF_OK)
+        } else {
             rc = cli_fail(&err);
-        skiff_error_clear(&err);
-        skiff_value_free(args);
-        if (call) {
-            m->window[(m->head + m->n) % MAP_WINDOW] = call;
-            m->n++;
         }
     }
-    free(line); /* getline's buffer comes from malloc */
-    if (rc == CLI_OK && ferror(stdin)) {
-        perror("skiff map: reading stdin");
-        rc = CLI_FAILED;
-    }
-    while (rc == CLI_OK && m->n > 0)
-        rc = map_collect(m);
-    map_abandon(m);
+    skiff_error_clear(&err);
+    skiff_map_free(m);
+    free(in.line); /* getline's buffer comes from malloc */
     return rc;
 }
 
 int cmd_map(struct cli *cli, int argc, char **argv)
 {
-    struct cli_opt opts[] = {{.name = "--unordered"}, {.name = "--return-exceptions"}};
     const char **pos = mem_calloc((size_t)argc + 1, sizeof *pos);
-    if (!pos) {
-        fputs("skiff: out of memory\n", stderr);
-        return CLI_FAILED;
-    }
-    int npos;
+    const char **kws = mem_calloc((size_t)argc + 1, sizeof *kws);
+    const char **prs = mem_calloc((size_t)argc + 1, sizeof *prs);
+    struct cli_opt opts[] = {{.name = "--unordered"},
+                             {.name = "--return-exceptions"},
+                             {.name = "--window", .has_value = true},
+                             {.name = "--kwarg", .has_value = true, .values = kws},
+                             {.name = "--param", .has_value = true, .values = prs}};
+    skiff_value *args = NULL, *kwargs = NULL, *params = NULL;
+    skiff_client *client = NULL;
+    struct cli_target t = {NULL, NULL, NULL};
+    skiff_error err = SKIFF_ERROR_INIT;
+    int npos, rc = CLI_OK;
     bool want_help;
+    uint64_t window = SKIFF_MAP_WINDOW_DEFAULT;
     char why[512];
-    int rc = CLI_OK;
-    if (cli_getopt(argc, argv, opts, 2, &want_help, &cli->server, pos, &npos, why, sizeof why) < 0)
+    if (!pos || !kws || !prs) {
+        fputs("skiff: out of memory\n", stderr);
+        rc = CLI_FAILED;
+    } else if (cli_getopt(argc, argv, opts, 5, &want_help, &cli->server, pos, &npos, why,
+                          sizeof why) < 0) {
         rc = cli_usage_error(map_usage, "%s", why);
-    else if (want_help)
+    } else if (want_help) {
         rc = help(map_usage);
-    else if (npos != 2)
+    } else if (npos != 2) {
         rc = cli_usage_error(map_usage, "map needs exactly APP and FUNCTION");
-    if (rc != CLI_OK || want_help) {
-        mem_free(pos);
-        return rc;
-    }
-    skiff_client *client;
-    rc = cli_connect(cli, &client);
-    if (rc == CLI_OK) {
-        struct map_run *m = mem_calloc(1, sizeof *m);
-        skiff_error err = SKIFF_ERROR_INIT;
-        if (!m) {
-            fputs("skiff: out of memory\n", stderr);
-            rc = CLI_FAILED;
-        } else if (skiff_function_lookup(client, pos[0], pos[1], &m->fn, &err) != SKIFF_OK) {
+    } else if (opts[2].count && (cli_parse_count(opts[2].value, &window) < 0 || window == 0 ||
+                                 window > SKIFF_MAP_WINDOW_MAX)) {
+        rc = cli_usage_error(map_usage, "--window '%s' is not a count from 1 to %d", opts[2].value,
+                             SKIFF_MAP_WINDOW_MAX);
+    } else if (cli_parse_call_args(NULL, 0, kws, opts[3].count, &args, &kwargs, why, sizeof why) <
+                   0 ||
+               cli_parse_params(prs, opts[4].count, &params, why, sizeof why) < 0) {
+        rc = cli_usage_error(map_usage, "%s", why);
+    } else if ((rc = cli_connect(cli, &client)) == CLI_OK) {
+        /* Looked up first: an unknown function fails even on empty input, and a generator
+         * is refused before any input is read. */
+        if (cli_target_open(client, pos[0], pos[1], params, &t, &err) != SKIFF_OK ||
+            skiff_function_hydrate(t.fn, &err) != SKIFF_OK) {
             rc = cli_fail(&err);
         } else {
-            m->return_exceptions = opts[1].count > 0;
-            rc = map_lines(m);
+            skiff_map_options o = {.kwargs = skiff_map_len(kwargs) ? kwargs : NULL,
+                                   .unordered = opts[0].count > 0,
+                                   .return_exceptions = opts[1].count > 0,
+                                   .max_outstanding = (size_t)window};
+            rc = map_stream(t.fn, &o);
         }
-        skiff_error_clear(&err);
-        if (m)
-            skiff_function_free(m->fn);
-        mem_free(m);
-        skiff_client_close(client);
     }
+    skiff_error_clear(&err);
+    cli_target_close(&t);
+    skiff_client_close(client);
+    skiff_value_free(args);
+    skiff_value_free(kwargs);
+    skiff_value_free(params);
     mem_free(pos);
+    mem_free(kws);
+    mem_free(prs);
     return rc;
 }

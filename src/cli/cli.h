@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <skiff/skiff.h>
 
 /* Exit statuses (DESIGN.md). */
@@ -49,6 +50,16 @@ int cli_parse_call_args(const char *const *argv, int argc, const char *const *kw
 int cli_parse_map_line(const char *line, size_t len, skiff_value **args, char *why,
                        size_t why_size);
 
+/* The --param NAME=JSON values of a class method call as a new map in *params: each value an
+ * int, string, bytes or bool. Returns 0, or -1 with the reason in why (as for kwargs, or a
+ * value of another type). */
+int cli_parse_params(const char *const *vals, int n, skiff_value **params, char *why,
+                     size_t why_size);
+
+/* A count or index (--index, --window, --tail): decimal digits only, at most INT64_MAX. 0 or
+ * -1. */
+int cli_parse_count(const char *s, uint64_t *out);
+
 /* A --timeout value: a finite number of seconds >= 0. 0 or -1. */
 int cli_parse_seconds(const char *s, double *out);
 
@@ -77,5 +88,23 @@ int cmd_stats(struct cli *cli, int argc, char **argv);
 int cmd_app(struct cli *cli, int argc, char **argv);
 int cmd_container(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
+int cmd_graph(struct cli *cli, int argc, char **argv);
+int cmd_logs(struct cli *cli, int argc, char **argv);
+int cmd_url(struct cli *cli, int argc, char **argv);
+
+/* A function named on the command line: APP FUNCTION, or APP Cls.method of an instance with the
+ * --param values. */
+struct cli_target {
+    skiff_function *fn;
+    skiff_cls *cls; /* a method's class, or NULL */
+    skiff_obj *obj; /* its instance, or NULL */
+};
+
+/* Opens the target: with params (a map, NULL or empty: none) name must be Cls.method. Returns
+ * SKIFF_OK, or the failure with err filled (SKIFF_ERR_INVALID: --param on a plain function;
+ * SKIFF_ERR_NOT_FOUND: no such class or method; ...). */
+int cli_target_open(skiff_client *c, const char *app, const char *name, const skiff_value *params,
+                    struct cli_target *t, skiff_error *err);
+void cli_target_close(struct cli_target *t);
 
 #endif

@@ -22,18 +22,24 @@ static const char usage_text[] =
     "                                       call a function and print its result as JSON\n"
     "  spawn APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...]\n"
     "                                       queue a call and print its fc- id\n"
-    "  get FC_ID [--timeout SECONDS]        wait for a call's result and print it\n"
+    "  get FC_ID [--timeout SECONDS] [--index I]\n"
+    "                                       wait for a call's result and print it\n"
     "  cancel FC_ID [--terminate-containers]\n"
     "                                       cancel a call\n"
     "  map APP FUNCTION [--unordered] [--return-exceptions]\n"
     "                                       call once per stdin line (a JSON array of\n"
-    "                                       arguments), one JSON result per stdout line\n"
-    "  stats APP FUNCTION                   backlog, containers and running inputs\n"
+    "                                       arguments), one JSON result per stdout line,\n"
+    "                                       streamed as results arrive\n"
+    "  stats APP FUNCTION                   backlog, containers, running inputs, headroom\n"
+    "  graph FC_ID [--json]                 draw a call's call graph\n"
+    "  logs APP [FUNCTION] [--follow]       the containers' output\n"
+    "  url APP FUNCTION                     a web endpoint's URL\n"
     "  app list                             the deployed apps\n"
     "  app stop APP                         stop an app\n"
     "  container list                       the running containers\n"
     "  token new                            make a new access token\n"
     "\n"
+    "A class method is FUNCTION Cls.method, with --param NAME=JSON for its parameters.\n"
     "Each ARG is one JSON value (quote strings: '\"text\"'); bytes are {\"$bytes\": "
     "\"<base64>\"}.\n"
     "The server is --server, else $SKIFF_SERVER, else ~/.skiff.toml, else 127.0.0.1:7878\n"
@@ -48,9 +54,11 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"deploy", cmd_deploy},       {"call", cmd_call},   {"spawn", cmd_spawn}, {"get", cmd_get},
-    {"cancel", cmd_cancel},       {"map", cmd_map},     {"stats", cmd_stats}, {"app", cmd_app},
-    {"container", cmd_container}, {"token", cmd_token},
+    {"deploy", cmd_deploy}, {"call", cmd_call},     {"spawn", cmd_spawn},
+    {"get", cmd_get},       {"cancel", cmd_cancel}, {"map", cmd_map},
+    {"stats", cmd_stats},   {"app", cmd_app},       {"container", cmd_container},
+    {"token", cmd_token},   {"graph", cmd_graph},   {"logs", cmd_logs},
+    {"url", cmd_url},
 };
 
 int cli_connect(const struct cli *cli, skiff_client **out)

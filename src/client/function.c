@@ -20,20 +20,8 @@
 #include "common/id.h"
 #include "common/mem.h"
 #include "common/proto.h"
+#include "fn.h"
 #include "rpc.h"
-
-struct skiff_function {
-    skiff_client *client; /* borrowed */
-    char *app;
-    char *name;
-    char id[ID_SIZE]; /* "fu-..." once hydrated */
-    bool hydrated;    /* id is set (atomic load/store) */
-};
-
-struct skiff_call {
-    skiff_client *client; /* borrowed */
-    char id[ID_SIZE];     /* "fc-..." */
-};
 
 /* The input the calling thread runs, for parent_input_id (set by the container runtime). */
 static _Thread_local const char *parent_input;
@@ -73,31 +61,88 @@ int skiff_function_from_name(skiff_client *client, const char *app, const char *
     return SKIFF_OK;
 }
 
-/* Records the function id from a reply (LOOKUP or CALL) if the handle has none yet. A reply
- * without a well-formed id is a DeserializationError. */
-static int remember_id(skiff_function *fn, const struct wire_msg *m, skiff_error *err)
+/* The enum fn_kind a LOOKUP reply's kind names. */
+static int kind_of(const struct wire_msg *m)
 {
-    if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE))
+    const char *k;
+    size_t n;
+    if (!wire_get_str(m, "kind", &k, &n))
+        return FN_UNKNOWN;
+    if (n == 9 && !memcmp(k, "generator", 9))
+        return FN_GENERATOR;
+    if (n == 3 && !memcmp(k, "web", 3))
+        return FN_WEB;
+    if (n == 8 && !memcmp(k, "function", 8))
+        return FN_FUNCTION;
+    return FN_UNKNOWN;
+}
+
+int function_remember(skiff_function *fn, const struct wire_msg *m, skiff_error *err)
+{
+    bool lookup = wire_get(m, "kind") != NULL;
+    if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE) && !lookup)
         return SKIFF_OK;
     char id[ID_SIZE];
     if (!wire_copy_str(m, "function_id", id, sizeof id) || !id_valid(id, "fu"))
         return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
                                "the server's reply has no valid function_id");
+    char *url = lookup ? wire_dup_str(m, "web_url") : NULL;
+    int rc = SKIFF_OK;
     pthread_mutex_lock(&fn->client->mu);
     if (!fn->hydrated) {
         memcpy(fn->id, id, sizeof id);
         __atomic_store_n(&fn->hydrated, true, __ATOMIC_RELEASE);
     }
+    if (lookup && !fn->looked_up) {
+        fn->web_url = url;
+        url = NULL;
+        fn->looked_up = true;
+        __atomic_store_n(&fn->kind, kind_of(m), __ATOMIC_RELEASE);
+    }
     pthread_mutex_unlock(&fn->client->mu);
+    free(url); /* wire_dup_str's copy is malloc'd */
+    return rc;
+}
+
+int function_check_kind(const skiff_function *fn, bool gen, skiff_error *err)
+{
+    int kind = __atomic_load_n(&fn->kind, __ATOMIC_ACQUIRE);
+    if (gen && (kind == FN_FUNCTION || kind == FN_WEB))
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "%s.%s is not a generator: call it with remote, spawn or map, not "
+                               "remote_gen",
+                               fn->app, fn->name);
+    if (!gen && kind == FN_GENERATOR)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "%s.%s is a generator: call it with remote_gen (or spawn_gen), "
+                               "not remote, spawn or map",
+                               fn->app, fn->name);
+    if (kind == FN_WEB)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "%s.%s is a web endpoint: call it over HTTP at its URL", fn->app,
+                               fn->name);
     return SKIFF_OK;
 }
 
-int skiff_function_hydrate(skiff_function *fn, skiff_error *err)
+uint32_t function_target_fields(const skiff_function *fn)
 {
-    if (!fn)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "skiff_function_hydrate: fn is NULL");
-    if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE))
-        return SKIFF_OK;
+    return (fn->hydrated ? 1 : 2) + (fn->params ? 1 : 0);
+}
+
+void function_put_target(struct wire_writer *w, const skiff_function *fn)
+{
+    if (fn->hydrated) {
+        wire_str(w, "function_id", fn->id);
+    } else {
+        wire_str(w, "app", fn->app);
+        wire_str(w, "function", fn->name);
+    }
+    if (fn->params)
+        wire_bin(w, "params", fn->params, fn->params_len);
+}
+
+int function_lookup(skiff_function *fn, skiff_error *err)
+{
     struct rpc_field f[] = {
         {.key = "app", .kind = RPC_STR, .str = fn->app},
         {.key = "function", .kind = RPC_STR, .str = fn->name},
@@ -106,9 +151,18 @@ int skiff_function_hydrate(skiff_function *fn, skiff_error *err)
     int rc = rpc_simple(fn->client, OP_LOOKUP, f, 2, 0, &r, err);
     if (rc != SKIFF_OK)
         return rc;
-    rc = remember_id(fn, r.msg, err);
+    rc = function_remember(fn, r.msg, err);
     rpc_reply_release(fn->client, &r);
     return rc;
+}
+
+int skiff_function_hydrate(skiff_function *fn, skiff_error *err)
+{
+    if (!fn)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "skiff_function_hydrate: fn is NULL");
+    if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE))
+        return SKIFF_OK;
+    return function_lookup(fn, err);
 }
 
 int skiff_function_lookup(skiff_client *client, const char *app, const char *name,
@@ -138,52 +192,111 @@ void skiff_function_free(skiff_function *fn)
         return;
     mem_free(fn->app);
     mem_free(fn->name);
+    mem_free(fn->params);
+    free(fn->web_url); /* from wire_dup_str: malloc'd */
     mem_free(fn);
 }
 
 /* --- CALL --------------------------------------------------------------------------------- */
 
+int function_check_args(const skiff_function *fn, const skiff_value *args,
+                        const skiff_value *kwargs, skiff_error *err)
+{
+    if (args && skiff_value_type(args) != SKIFF_LIST)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "args of %s.%s must be a list, not a %s", fn->app, fn->name,
+                               skiff_type_name(skiff_value_type(args)));
+    if (kwargs && skiff_value_type(kwargs) != SKIFF_MAP)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "kwargs of %s.%s must be a map, not a %s", fn->app, fn->name,
+                               skiff_type_name(skiff_value_type(kwargs)));
+    return SKIFF_OK;
+}
+
+/* Checks the argument shapes (and what is known of the function's kind) before anything touches
+ * the network. */
+static int check_call(const skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
+                      const void *out, bool gen, skiff_error *err)
+{
+    if (!fn || !out)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "the function handle and the result pointer must not be NULL");
+    int rc = function_check_args(fn, args, kwargs, err);
+    return rc == SKIFF_OK ? function_check_kind(fn, gen, err) : rc;
+}
+
 struct call_req {
     skiff_function *fn;
     const skiff_value *args, *kwargs;
     bool spawn;
+    bool gen;
 };
+
+size_t function_target(const skiff_function *fn, struct rpc_field *f)
+{
+    size_t n = 0;
+    memset(f, 0, 3 * sizeof *f);
+    if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE)) {
+        f[n].key = "function_id";
+        f[n].kind = RPC_STR;
+        f[n++].str = fn->id;
+    } else {
+        f[n].key = "app";
+        f[n].kind = RPC_STR;
+        f[n++].str = fn->app;
+        f[n].key = "function";
+        f[n].kind = RPC_STR;
+        f[n++].str = fn->name;
+    }
+    if (fn->params) {
+        f[n].key = "params";
+        f[n].kind = RPC_BIN;
+        f[n].bin = fn->params;
+        f[n++].len = fn->params_len;
+    }
+    return n;
+}
+
+int function_encode_args(skiff_function *fn, struct buf *out, size_t max, const skiff_value *args,
+                         const skiff_value *kwargs, skiff_error *err)
+{
+    out->len = 0;
+    out->max = max;
+    int rc = codec_encode_args(out, args, kwargs);
+    if (rc == SKIFF_OK)
+        return SKIFF_OK;
+    out->len = 0;
+    buf_shrink(out);
+    if (rc == SKIFF_ERR_REQUEST_SIZE)
+        return skiff_error_set(err, rc, NULL,
+                               "the arguments of %s.%s encode to more than the server's payload "
+                               "limit of %zu bytes; nothing was sent",
+                               fn->app, fn->name, max);
+    if (rc == SKIFF_ERR_SERIALIZATION)
+        return skiff_error_set(err, rc, NULL, "the arguments of %s.%s nest deeper than %d levels",
+                               fn->app, fn->name, CODEC_MAX_DEPTH);
+    if (rc == SKIFF_ERR_INVALID)
+        return skiff_error_set(err, rc, NULL, "args must be a list and kwargs a map");
+    return skiff_error_set(err, rc, NULL, "out of memory encoding the arguments");
+}
 
 static int build_call(struct skiff_client *c, struct buf *out, uint64_t rid, void *arg,
                       skiff_error *err)
 {
     const struct call_req *q = arg;
     skiff_function *fn = q->fn;
-    c->args.len = 0;
-    c->args.max = c->payload_max;
-    int rc = codec_encode_args(&c->args, q->args, q->kwargs);
-    if (rc != SKIFF_OK) {
-        c->args.len = 0;
-        buf_shrink(&c->args);
-        if (rc == SKIFF_ERR_REQUEST_SIZE)
-            return skiff_error_set(err, rc, NULL,
-                                   "the arguments of %s.%s encode to more than the server's "
-                                   "payload limit of %zu bytes; nothing was sent",
-                                   fn->app, fn->name, c->payload_max);
-        if (rc == SKIFF_ERR_SERIALIZATION)
-            return skiff_error_set(err, rc, NULL,
-                                   "the arguments of %s.%s nest deeper than %d levels", fn->app,
-                                   fn->name, CODEC_MAX_DEPTH);
-        if (rc == SKIFF_ERR_INVALID)
-            return skiff_error_set(err, rc, NULL, "args must be a list and kwargs a map");
-        return skiff_error_set(err, rc, NULL, "out of memory encoding the arguments");
-    }
+    int rc = function_encode_args(fn, &c->args, c->payload_max, q->args, q->kwargs, err);
+    if (rc != SKIFF_OK)
+        return rc;
     const char *parent = client_parent_input();
     struct wire_writer w;
-    wire_begin(&w, out, OP_CALL, rid, (fn->hydrated ? 3 : 4) + (parent ? 1 : 0));
-    if (fn->hydrated) {
-        wire_str(&w, "function_id", fn->id);
-    } else {
-        wire_str(&w, "app", fn->app);
-        wire_str(&w, "function", fn->name);
-    }
+    wire_begin(&w, out, OP_CALL, rid,
+               function_target_fields(fn) + 2 + (q->gen ? 1 : 0) + (parent ? 1 : 0));
+    function_put_target(&w, fn);
     wire_bin(&w, "args", c->args.data, c->args.len);
     wire_bool(&w, "spawn", q->spawn);
+    if (q->gen)
+        wire_bool(&w, "gen", true);
     if (parent)
         wire_str(&w, "parent_input_id", parent);
     rc = wire_end(&w);
@@ -198,22 +311,22 @@ static int build_call(struct skiff_client *c, struct buf *out, uint64_t rid, voi
     return SKIFF_OK;
 }
 
-/* Checks the argument shapes before anything touches the network. */
-static int check_call(const skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
-                      const void *out, skiff_error *err)
+int function_send_call(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
+                       struct rpc_sink *s, skiff_error *err)
 {
-    if (!fn || !out)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "the function handle and the result pointer must not be NULL");
-    if (args && skiff_value_type(args) != SKIFF_LIST)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "args of %s.%s must be a list, not a %s", fn->app, fn->name,
-                               skiff_type_name(skiff_value_type(args)));
-    if (kwargs && skiff_value_type(kwargs) != SKIFF_MAP)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "kwargs of %s.%s must be a map, not a %s", fn->app, fn->name,
-                               skiff_type_name(skiff_value_type(kwargs)));
-    return SKIFF_OK;
+    int rc = check_call(fn, args, kwargs, s, true, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    struct call_req q = {fn, args, kwargs, false, true};
+    return rpc_send(fn->client, build_call, &q, 0, s, NULL, err);
+}
+
+/* Sends a CALL and waits for its reply: remote, spawn, spawn of a generator. */
+static int call_wait(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
+                     bool spawn, bool gen, struct rpc_reply *r, skiff_error *err)
+{
+    struct call_req q = {fn, args, kwargs, spawn, gen};
+    return rpc_request(fn->client, build_call, &q, 0, r, err);
 }
 
 /* Decodes the "value" field of an OK reply (CALL or GET) into *result. */
@@ -230,15 +343,14 @@ static int reply_result(const struct wire_msg *m, skiff_value **result, skiff_er
 int skiff_function_remote(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
                           skiff_value **result, skiff_error *err)
 {
-    int rc = check_call(fn, args, kwargs, result, err);
+    int rc = check_call(fn, args, kwargs, result, false, err);
     if (rc != SKIFF_OK)
         return rc;
-    struct call_req q = {fn, args, kwargs, false};
     struct rpc_reply r;
-    rc = rpc_request(fn->client, build_call, &q, 0, &r, err);
+    rc = call_wait(fn, args, kwargs, false, false, &r, err);
     if (rc != SKIFF_OK)
         return rc;
-    rc = remember_id(fn, r.msg, err);
+    rc = function_remember(fn, r.msg, err);
     skiff_value *v = NULL;
     if (rc == SKIFF_OK)
         rc = reply_result(r.msg, &v, err);
@@ -248,37 +360,59 @@ int skiff_function_remote(skiff_function *fn, const skiff_value *args, const ski
     return rc;
 }
 
-static int call_new(skiff_client *client, const char *id, skiff_call **out, skiff_error *err)
+int call_new(skiff_client *client, const char *id, skiff_call_kind kind, size_t inputs,
+             skiff_call **out, skiff_error *err)
 {
     skiff_call *call = mem_calloc(1, sizeof *call);
     if (!call)
         return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
     call->client = client;
+    call->kind = kind;
+    call->inputs = inputs;
     snprintf(call->id, sizeof call->id, "%s", id);
     *out = call;
     return SKIFF_OK;
 }
 
-int skiff_function_spawn(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
-                         skiff_call **out, skiff_error *err)
+int call_id_from_reply(const struct wire_msg *m, char id[ID_SIZE], skiff_error *err)
 {
-    int rc = check_call(fn, args, kwargs, out, err);
+    if (!wire_copy_str(m, "call_id", id, ID_SIZE) || !id_valid(id, "fc"))
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                               "the server's reply has no valid call_id");
+    return SKIFF_OK;
+}
+
+/* spawn (gen false) or spawn_gen. */
+static int spawn(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs, bool gen,
+                 skiff_call **out, skiff_error *err)
+{
+    int rc = check_call(fn, args, kwargs, out, gen, err);
     if (rc != SKIFF_OK)
         return rc;
-    struct call_req q = {fn, args, kwargs, true};
     struct rpc_reply r;
-    rc = rpc_request(fn->client, build_call, &q, 0, &r, err);
+    rc = call_wait(fn, args, kwargs, true, gen, &r, err);
     if (rc != SKIFF_OK)
         return rc;
     char id[ID_SIZE];
-    rc = remember_id(fn, r.msg, err);
-    if (rc == SKIFF_OK && (!wire_copy_str(r.msg, "call_id", id, sizeof id) || !id_valid(id, "fc")))
-        rc = skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
-                             "the server's reply to a spawn has no valid call_id");
+    rc = function_remember(fn, r.msg, err);
+    if (rc == SKIFF_OK)
+        rc = call_id_from_reply(r.msg, id, err);
     rpc_reply_release(fn->client, &r);
     if (rc != SKIFF_OK)
         return rc;
-    return call_new(fn->client, id, out, err);
+    return call_new(fn->client, id, gen ? SKIFF_CALL_GENERATOR : SKIFF_CALL_SINGLE, 1, out, err);
+}
+
+int skiff_function_spawn(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
+                         skiff_call **out, skiff_error *err)
+{
+    return spawn(fn, args, kwargs, false, out, err);
+}
+
+int skiff_function_spawn_gen(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
+                             skiff_call **out, skiff_error *err)
+{
+    return spawn(fn, args, kwargs, true, out, err);
 }
 
 /* --- calls ------------------------------------------------------------------------------------ */
@@ -297,8 +431,22 @@ int skiff_call_from_id(skiff_client *client, const char *fc_id, skiff_call **out
     int rc = rpc_simple(client, OP_CALL_INFO, f, 1, 0, &r, err);
     if (rc != SKIFF_OK)
         return rc;
+    skiff_call_kind kind = SKIFF_CALL_SINGLE;
+    const char *k;
+    size_t kn;
+    if (wire_get_str(r.msg, "kind", &k, &kn)) {
+        if (kn == 3 && !memcmp(k, "map", 3))
+            kind = SKIFF_CALL_MAP;
+        else if (kn == 9 && !memcmp(k, "spawn_map", 9))
+            kind = SKIFF_CALL_SPAWN_MAP;
+        else if (kn == 9 && !memcmp(k, "generator", 9))
+            kind = SKIFF_CALL_GENERATOR;
+    }
+    int64_t inputs = 1;
+    if (!wire_get_int(r.msg, "inputs", &inputs) || inputs < 0)
+        inputs = kind == SKIFF_CALL_SINGLE || kind == SKIFF_CALL_GENERATOR ? 1 : 0;
     rpc_reply_release(client, &r);
-    return call_new(client, fc_id, out, err);
+    return call_new(client, fc_id, kind, (size_t)inputs, out, err);
 }
 
 const char *skiff_call_id(const skiff_call *call)
@@ -306,11 +454,32 @@ const char *skiff_call_id(const skiff_call *call)
     return call ? call->id : NULL;
 }
 
-int skiff_call_get(skiff_call *call, double timeout, skiff_value **result, skiff_error *err)
+skiff_call_kind skiff_call_get_kind(const skiff_call *call)
+{
+    return call ? call->kind : SKIFF_CALL_SINGLE;
+}
+
+size_t skiff_call_num_inputs(const skiff_call *call)
+{
+    return call ? call->inputs : 0;
+}
+
+/* GET of the call's result, or of input index (>= 0) of a multi-input call. */
+static int get(skiff_call *call, int64_t index, double timeout, skiff_value **result,
+               skiff_error *err)
 {
     if (!call || !result)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_call_get: call and result must not be NULL");
+    if (call->kind == SKIFF_CALL_GENERATOR)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "%s is a generator call: read its items with skiff_call_get_gen",
+                               call->id);
+    if (index < 0 && (call->kind == SKIFF_CALL_SPAWN_MAP || call->kind == SKIFF_CALL_MAP))
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "%s has %zu inputs: get one with skiff_call_get_index, or all "
+                               "with skiff_call_iter",
+                               call->id, call->inputs);
     if (isnan(timeout))
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "the timeout is not a number");
     int64_t ms;
@@ -328,9 +497,10 @@ int skiff_call_get(skiff_call *call, double timeout, skiff_value **result, skiff
     struct rpc_field f[] = {
         {.key = "call_id", .kind = RPC_STR, .str = call->id},
         {.key = "timeout_ms", .kind = RPC_INT, .i = ms},
+        {.key = "index", .kind = RPC_INT, .i = index},
     };
     struct rpc_reply r;
-    int rc = rpc_simple(call->client, OP_GET, f, 2, 0, &r, err);
+    int rc = rpc_simple(call->client, OP_GET, f, index >= 0 ? 3 : 2, 0, &r, err);
     if (rc != SKIFF_OK)
         return rc;
     skiff_value *v = NULL;
@@ -339,6 +509,19 @@ int skiff_call_get(skiff_call *call, double timeout, skiff_value **result, skiff
     if (rc == SKIFF_OK)
         *result = v;
     return rc;
+}
+
+int skiff_call_get(skiff_call *call, double timeout, skiff_value **result, skiff_error *err)
+{
+    return get(call, -1, timeout, result, err);
+}
+
+int skiff_call_get_index(skiff_call *call, size_t index, double timeout, skiff_value **result,
+                         skiff_error *err)
+{
+    if (index > INT64_MAX)
+        return skiff_error_set(err, SKIFF_ERR_NOT_FOUND, NULL, "input %zu is out of range", index);
+    return get(call, (int64_t)index, timeout, result, err);
 }
 
 int skiff_call_cancel(skiff_call *call, bool terminate_containers, skiff_error *err)

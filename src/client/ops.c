@@ -1,9 +1,11 @@
 /*
  * ops.c - the request helpers the CLI uses (see ops.h): one rpc_simple each, the reply turned
- * into a skiff_value map.
+ * into a skiff_value map; and LOGS, one streaming request whose lines are handed to a callback
+ * as they arrive.
  */
 #include "ops.h"
 
+#include "common/codec.h"
 #include "common/id.h"
 #include "common/proto.h"
 #include "rpc.h"
@@ -99,4 +101,74 @@ int client_call_info(skiff_client *c, const char *call_id, skiff_value **reply, 
                                call_id ? call_id : "(null)");
     struct rpc_field f[] = {{.key = "call_id", .kind = RPC_STR, .str = call_id}};
     return request(c, OP_CALL_INFO, f, 1, 0, reply, err);
+}
+
+/* Hands the items of one STREAM frame to fn. SKIFF_OK, 1 when fn asked to stop, or a failure. */
+static int log_items(const struct wire_msg *m, client_log_fn fn, void *ctx, skiff_error *err)
+{
+    const msgpack_object *items = wire_get(m, "items");
+    if (!items || items->type != MSGPACK_OBJECT_ARRAY)
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                               "the server sent a log frame without items");
+    for (uint32_t i = 0; i < items->via.array.size; i++) {
+        skiff_value *line = NULL;
+        int rc = codec_from_object(&items->via.array.ptr[i], &line, err);
+        if (rc == SKIFF_OK && (skiff_value_type(line) != SKIFF_LIST || skiff_list_len(line) < 5))
+            rc = skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                                 "the server sent a malformed log line");
+        int stop = rc == SKIFF_OK ? fn(ctx, line) : 0;
+        skiff_value_free(line);
+        if (rc != SKIFF_OK)
+            return rc;
+        if (stop)
+            return 1;
+    }
+    return SKIFF_OK;
+}
+
+int client_logs(skiff_client *c, const char *app, const char *function, bool follow, int64_t tail,
+                client_log_fn fn, void *ctx, skiff_error *err)
+{
+    if (!c || !fn || !app || !*app)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "logs need a client and an app name");
+    struct rpc_field f[4] = {{.key = "app", .kind = RPC_STR, .str = app},
+                             {.key = "follow", .kind = RPC_BOOL, .b = follow}};
+    size_t n = 2;
+    if (function && *function)
+        f[n++] = (struct rpc_field){.key = "function", .kind = RPC_STR, .str = function};
+    if (tail >= 0)
+        f[n++] = (struct rpc_field){.key = "tail", .kind = RPC_INT, .i = tail};
+    struct rpc_sink s;
+    rpc_sink_init(&s);
+    struct wire_msg m;
+    if (wire_msg_init(&m) < 0) {
+        rpc_sink_deinit(c, &s);
+        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
+    }
+    int rc = rpc_simple_send(c, OP_LOGS, f, n, &s, NULL, err);
+    while (rc == SKIFF_OK) {
+        struct rpc_frame *fr = NULL;
+        rc = rpc_sink_next(c, &s, -1, &fr, err);
+        if (rc != SKIFF_OK)
+            break;
+        if (wire_msg_parse(&m, fr->body, fr->len) < 0)
+            rc = skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                                 "the server sent a malformed frame");
+        else if (m.op == OP_STREAM)
+            rc = log_items(&m, fn, ctx, err);
+        else if (m.op == OP_ERROR) {
+            int64_t code = SKIFF_ERR_INTERNAL;
+            wire_get_int(&m, "code", &code);
+            wire_get_error(&m, err);
+            rc = code > 0 && code <= 0xffff ? (int)code : SKIFF_ERR_INTERNAL;
+            if (err)
+                err->code = (skiff_code)rc;
+        } else {
+            rc = 1; /* the final OK: every line kept was sent */
+        }
+        rpc_frame_free(fr);
+    }
+    wire_msg_deinit(&m);
+    rpc_sink_deinit(c, &s);
+    return rc == 1 ? SKIFF_OK : rc;
 }

@@ -11,7 +11,9 @@
 #ifndef SKIFF_CLIENT_OPS_H
 #define SKIFF_CLIENT_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <skiff/skiff.h>
 
 /* DEPLOY: app's code (len bytes of a shared object, at most PROTO_CODE_MAX) and its function
@@ -28,7 +30,9 @@ int client_app_stop(skiff_client *c, const char *app, skiff_error *err);
 /* CONTAINER_LIST. Reply: containers [{container_id, app, function, version, pid, state, inputs,
  * started}]. */
 int client_container_list(skiff_client *c, skiff_value **reply, skiff_error *err);
-/* STATS of app's function. Reply: backlog, num_total_runners, num_running_inputs. */
+/* STATS of app's function. Reply: backlog, num_total_runners, num_running_inputs,
+ * input_headroom, autoscaler {min_containers, max_containers, buffer_containers,
+ * scaledown_window} (the fields the server sends). */
 int client_stats(skiff_client *c, const char *app, const char *function, skiff_value **reply,
                  skiff_error *err);
 /* TOKEN_NEW. Reply: token_id, token_secret. */
@@ -36,5 +40,17 @@ int client_token_new(skiff_client *c, skiff_value **reply, skiff_error *err);
 /* CALL_INFO of an "fc-" id (SKIFF_ERR_INVALID for anything else, before sending). Reply:
  * call_id, function_id, app, function, status, created. */
 int client_call_info(skiff_client *c, const char *call_id, skiff_value **reply, skiff_error *err);
+
+/* Receives one log line of client_logs: [ts_ms, container_id, input_id or nil, stream, text]
+ * as a list (borrowed). Returns 0 to go on, anything else to stop (client_logs then returns
+ * SKIFF_OK). */
+typedef int (*client_log_fn)(void *ctx, const skiff_value *line);
+/* LOGS of app (and function, if non-NULL): calls fn for each line as it arrives, until the
+ * server ends the stream (without follow: after the lines kept; tail >= 0 keeps only the last
+ * tail of them) or fn asks to stop. Returns SKIFF_OK; SKIFF_ERR_INVALID for an empty app name;
+ * the server's error (SKIFF_ERR_NOT_FOUND for an unknown app); SKIFF_ERR_DESERIALIZATION for a
+ * malformed line; SKIFF_ERR_CONNECTION, SKIFF_ERR_NOMEM. */
+int client_logs(skiff_client *c, const char *app, const char *function, bool follow, int64_t tail,
+                client_log_fn fn, void *ctx, skiff_error *err);
 
 #endif

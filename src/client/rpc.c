@@ -20,6 +20,22 @@
  * instead, so the reader wakes up, sees the end of the stream and drops the connection itself.
  * Dropping fails every registered waiter with the same error. A connection found closed while
  * idle (the server restarted) is replaced before the next request is sent.
+ *
+ * Streams. An asynchronous request (rpc_send) registers a waiter that points at a struct
+ * rpc_sink instead of a thread: the reader copies each frame for it into the sink and keeps it
+ * registered until the final OK or ERROR. A map keeps sending MAP_INPUTS while its outputs
+ * stream back, and both directions can fill up, so while any asynchronous request is open
+ * (nasync > 0) nothing is written with a blocking send: frames that do not fit in the socket at
+ * once go to the write queue wq, and the reader polls for POLLIN and, while wq holds bytes,
+ * POLLOUT, writing as the server reads. A thread that queues bytes while another polls wakes it
+ * through the wake eventfd so it adds POLLOUT; while the reader sits in a plain recv (it started
+ * before the first stream opened) the queuing thread flushes wq itself, which is safe because
+ * somebody is reading. Without streams nothing changes: a request is one blocking send and its
+ * reply one blocking recv, with no poll and no extra allocation.
+ *
+ * This is the engine an asynchronous API builds on: every request can already be sent without
+ * waiting and answered into a sink, and the wake eventfd is the pollable handle an event loop
+ * would watch.
  */
 #include "rpc.h"
 
@@ -30,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,14 +68,16 @@
 /* Default connect (and HELLO) timeout in seconds (skiff.h: "0: 10 s"). */
 #define CONNECT_TIMEOUT_DEFAULT 10.0
 
-/* A request awaiting its reply; lives on the requesting thread's stack. */
+/* A request awaiting its reply; lives on the requesting thread's stack, or for an asynchronous
+ * request on the heap (owned by c->waiters until its final reply). */
 struct waiter {
     struct list_node link; /* in c->waiters until done */
     uint64_t rid;
-    pthread_cond_t cond; /* signalled when done, or when the reader role is passed here */
-    bool done;           /* frame or fail is set */
-    int fail;            /* SKIFF_OK: the reply is in frame (or in place, for the reader) */
-    char *frame;         /* a reply body handed over by the reader (mem_alloc'd) */
+    struct rpc_sink *sink; /* an asynchronous request's sink, or NULL (a thread waits) */
+    pthread_cond_t cond;   /* signalled when done, or when the reader role is passed here */
+    bool done;             /* frame or fail is set */
+    int fail;              /* SKIFF_OK: the reply is in frame (or in place, for the reader) */
+    char *frame;           /* a reply body handed over by the reader (mem_alloc'd) */
     size_t len;
     char why[800]; /* the failure's message: the server address, then the reason */
 };
@@ -85,9 +104,23 @@ __attribute__((format(printf, 3, 4))) static void drop_conn(struct skiff_client 
     c->in_off = 0;
     buf_shrink(&c->in);
     c->reading = false;
+    c->wq.len = 0;
+    buf_shrink(&c->wq);
     while (!list_empty(&c->waiters)) {
         struct waiter *w = container_of(c->waiters.next, struct waiter, link);
         list_remove(&w->link);
+        if (w->sink) {
+            struct rpc_sink *s = w->sink;
+            if (s->fail == SKIFF_OK) {
+                s->fail = code;
+                snprintf(s->why, sizeof s->why, "%s: %s", c->server, why);
+            }
+            s->live--;
+            c->nasync--;
+            mem_free(w);
+            pthread_cond_signal(&s->cond);
+            continue;
+        }
         w->done = true;
         w->fail = code;
         snprintf(w->why, sizeof w->why, "%s: %s", c->server, why);
@@ -95,11 +128,103 @@ __attribute__((format(printf, 3, 4))) static void drop_conn(struct skiff_client 
     }
 }
 
-/* Gives the reader role to the oldest waiting request, if any. mu held, role just released. */
+/* Gives the reader role to the oldest thread waiting for a reply, and lets every thread waiting
+ * on a sink try for it too. mu held, role just released. */
 static void pass_role(struct skiff_client *c)
 {
-    if (!list_empty(&c->waiters))
-        pthread_cond_signal(&container_of(c->waiters.next, struct waiter, link)->cond);
+    bool passed = false;
+    struct list_node *node, *tmp;
+    list_for_each_safe(node, tmp, &c->waiters)
+    {
+        struct waiter *w = container_of(node, struct waiter, link);
+        if (w->sink && w->sink->waiting) {
+            pthread_cond_signal(&w->sink->cond);
+        } else if (!w->sink && !passed) {
+            pthread_cond_signal(&w->cond);
+            passed = true;
+        }
+    }
+}
+
+/* Interrupts a reader blocked in poll so it looks at wq again. mu held. */
+static void wake_reader(struct skiff_client *c)
+{
+    uint64_t one = 1;
+    if (c->wake >= 0 && write(c->wake, &one, sizeof one) < 0 && errno != EAGAIN)
+        return; /* cannot fail with a valid eventfd; the reader's poll still ends on any input */
+}
+
+/* Writes what the socket takes of wq now, without blocking. 0, or -1 with the reason in why
+ * (the connection is broken). mu held. */
+static int flush_some(struct skiff_client *c, const char **why)
+{
+    while (c->wq.len > 0) {
+        ssize_t k = send(c->fd, c->wq.data, c->wq.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (k <= 0) {
+            *why = k < 0 ? strerror(errno) : "the connection was closed";
+            return -1;
+        }
+        buf_consume(&c->wq, (size_t)k);
+    }
+    buf_shrink(&c->wq);
+    return 0;
+}
+
+/* Flushes wq completely while another thread holds the reader role and sits in a plain recv:
+ * it reads, so blocking here on the server cannot deadlock. mu held, released while waiting for
+ * the socket to become writable. */
+static void flush_beside_reader(struct skiff_client *c)
+{
+    c->writing = true;
+    while (c->fd >= 0 && c->wq.len > 0) {
+        const char *why = NULL;
+        if (flush_some(c, &why) < 0) {
+            shutdown(c->fd, SHUT_RDWR); /* the reader sees the end and drops the connection */
+            break;
+        }
+        if (c->wq.len == 0)
+            break;
+        struct pollfd p = {c->fd, POLLOUT, 0};
+        pthread_mutex_unlock(&c->mu);
+        poll(&p, 1, 100); /* a bounded wait: the reader may drop the connection meanwhile */
+        pthread_mutex_lock(&c->mu);
+    }
+    c->writing = false;
+}
+
+/* Appends a built frame to wq and gets it moving: written now if the socket takes it, else by
+ * the reader (woken if it polls) or by this thread beside a reader in a plain recv. A thread
+ * that finds nobody reading leaves the rest for its own next wait, which takes the role. SKIFF_OK
+ * or SKIFF_ERR_CONNECTION / SKIFF_ERR_NOMEM with err set. mu held. */
+static int queue_frame(struct skiff_client *c, const char *p, size_t n, skiff_error *err)
+{
+    if (buf_append(&c->wq, p, n) < 0)
+        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL,
+                               "out of memory queueing a %zu-byte request", n);
+    if (c->writing)
+        return SKIFF_OK;
+    const char *why = NULL;
+    if (flush_some(c, &why) < 0) {
+        skiff_error_set(err, SKIFF_ERR_CONNECTION, NULL,
+                        "lost the connection to the skiff server at %s while sending: %s",
+                        c->server, why);
+        if (c->reading)
+            shutdown(c->fd, SHUT_RDWR);
+        else
+            drop_conn(c, SKIFF_ERR_CONNECTION, "sending failed: %s", why);
+        return SKIFF_ERR_CONNECTION;
+    }
+    if (c->wq.len > 0 && c->reading) {
+        if (c->bare)
+            flush_beside_reader(c);
+        else
+            wake_reader(c);
+    }
+    return SKIFF_OK;
 }
 
 /* Writes all n bytes. NULL, or the reason it failed. */
@@ -274,9 +399,37 @@ static int ensure_conn(struct skiff_client *c, skiff_error *err)
     return c->fd >= 0 ? SKIFF_OK : open_conn(c, err);
 }
 
+/* Copies a frame for an asynchronous request into its sink; the final one (not STREAM) also
+ * retires the request. mu held. */
+static void to_sink(struct skiff_client *c, struct waiter *w, int op, const char *body, size_t n)
+{
+    struct rpc_sink *s = w->sink;
+    struct rpc_frame *f = mem_alloc(sizeof *f + n);
+    if (f) {
+        f->next = NULL;
+        f->len = n;
+        memcpy(f->body, body, n);
+        if (s->tail)
+            s->tail->next = f;
+        else
+            s->head = f;
+        s->tail = f;
+    } else if (s->fail == SKIFF_OK) {
+        s->fail = SKIFF_ERR_NOMEM;
+        snprintf(s->why, sizeof s->why, "out of memory receiving a %zu-byte frame", n);
+    }
+    if (op != OP_STREAM || !f) {
+        list_remove(&w->link);
+        s->live--;
+        c->nasync--;
+        mem_free(w);
+    }
+    pthread_cond_signal(&s->cond);
+}
+
 /* Copies a reply for another thread's request to its waiter and wakes it; a reply nobody waits
  * for (its requester gave up with the previous connection) is dropped. mu held. */
-static void hand_over(struct skiff_client *c, uint64_t rid, const char *body, size_t n)
+static void hand_over(struct skiff_client *c, uint64_t rid, int op, const char *body, size_t n)
 {
     struct list_node *node, *tmp;
     list_for_each_safe(node, tmp, &c->waiters)
@@ -284,6 +437,10 @@ static void hand_over(struct skiff_client *c, uint64_t rid, const char *body, si
         struct waiter *w = container_of(node, struct waiter, link);
         if (w->rid != rid)
             continue;
+        if (w->sink) {
+            to_sink(c, w, op, body, n);
+            return;
+        }
         list_remove(&w->link);
         w->done = true;
         w->frame = mem_alloc(n ? n : 1);
@@ -299,76 +456,147 @@ static void hand_over(struct skiff_client *c, uint64_t rid, const char *body, si
     }
 }
 
-/* The reader role: reads and dispatches frames until self's reply is found (returns true, with
- * it parsed in c->msg and the role still held) or the connection drops (returns false, self
- * failed and the role released). mu held on entry and exit. */
-static bool read_until(struct skiff_client *c, struct waiter *self)
+/* Dispatches the complete frames buffered in c->in: other requests' frames are handed over;
+ * self's reply (self may be NULL) stops the scan, left in place and parsed in c->msg (returns 1).
+ * Returns 0 when more bytes are needed, -1 after dropping the connection (a frame over the
+ * limit, or not a protocol message). Reader role and mu held. */
+static int dispatch(struct skiff_client *c, struct waiter *self)
 {
     size_t max = frame_in_max(c, false);
-    for (;;) {
-        while (c->in.len > c->in_off) {
-            const char *p = c->in.data + c->in_off;
-            long n = wire_frame_len(p, c->in.len - c->in_off, max);
-            if (n < 0) {
-                drop_conn(c, SKIFF_ERR_DESERIALIZATION,
-                          "the server sent a frame over the %zu-byte limit; connection dropped",
-                          max);
-                return false;
-            }
-            if (n == 0)
-                break;
-            if (wire_msg_parse(&c->msg, p + WIRE_HEADER, (size_t)n) < 0) {
-                drop_conn(c, SKIFF_ERR_DESERIALIZATION,
-                          "the server sent a malformed frame (not a msgpack map with an op); "
-                          "connection dropped");
-                return false;
-            }
-            if (c->msg.rid == self->rid) {
-                list_remove(&self->link);
-                c->in_cur = WIRE_HEADER + (size_t)n;
-                return true;
-            }
-            hand_over(c, c->msg.rid, p + WIRE_HEADER, (size_t)n);
-            c->in_off += WIRE_HEADER + (size_t)n;
+    while (c->in.len > c->in_off) {
+        const char *p = c->in.data + c->in_off;
+        long n = wire_frame_len(p, c->in.len - c->in_off, max);
+        if (n < 0) {
+            drop_conn(c, SKIFF_ERR_DESERIALIZATION,
+                      "the server sent a frame over the %zu-byte limit; connection dropped", max);
+            return -1;
         }
-        if (c->in_off) {
-            buf_consume(&c->in, c->in_off);
-            c->in_off = 0;
+        if (n == 0)
+            break;
+        if (wire_msg_parse(&c->msg, p + WIRE_HEADER, (size_t)n) < 0) {
+            drop_conn(c, SKIFF_ERR_DESERIALIZATION,
+                      "the server sent a malformed frame (not a msgpack map with an op); "
+                      "connection dropped");
+            return -1;
         }
-        if (c->in.len == 0 && c->in.cap > IN_KEEP)
-            buf_deinit(&c->in); /* a big reply is gone: do not pin its memory */
-        /* Room for the rest of a large frame at once, or at least READ_CHUNK. */
-        size_t want = READ_CHUNK;
-        if (c->in.len >= WIRE_HEADER) {
-            const unsigned char *h = (const unsigned char *)c->in.data;
-            size_t total =
-                WIRE_HEADER + ((size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3]);
-            if (total > c->in.len && total - c->in.len > want)
-                want = total - c->in.len;
+        if (self && c->msg.rid == self->rid) {
+            list_remove(&self->link);
+            c->in_cur = WIRE_HEADER + (size_t)n;
+            return 1;
         }
-        if (buf_reserve(&c->in, want) < 0) {
-            drop_conn(c, SKIFF_ERR_NOMEM, "out of memory receiving a reply; connection dropped");
-            return false;
-        }
-        int fd = c->fd;
-        char *dst = c->in.data + c->in.len;
-        size_t room = c->in.cap - c->in.len;
+        hand_over(c, c->msg.rid, c->msg.op, p + WIRE_HEADER, (size_t)n);
+        c->in_off += WIRE_HEADER + (size_t)n;
+    }
+    if (c->in_off) {
+        buf_consume(&c->in, c->in_off);
+        c->in_off = 0;
+    }
+    if (c->in.len == 0 && c->in.cap > IN_KEEP)
+        buf_deinit(&c->in); /* a big reply is gone: do not pin its memory */
+    return 0;
+}
+
+/* Makes room in c->in for the rest of a large frame at once, or at least READ_CHUNK. 0, or -1
+ * after dropping the connection. */
+static int reserve_in(struct skiff_client *c)
+{
+    size_t want = READ_CHUNK;
+    if (c->in.len >= WIRE_HEADER) {
+        const unsigned char *h = (const unsigned char *)c->in.data;
+        size_t total =
+            WIRE_HEADER + ((size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3]);
+        if (total > c->in.len && total - c->in.len > want)
+            want = total - c->in.len;
+    }
+    if (buf_reserve(&c->in, want) < 0) {
+        drop_conn(c, SKIFF_ERR_NOMEM, "out of memory receiving a reply; connection dropped");
+        return -1;
+    }
+    return 0;
+}
+
+/* Accounts for a recv's result: 0 (bytes added, or nothing to read yet), or -1 after dropping
+ * the connection (closed by the server, or an error e). */
+static int received(struct skiff_client *c, ssize_t got, int e)
+{
+    if (got > 0) {
+        c->in.len += (size_t)got;
+        c->last_recv = mono_now();
+        return 0;
+    }
+    if (got < 0 && (e == EAGAIN || e == EWOULDBLOCK || e == EINTR))
+        return 0;
+    if (got == 0)
+        drop_conn(c, SKIFF_ERR_CONNECTION, "the server closed the connection");
+    else
+        drop_conn(c, SKIFF_ERR_CONNECTION, "lost the connection: %s", strerror(e));
+    return -1;
+}
+
+/* One round of I/O for the reader-role holder: without streams, one blocking recv (the fast
+ * path); with streams, or a deadline (timeout_ms >= 0), a poll for input, for room to write wq
+ * and for the wake eventfd, then whatever is ready. Returns 0 (maybe nothing happened, when the
+ * time ran out or the reader was woken), or -1 after dropping the connection. mu held, released
+ * while blocked. */
+static int io_step(struct skiff_client *c, int timeout_ms)
+{
+    if (reserve_in(c) < 0)
+        return -1;
+    int fd = c->fd;
+    char *dst = c->in.data + c->in.len;
+    size_t room = c->in.cap - c->in.len;
+    ssize_t got;
+    if (c->nasync == 0 && c->wq.len == 0 && timeout_ms < 0) {
+        c->bare = true;
         pthread_mutex_unlock(&c->mu);
-        ssize_t got;
         do
             got = recv(fd, dst, room, 0);
         while (got < 0 && errno == EINTR);
         int e = errno;
         pthread_mutex_lock(&c->mu);
-        if (got <= 0) {
-            if (got == 0)
-                drop_conn(c, SKIFF_ERR_CONNECTION, "the server closed the connection");
-            else
-                drop_conn(c, SKIFF_ERR_CONNECTION, "lost the connection: %s", strerror(e));
-            return false;
+        c->bare = false;
+        return received(c, got, e);
+    }
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {c->wake, POLLIN, 0}};
+    if (c->wq.len > 0 && !c->writing)
+        p[0].events |= POLLOUT;
+    c->polling = true;
+    pthread_mutex_unlock(&c->mu);
+    int k = poll(p, c->wake >= 0 ? 2 : 1, timeout_ms);
+    pthread_mutex_lock(&c->mu);
+    c->polling = false;
+    if (k <= 0)
+        return 0; /* time is up, or a signal: the caller looks again */
+    if (p[1].revents & POLLIN) {
+        uint64_t v;
+        if (read(c->wake, &v, sizeof v) < 0 && errno != EAGAIN)
+            return 0;
+    }
+    if (p[0].revents & POLLOUT && !c->writing) {
+        const char *why = NULL;
+        if (flush_some(c, &why) < 0) {
+            drop_conn(c, SKIFF_ERR_CONNECTION, "sending failed: %s", why);
+            return -1;
         }
-        c->in.len += (size_t)got;
-        c->last_recv = mono_now();
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        got = recv(fd, dst, room, MSG_DONTWAIT);
+        return received(c, got, errno);
+    }
+    return 0;
+}
+
+/* The reader role: reads and dispatches frames until self's reply is found (returns true, with
+ * it parsed in c->msg and the role still held) or the connection drops (returns false, self
+ * failed and the role released). mu held on entry and exit. */
+static bool read_until(struct skiff_client *c, struct waiter *self)
+{
+    for (;;) {
+        int r = dispatch(c, self);
+        if (r != 0)
+            return r > 0;
+        if (io_step(c, -1) < 0)
+            return false;
     }
 }
 
@@ -439,11 +667,17 @@ static int send_and_wait(struct skiff_client *c, uint64_t rid, struct rpc_reply 
     w.rid = rid;
     pthread_cond_init(&w.cond, NULL);
     list_push(&c->waiters, &w.link);
-    const char *fail = send_all(c->fd, c->out.data, c->out.len);
+    int rc = SKIFF_OK;
+    const char *fail = NULL;
+    if (c->nasync == 0 && c->wq.len == 0)
+        fail = send_all(c->fd, c->out.data, c->out.len); /* the fast path: no stream open */
+    else
+        rc = queue_frame(c, c->out.data, c->out.len, err);
     c->out.len = 0;
     buf_shrink(&c->out);
-    int rc;
-    if (fail) {
+    if (rc != SKIFF_OK) {
+        list_remove(&w.link); /* err is set; the connection is dropped or dropping */
+    } else if (fail) {
         list_remove(&w.link);
         rc = skiff_error_set(err, SKIFF_ERR_CONNECTION, NULL,
                              "lost the connection to the skiff server at %s while sending: %s",
@@ -489,6 +723,200 @@ int rpc_request(struct skiff_client *c, rpc_build_fn build, void *arg, size_t fr
     return rc;
 }
 
+/* --- asynchronous requests ------------------------------------------------------------------ */
+
+void rpc_sink_init(struct rpc_sink *s)
+{
+    memset(s, 0, sizeof *s);
+    pthread_cond_init(&s->cond, NULL);
+}
+
+void rpc_frame_free(struct rpc_frame *f)
+{
+    mem_free(f);
+}
+
+void rpc_sink_deinit(struct skiff_client *c, struct rpc_sink *s)
+{
+    pthread_mutex_lock(&c->mu);
+    struct list_node *node, *tmp;
+    list_for_each_safe(node, tmp, &c->waiters)
+    {
+        struct waiter *w = container_of(node, struct waiter, link);
+        if (w->sink == s) {
+            list_remove(&w->link);
+            c->nasync--;
+            mem_free(w);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    while (s->head) {
+        struct rpc_frame *f = s->head;
+        s->head = f->next;
+        mem_free(f);
+    }
+    s->tail = NULL;
+    s->live = 0;
+    pthread_cond_destroy(&s->cond);
+}
+
+int rpc_send(struct skiff_client *c, rpc_build_fn build, void *arg, size_t frame_max,
+             struct rpc_sink *s, uint64_t *rid, skiff_error *err)
+{
+    struct waiter *w = mem_calloc(1, sizeof *w);
+    if (!w)
+        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
+    w->sink = s;
+    list_init(&w->link);
+    pthread_mutex_lock(&c->mu);
+    if (c->wake < 0) {
+        c->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (c->wake < 0) {
+            pthread_mutex_unlock(&c->mu);
+            mem_free(w);
+            return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "cannot make an eventfd: %s",
+                                   strerror(errno));
+        }
+    }
+    int rc = ensure_conn(c, err);
+    if (rc == SKIFF_OK) {
+        w->rid = ++c->next_rid;
+        if (rid)
+            *rid = w->rid;
+        c->out.len = 0;
+        c->out.max = frame_max ? frame_max : c->payload_max + PROTO_FRAME_OVERHEAD;
+        rc = build(c, &c->out, w->rid, arg, err);
+    }
+    if (rc == SKIFF_OK) {
+        /* Registered first: the reply may be read by another thread before the send returns. */
+        list_push(&c->waiters, &w->link);
+        c->nasync++;
+        s->live++;
+        rc = queue_frame(c, c->out.data, c->out.len, err);
+        if (rc != SKIFF_OK && list_linked(&w->link)) {
+            list_remove(&w->link);
+            c->nasync--;
+            s->live--;
+        } else if (rc != SKIFF_OK) {
+            w = NULL; /* drop_conn failed and freed it */
+        }
+    }
+    c->out.len = 0;
+    buf_shrink(&c->out);
+    pthread_mutex_unlock(&c->mu);
+    if (rc != SKIFF_OK)
+        mem_free(w);
+    return rc;
+}
+
+/* The reader role for a sink's owner: dispatches and does I/O until s has a frame or has failed,
+ * or deadline (monotonic seconds, < 0: none) passes. Returns false after dropping the connection
+ * (the role is then released), true with the role still held. mu held. */
+static bool pump_sink(struct skiff_client *c, struct rpc_sink *s, double deadline)
+{
+    for (bool polled = false;; polled = true) {
+        if (dispatch(c, NULL) < 0)
+            return false;
+        if (s->head || s->fail != SKIFF_OK || s->live == 0)
+            return true;
+        int ms = 1000; /* no deadline: wake now and then all the same, to look at the sink */
+        if (deadline >= 0) {
+            double left = deadline - mono_now();
+            if (left <= 0 && polled)
+                return true;
+            ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
+        }
+        if (io_step(c, ms) < 0)
+            return false;
+    }
+}
+
+int rpc_sink_next(struct skiff_client *c, struct rpc_sink *s, int timeout_ms,
+                  struct rpc_frame **out, skiff_error *err)
+{
+    double deadline = timeout_ms < 0 ? -1 : mono_now() + timeout_ms / 1000.0;
+    bool looked = false; /* a timeout of 0 still reads what has arrived */
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        if (s->head) {
+            struct rpc_frame *f = s->head;
+            s->head = f->next;
+            if (!s->head)
+                s->tail = NULL;
+            pthread_mutex_unlock(&c->mu);
+            f->next = NULL;
+            *out = f;
+            return SKIFF_OK;
+        }
+        if (s->fail != SKIFF_OK) {
+            int code = s->fail;
+            pthread_mutex_unlock(&c->mu);
+            if (code == SKIFF_ERR_CONNECTION)
+                return skiff_error_set(err, code, NULL,
+                                       "lost the connection to the skiff server at %s", s->why);
+            return skiff_error_set(err, code, NULL, "%s", s->why);
+        }
+        if (s->live == 0) {
+            pthread_mutex_unlock(&c->mu);
+            return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                                   "no request is waiting for an answer on this stream");
+        }
+        if (looked && deadline >= 0 && mono_now() >= deadline) {
+            pthread_mutex_unlock(&c->mu);
+            return skiff_error_set(err, SKIFF_ERR_TIMEOUT, NULL, "nothing arrived within %d ms",
+                                   timeout_ms);
+        }
+        if (!c->reading && c->fd < 0) { /* cannot happen while s has live requests: a
+                                         * dropped connection fails them; kept as a guard */
+            pthread_mutex_unlock(&c->mu);
+            return skiff_error_set(err, SKIFF_ERR_CONNECTION, NULL,
+                                   "lost the connection to the skiff server at %s", c->server);
+        }
+        if (!c->reading) {
+            c->reading = true;
+            if (pump_sink(c, s, deadline)) {
+                c->reading = false;
+                pass_role(c);
+            }
+            looked = true;
+            continue;
+        }
+        if (c->wq.len > 0 && !c->writing) {
+            if (c->bare)
+                flush_beside_reader(c);
+            else
+                wake_reader(c);
+        }
+        s->waiting = true;
+        if (deadline >= 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            double left = deadline - mono_now();
+            if (left < 0)
+                left = 0;
+            ts.tv_sec += (time_t)left;
+            ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&s->cond, &c->mu, &ts);
+        } else {
+            pthread_cond_wait(&s->cond, &c->mu);
+        }
+        s->waiting = false;
+        looked = true;
+    }
+}
+
+size_t rpc_queued_bytes(struct skiff_client *c)
+{
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->wq.len;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
 struct simple {
     int op;
     const struct rpc_field *fields;
@@ -517,6 +945,9 @@ static int build_simple(struct skiff_client *c, struct buf *out, uint64_t rid, v
         case RPC_INT:
             wire_int(&w, f->key, f->i);
             break;
+        case RPC_DOUBLE:
+            wire_double(&w, f->key, f->d);
+            break;
         case RPC_VALUE: {
             wire_key(&w, f->key);
             int rc = codec_pack_value(&w.pk, f->v);
@@ -543,6 +974,13 @@ int rpc_simple(struct skiff_client *c, int op, const struct rpc_field *fields, s
 {
     struct simple s = {op, fields, n};
     return rpc_request(c, build_simple, &s, frame_max, r, err);
+}
+
+int rpc_simple_send(struct skiff_client *c, int op, const struct rpc_field *fields, size_t n,
+                    struct rpc_sink *s, uint64_t *rid, skiff_error *err)
+{
+    struct simple q = {op, fields, n};
+    return rpc_send(c, build_simple, &q, 0, s, rid, err);
 }
 
 int rpc_reply_value(const struct wire_msg *m, skiff_value **out, skiff_error *err)
@@ -632,10 +1070,12 @@ int skiff_client_connect(const skiff_client_options *opts, skiff_client **out, s
     memcpy(c->token_secret, cfg.token_secret, sizeof c->token_secret);
     c->connect_timeout = timeout > 0 ? timeout : CONNECT_TIMEOUT_DEFAULT;
     c->fd = -1;
+    c->wake = -1;
     c->payload_max = PROTO_PAYLOAD_MAX;
     list_init(&c->waiters);
     buf_init(&c->out, PROTO_HELLO_MAX);
     buf_init(&c->args, PROTO_PAYLOAD_MAX);
+    buf_init(&c->wq, 0);
     buf_init(&c->in, PROTO_HELLO_MAX + WIRE_HEADER + READ_CHUNK);
     pthread_mutex_lock(&c->mu);
     int rc = open_conn(c, err);
@@ -654,8 +1094,11 @@ void skiff_client_close(skiff_client *c)
         return;
     if (c->fd >= 0)
         close(c->fd);
+    if (c->wake >= 0)
+        close(c->wake);
     buf_deinit(&c->out);
     buf_deinit(&c->args);
+    buf_deinit(&c->wq);
     buf_deinit(&c->in);
     wire_msg_deinit(&c->msg);
     pthread_mutex_destroy(&c->mu);

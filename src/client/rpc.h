@@ -39,6 +39,12 @@ struct skiff_client {
     struct buf out;           /* the frame being built and sent (reused by every request) */
     struct buf args;          /* a CALL's encoded arguments (reused; max payload_max) */
     double last_recv;         /* monotonic seconds when the server last sent us bytes */
+    struct buf wq;            /* request bytes accepted, not yet written (only while streams run) */
+    int nasync;               /* asynchronous requests registered and not finally answered */
+    int wake;                 /* eventfd interrupting a polling reader; -1 until the first stream */
+    bool polling;             /* the reader-role holder is blocked in poll (write wake) */
+    bool bare;                /* the reader-role holder is blocked in a plain recv */
+    bool writing;             /* a thread flushes wq with mu released between polls */
 
     /* Reader role: only the thread holding it touches these (with or without mu). */
     struct buf in;       /* bytes received; frames start at in_off */
@@ -76,7 +82,7 @@ int rpc_request(struct skiff_client *c, rpc_build_fn build, void *arg, size_t fr
 void rpc_reply_release(struct skiff_client *c, struct rpc_reply *r);
 
 /* Kinds of struct rpc_field. */
-enum rpc_kind { RPC_STR, RPC_BIN, RPC_BOOL, RPC_INT, RPC_VALUE };
+enum rpc_kind { RPC_STR, RPC_BIN, RPC_BOOL, RPC_INT, RPC_VALUE, RPC_DOUBLE };
 
 /* One field of a simple request. */
 struct rpc_field {
@@ -87,6 +93,7 @@ struct rpc_field {
     size_t len;
     bool b;               /* RPC_BOOL */
     int64_t i;            /* RPC_INT */
+    double d;             /* RPC_DOUBLE */
     const skiff_value *v; /* RPC_VALUE: packed as msgpack (bytes as bin) */
 };
 
@@ -97,6 +104,52 @@ int rpc_simple(struct skiff_client *c, int op, const struct rpc_field *fields, s
 /* The fields of a reply (all but op and rid) as a new skiff_value map in *out. SKIFF_OK,
  * SKIFF_ERR_DESERIALIZATION (a field that is not a valid value) or SKIFF_ERR_NOMEM. */
 int rpc_reply_value(const struct wire_msg *m, skiff_value **out, skiff_error *err);
+
+/* One frame answering an asynchronous request: its body (a msgpack map) and length. */
+struct rpc_frame {
+    struct rpc_frame *next;
+    size_t len;
+    char body[];
+};
+
+/* Where the frames answering asynchronous requests go, oldest first. Owned by the caller (a map
+ * or a generator), which may send several requests to one sink. Fields are guarded by the
+ * client's mu. */
+struct rpc_sink {
+    struct rpc_frame *head, *tail; /* frames received and not yet taken */
+    pthread_cond_t cond;           /* signalled when a frame arrives or the sink fails */
+    int live;                      /* requests of this sink not yet finally answered */
+    int fail;                      /* SKIFF_OK, or why the sink's requests were lost */
+    char why[800];                 /* the failure's message */
+    bool waiting;                  /* its owner sleeps in rpc_sink_next */
+};
+
+/* Prepares an empty sink. */
+void rpc_sink_init(struct rpc_sink *s);
+/* Forgets every request of s still in flight (their late frames are dropped), frees the frames
+ * not taken and destroys s. The requests themselves are not cancelled. */
+void rpc_sink_deinit(struct skiff_client *c, struct rpc_sink *s);
+/* Sends the request build() makes without waiting: its answers go to s, and its rid to *rid
+ * (if rid is non-NULL) so the caller can tell the answers of several requests apart. Returns
+ * SKIFF_OK once the frame is written or queued for writing; build's failure; SKIFF_ERR_CONNECTION
+ * (cannot connect or the write failed), SKIFF_ERR_AUTH, SKIFF_ERR_NOMEM. frame_max as for
+ * rpc_request. */
+int rpc_send(struct skiff_client *c, rpc_build_fn build, void *arg, size_t frame_max,
+             struct rpc_sink *s, uint64_t *rid, skiff_error *err);
+/* Takes the oldest frame of s, waiting up to timeout_ms (-1: no limit, 0: do not wait) and
+ * reading and writing the connection meanwhile when no other thread does. Returns SKIFF_OK with
+ * the frame in *out (free it with rpc_frame_free); SKIFF_ERR_TIMEOUT when none came in time;
+ * SKIFF_ERR_INVALID when s has no request left to answer; or the failure that lost s's requests
+ * (SKIFF_ERR_CONNECTION, SKIFF_ERR_DESERIALIZATION, SKIFF_ERR_NOMEM), every time it is asked. */
+int rpc_sink_next(struct skiff_client *c, struct rpc_sink *s, int timeout_ms,
+                  struct rpc_frame **out, skiff_error *err);
+void rpc_frame_free(struct rpc_frame *f);
+/* rpc_send for a request made of op and the n fields listed. Same returns. */
+int rpc_simple_send(struct skiff_client *c, int op, const struct rpc_field *fields, size_t n,
+                    struct rpc_sink *s, uint64_t *rid, skiff_error *err);
+/* Bytes of requests queued and not yet written: a producer (a map's inputs) holds back while
+ * this is large, so the queue stays bounded. */
+size_t rpc_queued_bytes(struct skiff_client *c);
 
 /* The server's payload limit as last announced (PROTO_PAYLOAD_MAX before the first HELLO). */
 size_t rpc_payload_max(struct skiff_client *c);

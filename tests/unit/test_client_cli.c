@@ -254,3 +254,94 @@ TEST(seconds)
     ASSERT_EQ_INT(cli_parse_seconds("nan", &d), -1);
     ASSERT_EQ_DOUBLE(d, 2.5); /* untouched on failure */
 }
+
+TEST(params_typed_and_named)
+{
+    const char *ok[] = {"name=\"alice\"", "n=3", "on=true", "blob={\"$bytes\": \"AAE=\"}"};
+    skiff_value *p = NULL;
+    char why[256] = "";
+    ASSERT_EQ_INT(cli_parse_params(ok, 4, &p, why, sizeof why), 0);
+    ASSERT_EQ_UINT(skiff_map_len(p), 4);
+    ASSERT_EQ_STR(skiff_value_get_string(skiff_map_get(p, "name"), NULL), "alice");
+    ASSERT_EQ_INT(skiff_value_get_int(skiff_map_get(p, "n")), 3);
+    ASSERT_TRUE(skiff_value_get_bool(skiff_map_get(p, "on")));
+    ASSERT_EQ_INT(skiff_value_type(skiff_map_get(p, "blob")), SKIFF_BYTES);
+    skiff_value_free(p);
+
+    struct {
+        const char *arg, *why;
+    } bad[] = {
+        {"x=1.5", "--param x is a float: class parameters are int, string, bytes or bool"},
+        {"x=[1]", "--param x is a list"},
+        {"x=null", "--param x is a nil"},
+        {"noequals", "--param 'noequals' is not NAME=JSON"},
+        {"=1", "--param '=1' has an empty name"},
+        {"x=alice", "--param x is not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p = NULL;
+        ASSERT_EQ_INT(cli_parse_params(&bad[i].arg, 1, &p, why, sizeof why), -1);
+        ASSERT_NULL(p);
+        ASSERT_STR_CONTAINS(why, bad[i].why);
+    }
+    const char *twice[] = {"n=1", "n=2"};
+    ASSERT_EQ_INT(cli_parse_params(twice, 2, &p, why, sizeof why), -1);
+    ASSERT_STR_CONTAINS(why, "--param n is given more than once");
+    ASSERT_EQ_INT(cli_parse_params(NULL, 0, &p, why, sizeof why), 0); /* none: an empty map */
+    ASSERT_EQ_UINT(skiff_map_len(p), 0);
+    skiff_value_free(p);
+}
+
+TEST(counts)
+{
+    uint64_t n = 7;
+    ASSERT_EQ_INT(cli_parse_count("0", &n), 0);
+    ASSERT_EQ_UINT(n, 0);
+    ASSERT_EQ_INT(cli_parse_count("1000", &n), 0);
+    ASSERT_EQ_UINT(n, 1000);
+    ASSERT_EQ_INT(cli_parse_count("9223372036854775807", &n), 0);
+    const char *bad[] = {
+        "", "-1", "+1", " 1", "1.5", "1e3", "abc", "9223372036854775808", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (cli_parse_count(bad[i], &n) != -1)
+            FAIL("'%s' was accepted as a count", bad[i]);
+    ASSERT_EQ_UINT(n, 9223372036854775807ull); /* untouched on failure */
+}
+
+TEST(getopt_new_options_of_map_get_logs)
+{
+    char **w = WORDS("app", "Cls.fn", "--unordered", "--return-exceptions", "--window=10",
+                     "--param", "n=1", "--kwarg", "k=2", "--param=s=\"x\"");
+    const char *pos[16], *kws[16], *prs[16];
+    struct cli_opt opts[] = {{.name = "--unordered"},
+                             {.name = "--return-exceptions"},
+                             {.name = "--window", .has_value = true},
+                             {.name = "--kwarg", .has_value = true, .values = kws},
+                             {.name = "--param", .has_value = true, .values = prs}};
+    bool help;
+    int npos;
+    char why[256];
+    ASSERT_EQ_INT(cli_getopt(count_words(w), w, opts, 5, &help, NULL, pos, &npos, why, sizeof why),
+                  0);
+    ASSERT_EQ_INT(npos, 2);
+    ASSERT_EQ_STR(pos[1], "Cls.fn");
+    ASSERT_EQ_INT(opts[0].count, 1);
+    ASSERT_EQ_INT(opts[1].count, 1);
+    ASSERT_EQ_STR(opts[2].value, "10");
+    ASSERT_EQ_INT(opts[4].count, 2);
+    ASSERT_EQ_STR(prs[0], "n=1");
+    ASSERT_EQ_STR(prs[1], "s=\"x\"");
+    ASSERT_EQ_STR(kws[0], "k=2");
+    char **again = WORDS("--window", "1", "--window", "2");
+    struct cli_opt o2[] = {{.name = "--window", .has_value = true}};
+    ASSERT_EQ_INT(cli_getopt(4, again, o2, 1, &help, NULL, pos, &npos, why, sizeof why), -1);
+    ASSERT_STR_CONTAINS(why, "--window is given more than once");
+    char **flag = WORDS("--follow=yes");
+    struct cli_opt o3[] = {{.name = "--follow"}};
+    ASSERT_EQ_INT(cli_getopt(1, flag, o3, 1, &help, NULL, pos, &npos, why, sizeof why), -1);
+    ASSERT_STR_CONTAINS(why, "--follow takes no value");
+    char **miss = WORDS("--index");
+    struct cli_opt o4[] = {{.name = "--index", .has_value = true}};
+    ASSERT_EQ_INT(cli_getopt(1, miss, o4, 1, &help, NULL, pos, &npos, why, sizeof why), -1);
+    ASSERT_STR_CONTAINS(why, "--index needs a value");
+}

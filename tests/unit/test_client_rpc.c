@@ -10,6 +10,16 @@
  * It counts what it sees (HELLOs, CALLs by name or by id, the parent input, GET timeouts) so the
  * tests can check what went over the wire. It allocates only with malloc (never through mem.h),
  * so allocation-failure runs hit the client alone.
+ *
+ * Protocol version 2: one map (or spawn_map) per connection, whose outputs it computes as inputs
+ * arrive (square, mapfail failing on x % 5 == 3, echo returning the payload) and sends after
+ * each request it handles, newest first and 7 per STREAM frame, so ordered maps must reorder;
+ * it counts the inputs it holds without having sent their output (the window as the server sees
+ * it) and the largest chunk. A spawn_map's outputs are kept for GET with index and OUTPUTS in
+ * index order. Generators counter(n) and countfail(n) stream [seq, 0, seq * 10] (countfail
+ * fails after two items); a web function has a URL; STATS, AUTOSCALER, CALL_GRAPH, CLS_LOOKUP
+ * (class Model, method predict) and LOGS get canned answers. The CLI tests run the built `skiff`
+ * binary (../bin/skiff next to this test) against the fake.
  */
 #include <errno.h>
 #include <poll.h>
@@ -31,6 +41,9 @@
 #define SPAWN_ID "fc-01M80000000000000000000001"
 #define FAILED_ID "fc-01M80000000000000000000002"
 #define UNKNOWN_ID "fc-01M80000000000000000000003"
+#define MAP_ID "fc-01M80000000000000000000004"
+#define SMAP_ID "fc-01M80000000000000000000005"
+#define GEN_ID "fc-01M80000000000000000000006"
 #define MAX_DEFERRED 512
 
 struct deferred {
@@ -54,6 +67,11 @@ static struct fake {
     int64_t last_timeout_ms;
     int conn_fd; /* the connection being served, or -1 */
     bool stop;
+    /* maps (under mu) */
+    int map_inputs_frames, map_max_chunk, map_outstanding, map_max_outstanding, map_starts;
+    int map_cancels, bad_starts, outputs_requests;
+    int64_t map_count;
+    char last_params[64];
     /* the connection's state (server thread only) */
     struct deferred deferred[MAX_DEFERRED];
     int ndeferred;
@@ -226,8 +244,9 @@ static int64_t first_arg(const msgpack_object *root)
 }
 
 /* The fake's functions; function i has the id fn_id(i). */
-static const char *const functions[] = {"square",  "slow",     "echo",   "fail",
-                                        "garbage", "badvalue", "hangup", NULL};
+static const char *const functions[] = {"square",  "slow",      "echo",   "fail",
+                                        "garbage", "badvalue",  "hangup", "mapfail",
+                                        "counter", "countfail", "web",    NULL};
 
 static const char *fn_id(int i)
 {
@@ -235,8 +254,16 @@ static const char *fn_id(int i)
         "fu-01M80000000000000000000000", "fu-01M80000000000000000000001",
         "fu-01M80000000000000000000002", "fu-01M80000000000000000000003",
         "fu-01M80000000000000000000004", "fu-01M80000000000000000000005",
-        "fu-01M80000000000000000000006"};
+        "fu-01M80000000000000000000006", "fu-01M80000000000000000000007",
+        "fu-01M80000000000000000000008", "fu-01M80000000000000000000009",
+        "fu-01M8000000000000000000000A"};
     return ids[i];
+}
+
+/* Generators of the fake: counter(n) yields 0..n-1; countfail(n) yields 0, 1 and then fails. */
+static bool is_gen(int fn)
+{
+    return fn >= 0 && (!strcmp(functions[fn], "counter") || !strcmp(functions[fn], "countfail"));
 }
 
 /* The index of the function a request names (by app + function or by function_id), or -1. */
@@ -271,6 +298,8 @@ static void not_found(int fd, uint64_t rid, const msgpack_object *root)
     reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", msg, NULL);
 }
 
+static void stream_gen(int fd, uint64_t rid, int fn, int64_t n, int64_t from);
+
 /* Handles CALL. Returns false when the connection is to be closed. */
 static bool serve_call(int fd, uint64_t rid, const msgpack_object *root)
 {
@@ -290,8 +319,31 @@ static bool serve_call(int fd, uint64_t rid, const msgpack_object *root)
     }
     const char *fname = functions[idx];
     const msgpack_object *sp = wire_obj_get(root, "spawn");
+    const msgpack_object *gen = wire_obj_get(root, "gen");
+    bool is_spawn = sp && sp->type == MSGPACK_OBJECT_BOOLEAN && sp->via.boolean;
+    bool want_gen = gen && gen->type == MSGPACK_OBJECT_BOOLEAN && gen->via.boolean;
     int64_t x = first_arg(root);
-    if (sp && sp->type == MSGPACK_OBJECT_BOOLEAN && sp->via.boolean) {
+    const msgpack_object *params = wire_obj_get(root, "params");
+    pthread_mutex_lock(&fk.mu);
+    fk.last_params[0] = '\0';
+    if (params && params->type == MSGPACK_OBJECT_BIN) /* hex of the first bytes */
+        for (uint32_t i = 0; i < params->via.bin.size && i < 31; i++)
+            snprintf(fk.last_params + 2 * i, 3, "%02x", (unsigned char)params->via.bin.ptr[i]);
+    pthread_mutex_unlock(&fk.mu);
+    if (want_gen != is_gen(idx)) {
+        reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError",
+                    want_gen ? "not a generator" : "a generator: use remote_gen", NULL);
+        return true;
+    }
+    if (want_gen && is_spawn) {
+        reply_strs(fd, rid, "call_id", GEN_ID, "function_id", fn_id(idx), NULL);
+        return true;
+    }
+    if (want_gen) {
+        stream_gen(fd, rid, idx, x, 0);
+        return true;
+    }
+    if (is_spawn) {
         reply_strs(fd, rid, "call_id", !strcmp(fname, "fail") ? FAILED_ID : SPAWN_ID, "function_id",
                    fn_id(idx), NULL);
         return true;
@@ -331,13 +383,19 @@ static bool serve_call(int fd, uint64_t rid, const msgpack_object *root)
     return true;
 }
 
+static void serve_get_index(int fd, uint64_t rid, int64_t index);
+
 static void serve_get(int fd, uint64_t rid, const msgpack_object *root)
 {
     int64_t t = field_int(root, "timeout_ms");
     pthread_mutex_lock(&fk.mu);
     fk.last_timeout_ms = t;
     pthread_mutex_unlock(&fk.mu);
-    if (field_is(root, "call_id", FAILED_ID))
+    if (field_is(root, "call_id", SMAP_ID))
+        serve_get_index(fd, rid, field_int(root, "index"));
+    else if (field_is(root, "call_id", GEN_ID))
+        reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError", "a generator call", NULL);
+    else if (field_is(root, "call_id", FAILED_ID))
         reply_error(fd, rid, SKIFF_ERR_USER, "ValueError", "x must be positive", NULL);
     else if (!field_is(root, "call_id", SPAWN_ID))
         reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", "no such call", NULL);
@@ -345,6 +403,428 @@ static void serve_get(int fd, uint64_t rid, const msgpack_object *root)
         reply_error(fd, rid, SKIFF_ERR_TIMEOUT, "TimeoutError", "has not finished yet", NULL);
     else
         reply_value(fd, rid, FN_ID, 1234, NULL, 0);
+}
+
+/* --- version 2: maps, generators and the rest ----------------------------------------------- */
+
+/* One output of the fake's map: the msgpack of [index, 0, value] or [index, code, ...]. */
+struct fout {
+    int64_t index;
+    char *item;
+    size_t len;
+};
+
+/* The one map (or spawn_map) of the connection (server thread only). */
+static struct fmap {
+    bool active, spawn, last;
+    int fn;
+    int64_t count;        /* inputs received */
+    uint64_t outputs_rid; /* the OUTPUTS stream, 0 if none */
+    struct fout *pending; /* outputs not yet sent */
+    size_t npending, cap;
+    int64_t sent; /* outputs sent */
+} fm;
+
+static void fout_push(int64_t index, const char *item, size_t len)
+{
+    if (fm.npending == fm.cap) {
+        fm.cap = fm.cap ? fm.cap * 2 : 64;
+        fm.pending = realloc(fm.pending, fm.cap * sizeof *fm.pending);
+    }
+    struct fout *o = &fm.pending[fm.npending++];
+    o->index = index;
+    o->item = malloc(len);
+    memcpy(o->item, item, len);
+    o->len = len;
+}
+
+static void fmap_reset(void)
+{
+    for (size_t i = 0; i < fm.npending; i++)
+        free(fm.pending[i].item);
+    free(fm.pending);
+    memset(&fm, 0, sizeof fm);
+}
+
+/* The first positional argument of an argument payload (an int), 0 if none. */
+static int64_t payload_first(const char *p, size_t n)
+{
+    msgpack_zone z;
+    msgpack_zone_init(&z, 1024);
+    msgpack_object o;
+    size_t off = 0;
+    int64_t v = 0;
+    if (msgpack_unpack(p, n, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
+        o.type == MSGPACK_OBJECT_ARRAY && o.via.array.size == 2 &&
+        o.via.array.ptr[0].type == MSGPACK_OBJECT_ARRAY && o.via.array.ptr[0].via.array.size > 0) {
+        const msgpack_object *x = &o.via.array.ptr[0].via.array.ptr[0];
+        if (x->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+            v = (int64_t)x->via.u64;
+        else if (x->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+            v = x->via.i64;
+    }
+    msgpack_zone_destroy(&z);
+    return v;
+}
+
+/* Computes input index's output for the map's function and queues it: square and mapfail
+ * square their first argument (mapfail fails when it is 3 mod 5), echo returns the payload. */
+static void fmap_run(int64_t index, const char *payload, size_t n)
+{
+    msgpack_sbuffer sb, vb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_sbuffer_init(&vb);
+    msgpack_packer pk, vpk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&vpk, &vb, msgpack_sbuffer_write);
+    int64_t x = payload_first(payload, n);
+    const char *name = functions[fm.fn];
+    if (!strcmp(name, "mapfail") && x % 5 == 3) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "bad input %lld", (long long)x);
+        msgpack_pack_array(&pk, 5);
+        msgpack_pack_int64(&pk, index);
+        msgpack_pack_int(&pk, SKIFF_ERR_USER);
+        pk_str(&pk, "ValueError");
+        pk_str(&pk, msg);
+        pk_str(&pk, "app.c:7 in mapfail");
+    } else {
+        msgpack_pack_array(&pk, 3);
+        msgpack_pack_int64(&pk, index);
+        msgpack_pack_int(&pk, 0);
+        if (!strcmp(name, "echo")) {
+            msgpack_pack_bin_with_body(&pk, payload, n);
+        } else {
+            msgpack_pack_int64(&vpk, x * x);
+            msgpack_pack_bin_with_body(&pk, vb.data, vb.size);
+        }
+    }
+    fout_push(index, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&vb);
+}
+
+static void outstanding_update(void)
+{
+    pthread_mutex_lock(&fk.mu);
+    fk.map_outstanding = (int)(fm.count - fm.sent);
+    if (fk.map_outstanding > fk.map_max_outstanding)
+        fk.map_max_outstanding = fk.map_outstanding;
+    fk.map_count = fm.count;
+    pthread_mutex_unlock(&fk.mu);
+}
+
+static void reply_count(int fd, uint64_t rid, int64_t count)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    reply_begin(&sb, &pk, OP_OK, rid, 1);
+    pk_str(&pk, "count");
+    msgpack_pack_int64(&pk, count);
+    reply_send(fd, &sb);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Sends the map's pending outputs on its OUTPUTS stream, newest first (so an ordered map has to
+ * reorder), 7 per STREAM frame, then the final OK once the inputs are closed and all sent. */
+static void fmap_flush(int fd)
+{
+    if (!fm.active || !fm.outputs_rid)
+        return;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    while (fm.npending > 0 && (!fm.spawn || fm.last)) {
+        size_t k = fm.npending < 7 ? fm.npending : 7;
+        reply_begin(&sb, &pk, OP_STREAM, fm.outputs_rid, 2);
+        pk_str(&pk, "items");
+        msgpack_pack_array(&pk, k);
+        for (size_t i = 0; i < k; i++) {
+            struct fout *o = &fm.pending[--fm.npending];
+            msgpack_sbuffer_write(&sb, o->item, o->len);
+            if (!fm.spawn)
+                free(o->item);
+        }
+        pk_str(&pk, "backlog");
+        msgpack_pack_int64(&pk, (int64_t)fm.npending);
+        fm.sent += (int64_t)k;
+        outstanding_update();
+        reply_send(fd, &sb);
+    }
+    if (fm.last && fm.npending == 0) {
+        reply_count(fd, fm.outputs_rid, fm.count);
+        fm.outputs_rid = 0;
+        if (fm.spawn) { /* kept: the outputs stay for GET and another OUTPUTS */
+            fm.npending = (size_t)fm.count;
+            fm.sent = 0;
+        }
+    }
+    msgpack_sbuffer_destroy(&sb);
+}
+
+static void serve_map_start(int fd, uint64_t rid, const msgpack_object *root)
+{
+    bool by_id;
+    int idx = find_function(root, &by_id);
+    const msgpack_object *params = wire_obj_get(root, "params");
+    pthread_mutex_lock(&fk.mu);
+    field_copy(root, "parent_input_id", fk.last_parent, sizeof fk.last_parent);
+    fk.last_params[0] = '\0';
+    if (params && params->type == MSGPACK_OBJECT_BIN) /* hex of the first bytes */
+        for (uint32_t i = 0; i < params->via.bin.size && i < 31; i++)
+            snprintf(fk.last_params + 2 * i, 3, "%02x", (unsigned char)params->via.bin.ptr[i]);
+    pthread_mutex_unlock(&fk.mu);
+    if (idx < 0) {
+        not_found(fd, rid, root);
+        return;
+    }
+    if (is_gen(idx)) {
+        reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError", "a generator cannot be mapped",
+                    NULL);
+        return;
+    }
+    fmap_reset();
+    fm.active = true;
+    fm.fn = idx;
+    const msgpack_object *sp = wire_obj_get(root, "spawn");
+    fm.spawn = sp && sp->type == MSGPACK_OBJECT_BOOLEAN && sp->via.boolean;
+    pthread_mutex_lock(&fk.mu);
+    fk.map_starts++;
+    fk.map_max_outstanding = fk.map_outstanding = fk.map_max_chunk = fk.map_inputs_frames = 0;
+    pthread_mutex_unlock(&fk.mu);
+    reply_strs(fd, rid, "call_id", fm.spawn ? SMAP_ID : MAP_ID, "function_id", fn_id(idx), NULL);
+}
+
+/* Handles MAP_INPUTS. Returns false to close the connection (a map of "hangup"). */
+static bool serve_map_inputs(int fd, uint64_t rid, const msgpack_object *root)
+{
+    const msgpack_object *args = wire_obj_get(root, "args");
+    const msgpack_object *last = wire_obj_get(root, "last");
+    if (fm.active && !strcmp(functions[fm.fn], "hangup"))
+        return false;
+    if (fm.active && !strcmp(functions[fm.fn], "slow")) { /* refuses every input */
+        reply_error(fd, rid, SKIFF_ERR_RESOURCE_EXHAUSTED, "ResourceExhaustedError",
+                    "the queue is full", NULL);
+        return true;
+    }
+    if (!fm.active || !field_is(root, "call_id", fm.spawn ? SMAP_ID : MAP_ID) || fm.last ||
+        field_int(root, "start") != fm.count || !args || args->type != MSGPACK_OBJECT_ARRAY) {
+        reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError", "inputs lost or repeated", NULL);
+        return true;
+    }
+    for (uint32_t i = 0; i < args->via.array.size; i++) {
+        const msgpack_object *a = &args->via.array.ptr[i];
+        fmap_run(fm.count++, a->via.bin.ptr, a->via.bin.size);
+    }
+    fm.last = last && last->type == MSGPACK_OBJECT_BOOLEAN && last->via.boolean;
+    pthread_mutex_lock(&fk.mu);
+    fk.map_inputs_frames++;
+    if ((int)args->via.array.size > fk.map_max_chunk)
+        fk.map_max_chunk = (int)args->via.array.size;
+    pthread_mutex_unlock(&fk.mu);
+    if (!fm.spawn)
+        outstanding_update();
+    reply_count(fd, rid, fm.count);
+    return true;
+}
+
+/* Sorts outputs by descending index, so fmap_flush sends them in index order. */
+static int by_index_desc(const void *a, const void *b)
+{
+    const struct fout *x = a, *y = b;
+    return x->index < y->index ? 1 : x->index > y->index ? -1 : 0;
+}
+
+/* A generator's items [seq, 0, seq * 10] for seq from..n-1, 3 per frame; countfail stops after
+ * 2 items with a ValueError. Then OK count (or the error) on rid. */
+static void stream_gen(int fd, uint64_t rid, int fn, int64_t n, int64_t from)
+{
+    bool fails = !strcmp(functions[fn], "countfail");
+    int64_t end = fails && n > 2 ? 2 : n;
+    msgpack_sbuffer sb, vb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_sbuffer_init(&vb);
+    msgpack_packer pk, vpk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&vpk, &vb, msgpack_sbuffer_write);
+    for (int64_t seq = from; seq < end;) {
+        int64_t k = end - seq < 3 ? end - seq : 3;
+        reply_begin(&sb, &pk, OP_STREAM, rid, 1);
+        pk_str(&pk, "items");
+        msgpack_pack_array(&pk, (size_t)k);
+        for (int64_t i = 0; i < k; i++, seq++) {
+            msgpack_sbuffer_clear(&vb);
+            msgpack_pack_int64(&vpk, seq * 10);
+            msgpack_pack_array(&pk, 3);
+            msgpack_pack_int64(&pk, seq);
+            msgpack_pack_int(&pk, 0);
+            msgpack_pack_bin_with_body(&pk, vb.data, vb.size);
+        }
+        reply_send(fd, &sb);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&vb);
+    if (fails && n > 2)
+        reply_error(fd, rid, SKIFF_ERR_USER, "ValueError", "the generator broke",
+                    "app.c:3 in countfail");
+    else
+        reply_count(fd, rid, n);
+}
+
+static void serve_outputs(int fd, uint64_t rid, const msgpack_object *root)
+{
+    pthread_mutex_lock(&fk.mu);
+    fk.outputs_requests++;
+    pthread_mutex_unlock(&fk.mu);
+    int64_t from = field_int(root, "from");
+    if (field_is(root, "call_id", GEN_ID)) {
+        stream_gen(fd, rid, 8, 5, from == INT64_MIN ? 0 : from); /* spawned counter(5) */
+        return;
+    }
+    if (!fm.active || !field_is(root, "call_id", fm.spawn ? SMAP_ID : MAP_ID)) {
+        reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", "no such map", NULL);
+        return;
+    }
+    fm.outputs_rid = rid;
+    if (fm.spawn) /* kept outputs go in index order */
+        qsort(fm.pending, fm.npending, sizeof *fm.pending, by_index_desc);
+}
+
+/* GET on the spawn_map: the kept output of input index (-1: no index given). */
+static void serve_get_index(int fd, uint64_t rid, int64_t index)
+{
+    if (index == INT64_MIN) {
+        reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError", "a spawn_map needs an index", NULL);
+        return;
+    }
+    for (size_t i = 0; fm.spawn && i < (size_t)fm.count; i++) {
+        if (fm.pending[i].index != index)
+            continue;
+        msgpack_zone z;
+        msgpack_zone_init(&z, 1024);
+        msgpack_object o;
+        size_t off = 0;
+        msgpack_unpack(fm.pending[i].item, fm.pending[i].len, &off, &z, &o);
+        if (o.via.array.ptr[1].via.u64 == 0)
+            reply_value(fd, rid, fn_id(fm.fn), 0, o.via.array.ptr[2].via.bin.ptr,
+                        o.via.array.ptr[2].via.bin.size);
+        else
+            reply_error(fd, rid, SKIFF_ERR_USER, "ValueError", "kept failure", NULL);
+        msgpack_zone_destroy(&z);
+        return;
+    }
+    reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", "index out of range", NULL);
+}
+
+/* Packs a call graph input node with n children (packed next by the caller). */
+static void pack_node(msgpack_packer *pk, const char *input_id, const char *status, int children)
+{
+    msgpack_pack_map(pk, 7);
+    pk_str(pk, "input_id");
+    pk_str(pk, input_id);
+    pk_str(pk, "call_id");
+    pk_str(pk, SPAWN_ID);
+    pk_str(pk, "index");
+    msgpack_pack_int(pk, 0);
+    pk_str(pk, "container_id");
+    if (children)
+        pk_str(pk, "ta-01M80000000000000000000001");
+    else
+        msgpack_pack_nil(pk);
+    pk_str(pk, "status");
+    pk_str(pk, status);
+    pk_str(pk, "function");
+    pk_str(pk, children ? "app.square" : "other.echo");
+    pk_str(pk, "children");
+    msgpack_pack_array(pk, (size_t)children);
+}
+
+/* STATS, AUTOSCALER, CALL_GRAPH, CLS_LOOKUP and LOGS with canned answers. */
+static void serve_v2_info(int fd, uint64_t rid, int op, const msgpack_object *root)
+{
+    bool by_id;
+    int idx = find_function(root, &by_id);
+    if ((op == OP_STATS || op == OP_AUTOSCALER) && idx < 0) {
+        not_found(fd, rid, root);
+        return;
+    }
+    if (op == OP_CALL_GRAPH && !field_is(root, "call_id", SPAWN_ID)) {
+        reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", "no such call", NULL);
+        return;
+    }
+    if (op == OP_CLS_LOOKUP && !field_is(root, "class", "Model")) {
+        reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError",
+                    "Lookup failed for Cls 'Nope' from the 'app' app", NULL);
+        return;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (op == OP_STATS) {
+        reply_begin(&sb, &pk, OP_OK, rid, 4);
+        const char *k[] = {"backlog", "num_total_runners", "num_running_inputs", "input_headroom"};
+        for (int i = 0; i < 4; i++) {
+            pk_str(&pk, k[i]);
+            msgpack_pack_int(&pk, 10 + i);
+        }
+    } else if (op == OP_AUTOSCALER) {
+        reply_begin(&sb, &pk, OP_OK, rid, 1);
+        pk_str(&pk, "autoscaler");
+        msgpack_pack_map(&pk, 4);
+        const char *k[] = {"min_containers", "max_containers", "buffer_containers"};
+        const int64_t dflt[] = {0, 8, 0};
+        for (int i = 0; i < 3; i++) {
+            int64_t v = field_int(root, k[i]);
+            pk_str(&pk, k[i]);
+            msgpack_pack_int64(&pk, v == INT64_MIN ? dflt[i] : v);
+        }
+        const msgpack_object *w = wire_obj_get(root, "scaledown_window");
+        pk_str(&pk, "scaledown_window");
+        msgpack_pack_double(&pk, w && w->type == MSGPACK_OBJECT_FLOAT64 ? w->via.f64 : 60.0);
+    } else if (op == OP_CALL_GRAPH) {
+        reply_begin(&sb, &pk, OP_OK, rid, 1);
+        pk_str(&pk, "inputs");
+        msgpack_pack_array(&pk, 1);
+        pack_node(&pk, "in-01M80000000000000000000001", "SUCCESS", 1);
+        pack_node(&pk, "in-01M80000000000000000000002", "TERMINATED", 0);
+    } else if (op == OP_CLS_LOOKUP) {
+        reply_begin(&sb, &pk, OP_OK, rid, 4);
+        pk_str(&pk, "app_id");
+        pk_str(&pk, "ap-01M80000000000000000000001");
+        pk_str(&pk, "class");
+        pk_str(&pk, "Model");
+        pk_str(&pk, "params");
+        pk_str(&pk, "name:str, n:int");
+        pk_str(&pk, "methods");
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_map(&pk, 3);
+        pk_str(&pk, "name");
+        pk_str(&pk, "predict");
+        pk_str(&pk, "function_id");
+        pk_str(&pk, fn_id(0));
+        pk_str(&pk, "kind");
+        pk_str(&pk, "function");
+    } else { /* LOGS: two lines, then the end */
+        reply_begin(&sb, &pk, OP_STREAM, rid, 1);
+        pk_str(&pk, "items");
+        msgpack_pack_array(&pk, 2);
+        for (int i = 0; i < 2; i++) {
+            msgpack_pack_array(&pk, 5);
+            msgpack_pack_int64(&pk, 1700000000000 + i);
+            pk_str(&pk, "ta-01M80000000000000000000001");
+            msgpack_pack_nil(&pk);
+            pk_str(&pk, i ? "stderr" : "stdout");
+            pk_str(&pk, i ? "line two" : "line one");
+        }
+        reply_send(fd, &sb);
+        reply_begin(&sb, &pk, OP_OK, rid, 0);
+    }
+    reply_send(fd, &sb);
+    msgpack_sbuffer_destroy(&sb);
 }
 
 /* Handles one request frame. Returns false to close the connection. */
@@ -381,9 +861,12 @@ static bool serve_frame(int fd, bool *authed, const msgpack_object *root)
     case OP_LOOKUP: {
         bool by_id;
         int idx = find_function(root, &by_id);
-        if (idx >= 0 && !by_id)
+        if (idx >= 0 && !by_id && !strcmp(functions[idx], "web"))
             reply_strs(fd, rid, "app_id", "ap-01M80000000000000000000001", "function_id",
-                       fn_id(idx), NULL);
+                       fn_id(idx), "kind", "web", "web_url", "http://127.0.0.1:7879/app/web", NULL);
+        else if (idx >= 0 && !by_id)
+            reply_strs(fd, rid, "app_id", "ap-01M80000000000000000000001", "function_id",
+                       fn_id(idx), "kind", is_gen(idx) ? "generator" : "function", NULL);
         else
             not_found(fd, rid, root);
         return true;
@@ -396,11 +879,48 @@ static bool serve_frame(int fd, bool *authed, const msgpack_object *root)
     case OP_CANCEL:
         pthread_mutex_lock(&fk.mu);
         fk.cancels++;
+        if (field_is(root, "call_id", MAP_ID))
+            fk.map_cancels++;
         pthread_mutex_unlock(&fk.mu);
+        if (field_is(root, "call_id", MAP_ID) && fm.outputs_rid) {
+            reply_error(fd, fm.outputs_rid, SKIFF_ERR_CANCELLED, "CancelledError", "cancelled",
+                        NULL);
+            fmap_reset();
+        }
         reply_strs(fd, rid, NULL);
         return true;
+    case OP_MAP_START:
+        serve_map_start(fd, rid, root);
+        return true;
+    case OP_MAP_INPUTS:
+        return serve_map_inputs(fd, rid, root);
+    case OP_OUTPUTS:
+        serve_outputs(fd, rid, root);
+        return true;
+    case OP_STATS:
+    case OP_AUTOSCALER:
+    case OP_CALL_GRAPH:
+    case OP_CLS_LOOKUP:
+    case OP_LOGS:
+        serve_v2_info(fd, rid, (int)op, root);
+        return true;
     case OP_CALL_INFO:
-        if (field_is(root, "call_id", SPAWN_ID) || field_is(root, "call_id", FAILED_ID))
+        if (field_is(root, "call_id", SMAP_ID) || field_is(root, "call_id", GEN_ID)) {
+            bool smap = field_is(root, "call_id", SMAP_ID);
+            msgpack_sbuffer sb;
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer pk;
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            reply_begin(&sb, &pk, OP_OK, rid, 3);
+            pk_str(&pk, "call_id");
+            pk_str(&pk, smap ? SMAP_ID : GEN_ID);
+            pk_str(&pk, "kind");
+            pk_str(&pk, smap ? "spawn_map" : "generator");
+            pk_str(&pk, "inputs");
+            msgpack_pack_int64(&pk, smap ? fm.count : 1);
+            reply_send(fd, &sb);
+            msgpack_sbuffer_destroy(&sb);
+        } else if (field_is(root, "call_id", SPAWN_ID) || field_is(root, "call_id", FAILED_ID))
             reply_strs(fd, rid, "call_id", SPAWN_ID, "status", "running", "app", "app", NULL);
         else
             reply_error(fd, rid, SKIFF_ERR_NOT_FOUND, "NotFoundError", "no such call", NULL);
@@ -445,6 +965,7 @@ static void serve_conn(int fd)
             memmove(in, in + 4 + n, len - 4 - (size_t)n);
             len -= 4 + (size_t)n;
             flush_deferred(fd); /* anything deferred goes after this reply */
+            fmap_flush(fd);
         }
         if (!open || n < 0)
             break;
@@ -468,6 +989,8 @@ static void serve_conn(int fd)
         len += (size_t)got;
     }
     fk.ndeferred = 0;
+    if (!fm.spawn)
+        fmap_reset(); /* a map dies with its connection; a spawn_map is kept */
     free(in);
 }
 
@@ -531,6 +1054,7 @@ static void fake_stop(void)
     pthread_mutex_unlock(&fk.mu);
     shutdown(fk.lfd, SHUT_RDWR);
     pthread_join(fk.thread, NULL);
+    fmap_reset();
     close(fk.lfd);
     unlink(fk.path);
 }
@@ -1268,5 +1792,1094 @@ TEST(out_of_memory_never_crashes)
     }
     ASSERT_EQ_INT(rc, SKIFF_OK);
     ASSERT_GT_INT(n, 3);
+    fake_stop();
+}
+
+/* --- maps ---------------------------------------------------------------------------------------
+ */
+
+static skiff_value *int_list(int64_t from, int64_t n)
+{
+    skiff_value *l = skiff_value_list();
+    for (int64_t i = 0; i < n; i++)
+        skiff_list_append(l, skiff_value_int(from + i));
+    return l;
+}
+
+static int fake_int(const int *counter)
+{
+    return observed(counter);
+}
+
+TEST(map_ordered_value_by_value_with_window)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square");
+    skiff_value *xs = int_list(0, 1000);
+    const skiff_value *lists[] = {xs};
+    skiff_map_options o = {.max_outstanding = 10};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &o, &m, &err), SKIFF_OK);
+    ASSERT_NOT_NULL(skiff_map_call_id(m));
+    skiff_map_output out = {0};
+    int64_t i = 0;
+    int rc;
+    while ((rc = skiff_map_next(m, &out, &err)) == SKIFF_OK) {
+        ASSERT_EQ_INT((int64_t)out.index, i); /* the fake sends newest first: reordered */
+        ASSERT_EQ_INT(skiff_value_get_int(out.value), i * i);
+        skiff_map_stats st;
+        skiff_map_get_stats(m, &st);
+        ASSERT_TRUE(st.outstanding <= 10);
+        skiff_map_output_clear(&out);
+        i++;
+    }
+    ASSERT_EQ_INT(rc, SKIFF_DONE);
+    ASSERT_EQ_INT(i, 1000);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_DONE); /* stays done */
+    skiff_map_stats st;
+    skiff_map_get_stats(m, &st);
+    ASSERT_EQ_INT(st.sent, 1000);
+    ASSERT_EQ_INT(st.delivered, 1000);
+    ASSERT_EQ_INT(st.outstanding, 0);
+    ASSERT_TRUE(st.inputs_done);
+    ASSERT_EQ_INT(st.backlog, 0);
+    ASSERT_TRUE(fake_int(&fk.map_max_outstanding) <= 10); /* the window, seen by the server */
+    ASSERT_GT_INT(fake_int(&fk.map_max_outstanding), 1);  /* and it was used */
+    ASSERT_EQ_INT(fake_int(&fk.map_cancels), 0);
+    skiff_map_free(m);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_unordered_completion_order)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square");
+    skiff_value *xs = int_list(0, 300);
+    const skiff_value *lists[] = {xs};
+    skiff_map_options o = {.unordered = true, .max_outstanding = 50};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &o, &m, &err), SKIFF_OK);
+    static bool seen[300];
+    skiff_map_output out = {0};
+    int n = 0, out_of_order = 0;
+    while (skiff_map_next(m, &out, &err) == SKIFF_OK) {
+        ASSERT_TRUE(out.index < 300 && !seen[out.index]);
+        seen[out.index] = true;
+        ASSERT_EQ_INT(skiff_value_get_int(out.value), (int64_t)(out.index * out.index));
+        if ((int)out.index != n)
+            out_of_order++;
+        n++;
+        skiff_map_output_clear(&out);
+    }
+    ASSERT_EQ_INT(n, 300);
+    ASSERT_GT_INT(out_of_order, 0); /* completion order, not input order */
+    ASSERT_TRUE(fake_int(&fk.map_max_outstanding) <= 50);
+    skiff_map_free(m);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_zip_shortest_and_kwargs)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "echo");
+    skiff_value *a = int_list(0, 5), *b = int_list(100, 3);
+    const skiff_value *lists[] = {a, b};
+    skiff_value *kw = skiff_value_map();
+    skiff_map_set(kw, "scale", skiff_value_int(7));
+    skiff_map_options o = {.kwargs = kw};
+    skiff_map *m = NULL;
+    skiff_value *all = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 2, &o, &m, &err), SKIFF_OK);
+    skiff_value_free(kw); /* copied by the map */
+    ASSERT_EQ_INT(skiff_map_collect(m, &all, &err), SKIFF_OK);
+    char *json = skiff_value_to_json(all);
+    ASSERT_EQ_STR(json,
+                  "[[[0,100],{\"scale\":7}],[[1,101],{\"scale\":7}],[[2,102],{\"scale\":7}]]");
+    free(json);
+    skiff_value_free(all);
+    skiff_map_free(m);
+
+    /* starmap spreads each tuple */
+    skiff_value *tuples = skiff_value_list();
+    skiff_list_append(tuples, skiff_value_list_of(2, skiff_value_int(1), skiff_value_int(2)));
+    skiff_list_append(tuples, skiff_value_list_of(1, skiff_value_string("x")));
+    ASSERT_EQ_INT(skiff_function_starmap(fn, tuples, NULL, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_collect(m, &all, &err), SKIFF_OK);
+    json = skiff_value_to_json(all);
+    ASSERT_EQ_STR(json, "[[[1,2],{}],[[\"x\"],{}]]");
+    free(json);
+    skiff_value_free(all);
+    skiff_map_free(m);
+    skiff_list_append(tuples, skiff_value_int(3)); /* not a tuple */
+    m = NULL;
+    ASSERT_EQ_INT(skiff_function_starmap(fn, tuples, NULL, &m, &err), SKIFF_ERR_INVALID);
+    ASSERT_NULL(m);
+    skiff_error_clear(&err);
+    skiff_value_free(tuples);
+    skiff_value_free(a);
+    skiff_value_free(b);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_empty_input_returns_at_once)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square");
+    skiff_value *a = int_list(0, 4), *empty = skiff_value_list();
+    const skiff_value *lists[] = {a, empty};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_map_output out = {0};
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 2, NULL, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_DONE);
+    ASSERT_NULL(skiff_map_call_id(m));
+    ASSERT_EQ_INT(fake_int(&fk.map_starts), 0); /* nothing was sent */
+    skiff_map_free(m);
+    ASSERT_EQ_INT(skiff_function_for_each(fn, lists, 2, NULL, false, &err), SKIFF_OK);
+    skiff_value_free(a);
+    skiff_value_free(empty);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_failure_raised_in_order_and_return_exceptions)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "mapfail"); /* fails when x % 5 == 3 */
+    skiff_value *xs = int_list(0, 20);
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_map_output out = {0};
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, NULL, &m, &err), SKIFF_OK);
+    for (int i = 0; i < 3; i++) { /* 0, 1, 2 come first although the fake sends newest first */
+        ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_OK);
+        ASSERT_EQ_INT((int)out.index, i);
+        skiff_map_output_clear(&out);
+    }
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_ERR_USER);
+    ASSERT_EQ_STR(err.type, "ValueError");
+    ASSERT_EQ_STR(err.message, "bad input 3");
+    ASSERT_EQ_STR(err.traceback, "app.c:7 in mapfail");
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_ERR_USER); /* sticky */
+    skiff_error_clear(&err);
+    skiff_map_free(m);
+
+    skiff_map_options o = {.return_exceptions = true};
+    skiff_value *all = NULL;
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &o, &m, &err), SKIFF_OK);
+    for (int i = 0; i < 20; i++) {
+        ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_OK);
+        ASSERT_EQ_INT((int)out.index, i);
+        if (i % 5 == 3) {
+            ASSERT_NULL(out.value);
+            ASSERT_EQ_INT(out.error.code, SKIFF_ERR_USER);
+            ASSERT_EQ_STR(out.error.type, "ValueError");
+        } else {
+            ASSERT_EQ_INT(out.error.code, SKIFF_OK);
+            ASSERT_EQ_INT(skiff_value_get_int(out.value), i * i);
+        }
+        skiff_map_output_clear(&out);
+    }
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_DONE);
+    skiff_map_stats st;
+    skiff_map_get_stats(m, &st);
+    ASSERT_EQ_INT(st.failures, 4);
+    skiff_map_free(m);
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &o, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_collect(m, &all, &err), SKIFF_OK);
+    ASSERT_EQ_STR(skiff_value_get_string(
+                      skiff_map_get(skiff_map_get(skiff_list_get(all, 3), "error"), "type"), NULL),
+                  "ValueError");
+    skiff_value_free(all);
+    skiff_map_free(m);
+
+    ASSERT_EQ_INT(skiff_function_for_each(fn, lists, 1, NULL, false, &err), SKIFF_ERR_USER);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_for_each(fn, lists, 1, NULL, true, &err), SKIFF_OK);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_abandoned_is_cancelled_and_errors)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square"), *missing = fn_ok(c, "nope");
+    skiff_value *xs = int_list(0, 100), *notlist = skiff_value_int(1);
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_map_output out = {0};
+    skiff_map_options o = {.max_outstanding = 20};
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &o, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_OK);
+    skiff_map_output_clear(&out);
+    skiff_map_free(m); /* unfinished: cancelled */
+    ASSERT_EQ_INT(fake_int(&fk.map_cancels), 1);
+    expect_square(fn, 4); /* the connection is still in step */
+
+    m = NULL;
+    ASSERT_EQ_INT(skiff_function_map(missing, lists, 1, NULL, &m, &err), SKIFF_ERR_NOT_FOUND);
+    ASSERT_NULL(m);
+    skiff_error_clear(&err);
+    const skiff_value *bad[] = {notlist};
+    ASSERT_EQ_INT(skiff_function_map(fn, bad, 1, NULL, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 0, NULL, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_map_options big = {.max_outstanding = SKIFF_MAP_WINDOW_MAX + 1};
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &big, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_map_options badkw = {.kwargs = notlist};
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, &badkw, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_NULL(m);
+    skiff_value_free(xs);
+    skiff_value_free(notlist);
+    skiff_function_free(fn);
+    skiff_function_free(missing);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+/* A source of n inputs [i] that fails at fail_at (if >= 0). */
+struct counting_source {
+    int64_t i, n, fail_at;
+};
+
+static int counting_next(void *ctx, skiff_value **args, skiff_error *err)
+{
+    struct counting_source *s = ctx;
+    if (s->i == s->fail_at)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "input %lld is unreadable",
+                               (long long)s->i);
+    if (s->i >= s->n)
+        return SKIFF_OK;
+    *args = skiff_value_list_of(1, skiff_value_int(s->i++));
+    return SKIFF_OK;
+}
+
+TEST(map_source_large_without_deadlock)
+{
+    /* 200,000 inputs from a generator-like source, results consumed as they come: chunks of
+     * many inputs per frame, both directions busy at once, memory bounded by the window. */
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square"), *sq = fn_ok(c, "square");
+    struct counting_source cs = {0, 200000, -1};
+    skiff_map_source src = {counting_next, &cs};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map_source(fn, &src, NULL, &m, &err), SKIFF_OK);
+    skiff_map_output out = {0};
+    int64_t i = 0;
+    while (skiff_map_next(m, &out, &err) == SKIFF_OK) {
+        if (out.value == NULL ||
+            skiff_value_get_int(out.value) != (int64_t)out.index * (int64_t)out.index)
+            FAIL("output %zu is wrong", out.index);
+        if ((int64_t)out.index != i)
+            FAIL("output %zu came at %lld", out.index, (long long)i);
+        if (i == 100000)
+            expect_square(sq, 12); /* another request on the same client mid-map */
+        skiff_map_output_clear(&out);
+        i++;
+    }
+    ASSERT_EQ_INT(err.code, SKIFF_OK);
+    ASSERT_EQ_INT(i, 200000);
+    ASSERT_TRUE(fake_int(&fk.map_max_outstanding) <= SKIFF_MAP_WINDOW_DEFAULT);
+    ASSERT_GT_INT(fake_int(&fk.map_max_chunk), 100); /* many inputs per frame */
+    skiff_map_free(m);
+
+    /* A failing source ends the map with its error. */
+    struct counting_source bad = {0, 100, 42};
+    src.ctx = &bad;
+    ASSERT_EQ_INT(skiff_function_map_source(fn, &src, NULL, &m, &err), SKIFF_OK);
+    int rc;
+    while ((rc = skiff_map_next(m, &out, &err)) == SKIFF_OK)
+        skiff_map_output_clear(&out);
+    ASSERT_EQ_INT(rc, SKIFF_ERR_INVALID);
+    ASSERT_EQ_STR(err.message, "input 42 is unreadable");
+    skiff_error_clear(&err);
+    skiff_map_free(m);
+    skiff_function_free(fn);
+    skiff_function_free(sq);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_big_payloads_both_ways)
+{
+    /* Echoed 16 KiB payloads: the client writes megabytes while the server writes them back. */
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "echo");
+    char blob[16384];
+    memset(blob, 'x', sizeof blob);
+    skiff_value *xs = skiff_value_list();
+    for (int i = 0; i < 2000; i++)
+        skiff_list_append(xs, skiff_value_bytes(blob, sizeof blob));
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map(fn, lists, 1, NULL, &m, &err), SKIFF_OK);
+    skiff_map_output out = {0};
+    int n = 0;
+    while (skiff_map_next(m, &out, &err) == SKIFF_OK) {
+        size_t len = 0;
+        skiff_value *args = skiff_list_get(out.value, 0);
+        skiff_value_get_bytes(skiff_list_get(args, 0), &len);
+        ASSERT_EQ_INT(len, sizeof blob);
+        skiff_map_output_clear(&out);
+        n++;
+    }
+    ASSERT_EQ_INT(err.code, SKIFF_OK);
+    ASSERT_EQ_INT(n, 2000);
+    skiff_map_free(m);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(spawn_map_get_by_index_and_iterate)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "mapfail");
+    skiff_value *xs = int_list(0, 30);
+    const skiff_value *lists[] = {xs};
+    skiff_call *call = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_spawn_map(fn, lists, 1, NULL, &call, &err), SKIFF_OK);
+    ASSERT_EQ_STR(skiff_call_id(call), SMAP_ID);
+    ASSERT_EQ_INT(skiff_call_get_kind(call), SKIFF_CALL_SPAWN_MAP);
+    ASSERT_EQ_INT(skiff_call_num_inputs(call), 30);
+    ASSERT_EQ_INT(fake_int(&fk.outputs_requests), 0); /* no outputs asked for */
+    skiff_value *r = NULL;
+    ASSERT_EQ_INT(skiff_call_get_index(call, 7, 0, &r, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_value_get_int(r), 49);
+    skiff_value_free(r);
+    r = NULL;
+    ASSERT_EQ_INT(skiff_call_get_index(call, 8, 0, &r, &err), SKIFF_ERR_USER);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_call_get_index(call, 30, 0, &r, &err), SKIFF_ERR_NOT_FOUND);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_call_get(call, 0, &r, &err), SKIFF_ERR_INVALID); /* needs an index */
+    skiff_error_clear(&err);
+    ASSERT_NULL(r);
+
+    /* Re-opened by id: CALL_INFO tells the kind and count; iterate in order. */
+    skiff_call *again = NULL;
+    ASSERT_EQ_INT(skiff_call_from_id(c, SMAP_ID, &again, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_call_get_kind(again), SKIFF_CALL_SPAWN_MAP);
+    ASSERT_EQ_INT(skiff_call_num_inputs(again), 30);
+    skiff_map_options o = {.return_exceptions = true};
+    skiff_map *m = NULL;
+    ASSERT_EQ_INT(skiff_call_iter(again, &o, &m, &err), SKIFF_OK);
+    skiff_map_output out = {0};
+    for (int i = 0; i < 30; i++) {
+        ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_OK);
+        ASSERT_EQ_INT((int)out.index, i);
+        if (i % 5 == 3)
+            ASSERT_EQ_STR(out.error.type, "ValueError");
+        else
+            ASSERT_EQ_INT(skiff_value_get_int(out.value), i * i);
+        skiff_map_output_clear(&out);
+    }
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_DONE);
+    skiff_map_free(m);
+    ASSERT_EQ_INT(skiff_call_cancel(again, false, &err), SKIFF_OK);
+    skiff_call_free(again);
+    skiff_call_free(call);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+/* --- generators ------------------------------------------------------------------------------ */
+
+TEST(remote_gen_items_in_order_and_end)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "counter");
+    skiff_value *args = skiff_value_list_of(1, skiff_value_int(7)), *item = NULL;
+    skiff_gen *g = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_remote_gen(fn, args, NULL, &g, &err), SKIFF_OK);
+    for (int i = 0; i < 7; i++) {
+        ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_OK);
+        ASSERT_EQ_INT(skiff_value_get_int(item), i * 10);
+        skiff_value_free(item);
+    }
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_DONE);
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_DONE);
+    ASSERT_EQ_INT(skiff_gen_count(g), 7);
+    skiff_gen_free(g);
+    skiff_function *sq = fn_ok(c, "square");
+    expect_square(sq, 3); /* the connection is still in step */
+    skiff_function_free(sq);
+    skiff_value_free(args);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(remote_gen_failing_midway)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "countfail");
+    skiff_value *args = skiff_value_list_of(1, skiff_value_int(9)), *item = NULL;
+    skiff_gen *g = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_remote_gen(fn, args, NULL, &g, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_OK);
+    skiff_value_free(item);
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_value_get_int(item), 10);
+    skiff_value_free(item);
+    item = NULL;
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_ERR_USER);
+    ASSERT_EQ_STR(err.type, "ValueError");
+    ASSERT_EQ_STR(err.message, "the generator broke");
+    ASSERT_EQ_STR(err.traceback, "app.c:3 in countfail");
+    ASSERT_NULL(item);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_gen_next(g, &item, &err), SKIFF_ERR_USER); /* sticky */
+    skiff_error_clear(&err);
+    skiff_gen_free(g);
+    skiff_value_free(args);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(generator_kinds_are_checked)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_gen *g = NULL;
+    skiff_value *r = NULL, *args = skiff_value_list_of(1, skiff_value_int(2));
+    skiff_call *call = NULL;
+    /* Lazy handles: the server refuses. */
+    skiff_function *sq = fn_ok(c, "square"), *gen = fn_ok(c, "counter");
+    ASSERT_EQ_INT(skiff_function_remote_gen(sq, args, NULL, &g, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_gen_next(g, &r, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_gen_free(g);
+    ASSERT_EQ_INT(skiff_function_remote(gen, args, NULL, &r, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_function_free(sq);
+    skiff_function_free(gen);
+    /* Looked-up handles: the client refuses before sending. */
+    ASSERT_EQ_INT(skiff_function_lookup(c, "app", "square", &sq, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_function_lookup(c, "app", "counter", &gen, &err), SKIFF_OK);
+    int before = observed(&fk.calls);
+    g = NULL;
+    ASSERT_EQ_INT(skiff_function_remote_gen(sq, args, NULL, &g, &err), SKIFF_ERR_INVALID);
+    ASSERT_NULL(g);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_remote(gen, args, NULL, &r, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_spawn(gen, args, NULL, &call, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_spawn_gen(sq, args, NULL, &call, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_value *xs = int_list(0, 3);
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    ASSERT_EQ_INT(skiff_function_map(gen, lists, 1, NULL, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(observed(&fk.calls), before);
+    ASSERT_NULL(call);
+    skiff_value_free(xs);
+    skiff_value_free(args);
+    skiff_function_free(sq);
+    skiff_function_free(gen);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(spawned_generator_read_with_get_gen)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "counter");
+    skiff_value *args = skiff_value_list_of(1, skiff_value_int(5)), *item = NULL;
+    skiff_call *call = NULL, *again = NULL;
+    skiff_gen *g = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_spawn_gen(fn, args, NULL, &call, &err), SKIFF_OK);
+    ASSERT_EQ_STR(skiff_call_id(call), GEN_ID);
+    ASSERT_EQ_INT(skiff_call_get_kind(call), SKIFF_CALL_GENERATOR);
+    ASSERT_EQ_INT(skiff_call_get(call, 0, &item, &err), SKIFF_ERR_INVALID); /* use get_gen */
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_call_from_id(c, GEN_ID, &again, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_call_get_kind(again), SKIFF_CALL_GENERATOR);
+    ASSERT_EQ_INT(skiff_call_get_gen(again, &g, &err), SKIFF_OK);
+    int n = 0;
+    while (skiff_gen_next(g, &item, &err) == SKIFF_OK) {
+        ASSERT_EQ_INT(skiff_value_get_int(item), n * 10);
+        skiff_value_free(item);
+        n++;
+    }
+    ASSERT_EQ_INT(err.code, SKIFF_OK);
+    ASSERT_EQ_INT(n, 5);
+    skiff_gen_free(g);
+    skiff_call_free(again);
+    skiff_call *plain = NULL;
+    ASSERT_EQ_INT(skiff_call_from_id(c, SPAWN_ID, &plain, &err), SKIFF_OK);
+    g = NULL;
+    ASSERT_EQ_INT(skiff_call_get_gen(plain, &g, &err), SKIFF_ERR_INVALID);
+    ASSERT_NULL(g);
+    skiff_error_clear(&err);
+    skiff_map *m = NULL;
+    ASSERT_EQ_INT(skiff_call_iter(call, NULL, &m, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_call_free(plain);
+    skiff_call_free(call);
+    skiff_value_free(args);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+/* --- function details, call graph, classes ---------------------------------------------------- */
+
+TEST(stats_autoscaler_keep_warm)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square"), *missing = fn_ok(c, "nope");
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_function_stats st;
+    ASSERT_EQ_INT(skiff_function_get_current_stats(fn, &st, &err), SKIFF_OK);
+    ASSERT_EQ_INT(st.backlog, 10);
+    ASSERT_EQ_INT(st.num_total_runners, 11);
+    ASSERT_EQ_INT(st.num_running_inputs, 12);
+    ASSERT_EQ_INT(st.input_headroom, 13);
+    ASSERT_EQ_INT(skiff_function_get_current_stats(missing, &st, &err), SKIFF_ERR_NOT_FOUND);
+    ASSERT_NOT_NULL(strstr(err.message, "'nope'"));
+    skiff_error_clear(&err);
+
+    skiff_autoscaler a = SKIFF_AUTOSCALER_INIT, now;
+    a.max_containers = 3;
+    a.scaledown_window = 2.5;
+    ASSERT_EQ_INT(skiff_function_update_autoscaler(fn, &a, &now, &err), SKIFF_OK);
+    ASSERT_EQ_INT(now.min_containers, 0); /* unset: unchanged (the fake's default) */
+    ASSERT_EQ_INT(now.max_containers, 3);
+    ASSERT_EQ_INT(now.buffer_containers, 0);
+    ASSERT_TRUE(now.scaledown_window == 2.5);
+    ASSERT_EQ_INT(skiff_function_keep_warm(fn, 2, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_function_keep_warm(fn, -1, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_autoscaler none = SKIFF_AUTOSCALER_INIT;
+    ASSERT_EQ_INT(skiff_function_update_autoscaler(fn, &none, NULL, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_autoscaler bad = SKIFF_AUTOSCALER_INIT;
+    bad.min_containers = 5;
+    bad.max_containers = 2;
+    ASSERT_EQ_INT(skiff_function_update_autoscaler(fn, &bad, NULL, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    bad = (skiff_autoscaler)SKIFF_AUTOSCALER_INIT;
+    bad.scaledown_window = -3;
+    ASSERT_EQ_INT(skiff_function_update_autoscaler(fn, &bad, NULL, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_update_autoscaler(missing, &a, NULL, &err), SKIFF_ERR_NOT_FOUND);
+    skiff_error_clear(&err);
+    skiff_function_free(fn);
+    skiff_function_free(missing);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(web_url_and_local)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *web = fn_ok(c, "web"), *sq = fn_ok(c, "square");
+    skiff_error err = SKIFF_ERROR_INIT;
+    char *url = (char *)1;
+    ASSERT_EQ_INT(skiff_function_get_web_url(web, &url, &err), SKIFF_OK);
+    ASSERT_EQ_STR(url, "http://127.0.0.1:7879/app/web");
+    free(url);
+    expect_square(sq, 2); /* hydrated by a call: the URL still needs a LOOKUP */
+    url = (char *)1;
+    ASSERT_EQ_INT(skiff_function_get_web_url(sq, &url, &err), SKIFF_OK);
+    ASSERT_NULL(url);
+    skiff_value *args = skiff_value_list_of(1, skiff_value_int(2)), *r = NULL;
+    ASSERT_EQ_INT(skiff_function_remote(web, args, NULL, &r, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    /* No app code in this process: local() says so. */
+    ASSERT_EQ_INT(skiff_function_local(sq, args, NULL, &r, &err), SKIFF_ERR_EXECUTION);
+    ASSERT_EQ_STR(err.type, "ExecutionError");
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_function_local(sq, args, args, &r, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    ASSERT_NULL(r);
+    skiff_value_free(args);
+    skiff_function_free(web);
+    skiff_function_free(sq);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(call_graph_tree)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_call *call = NULL, *unknown = NULL;
+    ASSERT_EQ_INT(skiff_call_from_id(c, SPAWN_ID, &call, &err), SKIFF_OK);
+    skiff_input_info *roots = NULL;
+    size_t n = 0;
+    ASSERT_EQ_INT(skiff_call_get_call_graph(call, &roots, &n, &err), SKIFF_OK);
+    ASSERT_EQ_INT(n, 1);
+    ASSERT_EQ_STR(roots[0].input_id, "in-01M80000000000000000000001");
+    ASSERT_EQ_STR(roots[0].call_id, SPAWN_ID);
+    ASSERT_EQ_STR(roots[0].container_id, "ta-01M80000000000000000000001");
+    ASSERT_EQ_STR(roots[0].function, "app.square");
+    ASSERT_EQ_INT(roots[0].status, SKIFF_INPUT_SUCCESS);
+    ASSERT_EQ_INT(roots[0].nchildren, 1);
+    ASSERT_EQ_STR(roots[0].children[0].function, "other.echo");
+    ASSERT_NULL(roots[0].children[0].container_id);
+    ASSERT_EQ_INT(roots[0].children[0].status, SKIFF_INPUT_TERMINATED);
+    ASSERT_EQ_STR(skiff_input_status_name(roots[0].children[0].status), "TERMINATED");
+    skiff_call_graph_free(roots, n);
+    ASSERT_EQ_INT(skiff_call_from_id(c, FAILED_ID, &unknown, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_call_get_call_graph(unknown, &roots, &n, &err), SKIFF_ERR_NOT_FOUND);
+    skiff_error_clear(&err);
+    skiff_call_free(unknown);
+    skiff_call_free(call);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(class_instances_and_methods)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_cls *cls = NULL, *nope = NULL;
+    ASSERT_EQ_INT(skiff_cls_from_name(c, "app", "Model", &cls, &err), SKIFF_OK);
+    skiff_value *params = skiff_value_map();
+    skiff_map_set(params, "name", skiff_value_string("a")); /* sorted on the wire: n < name */
+    skiff_map_set(params, "n", skiff_value_int(1));
+    skiff_obj *obj = NULL;
+    ASSERT_EQ_INT(skiff_cls_instantiate(cls, params, &obj, &err), SKIFF_OK);
+    skiff_function *predict = NULL;
+    ASSERT_EQ_INT(skiff_obj_method(obj, "predict", &predict, &err), SKIFF_OK);
+    ASSERT_EQ_STR(skiff_function_id(predict), fn_id(0));
+    expect_square(predict, 6);
+    char seen[64];
+    pthread_mutex_lock(&fk.mu);
+    memcpy(seen, fk.last_params, sizeof seen);
+    pthread_mutex_unlock(&fk.mu);
+    /* {"n": 1, "name": "a"}: fixmap 2, "n", 1, "name", "a" */
+    ASSERT_EQ_STR(seen, "82a16e01a46e616d65a161");
+    skiff_function *bad = NULL;
+    ASSERT_EQ_INT(skiff_obj_method(obj, "train", &bad, &err), SKIFF_ERR_NOT_FOUND);
+    ASSERT_NULL(bad);
+    skiff_error_clear(&err);
+    skiff_value *wrong = skiff_value_map();
+    skiff_map_set(wrong, "x", skiff_value_double(1.5));
+    skiff_obj *o2 = NULL;
+    ASSERT_EQ_INT(skiff_cls_instantiate(cls, wrong, &o2, &err), SKIFF_ERR_INVALID);
+    ASSERT_NULL(o2);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_cls_from_name(c, "app", "Nope", &nope, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_cls_hydrate(nope, &err), SKIFF_ERR_NOT_FOUND);
+    skiff_error_clear(&err);
+    skiff_cls *empty = NULL;
+    ASSERT_EQ_INT(skiff_cls_from_name(c, "app", "", &empty, &err), SKIFF_ERR_INVALID);
+    ASSERT_NULL(empty);
+    skiff_error_clear(&err);
+    skiff_cls_free(nope);
+    skiff_value_free(wrong);
+    skiff_value_free(params);
+    skiff_function_free(predict);
+    skiff_obj_free(obj);
+    skiff_cls_free(cls);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+/* --- logs (ops.h) ------------------------------------------------------------------------------
+ */
+
+struct log_seen {
+    int n;
+    char text[2][32];
+    int stop_after;
+};
+
+static int log_line(void *ctx, const skiff_value *line)
+{
+    struct log_seen *s = ctx;
+    if (s->n < 2)
+        snprintf(s->text[s->n], sizeof s->text[0], "%s",
+                 skiff_value_get_string(skiff_list_get(line, 4), NULL));
+    s->n++;
+    return s->stop_after && s->n >= s->stop_after;
+}
+
+TEST(logs_stream_lines)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_error err = SKIFF_ERROR_INIT;
+    struct log_seen s = {0};
+    ASSERT_EQ_INT(client_logs(c, "app", "square", false, 10, log_line, &s, &err), SKIFF_OK);
+    ASSERT_EQ_INT(s.n, 2);
+    ASSERT_EQ_STR(s.text[0], "line one");
+    ASSERT_EQ_STR(s.text[1], "line two");
+    struct log_seen one = {.stop_after = 1};
+    ASSERT_EQ_INT(client_logs(c, "app", NULL, true, -1, log_line, &one, &err), SKIFF_OK);
+    ASSERT_EQ_INT(one.n, 1); /* the callback stopped it */
+    ASSERT_EQ_INT(client_logs(c, "", NULL, false, -1, log_line, &s, &err), SKIFF_ERR_INVALID);
+    skiff_error_clear(&err);
+    skiff_function *sq = fn_ok(c, "square");
+    expect_square(sq, 5); /* late frames of the stopped stream are dropped, replies still match */
+    skiff_function_free(sq);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+/* --- the skiff command against the fake --------------------------------------------------------
+ */
+
+/* Runs the skiff binary built next to this test (../bin/skiff) with the words given, stdin from
+ * in, and its stdout into out (NUL-terminated). Returns its exit status. */
+static int run_cli(const char *in, char *out, size_t size, const char *const *words)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 32);
+    ASSERT_TRUE(n > 0);
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    *slash = '\0';
+    slash = strrchr(exe, '/');
+    strcpy(slash, "/bin/skiff");
+    const char *tmp = getenv("TMPDIR");
+    char inpath[256], outpath[256];
+    snprintf(inpath, sizeof inpath, "%s/cli-in-XXXXXX", tmp ? tmp : "/tmp");
+    snprintf(outpath, sizeof outpath, "%s/cli-out-XXXXXX", tmp ? tmp : "/tmp");
+    int ifd = mkstemp(inpath), ofd = mkstemp(outpath);
+    ASSERT_TRUE(ifd >= 0 && ofd >= 0);
+    ASSERT_EQ_INT(write(ifd, in, strlen(in)), (ssize_t)strlen(in));
+    lseek(ifd, 0, SEEK_SET);
+    const char *argv[32] = {"skiff"};
+    int k = 1;
+    for (; words[k - 1] && k < 31; k++)
+        argv[k] = words[k - 1];
+    argv[k] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(ifd, 0);
+        dup2(ofd, 1);
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    lseek(ofd, 0, SEEK_SET);
+    ssize_t got = read(ofd, out, size - 1);
+    out[got > 0 ? got : 0] = '\0';
+    close(ifd);
+    close(ofd);
+    unlink(inpath);
+    unlink(outpath);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+#define CLI(in, out, ...) run_cli(in, out, sizeof out, (const char *const[]){__VA_ARGS__, NULL})
+
+TEST(cli_map_streams_results)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    char out[8192];
+    ASSERT_EQ_INT(CLI("[1]\n\n[2]\n[3]\n[4]\n", out, "map", "app", "square", "--window", "2"), 0);
+    ASSERT_EQ_STR(out, "1\n4\n9\n16\n");
+    ASSERT_TRUE(observed(&fk.map_max_outstanding) <= 2);
+    ASSERT_EQ_INT(CLI("[3]\n[4]\n", out, "map", "app", "mapfail", "--return-exceptions"), 0);
+    ASSERT_EQ_STR(out, "{\"error\":{\"type\":\"ValueError\",\"message\":\"bad input 3\"}}\n16\n");
+    ASSERT_EQ_INT(CLI("[3]\n[4]\n", out, "map", "app", "mapfail"), 1);
+    ASSERT_EQ_INT(CLI("[1]\n{}\n", out, "map", "app", "square"), 2); /* a bad line */
+    ASSERT_EQ_INT(CLI("", out, "map", "app", "square"), 0);          /* empty input */
+    ASSERT_EQ_STR(out, "");
+    ASSERT_EQ_INT(CLI("[5]\n", out, "map", "app", "echo", "--kwarg", "k=1"), 0);
+    ASSERT_EQ_STR(out, "[[5],{\"k\":1}]\n");
+    ASSERT_EQ_INT(CLI("[1]\n[2]\n[3]\n", out, "map", "app", "square", "--unordered"), 0);
+    ASSERT_EQ_STR(out, "9\n4\n1\n"); /* the fake completes the newest first */
+    ASSERT_EQ_INT(CLI("", out, "map", "app", "square", "--window", "0"), 2);
+    ASSERT_EQ_INT(CLI("", out, "map", "app", "nope"), 1);
+    fake_stop();
+}
+
+TEST(cli_get_index_graph_url_logs_param)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    char out[8192];
+    /* A spawn_map to read back: made through the library. */
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square");
+    skiff_value *xs = int_list(0, 3);
+    const skiff_value *lists[] = {xs};
+    skiff_call *call = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_spawn_map(fn, lists, 1, NULL, &call, &err), SKIFF_OK);
+    skiff_call_free(call);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_kick(); /* the fake serves one connection at a time */
+
+    ASSERT_EQ_INT(CLI("", out, "get", SMAP_ID, "--index", "2"), 0);
+    ASSERT_EQ_STR(out, "4\n");
+    ASSERT_EQ_INT(CLI("", out, "get", SMAP_ID, "--index", "-1"), 2);
+    ASSERT_EQ_INT(CLI("", out, "get", SMAP_ID, "--index", "9"), 1);
+    ASSERT_EQ_INT(CLI("", out, "get", GEN_ID), 0); /* a spawned generator: its items */
+    ASSERT_EQ_STR(out, "0\n10\n20\n30\n40\n");
+    ASSERT_EQ_INT(CLI("", out, "graph", SPAWN_ID), 0);
+    ASSERT_EQ_STR(out, SPAWN_ID "\n"
+                                "`- in-01M80000000000000000000001 app.square SUCCESS "
+                                "ta-01M80000000000000000000001\n"
+                                "   `- in-01M80000000000000000000002 other.echo TERMINATED\n");
+    ASSERT_EQ_INT(CLI("", out, "graph", SPAWN_ID, "--json"), 0);
+    ASSERT_STR_CONTAINS(out, "\"status\":\"TERMINATED\"");
+    ASSERT_EQ_INT(CLI("", out, "graph"), 2);
+    ASSERT_EQ_INT(CLI("", out, "url", "app", "web"), 0);
+    ASSERT_EQ_STR(out, "\"http://127.0.0.1:7879/app/web\"\n");
+    ASSERT_EQ_INT(CLI("", out, "url", "app", "square"), 1);
+    ASSERT_EQ_INT(CLI("", out, "logs", "app", "--json"), 0);
+    ASSERT_STR_CONTAINS(out, "\"line one\"");
+    ASSERT_EQ_INT(CLI("", out, "logs", "app", "square", "--tail", "5"), 0);
+    ASSERT_STR_CONTAINS(out, "stderr| line two\n");
+    ASSERT_EQ_INT(CLI("", out, "logs", "app", "--tail", "x"), 2);
+    ASSERT_EQ_INT(CLI("", out, "call", "app", "Model.predict", "6", "--param", "n=1"), 0);
+    ASSERT_EQ_STR(out, "36\n");
+    ASSERT_EQ_INT(CLI("", out, "call", "app", "square", "6", "--param", "n=1"), 1);
+    ASSERT_EQ_INT(CLI("", out, "call", "app", "Model.predict", "6", "--param", "n=1.5"), 2);
+    ASSERT_EQ_INT(CLI("", out, "stats", "app", "square"), 0);
+    ASSERT_STR_CONTAINS(out, "\"input_headroom\":13");
+    fake_stop();
+}
+
+struct map_thread {
+    skiff_function *fn;
+    int64_t n, got;
+    int rc;
+};
+
+static void *map_thread_run(void *arg)
+{
+    struct map_thread *t = arg;
+    struct counting_source cs = {0, t->n, -1};
+    skiff_map_source src = {counting_next, &cs};
+    skiff_map_options o = {.max_outstanding = 100};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    t->rc = skiff_function_map_source(t->fn, &src, &o, &m, &err);
+    skiff_map_output out = {0};
+    while (t->rc == SKIFF_OK && (t->rc = skiff_map_next(m, &out, &err)) == SKIFF_OK) {
+        if ((int64_t)out.index == t->got && skiff_value_get_int(out.value) == t->got * t->got)
+            t->got++;
+        skiff_map_output_clear(&out);
+    }
+    skiff_error_clear(&err);
+    skiff_map_free(m);
+    return NULL;
+}
+
+TEST(map_and_calls_share_a_client_across_threads)
+{
+    /* One thread maps while others make blocking calls (some answered out of order) on the same
+     * connection: whichever thread reads hands every frame to its owner, nobody starves. */
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *square = fn_ok(c, "square"), *slow = fn_ok(c, "slow");
+    struct map_thread mt = {square, 30000, 0, -1};
+    pthread_t mtid, t[3];
+    struct worker w[3];
+    ASSERT_EQ_INT(pthread_create(&mtid, NULL, map_thread_run, &mt), 0);
+    for (int i = 0; i < 3; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].square = square;
+        w[i].slow = slow;
+        w[i].id = i + 1;
+        ASSERT_EQ_INT(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    pthread_join(mtid, NULL);
+    for (int i = 0; i < 3; i++)
+        if (w[i].failures)
+            FAIL("thread %d: %d failures, first: %s", i, w[i].failures, w[i].first);
+    ASSERT_EQ_INT(mt.rc, SKIFF_DONE);
+    ASSERT_EQ_INT(mt.got, 30000);
+    ASSERT_EQ_INT(observed(&fk.hellos), 1);
+    skiff_function_free(square);
+    skiff_function_free(slow);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_refused_inputs_and_lost_connection)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *slow = fn_ok(c, "slow"), *hang = fn_ok(c, "hangup"), *sq = fn_ok(c, "square");
+    skiff_value *xs = int_list(0, 10);
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    skiff_map_output out = {0};
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map(slow, lists, 1, NULL, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_ERR_RESOURCE_EXHAUSTED);
+    ASSERT_EQ_STR(err.message, "the queue is full");
+    skiff_error_clear(&err);
+    skiff_map_free(m);
+    expect_square(sq, 3);
+
+    ASSERT_EQ_INT(skiff_function_map(hang, lists, 1, NULL, &m, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_ERR_CONNECTION);
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(skiff_map_next(m, &out, &err), SKIFF_ERR_CONNECTION); /* sticky */
+    skiff_error_clear(&err);
+    skiff_map_free(m);
+    expect_square(sq, 4); /* a new connection */
+    ASSERT_EQ_INT(observed(&fk.hellos), 2);
+    skiff_value_free(xs);
+    skiff_function_free(slow);
+    skiff_function_free(hang);
+    skiff_function_free(sq);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(out_of_memory_in_maps_and_generators)
+{
+    /* Every allocation of a small map, a spawn_map read and a generator fails in turn: each run
+     * ends cleanly with SKIFF_ERR_NOMEM (and, under the sanitizers, without a leak). */
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *sq = fn_ok(c, "mapfail"), *gen = fn_ok(c, "counter");
+    expect_square(sq, 2); /* hydrated: the runs below start from the same state */
+    skiff_value *xs = int_list(0, 12), *args = skiff_value_list_of(1, skiff_value_int(4));
+    const skiff_value *lists[] = {xs};
+    int rc = -1;
+    long n;
+    for (n = 0; n < 5000 && rc != SKIFF_OK; n++) {
+        skiff_error err = SKIFF_ERROR_INIT;
+        skiff_map *m = NULL;
+        skiff_gen *g = NULL;
+        skiff_value *all = NULL, *item = NULL;
+        skiff_map_options o = {.return_exceptions = true, .max_outstanding = 4};
+        mem_fail_after(n);
+        rc = skiff_function_map(sq, lists, 1, &o, &m, &err);
+        if (rc == SKIFF_OK)
+            rc = skiff_map_collect(m, &all, &err);
+        if (rc == SKIFF_OK)
+            rc = skiff_function_remote_gen(gen, args, NULL, &g, &err);
+        int64_t items = 0;
+        while (rc == SKIFF_OK && (rc = skiff_gen_next(g, &item, &err)) == SKIFF_OK) {
+            items++;
+            skiff_value_free(item);
+        }
+        if (rc == SKIFF_DONE)
+            rc = SKIFF_OK;
+        mem_fail_after(-1);
+        if (rc == SKIFF_OK) {
+            ASSERT_EQ_UINT(skiff_list_len(all), 12);
+            ASSERT_EQ_INT(items, 4);
+        } else if (rc != SKIFF_ERR_NOMEM) {
+            FAIL("allocation %ld failing gave %s: %s", n, skiff_code_name(rc), err.message);
+        }
+        skiff_error_clear(&err);
+        skiff_value_free(all);
+        skiff_gen_free(g);
+        skiff_map_free(m);
+        if (rc != SKIFF_OK) { /* the connection may hold a half-read stream: start afresh */
+            skiff_function_free(sq);
+            skiff_function_free(gen);
+            skiff_client_close(c);
+            fake_kick();
+            c = connect_ok();
+            sq = fn_ok(c, "mapfail");
+            gen = fn_ok(c, "counter");
+            expect_square(sq, 2);
+        }
+    }
+    ASSERT_EQ_INT(rc, SKIFF_OK);
+    ASSERT_GT_INT(n, 10);
+    skiff_value_free(xs);
+    skiff_value_free(args);
+    skiff_function_free(sq);
+    skiff_function_free(gen);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_of_a_method_carries_params_and_parent)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_cls *cls = NULL;
+    skiff_obj *obj = NULL;
+    skiff_function *predict = NULL;
+    skiff_value *params = skiff_value_map();
+    skiff_map_set(params, "n", skiff_value_int(1));
+    ASSERT_EQ_INT(skiff_cls_from_name(c, "app", "Model", &cls, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_cls_instantiate(cls, params, &obj, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_obj_method(obj, "predict", &predict, &err), SKIFF_OK);
+    skiff_value *xs = int_list(1, 3), *all = NULL;
+    const skiff_value *lists[] = {xs};
+    skiff_map *m = NULL;
+    client_set_parent_input("in-01M80000000000000000000009");
+    ASSERT_EQ_INT(skiff_function_map(predict, lists, 1, NULL, &m, &err), SKIFF_OK);
+    client_set_parent_input(NULL);
+    ASSERT_EQ_INT(skiff_map_collect(m, &all, &err), SKIFF_OK);
+    char *json = skiff_value_to_json(all);
+    ASSERT_EQ_STR(json, "[1,4,9]");
+    free(json);
+    char seen[64];
+    ASSERT_EQ_STR(parent_seen(seen), "in-01M80000000000000000000009");
+    pthread_mutex_lock(&fk.mu);
+    memcpy(seen, fk.last_params, sizeof seen);
+    pthread_mutex_unlock(&fk.mu);
+    ASSERT_EQ_STR(seen, "81a16e01"); /* {"n": 1} */
+    skiff_value_free(all);
+    skiff_map_free(m);
+    skiff_value_free(xs);
+    skiff_value_free(params);
+    skiff_function_free(predict);
+    skiff_obj_free(obj);
+    skiff_cls_free(cls);
+    skiff_client_close(c);
     fake_stop();
 }

@@ -1,0 +1,85 @@
+/*
+ * fn.h - libskiff internals shared by the files behind skiff.h: the function and call handles,
+ * and the pieces every request naming a function uses (not part of the public API).
+ *
+ * A request names its function either by id (once the handle is hydrated) or by app and name,
+ * and for a method of a class with parameters it carries the instance's encoded parameters.
+ * Request frames are built under the client's lock, which also guards a handle's hydration.
+ */
+#ifndef SKIFF_CLIENT_FN_H
+#define SKIFF_CLIENT_FN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <skiff/skiff.h>
+
+#include "common/id.h"
+#include "common/wire.h"
+
+/* What LOOKUP said a function is; FN_UNKNOWN until then (the server checks every call anyway). */
+enum fn_kind { FN_UNKNOWN = 0, FN_FUNCTION, FN_GENERATOR, FN_WEB };
+
+struct skiff_function {
+    skiff_client *client; /* borrowed */
+    char *app;
+    char *name;       /* "square", or "Cls.method" for a method */
+    char id[ID_SIZE]; /* "fu-..." once hydrated */
+    bool hydrated;    /* id is set (atomic load/store) */
+    int kind;         /* an enum fn_kind (atomic load/store) */
+    char *web_url;    /* a web endpoint's URL from LOOKUP, else NULL; written once under mu */
+    bool looked_up;   /* a LOOKUP answered (kind and web_url are known), under mu */
+    char *params;     /* a method's instance parameters (msgpack map), or NULL */
+    size_t params_len;
+};
+
+struct skiff_call {
+    skiff_client *client; /* borrowed */
+    char id[ID_SIZE];     /* "fc-..." */
+    skiff_call_kind kind;
+    size_t inputs; /* input count as last known */
+};
+
+/* Records the function id (and from a LOOKUP reply the kind, web_url) from a reply naming the
+ * function, if the handle has none yet. SKIFF_OK, or SKIFF_ERR_DESERIALIZATION (no valid
+ * function_id), SKIFF_ERR_NOMEM. */
+int function_remember(skiff_function *fn, const struct wire_msg *m, skiff_error *err);
+/* Sends LOOKUP for fn by app and name and records what it says (id, kind, web_url). SKIFF_OK,
+ * SKIFF_ERR_NOT_FOUND naming both, or as rpc_request. */
+int function_lookup(skiff_function *fn, skiff_error *err);
+/* How many fields function_put_target writes. Client lock held. */
+uint32_t function_target_fields(const skiff_function *fn);
+/* Writes the fields naming fn (function_id, or app and function; params for a method of an
+ * instance with parameters). Client lock held. */
+void function_put_target(struct wire_writer *w, const skiff_function *fn);
+/* Encodes [args, kwargs] into the client's argument buffer c->args (capped at the payload
+ * limit). SKIFF_OK, or SKIFF_ERR_REQUEST_SIZE / SERIALIZATION / INVALID / NOMEM with err set
+ * naming fn; the buffer is then empty. Client lock held. */
+int function_encode_args(skiff_function *fn, struct buf *out, size_t max, const skiff_value *args,
+                         const skiff_value *kwargs, skiff_error *err);
+/* SKIFF_ERR_INVALID with a clear message when fn is known to be a generator and gen is false, or
+ * known to be a plain function (or a web endpoint) and gen is true; SKIFF_OK otherwise. */
+int function_check_kind(const skiff_function *fn, bool gen, skiff_error *err);
+/* Checks args is a list (or NULL) and kwargs a map (or NULL). */
+int function_check_args(const skiff_function *fn, const skiff_value *args,
+                        const skiff_value *kwargs, skiff_error *err);
+struct rpc_field;
+/* Fills f[0..2] with the fields naming fn for a simple request (rpc_simple) and returns how
+ * many: function_id or app and function, and params for a method of an instance. */
+size_t function_target(const skiff_function *fn, struct rpc_field *f);
+
+struct rpc_sink;
+/* Sends a generator CALL (remote_gen) without waiting, after the checks of remote: its items and
+ * final reply go to s. SKIFF_OK, or as rpc_send. */
+int function_send_call(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
+                       struct rpc_sink *s, skiff_error *err);
+/* A new call handle for id. SKIFF_OK or SKIFF_ERR_NOMEM. */
+int call_new(skiff_client *client, const char *id, skiff_call_kind kind, size_t inputs,
+             skiff_call **out, skiff_error *err);
+/* Copies a well-formed "fc-" call_id from a reply into id. SKIFF_OK or
+ * SKIFF_ERR_DESERIALIZATION. */
+int call_id_from_reply(const struct wire_msg *m, char id[ID_SIZE], skiff_error *err);
+/* Fills err from a failure item of an outputs stream: [index, code, type, message, traceback]
+ * at o[1..4]. */
+void call_item_error(const msgpack_object *o, uint32_t n, skiff_error *err);
+
+#endif
