@@ -9,7 +9,7 @@
  *   (a) sync:   N gearman_client_do round trips, one at a time: p50, p99, calls/s;
  *   (b) submit: N gearman_client_add_task_background in pipelined batches of B, each batch sent
  *               with one gearman_client_run_tasks: submits/s (the queue is drained, untimed,
- *               before the next part);
+ *               before the next part); and N/10 gearman_client_do_background one at a time;
  *   (c) batch:  N foreground tasks added with gearman_client_add_task and run together with
  *               gearman_client_run_tasks, every result collected: results/s.
  * Prints RESULT lines (bench.h) for bench/run.sh.
@@ -135,6 +135,23 @@ int main(int argc, char **argv)
     took = bench_now() - t0;
     bench_result("submit_per_s", (double)n / took, "submits/s");
     /* Drain: a foreground job queues behind the background ones (FIFO, one worker). */
+    {
+        size_t rs;
+        gearman_return_t rc;
+        free(gearman_client_do(c, "echo", NULL, payload, (size_t)size, &rs, &rc));
+    }
+
+    /* (b') background submits one at a time, N/10 of them */
+    long n1 = n / 10 > 0 ? n / 10 : 1;
+    t0 = bench_now();
+    for (long i = 0; i < n1; i++) {
+        char handle[GEARMAN_JOB_HANDLE_SIZE];
+        if (gearman_client_do_background(c, "echo", NULL, payload, (size_t)size, handle) !=
+            GEARMAN_SUCCESS)
+            die(c, "gearman_client_do_background");
+    }
+    took = bench_now() - t0;
+    bench_result("spawn1_per_s", (double)n1 / took, "submits/s");
     {
         size_t rs;
         gearman_return_t rc;
