@@ -143,3 +143,32 @@ static int big(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_FUNCTION(big, .signature = "n:int");
+
+/* x + y (y defaults to 0): maps with keyword arguments for every input. */
+static int add(skiff_ctx *ctx, skiff_value **out)
+{
+    *out = skiff_value_int(skiff_arg_int(ctx, "x") + skiff_arg_int(ctx, "y"));
+    return 0;
+}
+SKIFF_FUNCTION(add, .signature = "x:int, y:int?");
+
+/* Fails with a ValueError for multiples of 3, returns x otherwise: failures in a map's place. */
+static int not_three(skiff_ctx *ctx, skiff_value **out)
+{
+    int64_t x = skiff_arg_int(ctx, "x");
+    if (x % 3 == 0)
+        return skiff_raise(ctx, "ValueError", "%lld is a multiple of 3", (long long)x);
+    *out = skiff_value_int(x);
+    return 0;
+}
+SKIFF_FUNCTION(not_three, .signature = "x:int");
+
+/* Sleeps a little longer for small x: completion order differs from input order. */
+static int slower_first(skiff_ctx *ctx, skiff_value **out)
+{
+    int64_t x = skiff_arg_int(ctx, "x");
+    nap(ctx, x < 8 ? 80 - 10 * x : 0);
+    *out = skiff_value_int(x);
+    return 0;
+}
+SKIFF_FUNCTION(slower_first, .signature = "x:int", .max_containers = 8);
