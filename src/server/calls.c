@@ -51,8 +51,15 @@ struct reader {
     struct list_node call_link;
 };
 
+/* The calls made by one input, for the call graph (the input may have left memory). */
+struct kids {
+    char parent[ID_SIZE];
+    struct list_node calls; /* struct call.sibling */
+};
+
 static uv_loop_t *loop;
 static struct hmap calls_by_id;
+static struct hmap kids_by_parent; /* parent input id -> struct kids */
 static double retention_s;
 static size_t payload_max;
 static uv_timer_t expire_timer;
@@ -103,13 +110,48 @@ static void input_free(struct input *in)
     call->n_live--;
     mem_free(in->args);
     mem_free(in->result);
+    mem_free(in->ran_on);
     skiff_error_clear(&in->err);
     mem_free(in);
+}
+
+/* Links call under its parent input (call graph). */
+static void kids_add(struct call *call)
+{
+    list_init(&call->sibling);
+    if (!call->parent[0])
+        return;
+    struct kids *k = hmap_get(&kids_by_parent, call->parent);
+    if (!k) {
+        k = mem_calloc(1, sizeof *k);
+        if (!k)
+            return; /* the graph is best effort */
+        snprintf(k->parent, sizeof k->parent, "%s", call->parent);
+        list_init(&k->calls);
+        if (hmap_put(&kids_by_parent, k->parent, k) < 0) {
+            mem_free(k);
+            return;
+        }
+    }
+    list_push(&k->calls, &call->sibling);
+}
+
+static void kids_remove(struct call *call)
+{
+    if (!list_linked(&call->sibling))
+        return;
+    list_remove(&call->sibling);
+    struct kids *k = hmap_get(&kids_by_parent, call->parent);
+    if (k && list_empty(&k->calls)) {
+        hmap_del(&kids_by_parent, k->parent);
+        mem_free(k);
+    }
 }
 
 static void call_free(struct call *call)
 {
     hmap_del(&calls_by_id, call->id);
+    kids_remove(call);
     for (uint32_t i = 0; call->inputs && i < call->cap_inputs; i++)
         if (call->inputs[i])
             input_free(call->inputs[i]);
@@ -157,6 +199,7 @@ static struct call *call_new(struct function *fn, struct function *pool, enum ca
         mem_free(call);
         return NULL;
     }
+    kids_add(call);
     return call;
 }
 
@@ -522,6 +565,8 @@ void calls_input_done(struct input *in, enum call_status status, const char *res
         call->n_failed++;
     if (call->durable)
         queue_outcome(in);
+    if (call->durable || call->parent[0])
+        store_queue_graph(call, in); /* after it leaves memory, the call graph reads this */
     deliver(in);
     if (call->durable && complete(call) && call->kind == CK_SPAWN_MAP)
         store_queue(SW_CALL_OUTCOME, call, NULL);
@@ -1397,6 +1442,7 @@ struct call *calls_restore(const char *call_id, const char *parent, struct funct
         mem_free(call);
         return NULL;
     }
+    kids_add(call);
     call->n_final = n_inputs; /* each unfinished input restored takes one back */
     return call;
 }
@@ -1466,9 +1512,30 @@ static void expire(uv_timer_t *t)
         log_info("expired the results of %d calls", n);
 }
 
+struct call *calls_find(const char *call_id)
+{
+    return hmap_get(&calls_by_id, call_id);
+}
+
+const struct list_node *calls_children(const char *parent)
+{
+    struct kids *k = hmap_get(&kids_by_parent, parent);
+    return k ? &k->calls : NULL;
+}
+
+void calls_input_ran_on(struct input *in, const char *ct_id)
+{
+    char *id = mem_strdup(ct_id);
+    if (!id)
+        return; /* best effort */
+    mem_free(in->ran_on);
+    in->ran_on = id;
+}
+
 int calls_init(uv_loop_t *l, double retention, size_t max_payload)
 {
     loop = l;
+    hmap_init(&kids_by_parent);
     retention_s = retention;
     payload_max = max_payload;
     store_set_retention(retention);
@@ -1504,6 +1571,7 @@ void calls_deinit(void)
                 if (in) {
                     mem_free(in->args);
                     mem_free(in->result);
+                    mem_free(in->ran_on);
                     skiff_error_clear(&in->err);
                     mem_free(in);
                 }
@@ -1513,6 +1581,9 @@ void calls_deinit(void)
         }
     }
     hmap_deinit(&calls_by_id);
+    for (size_t i = 0; i < kids_by_parent.cap; i++)
+        mem_free(kids_by_parent.slots[i].val);
+    hmap_deinit(&kids_by_parent);
     mem_free(retry);
     retry = NULL;
     n_retry = cap_retry = 0;

@@ -67,6 +67,7 @@ struct input {
     skiff_error err;             /* the failure (other final states) */
     uint32_t gen_items;          /* generator: items yielded so far */
     struct container *container; /* while running */
+    char *ran_on;                /* the "ta-" id of the container that last ran it, or NULL */
     uint32_t slot;               /* its slot on that container */
     uint64_t deadline;           /* loop time (ms) past which it has timed out, while running */
     struct list_node link;       /* in its function's queue (pending) or container (running) */
@@ -98,6 +99,7 @@ struct call {
     struct list_node conn_link; /* in owner's or spawn_conn's calls */
     struct list_node waiters;   /* struct waiter.call_link (GET) */
     struct list_node readers;   /* struct reader.call_link (OUTPUTS of spawn_map / generators) */
+    struct list_node sibling;   /* among the calls made by the same parent input (call graph) */
 };
 
 /* 0 or -1. retention: seconds a spawned call's result is kept. */
@@ -114,6 +116,8 @@ void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeou
                int64_t index);
 void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, bool terminate);
 void calls_info(struct conn *c, uint64_t rid, const char *call_id);
+/* The input in started running on container ct_id (recorded for the call graph). */
+void calls_input_ran_on(struct input *in, const char *ct_id);
 void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
                      bool spawn, const char *parent);
 /* MAP_INPUTS: args is the msgpack array of bin payloads from the request. */
@@ -148,6 +152,11 @@ struct call *calls_restore(const char *call_id, const char *parent, struct funct
 /* Re-queues one unfinished input of a restored call (takes args). */
 void calls_restore_input(struct call *call, uint32_t index, const char *input_id, char *args,
                          size_t args_len);
+
+/* The call with that id if it is in memory, else NULL. */
+struct call *calls_find(const char *call_id);
+/* The calls in memory made by input parent (struct call.sibling), or NULL when there are none. */
+const struct list_node *calls_children(const char *parent);
 
 const char *calls_status_name(enum call_status st);
 const char *calls_kind_name(enum call_kind k);

@@ -326,6 +326,7 @@ void container_give(struct container *ct, struct input *in)
 {
     in->container = ct;
     in->slot = ct->next_slot++;
+    calls_input_ran_on(in, ct->id);
     list_push(&ct->held, &in->link);
     ct->n_held++;
     ct->n_unsent++;

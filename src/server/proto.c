@@ -18,6 +18,7 @@
 #include "common/mem.h"
 #include "common/proto.h"
 #include "container.h"
+#include "graph.h"
 #include "sched.h"
 
 static struct proto_limits limits;
@@ -819,6 +820,12 @@ static void on_frame(struct conn *c, struct wire_msg *m)
     case OP_CLS_LOOKUP:
         cls_lookup(c, m);
         return;
+    case OP_CALL_GRAPH: {
+        char id[ID_SIZE + 64];
+        if (need_str(c, m, "call_id", id, sizeof id))
+            graph_request(c, m->rid, id);
+        return;
+    }
     default:
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "unknown operation %d", m->op);
     }

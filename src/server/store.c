@@ -27,6 +27,7 @@ enum stmt_id {
     S_INSERT_INPUT,
     S_INPUT_OUTCOME,
     S_INSERT_ITEM,
+    S_INSERT_GRAPH,
     S_GET_CALL,
     S_GET_INPUT,
     S_BEGIN,
@@ -52,6 +53,9 @@ static const char *const stmt_sql[S_COUNT] = {
                         " err_type = ?6, err_message = ?7, err_traceback = ?8, finished = ?9,"
                         " args = NULL WHERE call_id = ?1 AND idx = ?2",
     [S_INSERT_ITEM] = "INSERT OR REPLACE INTO gen_items(call_id, seq, value) VALUES(?1, ?2, ?3)",
+    [S_INSERT_GRAPH] = "INSERT OR REPLACE INTO graph(input_id, call_id, idx, parent_input_id,"
+                       " function, container_id, status, finished)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_GET_CALL] = "SELECT function_id, status, created, expires, result, err_code, err_type,"
                    " err_message, err_traceback, kind, n_inputs, items FROM calls"
                    " WHERE call_id = ?1",
@@ -64,7 +68,7 @@ static const char *const stmt_sql[S_COUNT] = {
 };
 
 /* The queue of writes for the next flush. */
-enum rec_kind { R_CALL, R_CALL_OUTCOME, R_MAP_CLOSE, R_INPUT_OUTCOME, R_INPUTS, R_ITEM };
+enum rec_kind { R_CALL, R_CALL_OUTCOME, R_MAP_CLOSE, R_INPUT_OUTCOME, R_INPUTS, R_ITEM, R_GRAPH };
 struct rec {
     enum rec_kind kind;
     struct call *call;
@@ -108,6 +112,13 @@ static const char schema[] =
     "  status INTEGER NOT NULL, args BLOB, result BLOB, err_code INTEGER, err_type TEXT,"
     "  err_message TEXT, err_traceback TEXT, finished INTEGER,"
     "  PRIMARY KEY(call_id, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS graph("
+    "  input_id TEXT PRIMARY KEY, call_id TEXT NOT NULL, idx INTEGER NOT NULL,"
+    "  parent_input_id TEXT, function TEXT NOT NULL, container_id TEXT, status INTEGER NOT NULL,"
+    "  finished INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS graph_parent ON graph(parent_input_id) WHERE"
+    "  parent_input_id IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS graph_call ON graph(call_id, idx);"
     "CREATE TABLE IF NOT EXISTS gen_items("
     "  call_id TEXT NOT NULL, seq INTEGER NOT NULL, value BLOB NOT NULL,"
     "  PRIMARY KEY(call_id, seq)) WITHOUT ROWID;";
@@ -228,6 +239,9 @@ static void report(const struct rec *r, bool ok)
         if (!ok)
             log_error("store: lost item %u of generator call %s", r->start, r->call->id);
         break;
+    case R_GRAPH:
+        calls_input_committed(r->in, true); /* the graph is best effort: nothing to retry */
+        break;
     }
 }
 
@@ -273,6 +287,11 @@ void store_queue_inputs(struct call *call, uint32_t start, uint32_t n, void *ack
 {
     push((struct rec){
         .kind = R_INPUTS, .call = call, .start = start, .n = n, .ack = ack, .last = last});
+}
+
+void store_queue_graph(struct call *call, struct input *in)
+{
+    push((struct rec){.kind = R_GRAPH, .call = call, .in = in});
 }
 
 void store_queue_gen_item(struct call *call, uint32_t seq, const char *value, size_t len)
@@ -428,6 +447,23 @@ static int exec_rec(const struct rec *r, int64_t now)
         return step(s);
     case R_INPUTS:
         return exec_inputs(r);
+    case R_GRAPH: {
+        s = st[S_INSERT_GRAPH];
+        char function[2 * 64 + 2];
+        snprintf(function, sizeof function, "%s.%s", r->call->fn->app->name, r->call->fn->name);
+        sqlite3_bind_text(s, 1, r->in->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, r->call->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, r->in->index);
+        bind_text(s, 4, r->call->parent);
+        sqlite3_bind_text(s, 5, function, -1, SQLITE_TRANSIENT);
+        bind_text(s, 6, r->in->ran_on);
+        sqlite3_bind_int(s, 7, r->in->status);
+        sqlite3_bind_int64(s, 8, now);
+        /* Best effort: a failed graph row does not fail the commit. */
+        if (step(s) != SQLITE_OK)
+            log_warn("store: cannot record input %s in the call graph", r->in->id);
+        return SQLITE_OK;
+    }
     case R_ITEM:
         s = st[S_INSERT_ITEM];
         sqlite3_bind_text(s, 1, r->call->id, -1, SQLITE_STATIC);
@@ -607,6 +643,33 @@ int store_each_item(const char *call_id, uint32_t from,
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+int store_each_graph(const char *call_id, const char *parent,
+                     void (*cb)(void *arg, const struct graph_row *row), void *arg)
+{
+    sqlite3_stmt *s;
+    const char *sql = call_id ? "SELECT input_id, call_id, idx, function, container_id, status"
+                                " FROM graph WHERE call_id = ?1 ORDER BY idx"
+                              : "SELECT input_id, call_id, idx, function, container_id, status"
+                                " FROM graph WHERE parent_input_id = ?1 ORDER BY call_id, idx";
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(s, 1, call_id ? call_id : parent, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct graph_row row = {
+            .input_id = (const char *)sqlite3_column_text(s, 0),
+            .call_id = (const char *)sqlite3_column_text(s, 1),
+            .index = (uint32_t)sqlite3_column_int64(s, 2),
+            .function = (const char *)sqlite3_column_text(s, 3),
+            .container_id = (const char *)sqlite3_column_text(s, 4),
+            .status = sqlite3_column_int(s, 5),
+        };
+        cb(arg, &row);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Restores the unfinished inputs of one spawn_map. */
 static int load_map_inputs(const struct store_restore *r, struct call *call, const char *call_id)
 {
@@ -691,14 +754,17 @@ int store_expire(int64_t now_ms)
         " AND kind = 2)",
         "DELETE FROM gen_items WHERE call_id IN (SELECT call_id FROM calls WHERE status = 7"
         " AND kind = 3)",
+        "DELETE FROM graph WHERE finished < ?1 - ?2",
     };
     int changed = 0;
     for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
         sqlite3_stmt *s;
         if (sqlite3_prepare_v2(db, sql[i], -1, &s, NULL) != SQLITE_OK)
             return -1;
-        if (i == 0)
+        if (i == 0 || i == 3)
             sqlite3_bind_int64(s, 1, now_ms);
+        if (i == 3)
+            sqlite3_bind_int64(s, 2, (int64_t)retention_ms);
         int rc = sqlite3_step(s);
         sqlite3_finalize(s);
         if (rc != SQLITE_DONE)

@@ -56,6 +56,18 @@ void store_queue_inputs(struct call *call, uint32_t start, uint32_t n, void *ack
 /* Queues a generator item (the payload is copied). Nothing is reported back: a failed commit
  * is logged and the items stay streamed to the callers that were connected. */
 void store_queue_gen_item(struct call *call, uint32_t seq, const char *value, size_t len);
+/* Queues the call-graph row of a final input (in's fields are read at the flush). */
+void store_queue_graph(struct call *call, struct input *in);
+/* One row of the call graph as stored. */
+struct graph_row {
+    const char *input_id, *call_id, *function, *container_id; /* container_id may be NULL */
+    uint32_t index;
+    int status; /* enum call_status */
+};
+/* Calls cb for each stored input of call_id (parent NULL), or of the calls made by input parent
+ * (call_id NULL), in call then index order. 0 or -1. */
+int store_each_graph(const char *call_id, const char *parent,
+                     void (*cb)(void *arg, const struct graph_row *row), void *arg);
 /* True when writes are queued. */
 bool store_pending(void);
 /* Commits every queued write in one transaction and reports each back to calls.c. */

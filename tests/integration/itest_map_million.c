@@ -71,8 +71,8 @@ TEST(a_million_inputs_in_flat_memory)
     }
     ASSERT_SKIFF(rc, SKIFF_DONE, &err);
     ASSERT_EQ_INT(expect, n);
-    printf("rss after 50k inputs / at most: client %ld / %ld KiB, server %ld / %ld KiB\n",
-           client0, client_max, server0, server_max);
+    printf("rss after 50k inputs / at most: client %ld / %ld KiB, server %ld / %ld KiB\n", client0,
+           client_max, server0, server_max);
     /* Flat: what 50,000 inputs needed is all a million need (with room for allocator noise). */
     ASSERT_LT_INT(client_max - client0, 16 * 1024);
     ASSERT_LT_INT(server_max - server0, 16 * 1024);
