@@ -63,6 +63,7 @@ sport=$(free_port)
 hport=$(free_port)
 "$build/bin/skiffd" --data "$tmp/data" --listen "127.0.0.1:$sport" --http "127.0.0.1:$hport" \
     >"$tmp/skiffd.log" 2>&1 </dev/null &
+skiffd_pid=$!
 pids+=($!)
 wait_port "$sport" "${pids[-1]}" skiffd
 for _ in $(seq 1 250); do [[ -f $HOME/.skiff.toml ]] && break; sleep 0.02; done
@@ -77,6 +78,10 @@ if ! "$build/bench/bench_skiff" --n "$n" --payload "$payload" >"$tmp/skiff.txt";
     tail -n 20 "$tmp/skiffd.log" >&2
     exit 1
 fi
+
+echo "running skiff's memory benchmark (${BENCH_MEMORY_N:-1000000} queued inputs)..."
+"$build/bench/bench_memory" --server-pid "$skiffd_pid" --n "${BENCH_MEMORY_N:-1000000}" \
+    --payload "$payload" >"$tmp/memory.txt" || { echo "bench: bench_memory failed" >&2; exit 1; }
 
 value() { awk -v k="$2" '$1 == "RESULT" && $2 == k { print $3 }' "$1"; }
 row() { # LABEL KEY UNIT RATIO_LABEL TARGET
@@ -94,6 +99,9 @@ row "sync calls/s" sync_per_s "calls/s" "" ""
 row "spawn (durable) / background submit" submit_per_s "per s" "" ">= 4x"
 row "  one spawn at a time / one submit" spawn1_per_s "per s" "" ""
 row "map (N tasks, results collected)" map_per_s "results/s" "" ">= 15x"
+mem=$(value "$tmp/memory.txt" queued_bytes_per_input)
+printf '%-34s %12s %12s %-9s %9s  %s\n' "server memory per queued input" "-" "$mem" "bytes" "" "< 500"
+grep -v '^RESULT' "$tmp/memory.txt" | sed 's/^/  /'
 echo
 echo "Gearman: gearman_client_do; add_task_background + run_tasks in batches of 1000 (and"
 echo "         one gearman_client_do_background at a time); add_task x N + run_tasks."
