@@ -269,11 +269,19 @@ typedef struct skiff_map skiff_map;
 /* The largest window a map accepts. */
 #define SKIFF_MAP_WINDOW_MAX 1000000
 
+/* A map source's answer when no input is ready yet (see skiff_map_source). */
+#define SKIFF_AGAIN (-2)
+/* How long (milliseconds) a map waits for outputs after its source said SKIFF_AGAIN before it
+ * asks the source again. */
+#define SKIFF_MAP_AGAIN_MS 20
+
 /* A generator-like source of inputs. next is called whenever the map has room for one more
  * input: it returns SKIFF_OK with the input's positional arguments in *args (a new list the map
- * takes), SKIFF_OK with *args left NULL when there are no more inputs, or a skiff_code with err
- * filled to end the map with that failure. It may block (reading a file, a pipe); the outputs
- * wait meanwhile. ctx is passed through. */
+ * takes), SKIFF_OK with *args left NULL when there are no more inputs, SKIFF_AGAIN when no input
+ * is ready yet (a pipe with nothing to read now: the map delivers the outputs that arrive and
+ * asks again within SKIFF_MAP_AGAIN_MS), or a skiff_code with err filled to end the map with
+ * that failure. It may also block (reading a file); the outputs wait meanwhile. ctx is passed
+ * through. */
 typedef struct skiff_map_source {
     int (*next)(void *ctx, skiff_value **args, skiff_error *err);
     void *ctx;
@@ -306,6 +314,8 @@ typedef struct skiff_map_stats {
     size_t max_outstanding; /* the window */
     bool inputs_done;       /* the source has no more inputs */
     bool window_full;       /* sending waits for outputs to be delivered */
+    bool output_ready;      /* skiff_map_next has an output to return without waiting (a
+                               consumer that buffers its own output flushes when false) */
 } skiff_map_stats;
 
 /* Maps fn over n input lists zipped together (input i is [lists[0][i], ..., lists[n-1][i]], as
