@@ -364,7 +364,7 @@ int cmd_cancel(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-/* --- map ---------------------------------------------------------------------------------- */
+/* --- map -------------------------------------------------------------------------------------- */
 
 /* stdin as the map's input source, read with read(2) into our own buffer so the source can tell
  * "no complete line yet" (SKIFF_AGAIN: the map goes on delivering results) from "blocked". */

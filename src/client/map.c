@@ -98,7 +98,7 @@ struct skiff_map {
     bool done; /* every output delivered */
 };
 
-/* --- inputs ---------------------------------------------------------------------------------- */
+/* --- inputs ----------------------------------------------------------------------------------- */
 
 static int zip_next(void *ctx, skiff_value **args, skiff_error *err)
 {
@@ -298,7 +298,7 @@ static int feed(skiff_map *m)
     return SKIFF_OK;
 }
 
-/* --- outputs --------------------------------------------------------------------------------- */
+/* --- outputs ---------------------------------------------------------------------------------- */
 
 /* Makes the ring big enough to hold index (ordered) or one more entry (unordered). */
 static int ring_fit(skiff_map *m, size_t need)
@@ -524,8 +524,12 @@ int skiff_map_next(skiff_map *m, skiff_map_output *out, skiff_error *err)
             out->error = got.error;
             return SKIFF_OK;
         }
-        if (!m->started || (m->outputs_done && m->nready == 0)) {
-            if (m->started && m->count >= 0 && m->delivered != (uint64_t)m->count) {
+        if (!m->started) {
+            m->done = true; /* an empty input */
+            continue;
+        }
+        if (m->outputs_done) { /* the server sent them all: nothing may be missing */
+            if (m->nready > 0 || (m->count >= 0 && m->delivered != (uint64_t)m->count)) {
                 skiff_error e = SKIFF_ERROR_INIT;
                 skiff_error_set(&e, SKIFF_ERR_DESERIALIZATION, NULL,
                                 "the server ended the outputs after %llu of %lld",
@@ -543,8 +547,7 @@ int skiff_map_next(skiff_map *m, skiff_map_output *out, skiff_error *err)
     }
 }
 
-/* --- starting ----------------------------------------------------------------------------------
- */
+/* --- starting --------------------------------------------------------------------------------- */
 
 static int build_start(struct skiff_client *c, struct buf *out, uint64_t rid, void *arg,
                        skiff_error *err)
@@ -730,7 +733,7 @@ int skiff_function_starmap(skiff_function *fn, const skiff_value *tuples,
     return rc == SKIFF_OK ? map_begin(fn, NULL, &z, opts, false, out, err) : rc;
 }
 
-/* --- collecting, for_each, stats, free ------------------------------------------------------- */
+/* --- collecting, for_each, stats, free -------------------------------------------------------- */
 
 /* {"error": {"code", "type", "message", "traceback"}} for a failed input. NULL: out of memory. */
 static skiff_value *error_value(const skiff_error *e)
@@ -857,8 +860,7 @@ void skiff_map_free(skiff_map *m)
     mem_free(m);
 }
 
-/* --- spawn_map and reading a call's outputs ----------------------------------------------------
- */
+/* --- spawn_map and reading a call's outputs --------------------------------------------------- */
 
 /* Sends every input of a spawn_map and waits for each chunk's acknowledgement. */
 static int spawn_all(skiff_map *m, skiff_call **out, skiff_error *err)

@@ -77,7 +77,7 @@ static struct fake {
     int ndeferred;
 } fk;
 
-/* --- building replies (malloc only) ------------------------------------------------------- */
+/* --- building replies (malloc only) ----------------------------------------------------------- */
 
 static void pk_str(msgpack_packer *pk, const char *s)
 {
@@ -189,7 +189,7 @@ static void reply_strs(int fd, uint64_t rid, ...)
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* --- serving -------------------------------------------------------------------------------- */
+/* --- serving ---------------------------------------------------------------------------------- */
 
 static bool field_is(const msgpack_object *root, const char *key, const char *want)
 {
@@ -405,7 +405,7 @@ static void serve_get(int fd, uint64_t rid, const msgpack_object *root)
         reply_value(fd, rid, FN_ID, 1234, NULL, 0);
 }
 
-/* --- version 2: maps, generators and the rest ----------------------------------------------- */
+/* --- version 2: maps, generators and the rest ------------------------------------------------- */
 
 /* One output of the fake's map: the msgpack of [index, 0, value] or [index, code, ...]. */
 struct fout {
@@ -1606,7 +1606,7 @@ TEST(parent_input_is_per_thread)
     client_set_parent_input(NULL);
 }
 
-/* --- threads -------------------------------------------------------------------------------- */
+/* --- threads ---------------------------------------------------------------------------------- */
 
 struct worker {
     skiff_function *square, *slow;
@@ -1759,7 +1759,7 @@ TEST(ops_requests)
     fake_stop();
 }
 
-/* --- allocation failures -------------------------------------------------------------------- */
+/* --- allocation failures ---------------------------------------------------------------------- */
 
 TEST(out_of_memory_never_crashes)
 {
@@ -1795,8 +1795,7 @@ TEST(out_of_memory_never_crashes)
     fake_stop();
 }
 
-/* --- maps ---------------------------------------------------------------------------------------
- */
+/* --- maps ------------------------------------------------------------------------------------- */
 
 static skiff_value *int_list(int64_t from, int64_t n)
 {
@@ -2218,7 +2217,7 @@ TEST(spawn_map_get_by_index_and_iterate)
     fake_stop();
 }
 
-/* --- generators ------------------------------------------------------------------------------ */
+/* --- generators ------------------------------------------------------------------------------- */
 
 TEST(remote_gen_items_in_order_and_end)
 {
@@ -2528,8 +2527,7 @@ TEST(class_instances_and_methods)
     fake_stop();
 }
 
-/* --- logs (ops.h) ------------------------------------------------------------------------------
- */
+/* --- logs (ops.h) ----------------------------------------------------------------------------- */
 
 struct log_seen {
     int n;
@@ -2569,8 +2567,7 @@ TEST(logs_stream_lines)
     fake_stop();
 }
 
-/* --- the skiff command against the fake --------------------------------------------------------
- */
+/* --- the skiff command against the fake ------------------------------------------------------- */
 
 /* Runs the skiff binary built next to this test (../bin/skiff) with the words given, stdin from
  * in, and its stdout into out (NUL-terminated). Returns its exit status. */
