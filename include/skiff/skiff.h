@@ -208,6 +208,17 @@ SKIFF_API int skiff_function_lookup(skiff_client *client, const char *app, const
                                     skiff_function **out, skiff_error *err);
 /* Looks a lazy handle up now (no-op if it already was). SKIFF_OK or SKIFF_ERR_NOT_FOUND, ... */
 SKIFF_API int skiff_function_hydrate(skiff_function *fn, skiff_error *err);
+/* What a function is, as its lookup said. */
+typedef enum skiff_function_kind {
+    SKIFF_FUNCTION_UNKNOWN = 0, /* not looked up yet (from_name is lazy: hydrate first) */
+    SKIFF_FUNCTION_PLAIN,       /* remote, spawn, map ... */
+    SKIFF_FUNCTION_GENERATOR,   /* remote_gen, spawn_gen */
+    SKIFF_FUNCTION_WEB,         /* a web endpoint: called over HTTP (skiff_function_get_web_url) */
+} skiff_function_kind;
+
+/* The function's kind once a lookup (skiff_function_lookup, skiff_function_hydrate of a lazy
+ * handle, or a class's method list) said it, else SKIFF_FUNCTION_UNKNOWN. */
+SKIFF_API skiff_function_kind skiff_function_get_kind(const skiff_function *fn);
 /* The function's "fu-" id once hydrated (by lookup, hydrate or a first call), else NULL. */
 SKIFF_API const char *skiff_function_id(const skiff_function *fn);
 SKIFF_API void skiff_function_free(skiff_function *fn);

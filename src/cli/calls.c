@@ -27,7 +27,8 @@
 static const char call_usage[] =
     "usage: skiff call APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...] [--param NAME=JSON ...]\n"
     "\n"
-    "Calls APP's FUNCTION, waits for it, and prints the result as one line of JSON.\n"
+    "Calls APP's FUNCTION, waits for it, and prints the result as one line of JSON (a\n"
+    "generator's items: one line each, as they are yielded).\n"
     "Each ARG is one JSON value: 42, 1.5, true, null, '\"text\"', '[1,2]', '{\"k\": 1}',\n"
     "'{\"$bytes\": \"<base64>\"}'. --kwarg NAME=JSON passes a keyword argument (repeatable).\n"
     "A method is FUNCTION Cls.method; --param NAME=JSON sets a parameter of the class's\n"
@@ -40,8 +41,8 @@ static const char spawn_usage[] =
     "usage: skiff spawn APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...] [--param NAME=JSON ...]\n"
     "\n"
     "Queues a call of APP's FUNCTION and prints its function call id (fc-...) once the input\n"
-    "is stored durably by the server. Arguments as for `skiff call`; collect the result with\n"
-    "`skiff get FC_ID`.\n"
+    "is stored durably by the server. Arguments as for `skiff call`; collect the result (a\n"
+    "generator's items) with `skiff get FC_ID`.\n"
     "Exit status: 0 success; 1 the request failed; 2 usage or bad JSON.\n";
 
 static const char get_usage[] =
@@ -114,6 +115,32 @@ void cli_target_close(struct cli_target *t)
     memset(t, 0, sizeof *t);
 }
 
+/* Drains a generator stream to stdout, one JSON line per item as it comes. */
+static int drain_gen(skiff_gen *g, skiff_error *err)
+{
+    skiff_value *item = NULL;
+    int rc = CLI_OK, code;
+    while (rc == CLI_OK && (code = skiff_gen_next(g, &item, err)) == SKIFF_OK) {
+        rc = cli_print_json(item);
+        fflush(stdout);
+        skiff_value_free(item);
+    }
+    if (rc == CLI_OK && code != SKIFF_DONE)
+        rc = cli_fail(err);
+    skiff_gen_free(g);
+    return rc;
+}
+
+/* Calls generator fn and prints its items. */
+static int print_items(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
+                       skiff_error *err)
+{
+    skiff_gen *g = NULL;
+    if (skiff_function_remote_gen(fn, args, kwargs, &g, err) != SKIFF_OK)
+        return cli_fail(err);
+    return drain_gen(g, err);
+}
+
 /* Runs call (spawn false) or spawn. */
 static int call_or_spawn(struct cli *cli, int argc, char **argv, bool spawn)
 {
@@ -158,17 +185,23 @@ static int call_or_spawn(struct cli *cli, int argc, char **argv, bool spawn)
     rc = cli_connect(cli, &client);
     if (rc != CLI_OK)
         goto out;
-    if (cli_target_open(client, pos[0], pos[1], params, &t, &err) != SKIFF_OK) {
+    /* Looked up first, so a generator is called as one (its items stream out, one per line). */
+    if (cli_target_open(client, pos[0], pos[1], params, &t, &err) != SKIFF_OK ||
+        skiff_function_hydrate(t.fn, &err) != SKIFF_OK) {
         rc = cli_fail(&err);
         goto out;
     }
+    bool gen = skiff_function_get_kind(t.fn) == SKIFF_FUNCTION_GENERATOR;
     if (spawn) {
-        if (skiff_function_spawn(t.fn, args, kwargs, &call, &err) != SKIFF_OK) {
+        if ((gen ? skiff_function_spawn_gen(t.fn, args, kwargs, &call, &err)
+                 : skiff_function_spawn(t.fn, args, kwargs, &call, &err)) != SKIFF_OK) {
             rc = cli_fail(&err);
             goto out;
         }
         puts(skiff_call_id(call));
         rc = CLI_OK;
+    } else if (gen) {
+        rc = print_items(t.fn, args, kwargs, &err);
     } else {
         if (skiff_function_remote(t.fn, args, kwargs, &result, &err) != SKIFF_OK) {
             rc = cli_fail(&err);
@@ -280,16 +313,7 @@ static int print_gen_items(skiff_call *call, skiff_error *err)
     skiff_gen *g = NULL;
     if (skiff_call_get_gen(call, &g, err) != SKIFF_OK)
         return cli_fail(err);
-    skiff_value *item = NULL;
-    int rc = CLI_OK, code;
-    while (rc == CLI_OK && (code = skiff_gen_next(g, &item, err)) == SKIFF_OK) {
-        rc = cli_print_json(item);
-        skiff_value_free(item);
-    }
-    if (rc == CLI_OK && code != SKIFF_DONE)
-        rc = cli_fail(err);
-    skiff_gen_free(g);
-    return rc;
+    return drain_gen(g, err);
 }
 
 int cmd_get(struct cli *cli, int argc, char **argv)

@@ -2683,6 +2683,12 @@ TEST(cli_get_index_graph_url_logs_param)
     ASSERT_EQ_INT(CLI("", out, "call", "app", "Model.predict", "6", "--param", "n=1.5"), 2);
     ASSERT_EQ_INT(CLI("", out, "stats", "app", "square"), 0);
     ASSERT_STR_CONTAINS(out, "\"input_headroom\":13");
+    ASSERT_EQ_INT(CLI("", out, "call", "app", "counter", "3"), 0); /* a generator's items */
+    ASSERT_EQ_STR(out, "0\n10\n20\n");
+    ASSERT_EQ_INT(CLI("", out, "call", "app", "countfail", "5"), 1); /* items, then its failure */
+    ASSERT_EQ_STR(out, "0\n10\n");
+    ASSERT_EQ_INT(CLI("", out, "spawn", "app", "counter", "5"), 0);
+    ASSERT_EQ_STR(out, GEN_ID "\n");
     fake_stop();
 }
 
