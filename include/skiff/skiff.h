@@ -394,6 +394,7 @@ typedef enum skiff_call_kind {
     SKIFF_CALL_GENERATOR,  /* a spawned generator: read with skiff_call_get_gen */
 } skiff_call_kind;
 
+/* What the call is: from the request that made it, or from the server for skiff_call_from_id. */
 SKIFF_API skiff_call_kind skiff_call_get_kind(const skiff_call *call);
 /* The call's input count as last known (1 for a single call; for a spawn_map the inputs queued
  * by spawn_map or reported by the server to skiff_call_from_id). */
@@ -518,6 +519,7 @@ SKIFF_API const char *skiff_input_status_name(skiff_input_status s);
  * skiff_call_graph_free. Best effort: not for polling at high rates. */
 SKIFF_API int skiff_call_get_call_graph(skiff_call *call, skiff_input_info **roots, size_t *n,
                                         skiff_error *err);
+/* Frees the n roots from skiff_call_get_call_graph and everything under them. */
 SKIFF_API void skiff_call_graph_free(skiff_input_info *roots, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
@@ -533,12 +535,14 @@ SKIFF_API int skiff_cls_from_name(skiff_client *client, const char *app, const c
                                   skiff_cls **out, skiff_error *err);
 /* Looks the class up now (no-op if it already was). */
 SKIFF_API int skiff_cls_hydrate(skiff_cls *cls, skiff_error *err);
+/* Frees the class handle; its instances must be freed first. cls may be NULL. */
 SKIFF_API void skiff_cls_free(skiff_cls *cls);
 /* An instance with parameters params (a map from name to int, string, bytes or bool; NULL: no
  * parameters). Borrows cls. SKIFF_ERR_INVALID for another value type. Instances with the same
  * parameters share the server's containers. */
 SKIFF_API int skiff_cls_instantiate(skiff_cls *cls, const skiff_value *params, skiff_obj **out,
                                     skiff_error *err);
+/* Frees the instance; the method handles made from it must be freed first. obj may be NULL. */
 SKIFF_API void skiff_obj_free(skiff_obj *obj);
 /* Method NAME of the instance as a function handle (calls carry the instance's parameters);
  * free it with skiff_function_free before the instance. SKIFF_ERR_NOT_FOUND when the class has
