@@ -208,6 +208,17 @@ SKIFF_API int skiff_function_lookup(skiff_client *client, const char *app, const
                                     skiff_function **out, skiff_error *err);
 /* Looks a lazy handle up now (no-op if it already was). SKIFF_OK or SKIFF_ERR_NOT_FOUND, ... */
 SKIFF_API int skiff_function_hydrate(skiff_function *fn, skiff_error *err);
+/* What a function is, as its lookup said. */
+typedef enum skiff_function_kind {
+    SKIFF_FUNCTION_UNKNOWN = 0, /* not looked up yet (from_name is lazy: hydrate first) */
+    SKIFF_FUNCTION_PLAIN,       /* remote, spawn, map ... */
+    SKIFF_FUNCTION_GENERATOR,   /* remote_gen, spawn_gen */
+    SKIFF_FUNCTION_WEB,         /* a web endpoint: called over HTTP (skiff_function_get_web_url) */
+} skiff_function_kind;
+
+/* The function's kind once a lookup (skiff_function_lookup, skiff_function_hydrate of a lazy
+ * handle, or a class's method list) said it, else SKIFF_FUNCTION_UNKNOWN. */
+SKIFF_API skiff_function_kind skiff_function_get_kind(const skiff_function *fn);
 /* The function's "fu-" id once hydrated (by lookup, hydrate or a first call), else NULL. */
 SKIFF_API const char *skiff_function_id(const skiff_function *fn);
 SKIFF_API void skiff_function_free(skiff_function *fn);
@@ -269,11 +280,19 @@ typedef struct skiff_map skiff_map;
 /* The largest window a map accepts. */
 #define SKIFF_MAP_WINDOW_MAX 1000000
 
+/* A map source's answer when no input is ready yet (see skiff_map_source). */
+#define SKIFF_AGAIN (-2)
+/* How long (milliseconds) a map waits for outputs after its source said SKIFF_AGAIN before it
+ * asks the source again. */
+#define SKIFF_MAP_AGAIN_MS 20
+
 /* A generator-like source of inputs. next is called whenever the map has room for one more
  * input: it returns SKIFF_OK with the input's positional arguments in *args (a new list the map
- * takes), SKIFF_OK with *args left NULL when there are no more inputs, or a skiff_code with err
- * filled to end the map with that failure. It may block (reading a file, a pipe); the outputs
- * wait meanwhile. ctx is passed through. */
+ * takes), SKIFF_OK with *args left NULL when there are no more inputs, SKIFF_AGAIN when no input
+ * is ready yet (a pipe with nothing to read now: the map delivers the outputs that arrive and
+ * asks again within SKIFF_MAP_AGAIN_MS), or a skiff_code with err filled to end the map with
+ * that failure. It may also block (reading a file); the outputs wait meanwhile. ctx is passed
+ * through. */
 typedef struct skiff_map_source {
     int (*next)(void *ctx, skiff_value **args, skiff_error *err);
     void *ctx;
@@ -306,6 +325,8 @@ typedef struct skiff_map_stats {
     size_t max_outstanding; /* the window */
     bool inputs_done;       /* the source has no more inputs */
     bool window_full;       /* sending waits for outputs to be delivered */
+    bool output_ready;      /* skiff_map_next has an output to return without waiting (a
+                               consumer that buffers its own output flushes when false) */
 } skiff_map_stats;
 
 /* Maps fn over n input lists zipped together (input i is [lists[0][i], ..., lists[n-1][i]], as
@@ -373,6 +394,7 @@ typedef enum skiff_call_kind {
     SKIFF_CALL_GENERATOR,  /* a spawned generator: read with skiff_call_get_gen */
 } skiff_call_kind;
 
+/* What the call is: from the request that made it, or from the server for skiff_call_from_id. */
 SKIFF_API skiff_call_kind skiff_call_get_kind(const skiff_call *call);
 /* The call's input count as last known (1 for a single call; for a spawn_map the inputs queued
  * by spawn_map or reported by the server to skiff_call_from_id). */
@@ -497,6 +519,7 @@ SKIFF_API const char *skiff_input_status_name(skiff_input_status s);
  * skiff_call_graph_free. Best effort: not for polling at high rates. */
 SKIFF_API int skiff_call_get_call_graph(skiff_call *call, skiff_input_info **roots, size_t *n,
                                         skiff_error *err);
+/* Frees the n roots from skiff_call_get_call_graph and everything under them. */
 SKIFF_API void skiff_call_graph_free(skiff_input_info *roots, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
@@ -512,12 +535,14 @@ SKIFF_API int skiff_cls_from_name(skiff_client *client, const char *app, const c
                                   skiff_cls **out, skiff_error *err);
 /* Looks the class up now (no-op if it already was). */
 SKIFF_API int skiff_cls_hydrate(skiff_cls *cls, skiff_error *err);
+/* Frees the class handle; its instances must be freed first. cls may be NULL. */
 SKIFF_API void skiff_cls_free(skiff_cls *cls);
 /* An instance with parameters params (a map from name to int, string, bytes or bool; NULL: no
  * parameters). Borrows cls. SKIFF_ERR_INVALID for another value type. Instances with the same
  * parameters share the server's containers. */
 SKIFF_API int skiff_cls_instantiate(skiff_cls *cls, const skiff_value *params, skiff_obj **out,
                                     skiff_error *err);
+/* Frees the instance; the method handles made from it must be freed first. obj may be NULL. */
 SKIFF_API void skiff_obj_free(skiff_obj *obj);
 /* Method NAME of the instance as a function handle (calls carry the instance's parameters);
  * free it with skiff_function_free before the instance. SKIFF_ERR_NOT_FOUND when the class has

@@ -3,12 +3,14 @@
  * and map; and opening the function a command names (a class method with --param values).
  *
  * map streams: stdin is the map's input source, read one line at a time as the map's window
- * makes room, and each result is written as soon as skiff_map_next hands it over (in input
+ * makes room (a pipe with nothing to read yet does not hold results back: the source answers
+ * SKIFF_AGAIN), and each result is written as soon as skiff_map_next hands it over (in input
  * order, or completion order with --unordered), so a map over millions of lines runs in memory
  * bounded by the window. When stderr is a terminal a progress line (done/read so far, rate,
  * failures) is redrawn there at most every PROGRESS_EVERY seconds; stdout carries only results.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +21,14 @@
 #include "common/id.h"
 #include "common/mem.h"
 
-/* Seconds between redraws of map's progress line, and between flushes of its output to a pipe
- * (results reach a reader promptly without a write per line). */
+/* Seconds between redraws of map's progress line. */
 #define PROGRESS_EVERY 0.1
 
 static const char call_usage[] =
     "usage: skiff call APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...] [--param NAME=JSON ...]\n"
     "\n"
-    "Calls APP's FUNCTION, waits for it, and prints the result as one line of JSON.\n"
+    "Calls APP's FUNCTION, waits for it, and prints the result as one line of JSON (a\n"
+    "generator's items: one line each, as they are yielded).\n"
     "Each ARG is one JSON value: 42, 1.5, true, null, '\"text\"', '[1,2]', '{\"k\": 1}',\n"
     "'{\"$bytes\": \"<base64>\"}'. --kwarg NAME=JSON passes a keyword argument (repeatable).\n"
     "A method is FUNCTION Cls.method; --param NAME=JSON sets a parameter of the class's\n"
@@ -39,8 +41,8 @@ static const char spawn_usage[] =
     "usage: skiff spawn APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...] [--param NAME=JSON ...]\n"
     "\n"
     "Queues a call of APP's FUNCTION and prints its function call id (fc-...) once the input\n"
-    "is stored durably by the server. Arguments as for `skiff call`; collect the result with\n"
-    "`skiff get FC_ID`.\n"
+    "is stored durably by the server. Arguments as for `skiff call`; collect the result (a\n"
+    "generator's items) with `skiff get FC_ID`.\n"
     "Exit status: 0 success; 1 the request failed; 2 usage or bad JSON.\n";
 
 static const char get_usage[] =
@@ -113,6 +115,32 @@ void cli_target_close(struct cli_target *t)
     memset(t, 0, sizeof *t);
 }
 
+/* Drains a generator stream to stdout, one JSON line per item as it comes. */
+static int drain_gen(skiff_gen *g, skiff_error *err)
+{
+    skiff_value *item = NULL;
+    int rc = CLI_OK, code;
+    while (rc == CLI_OK && (code = skiff_gen_next(g, &item, err)) == SKIFF_OK) {
+        rc = cli_print_json(item);
+        fflush(stdout);
+        skiff_value_free(item);
+    }
+    if (rc == CLI_OK && code != SKIFF_DONE)
+        rc = cli_fail(err);
+    skiff_gen_free(g);
+    return rc;
+}
+
+/* Calls generator fn and prints its items. */
+static int print_items(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
+                       skiff_error *err)
+{
+    skiff_gen *g = NULL;
+    if (skiff_function_remote_gen(fn, args, kwargs, &g, err) != SKIFF_OK)
+        return cli_fail(err);
+    return drain_gen(g, err);
+}
+
 /* Runs call (spawn false) or spawn. */
 static int call_or_spawn(struct cli *cli, int argc, char **argv, bool spawn)
 {
@@ -157,17 +185,23 @@ static int call_or_spawn(struct cli *cli, int argc, char **argv, bool spawn)
     rc = cli_connect(cli, &client);
     if (rc != CLI_OK)
         goto out;
-    if (cli_target_open(client, pos[0], pos[1], params, &t, &err) != SKIFF_OK) {
+    /* Looked up first, so a generator is called as one (its items stream out, one per line). */
+    if (cli_target_open(client, pos[0], pos[1], params, &t, &err) != SKIFF_OK ||
+        skiff_function_hydrate(t.fn, &err) != SKIFF_OK) {
         rc = cli_fail(&err);
         goto out;
     }
+    bool gen = skiff_function_get_kind(t.fn) == SKIFF_FUNCTION_GENERATOR;
     if (spawn) {
-        if (skiff_function_spawn(t.fn, args, kwargs, &call, &err) != SKIFF_OK) {
+        if ((gen ? skiff_function_spawn_gen(t.fn, args, kwargs, &call, &err)
+                 : skiff_function_spawn(t.fn, args, kwargs, &call, &err)) != SKIFF_OK) {
             rc = cli_fail(&err);
             goto out;
         }
         puts(skiff_call_id(call));
         rc = CLI_OK;
+    } else if (gen) {
+        rc = print_items(t.fn, args, kwargs, &err);
     } else {
         if (skiff_function_remote(t.fn, args, kwargs, &result, &err) != SKIFF_OK) {
             rc = cli_fail(&err);
@@ -279,16 +313,7 @@ static int print_gen_items(skiff_call *call, skiff_error *err)
     skiff_gen *g = NULL;
     if (skiff_call_get_gen(call, &g, err) != SKIFF_OK)
         return cli_fail(err);
-    skiff_value *item = NULL;
-    int rc = CLI_OK, code;
-    while (rc == CLI_OK && (code = skiff_gen_next(g, &item, err)) == SKIFF_OK) {
-        rc = cli_print_json(item);
-        skiff_value_free(item);
-    }
-    if (rc == CLI_OK && code != SKIFF_DONE)
-        rc = cli_fail(err);
-    skiff_gen_free(g);
-    return rc;
+    return drain_gen(g, err);
 }
 
 int cmd_get(struct cli *cli, int argc, char **argv)
@@ -363,38 +388,95 @@ int cmd_cancel(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-/* --- map ---------------------------------------------------------------------------------- */
+/* --- map -------------------------------------------------------------------------------------- */
 
-/* stdin as the map's input source. */
+/* stdin as the map's input source, read with read(2) into our own buffer so the source can tell
+ * "no complete line yet" (SKIFF_AGAIN: the map goes on delivering results) from "blocked". */
 struct map_input {
-    char *line; /* getline's buffer */
-    size_t cap;
-    long no;         /* lines read */
+    char *buf; /* bytes read; lines are taken from off */
+    size_t len, cap, off;
+    bool eof;        /* stdin has ended */
+    long no;         /* lines taken */
     bool bad;        /* a line was not a JSON array: exit 2 */
     uint64_t inputs; /* inputs read */
 };
+
+/* The longest input line accepted (a JSON text for one input's arguments: the payload limit
+ * with room for JSON's larger spelling). */
+#define LINE_MAX_BYTES (256u << 20)
+
+/* Reads what stdin has now (without waiting) into in->buf. 1 if bytes or the end came, 0 if
+ * nothing is ready, -1 with err set on a read error or an over-long line. */
+static int stdin_fill(struct map_input *in, skiff_error *err)
+{
+    if (in->off > 0) { /* keep only the unread part */
+        memmove(in->buf, in->buf + in->off, in->len - in->off);
+        in->len -= in->off;
+        in->off = 0;
+    }
+    if (in->len == in->cap) {
+        size_t cap = in->cap ? in->cap * 2 : 65536;
+        if (cap > LINE_MAX_BYTES) {
+            skiff_error_set(err, SKIFF_ERR_REQUEST_SIZE, NULL,
+                            "stdin line %ld is longer than %u bytes", in->no + 1, LINE_MAX_BYTES);
+            return -1;
+        }
+        char *b = mem_realloc(in->buf, cap);
+        if (!b) {
+            skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory reading stdin");
+            return -1;
+        }
+        in->buf = b;
+        in->cap = cap;
+    }
+    struct pollfd p = {STDIN_FILENO, POLLIN, 0};
+    if (poll(&p, 1, 0) == 0)
+        return 0;
+    ssize_t k = read(STDIN_FILENO, in->buf + in->len, in->cap - in->len);
+    if (k < 0 && (errno == EINTR || errno == EAGAIN))
+        return 0;
+    if (k < 0) {
+        skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "reading stdin: %s", strerror(errno));
+        return -1;
+    }
+    if (k == 0)
+        in->eof = true;
+    in->len += (size_t)k;
+    return 1;
+}
 
 static int stdin_next(void *ctx, skiff_value **args, skiff_error *err)
 {
     struct map_input *in = ctx;
     for (;;) {
-        ssize_t len = getline(&in->line, &in->cap, stdin);
-        if (len < 0) {
-            if (ferror(stdin))
-                return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "reading stdin: %s",
-                                       strerror(errno));
+        char *start = in->buf + in->off;
+        size_t avail = in->len - in->off;
+        char *nl = avail ? memchr(start, '\n', avail) : NULL;
+        if (nl || (in->eof && avail > 0)) {
+            size_t n = nl ? (size_t)(nl - start) + 1 : avail;
+            in->off += n;
+            in->no++;
+            size_t blank = 0;
+            while (blank < n && strchr(" \t\r\n", start[blank]))
+                blank++;
+            if (blank == n)
+                continue;
+            char why[512];
+            if (cli_parse_map_line(start, n, args, why, sizeof why) < 0) {
+                in->bad = true;
+                return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "stdin line %ld: %s", in->no,
+                                       why);
+            }
+            in->inputs++;
+            return SKIFF_OK;
+        }
+        if (in->eof)
             return SKIFF_OK; /* the end: *args stays NULL */
-        }
-        in->no++;
-        if (strspn(in->line, " \t\r\n") == (size_t)len)
-            continue;
-        char why[512];
-        if (cli_parse_map_line(in->line, (size_t)len, args, why, sizeof why) < 0) {
-            in->bad = true;
-            return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "stdin line %ld: %s", in->no, why);
-        }
-        in->inputs++;
-        return SKIFF_OK;
+        int r = stdin_fill(in, err);
+        if (r < 0)
+            return err ? err->code : SKIFF_ERR_INVALID;
+        if (r == 0)
+            return SKIFF_AGAIN; /* nothing to read now: results keep flowing meanwhile */
     }
 }
 
@@ -421,7 +503,7 @@ static void progress(const skiff_map *m, double started, bool final)
 /* Streams the map's results to stdout. */
 static int map_stream(skiff_function *fn, const skiff_map_options *o)
 {
-    struct map_input in = {NULL, 0, 0, false, 0};
+    struct map_input in = {NULL, 0, 0, 0, false, 0, false, 0};
     skiff_map_source src = {stdin_next, &in};
     skiff_map *m = NULL;
     skiff_error err = SKIFF_ERROR_INIT;
@@ -432,11 +514,13 @@ static int map_stream(skiff_function *fn, const skiff_map_options *o)
     while (code == SKIFF_OK && rc == CLI_OK && (code = skiff_map_next(m, &out, &err)) == SKIFF_OK) {
         rc = out.error.code != SKIFF_OK ? print_error_value(&out.error) : cli_print_json(out.value);
         skiff_map_output_clear(&out);
+        skiff_map_stats st;
+        skiff_map_get_stats(m, &st);
+        if (!st.output_ready)
+            fflush(stdout); /* the map is about to wait: results so far reach the reader */
         double t = now_s();
-        if (t - last >= PROGRESS_EVERY) {
-            fflush(stdout); /* results so far reach the reader */
-            if (show)
-                progress(m, started, false);
+        if (show && t - last >= PROGRESS_EVERY) {
+            progress(m, started, false);
             last = t;
         }
     }
@@ -453,7 +537,7 @@ static int map_stream(skiff_function *fn, const skiff_map_options *o)
     }
     skiff_error_clear(&err);
     skiff_map_free(m);
-    free(in.line); /* getline's buffer comes from malloc */
+    mem_free(in.buf);
     return rc;
 }
 

@@ -70,7 +70,7 @@ static int parse(struct cli *cli, int argc, char **argv, struct cli_opt *opts, s
     return rc;
 }
 
-/* --- graph ----------------------------------------------------------------------------------- */
+/* --- graph ------------------------------------------------------------------------------------ */
 
 /* The node and its children as a skiff_value map (NULL: out of memory). */
 static skiff_value *node_value(const skiff_input_info *n)
@@ -160,7 +160,7 @@ int cmd_graph(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-/* --- logs ---------------------------------------------------------------------------------- */
+/* --- logs ------------------------------------------------------------------------------------- */
 
 static int print_log_json(void *ctx, const skiff_value *line)
 {
@@ -216,7 +216,7 @@ int cmd_logs(struct cli *cli, int argc, char **argv)
     return rc;
 }
 
-/* --- url ----------------------------------------------------------------------------------- */
+/* --- url -------------------------------------------------------------------------------------- */
 
 int cmd_url(struct cli *cli, int argc, char **argv)
 {

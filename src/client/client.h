@@ -6,8 +6,6 @@
 #ifndef SKIFF_CLIENT_CLIENT_H
 #define SKIFF_CLIENT_CLIENT_H
 
-#include <skiff/skiff.h>
-
 /* Sets the input the calling thread is running ("in-..."), sent as parent_input_id with every
  * CALL this thread makes, so the server can link calls made from inside functions into the call
  * graph. NULL clears it. The string is borrowed until cleared. The container runtime sets it
@@ -16,12 +14,17 @@ void client_set_parent_input(const char *input_id);
 /* The calling thread's parent input, or NULL. */
 const char *client_parent_input(void);
 
-/* Runs app's function (a method as "Class.method") in this process, as its container would:
- * loads the app's code if needed, enters a class first, binds args (a list, NULL: none) and
- * kwargs (a map, NULL: none) and calls it. SKIFF_OK with the result in *result (the caller's),
- * or the function's failure with err filled. Implemented by the container runtime (src/worker);
- * skiff_function_local calls it where it is linked in. */
-int worker_local_call(const char *app, const char *function, const skiff_value *args,
-                      const skiff_value *kwargs, skiff_value **result, skiff_error *err);
+/* Runs app.function (a method: "Class.method", its class's enter hooks first and exit hooks
+ * after) in the calling process, on the app definition linked into it
+ * (dlsym(RTLD_DEFAULT, SKIFF_APP_SYMBOL)) or loaded by it (an app's shared object the container
+ * runtime opened). args (a list) and kwargs (a map) are borrowed; NULL means none. SKIFF_OK with
+ * *result set (the caller frees it; a generator's items as a list); the function's own failure
+ * (its code, type, message and traceback); or SKIFF_ERR_EXECUTION ("ExecutionError") when the
+ * process has no local definition of the app or function. Defined in src/worker/local.c. */
+struct skiff_value;
+struct skiff_error;
+int worker_local_call(const char *app, const char *function, const struct skiff_value *args,
+                      const struct skiff_value *kwargs, struct skiff_value **result,
+                      struct skiff_error *err);
 
 #endif

@@ -189,8 +189,7 @@ int skiff_function_local(skiff_function *fn, const skiff_value *args, const skif
     return rc;
 }
 
-/* --- call graph --------------------------------------------------------------------------------
- */
+/* --- call graph ------------------------------------------------------------------------------- */
 
 static const char *const status_names[] = {"PENDING",    "SUCCESS", "FAILURE",
                                            "TERMINATED", "TIMEOUT", "INIT_FAILURE"};

@@ -181,6 +181,20 @@ int skiff_function_lookup(skiff_client *client, const char *app, const char *nam
     return SKIFF_OK;
 }
 
+skiff_function_kind skiff_function_get_kind(const skiff_function *fn)
+{
+    switch (fn ? __atomic_load_n(&fn->kind, __ATOMIC_ACQUIRE) : FN_UNKNOWN) {
+    case FN_FUNCTION:
+        return SKIFF_FUNCTION_PLAIN;
+    case FN_GENERATOR:
+        return SKIFF_FUNCTION_GENERATOR;
+    case FN_WEB:
+        return SKIFF_FUNCTION_WEB;
+    default:
+        return SKIFF_FUNCTION_UNKNOWN;
+    }
+}
+
 const char *skiff_function_id(const skiff_function *fn)
 {
     return fn && __atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE) ? fn->id : NULL;

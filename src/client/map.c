@@ -18,6 +18,7 @@
  * half without inputs; its ring grows as needed because the server may send a kept call's
  * outputs in any order.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,6 +73,7 @@ struct skiff_map {
     struct zip zip;       /* src's state when the inputs are lists */
     skiff_value *first;   /* the first input, pulled before starting */
     bool src_done;        /* no more inputs to pull */
+    bool src_again;       /* the source said SKIFF_AGAIN: ask again after a short wait */
     bool last_sent;       /* MAP_INPUTS with last went out */
     int inflight;         /* MAP_INPUTS requests not yet answered */
     uint64_t outputs_rid; /* the OUTPUTS request */
@@ -96,7 +98,7 @@ struct skiff_map {
     bool done; /* every output delivered */
 };
 
-/* --- inputs ---------------------------------------------------------------------------------- */
+/* --- inputs ----------------------------------------------------------------------------------- */
 
 static int zip_next(void *ctx, skiff_value **args, skiff_error *err)
 {
@@ -135,7 +137,8 @@ static int fail_with(skiff_map *m, int code, const skiff_error *e)
     return code;
 }
 
-/* Pulls the next input from the source into *args (NULL at the end). */
+/* Pulls the next input from the source into *args (NULL at the end). SKIFF_OK, SKIFF_AGAIN (no
+ * input ready yet: src_again is set) or the map's failure. */
 static int pull(skiff_map *m, skiff_value **args)
 {
     *args = NULL;
@@ -147,6 +150,12 @@ static int pull(skiff_map *m, skiff_value **args)
     skiff_error e = SKIFF_ERROR_INIT;
     skiff_value *a = NULL;
     int rc = m->src.next(m->src.ctx, &a, &e);
+    if (rc == SKIFF_AGAIN) {
+        skiff_value_free(a);
+        skiff_error_clear(&e);
+        m->src_again = true;
+        return SKIFF_AGAIN;
+    }
     if (rc != SKIFF_OK) {
         if (e.code == SKIFF_OK)
             skiff_error_set(&e, (skiff_code)rc, NULL, "the map's input source failed");
@@ -270,6 +279,8 @@ static int feed(skiff_map *m)
     while (!m->src_done && m->fail == SKIFF_OK && has_room(m)) {
         skiff_value *args;
         int rc = pull(m, &args);
+        if (rc == SKIFF_AGAIN)
+            break; /* what is pending goes out now; the source is asked again later */
         if (rc != SKIFF_OK)
             return rc;
         if (!args) {
@@ -287,7 +298,7 @@ static int feed(skiff_map *m)
     return SKIFF_OK;
 }
 
-/* --- outputs --------------------------------------------------------------------------------- */
+/* --- outputs ---------------------------------------------------------------------------------- */
 
 /* Makes the ring big enough to hold index (ordered) or one more entry (unordered). */
 static int ring_fit(skiff_map *m, size_t need)
@@ -422,12 +433,19 @@ static int take_frame(skiff_map *m, struct rpc_frame *f)
     return rc;
 }
 
-/* Waits for the next frame of the sink and handles it. */
+/* Waits for the next frame of the sink and handles it; while the source has said SKIFF_AGAIN,
+ * waits at most SKIFF_MAP_AGAIN_MS and then lets the caller ask the source again. */
 static int wait_frame(skiff_map *m)
 {
     struct rpc_frame *f = NULL;
     skiff_error e = SKIFF_ERROR_INIT;
-    int rc = rpc_sink_next(m->c, &m->sink, -1, &f, &e);
+    bool again = m->src_again;
+    m->src_again = false;
+    int rc = rpc_sink_next(m->c, &m->sink, again ? SKIFF_MAP_AGAIN_MS : -1, &f, &e);
+    if (rc == SKIFF_ERR_TIMEOUT && again) {
+        skiff_error_clear(&e);
+        return SKIFF_OK;
+    }
     if (rc != SKIFF_OK) {
         fail_with(m, rc, &e);
         skiff_error_clear(&e);
@@ -437,7 +455,7 @@ static int wait_frame(skiff_map *m)
 }
 
 /* The next output ready for the caller, or NULL. */
-static struct slot *ready(skiff_map *m)
+static struct slot *ready(const skiff_map *m)
 {
     if (!m->nready)
         return NULL;
@@ -506,8 +524,12 @@ int skiff_map_next(skiff_map *m, skiff_map_output *out, skiff_error *err)
             out->error = got.error;
             return SKIFF_OK;
         }
-        if (!m->started || (m->outputs_done && m->nready == 0)) {
-            if (m->started && m->count >= 0 && m->delivered != (uint64_t)m->count) {
+        if (!m->started) {
+            m->done = true; /* an empty input */
+            continue;
+        }
+        if (m->outputs_done) { /* the server sent them all: nothing may be missing */
+            if (m->nready > 0 || (m->count >= 0 && m->delivered != (uint64_t)m->count)) {
                 skiff_error e = SKIFF_ERROR_INIT;
                 skiff_error_set(&e, SKIFF_ERR_DESERIALIZATION, NULL,
                                 "the server ended the outputs after %llu of %lld",
@@ -525,8 +547,7 @@ int skiff_map_next(skiff_map *m, skiff_map_output *out, skiff_error *err)
     }
 }
 
-/* --- starting ----------------------------------------------------------------------------------
- */
+/* --- starting --------------------------------------------------------------------------------- */
 
 static int build_start(struct skiff_client *c, struct buf *out, uint64_t rid, void *arg,
                        skiff_error *err)
@@ -639,8 +660,8 @@ static int map_begin(skiff_function *fn, const skiff_map_source *src, const stru
     rc = pull(m, &m->first);
     if (rc == SKIFF_OK && !m->first && !spawn) {
         m->src_done = true; /* empty: done at once, nothing sent */
-    } else if (rc == SKIFF_OK) {
-        rc = start(m, err);
+    } else if (rc == SKIFF_OK || rc == SKIFF_AGAIN) {
+        rc = start(m, err); /* not known to be empty yet: started all the same */
     } else {
         failed(m, err);
     }
@@ -712,7 +733,7 @@ int skiff_function_starmap(skiff_function *fn, const skiff_value *tuples,
     return rc == SKIFF_OK ? map_begin(fn, NULL, &z, opts, false, out, err) : rc;
 }
 
-/* --- collecting, for_each, stats, free ------------------------------------------------------- */
+/* --- collecting, for_each, stats, free -------------------------------------------------------- */
 
 /* {"error": {"code", "type", "message", "traceback"}} for a failed input. NULL: out of memory. */
 static skiff_value *error_value(const skiff_error *e)
@@ -798,6 +819,7 @@ void skiff_map_get_stats(const skiff_map *m, skiff_map_stats *out)
     out->max_outstanding = m->window;
     out->inputs_done = m->src_done;
     out->window_full = m->fn && !m->src_done && out->outstanding >= m->window;
+    out->output_ready = ready(m) != NULL;
 }
 
 const char *skiff_map_call_id(const skiff_map *m)
@@ -838,8 +860,7 @@ void skiff_map_free(skiff_map *m)
     mem_free(m);
 }
 
-/* --- spawn_map and reading a call's outputs ----------------------------------------------------
- */
+/* --- spawn_map and reading a call's outputs --------------------------------------------------- */
 
 /* Sends every input of a spawn_map and waits for each chunk's acknowledgement. */
 static int spawn_all(skiff_map *m, skiff_call **out, skiff_error *err)
@@ -847,8 +868,12 @@ static int spawn_all(skiff_map *m, skiff_call **out, skiff_error *err)
     while (m->fail == SKIFF_OK && !(m->last_sent && m->inflight == 0)) {
         if (feed(m) != SKIFF_OK)
             break;
-        if (m->inflight > 0 && (!has_room(m) || m->last_sent))
+        if (m->inflight > 0 && (!has_room(m) || m->last_sent || m->src_again)) {
             wait_frame(m);
+        } else if (m->src_again) { /* nothing to wait for but the source */
+            m->src_again = false;
+            poll(NULL, 0, SKIFF_MAP_AGAIN_MS);
+        }
     }
     if (m->fail != SKIFF_OK)
         return failed(m, err);

@@ -77,7 +77,7 @@ static struct fake {
     int ndeferred;
 } fk;
 
-/* --- building replies (malloc only) ------------------------------------------------------- */
+/* --- building replies (malloc only) ----------------------------------------------------------- */
 
 static void pk_str(msgpack_packer *pk, const char *s)
 {
@@ -189,7 +189,7 @@ static void reply_strs(int fd, uint64_t rid, ...)
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* --- serving -------------------------------------------------------------------------------- */
+/* --- serving ---------------------------------------------------------------------------------- */
 
 static bool field_is(const msgpack_object *root, const char *key, const char *want)
 {
@@ -405,7 +405,7 @@ static void serve_get(int fd, uint64_t rid, const msgpack_object *root)
         reply_value(fd, rid, FN_ID, 1234, NULL, 0);
 }
 
-/* --- version 2: maps, generators and the rest ----------------------------------------------- */
+/* --- version 2: maps, generators and the rest ------------------------------------------------- */
 
 /* One output of the fake's map: the msgpack of [index, 0, value] or [index, code, ...]. */
 struct fout {
@@ -1606,7 +1606,7 @@ TEST(parent_input_is_per_thread)
     client_set_parent_input(NULL);
 }
 
-/* --- threads -------------------------------------------------------------------------------- */
+/* --- threads ---------------------------------------------------------------------------------- */
 
 struct worker {
     skiff_function *square, *slow;
@@ -1759,7 +1759,7 @@ TEST(ops_requests)
     fake_stop();
 }
 
-/* --- allocation failures -------------------------------------------------------------------- */
+/* --- allocation failures ---------------------------------------------------------------------- */
 
 TEST(out_of_memory_never_crashes)
 {
@@ -1795,8 +1795,7 @@ TEST(out_of_memory_never_crashes)
     fake_stop();
 }
 
-/* --- maps ---------------------------------------------------------------------------------------
- */
+/* --- maps ------------------------------------------------------------------------------------- */
 
 static skiff_value *int_list(int64_t from, int64_t n)
 {
@@ -2218,7 +2217,7 @@ TEST(spawn_map_get_by_index_and_iterate)
     fake_stop();
 }
 
-/* --- generators ------------------------------------------------------------------------------ */
+/* --- generators ------------------------------------------------------------------------------- */
 
 TEST(remote_gen_items_in_order_and_end)
 {
@@ -2528,8 +2527,7 @@ TEST(class_instances_and_methods)
     fake_stop();
 }
 
-/* --- logs (ops.h) ------------------------------------------------------------------------------
- */
+/* --- logs (ops.h) ----------------------------------------------------------------------------- */
 
 struct log_seen {
     int n;
@@ -2569,8 +2567,7 @@ TEST(logs_stream_lines)
     fake_stop();
 }
 
-/* --- the skiff command against the fake --------------------------------------------------------
- */
+/* --- the skiff command against the fake ------------------------------------------------------- */
 
 /* Runs the skiff binary built next to this test (../bin/skiff) with the words given, stdin from
  * in, and its stdout into out (NUL-terminated). Returns its exit status. */
@@ -2686,6 +2683,12 @@ TEST(cli_get_index_graph_url_logs_param)
     ASSERT_EQ_INT(CLI("", out, "call", "app", "Model.predict", "6", "--param", "n=1.5"), 2);
     ASSERT_EQ_INT(CLI("", out, "stats", "app", "square"), 0);
     ASSERT_STR_CONTAINS(out, "\"input_headroom\":13");
+    ASSERT_EQ_INT(CLI("", out, "call", "app", "counter", "3"), 0); /* a generator's items */
+    ASSERT_EQ_STR(out, "0\n10\n20\n");
+    ASSERT_EQ_INT(CLI("", out, "call", "app", "countfail", "5"), 1); /* items, then its failure */
+    ASSERT_EQ_STR(out, "0\n10\n");
+    ASSERT_EQ_INT(CLI("", out, "spawn", "app", "counter", "5"), 0);
+    ASSERT_EQ_STR(out, GEN_ID "\n");
     fake_stop();
 }
 
@@ -2881,5 +2884,110 @@ TEST(map_of_a_method_carries_params_and_parent)
     skiff_obj_free(obj);
     skiff_cls_free(cls);
     skiff_client_close(c);
+    fake_stop();
+}
+
+/* A source of 3 inputs, then "not ready" until the consumer has seen an output, then 2 more. */
+struct shy_source {
+    int64_t i;
+    bool seen_output;
+    int agains;
+};
+
+static int shy_next(void *ctx, skiff_value **args, skiff_error *err)
+{
+    (void)err;
+    struct shy_source *s = ctx;
+    if (s->i == 3 && !s->seen_output) {
+        s->agains++;
+        return SKIFF_AGAIN;
+    }
+    if (s->i >= 5)
+        return SKIFF_OK;
+    *args = skiff_value_list_of(1, skiff_value_int(s->i++));
+    return SKIFF_OK;
+}
+
+TEST(map_source_not_ready_does_not_hold_outputs)
+{
+    /* If the map waited for the source, the first output would never come: the source waits
+     * for an output before it gives more. */
+    fake_start(PROTO_PAYLOAD_MAX);
+    skiff_client *c = connect_ok();
+    skiff_function *fn = fn_ok(c, "square");
+    struct shy_source shy = {0, false, 0};
+    skiff_map_source src = {shy_next, &shy};
+    skiff_map *m = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(skiff_function_map_source(fn, &src, NULL, &m, &err), SKIFF_OK);
+    skiff_map_output out = {0};
+    int64_t n = 0;
+    while (skiff_map_next(m, &out, &err) == SKIFF_OK) {
+        ASSERT_EQ_INT((int64_t)out.index, n);
+        ASSERT_EQ_INT(skiff_value_get_int(out.value), n * n);
+        shy.seen_output = true;
+        skiff_map_output_clear(&out);
+        n++;
+    }
+    ASSERT_EQ_INT(err.code, SKIFF_OK);
+    ASSERT_EQ_INT(n, 5);
+    ASSERT_GT_INT(shy.agains, 0);
+    skiff_map_free(m);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+/* Reads from fd until want has arrived in out (or 10 s pass). True when it did. */
+static bool read_until_has(int fd, char *out, size_t size, size_t *len, const char *want)
+{
+    for (int i = 0; i < 1000 && !strstr(out, want); i++) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 10) <= 0)
+            continue;
+        ssize_t k = read(fd, out + *len, size - 1 - *len);
+        if (k <= 0)
+            break;
+        *len += (size_t)k;
+        out[*len] = '\0';
+    }
+    return strstr(out, want) != NULL;
+}
+
+TEST(cli_map_writes_results_before_stdin_ends)
+{
+    fake_start(PROTO_PAYLOAD_MAX);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 32);
+    ASSERT_TRUE(n > 0);
+    exe[n] = '\0';
+    *strrchr(exe, '/') = '\0';
+    strcpy(strrchr(exe, '/'), "/bin/skiff");
+    int in[2], outp[2];
+    ASSERT_EQ_INT(pipe(in), 0);
+    ASSERT_EQ_INT(pipe(outp), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(outp[1], 1);
+        close(in[1]);
+        close(outp[0]);
+        execl(exe, "skiff", "map", "app", "square", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(outp[1]);
+    char out[256] = "";
+    size_t len = 0;
+    ASSERT_EQ_INT(write(in[1], "[2]\n[3]\n", 8), 8);
+    ASSERT_TRUE(read_until_has(outp[0], out, sizeof out, &len, "4\n9\n")); /* stdin still open */
+    ASSERT_EQ_INT(write(in[1], "[4]\n", 4), 4);
+    ASSERT_TRUE(read_until_has(outp[0], out, sizeof out, &len, "16\n"));
+    close(in[1]);
+    int status;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ASSERT_EQ_STR(out, "4\n9\n16\n");
+    close(outp[0]);
     fake_stop();
 }
