@@ -12,12 +12,16 @@
  *              and returns once every one is durable (on the server's disk): inputs/s (their
  *              results are collected, untimed, before the next part); and, for reference, N/10
  *              skiff_function_spawn calls one at a time, each waiting for its own commit;
- *   (c) map:   skiff_function_map over N inputs, every result collected: results/s.
+ *   (c) map:   skiff_function_map over N inputs, every result collected: results/s;
+ *   (d) the same map with the autoscaler pinned at 1, 2, 4 and 8 containers (--scaling 0 skips
+ *       it): results/s for each, the chart in docs/performance.md.
  * Prints RESULT lines (bench.h) for bench/run.sh.
  */
 #include <skiff/skiff.h>
 
 #include "bench.h"
+
+#include <time.h>
 
 static void check(int rc, const skiff_error *err, const char *what)
 {
@@ -148,6 +152,37 @@ int main(int argc, char **argv)
     drain(it, n, (size_t)size);
     took = bench_now() - t0;
     bench_result("map_per_s", (double)n / took, "results/s");
+
+    /* (d) map throughput against the number of containers: the autoscaler pinned at k (min =
+     * max = k, all warm) for k = 1, 2, 4, 8; then the deployed settings back. */
+    if (bench_opt(argc, argv, "--scaling", 1)) {
+        static const int ks[] = {1, 2, 4, 8};
+        for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+            skiff_autoscaler as = SKIFF_AUTOSCALER_INIT;
+            as.min_containers = ks[i];
+            as.max_containers = ks[i];
+            check(skiff_function_update_autoscaler(fn, &as, NULL, &err), &err, "autoscaler");
+            skiff_function_stats st;
+            for (int tries = 0; tries < 500; tries++) {
+                check(skiff_function_get_current_stats(fn, &st, &err), &err, "stats");
+                if (st.num_total_runners == ks[i])
+                    break;
+                struct timespec ts = {0, 10 * 1000000L};
+                nanosleep(&ts, NULL);
+            }
+            t0 = bench_now();
+            check(skiff_function_map(fn, lists, 1, NULL, &it, &err), &err, "map");
+            drain(it, n, (size_t)size);
+            took = bench_now() - t0;
+            char key[32];
+            snprintf(key, sizeof key, "map_per_s_%dc", ks[i]);
+            bench_result(key, (double)n / took, "results/s");
+        }
+        skiff_autoscaler reset = SKIFF_AUTOSCALER_INIT;
+        reset.min_containers = 0;
+        reset.max_containers = 8;
+        check(skiff_function_update_autoscaler(fn, &reset, NULL, &err), &err, "autoscaler");
+    }
     skiff_value_free(xs);
 
     skiff_value_free(args);

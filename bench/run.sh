@@ -99,6 +99,15 @@ row "sync calls/s" sync_per_s "calls/s" "" ""
 row "spawn (durable) / background submit" submit_per_s "per s" "" ">= 4x"
 row "  one spawn at a time / one submit" spawn1_per_s "per s" "" ""
 row "map (N tasks, results collected)" map_per_s "results/s" "" ">= 15x"
+echo
+echo "map throughput by containers (the autoscaler pinned at k):"
+for k in 1 2 4 8; do
+    v=$(value "$tmp/skiff.txt" "map_per_s_${k}c")
+    [[ -n $v ]] || continue
+    bar=$(awk -v v="$v" 'BEGIN { n = int(v / 10000); s = ""; for (i = 0; i < n; i++) s = s "#"; print s }')
+    printf '  %d container%s %10.0f results/s  %s\n' "$k" "$([[ $k == 1 ]] && echo " " || echo s)" "$v" "$bar"
+done
+echo
 mem=$(value "$tmp/memory.txt" queued_bytes_per_input)
 printf '%-34s %12s %12s %-9s %9s  %s\n' "server memory per queued input" "-" "$mem" "bytes" "" "< 500"
 grep -v '^RESULT' "$tmp/memory.txt" | sed 's/^/  /'

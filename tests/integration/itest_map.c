@@ -339,3 +339,34 @@ TEST(cli_map_json_lines)
     ASSERT_EQ_INT(r.status, 2);
     itest_run_free(&r);
 }
+
+TEST(backlog_spreads_over_containers_up_to_the_maximum)
+{
+    skiff_client *c = itest_connect();
+    skiff_function *fn = itest_lookup(c, "itest-probe", "sleep_ms"); /* max_containers 4 */
+    skiff_value *xs = skiff_value_list();
+    for (int i = 0; i < 24; i++)
+        skiff_list_append(xs, skiff_value_int(150));
+    const skiff_value *lists[] = {xs};
+    int64_t pids[32];
+    size_t idx[32];
+    int code[32];
+    size_t n = run_map(fn, lists, 1, NULL, pids, idx, code, 32);
+    ASSERT_EQ_INT(n, 24);
+    int64_t distinct[32];
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++) {
+        ASSERT_EQ_INT(code[i], SKIFF_OK);
+        bool seen = false;
+        for (size_t k = 0; k < nd; k++)
+            seen |= distinct[k] == pids[i];
+        if (!seen)
+            distinct[nd++] = pids[i];
+    }
+    /* The backlog started more than one container, and never more than the maximum. */
+    ASSERT_GE_INT(nd, 2);
+    ASSERT_LE_INT(nd, 4);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+}
