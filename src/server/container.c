@@ -14,6 +14,7 @@
 #include "common/mem.h"
 #include "common/proto.h"
 #include "conn.h"
+#include "logs.h"
 #include "sched.h"
 #include "store.h"
 
@@ -43,6 +44,8 @@ static void handle_closed(uv_handle_t *h)
 {
     struct container *ct = h->data;
     if (--ct->handles == 0) {
+        buf_deinit(&ct->log_part[0]);
+        buf_deinit(&ct->log_part[1]);
         mem_free(ct->exit_reason);
         mem_free(ct->crash_message);
         mem_free(ct->zombies);
@@ -208,6 +211,38 @@ static void on_process_exit(uv_process_t *p, int64_t status, int sig)
     uv_close((uv_handle_t *)&ct->timer, handle_closed);
 }
 
+/* --- output (logs) ---------------------------------------------------------------------------- */
+
+/* Output is read into one buffer: the loop is single-threaded and logs.c copies what it keeps. */
+static char output_buf[64 * 1024];
+
+static void output_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)h;
+    (void)hint;
+    *b = uv_buf_init(output_buf, sizeof output_buf);
+}
+
+/* Stream i of ct ended (end of file or an error): its last line is kept, its pipe closed. */
+static void output_done(struct container *ct, int i)
+{
+    if (!ct->output_open[i])
+        return;
+    ct->output_open[i] = false;
+    logs_stream_ended(ct, i + 1);
+    uv_close((uv_handle_t *)&ct->output[i], handle_closed);
+}
+
+static void output_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct container *ct = s->data;
+    int i = (uv_pipe_t *)s == &ct->output[1];
+    if (n > 0)
+        logs_output(ct, i + 1, b->base, (size_t)n);
+    else if (n < 0)
+        output_done(ct, i);
+}
+
 /* The worker's environment: ours without any SKIFF_* the worker must get from us, plus those. */
 static char **make_env(const struct container_env *env, const struct container *ct, char *store,
                        size_t size)
@@ -275,10 +310,14 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
                     NULL};
     uv_stdio_container_t stdio[4];
     stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = 2; /* worker stdout joins the server's log until logs are captured */
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = 2;
+    for (int i = 0; i < 2; i++) {
+        /* stdout and stderr come back on pipes, for the logs */
+        uv_pipe_init(loop, &ct->output[i], 0);
+        ct->output[i].data = ct;
+        buf_init(&ct->log_part[i], 2 * LOGS_LINE_MAX);
+        stdio[1 + i].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+        stdio[1 + i].data.stream = (uv_stream_t *)&ct->output[i];
+    }
     stdio[3].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
     stdio[3].data.stream = &ct->conn->h.stream;
     uv_process_options_t opts = {0};
@@ -299,19 +338,22 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
         ct->conn = NULL;
         c->ops = &detached_ops;
         conn_close(c);
-        if (envp_made) {
-            /* uv_spawn initialised the handle even though it failed: close it. */
-            ct->handles = 1;
+        ct->handles = envp_made ? 3 : 2;
+        uv_close((uv_handle_t *)&ct->output[0], handle_closed);
+        uv_close((uv_handle_t *)&ct->output[1], handle_closed);
+        if (envp_made) /* uv_spawn initialised the handle even though it failed: close it */
             uv_close((uv_handle_t *)&ct->proc, handle_closed);
-        } else {
-            mem_free(ct);
-        }
         return NULL;
     }
     ct->pid = ct->proc.pid;
     uv_timer_init(loop, &ct->timer);
     ct->timer.data = ct;
-    ct->handles = 2; /* proc and timer */
+    ct->handles = 4; /* proc, timer and the two output pipes */
+    for (int i = 0; i < 2; i++) {
+        ct->output_open[i] = true;
+        if (uv_read_start((uv_stream_t *)&ct->output[i], output_alloc, output_read) < 0)
+            output_done(ct, i);
+    }
     list_push(&all, &ct->all_link);
     if (conn_start(ct->conn) < 0)
         container_kill(ct, "its socket could not be read");

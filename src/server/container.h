@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/buf.h"
 #include "common/id.h"
 #include "common/list.h"
 
@@ -53,6 +54,9 @@ struct container {
     int n_unsent;           /* the last n_unsent of held go out at the next flush */
     struct zombie *zombies; /* cancelled inputs whose output is still due */
     int n_zombies, cap_zombies;
+    uv_pipe_t output[2];    /* its stdout and stderr, read into logs.c */
+    bool output_open[2];    /* still being read */
+    struct buf log_part[2]; /* an unfinished line of each (logs.c) */
     struct list_node fn_link;
     struct list_node all_link;
     struct list_node dirty_link; /* on the flush list while n_unsent > 0 */

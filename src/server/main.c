@@ -27,6 +27,7 @@
 #include "common/proto.h"
 #include "conn.h"
 #include "container.h"
+#include "logs.h"
 #include "proto.h"
 #include "sched.h"
 #include "store.h"
@@ -300,6 +301,7 @@ int main(int argc, char **argv)
     struct proto_limits limits = {o.payload_max, frame_max > PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD
                                                      ? frame_max
                                                      : PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD};
+    logs_init();
     if (calls_init(loop, o.retention, o.payload_max) < 0 ||
         sched_init(loop, worker, o.listen, auth_container_id(), auth_container_secret(),
                    o.payload_max, frame_max) < 0)
@@ -334,6 +336,7 @@ int main(int argc, char **argv)
     uv_close((uv_handle_t *)&sigint_h, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     calls_deinit();
+    logs_deinit();
     apps_deinit();
     store_close();
     uv_loop_close(loop);

@@ -19,6 +19,7 @@
 #include "common/proto.h"
 #include "container.h"
 #include "graph.h"
+#include "logs.h"
 #include "sched.h"
 
 static struct proto_limits limits;
@@ -820,6 +821,21 @@ static void on_frame(struct conn *c, struct wire_msg *m)
     case OP_CLS_LOOKUP:
         cls_lookup(c, m);
         return;
+    case OP_LOGS: {
+        char app[256], function[256];
+        if (!need_str(c, m, "app", app, sizeof app))
+            return;
+        bool has_fn = wire_copy_str(m, "function", function, sizeof function);
+        bool follow = false;
+        int64_t tail = -1;
+        wire_get_bool(m, "follow", &follow);
+        if (wire_get(m, "tail") && (!wire_get_int(m, "tail", &tail) || tail < 0)) {
+            conn_error(c, m->rid, SKIFF_ERR_INVALID, "field 'tail' is not a count of lines");
+            return;
+        }
+        logs_request(c, m->rid, app, has_fn ? function : NULL, follow, tail);
+        return;
+    }
     case OP_CALL_GRAPH: {
         char id[ID_SIZE + 64];
         if (need_str(c, m, "call_id", id, sizeof id))

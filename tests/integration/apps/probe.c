@@ -172,3 +172,15 @@ static int slower_first(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_FUNCTION(slower_first, .signature = "x:int", .max_containers = 8);
+
+/* Prints msg on stdout and "err: msg" on stderr (the logs test). */
+static int shout(skiff_ctx *ctx, skiff_value **out)
+{
+    const char *msg = skiff_arg_string(ctx, "msg");
+    printf("%s\n", msg);
+    fflush(stdout);
+    fprintf(stderr, "err: %s\n", msg);
+    *out = NULL;
+    return 0;
+}
+SKIFF_FUNCTION(shout, .signature = "msg:str");
