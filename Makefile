@@ -108,6 +108,11 @@ $(BUILD)/tests/itest_raw_%: tests/integration/itest_raw_%.c tests/integration/it
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Itests/integration -o $@ $< $(COMMON_OBJ) -L$(BUILD)/lib \
 		-lskiff $(PKG_LIBS) -lpthread -Wl,-rpath,$(abspath $(BUILD)/lib)
 
+# Unit tests of the container runtime also link its objects (src/worker, internal to libskiff).
+$(BUILD)/tests/test_worker_%: tests/unit/test_worker_%.c tests/unit/unit.h $(COMMON_OBJ) $(CLIENT_OBJ) $(WORKER_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Itests/unit -o $@ $< $(COMMON_OBJ) $(CLIENT_OBJ) $(WORKER_OBJ) $(PKG_LIBS) -ldl -lpthread
+
 $(BUILD)/tests/%: tests/integration/%.c tests/integration/itest.h $(LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Itests/integration -o $@ $< -L$(BUILD)/lib -lskiff \

@@ -1,9 +1,11 @@
 /*
- * square.c - the shared app of the quickstart: "my-shared-app" with one function, square(x).
+ * square.c - the shared app of the quickstart: "my-shared-app" with one function, square(x),
+ * and one class, MyLifecycleClass, whose enter hook sets the state its method foo returns.
  *
  *     skiff deploy examples/square.c
- *     skiff call my-shared-app square 42        # 1764
- *     skiff call my-shared-app square 1.5       # 2.25
+ *     skiff call my-shared-app square 42                  # 1764
+ *     skiff call my-shared-app square 1.5                 # 2.25
+ *     skiff call my-shared-app MyLifecycleClass.foo       # "hello world"
  *
  * An int squares to an int (an OverflowError when the square does not fit in 64 bits), a float
  * to a float; anything else is a TypeError. examples/another_app.c calls it from another app.
@@ -38,3 +40,36 @@ static int square(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_FUNCTION(square, .signature = "x");
+
+/* The reference example of a class with a lifecycle hook (Modal's @app.cls with @modal.enter):
+ *
+ *     @app.cls()
+ *     class MyLifecycleClass:
+ *         @modal.enter()
+ *         def enter(self):
+ *             self.var = "hello world"
+ *
+ *         @modal.method()
+ *         def foo(self):
+ *             return self.var
+ */
+struct lifecycle {
+    const char *var;
+};
+
+static int lifecycle_enter(skiff_ctx *ctx)
+{
+    struct lifecycle *self = skiff_self(ctx);
+    self->var = "hello world";
+    return 0;
+}
+
+SKIFF_CLASS(MyLifecycleClass, struct lifecycle, .enter = {lifecycle_enter});
+
+static int foo(skiff_ctx *ctx, skiff_value **out)
+{
+    struct lifecycle *self = skiff_self(ctx);
+    *out = skiff_value_string(self->var);
+    return *out ? 0 : skiff_raise(ctx, "MemoryError", "out of memory");
+}
+SKIFF_METHOD(MyLifecycleClass, foo, .signature = "");

@@ -1,6 +1,7 @@
 /*
  * ctx.c - the skiff_ctx API of the app SDK (include/skiff/app.h): bound arguments, the input's
- * identity, cancellation, raising errors, and the container's shared client.
+ * identity, cancellation, generators' items, batches, class state and parameters, raising
+ * errors, and the container's shared client.
  *
  * Raising records the error in the ctx; the runner (run.c) turns it into the input's failed
  * output once the function returns non-zero. A traceback is one line per frame in Python's
@@ -87,12 +88,63 @@ const char *skiff_ctx_container_id(const skiff_ctx *ctx)
 
 bool skiff_ctx_cancelled(const skiff_ctx *ctx)
 {
-    if (!ctx)
+    if (!ctx || !ctx->cancelled)
         return false;
-    if (__atomic_load_n(&ctx->cancelled, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(ctx->cancelled, __ATOMIC_ACQUIRE))
         return true;
     worker_poll_control();
-    return __atomic_load_n(&ctx->cancelled, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(ctx->cancelled, __ATOMIC_ACQUIRE);
+}
+
+/* --- generators, batches, classes ------------------------------------------------------------- */
+
+int skiff_yield(skiff_ctx *ctx, skiff_value *item)
+{
+    if (!ctx) {
+        skiff_value_free(item);
+        return -1;
+    }
+    if (!ctx->yield) {
+        skiff_value_free(item);
+        return skiff_raise(ctx, "InvalidError",
+                           "skiff_yield called in %s(), which is not a generator (.generator = "
+                           "true)",
+                           ctx->def ? ctx->def->name : "a class hook");
+    }
+    return ctx->yield(ctx, item);
+}
+
+size_t skiff_batch_size(const skiff_ctx *ctx)
+{
+    return ctx && ctx->batch > 1 ? ctx->batch : 1;
+}
+
+void *skiff_self(const skiff_ctx *ctx)
+{
+    return ctx && ctx->target ? ctx->target->state : NULL;
+}
+
+const skiff_value *skiff_param(const skiff_ctx *ctx, const char *name)
+{
+    if (!ctx || !ctx->target || !ctx->target->params_bound || !name)
+        return NULL;
+    int i = signature_find(&ctx->target->params_sig, name);
+    return i < 0 ? NULL : ctx->target->params_bound[i];
+}
+
+int64_t skiff_param_int(const skiff_ctx *ctx, const char *name)
+{
+    return skiff_value_get_int(skiff_param(ctx, name));
+}
+
+bool skiff_param_bool(const skiff_ctx *ctx, const char *name)
+{
+    return skiff_value_get_bool(skiff_param(ctx, name));
+}
+
+const char *skiff_param_string(const skiff_ctx *ctx, const char *name)
+{
+    return skiff_value_get_string(skiff_param(ctx, name), NULL);
 }
 
 /* --- the shared client ------------------------------------------------------------------------ */

@@ -3,7 +3,9 @@
  * operations").
  *
  *     skiff-worker --fd 3 --code PATH --function NAME --container ID
- *         run as a container: the server's socket on fd 3
+ *     skiff-worker --fd 3 --code PATH --class NAME [--params B64] --container ID
+ *         run as a container of a function, or of a class instance (params: base64 of the
+ *         msgpack map of its parameters): the server's socket on fd 3
  *     skiff-worker --describe PATH
  *         print the app's declarations as JSON (used by `skiff deploy`)
  *
@@ -18,9 +20,11 @@
 
 static const char usage[] =
     "usage: skiff-worker --fd FD --code PATH --function NAME [--container ID]\n"
+    "       skiff-worker --fd FD --code PATH --class NAME [--params B64] [--container ID]\n"
     "       skiff-worker --describe PATH\n"
     "\n"
-    "Runs one function of a skiff app as a container of skiffd: loads the app's shared object,\n"
+    "Runs one function (or one instance of a class) of a skiff app as a container of skiffd:\n"
+    "loads the app's shared object,\n"
     "then executes the inputs the server sends on the socket FD (docs/protocol.md). skiffd\n"
     "starts it; there is no reason to run it by hand except --describe, which prints the app's\n"
     "name and functions as JSON.\n";
@@ -57,6 +61,8 @@ int skiff__worker_main(int argc, char **argv)
         }
         const char **slot = !strcmp(a, "--code")        ? &o.code
                             : !strcmp(a, "--function")  ? &o.function
+                            : !strcmp(a, "--class")     ? &o.cls
+                            : !strcmp(a, "--params")    ? &o.params
                             : !strcmp(a, "--container") ? &o.container_id
                             : !strcmp(a, "--describe")  ? &describe
                                                         : NULL;
@@ -74,12 +80,14 @@ int skiff__worker_main(int argc, char **argv)
         }
     }
     if (describe) {
-        if (o.code || o.function || o.fd >= 0)
+        if (o.code || o.function || o.cls || o.params || o.fd >= 0)
             return bad_usage("--describe takes no other options", NULL);
         return worker_describe(describe);
     }
-    if (o.fd < 0 || !o.code || !o.function)
-        return bad_usage("--fd, --code and --function are required", NULL);
+    if (o.fd < 0 || !o.code || !o.function == !o.cls)
+        return bad_usage("--fd, --code and one of --function or --class are required", NULL);
+    if (o.params && !o.cls)
+        return bad_usage("--params goes with --class", NULL);
     if (!o.container_id)
         o.container_id = getenv("SKIFF_CONTAINER_ID");
     if (!o.container_id || !*o.container_id)
