@@ -324,8 +324,8 @@ static int read_code(const char *path, char **data, size_t *len)
 }
 
 /* Sends the deploy and prints {app, app_id, version, functions}. */
-static int send_deploy(struct cli *cli, const char *app, const skiff_value *fns, const char *code,
-                       size_t len)
+static int send_deploy(struct cli *cli, const char *app, const skiff_value *fns,
+                       const skiff_value *classes, const char *code, size_t len)
 {
     skiff_client *client;
     int rc = cli_connect(cli, &client);
@@ -333,7 +333,7 @@ static int send_deploy(struct cli *cli, const char *app, const skiff_value *fns,
         return rc;
     skiff_error err = SKIFF_ERROR_INIT;
     skiff_value *reply = NULL, *shown = skiff_value_map();
-    if (client_deploy(client, app, code, len, fns, &reply, &err) != SKIFF_OK) {
+    if (client_deploy(client, app, code, len, fns, classes, &reply, &err) != SKIFF_OK) {
         rc = cli_fail(&err);
     } else if (!shown || skiff_map_set(shown, "app", skiff_value_string(app)) != SKIFF_OK) {
         fputs("skiff: out of memory\n", stderr);
@@ -394,7 +394,8 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
         if (opts[0].count)
             rc = cli_print_json(desc);
         else if (read_code(w.so, &code, &len) == CLI_OK)
-            rc = send_deploy(cli, app, skiff_map_get(desc, "functions"), code, len);
+            rc = send_deploy(cli, app, skiff_map_get(desc, "functions"),
+                             skiff_map_get(desc, "classes"), code, len);
     }
     workdir_remove(&w);
     mem_free(code);

@@ -30,7 +30,8 @@ static int request(skiff_client *c, int op, const struct rpc_field *f, size_t n,
 }
 
 int client_deploy(skiff_client *c, const char *app, const void *code, size_t len,
-                  const skiff_value *functions, skiff_value **reply, skiff_error *err)
+                  const skiff_value *functions, const skiff_value *classes, skiff_value **reply,
+                  skiff_error *err)
 {
     if (!app || !*app)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "cannot deploy: no app name");
@@ -49,12 +50,19 @@ int client_deploy(skiff_client *c, const char *app, const void *code, size_t len
             return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                    "cannot deploy %s: function definition %zu is not a map", app,
                                    i);
+    if (classes && skiff_value_type(classes) != SKIFF_LIST &&
+        skiff_value_type(classes) != SKIFF_NIL)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "cannot deploy %s: the class definitions are not a list", app);
+    bool with_classes = classes && skiff_value_type(classes) == SKIFF_LIST;
     struct rpc_field f[] = {
         {.key = "app", .kind = RPC_STR, .str = app},
         {.key = "code", .kind = RPC_BIN, .bin = code, .len = len},
         {.key = "functions", .kind = RPC_VALUE, .v = functions},
+        {.key = "classes", .kind = RPC_VALUE, .v = classes},
     };
-    return request(c, OP_DEPLOY, f, 3, PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD, reply, err);
+    return request(c, OP_DEPLOY, f, with_classes ? 4 : 3, PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD,
+                   reply, err);
 }
 
 int client_app_list(skiff_client *c, skiff_value **reply, skiff_error *err)

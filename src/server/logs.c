@@ -116,9 +116,11 @@ static struct app_logs *app_logs(const char *app)
 /* Length of the valid UTF-8 sequence at p (n bytes left), or 0 if it is not one. */
 static size_t utf8_seq(const unsigned char *p, size_t n)
 {
-    size_t k = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3
-                           : (p[0] & 0xf8) == 0xf0                           ? 4
-                                                                             : 0;
+    size_t k = p[0] < 0x80             ? 1
+               : (p[0] & 0xe0) == 0xc0 ? 2
+               : (p[0] & 0xf0) == 0xe0 ? 3
+               : (p[0] & 0xf8) == 0xf0 ? 4
+                                       : 0;
     if (k == 0 || k > n)
         return 0;
     for (size_t i = 1; i < k; i++)
@@ -240,8 +242,8 @@ static void follower_gone(struct stream *s, void *owner)
     mem_free(f);
 }
 
-void logs_request(struct conn *c, uint64_t rid, const char *app, const char *function,
-                  bool follow, int64_t tail)
+void logs_request(struct conn *c, uint64_t rid, const char *app, const char *function, bool follow,
+                  int64_t tail)
 {
     if (!apps_find(app)) {
         conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "app '%s' is not deployed", app);

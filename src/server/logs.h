@@ -35,7 +35,7 @@ void logs_stream_ended(struct container *ct, int stream);
 
 /* Handles LOGS: the kept lines of app (function NULL: all of its functions), the last tail of
  * them (tail < 0: all), then, with follow, every new line until the conn closes. */
-void logs_request(struct conn *c, uint64_t rid, const char *app, const char *function,
-                  bool follow, int64_t tail);
+void logs_request(struct conn *c, uint64_t rid, const char *app, const char *function, bool follow,
+                  int64_t tail);
 
 #endif
