@@ -759,7 +759,7 @@ TEST(generator_streams_items_in_order_then_the_count)
     for (int i = 0; i < 4; i++) {
         ASSERT_EQ_INT(r.o[i].slot, 5);
         ASSERT_EQ_INT(r.o[i].kind, 2);
-        char want[8];
+        char want[16];
         snprintf(want, sizeof want, "%d", i);
         ASSERT_EQ_STR(r.o[i].json, want);
     }
