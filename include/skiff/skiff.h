@@ -58,6 +58,7 @@ typedef enum skiff_code {
     SKIFF_ERR_REQUEST_SIZE = 16,       /* RequestSizeError: payload over the limit */
     SKIFF_ERR_NOMEM = 17,              /* out of memory */
     SKIFF_ERR_INIT_FAILURE = 18,       /* the container could not start the function */
+    SKIFF_ERR_OUT_OF_MEMORY = 19,      /* OutOfMemoryError: the function exceeded its memory */
 } skiff_code;
 
 typedef struct skiff_error {

@@ -31,6 +31,7 @@ static const char *const code_names[] = {
     [SKIFF_ERR_REQUEST_SIZE] = "RequestSizeError",
     [SKIFF_ERR_NOMEM] = "OutOfMemoryError",
     [SKIFF_ERR_INIT_FAILURE] = "InitFailureError",
+    [SKIFF_ERR_OUT_OF_MEMORY] = "OutOfMemoryError",
 };
 
 const char *skiff_code_name(skiff_code code)

@@ -22,6 +22,8 @@ struct fn_config {
     int max_containers;
     int min_containers;
     double scaledown_window; /* idle seconds before a container stops */
+    double cpu;              /* cores a container may use; 0: the server's default */
+    int memory;              /* MiB a container may use; 0: the server's default */
 };
 
 struct app;
@@ -64,6 +66,8 @@ struct app {
 #define FN_MAX_TIMEOUT 86400.0
 #define FN_DEFAULT_MAX_CONTAINERS 8
 #define FN_DEFAULT_SCALEDOWN 60.0
+#define FN_MAX_CPU 1024.0                /* cores: beyond any one host */
+#define FN_MAX_MEMORY (16 * 1024 * 1024) /* MiB: 16 TiB, beyond any one host */
 
 /* Loads apps and functions from the store. 0 or -1. */
 int apps_init(const char *data_dir);

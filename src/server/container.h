@@ -18,6 +18,7 @@
 struct call;
 struct conn;
 struct function;
+struct sandbox;
 
 enum container_state { CT_STARTING, CT_IDLE, CT_BUSY, CT_STOPPING };
 
@@ -30,12 +31,15 @@ struct container {
     int64_t started;      /* unix ms */
     struct call *running; /* the input it runs (CT_BUSY) */
     uv_process_t proc;
-    struct conn *conn; /* its socket; NULL once closed */
-    uv_timer_t timer;  /* the running input's deadline, or the idle window */
-    bool exited;       /* the process has exited */
-    bool killed;       /* we sent SIGKILL */
-    int handles;       /* open libuv handles; freed at 0 */
-    char *exit_reason; /* why it stopped, for the input it ran */
+    struct conn *conn;       /* its socket; NULL once closed */
+    uv_timer_t timer;        /* the running input's deadline, or the idle window */
+    bool exited;             /* the process has exited */
+    bool killed;             /* we sent SIGKILL */
+    int handles;             /* open libuv handles; freed at 0 */
+    char *exit_reason;       /* why it stopped, for the input it ran */
+    struct sandbox *sandbox; /* its namespaces and cgroup (sandbox.h), or NULL: a plain process */
+    int exit_code;           /* the error for the input it ran when it died: 0 (RemoteError), or
+                                SKIFF_ERR_OUT_OF_MEMORY when it exceeded its memory limit */
     struct list_node fn_link;
     struct list_node all_link;
 };

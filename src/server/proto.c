@@ -224,6 +224,20 @@ static int deploy_functions(struct conn *c, struct wire_msg *m, struct deploy_fn
             else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
                 fns[i].cfg.scaledown_window = (double)o->via.u64;
         }
+        if ((o = wire_obj_get(e, "cpu"))) {
+            if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)
+                fns[i].cfg.cpu = o->via.f64;
+            else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                fns[i].cfg.cpu = (double)o->via.u64;
+            if (!(fns[i].cfg.cpu >= 0 && fns[i].cfg.cpu <= FN_MAX_CPU))
+                problem = "cpu is outside 0 to 1024 cores";
+        }
+        if ((o = wire_obj_get(e, "memory")) && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            if (o->via.u64 > FN_MAX_MEMORY)
+                problem = "memory is over 16 TiB (it is in MiB)";
+            else
+                fns[i].cfg.memory = (int)o->via.u64;
+        }
     }
     if (problem) {
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "cannot deploy: %s%s%s%s", problem,

@@ -320,7 +320,7 @@ void sched_container_exited(struct container *ct, const char *why)
         call->container = NULL;
         fn->n_running--;
         skiff_error err = SKIFF_ERROR_INIT;
-        skiff_error_set(&err, SKIFF_ERR_REMOTE, NULL,
+        skiff_error_set(&err, ct->exit_code ? (skiff_code)ct->exit_code : SKIFF_ERR_REMOTE, NULL,
                         "%s.%s() did not return: %s while running call %s", fn->app->name, fn->name,
                         why, call->id);
         calls_finish(call, ST_FAILURE, NULL, 0, &err);
