@@ -54,7 +54,7 @@ ITEST_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/%,$(FUZZ_SRC))
 EXAMPLE_CLIENTS := $(BUILD)/examples/call_square
-BENCH_BINS := $(BUILD)/bench/bench_skiff $(BUILD)/bench/bench_gearman
+BENCH_BINS := $(BUILD)/bench/bench_skiff $(BUILD)/bench/bench_gearman $(BUILD)/bench/bench_coldstart
 
 .PHONY: all deps test test-sanitize unit demo bench fuzz install clean format format-check
 all: $(BINS) $(LIB) $(LIBA) $(HEADERS) $(BUILD)/lib/pkgconfig/skiff.pc
@@ -115,6 +115,10 @@ $(BUILD)/examples/%: examples/%.c $(LIB) $(HEADERS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< -L$(BUILD)/lib -lskiff -Wl,-rpath,$(abspath $(BUILD)/lib)
 
 $(BUILD)/bench/bench_skiff: bench/bench_skiff.c bench/bench.h $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< -L$(BUILD)/lib -lskiff -lm -Wl,-rpath,$(abspath $(BUILD)/lib)
+
+$(BUILD)/bench/bench_coldstart: bench/bench_coldstart.c bench/bench.h $(LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< -L$(BUILD)/lib -lskiff -lm -Wl,-rpath,$(abspath $(BUILD)/lib)
 
