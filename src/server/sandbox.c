@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -68,6 +69,7 @@ struct clone3_args {
     uint64_t cgroup;
 };
 #define SANDBOX_CLONE_PIDFD 0x00001000ULL
+#define SANDBOX_CLONE_INTO_CGROUP 0x200000000ULL
 
 /* At most three hierarchies: v2's one, or v1's memory, pids and cpu. */
 #define MAX_HIER 3
@@ -156,6 +158,7 @@ enum step {
     ST_PROC,
     ST_HOSTNAME,
     ST_FDS,
+    ST_ORDER,
     ST_VFORK,
     ST_EXEC,
     ST_COUNT
@@ -173,22 +176,35 @@ static const char *const step_names[ST_COUNT] = {
     [ST_PROC] = "mount /proc",
     [ST_HOSTNAME] = "set its hostname",
     [ST_FDS] = "arrange its file descriptors",
+    [ST_ORDER] = "read its orders from the server",
     [ST_VFORK] = "start the worker",
     [ST_EXEC] = "exec the worker",
 };
 
-/* Everything the init needs, prepared by the server before clone3 (the init must not allocate). */
+/* Everything the init needs from the server before clone3 (the init must not allocate). The
+ * container's own settings come later, in an order (below). */
 struct plan {
-    bool trial; /* the start-up probe: set everything up, then exit 0 */
-    int status_fd;
-    int fd3;
-    int procs_fd[MAX_HIER];
+    bool trial;             /* the start-up probe: set everything up, then exit 0 */
+    int status_fd;          /* write end of the status pipe */
+    int ctl_fd;             /* the init's end of the order socket (-1 for the trial) */
+    int procs_fd[MAX_HIER]; /* cgroup.procs to join (v1; v2 clones into the cgroup) */
     int nprocs;
-    const char *hostname;
-    const char *worker;
-    char *const *argv;
-    char *const *envp;
 };
+
+/* An order, server -> parked init, on a SOCK_SEQPACKET socket with the worker's socket as
+ * SCM_RIGHTS: this header, then NUL-terminated strings: the hostname, argc argv strings (the
+ * first is the worker's path), envc environment strings. */
+struct order_hdr {
+    uint32_t argc;
+    uint32_t envc;
+};
+/* The largest order: the worker's arguments and the server's environment. */
+#define ORDER_MAX (128 * 1024)
+#define ORDER_MAX_STRINGS 4096
+
+/* The init's copy of its order: its own memory (the server's pages are copy-on-write). */
+static char order_buf[ORDER_MAX];
+static char *order_argv[ORDER_MAX_STRINGS + 2];
 
 static void init_write(int fd, const struct status_rec *r)
 {
@@ -273,43 +289,100 @@ static void init_mounts(int sfd)
 
 /* The worker, in the vfork child: stdin /dev/null, stdout to the server's stderr (as plain
  * containers), the socket on fd 3 (placed there by the init), then exec. */
-static __attribute__((noreturn)) void init_exec_worker(const struct plan *p)
+static __attribute__((noreturn)) void init_exec_worker(char *const *argv, char *const *envp)
 {
     int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0 || dup2(2, 1) < 0)
         init_fail(4, ST_FDS);
     if (null > 4)
         close(null);
-    execve(p->worker, p->argv, p->envp);
+    execve(argv[0], argv, envp);
     init_fail(4, ST_EXEC);
+}
+
+/* Waits for the order on fd 3 and parses it: the hostname into *host, argv and envp (NULL
+ * terminated) into order_argv, the worker's socket moved to fd 3. Exits quietly when the server
+ * closes the socket instead (a spare it no longer needs, or it is gone). */
+static void init_wait_order(const char **host, char ***argv, char ***envp)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    struct iovec iov = {order_buf, sizeof order_buf - 1};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+    ssize_t n;
+    do
+        n = recvmsg(3, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        _exit(0);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    struct order_hdr hdr;
+    errno = EPROTO;
+    if (!c || c->cmsg_type != SCM_RIGHTS || (size_t)n < sizeof hdr)
+        init_fail(4, ST_ORDER);
+    int sock;
+    memcpy(&sock, CMSG_DATA(c), sizeof sock);
+    memcpy(&hdr, order_buf, sizeof hdr);
+    order_buf[n] = '\0';
+    size_t total = 1 + (size_t)hdr.argc + hdr.envc; /* hostname, argv, envp */
+    if (hdr.argc < 1 || total + 2 > sizeof order_argv / sizeof order_argv[0])
+        init_fail(4, ST_ORDER);
+    char *s = order_buf + sizeof hdr, *end = order_buf + n;
+    for (size_t i = 0; i < total; i++, s += strlen(s) + 1) {
+        if (s >= end)
+            init_fail(4, ST_ORDER);
+        order_argv[i <= hdr.argc ? i : i + 1] = s; /* envp after argv's NULL */
+    }
+    order_argv[1 + hdr.argc] = NULL;
+    order_argv[total + 1] = NULL;
+    if (dup2(sock, 3) < 0)
+        init_fail(4, ST_FDS);
+    close(sock);
+    *host = order_argv[0];
+    *argv = order_argv + 1;
+    *envp = order_argv + 2 + hdr.argc;
 }
 
 /* pid 1 of the container. Never returns. */
 static __attribute__((noreturn)) void init_main(const struct plan *p)
 {
-    int sfd = p->status_fd;
     if (init_default_signals() < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        init_fail(sfd, ST_SIGNALS);
+        init_fail(p->status_fd, ST_SIGNALS);
+    /* First drop every descriptor of the server's (a copy of another container's socket would
+     * hide its end): fd 3 the order socket, 4 the status pipe, 5... the cgroups to join. */
+    int keep[2 + MAX_HIER] = {p->ctl_fd, p->status_fd}, high[2 + MAX_HIER];
     for (int i = 0; i < p->nprocs; i++)
-        if (write(p->procs_fd[i], "0", 1) != 1)
-            init_fail(sfd, ST_CGROUP);
-    init_mounts(sfd);
-    if (sethostname(p->hostname, strlen(p->hostname)) < 0)
-        init_fail(sfd, ST_HOSTNAME);
+        keep[2 + i] = p->procs_fd[i];
+    for (int i = 0; i < 2 + p->nprocs; i++)
+        if (keep[i] >= 0 && (high[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 16)) < 0)
+            init_fail(p->status_fd, ST_FDS);
+    for (int i = 0; i < 2 + p->nprocs; i++)
+        if (keep[i] >= 0 ? dup3(high[i], 3 + i, O_CLOEXEC) < 0 : close(3 + i) < 0 && errno != EBADF)
+            init_fail(p->status_fd, ST_FDS);
+    if (syscall(SYS_close_range, 5u + (unsigned)p->nprocs, ~0u, 0u) < 0)
+        init_fail(4, ST_FDS);
+    for (int i = 0; i < p->nprocs; i++) {
+        if (write(5 + i, "0", 1) != 1)
+            init_fail(4, ST_CGROUP);
+        close(5 + i);
+    }
+    init_mounts(4);
+    const char *host = "skiff-trial";
+    char **argv = NULL, **envp = NULL;
+    if (!p->trial)
+        init_wait_order(&host, &argv, &envp);
+    if (sethostname(host, strlen(host)) < 0)
+        init_fail(4, ST_HOSTNAME);
     if (p->trial)
         _exit(0);
-    /* fd 3: the socket, fd 4: the status pipe (close-on-exec), nothing else of the server's. */
-    int sock = fcntl(p->fd3, F_DUPFD_CLOEXEC, 16);
-    int st = fcntl(sfd, F_DUPFD_CLOEXEC, 16);
-    if (sock < 0 || st < 0 || dup2(sock, 3) < 0 || dup3(st, 4, O_CLOEXEC) < 0)
-        init_fail(sfd, ST_FDS);
-    if (syscall(SYS_close_range, 5u, ~0u, 0u) < 0)
-        init_fail(4, ST_FDS);
     pid_t worker = vfork();
     if (worker < 0)
         init_fail(4, ST_VFORK);
     if (worker == 0)
-        init_exec_worker(p);
+        init_exec_worker(argv, envp);
     close(3);
     for (;;) {
         int status;
@@ -567,9 +640,10 @@ static int cgroup_limits(const struct hier *h, const char *dir, int memory_mib, 
 /* --- containers ------------------------------------------------------------------------------ */
 
 struct sandbox {
-    uv_poll_t poll; /* on the pidfd */
+    uv_poll_t poll; /* on the pidfd, once started */
     int pidfd;
     int status_fd; /* read end of the status pipe */
+    int ctl_fd;    /* the server's end of the order socket, until the order is sent */
     int pid;
     int memory_mib; /* the limit in force (0: none) */
     bool exited;
@@ -579,6 +653,13 @@ struct sandbox {
     int ndirs;
 };
 
+/* The next spare is made as soon as one is taken, so a container start finds its init already
+ * in its namespaces and cgroup: joining a cgroup v1 costs a RCU grace period (~10 ms here), and
+ * that wait then happens between starts instead of in one. */
+static struct sandbox *spare;
+/* Names spares' cgroups until they become a container's. */
+static unsigned spare_seq;
+
 static void remove_dirs(struct sandbox *sb)
 {
     for (int i = 0; i < sb->ndirs; i++)
@@ -587,17 +668,19 @@ static void remove_dirs(struct sandbox *sb)
     sb->ndirs = 0;
 }
 
-/* Makes the container's cgroups with their limits and opens their cgroup.procs into procs.
- * 0, or -1 with errbuf set and nothing left behind. */
-static int make_cgroups(struct sandbox *sb, const char *id, int memory_mib, double cpu, int *procs,
-                        char *errbuf, size_t errlen)
+/* Makes the cgroup `name` in every hierarchy and opens, per hierarchy, what the init needs to
+ * join it: cgroup.procs (v1) or the directory (v2, for CLONE_INTO_CGROUP), into fds. 0, or -1
+ * with errbuf set and nothing left behind. */
+static int make_cgroups(struct sandbox *sb, const char *name, int *fds, char *errbuf, size_t errlen)
 {
+    for (int i = 0; i < S.nhier; i++)
+        fds[i] = -1;
     for (int i = 0; i < S.nhier; i++) {
         char path[PATH_MAX];
-        procs[i] = -1;
-        if (!path_fmt(sb->dirs[i], "%s/%s", S.hier[i].tree, id) ||
-            !path_fmt(path, "%s/cgroup.procs", sb->dirs[i])) {
-            snprintf(errbuf, errlen, "the cgroup path of %s is too long", id);
+        bool v2 = S.hier[i].kind == H_V2;
+        if (!path_fmt(sb->dirs[i], "%s/%s", S.hier[i].tree, name) ||
+            !path_fmt(path, "%s%s", sb->dirs[i], v2 ? "" : "/cgroup.procs")) {
+            snprintf(errbuf, errlen, "the cgroup path of %s is too long", name);
             goto fail;
         }
         if (mkdir(sb->dirs[i], 0755) < 0) {
@@ -606,11 +689,8 @@ static int make_cgroups(struct sandbox *sb, const char *id, int memory_mib, doub
             goto fail;
         }
         sb->ndirs = i + 1;
-        if (cgroup_limits(&S.hier[i], sb->dirs[i], memory_mib, S.opts.pids, cpu, errbuf, errlen) <
-            0)
-            goto fail;
-        procs[i] = open(path, O_WRONLY | O_CLOEXEC);
-        if (procs[i] < 0) {
+        fds[i] = open(path, (v2 ? O_RDONLY | O_DIRECTORY : O_WRONLY) | O_CLOEXEC);
+        if (fds[i] < 0) {
             snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
             goto fail;
         }
@@ -618,8 +698,8 @@ static int make_cgroups(struct sandbox *sb, const char *id, int memory_mib, doub
     return 0;
 fail:
     for (int i = 0; i < S.nhier; i++)
-        if (procs[i] >= 0)
-            close(procs[i]);
+        if (fds[i] >= 0)
+            close(fds[i]);
     remove_dirs(sb);
     return -1;
 }
@@ -681,91 +761,214 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
     sb->cb(sb, &ex, sb->data);
 }
 
-/* Starts the init with plan p. Its pid, and the pidfd into *pidfd; -1 with errno on failure. */
-static pid_t clone_init(const struct plan *p, int *pidfd)
+/* Starts an init with plan p, in the v2 cgroup cgroup_fd (or -1). Its pid, with the pidfd in
+ * *pidfd; -1 with errno on failure. */
+static pid_t clone_init(const struct plan *p, int cgroup_fd, int *pidfd)
 {
     struct clone3_args a;
     memset(&a, 0, sizeof a);
     a.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | SANDBOX_CLONE_PIDFD;
     a.pidfd = (uint64_t)(uintptr_t)pidfd;
     a.exit_signal = SIGCHLD;
+    if (cgroup_fd >= 0) {
+        a.flags |= SANDBOX_CLONE_INTO_CGROUP;
+        a.cgroup = (uint64_t)cgroup_fd;
+    }
     long pid = syscall(SYS_clone3, &a, sizeof a);
     if (pid == 0)
         init_main(p);
     return (pid_t)pid;
 }
 
-struct sandbox *sandbox_start(uv_loop_t *loop, const struct sandbox_spawn *sp, sandbox_exit_cb cb,
-                              void *data, int *pid, char *errbuf, size_t errlen)
+/* Makes a sandbox whose init sets itself up and then waits for its order (trial: exits 0 once
+ * set up). NULL on failure with errbuf set. */
+static struct sandbox *prepare(bool trial, char *errbuf, size_t errlen)
 {
     struct sandbox *sb = mem_calloc(1, sizeof *sb);
     if (!sb) {
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    sb->cb = cb;
-    sb->data = data;
-    sb->pidfd = -1;
-    sb->memory_mib = sp->memory_mib > 0 ? sp->memory_mib : S.opts.memory_mib;
-    double cpu = sp->cpu > 0 ? sp->cpu : S.opts.cpu;
-    struct plan p = {.fd3 = sp->fd3,
-                     .hostname = sp->id,
-                     .worker = S.opts.worker,
-                     .argv = sp->argv,
-                     .envp = sp->envp,
-                     .nprocs = S.nhier};
-    int pipefd[2];
-    if (make_cgroups(sb, sp->id, sb->memory_mib, cpu, p.procs_fd, errbuf, errlen) < 0) {
+    sb->pidfd = sb->status_fd = sb->ctl_fd = -1;
+    char name[32];
+    snprintf(name, sizeof name, "%s-%u", trial ? "trial" : "spare", ++spare_seq);
+    struct plan p = {.trial = trial, .ctl_fd = -1};
+    int fds[MAX_HIER], pipefd[2] = {-1, -1}, ctl[2] = {-1, -1};
+    if (make_cgroups(sb, name, fds, errbuf, errlen) < 0) {
         mem_free(sb);
         return NULL;
     }
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
-        goto fail;
+    bool v2 = S.hier[0].kind == H_V2;
+    for (int i = 0; !v2 && i < S.nhier; i++)
+        p.procs_fd[p.nprocs++] = fds[i];
+    int e = 0;
+    if (pipe2(pipefd, O_CLOEXEC) < 0 ||
+        (!trial && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0)) {
+        e = errno;
+        snprintf(errbuf, errlen, "pipe or socketpair: %s", strerror(e));
+    } else {
+        p.status_fd = pipefd[1];
+        p.ctl_fd = ctl[1];
+        sb->pid = clone_init(&p, v2 ? fds[0] : -1, &sb->pidfd);
+        e = sb->pid < 0 ? errno : 0;
+        if (sb->pid < 0)
+            snprintf(errbuf, errlen, "cannot create the namespaces (clone3): %s", strerror(e));
     }
-    p.status_fd = pipefd[1];
-    sb->status_fd = pipefd[0];
-    sb->pid = clone_init(&p, &sb->pidfd);
-    int e = errno;
-    close(pipefd[1]);
     for (int i = 0; i < S.nhier; i++)
-        close(p.procs_fd[i]);
-    if (sb->pid < 0) {
-        snprintf(errbuf, errlen, "clone3: %s", strerror(e));
-        close(sb->status_fd);
+        close(fds[i]);
+    if (pipefd[1] >= 0)
+        close(pipefd[1]);
+    if (ctl[1] >= 0)
+        close(ctl[1]);
+    sb->status_fd = pipefd[0];
+    sb->ctl_fd = ctl[0];
+    if (e || sb->pid < 0) {
+        if (sb->status_fd >= 0)
+            close(sb->status_fd);
+        if (sb->ctl_fd >= 0)
+            close(sb->ctl_fd);
         remove_dirs(sb);
         mem_free(sb);
         return NULL;
     }
+    return sb;
+}
+
+/* Kills (when kill_it) and reaps the init, blocking; its wait status goes to *si. */
+static void reap(struct sandbox *sb, bool kill_it, siginfo_t *si)
+{
+    memset(si, 0, sizeof *si);
+    if (kill_it)
+        syscall(SYS_pidfd_send_signal, sb->pidfd, SIGKILL, NULL, 0);
+    while (waitid((idtype_t)P_PIDFD, (id_t)sb->pidfd, si, WEXITED) < 0 && errno == EINTR)
+        ;
+}
+
+/* Kills the init of a sandbox that was never started (or waits for a trial's to exit), reaps
+ * it and frees everything. Its wait status goes to *si when si is not NULL. */
+static void discard(struct sandbox *sb, bool kill_it, siginfo_t *si)
+{
+    siginfo_t ignored;
+    reap(sb, kill_it, si ? si : &ignored);
+    close(sb->pidfd);
+    close(sb->status_fd);
+    if (sb->ctl_fd >= 0)
+        close(sb->ctl_fd);
+    remove_dirs(sb);
+    mem_free(sb);
+}
+
+/* Sends the order: renames the cgroups to the container's id, writes its limits, hands over
+ * the worker's socket, argv and envp. 0, or -1 with errbuf set (the caller discards sb). */
+static int send_order(struct sandbox *sb, const struct sandbox_spawn *sp, double cpu, char *errbuf,
+                      size_t errlen)
+{
+    for (int i = 0; i < sb->ndirs; i++) {
+        char to[PATH_MAX];
+        if (!path_fmt(to, "%s/%s", S.hier[i].tree, sp->id) || rename(sb->dirs[i], to) < 0) {
+            snprintf(errbuf, errlen, "cannot rename the cgroup %s to %s: %s", sb->dirs[i], sp->id,
+                     strerror(errno));
+            return -1;
+        }
+        memcpy(sb->dirs[i], to, sizeof to);
+        if (cgroup_limits(&S.hier[i], sb->dirs[i], sb->memory_mib, S.opts.pids, cpu, errbuf,
+                          errlen) < 0)
+            return -1;
+    }
+    static char buf[ORDER_MAX];
+    struct order_hdr hdr = {0, 0};
+    size_t n = sizeof hdr;
+    const char *const *lists[] = {(const char *const[]){sp->id, NULL},
+                                  (const char *const *)sp->argv, (const char *const *)sp->envp};
+    for (int l = 0; l < 3; l++)
+        for (const char *const *str = lists[l]; *str; str++) {
+            size_t len = strlen(*str) + 1;
+            if (n + len > sizeof buf) {
+                snprintf(errbuf, errlen, "the worker's arguments and environment are over %d KiB",
+                         ORDER_MAX / 1024);
+                return -1;
+            }
+            memcpy(buf + n, *str, len);
+            n += len;
+            hdr.argc += l == 1;
+            hdr.envc += l == 2;
+        }
+    memcpy(buf, &hdr, sizeof hdr);
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    memset(&cm, 0, sizeof cm);
+    struct iovec iov = {buf, n};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &sp->fd3, sizeof(int));
+    ssize_t sent;
+    do
+        sent = sendmsg(sb->ctl_fd, &mh, MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    if (sent != (ssize_t)n) {
+        snprintf(errbuf, errlen, "cannot send the container its orders: %s",
+                 sent < 0 ? strerror(errno) : "short write");
+        return -1;
+    }
+    close(sb->ctl_fd);
+    sb->ctl_fd = -1;
+    return 0;
+}
+
+/* Makes the next spare; a failure only costs the next start its head start. */
+static void refill(void)
+{
+    char err[512];
+    if (!spare && !(spare = prepare(false, err, sizeof err)))
+        log_warn("cannot prepare a spare container: %s", err);
+}
+
+struct sandbox *sandbox_start(uv_loop_t *loop, const struct sandbox_spawn *sp, sandbox_exit_cb cb,
+                              void *data, int *pid, char *errbuf, size_t errlen)
+{
+    int memory_mib = sp->memory_mib > 0 ? sp->memory_mib : S.opts.memory_mib;
+    double cpu = sp->cpu > 0 ? sp->cpu : S.opts.cpu;
+    struct sandbox *sb = NULL;
+    /* The spare, else a new one; a spare that died meanwhile is replaced once. */
+    for (int attempt = 0; attempt < 2 && !sb; attempt++) {
+        sb = spare;
+        spare = NULL;
+        if (!sb && !(sb = prepare(false, errbuf, errlen)))
+            return NULL;
+        sb->memory_mib = memory_mib;
+        if (send_order(sb, sp, cpu, errbuf, errlen) < 0) {
+            discard(sb, true, NULL);
+            sb = NULL;
+        }
+    }
+    if (!sb)
+        return NULL;
+    sb->cb = cb;
+    sb->data = data;
     fcntl(sb->status_fd, F_SETFL, O_NONBLOCK);
     int rc = uv_poll_init(loop, &sb->poll, sb->pidfd);
-    bool inited = rc == 0;
-    sb->poll.data = sb;
-    if (inited && (rc = uv_poll_start(&sb->poll, UV_READABLE, on_pidfd)) == 0) {
-        *pid = sb->pid;
-        return sb;
+    if (rc < 0) {
+        snprintf(errbuf, errlen, "cannot watch the container: %s", uv_strerror(rc));
+        discard(sb, true, NULL);
+        return NULL;
     }
-    /* Cannot watch it: kill the init and reap it now. */
-    snprintf(errbuf, errlen, "cannot watch the container: %s", uv_strerror(rc));
-    syscall(SYS_pidfd_send_signal, sb->pidfd, SIGKILL, NULL, 0);
-    siginfo_t si;
-    while (waitid((idtype_t)P_PIDFD, (id_t)sb->pidfd, &si, WEXITED) < 0 && errno == EINTR)
-        ;
-    if (inited) {
+    sb->poll.data = sb;
+    if ((rc = uv_poll_start(&sb->poll, UV_READABLE, on_pidfd)) < 0) {
+        snprintf(errbuf, errlen, "cannot watch the container: %s", uv_strerror(rc));
+        siginfo_t si;
+        reap(sb, true, &si);
         sandbox_free(sb); /* the handle's close callback frees the rest */
         return NULL;
     }
-    close(sb->pidfd);
-    close(sb->status_fd);
-    remove_dirs(sb);
-    mem_free(sb);
-    return NULL;
-fail:
-    for (int i = 0; i < S.nhier; i++)
-        close(p.procs_fd[i]);
-    remove_dirs(sb);
-    mem_free(sb);
-    return NULL;
+    *pid = sb->pid;
+    refill();
+    return sb;
 }
 
 void sandbox_kill(struct sandbox *sb)
@@ -833,51 +1036,30 @@ static void find_keep_paths(void)
 /* Runs one trial container that sets everything up and exits. NULL or why not. */
 static const char *trial(char *why, size_t len)
 {
-    struct sandbox sb;
-    memset(&sb, 0, sizeof sb);
-    struct plan p = {.trial = true, .hostname = "skiff-probe", .nprocs = S.nhier, .fd3 = -1};
-    if (make_cgroups(&sb, "probe", S.opts.memory_mib, S.opts.cpu, p.procs_fd, why, len) < 0)
-        return why;
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
-        snprintf(why, len, "pipe: %s", strerror(errno));
-        for (int i = 0; i < S.nhier; i++)
-            close(p.procs_fd[i]);
-        remove_dirs(&sb);
+    char err[512];
+    struct sandbox *sb = prepare(true, err, sizeof err);
+    if (!sb) {
+        snprintf(why, len, "%s", err);
         return why;
     }
-    p.status_fd = pipefd[1];
-    int pidfd = -1;
-    pid_t pid = clone_init(&p, &pidfd);
-    int e = errno;
-    close(pipefd[1]);
-    for (int i = 0; i < S.nhier; i++)
-        close(p.procs_fd[i]);
-    const char *res = NULL;
-    if (pid < 0) {
-        snprintf(why, len, "cannot create the namespaces (clone3): %s", strerror(e));
-        res = why;
-    } else {
-        siginfo_t si;
-        memset(&si, 0, sizeof si);
-        while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
-            ;
-        struct status_rec rec;
-        if (read(pipefd[0], &rec, sizeof rec) == (ssize_t)sizeof rec &&
-            rec.kind == REC_SETUP_FAILED && rec.value >= 0 && rec.value < ST_COUNT) {
-            snprintf(why, len, "a trial container could not %s: %s", step_names[rec.value],
-                     strerror(rec.err));
-            res = why;
-        } else if (si.si_code != CLD_EXITED || si.si_status != 0) {
-            snprintf(why, len, "a trial container died (code %d, status %d)", si.si_code,
-                     si.si_status);
-            res = why;
-        }
-        close(pidfd);
+    struct status_rec rec;
+    siginfo_t si;
+    int fd = dup(sb->status_fd); /* discard closes the pipe; the record is read after it */
+    discard(sb, false, &si);
+    ssize_t n = fd >= 0 ? read(fd, &rec, sizeof rec) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n == (ssize_t)sizeof rec && rec.kind == REC_SETUP_FAILED && rec.value >= 0 &&
+        rec.value < ST_COUNT) {
+        snprintf(why, len, "a trial container could not %s: %s", step_names[rec.value],
+                 strerror(rec.err));
+        return why;
     }
-    close(pipefd[0]);
-    remove_dirs(&sb);
-    return res;
+    if (si.si_code != CLD_EXITED || si.si_status != 0) {
+        snprintf(why, len, "a trial container died (code %d, status %d)", si.si_code, si.si_status);
+        return why;
+    }
+    return NULL;
 }
 
 bool sandbox_init(const struct sandbox_opts *opts)
@@ -904,6 +1086,7 @@ bool sandbox_init(const struct sandbox_opts *opts)
         return false;
     }
     S.enabled = true;
+    refill();
     char limits[128];
     snprintf(limits, sizeof limits, "memory %d MiB, pids %d, cpu %g", S.opts.memory_mib,
              S.opts.pids, S.opts.cpu);
@@ -915,6 +1098,10 @@ bool sandbox_init(const struct sandbox_opts *opts)
 
 void sandbox_deinit(void)
 {
+    if (spare) {
+        discard(spare, true, NULL);
+        spare = NULL;
+    }
     for (int i = 0; i < S.nhier; i++)
         tree_remove(S.hier[i].tree);
     S.nhier = 0;
