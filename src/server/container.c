@@ -139,9 +139,15 @@ static void process_ended(struct container *ct, int64_t status, int sig,
     char why[512];
     if (ex && ex->oom) {
         ct->exit_code = SKIFF_ERR_OUT_OF_MEMORY;
-        snprintf(why, sizeof why,
-                 "the container ran out of memory: it exceeded its limit of %d MiB and was killed",
-                 ex->memory_mib);
+        if (ex->memory_mib > 0)
+            snprintf(why, sizeof why,
+                     "the container ran out of memory: it exceeded its limit of %d MiB and was "
+                     "killed",
+                     ex->memory_mib);
+        else
+            snprintf(why, sizeof why,
+                     "the container ran out of memory (it has no limit of its own: the host "
+                     "had none left) and was killed");
     } else if (ct->exit_reason) {
         snprintf(why, sizeof why, "the container was stopped because %s", ct->exit_reason);
     } else if (ex && ex->setup_error) {

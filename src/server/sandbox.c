@@ -70,6 +70,7 @@ struct clone3_args {
 };
 #define SANDBOX_CLONE_PIDFD 0x00001000ULL
 #define SANDBOX_CLONE_INTO_CGROUP 0x200000000ULL
+#define SANDBOX_CLONE_CLEAR_SIGHAND 0x100000000ULL
 
 /* At most three hierarchies: v2's one, or v1's memory, pids and cpu. */
 #define MAX_HIER 3
@@ -241,16 +242,10 @@ static int init_mkdirs(const char *path)
     return 0;
 }
 
-/* Resets every signal to its default action and unblocks them all (the server's handlers must
- * not run in the init or the worker). */
+/* Unblocks every signal (clone3's CLONE_CLEAR_SIGHAND already reset the server's handlers; the
+ * signals it ignores, SIGPIPE, stay ignored in the init and are reset for the worker). */
 static int init_default_signals(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            sigaction(s, &sa, NULL); /* fails harmlessly for the reserved real-time signals */
     sigset_t none;
     sigemptyset(&none);
     return sigprocmask(SIG_SETMASK, &none, NULL);
@@ -296,6 +291,10 @@ static __attribute__((noreturn)) void init_exec_worker(char *const *argv, char *
         init_fail(4, ST_FDS);
     if (null > 4)
         close(null);
+    /* Default dispositions, as libuv gives plain containers. */
+    for (int s = 1; s < 32; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            signal(s, SIG_DFL);
     execve(argv[0], argv, envp);
     init_fail(4, ST_EXEC);
 }
@@ -472,8 +471,9 @@ static bool file_has_words(const char *path, const char *const *want)
     return true;
 }
 
-/* Kills whatever runs in the cgroup dir and removes it. 0 or -1 (errno, EBUSY while dying). */
-static int cgroup_remove(const char *dir)
+/* Removes the cgroup dir, killing whatever still runs in it and waiting up to wait_ms for it to
+ * leave. 0 or -1 (errno; EBUSY while its processes are still dying). */
+static int cgroup_remove(const char *dir, int wait_ms)
 {
     if (rmdir(dir) == 0 || errno == ENOENT)
         return 0;
@@ -481,12 +481,15 @@ static int cgroup_remove(const char *dir)
     if (path_fmt(path, "%s/cgroup.procs", dir) && read_file(path, pids, sizeof pids) > 0) {
         for (char *save, *tok = strtok_r(pids, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save))
             kill((pid_t)atoi(tok), SIGKILL);
-        /* SIGKILL is quick but not instant; give the processes a moment to leave. */
-        for (int i = 0; i < 100 && rmdir(dir) < 0 && errno == EBUSY; i++)
+        for (int i = 0; i < wait_ms && rmdir(dir) < 0 && errno == EBUSY; i++)
             usleep(1000);
     }
     return rmdir(dir) == 0 || errno == ENOENT ? 0 : -1;
 }
+
+/* How long the removal of a tree waits for processes killed in it: they are gone a moment after
+ * SIGKILL, but a loaded machine can stretch that moment. Only start-up and shutdown wait. */
+#define TREE_WAIT_MS 3000
 
 /* Removes a `skiffd-<pid>` tree and the container cgroups in it. */
 static void tree_remove(const char *tree)
@@ -497,11 +500,11 @@ static void tree_remove(const char *tree)
         char path[PATH_MAX];
         while ((e = readdir(d)))
             if (e->d_type == DT_DIR && e->d_name[0] != '.' &&
-                path_fmt(path, "%s/%s", tree, e->d_name) && cgroup_remove(path) < 0)
+                path_fmt(path, "%s/%s", tree, e->d_name) && cgroup_remove(path, TREE_WAIT_MS) < 0)
                 log_debug("cannot remove the cgroup %s: %s", path, strerror(errno));
         closedir(d);
     }
-    if (cgroup_remove(tree) < 0)
+    if (cgroup_remove(tree, TREE_WAIT_MS) < 0)
         log_warn("cannot remove the cgroup %s: %s", tree, strerror(errno));
 }
 
@@ -660,11 +663,28 @@ static struct sandbox *spare;
 /* Names spares' cgroups until they become a container's. */
 static unsigned spare_seq;
 
+/* Container cgroups still busy when their container ended (they are empty a moment later):
+ * retried whenever another container ends; what is left goes with the tree at shutdown. */
+#define MAX_LATER 32
+static char later[MAX_LATER][PATH_MAX];
+static int nlater;
+
+/* Removes a sandbox's cgroups without blocking the loop. */
 static void remove_dirs(struct sandbox *sb)
 {
-    for (int i = 0; i < sb->ndirs; i++)
-        if (cgroup_remove(sb->dirs[i]) < 0)
+    for (int i = 0; i < nlater;)
+        if (cgroup_remove(later[i], 0) == 0)
+            memcpy(later[i], later[--nlater], PATH_MAX);
+        else
+            i++;
+    for (int i = 0; i < sb->ndirs; i++) {
+        if (cgroup_remove(sb->dirs[i], 0) == 0)
+            continue;
+        if (errno == EBUSY && nlater < MAX_LATER)
+            memcpy(later[nlater++], sb->dirs[i], PATH_MAX);
+        else
             log_warn("cannot remove the cgroup %s: %s", sb->dirs[i], strerror(errno));
+    }
     sb->ndirs = 0;
 }
 
@@ -767,7 +787,8 @@ static pid_t clone_init(const struct plan *p, int cgroup_fd, int *pidfd)
 {
     struct clone3_args a;
     memset(&a, 0, sizeof a);
-    a.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | SANDBOX_CLONE_PIDFD;
+    a.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | SANDBOX_CLONE_PIDFD |
+              SANDBOX_CLONE_CLEAR_SIGHAND;
     a.pidfd = (uint64_t)(uintptr_t)pidfd;
     a.exit_signal = SIGCHLD;
     if (cgroup_fd >= 0) {
@@ -1105,6 +1126,7 @@ void sandbox_deinit(void)
     for (int i = 0; i < S.nhier; i++)
         tree_remove(S.hier[i].tree);
     S.nhier = 0;
+    nlater = 0;
     S.enabled = false;
 }
 

@@ -2,23 +2,30 @@
  * itest_sandbox.c - integration tests of issue 4, point 1: container isolation and limits,
  * against a real skiffd running as root (the test suite's normal case).
  *
- * The file's server sandboxes its containers with a 48 MiB memory limit and a 64 pids limit
- * (operator options). Functions of tests/integration/apps/sandbox_probe.c report what they see
- * from the inside: a pid namespace where the worker is pid 2 under the init, mount, ipc and uts
- * namespaces other than the host's, the container id as hostname, a cgroup of its own under the
- * server's tree, a read-only host and a private /tmp. A memory hog fails with OutOfMemoryError
- * naming the limit while other calls carry on; a fork bomb stops at the pids limit; crashes
- * still name their signal; a cpu limit throttles. Further servers check --no-sandbox, and that
- * the cgroup tree of a killed server is removed by the next one. Tests that need a sandbox skip
- * themselves (and say so) when the machine cannot sandbox (the server logs why).
+ * The file's server sandboxes its containers with a 48 MiB memory limit (256 MiB in the
+ * AddressSanitizer build, whose shadow memory is large) and a 64 pids limit (operator options).
+ * Functions of tests/integration/apps/sandbox_probe.c report what they see from the inside: a pid
+ * namespace where the worker is pid 2 under the init, mount, ipc and uts namespaces other than the
+ * host's, the container id as hostname, a cgroup of its own under the server's tree, a read-only
+ * host and a private /tmp. A memory hog fails with OutOfMemoryError naming the limit while other
+ * calls carry on; a fork bomb stops at the pids limit; crashes still name their signal; a cpu limit
+ * throttles. Further servers check --no-sandbox, and that the cgroup tree of a killed server is
+ * removed by the next one. Tests that need a sandbox skip themselves (and say so) when the machine
+ * cannot sandbox (the server logs why).
  */
-#define ITEST_SERVER_OPTIONS "--container-memory", "48", "--container-pids", "64", NULL
+#ifdef __SANITIZE_ADDRESS__
+#define MEMORY_LIMIT "256"
+#else
+#define MEMORY_LIMIT "48"
+#endif
+#define ITEST_SERVER_OPTIONS "--container-memory", MEMORY_LIMIT, "--container-pids", "64", NULL
 #include "itest.h"
 
 #include <dirent.h>
+#include <sys/file.h>
 
 #define PROBE_APP "tests/integration/apps/sandbox_probe.c"
-#define MEMORY_MIB 48
+#define MEMORY_MIB atoi(MEMORY_LIMIT)
 #define PIDS 64
 
 static void itest_setup(void)
@@ -61,12 +68,20 @@ static skiff_value *call(skiff_function *fn, const char *args)
     return v;
 }
 
+/* The file `inside` writes in its /tmp: /tmp/itest-sandbox-<the test's pid>. */
+static const char *tmp_name(char *buf, size_t size)
+{
+    snprintf(buf, size, "itest-sandbox-%d", (int)getpid());
+    return buf;
+}
+
 /* The `inside` report of a container, writing host and peeking at peek. */
 static skiff_value *inside(skiff_client *c, const char *host, const char *peek)
 {
     skiff_function *fn = itest_lookup(c, "itest-sandbox", "inside");
-    char args[ITEST_FILE * 2 + 16];
-    snprintf(args, sizeof args, "[\"%s\", \"%s\"]", host, peek);
+    char args[ITEST_FILE * 2 + 64], name[64];
+    snprintf(args, sizeof args, "[\"%s\", \"%s\", \"%s\"]", host, peek,
+             tmp_name(name, sizeof name));
     skiff_value *v = call(fn, args);
     skiff_function_free(fn);
     return v;
@@ -185,7 +200,9 @@ TEST(host_read_only_tmp_private)
     ASSERT_EQ_STR(str_of(v, "peek"), "ENOENT");
     /* Its own /tmp is writable, and what it writes there never reaches the host's. */
     ASSERT_EQ_STR(str_of(v, "write_tmp"), "ok");
-    ASSERT(access("/tmp/itest-sandbox-probe", F_OK) < 0);
+    char name[64], path[128];
+    snprintf(path, sizeof path, "/tmp/%s", tmp_name(name, sizeof name));
+    ASSERT(access(path, F_OK) < 0);
     skiff_value_free(v);
     skiff_client_close(c);
 }
@@ -224,7 +241,7 @@ TEST(memory_hog_gets_out_of_memory_error)
     skiff_call *other = itest_spawn_json(slow, "[600]", NULL);
     skiff_error err = itest_call_fails(hog, "[400]", NULL, SKIFF_ERR_OUT_OF_MEMORY);
     ASSERT_EQ_STR(err.type, "OutOfMemoryError");
-    ASSERT(strstr(err.message, "48 MiB") != NULL);
+    ASSERT(strstr(err.message, "limit of " MEMORY_LIMIT " MiB") != NULL);
     ASSERT(strstr(err.message, "itest-sandbox.hog") != NULL);
     skiff_error_clear(&err);
     skiff_value *v = itest_get(other, 30);
@@ -350,7 +367,7 @@ TEST(cpu_limit_throttles)
 TEST(no_sandbox_runs_plain_processes)
 {
     struct itest_server own;
-    const char *opts[] = {"--no-sandbox", "--container-memory", "48", NULL};
+    const char *opts[] = {"--no-sandbox", "--container-memory", MEMORY_LIMIT, NULL};
     start_other(&own, opts);
     char *log = itest_read_file(own.log);
     ASSERT_EQ_INT(itest_count(log, "containers run as plain processes"), 1);
@@ -368,16 +385,52 @@ TEST(no_sandbox_runs_plain_processes)
     }
     ASSERT_GT_INT(skiff_value_get_int(skiff_map_get(v, "pid")), 2);
     ASSERT_EQ_STR(str_of(v, "write_tmp"), "ok");
-    ASSERT_EQ_INT(unlink("/tmp/itest-sandbox-probe"), 0); /* it wrote the host's /tmp */
+    char name[64], path[128];
+    snprintf(path, sizeof path, "/tmp/%s", tmp_name(name, sizeof name));
+    ASSERT_EQ_INT(unlink(path), 0); /* it wrote the host's /tmp */
     skiff_value_free(v);
     /* No limit either: the hog that fails sandboxed completes. */
     skiff_function *hog = itest_lookup(c, "itest-sandbox", "hog");
-    char *r = itest_call_json(hog, "[100]", NULL);
-    ASSERT_EQ_STR(r, "100");
+    char args[32], want[32];
+    snprintf(args, sizeof args, "[%d]", 2 * MEMORY_MIB);
+    snprintf(want, sizeof want, "%d", 2 * MEMORY_MIB);
+    char *r = itest_call_json(hog, args, NULL);
+    ASSERT_EQ_STR(r, want);
     free(r);
     skiff_function_free(hog);
     skiff_client_close(c);
     itest_server_stop(&own);
+}
+
+/* True when no process is left in any cgroup under tree. */
+static bool tree_empty(const char *tree)
+{
+    DIR *d = opendir(tree);
+    if (!d)
+        return true;
+    bool empty = true;
+    for (struct dirent *e; empty && (e = readdir(d));) {
+        char procs[ITEST_PATH + 300];
+        if (e->d_type != DT_DIR || e->d_name[0] == '.')
+            continue;
+        snprintf(procs, sizeof procs, "%s/%s/cgroup.procs", tree, e->d_name);
+        char *text = itest_read_file(procs);
+        empty = text[0] == '\0';
+        free(text);
+    }
+    closedir(d);
+    return empty;
+}
+
+/* True when the flock at path can be taken (and releases it). */
+static bool lock_free(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return true;
+    bool ok = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    close(fd);
+    return ok;
 }
 
 TEST(stale_tree_of_a_killed_server_is_removed)
@@ -396,9 +449,15 @@ TEST(stale_tree_of_a_killed_server_is_removed)
     snprintf(tree, sizeof tree, "%s", dir);
     *strrchr(tree, '/') = '\0';
     itest_server_kill9(&own);
-    /* The killed server's tree is still there; its container dies with it (the init's
-     * parent-death signal), leaving an empty cgroup. */
+    /* The killed server's tree is still there; its containers die with it (the init's
+     * parent-death signal), leaving empty cgroups. */
     ASSERT(dir_exists(tree));
+    WAIT_UNTIL(tree_empty(tree), 10, "the killed server's containers to die");
+    /* A child forked before the kill holds the server's descriptors until it is scheduled to
+     * die: wait for the data directory's lock to be free. */
+    char lock[ITEST_FILE];
+    snprintf(lock, sizeof lock, "%s/skiffd.lock", own.data);
+    WAIT_UNTIL(lock_free(lock), 10, "the killed server's lock to be released");
     /* The next server removes it. */
     itest_server_start(&own, NULL);
     WAIT_UNTIL(!dir_exists(tree), 10, "the stale cgroup tree to go");

@@ -39,7 +39,9 @@ expect_contains "$log_text" "skiffd is not running as root" "the reason"
 expect_eq "$(grep -c 'containers are sandboxed' "$SERVER_LOG")" 0 "claims of a sandbox"
 
 begin "functions run as plain processes in the host's namespaces"
-ok call itest-sandbox inside '"/dev/null"' '"/"'
+ok call itest-sandbox inside '"/dev/null"' '"/"' "\"${T#/tmp/}/written\""
+expect_contains "$OUT" '"write_tmp":"ok"' "writing the host's /tmp"
+[[ -f $T/written ]] || fail "the function's file is not in the host's /tmp"
 expect_contains "$OUT" "\"ns_pid\":\"$(readlink /proc/self/ns/pid)\"" "the pid namespace"
 expect_contains "$OUT" "\"ns_mnt\":\"$(readlink /proc/self/ns/mnt)\"" "the mount namespace"
 expect_match "$OUT" '"pid":[0-9]{3,}' "a host pid"

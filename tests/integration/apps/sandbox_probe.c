@@ -69,7 +69,7 @@ static skiff_value *text_of(const char *path, bool link)
 }
 
 /* What the container sees: its pid and parent, its namespaces ("ns_pid": "pid:[...]", ...),
- * hostname and cgroups, whether it can write the host path `host` and a file in /tmp, and
+ * hostname and cgroups, whether it can write the host path `host` and the file /tmp/`tmp`, and
  * whether the host file `peek` exists. */
 static int inside(skiff_ctx *ctx, skiff_value **out)
 {
@@ -90,14 +90,15 @@ static int inside(skiff_ctx *ctx, skiff_value **out)
     skiff_map_set(m, "cgroup", text_of("/proc/self/cgroup", false));
     skiff_map_set(m, "write_host",
                   skiff_value_string(create_file(skiff_arg_string(ctx, "host"), "sandbox\n")));
-    skiff_map_set(m, "write_tmp",
-                  skiff_value_string(create_file("/tmp/itest-sandbox-probe", "sandbox\n")));
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "/tmp/%s", skiff_arg_string(ctx, "tmp"));
+    skiff_map_set(m, "write_tmp", skiff_value_string(create_file(tmp, "sandbox\n")));
     skiff_map_set(m, "peek",
                   skiff_value_string(outcome(access(skiff_arg_string(ctx, "peek"), F_OK) == 0)));
     *out = m;
     return 0;
 }
-SKIFF_FUNCTION(inside, .signature = "host:str, peek:str");
+SKIFF_FUNCTION(inside, .signature = "host:str, peek:str, tmp:str");
 
 /* Whether /tmp/NAME exists in this container ("ok" or "ENOENT"), then creates it. */
 static int tmp_mark(skiff_ctx *ctx, skiff_value **out)
