@@ -8,19 +8,23 @@
  * trial container then runs every setup step once; any failure there is the one line that says
  * containers run as plain processes, and why.
  *
- * A container: the server makes its cgroup `<tree>/<container id>` in each hierarchy and writes
- * the limits (memory without swap, pids, cpu quota), then clone3()s the init with new pid,
- * mount, ipc and uts namespaces and a pidfd. The init runs in a copy of the server's memory and
- * does only async-signal-safe system calls: it joins the cgroups, makes every mount private and
- * read-only (mount_setattr, recursive), mounts a private tmpfs on /tmp (re-attaching, read-only,
- * the few host paths under /tmp the worker needs: the data directory, the worker's install
- * prefix, the server's unix socket) and on /dev/shm, a fresh /proc for the new pid namespace,
- * sets the hostname to the container id, closes every descriptor of the server's, and vforks the
- * worker as pid 2 with the socket on fd 3. It then reaps whatever the namespace orphans; when the
- * worker ends it writes the worker's wait status to a status pipe and exits, which kills anything
- * left in the namespace. The worker is not pid 1 because pid 1 ignores signals it does not handle
- * (a crash handler re-raising SIGABRT would survive), and the init reports the status through a
- * pipe because it cannot die of a signal of its own.
+ * A container is made ahead of need, as the *spare*: the server makes a cgroup `spare-N` in
+ * each hierarchy and clone3()s the init with new pid, mount, ipc and uts namespaces, a pidfd, and
+ * (v2) straight into its cgroup. The init runs in a copy of the server's memory and does only
+ * async-signal-safe system calls: it drops every descriptor of the server's but an order socket
+ * and a status pipe, joins its cgroups (v1: a write to cgroup.procs, which costs an RCU grace
+ * period, ~10 ms, the reason for the spare), makes every mount private and read-only
+ * (mount_setattr, recursive), mounts a private tmpfs on /tmp (re-attaching, read-only, the few
+ * host paths under /tmp the worker needs: the data directory, the worker's install prefix, the
+ * server's unix socket) and on /dev/shm, a fresh /proc for the new pid namespace, and waits for
+ * its order. When a container starts, the server renames the spare's cgroups to the container
+ * id, writes the limits (memory without swap, pids, cpu quota), sends the order (hostname, the
+ * worker's argv and envp, its socket as SCM_RIGHTS) and makes the next spare. The init sets the
+ * hostname and vforks the worker as pid 2 with the socket on fd 3. It then reaps whatever the
+ * namespace orphans; when the worker ends it writes the worker's wait status to the status pipe
+ * and exits, which kills anything left in the namespace. The worker is not pid 1 because pid 1
+ * ignores signals it does not handle (a crash handler re-raising SIGABRT would survive), and the
+ * init reports the status through a pipe because it cannot die of a signal of its own.
  *
  * The server polls the pidfd (libuv reaps only the children it spawned itself, so the init is
  * ours to wait for), reads the status record, and asks the container's memory cgroup whether
@@ -320,7 +324,8 @@ static void init_wait_order(const char **host, char ***argv, char ***envp)
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     struct order_hdr hdr;
     errno = EPROTO;
-    if (!c || c->cmsg_type != SCM_RIGHTS || (size_t)n < sizeof hdr)
+    if (!c || c->cmsg_type != SCM_RIGHTS || (size_t)n < sizeof hdr ||
+        (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
         init_fail(4, ST_ORDER);
     int sock;
     memcpy(&sock, CMSG_DATA(c), sizeof sock);
@@ -904,7 +909,7 @@ static int send_order(struct sandbox *sb, const struct sandbox_spawn *sp, double
     for (int l = 0; l < 3; l++)
         for (const char *const *str = lists[l]; *str; str++) {
             size_t len = strlen(*str) + 1;
-            if (n + len > sizeof buf) {
+            if (n + len >= sizeof buf) { /* the init keeps a byte for a NUL */
                 snprintf(errbuf, errlen, "the worker's arguments and environment are over %d KiB",
                          ORDER_MAX / 1024);
                 return -1;

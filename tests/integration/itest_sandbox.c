@@ -466,3 +466,33 @@ TEST(stale_tree_of_a_killed_server_is_removed)
     free(log);
     itest_server_stop(&own);
 }
+
+TEST(bad_limit_options_are_usage_errors)
+{
+    char skiffd[ITEST_PATH];
+    snprintf(skiffd, sizeof skiffd, "%s/bin/skiffd", itest_build());
+    static const struct {
+        const char *opt, *value, *says;
+    } cases[] = {
+        {"--container-memory", "lots", "--container-memory wants a whole number"},
+        {"--container-memory", "-1", "--container-memory wants a whole number"},
+        {"--container-pids", "99999999999", "--container-pids wants a whole number"},
+        {"--container-cpu", "-0.5", "--container-cpu wants cores"},
+        {"--container-cpu", "2x", "--container-cpu wants cores"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[] = {skiffd, cases[i].opt, cases[i].value, NULL};
+        struct itest_run r = itest_exec(argv, NULL, 10);
+        ASSERT_EQ_INT(r.status, 2);
+        ASSERT_STR_CONTAINS(r.err, cases[i].says);
+        itest_run_free(&r);
+    }
+    /* --help documents them. */
+    const char *help[] = {skiffd, "--help", NULL};
+    struct itest_run r = itest_exec(help, NULL, 10);
+    ASSERT_EQ_INT(r.status, 0);
+    ASSERT_STR_CONTAINS(r.out, "--no-sandbox");
+    ASSERT_STR_CONTAINS(r.out, "--container-memory MIB");
+    ASSERT_STR_CONTAINS(r.out, "--container-pids N");
+    itest_run_free(&r);
+}
