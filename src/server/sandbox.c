@@ -4,7 +4,8 @@
  * Start-up (sandbox_init) finds the cgroup hierarchies: cgroup v2 when its root offers the
  * memory, pids and cpu controllers, else the v1 hierarchies of those three. In each, the server
  * makes a tree `skiffd-<pid>` under its own cgroup (so the containers stay inside whatever
- * limits the server itself runs under) and removes `skiffd-<pid>` trees whose server is gone. A
+ * limits the server itself runs under; in v2 only if that cgroup can hand the controllers down,
+ * else under the root) and removes `skiffd-<pid>` trees whose server is gone. A
  * trial container then runs every setup step once; any failure there is the one line that says
  * containers run as plain processes, and why.
  *
@@ -544,7 +545,53 @@ static void sweep_stale(const char *parent)
     closedir(d);
 }
 
-/* Finds the hierarchies and makes the server's tree in each. NULL or why not (static text). */
+/* Makes the server's tree under parent for the next hierarchy (after removing stale trees
+ * there). NULL or why not, in why. */
+static const char *make_tree(enum hier_kind kind, const char *parent, char *why, size_t len)
+{
+    struct hier *h = &S.hier[S.nhier];
+    char path[PATH_MAX];
+    h->kind = kind;
+    if (!path_fmt(h->tree, "%s/skiffd-%ld", parent, (long)getpid())) {
+        snprintf(why, len, "the cgroup path under %s is too long", parent);
+        return why;
+    }
+    sweep_stale(parent);
+    if (mkdir(h->tree, 0755) < 0 && errno != EEXIST) {
+        snprintf(why, len, "cannot create the cgroup %s: %s", h->tree, strerror(errno));
+        return why;
+    }
+    S.nhier++;
+    if (kind == H_V2 && (!path_fmt(path, "%s/cgroup.subtree_control", h->tree) ||
+                         write_file(path, "+memory +pids +cpu") < 0)) {
+        snprintf(why, len, "cannot enable the controllers in %s: %s", h->tree, strerror(errno));
+        return why;
+    }
+    return NULL;
+}
+
+/* cgroup v2 mounted at mnt, the server in own: the tree goes under own if own can hand the
+ * memory, pids and cpu controllers down (a non-root cgroup that holds processes cannot: "no
+ * internal processes"), else under the root of the hierarchy. NULL or why not. */
+static const char *setup_v2(const char *mnt, const char *own, char *why, size_t len)
+{
+    const char *const parents[] = {own, ""};
+    for (int t = 0; t < (own[0] ? 2 : 1); t++) {
+        char parent[PATH_MAX], path[PATH_MAX];
+        if (!path_fmt(parent, "%s%s", mnt, parents[t]) ||
+            !path_fmt(path, "%s/cgroup.subtree_control", parent)) {
+            snprintf(why, len, "the cgroup path under %s is too long", mnt);
+            return why;
+        }
+        if (write_file(path, "+memory +pids +cpu") == 0)
+            return make_tree(H_V2, parent, why, len);
+        snprintf(why, len, "cannot enable the memory, pids and cpu controllers in %s: %s", parent,
+                 strerror(errno));
+    }
+    return why;
+}
+
+/* Finds the hierarchies and makes the server's tree in each. NULL or why not. */
 static const char *cgroups_setup(char *why, size_t len)
 {
     static const char *const v2_ctrls[] = {"memory", "pids", "cpu", NULL};
@@ -552,42 +599,25 @@ static const char *cgroups_setup(char *why, size_t len)
     static const enum hier_kind v1_kinds[] = {H_MEMORY, H_PIDS, H_CPU};
     char mnt[PATH_MAX], own[PATH_MAX], path[PATH_MAX], parent[PATH_MAX];
     S.nhier = 0;
-    bool v2 = find_mount(NULL, mnt) && own_cgroup(NULL, own) &&
-              path_fmt(path, "%s/cgroup.controllers", mnt) && file_has_words(path, v2_ctrls);
-    int n = v2 ? 1 : 3;
-    for (int i = 0; i < n; i++) {
-        struct hier *h = &S.hier[i];
-        h->kind = v2 ? H_V2 : v1_kinds[i];
-        if (!v2 && (!find_mount(v1_ctrls[i], mnt) || !own_cgroup(v1_ctrls[i], own))) {
+    if (find_mount(NULL, mnt) && own_cgroup(NULL, own) &&
+        path_fmt(path, "%s/cgroup.controllers", mnt) && file_has_words(path, v2_ctrls))
+        return setup_v2(mnt, own, why, len);
+    /* v1: the tree under the server's own cgroup in each hierarchy (v1 has no rule against
+     * processes beside child cgroups). */
+    for (int i = 0; i < 3; i++) {
+        if (!find_mount(v1_ctrls[i], mnt) || !own_cgroup(v1_ctrls[i], own)) {
             snprintf(why, len,
                      "no cgroup v2 with the memory, pids and cpu controllers, and no "
                      "cgroup v1 %s hierarchy",
                      v1_ctrls[i]);
             return why;
         }
-        if (!path_fmt(parent, "%s%s", mnt, own) ||
-            !path_fmt(h->tree, "%s/skiffd-%ld", parent, (long)getpid())) {
+        if (!path_fmt(parent, "%s%s", mnt, own)) {
             snprintf(why, len, "the cgroup path under %s is too long", mnt);
             return why;
         }
-        sweep_stale(parent);
-        if (v2 && path_fmt(path, "%s/cgroup.subtree_control", parent) &&
-            write_file(path, "+memory +pids +cpu") < 0) {
-            snprintf(why, len, "cannot enable the memory, pids and cpu controllers in %s: %s%s",
-                     parent, strerror(errno),
-                     errno == EBUSY ? " (give skiffd a delegated cgroup of its own)" : "");
+        if (make_tree(v1_kinds[i], parent, why, len))
             return why;
-        }
-        if (mkdir(h->tree, 0755) < 0 && errno != EEXIST) {
-            snprintf(why, len, "cannot create the cgroup %s: %s", h->tree, strerror(errno));
-            return why;
-        }
-        S.nhier++;
-        if (v2 && path_fmt(path, "%s/cgroup.subtree_control", h->tree) &&
-            write_file(path, "+memory +pids +cpu") < 0) {
-            snprintf(why, len, "cannot enable the controllers in %s: %s", h->tree, strerror(errno));
-            return why;
-        }
     }
     return NULL;
 }
