@@ -54,7 +54,7 @@ ITEST_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/%,$(FUZZ_SRC))
 EXAMPLE_CLIENTS := $(BUILD)/examples/call_square
-BENCH_BINS := $(BUILD)/bench/bench_skiff $(BUILD)/bench/bench_gearman $(BUILD)/bench/bench_memory
+BENCH_BINS := $(BUILD)/bench/bench_skiff $(BUILD)/bench/bench_gearman $(BUILD)/bench/bench_memory $(BUILD)/bench/bench_coldstart
 
 .PHONY: all deps test test-sanitize unit demo bench fuzz install clean format format-check
 all: $(BINS) $(LIB) $(LIBA) $(HEADERS) $(BUILD)/lib/pkgconfig/skiff.pc
@@ -131,6 +131,10 @@ $(BUILD)/bench/bench_skiff: bench/bench_skiff.c bench/bench.h $(LIB) $(HEADERS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< -L$(BUILD)/lib -lskiff -lm -Wl,-rpath,$(abspath $(BUILD)/lib)
 
 $(BUILD)/bench/bench_memory: bench/bench_memory.c bench/bench.h $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< -L$(BUILD)/lib -lskiff -lm -Wl,-rpath,$(abspath $(BUILD)/lib)
+
+$(BUILD)/bench/bench_coldstart: bench/bench_coldstart.c bench/bench.h $(LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< -L$(BUILD)/lib -lskiff -lm -Wl,-rpath,$(abspath $(BUILD)/lib)
 

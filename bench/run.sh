@@ -7,14 +7,18 @@
 # loopback ports with temporary directories (and a temporary HOME, so ~/.skiff.toml is never
 # touched), deploys bench/apps/trivial.c, runs bench_gearman and bench_skiff with 64-byte
 # payloads, and prints a table: each figure, the ratio skiff / Gearman, and the target from
-# DESIGN.md. Ratios are reported, never asserted. Stops both servers on exit.
+# DESIGN.md. Ratios are reported, never asserted. Then the cold start (bench_coldstart, app
+# bench/apps/coldstart.c, BENCH_COLD_N calls, default 200): on a second skiffd with
+# --no-sandbox (process containers) and on the first one (sandboxed when it runs as root).
+# Stops the servers on exit.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$src/build}" && pwd)
 n=${2:-${BENCH_N:-5000}}
 payload=${BENCH_PAYLOAD:-64}
-for f in bin/skiffd bin/skiff bench/bench_skiff bench/bench_gearman; do
+cold_n=${BENCH_COLD_N:-200}
+for f in bin/skiffd bin/skiff bench/bench_skiff bench/bench_gearman bench/bench_coldstart; do
     [[ -x $build/$f ]] || { echo "bench: $build/$f is missing (make bench builds it)" >&2; exit 1; }
 done
 gearmand=$(command -v gearmand || echo /usr/sbin/gearmand)
@@ -68,6 +72,14 @@ pids+=($!)
 wait_port "$sport" "${pids[-1]}" skiffd
 for _ in $(seq 1 250); do [[ -f $HOME/.skiff.toml ]] && break; sleep 0.02; done
 "$build/bin/skiff" deploy "$src/bench/apps/trivial.c" >/dev/null
+"$build/bin/skiff" deploy "$src/bench/apps/coldstart.c" >/dev/null
+# The same server with process containers, for the cold start side by side.
+pport=$(free_port)
+"$build/bin/skiffd" --no-sandbox --data "$tmp/data-plain" --listen "127.0.0.1:$pport" \
+    --http "127.0.0.1:$(free_port)" >"$tmp/skiffd-plain.log" 2>&1 </dev/null &
+pids+=($!)
+wait_port "$pport" "${pids[-1]}" "skiffd --no-sandbox"
+SKIFF_SERVER=127.0.0.1:$pport "$build/bin/skiff" deploy "$src/bench/apps/coldstart.c" >/dev/null
 
 echo "n=$n per measurement, ${payload}-byte payloads, one client, loopback; $(nproc) cores"
 echo "running Gearman ($("$gearmand" --version 2>&1 | grep -m1 gearmand || true))..."
@@ -82,6 +94,14 @@ fi
 echo "running skiff's memory benchmark (${BENCH_MEMORY_N:-1000000} queued inputs)..."
 "$build/bench/bench_memory" --server-pid "$skiffd_pid" --n "${BENCH_MEMORY_N:-1000000}" \
     --payload "$payload" >"$tmp/memory.txt" || { echo "bench: bench_memory failed" >&2; exit 1; }
+echo "running the cold start..."
+SKIFF_SERVER=127.0.0.1:$pport "$build/bench/bench_coldstart" --n "$cold_n" --label process \
+    >"$tmp/cold-process.txt"
+sandboxed=$(grep -c "containers are sandboxed" "$tmp/skiffd.log" || true)
+if [[ $sandboxed -gt 0 ]]; then
+    SKIFF_SERVER=127.0.0.1:$sport "$build/bench/bench_coldstart" --n "$cold_n" --label sandboxed \
+        >"$tmp/cold-sandboxed.txt"
+fi
 
 value() { awk -v k="$2" '$1 == "RESULT" && $2 == k { print $3 }' "$1"; }
 row() { # LABEL KEY UNIT RATIO_LABEL TARGET
@@ -116,3 +136,15 @@ echo "Gearman: gearman_client_do; add_task_background + run_tasks in batches of 
 echo "         one gearman_client_do_background at a time); add_task x N + run_tasks."
 echo "skiff:   skiff_function_remote; skiff_function_spawn_map of N inputs, each durable before"
 echo "         it returns (and N/10 skiff_function_spawn one at a time); skiff_function_map."
+echo
+echo "cold start: a call that needs a new container, to its first result (median of $cold_n, from"
+echo "the client: includes one round trip); target (DESIGN.md): under 5 ms for a process container"
+cold_row() { # LABEL FILE KEY
+    printf '  %-22s p50 %9s us   p99 %9s us\n' "$1" "$(value "$2" "$3"_p50_us)" "$(value "$2" "$3"_p99_us)"
+}
+cold_row "process container" "$tmp/cold-process.txt" coldstart_process
+if [[ $sandboxed -gt 0 ]]; then
+    cold_row "sandboxed container" "$tmp/cold-sandboxed.txt" coldstart_sandboxed
+else
+    echo "  sandboxed container    not measured: $(grep -m1 -o 'containers run as plain processes.*' "$tmp/skiffd.log")"
+fi

@@ -45,8 +45,8 @@ struct fn_config {
     int max_batch_size;      /* 0: not batched */
     int wait_ms;             /* how long a batch is gathered */
     struct retry_policy retries;
-    double cpu; /* cores; 0: unlimited */
-    int memory; /* MiB; 0: unlimited */
+    double cpu; /* cores a container may use; 0: the server's default */
+    int memory; /* MiB a container may use; 0: the server's default */
 };
 
 struct app;
@@ -109,6 +109,8 @@ struct app {
 #define FN_MAX_INPUTS 1000
 #define FN_MAX_BATCH 1000
 #define FN_MAX_WAIT_MS 600000
+#define FN_MAX_CPU 1024.0                /* cores: beyond any one host */
+#define FN_MAX_MEMORY (16 * 1024 * 1024) /* MiB: 16 TiB, beyond any one host */
 
 /* Loads apps and functions from the store. 0 or -1. */
 int apps_init(const char *data_dir);

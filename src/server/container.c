@@ -1,12 +1,21 @@
 /*
  * container.c - container processes (see container.h).
+ *
+ * A container's process is either a plain child (uv_spawn, which also makes the socket pair),
+ * or, when the server can sandbox (sandbox.h), an init in its own namespaces and cgroup that
+ * runs the worker; then the socket pair is made here. Both end in process_ended, which names
+ * the cause (a signal, an exit status, the memory limit, our own kill) for the running input.
  */
 #include "container.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "apps.h"
 #include "calls.h"
@@ -15,6 +24,7 @@
 #include "common/proto.h"
 #include "conn.h"
 #include "logs.h"
+#include "sandbox.h"
 #include "sched.h"
 #include "store.h"
 
@@ -52,6 +62,8 @@ static void handle_closed(uv_handle_t *h)
         mem_free(ct);
     }
 }
+
+static void drain_output(struct container *ct);
 
 /* --- messages from the worker ----------------------------------------------------------------- */
 
@@ -123,6 +135,9 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         return;
     }
     case OP_W_OUTPUTS: {
+        /* What the worker printed before it answered is in its pipes already: take it now, so
+         * the lines are tagged with the inputs that printed them. */
+        drain_output(ct);
         const msgpack_object *arr = wire_get(m, "outputs");
         if (!arr || arr->type != MSGPACK_OBJECT_ARRAY)
             break;
@@ -188,27 +203,64 @@ static const struct conn_ops detached_ops = {NULL, NULL};
 
 /* --- process ---------------------------------------------------------------------------------- */
 
-static void on_process_exit(uv_process_t *p, int64_t status, int sig)
+/* The end of a container's process, plain or sandboxed: why it ended (for its running input),
+ * then the scheduler is told and the process handles are closed. ex: how a sandbox ended, or
+ * NULL for a plain process. */
+static void process_ended(struct container *ct, int64_t status, int sig,
+                          const struct sandbox_exit *ex)
 {
-    struct container *ct = p->data;
     ct->exited = true;
-    char why[256];
-    if (ct->exit_reason)
+    char why[512];
+    if (ex && ex->oom) {
+        ct->exit_code = SKIFF_ERR_OUT_OF_MEMORY;
+        if (ex->memory_mib > 0)
+            snprintf(why, sizeof why,
+                     "the container ran out of memory: it exceeded its limit of %d MiB and was "
+                     "killed",
+                     ex->memory_mib);
+        else
+            snprintf(why, sizeof why,
+                     "the container ran out of memory (it has no limit of its own: the host "
+                     "had none left) and was killed");
+    } else if (ct->exit_reason) {
         snprintf(why, sizeof why, "the container was stopped because %s", ct->exit_reason);
-    else if (sig)
+    } else if (ex && ex->setup_error) {
+        snprintf(why, sizeof why, "%s", ex->setup_error);
+    } else if (sig) {
         snprintf(why, sizeof why, "the container was killed by signal %d (%s)", sig,
                  strsignal(sig));
-    else
+    } else {
         snprintf(why, sizeof why, "the container exited with status %d", (int)status);
-    log_debug("container %s (pid %d) ended: %s", ct->id, ct->pid, why);
+    }
+    if (ex && (ex->oom || ex->setup_error))
+        log_warn("container %s (%s.%s, pid %d) ended: %s", ct->id, ct->fn->app->name, ct->fn->name,
+                 ct->pid, why);
+    else
+        log_debug("container %s (pid %d) ended: %s", ct->id, ct->pid, why);
     if (ct->conn)
         conn_close(ct->conn);
     uv_timer_stop(&ct->timer);
     list_remove(&ct->all_link);
     list_remove(&ct->dirty_link);
     sched_container_exited(ct, why, ct->exit_reason ? 0 : sig);
-    uv_close((uv_handle_t *)&ct->proc, handle_closed);
+    if (ct->sandbox) {
+        sandbox_free(ct->sandbox);
+        ct->sandbox = NULL;
+    } else {
+        uv_close((uv_handle_t *)&ct->proc, handle_closed);
+    }
     uv_close((uv_handle_t *)&ct->timer, handle_closed);
+}
+
+static void on_process_exit(uv_process_t *p, int64_t status, int sig)
+{
+    process_ended(p->data, status, sig, NULL);
+}
+
+static void on_sandbox_exit(struct sandbox *sb, const struct sandbox_exit *ex, void *data)
+{
+    (void)sb;
+    process_ended(data, ex->status, ex->sig, ex);
 }
 
 /* --- output (logs) ---------------------------------------------------------------------------- */
@@ -231,6 +283,23 @@ static void output_done(struct container *ct, int i)
     ct->output_open[i] = false;
     logs_stream_ended(ct, i + 1);
     uv_close((uv_handle_t *)&ct->output[i], handle_closed);
+}
+
+/* Reads whatever ct's output pipes hold now, without waiting (the pipes are non-blocking; the
+ * loop's own read callback then finds them empty). */
+static void drain_output(struct container *ct)
+{
+    for (int i = 0; i < 2; i++) {
+        uv_os_fd_t fd;
+        if (!ct->output_open[i] || uv_fileno((uv_handle_t *)&ct->output[i], &fd) < 0)
+            continue;
+        for (int rounds = 0; rounds < 16; rounds++) { /* bounded: a chatty worker waits its turn */
+            ssize_t n = read(fd, output_buf, sizeof output_buf);
+            if (n <= 0)
+                break;
+            logs_output(ct, i + 1, output_buf, (size_t)n);
+        }
+    }
 }
 
 static void output_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -274,6 +343,88 @@ static char **make_env(const struct container_env *env, const struct container *
     return out;
 }
 
+/* Starts the worker as a plain child process (uv_spawn, which makes the socket pair). 0 or a
+ * libuv error; on error the process handle needs closing unless it is UV_ENOMEM from us. */
+static int spawn_plain(uv_loop_t *loop, struct container *ct, const struct container_env *env,
+                       char **args, char **envp)
+{
+    uv_stdio_container_t stdio[4];
+    stdio[0].flags = UV_IGNORE;
+    for (int i = 0; i < 2; i++) {
+        /* stdout and stderr come back on pipes, for the logs */
+        stdio[1 + i].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+        stdio[1 + i].data.stream = (uv_stream_t *)&ct->output[i];
+    }
+    stdio[3].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
+    stdio[3].data.stream = &ct->conn->h.stream;
+    uv_process_options_t opts = {0};
+    opts.exit_cb = on_process_exit;
+    opts.file = env->worker;
+    opts.args = args;
+    opts.env = envp;
+    opts.stdio = stdio;
+    opts.stdio_count = 4;
+    ct->proc.data = ct;
+    int rc = uv_spawn(loop, &ct->proc, &opts);
+    if (rc == 0)
+        ct->pid = ct->proc.pid;
+    return rc;
+}
+
+/* Starts the worker in a sandbox (sandbox.c) with the socket pair made here. 0 or -1 (logged);
+ * nothing but the container's conn is left to close on failure. */
+static int spawn_sandboxed(struct container *ct, char **args, char **envp)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_error("cannot start a container for %s.%s: socketpair: %s", ct->fn->app->name,
+                  ct->fn->name, strerror(errno));
+        return -1;
+    }
+    int rc = uv_pipe_open(&ct->conn->h.pipe, sv[0]);
+    if (rc < 0) {
+        log_error("cannot start a container for %s.%s: %s", ct->fn->app->name, ct->fn->name,
+                  uv_strerror(rc));
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    /* stdout and stderr come back on pipes, for the logs. */
+    int out[2][2] = {{-1, -1}, {-1, -1}};
+    for (int i = 0; i < 2; i++)
+        if (pipe2(out[i], O_CLOEXEC) < 0 || uv_pipe_open(&ct->output[i], out[i][0]) < 0) {
+            log_error("cannot start a container for %s.%s: pipe: %s", ct->fn->app->name,
+                      ct->fn->name, strerror(errno));
+            for (int k = 0; k <= i; k++) {
+                if (out[k][1] >= 0)
+                    close(out[k][1]);
+                if (k == i && out[k][0] >= 0)
+                    close(out[k][0]); /* not yet owned by its uv_pipe_t */
+            }
+            close(sv[1]);
+            return -1;
+        }
+    struct sandbox_spawn sp = {.id = ct->id,
+                               .argv = args,
+                               .envp = envp,
+                               .fd3 = sv[1],
+                               .fd1 = out[0][1],
+                               .fd2 = out[1][1],
+                               .cpu = ct->fn->cfg.cpu,
+                               .memory_mib = ct->fn->cfg.memory};
+    char err[512];
+    ct->sandbox = sandbox_start(uv_handle_get_loop((uv_handle_t *)&ct->conn->h.handle), &sp,
+                                on_sandbox_exit, ct, &ct->pid, err, sizeof err);
+    close(sv[1]);
+    close(out[0][1]);
+    close(out[1][1]);
+    if (!ct->sandbox) {
+        log_error("cannot start a container for %s.%s: %s", ct->fn->app->name, ct->fn->name, err);
+        return -1;
+    }
+    return 0;
+}
+
 struct container *container_start(uv_loop_t *loop, const struct container_env *env,
                                   struct function *fn, const char *code_path)
 {
@@ -308,47 +459,37 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
                     fn->params_key ? "--params" : NULL,
                     fn->params_key,
                     NULL};
-    uv_stdio_container_t stdio[4];
-    stdio[0].flags = UV_IGNORE;
     for (int i = 0; i < 2; i++) {
-        /* stdout and stderr come back on pipes, for the logs */
         uv_pipe_init(loop, &ct->output[i], 0);
         ct->output[i].data = ct;
         buf_init(&ct->log_part[i], 2 * LOGS_LINE_MAX);
-        stdio[1 + i].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-        stdio[1 + i].data.stream = (uv_stream_t *)&ct->output[i];
     }
-    stdio[3].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
-    stdio[3].data.stream = &ct->conn->h.stream;
-    uv_process_options_t opts = {0};
-    opts.exit_cb = on_process_exit;
-    opts.file = env->worker;
-    opts.args = args;
-    opts.env = envp;
-    opts.stdio = stdio;
-    opts.stdio_count = 4;
-    ct->proc.data = ct;
-    bool envp_made = envp != NULL;
-    int rc = envp ? uv_spawn(loop, &ct->proc, &opts) : UV_ENOMEM;
+    bool sandboxed = sandbox_enabled();
+    int rc = !envp       ? UV_ENOMEM
+             : sandboxed ? (spawn_sandboxed(ct, args, envp) < 0 ? UV_EINVAL : 0)
+                         : spawn_plain(loop, ct, env, args, envp);
     mem_free(envp);
     if (rc < 0) {
-        log_error("cannot start a container for %s.%s (%s): %s", fn->app->name, fn->name,
-                  env->worker, uv_strerror(rc));
+        if (!sandboxed)
+            log_error("cannot start a container for %s.%s (%s): %s", fn->app->name, fn->name,
+                      env->worker, uv_strerror(rc));
         struct conn *c = ct->conn;
         ct->conn = NULL;
         c->ops = &detached_ops;
         conn_close(c);
-        ct->handles = envp_made ? 3 : 2;
+        /* The two output pipes, and the process handle uv_spawn initialised though it
+         * failed. */
+        ct->handles = envp && !sandboxed ? 3 : 2;
         uv_close((uv_handle_t *)&ct->output[0], handle_closed);
         uv_close((uv_handle_t *)&ct->output[1], handle_closed);
-        if (envp_made) /* uv_spawn initialised the handle even though it failed: close it */
+        if (envp && !sandboxed)
             uv_close((uv_handle_t *)&ct->proc, handle_closed);
         return NULL;
     }
-    ct->pid = ct->proc.pid;
     uv_timer_init(loop, &ct->timer);
     ct->timer.data = ct;
-    ct->handles = 4; /* proc, timer and the two output pipes */
+    /* The timer, the two output pipes, and the process handle of a plain one. */
+    ct->handles = sandboxed ? 3 : 4;
     for (int i = 0; i < 2; i++) {
         ct->output_open[i] = true;
         if (uv_read_start((uv_stream_t *)&ct->output[i], output_alloc, output_read) < 0)
@@ -357,8 +498,8 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     list_push(&all, &ct->all_link);
     if (conn_start(ct->conn) < 0)
         container_kill(ct, "its socket could not be read");
-    log_debug("container %s started for %s.%s v%d (pid %d)", ct->id, fn->app->name, fn->name,
-              ct->version, ct->pid);
+    log_debug("container %s started for %s.%s v%d (pid %d%s)", ct->id, fn->app->name, fn->name,
+              ct->version, ct->pid, sandboxed ? ", sandboxed" : "");
     return ct;
 }
 
@@ -520,5 +661,8 @@ void container_kill(struct container *ct, const char *reason)
     ct->killed = true;
     if (!ct->exit_reason && reason)
         ct->exit_reason = mem_strdup(reason);
-    uv_process_kill(&ct->proc, SIGKILL);
+    if (ct->sandbox)
+        sandbox_kill(ct->sandbox);
+    else
+        uv_process_kill(&ct->proc, SIGKILL);
 }

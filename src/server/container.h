@@ -22,6 +22,7 @@
 struct conn;
 struct function;
 struct input;
+struct sandbox;
 
 enum container_state { CT_STARTING, CT_IDLE, CT_BUSY, CT_STOPPING };
 
@@ -54,9 +55,12 @@ struct container {
     int n_unsent;           /* the last n_unsent of held go out at the next flush */
     struct zombie *zombies; /* cancelled inputs whose output is still due */
     int n_zombies, cap_zombies;
-    uv_pipe_t output[2];    /* its stdout and stderr, read into logs.c */
-    bool output_open[2];    /* still being read */
-    struct buf log_part[2]; /* an unfinished line of each (logs.c) */
+    uv_pipe_t output[2];     /* its stdout and stderr, read into logs.c */
+    bool output_open[2];     /* still being read */
+    struct buf log_part[2];  /* an unfinished line of each (logs.c) */
+    struct sandbox *sandbox; /* its namespaces and cgroup (sandbox.h), or NULL: a plain process */
+    int exit_code;           /* the error for the inputs it held when it died: 0 (RemoteError),
+                                or SKIFF_ERR_OUT_OF_MEMORY when it exceeded its memory limit */
     struct list_node fn_link;
     struct list_node all_link;
     struct list_node dirty_link; /* on the flush list while n_unsent > 0 */

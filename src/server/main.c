@@ -29,6 +29,7 @@
 #include "container.h"
 #include "logs.h"
 #include "proto.h"
+#include "sandbox.h"
 #include "sched.h"
 #include "store.h"
 #include "stream.h"
@@ -44,11 +45,14 @@ struct options {
     const char *worker;
     double retention;
     size_t payload_max;
+    struct sandbox_opts sandbox;
 };
 
 static const char usage[] =
     "usage: skiffd [--data DIR] [--listen HOST:PORT|unix:PATH] [--http HOST:PORT]\n"
     "              [--retention SECONDS] [--max-payload BYTES] [--worker PATH]\n"
+    "              [--no-sandbox] [--container-memory MIB] [--container-cpu CORES]\n"
+    "              [--container-pids N]\n"
     "\n"
     "Runs the skiff server in the foreground (logs on stderr; SIGTERM or SIGINT stop it).\n"
     "\n"
@@ -59,6 +63,14 @@ static const char usage[] =
     "  --retention SECONDS  how long results of spawned calls are kept (default 7 days)\n"
     "  --max-payload BYTES  largest argument or result payload (default 64 MiB)\n"
     "  --worker PATH        the container runtime (default: skiff-worker beside skiffd)\n"
+    "  --no-sandbox         run containers as plain processes (by default, as root, each runs\n"
+    "                       in its own pid, mount, ipc and uts namespaces with a read-only host\n"
+    "                       and a private /tmp, in a cgroup with its limits)\n"
+    "  --container-memory MIB  memory limit of a container whose function sets none\n"
+    "                       (default 0: unlimited); past it the input fails with OutOfMemoryError\n"
+    "  --container-cpu CORES   cpu limit of a container whose function sets none (default 0:\n"
+    "                       unlimited)\n"
+    "  --container-pids N   processes and threads per container (default 512; 0: unlimited)\n"
     "\n"
     "On its first start skiffd creates a token and writes ~/.skiff.toml (if absent) so local\n"
     "clients need no setup.\n";
@@ -80,6 +92,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->http = DEFAULT_HTTP;
     o->retention = DEFAULT_RETENTION;
     o->payload_max = PROTO_PAYLOAD_MAX;
+    o->sandbox.pids = SANDBOX_DEFAULT_PIDS;
     const char *data = getenv("SKIFF_DATA");
     const char *home = getenv("HOME");
     if (data && *data)
@@ -95,6 +108,10 @@ static int parse_args(int argc, char **argv, struct options *o)
         if (!strcmp(a, "--version")) {
             printf("skiffd %s\n", SKIFF_VERSION);
             exit(0);
+        }
+        if (!strcmp(a, "--no-sandbox")) {
+            o->sandbox.disabled = true;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "skiffd: unknown option or missing value: %s\n%s", a, usage);
@@ -119,6 +136,20 @@ static int parse_args(int argc, char **argv, struct options *o)
         } else if (!strcmp(a, "--max-payload")) {
             if (parse_size(v, &o->payload_max) < 0) {
                 fprintf(stderr, "skiffd: --max-payload wants bytes from 1 to 2 GiB\n");
+                return -1;
+            }
+        } else if (!strcmp(a, "--container-memory") || !strcmp(a, "--container-pids")) {
+            errno = 0;
+            long long n = strtoll(v, &end, 10);
+            if (errno || *end || end == v || n < 0 || n > (1ll << 24)) {
+                fprintf(stderr, "skiffd: %s wants a whole number from 0 to 16777216\n", a);
+                return -1;
+            }
+            *(a[12] == 'm' ? &o->sandbox.memory_mib : &o->sandbox.pids) = (int)n;
+        } else if (!strcmp(a, "--container-cpu")) {
+            o->sandbox.cpu = strtod(v, &end);
+            if (*end || end == v || !(o->sandbox.cpu >= 0 && o->sandbox.cpu <= 1024)) {
+                fprintf(stderr, "skiffd: --container-cpu wants cores from 0 to 1024\n");
                 return -1;
             }
         } else {
@@ -293,6 +324,11 @@ int main(int argc, char **argv)
     if (find_worker(&o, worker, sizeof worker) < 0)
         return 1;
 
+    o.sandbox.data_dir = o.data;
+    o.sandbox.worker = worker;
+    o.sandbox.listen = o.listen;
+    sandbox_init(&o.sandbox);
+
     loop = uv_default_loop();
     if (store_open(o.data) < 0 || apps_init(o.data) < 0 || auth_init() < 0 ||
         first_start(o.listen) < 0)
@@ -335,6 +371,7 @@ int main(int argc, char **argv)
     uv_close((uv_handle_t *)&sigterm_h, NULL);
     uv_close((uv_handle_t *)&sigint_h, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
+    sandbox_deinit();
     calls_deinit();
     logs_deinit();
     apps_deinit();

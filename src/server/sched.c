@@ -631,6 +631,20 @@ void sched_container_exited(struct container *ct, const char *why, int sig)
     bool was_starting = ct->state == CT_STARTING;
     retire(ct);
     list_remove(&ct->fn_link);
+    if (ct->exit_code) {
+        /* Out of memory: every input it held shares the blame (one cannot tell which grew). */
+        while (!list_empty(&ct->held)) {
+            struct input *h = container_of(ct->held.next, struct input, link);
+            container_take_back(ct, h);
+            fn->n_running--;
+            skiff_error err = SKIFF_ERROR_INIT;
+            skiff_error_set(&err, (skiff_code)ct->exit_code, NULL,
+                            "%s.%s() did not return: %s while running call %s", fn->app->name,
+                            fn->name, why, h->call->id);
+            attempt_failed(h, ST_FAILURE, &err);
+            skiff_error_clear(&err);
+        }
+    }
     struct input *in = blamed(ct, sig);
     if (in) {
         container_take_back(ct, in);

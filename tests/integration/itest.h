@@ -69,6 +69,15 @@ struct itest_server {
     const char *extra[16]; /* further options of the current run, NULL-terminated */
 };
 
+/* Options of the file's server. Its containers run as plain processes unless a file says
+ * otherwise before including this header (itest_sandbox.c does): tests observe containers from
+ * the host through their pids and through files under the test's own /tmp directory, which a
+ * sandboxed container shows neither of (its pid namespace numbers it 2, its /tmp is private). */
+#ifndef ITEST_SERVER_OPTIONS
+#define ITEST_SERVER_OPTIONS "--no-sandbox", NULL
+#endif
+static const char *const itest_server_options[] = {ITEST_SERVER_OPTIONS};
+
 /* The server of the whole file, started by main before itest_setup(). */
 static struct itest_server itest_server;
 /* Servers this process started (for the failure hook and clean-up). */
@@ -685,7 +694,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     unit_fail_hook = itest_on_failure;
     /* The file's server; a failure in start-up or setup ends the run here. */
-    itest_server_start(&itest_server, NULL);
+    itest_server_start(&itest_server, itest_server_options);
     itest_setup();
     int rc = unit_run(argc, argv);
     /* Stopping cleanly is part of passing: a crash, a hang or a sanitizer report at shutdown

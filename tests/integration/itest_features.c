@@ -263,8 +263,8 @@ TEST(class_pools_by_parameters)
     ASSERT_SKIFF_OK(skiff_function_remote(ga, NULL, NULL, &ra, &err), &err);
     skiff_value_free(ra);
     /* The CLI calls methods with --param. */
-    struct itest_run r = itest_cli(NULL, "call", "itest-features", "Greeter.greet", "--param",
-                                   "word=\"yo\"", NULL);
+    struct itest_run r =
+        itest_cli(NULL, "call", "itest-features", "Greeter.greet", "--param", "word=\"yo\"", NULL);
     ASSERT_EQ_INT(r.status, 0);
     ASSERT_STR_CONTAINS(r.out, "yo, world");
     itest_run_free(&r);

@@ -97,8 +97,10 @@ static int flaky(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_FUNCTION(flaky, .signature = "path:str, succeed_on:int",
-               .retry_policy = {.max_retries = 3, .backoff_coefficient = 2.0,
-                                .initial_delay = 0.2, .max_delay = 1.0});
+               .retry_policy = {.max_retries = 3,
+                                .backoff_coefficient = 2.0,
+                                .initial_delay = 0.2,
+                                .max_delay = 1.0});
 
 /* Ignores cancellation: sleeps ms whatever happens. */
 static int stubborn(skiff_ctx *ctx, skiff_value **out)
@@ -127,8 +129,7 @@ static int greeter_enter(skiff_ctx *ctx)
     return 0;
 }
 
-SKIFF_CLASS(Greeter, struct greeter, .params = "word:str, loud:bool?",
-            .enter = {greeter_enter});
+SKIFF_CLASS(Greeter, struct greeter, .params = "word:str, loud:bool?", .enter = {greeter_enter});
 
 /* [the greeting, how many times enter ran in this container, the pid] */
 static int greet(skiff_ctx *ctx, skiff_value **out)

@@ -1,0 +1,84 @@
+/*
+ * sandbox.h - container isolation: namespaces, a read-only host, a private /tmp and cgroup limits.
+ *
+ * A sandboxed container is a small init process (pid 1 of a new pid namespace, in new mount, ipc
+ * and uts namespaces, inside a cgroup of its own that holds the container's cpu, memory and pids
+ * limits) and the worker it forks as pid 2. The server watches the init through a pidfd; the init
+ * reaps everything in the namespace and, when the worker ends, reports the worker's wait status
+ * and exits, which takes every other process of the namespace with it. Where the server lacks
+ * what this needs (root, cgroup controllers, namespaces), sandbox_init says so once and
+ * containers run as plain processes (container.c, uv_spawn).
+ */
+#ifndef SKIFF_SERVER_SANDBOX_H
+#define SKIFF_SERVER_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* The operator's settings (skiffd options). */
+struct sandbox_opts {
+    bool disabled;        /* --no-sandbox: plain processes, no probing */
+    int memory_mib;       /* --container-memory: default memory limit, 0 unlimited */
+    int pids;             /* --container-pids: processes and threads per container, 0 unlimited */
+    double cpu;           /* --container-cpu: default cpu limit in cores, 0 unlimited */
+    const char *data_dir; /* the data directory (app code lives there) */
+    const char *worker;   /* path of skiff-worker */
+    const char *listen;   /* the server's listen address (a unix socket stays reachable) */
+};
+
+/* The default pids limit: generous for threads and helpers, small enough to stop a fork bomb. */
+#define SANDBOX_DEFAULT_PIDS 512
+
+/* Probes what sandboxing needs (root, cgroup v1 or v2 with the memory, pids and cpu
+ * controllers, the namespaces, mount_setattr) by starting a trial sandbox, creates the server's
+ * cgroup tree, and removes trees left by servers that were killed. Logs one line saying whether
+ * containers are sandboxed and, if not, why. Returns true when containers will be sandboxed;
+ * never fails the server. Borrows opts' strings until sandbox_deinit. */
+bool sandbox_init(const struct sandbox_opts *opts);
+/* Removes the server's cgroup tree (containers must be gone). Safe without sandbox_init. */
+void sandbox_deinit(void);
+/* True when containers are sandboxed (sandbox_init succeeded). */
+bool sandbox_enabled(void);
+
+struct sandbox;
+
+/* How a sandboxed container ended: the worker's exit status or signal (as uv_process_t's exit
+ * callback reports them), whether the kernel killed something in it for exceeding its memory
+ * limit (then memory_mib is that limit), and setup_error: why the sandbox could not be set up,
+ * or NULL. Valid during the callback only. */
+struct sandbox_exit {
+    int64_t status;
+    int sig;
+    bool oom;
+    int memory_mib;
+    const char *setup_error;
+};
+typedef void (*sandbox_exit_cb)(struct sandbox *sb, const struct sandbox_exit *ex, void *data);
+
+/* What to start: the worker's argv and envp (borrowed for the call), the socket end to put on
+ * its fd 3 (borrowed; the caller closes its copy), and the function's limits (0: the operator's
+ * default). */
+struct sandbox_spawn {
+    const char *id; /* the container id: its cgroup's and hostname's name */
+    char *const *argv;
+    char *const *envp;
+    int fd3;      /* the worker's socket to the server */
+    int fd1, fd2; /* its stdout and stderr (the write ends of the server's log pipes), or -1 */
+    double cpu;
+    int memory_mib;
+};
+
+/* Starts a sandboxed container. On success returns the sandbox with *pid set to the init's pid
+ * (as the server sees it); exit_cb(data) runs once when it has ended, after which the caller
+ * must call sandbox_free. NULL on failure, with the reason in errbuf (nothing is left behind;
+ * exit_cb is never called). */
+struct sandbox *sandbox_start(uv_loop_t *loop, const struct sandbox_spawn *sp, sandbox_exit_cb cb,
+                              void *data, int *pid, char *errbuf, size_t errlen);
+/* Kills every process of the sandbox (SIGKILL). Its exit callback follows. */
+void sandbox_kill(struct sandbox *sb);
+/* Releases a sandbox after its exit callback (closes its handle, removes its cgroup). */
+void sandbox_free(struct sandbox *sb);
+
+#endif
