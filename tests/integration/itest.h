@@ -67,6 +67,7 @@ struct itest_server {
     char home[ITEST_PATH]; /* HOME of the server and its clients (holds .skiff.toml) */
     char log[ITEST_PATH];  /* stdout + stderr of every run, appended */
     const char *extra[16]; /* further options of the current run, NULL-terminated */
+    int port_retries;      /* starts retried on new ports after a port was taken */
 };
 
 /* Options of the file's server. Its containers run as plain processes unless a file says
@@ -268,6 +269,7 @@ static inline void itest_use(const struct itest_server *s)
  * ~/.skiff.toml. Fails the test when it cannot. Makes s the current server (itest_use). */
 static inline void itest_server_start(struct itest_server *s, const char *const *extra)
 {
+    bool fresh = !s->data[0];
     if (!s->data[0]) {
         char base[PATH_MAX];
         snprintf(base, sizeof base, "%s", itest_tmpdir("skiffd"));
@@ -339,6 +341,20 @@ static inline void itest_server_start(struct itest_server *s, const char *const 
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             s->pid = 0;
+            itest_track(s, false);
+            /* Another test took a port between our check and the server's bind: new ones, if
+             * they were new anyway (a restart keeps its ports). */
+            char *log = itest_read_file(s->log);
+            const char *tail = log && strlen(log) > 300 ? log + strlen(log) - 300 : log;
+            bool taken = tail && strstr(tail, "address already in use");
+            free(log);
+            if ((fresh || s->port_retries > 0) && taken && s->port_retries++ < 5) {
+                s->port = itest_free_port();
+                s->http_port = itest_free_port();
+                snprintf(s->addr, sizeof s->addr, "127.0.0.1:%d", s->port);
+                itest_server_start(s, extra);
+                return;
+            }
             itest_dump_log(s, 40);
             FAIL("skiffd exited during start-up (status 0x%x)", status);
         }
@@ -351,6 +367,7 @@ static inline void itest_server_start(struct itest_server *s, const char *const 
         }
         itest_sleep(0.01);
     }
+    s->port_retries = 0;
     itest_use(s);
 }
 
