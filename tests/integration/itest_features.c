@@ -13,6 +13,41 @@
 static void itest_setup(void)
 {
     itest_deploy("tests/integration/apps/features.c");
+    itest_deploy("examples/square.c");
+}
+
+TEST(reference_lifecycle_class_example)
+{
+    skiff_client *c = itest_connect();
+    skiff_cls *cls = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_SKIFF_OK(skiff_cls_from_name(c, "my-shared-app", "MyLifecycleClass", &cls, &err), &err);
+    skiff_obj *obj = NULL;
+    ASSERT_SKIFF_OK(skiff_cls_instantiate(cls, NULL, &obj, &err), &err);
+    skiff_function *foo = NULL;
+    ASSERT_SKIFF_OK(skiff_obj_method(obj, "foo", &foo, &err), &err);
+    skiff_value *v = NULL;
+    ASSERT_SKIFF_OK(skiff_function_remote(foo, NULL, NULL, &v, &err), &err);
+    ASSERT_EQ_STR(skiff_value_get_string(v, NULL), "hello world");
+    skiff_value_free(v);
+    /* An unknown method or class is a NotFoundError. */
+    skiff_function *nope = NULL;
+    ASSERT_SKIFF(skiff_obj_method(obj, "bar", &nope, &err), SKIFF_ERR_NOT_FOUND, &err);
+    skiff_error_clear(&err);
+    skiff_cls *missing = NULL;
+    ASSERT_SKIFF_OK(skiff_cls_from_name(c, "my-shared-app", "NoSuchClass", &missing, &err), &err);
+    ASSERT_SKIFF(skiff_cls_hydrate(missing, &err), SKIFF_ERR_NOT_FOUND, &err);
+    skiff_error_clear(&err);
+    skiff_cls_free(missing);
+    /* And from the CLI. */
+    struct itest_run r = itest_cli(NULL, "call", "my-shared-app", "MyLifecycleClass.foo", NULL);
+    ASSERT_EQ_INT(r.status, 0);
+    ASSERT_EQ_STR(r.out, "\"hello world\"\n");
+    itest_run_free(&r);
+    skiff_function_free(foo);
+    skiff_obj_free(obj);
+    skiff_cls_free(cls);
+    skiff_client_close(c);
 }
 
 TEST(generator_streams_in_order)
