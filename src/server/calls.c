@@ -102,11 +102,66 @@ static bool complete(const struct call *call)
 
 /* --- objects ---------------------------------------------------------------------------------- */
 
+/*
+ * The inputs of a call in memory. A map streams millions of inputs through the server while
+ * only a window of them is in memory (the client bounds the inputs it has sent and not seen an
+ * output for), so inputs are kept in a ring indexed by input index rather than an array of every
+ * index: slot i % ring_cap holds input i for every live i in [base, base + ring_cap). Inputs
+ * below base have all left memory; base moves up as the lowest ones leave.
+ */
+static struct input **slot(const struct call *call, uint32_t index)
+{
+    return &call->ring[index & (call->ring_cap - 1)];
+}
+
+struct input *calls_input_at(const struct call *call, uint32_t index)
+{
+    if (!call->ring_cap || index < call->base || index - call->base >= call->ring_cap)
+        return NULL;
+    struct input *in = *slot(call, index);
+    return in && in->index == index ? in : NULL;
+}
+
+/* Makes room for inputs up to index n - 1. 0 or -1 (out of memory). */
+static int inputs_reserve(struct call *call, uint32_t n)
+{
+    if (n <= call->base || n - call->base <= call->ring_cap)
+        return 0;
+    uint32_t need = n - call->base, cap = call->ring_cap ? call->ring_cap : 4;
+    while (cap < need) {
+        if (cap > UINT32_MAX / 2)
+            return -1;
+        cap *= 2;
+    }
+    struct input **ring = mem_calloc(cap, sizeof *ring);
+    if (!ring)
+        return -1;
+    for (uint32_t i = 0; i < call->ring_cap; i++) {
+        struct input *in = call->ring[i];
+        if (in)
+            ring[in->index & (cap - 1)] = in;
+    }
+    mem_free(call->ring);
+    call->ring = ring;
+    call->ring_cap = cap;
+    return 0;
+}
+
+/* Moves base past the inputs that have left memory. */
+static void advance_base(struct call *call)
+{
+    while (call->base < call->n_inputs && !calls_input_at(call, call->base))
+        call->base++;
+}
+
 static void input_free(struct input *in)
 {
     struct call *call = in->call;
-    if (call->inputs && in->index < call->cap_inputs && call->inputs[in->index] == in)
-        call->inputs[in->index] = NULL;
+    if (calls_input_at(call, in->index) == in) {
+        *slot(call, in->index) = NULL;
+        if (in->index == call->base)
+            advance_base(call);
+    }
     call->n_live--;
     mem_free(in->args);
     mem_free(in->result);
@@ -152,10 +207,10 @@ static void call_free(struct call *call)
 {
     hmap_del(&calls_by_id, call->id);
     kids_remove(call);
-    for (uint32_t i = 0; call->inputs && i < call->cap_inputs; i++)
-        if (call->inputs[i])
-            input_free(call->inputs[i]);
-    mem_free(call->inputs);
+    for (uint32_t i = 0; i < call->ring_cap; i++)
+        if (call->ring[i])
+            input_free(call->ring[i]);
+    mem_free(call->ring);
     mem_free(call);
 }
 
@@ -203,23 +258,6 @@ static struct call *call_new(struct function *fn, struct function *pool, enum ca
     return call;
 }
 
-/* Makes room in call->inputs for index. 0 or -1. */
-static int inputs_reserve(struct call *call, uint32_t n)
-{
-    if (n <= call->cap_inputs)
-        return 0;
-    uint32_t cap = call->cap_inputs ? call->cap_inputs : 1;
-    while (cap < n)
-        cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
-    struct input **p = mem_realloc(call->inputs, (size_t)cap * sizeof *p);
-    if (!p)
-        return -1;
-    memset(p + call->cap_inputs, 0, (size_t)(cap - call->cap_inputs) * sizeof *p);
-    call->inputs = p;
-    call->cap_inputs = cap;
-    return 0;
-}
-
 /* A new input at index holding a copy of args (or taking it, when take is set). */
 static struct input *input_new(struct call *call, uint32_t index, const char *args, size_t len,
                                bool take)
@@ -246,14 +284,14 @@ static struct input *input_new(struct call *call, uint32_t index, const char *ar
     in->status = ST_PENDING;
     id_new(in->id, "in");
     list_init(&in->link);
-    call->inputs[index] = in;
+    *slot(call, index) = in;
     call->n_live++;
     return in;
 }
 
 static struct input *input_at(const struct call *call, uint32_t index)
 {
-    return call->inputs && index < call->cap_inputs ? call->inputs[index] : NULL;
+    return calls_input_at(call, index);
 }
 
 /* --- replies ---------------------------------------------------------------------------------- */
@@ -1005,15 +1043,15 @@ static void cancel_call(struct call *call, bool terminate, const char *why)
     skiff_error_clear(&err);
     /* Hold the call while its inputs end (each end may try to free it). */
     call->store_pending++;
-    for (uint32_t i = 0; i < call->cap_inputs; i++) {
-        struct input *in = call->inputs[i];
+    for (uint32_t i = call->base, end = call->n_inputs; i < end; i++) {
+        struct input *in = input_at(call, i);
         if (in)
             cancel_input(in, terminate, why);
     }
     call->store_pending--;
     if (call->kind == CK_MAP)
-        for (uint32_t i = 0; i < call->cap_inputs; i++) {
-            struct input *in = call->inputs[i];
+        for (uint32_t i = call->base, end = call->n_inputs; i < end; i++) {
+            struct input *in = input_at(call, i);
             if (in && !in->delivered) {
                 in->delivered = true; /* nobody will read it now */
                 maybe_free_input(in);
@@ -1213,7 +1251,7 @@ void calls_map_inputs(struct conn *c, uint64_t rid, const char *call_id, int64_t
         const msgpack_object *o = &arr->via.array.ptr[i];
         if (!input_new(call, first + i, o->via.bin.ptr, o->via.bin.size, false)) {
             for (uint32_t k = 0; k < i; k++)
-                input_free(call->inputs[first + k]);
+                input_free(input_at(call, first + k));
             goto nomem;
         }
     }
@@ -1224,7 +1262,7 @@ void calls_map_inputs(struct conn *c, uint64_t rid, const char *call_id, int64_t
         struct inputs_ack *ack = mem_calloc(1, sizeof *ack);
         if (!ack) {
             for (uint32_t k = 0; k < n; k++)
-                input_free(call->inputs[first + k]);
+                input_free(input_at(call, first + k));
             call->n_inputs = first;
             call->closed = false;
             goto nomem;
@@ -1245,7 +1283,7 @@ void calls_map_inputs(struct conn *c, uint64_t rid, const char *call_id, int64_t
     if (wire_end(&w) != SKIFF_OK)
         conn_close(c);
     for (uint32_t i = 0; i < n; i++)
-        sched_enqueue(call->inputs[first + i]);
+        sched_enqueue(input_at(call, first + i));
     maybe_end_map(call);
     return;
 nomem:
@@ -1271,9 +1309,9 @@ static void outputs_map(struct conn *c, uint64_t rid, struct call *call, uint32_
         conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory");
         return;
     }
-    for (uint32_t i = 0; i < call->cap_inputs; i++) {
-        struct input *in = call->inputs[i];
-        if (!in || in->index < from || !final(in->status))
+    for (uint32_t i = call->base > from ? call->base : from, end = call->n_inputs; i < end; i++) {
+        struct input *in = input_at(call, i);
+        if (!in || !final(in->status))
             continue;
         deliver_map_output(in);
         maybe_free_input(in);
@@ -1360,8 +1398,9 @@ static void outputs_durable(struct conn *c, uint64_t rid, const char *call_id, u
     if (call) {
         list_push(&call->readers, &r->call_link);
         if (kind == CK_SPAWN_MAP) {
-            for (uint32_t i = from; i < call->cap_inputs; i++) {
-                struct input *in = call->inputs[i];
+            for (uint32_t i = call->base > from ? call->base : from, end = call->n_inputs; i < end;
+                 i++) {
+                struct input *in = input_at(call, i);
                 if (in && final(in->status))
                     stream_output(s, in);
             }
@@ -1437,19 +1476,21 @@ struct call *calls_restore(const char *call_id, const char *parent, struct funct
     list_init(&call->conn_link);
     list_init(&call->waiters);
     list_init(&call->readers);
-    if (inputs_reserve(call, n_inputs) < 0 || hmap_put(&calls_by_id, call->id, call) < 0) {
-        mem_free(call->inputs);
+    if (hmap_put(&calls_by_id, call->id, call) < 0) {
         mem_free(call);
         return NULL;
     }
     kids_add(call);
     call->n_final = n_inputs; /* each unfinished input restored takes one back */
+    call->base = n_inputs;    /* nothing in memory yet: calls_restore_input moves it down */
     return call;
 }
 
 void calls_restore_input(struct call *call, uint32_t index, const char *input_id, char *args,
                          size_t args_len)
 {
+    if (call->n_live == 0)
+        call->base = index; /* the store hands them over in index order */
     struct input *in = input_new(call, index, args, args_len, true);
     if (!in) {
         mem_free(args);
@@ -1566,8 +1607,8 @@ void calls_deinit(void)
         struct hmap_slot *s = &calls_by_id.slots[i];
         if (s->val) {
             struct call *call = s->val;
-            for (uint32_t k = 0; call->inputs && k < call->cap_inputs; k++) {
-                struct input *in = call->inputs[k];
+            for (uint32_t k = 0; k < call->ring_cap; k++) {
+                struct input *in = call->ring[k];
                 if (in) {
                     mem_free(in->args);
                     mem_free(in->result);
@@ -1576,7 +1617,7 @@ void calls_deinit(void)
                     mem_free(in);
                 }
             }
-            mem_free(call->inputs);
+            mem_free(call->ring);
             mem_free(call);
         }
     }

@@ -83,15 +83,16 @@ struct call {
     bool acked;   /* durable and committed: its id is out */
     bool closed;  /* maps: MAP_INPUTS said `last`; always true for the others */
     bool cancelled;
-    int store_pending;     /* store writes queued for the call row, not yet committed */
-    int64_t created;       /* unix ms */
-    uint32_t n_inputs;     /* inputs the call has */
-    uint32_t n_final;      /* inputs that reached a final state */
-    uint32_t n_failed;     /* of those, not ST_SUCCESS */
-    uint32_t n_live;       /* struct input objects in memory */
-    struct input **inputs; /* index -> input, NULL once it left memory; cap_inputs slots */
-    uint32_t cap_inputs;
-    struct conn *owner; /* blocking CALL, remote_gen or map: the caller's conn */
+    int store_pending;   /* store writes queued for the call row, not yet committed */
+    int64_t created;     /* unix ms */
+    uint32_t n_inputs;   /* inputs the call has */
+    uint32_t n_final;    /* inputs that reached a final state */
+    uint32_t n_failed;   /* of those, not ST_SUCCESS */
+    uint32_t n_live;     /* struct input objects in memory */
+    struct input **ring; /* the inputs in memory: index i in slot i % ring_cap (calls.c) */
+    uint32_t ring_cap;   /* a power of two (0: none yet); live indexes span < ring_cap */
+    uint32_t base;       /* every input below this index has left memory */
+    struct conn *owner;  /* blocking CALL, remote_gen or map: the caller's conn */
     uint64_t owner_rid;
     struct stream *out;      /* remote_gen items / the map owner's OUTPUTS */
     struct conn *spawn_conn; /* the client awaiting a durable acknowledgement, or NULL */
@@ -152,6 +153,9 @@ struct call *calls_restore(const char *call_id, const char *parent, struct funct
 /* Re-queues one unfinished input of a restored call (takes args). */
 void calls_restore_input(struct call *call, uint32_t index, const char *input_id, char *args,
                          size_t args_len);
+
+/* Input index of call if it is in memory, else NULL. */
+struct input *calls_input_at(const struct call *call, uint32_t index);
 
 /* The call with that id if it is in memory, else NULL. */
 struct call *calls_find(const char *call_id);

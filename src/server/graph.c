@@ -99,7 +99,7 @@ static void take_row(void *arg, const struct graph_row *row)
         const struct call *call = calls_find(row->call_id);
         if (call) {
             /* Still in memory: its inputs are read there, unless this one has left. */
-            if (row->index < call->cap_inputs && call->inputs[row->index])
+            if (calls_input_at(call, row->index))
                 return;
         }
     }
@@ -111,8 +111,8 @@ static void take_row(void *arg, const struct graph_row *row)
 /* Appends the nodes of call's inputs in memory (in index order). */
 static void add_call_inputs(struct graph *g, const struct call *call)
 {
-    for (uint32_t i = 0; i < call->cap_inputs && i < call->n_inputs; i++) {
-        const struct input *in = call->inputs[i];
+    for (uint32_t i = call->base; i < call->n_inputs; i++) {
+        const struct input *in = calls_input_at(call, i);
         if (!in)
             continue;
         struct node *nd = node_new(g);

@@ -408,7 +408,7 @@ static int exec_inputs(const struct rec *r)
     sqlite3_stmt *s = st[S_INSERT_INPUT];
     int rc = SQLITE_OK;
     for (uint32_t i = r->start; rc == SQLITE_OK && i < r->start + r->n; i++) {
-        const struct input *in = r->call->inputs[i];
+        const struct input *in = calls_input_at(r->call, i);
         if (!in)
             continue;
         sqlite3_bind_text(s, 1, r->call->id, -1, SQLITE_STATIC);
