@@ -64,7 +64,7 @@ expect() { [[ $out == *"$1"* ]] || die "expected '$1' in the output above"; }
 free_port() {
     local p
     while :; do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000)) # below the ephemeral range (32768-)
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return

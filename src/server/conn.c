@@ -410,8 +410,13 @@ int conn_listen(uv_loop_t *loop, const char *addr, const struct conn_ops *ops, s
     if (rc == 0)
         rc = uv_listen(&l->h.stream, 1024, on_connection);
     if (rc < 0) {
-        log_error("cannot listen on %s: %s", addr, uv_strerror(rc));
-        /* The handle may be initialised: leave it to the loop's teardown. */
+        if (rc != UV_EADDRINUSE) /* the caller may wait for it: it says so itself */
+            log_error("cannot listen on %s: %s", addr, uv_strerror(rc));
+        list_remove(&l->link);
+        if (l->h.handle.type == UV_UNKNOWN_HANDLE)
+            mem_free(l); /* never initialised */
+        else
+            uv_close(&l->h.handle, listener_closed);
         return rc;
     }
     return 0;

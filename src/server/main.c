@@ -300,6 +300,28 @@ static struct call *restore_call(const char *call_id, const char *parent, const 
     return call;
 }
 
+/* How long a start waits for the data directory or the listen address to be let go of by the
+ * processes of a server that was just killed (its containers die with it, a moment later). */
+#define RESTART_WAIT_MS 5000
+
+/* Takes the data directory's lock, waiting up to RESTART_WAIT_MS. A POSIX record lock, not
+ * flock: a child forked just before the server died (a container not yet exec'd) does not
+ * inherit it, so a killed server's lock goes with the server itself. 0, or -1 with errno. */
+static int lock_data_dir(int fd, const char *dir)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    for (int waited = 0;; waited += 20) {
+        if (fcntl(fd, F_SETLK, &fl) == 0)
+            return 0;
+        if ((errno != EACCES && errno != EAGAIN) || waited >= RESTART_WAIT_MS)
+            return -1;
+        if (waited == 0)
+            log_info("%s is locked: waiting up to %d s for the previous skiffd's processes to end",
+                     dir, RESTART_WAIT_MS / 1000);
+        usleep(20 * 1000);
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {0};
@@ -316,7 +338,7 @@ int main(int argc, char **argv)
     char lock_path[PATH_MAX + 16];
     snprintf(lock_path, sizeof lock_path, "%s/skiffd.lock", o.data);
     int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+    if (lock_fd < 0 || lock_data_dir(lock_fd, o.data) < 0) {
         log_error("another skiffd is using %s (%s)", o.data, strerror(errno));
         return 1;
     }
@@ -342,7 +364,16 @@ int main(int argc, char **argv)
         sched_init(loop, worker, o.listen, auth_container_id(), auth_container_secret(),
                    o.payload_max, frame_max) < 0)
         return 1;
-    if (conn_listen(loop, o.listen, proto_client_ops(&limits), limits.frame_max) < 0)
+    int listening;
+    for (int waited = 0;; waited += 20) {
+        listening = conn_listen(loop, o.listen, proto_client_ops(&limits), limits.frame_max);
+        if (listening != UV_EADDRINUSE || waited >= RESTART_WAIT_MS)
+            break;
+        usleep(20 * 1000); /* a killed server's processes may hold it a moment longer */
+    }
+    if (listening == UV_EADDRINUSE)
+        log_error("cannot listen on %s: %s", o.listen, uv_strerror(listening));
+    if (listening < 0)
         return 1;
 
     uv_prepare_init(loop, &prepare_h);

@@ -147,18 +147,27 @@ static inline const char *itest_tmpdir(const char *what)
     return dir;
 }
 
-/* A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it). */
+/* A TCP port on 127.0.0.1 that nothing uses right now, chosen at random below the kernel's
+ * ephemeral range (32768 and up on Linux): a port from that range can be taken at any moment as
+ * the local port of some outgoing connection, and a connection to it while nothing listens can
+ * even connect to itself, which looks like a server that answers nothing. */
 static inline int itest_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ_INT(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    ASSERT_EQ_INT(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)(unit_now() * 1e6);
+    for (int tries = 0; tries < 1000; tries++) {
+        int port = 20000 + (int)(rand_r(&seed) % 12000);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ASSERT(fd >= 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    FAIL("no free port below 32000");
 }
 
 /* True when something accepts TCP connections on 127.0.0.1:port. */
@@ -267,6 +276,21 @@ static inline void itest_use(const struct itest_server *s)
 /* Starts (or restarts, keeping data, home and ports) skiffd for s with further options extra
  * (NULL-terminated array, or NULL), and waits until it accepts connections and has written its
  * ~/.skiff.toml. Fails the test when it cannot. Makes s the current server (itest_use). */
+/* True once this run of s (the text after the last start marker in its log) says it listens:
+ * an open port alone could still be a process of a killed earlier run, about to go. */
+static inline bool itest_says_listening(const struct itest_server *s)
+{
+    char *log = itest_read_file(s->log);
+    if (!log)
+        return false;
+    const char *run = log, *p;
+    while ((p = strstr(run + 1, "=== itest: starting skiffd")))
+        run = p;
+    bool yes = strstr(run, " listening on ") != NULL;
+    free(log);
+    return yes;
+}
+
 static inline void itest_server_start(struct itest_server *s, const char *const *extra)
 {
     bool fresh = !s->data[0];
@@ -296,6 +320,12 @@ static inline void itest_server_start(struct itest_server *s, const char *const 
         argv[argc++] = s->extra[i];
     argv[argc] = NULL;
 
+    /* The marker that starts this run's part of the log, written before the server exists, so
+     * that itest_says_listening never reads an earlier run's lines as this one's. */
+    FILE *marker = fopen(s->log, "a");
+    ASSERT_NOT_NULL(marker);
+    fprintf(marker, "=== itest: starting skiffd on %s\n", listen);
+    fclose(marker);
     fflush(stdout);
     fflush(stderr);
     pid_t parent = getpid();
@@ -326,7 +356,6 @@ static inline void itest_server_start(struct itest_server *s, const char *const 
                      old ? old : "", old && *old ? ":" : "");
             setenv("ASAN_OPTIONS", opts, 1);
         }
-        fprintf(stderr, "=== itest: starting skiffd on %s\n", listen);
         execv(skiffd, (char *const *)argv);
         fprintf(stderr, "itest: exec %s: %s\n", skiffd, strerror(errno));
         _exit(127);
@@ -358,7 +387,7 @@ static inline void itest_server_start(struct itest_server *s, const char *const 
             itest_dump_log(s, 40);
             FAIL("skiffd exited during start-up (status 0x%x)", status);
         }
-        if (itest_port_open(s->port) && access(toml, R_OK) == 0)
+        if (itest_port_open(s->port) && access(toml, R_OK) == 0 && itest_says_listening(s))
             break;
         if (unit_now() > deadline) {
             itest_dump_log(s, 40);

@@ -62,7 +62,7 @@ fail() {
 free_port() {
     local p i
     for i in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM + i) % 40000))
+        p=$((20000 + (RANDOM * 32768 + RANDOM + i) % 12000)) # below the ephemeral range (32768-)
         if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
             echo "$p"
             return
@@ -110,7 +110,11 @@ start_server_once() {
         --http "127.0.0.1:$HTTP_PORT" "${SERVER_ARGS[@]}" </dev/null >>"$SERVER_LOG" 2>&1 &
     SERVER_PID=$!
     local deadline=$((SECONDS + $(scaled 15)))
-    until port_open "$SERVER_PORT" && [[ -f $HOME/.skiff.toml ]]; do
+    # The log after this run's marker must say it listens: an open port alone could still be a
+    # process of a killed earlier run, about to go.
+    until port_open "$SERVER_PORT" && [[ -f $HOME/.skiff.toml ]] &&
+        sed -n '/=== lib.sh: starting skiffd/h; /=== lib.sh: starting skiffd/!H; ${x;p}' \
+            "$SERVER_LOG" | grep -q " listening on "; do
         if ! kill -0 "$SERVER_PID" 2>/dev/null; then
             SERVER_PID=""
             return 1
