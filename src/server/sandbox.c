@@ -95,6 +95,7 @@ struct hier {
 
 static struct {
     bool enabled;
+    pid_t owner; /* the server process that made the tree (children never remove it) */
     struct sandbox_opts opts;
     int nhier;
     struct hier hier[MAX_HIER];
@@ -1158,6 +1159,10 @@ bool sandbox_init(const struct sandbox_opts *opts)
     }
     S.enabled = true;
     refill();
+    if (!S.owner) {
+        S.owner = getpid();
+        atexit(sandbox_deinit); /* an early exit of the server still removes its tree */
+    }
     char limits[128];
     snprintf(limits, sizeof limits, "memory %d MiB, pids %d, cpu %g", S.opts.memory_mib,
              S.opts.pids, S.opts.cpu);
@@ -1169,6 +1174,8 @@ bool sandbox_init(const struct sandbox_opts *opts)
 
 void sandbox_deinit(void)
 {
+    if (S.owner && S.owner != getpid())
+        return;
     if (spare) {
         discard(spare, true, NULL);
         spare = NULL;

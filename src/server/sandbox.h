@@ -37,7 +37,9 @@ struct sandbox_opts {
  * containers are sandboxed and, if not, why. Returns true when containers will be sandboxed;
  * never fails the server. Borrows opts' strings until sandbox_deinit. */
 bool sandbox_init(const struct sandbox_opts *opts);
-/* Removes the server's cgroup tree (containers must be gone). Safe without sandbox_init. */
+/* Removes the spare container and the server's cgroup tree (containers must be gone). Safe
+ * without sandbox_init and more than once; also registered with atexit by sandbox_init, so an
+ * early exit of the server cleans up too (only in the process that made the tree). */
 void sandbox_deinit(void);
 /* True when containers are sandboxed (sandbox_init succeeded). */
 bool sandbox_enabled(void);

@@ -183,8 +183,11 @@ TEST(host_read_only_tmp_private)
     char in_data[ITEST_FILE];
     snprintf(in_data, sizeof in_data, "%s/written-by-a-container", itest_server.data);
     skiff_value *v = inside(c, "/itest-sandbox-written", "/");
+    bool written = access("/itest-sandbox-written", F_OK) == 0;
+    if (written)
+        unlink("/itest-sandbox-written"); /* the sandbox is broken: leave the host as it was */
+    ASSERT(!written);
     ASSERT_EQ_STR(str_of(v, "write_host"), "EROFS");
-    ASSERT(access("/itest-sandbox-written", F_OK) < 0);
     skiff_value_free(v);
     /* A file of this test under /tmp is not there; the server's data directory (under /tmp
      * here) is, read-only. */
