@@ -7,9 +7,9 @@
  *      build tree (build/bin, build/lib, build/include) mirrors an install, so this works from
  *      both;
  *   2. run `<prefix>/bin/skiff-worker --describe` on it, which loads it and prints the app's name
- *      and function definitions as JSON;
+ *      and its function and class definitions as JSON;
  *   3. check the names locally (a clear error before anything is sent), then send DEPLOY with
- *      the object's bytes and the definitions, and print what was deployed as JSON.
+ *      the object's bytes and both lists of definitions, and print what was deployed as JSON.
  *
  * The compiler's and the worker's own messages go straight to the user's stderr.
  */
@@ -42,8 +42,9 @@ static const char deploy_usage[] =
     "usage: skiff deploy APP.c [--name-check]\n"
     "\n"
     "Compiles APP.c into a shared object with $CC (else cc) against skiff's headers and\n"
-    "library, reads the app's name and functions from it (skiff-worker --describe), and\n"
-    "deploys it. A redeploy replaces the app's code; callers keep working by name.\n"
+    "library, reads the app's name, functions and classes from it (skiff-worker\n"
+    "--describe), and deploys it. A redeploy replaces the app's code; callers keep working\n"
+    "by name.\n"
     "Prints {\"app\", \"app_id\", \"version\", \"functions\": [{\"name\", \"function_id\"}]}.\n"
     "--name-check compiles and checks the app and function names without deploying, and\n"
     "prints the definitions that would be deployed.\n"
@@ -324,8 +325,8 @@ static int read_code(const char *path, char **data, size_t *len)
 }
 
 /* Sends the deploy and prints {app, app_id, version, functions}. */
-static int send_deploy(struct cli *cli, const char *app, const skiff_value *fns, const char *code,
-                       size_t len)
+static int send_deploy(struct cli *cli, const char *app, const skiff_value *fns,
+                       const skiff_value *classes, const char *code, size_t len)
 {
     skiff_client *client;
     int rc = cli_connect(cli, &client);
@@ -333,7 +334,7 @@ static int send_deploy(struct cli *cli, const char *app, const skiff_value *fns,
         return rc;
     skiff_error err = SKIFF_ERROR_INIT;
     skiff_value *reply = NULL, *shown = skiff_value_map();
-    if (client_deploy(client, app, code, len, fns, &reply, &err) != SKIFF_OK) {
+    if (client_deploy(client, app, code, len, fns, classes, &reply, &err) != SKIFF_OK) {
         rc = cli_fail(&err);
     } else if (!shown || skiff_map_set(shown, "app", skiff_value_string(app)) != SKIFF_OK) {
         fputs("skiff: out of memory\n", stderr);
@@ -394,7 +395,8 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
         if (opts[0].count)
             rc = cli_print_json(desc);
         else if (read_code(w.so, &code, &len) == CLI_OK)
-            rc = send_deploy(cli, app, skiff_map_get(desc, "functions"), code, len);
+            rc = send_deploy(cli, app, skiff_map_get(desc, "functions"),
+                             skiff_map_get(desc, "classes"), code, len);
     }
     workdir_remove(&w);
     mem_free(code);

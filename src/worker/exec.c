@@ -44,8 +44,8 @@ static const skiff_error *failure_of(const skiff_ctx *ctx, int rc, skiff_error *
 {
     if (ctx->raised.code != SKIFF_OK)
         return &ctx->raised;
-    skiff_error_set(tmp, SKIFF_ERR_USER, "Error", "%s() failed without raising an error (returned %d)",
-                    ctx->def->name, rc);
+    skiff_error_set(tmp, SKIFF_ERR_USER, "Error",
+                    "%s() failed without raising an error (returned %d)", ctx->def->name, rc);
     return tmp;
 }
 
@@ -165,10 +165,8 @@ static int run_batch(const struct worker_target *t, const struct exec_input *in,
     size_t *ok = mem_alloc(n * sizeof *ok);
     size_t nok = 0;
     int sent = 0;
-    if (!cols || !kwargs || !ok ||
-        (sent = gather(fn, in, n, bound, cols, ok, &nok, sink)) == -2) {
-        skiff_error_set(&err, SKIFF_ERR_NOMEM, NULL, "out of memory gathering a batch of %zu",
-                        n);
+    if (!cols || !kwargs || !ok || (sent = gather(fn, in, n, bound, cols, ok, &nok, sink)) == -2) {
+        skiff_error_set(&err, SKIFF_ERR_NOMEM, NULL, "out of memory gathering a batch of %zu", n);
         sent = 0;
         for (size_t i = 0; i < n; i++)
             if (!in[i].failed && sink->failure(sink->arg, &in[i], &err) < 0)

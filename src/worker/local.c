@@ -191,8 +191,7 @@ int worker_local_call(const char *app, const char *function, const skiff_value *
             .args = args ? args : empty_args,
             .kwargs = kwargs ? kwargs : empty_kwargs,
         };
-        static const struct exec_sink keep = {NULL, keep_value, keep_failure, keep_item,
-                                              keep_end};
+        static const struct exec_sink keep = {NULL, keep_value, keep_failure, keep_item, keep_end};
         struct exec_sink sink = keep;
         sink.arg = &o;
         bool cancelled = false;

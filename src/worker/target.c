@@ -168,9 +168,8 @@ int worker_target_open(struct worker_target *target, const struct skiff_app_def 
     } else {
         const struct skiff_function_def *def = worker_find_function(app, function);
         if (!def || def->cls)
-            rc = skiff_error_set(err, SKIFF_ERR_INIT_FAILURE, NULL,
-                                 "app '%s' has no function '%s'", app->name ? app->name : "?",
-                                 function);
+            rc = skiff_error_set(err, SKIFF_ERR_INIT_FAILURE, NULL, "app '%s' has no function '%s'",
+                                 app->name ? app->name : "?", function);
         else
             rc = add_fn(target, def, err);
         if (rc == SKIFF_OK) {
@@ -215,11 +214,10 @@ int worker_target_enter(struct worker_target *target, const char *container_id, 
         for (int i = 0; i < SKIFF_MAX_HOOKS && lists[l][i]; i++) {
             skiff_error raised = SKIFF_ERROR_INIT;
             if (run_hook(target, lists[l][i], container_id, &raised) != SKIFF_OK) {
-                skiff_error_set(err, SKIFF_ERR_INIT_FAILURE, NULL,
-                                "class '%s': %s hook %d failed: %s: %s", c->name,
-                                l == 0 ? "enter_snap" : "enter", i + 1,
-                                raised.type ? raised.type : "Error",
-                                raised.message ? raised.message : "");
+                skiff_error_set(
+                    err, SKIFF_ERR_INIT_FAILURE, NULL, "class '%s': %s hook %d failed: %s: %s",
+                    c->name, l == 0 ? "enter_snap" : "enter", i + 1,
+                    raised.type ? raised.type : "Error", raised.message ? raised.message : "");
                 if (err && raised.traceback) {
                     err->traceback = raised.traceback;
                     raised.traceback = NULL;

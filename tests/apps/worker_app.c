@@ -60,8 +60,8 @@ static int sleep_and_count(skiff_ctx *ctx, skiff_value **out)
 {
     int now = __atomic_add_fetch(&running, 1, __ATOMIC_SEQ_CST);
     int p = __atomic_load_n(&peak, __ATOMIC_SEQ_CST);
-    while (now > p && !__atomic_compare_exchange_n(&peak, &p, now, false, __ATOMIC_SEQ_CST,
-                                                   __ATOMIC_SEQ_CST))
+    while (now > p &&
+           !__atomic_compare_exchange_n(&peak, &p, now, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
         ;
     sleep_ms(skiff_arg_int(ctx, "ms"));
     __atomic_sub_fetch(&running, 1, __ATOMIC_SEQ_CST);
@@ -108,8 +108,8 @@ static int batch(skiff_ctx *ctx, skiff_value **out)
                            skiff_list_len(xs), n);
     *out = skiff_value_list();
     for (size_t i = 0; i < n; i++)
-        skiff_list_append(*out, skiff_value_int(skiff_value_get_int(skiff_list_get(xs, i)) * 1000 +
-                                                (int64_t)n));
+        skiff_list_append(
+            *out, skiff_value_int(skiff_value_get_int(skiff_list_get(xs, i)) * 1000 + (int64_t)n));
     return 0;
 }
 SKIFF_FUNCTION(batch, .signature = "x:int", .max_batch_size = 4, .wait_ms = 200);
@@ -211,8 +211,8 @@ static int greeter_exit(skiff_ctx *ctx)
     return 0;
 }
 
-SKIFF_CLASS(Greeter, struct greeter, .params = "greeting:str, n:int?",
-            .enter_snap = {greeter_snap}, .enter = {greeter_enter}, .exit = {greeter_exit});
+SKIFF_CLASS(Greeter, struct greeter, .params = "greeting:str, n:int?", .enter_snap = {greeter_snap},
+            .enter = {greeter_enter}, .exit = {greeter_exit});
 
 static int hello(skiff_ctx *ctx, skiff_value **out)
 {

@@ -405,13 +405,13 @@ static char *payload_json(const msgpack_object *bin)
 /* One W_OUTPUTS entry. */
 struct out {
     int64_t slot;
-    int kind;       /* 0 value, 1 failure, 2 item, 3 end */
-    char *json;     /* kinds 0 and 2 */
-    int64_t code;   /* kind 1 */
+    int kind;     /* 0 value, 1 failure, 2 item, 3 end */
+    char *json;   /* kinds 0 and 2 */
+    int64_t code; /* kind 1 */
     char *type, *message, *traceback;
-    int64_t count;  /* kind 3 */
-    int frame;      /* which W_OUTPUTS frame carried it (from 0) */
-    double t;       /* when it arrived */
+    int64_t count; /* kind 3 */
+    int frame;     /* which W_OUTPUTS frame carried it (from 0) */
+    double t;      /* when it arrived */
 };
 
 struct outs {
@@ -759,7 +759,7 @@ TEST(generator_streams_items_in_order_then_the_count)
     for (int i = 0; i < 4; i++) {
         ASSERT_EQ_INT(r.o[i].slot, 5);
         ASSERT_EQ_INT(r.o[i].kind, 2);
-        char want[8];
+        char want[16];
         snprintf(want, sizeof want, "%d", i);
         ASSERT_EQ_STR(r.o[i].json, want);
     }
@@ -1003,8 +1003,8 @@ TEST(failing_enter_hook_fails_init)
 {
     const char *extra[] = {"--class", "Broken", NULL};
     char *message = init_failure(extra);
-    ASSERT_STR_CONTAINS(message,
-                        "class 'Broken': enter hook 1 failed: ValueError: the model file is missing");
+    ASSERT_STR_CONTAINS(
+        message, "class 'Broken': enter hook 1 failed: ValueError: the model file is missing");
     ASSERT_STR_CONTAINS(message, "worker_app.c");
     ASSERT_STR_CONTAINS(message, "in broken_enter");
 }
@@ -1053,8 +1053,7 @@ TEST(crash_abort_names_the_slot)
 {
     if (sanitize)
         return;
-    ASSERT_EQ_INT(crash("abort_now", "[[], {}]", SIGABRT, "crashed with SIGABRT"),
-                  128 + SIGABRT);
+    ASSERT_EQ_INT(crash("abort_now", "[[], {}]", SIGABRT, "crashed with SIGABRT"), 128 + SIGABRT);
 }
 
 TEST(crash_exit_names_the_slot)
@@ -1118,8 +1117,8 @@ TEST(malformed_frames_end_the_worker_with_status_1)
     malformed(frame, sb.size + 4, "W_INPUTS entry 0 is not [slot int");
     msgpack_sbuffer_destroy(&sb);
     /* W_CANCEL without a slot. */
-    static const unsigned char cancel[] = {0, 0, 0, 10, 0x82, 0xa2, 'o', 'p', 45, 0xa3, 'r', 'i', 'd',
-                                           0};
+    static const unsigned char cancel[] = {0,   0,  0,    10,  0x82, 0xa2, 'o',
+                                           'p', 45, 0xa3, 'r', 'i',  'd',  0};
     malformed(cancel, sizeof cancel, "W_CANCEL without an integer slot");
 }
 
@@ -1164,8 +1163,7 @@ TEST(describe_prints_functions_classes_and_configuration)
     if (strcmp(skiff_value_get_string(skiff_map_get(g, "name"), NULL), "Greeter"))
         g = skiff_list_get(classes, 1);
     ASSERT_EQ_STR(skiff_value_get_string(skiff_map_get(g, "name"), NULL), "Greeter");
-    ASSERT_EQ_STR(skiff_value_get_string(skiff_map_get(g, "params"), NULL),
-                  "greeting:str, n:int?");
+    ASSERT_EQ_STR(skiff_value_get_string(skiff_map_get(g, "params"), NULL), "greeting:str, n:int?");
     ASSERT(skiff_value_get_bool(skiff_map_get(g, "snapshot")));
     skiff_value_free(d);
 }

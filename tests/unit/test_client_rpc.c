@@ -1205,15 +1205,15 @@ TEST(ops_requests)
     ASSERT_EQ_INT(client_deploy(c, "myapp",
                                 "\x7f"
                                 "ELF",
-                                4, fns, &reply, &err),
+                                4, fns, NULL, &reply, &err),
                   SKIFF_OK);
     ASSERT_EQ_STR(skiff_value_get_string(skiff_map_get(reply, "app"), NULL), "myapp");
     ASSERT_EQ_STR(skiff_value_get_string(skiff_map_get(reply, "seen"), NULL), "2/4");
     skiff_value_free(reply);
     reply = NULL;
-    ASSERT_EQ_INT(client_deploy(c, "myapp", "", 0, fns, &reply, &err), SKIFF_ERR_INVALID);
+    ASSERT_EQ_INT(client_deploy(c, "myapp", "", 0, fns, NULL, &reply, &err), SKIFF_ERR_INVALID);
     skiff_error_clear(&err);
-    ASSERT_EQ_INT(client_deploy(c, "myapp", "x", 1, NULL, &reply, &err), SKIFF_ERR_INVALID);
+    ASSERT_EQ_INT(client_deploy(c, "myapp", "x", 1, NULL, NULL, &reply, &err), SKIFF_ERR_INVALID);
     skiff_error_clear(&err);
     ASSERT_NULL(reply);
     skiff_value_free(fns);
