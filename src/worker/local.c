@@ -91,14 +91,15 @@ static int keep_failure(void *arg, const struct exec_input *in, const skiff_erro
     return 0;
 }
 
-static int keep_item(void *arg, const struct exec_input *in, skiff_value *item)
+static int keep_item(void *arg, const struct exec_input *in, skiff_value *item, skiff_error *err)
 {
     (void)in;
     struct outcome *o = arg;
     if (!o->items)
         o->items = skiff_value_list();
-    if (!o->items || skiff_list_append(o->items, item ? item : skiff_value_nil()) != SKIFF_OK) {
-        o->nomem = true;
+    /* skiff_list_append takes the item even when it fails (a NULL list included). */
+    if (skiff_list_append(o->items, item ? item : skiff_value_nil()) != SKIFF_OK) {
+        skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory keeping an item");
         return -1;
     }
     return 0;

@@ -151,8 +151,9 @@ struct exec_sink {
     int (*value)(void *arg, const struct exec_input *in, const skiff_value *v);
     /* The failure of an input. */
     int (*failure)(void *arg, const struct exec_input *in, const skiff_error *err);
-    /* A generator's item (taken). */
-    int (*item)(void *arg, const struct exec_input *in, skiff_value *item);
+    /* A generator's item (taken). 0, or -1 with err filled when the item cannot be delivered
+     * (too large, out of memory, the server gone): the generator then fails with err. */
+    int (*item)(void *arg, const struct exec_input *in, skiff_value *item, skiff_error *err);
     /* The end of a generator after count items. */
     int (*end)(void *arg, const struct exec_input *in, int64_t count);
 };

@@ -11,6 +11,8 @@
  *   gen(n:int, fail_at:int?, ms:int?)
  *                          generator: yields 0 .. n-1 (sleeping ms after each), raising
  *                          ValueError instead of yielding fail_at
+ *   big(sizes:list)        generator: yields a string of each size in sizes, then returns; as
+ *   bigresult(size:int)    a string of size bytes
  *   batch(x:int)           max_batch_size 4, wait_ms 200: returns x * 1000 + the batch's size
  *   badbatch(x:int)        max_batch_size 3: returns one result too few
  *   cancellable()          loops until cancelled (at most 10 s); returns "cancelled"/"timeout"
@@ -98,6 +100,39 @@ static int gen(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_FUNCTION(gen, .signature = "n:int, fail_at:int?, ms:int?", .generator = true);
+
+/* A string of n 'a's, or NULL when n is unreasonable. */
+static skiff_value *string_of(int64_t n)
+{
+    if (n < 0 || n > (64 << 20))
+        return NULL;
+    char *p = malloc((size_t)n + 1);
+    if (!p)
+        return NULL;
+    memset(p, 'a', (size_t)n);
+    p[n] = '\0';
+    skiff_value *v = skiff_value_string(p);
+    free(p);
+    return v;
+}
+
+static int big(skiff_ctx *ctx, skiff_value **out)
+{
+    (void)out;
+    const skiff_value *sizes = skiff_arg(ctx, "sizes");
+    for (size_t i = 0; i < skiff_list_len(sizes); i++)
+        if (skiff_yield(ctx, string_of(skiff_value_get_int(skiff_list_get(sizes, i)))) < 0)
+            return -1;
+    return 0;
+}
+SKIFF_FUNCTION(big, .signature = "sizes:list", .generator = true);
+
+static int bigresult(skiff_ctx *ctx, skiff_value **out)
+{
+    *out = string_of(skiff_arg_int(ctx, "size"));
+    return 0;
+}
+SKIFF_FUNCTION(bigresult, .signature = "size:int");
 
 static int batch(skiff_ctx *ctx, skiff_value **out)
 {

@@ -793,6 +793,32 @@ TEST(generator_failure_comes_after_the_items_yielded)
     wk_stop(&w);
 }
 
+TEST(results_and_items_over_the_payload_limit_fail_the_input)
+{
+    setenv("SKIFF_PAYLOAD_MAX", "1000", 1);
+    struct wk w = start_fn("big");
+    send_inputs(&w, &(struct in){1, NULL, "[[[10, 2000, 10]], {}]"}, 1);
+    struct outs r = {0};
+    collect(&w, &r, 2, 10);
+    ASSERT_EQ_INT(r.n, 2);
+    ASSERT_EQ_INT(r.o[0].kind, 2);
+    ASSERT_EQ_STR(r.o[0].json, "\"aaaaaaaaaa\"");
+    ASSERT_EQ_INT(r.o[1].kind, 1); /* the failure ends the input: no item or end after it */
+    ASSERT_EQ_INT(r.o[1].code, SKIFF_ERR_REQUEST_SIZE);
+    ASSERT_STR_CONTAINS(r.o[1].message,
+                        "an item of big() is 2003 bytes, over the payload limit of 1000 bytes");
+    wk_stop(&w);
+    w = start_fn("bigresult");
+    struct in ins[] = {{1, NULL, "[[2000], {}]"}, {2, NULL, "[[900], {}]"}};
+    send_inputs(&w, ins, 2);
+    struct outs r2 = {0};
+    collect(&w, &r2, 2, 10);
+    ASSERT_EQ_INT(final_of(&r2, 1)->code, SKIFF_ERR_REQUEST_SIZE);
+    ASSERT_STR_CONTAINS(final_of(&r2, 1)->message, "the result of bigresult() is 2003 bytes");
+    ASSERT_EQ_INT(final_of(&r2, 2)->kind, 0);
+    wk_stop(&w);
+}
+
 /* --- cancellation ----------------------------------------------------------------------------- */
 
 /* A worker of fn (which waits to be cancelled) given inputs in slots 1 and 2 100 ms ago. */

@@ -30,8 +30,8 @@ static const char *problems(const struct skiff_function_def *f, const struct ski
 {
     const struct skiff_function_def *fns[2] = {f, m};
     const struct skiff_class_def *classes[1] = {c};
-    struct skiff_app_def app = {SKIFF_APP_ABI, "check-app", fns, fns + (m ? 2 : 1),
-                                c ? classes : NULL, c ? classes + 1 : NULL};
+    struct skiff_app_def app = {SKIFF_APP_ABI,     "check-app",        fns,
+                                fns + (m ? 2 : 1), c ? classes : NULL, c ? classes + 1 : NULL};
     static struct buf out;
     buf_deinit(&out);
     buf_init(&out, 0);
@@ -40,7 +40,8 @@ static const char *problems(const struct skiff_function_def *f, const struct ski
     return out.data;
 }
 
-#define FN(...) ((struct skiff_function_def){.abi = SKIFF_APP_ABI, .name = "f", .fn = fn, __VA_ARGS__})
+#define FN(...)                                                                                    \
+    ((struct skiff_function_def){.abi = SKIFF_APP_ABI, .name = "f", .fn = fn, __VA_ARGS__})
 
 /* f must be refused with one problem containing want. */
 static void bad_fn(struct skiff_function_def f, const char *want)
@@ -58,11 +59,15 @@ TEST(check_a_valid_app_has_no_problems)
         FN(.signature = "x:int", .timeout = 60, .max_inputs = 10, .target_inputs = 5,
            .max_batch_size = 100, .wait_ms = 1000, .retries = 3, .cpu = 0.5, .memory = 512,
            .buffer_containers = 2, .min_containers = 1, .max_containers = 4);
-    struct skiff_class_def c = {.abi = SKIFF_APP_ABI, .name = "C", .params = "a:str, b:int?",
-                                .enter = {hook}, .exit = {hook}, .max_inputs = 2,
+    struct skiff_class_def c = {.abi = SKIFF_APP_ABI,
+                                .name = "C",
+                                .params = "a:str, b:int?",
+                                .enter = {hook},
+                                .exit = {hook},
+                                .max_inputs = 2,
                                 .retry_policy = {2, 2.0, 0.5, 10}};
-    struct skiff_function_def m = {.abi = SKIFF_APP_ABI, .name = "m", .fn = fn, .cls = "C",
-                                   .generator = true};
+    struct skiff_function_def m = {
+        .abi = SKIFF_APP_ABI, .name = "m", .fn = fn, .cls = "C", .generator = true};
     struct skiff_function_def web = FN(.web = {"POST", "my-hook", true});
     const char *text = problems(&f, &c, &m, &n);
     if (n)
@@ -107,7 +112,7 @@ TEST(check_kinds)
     bad_fn(FN(.max_batch_size = 2), "batched function 'f' needs a .signature");
     bad_fn((struct skiff_function_def){.abi = SKIFF_APP_ABI, .name = "a.b", .fn = fn},
            "function name 'a.b' is not 1-63 characters of letters, digits and "
-                              "'_'");
+           "'_'");
 }
 
 /* An app of a valid function, class c and method m must have one problem containing want. */
