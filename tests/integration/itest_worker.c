@@ -626,6 +626,25 @@ TEST(many_tiny_inputs_in_one_frame_come_back_together)
     wk_stop(&w);
 }
 
+TEST(sync_round_trips_one_at_a_time)
+{
+    /* The benchmarks' sync path: one input, its output, the next input. Timed for information
+     * only (bench/ measures it properly). */
+    struct wk w = start_fn("tiny");
+    enum { N = 2000 };
+    double t0 = unit_now();
+    for (int i = 0; i < N; i++) {
+        send_inputs(&w, &(struct in){i, NULL, "[[41], {}]"}, 1);
+        struct outs r = {0};
+        collect(&w, &r, 1, 10);
+        ASSERT_EQ_INT(r.n, 1);
+        ASSERT_EQ_INT(r.o[0].slot, i);
+        ASSERT_EQ_INT(r.frames, 1);
+    }
+    printf("  %d sync round trips: %.1f us each\n", N, (unit_now() - t0) / N * 1e6);
+    wk_stop(&w);
+}
+
 /* --- concurrency ------------------------------------------------------------------------------ */
 
 /* Sends n inputs of ms milliseconds to a worker of function fn; returns the peak concurrency
