@@ -902,6 +902,7 @@ static void *pool_main(void *arg)
 {
     struct job *job = arg;
     struct worker *w = job->w;
+    void *altstack = worker_crash_thread_stack();
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->head && !w->stop && !w->eof && !w->fatal)
@@ -920,6 +921,7 @@ static void *pool_main(void *arg)
     }
     w->alive--;
     pthread_mutex_unlock(&w->mu);
+    worker_crash_thread_stack_free(altstack);
     return NULL;
 }
 

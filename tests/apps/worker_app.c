@@ -17,6 +17,9 @@
  *   badbatch(x:int)        max_batch_size 3: returns one result too few
  *   cancellable()          loops until cancelled (at most 10 s); returns "cancelled"/"timeout"
  *   pcancellable()         the same with max_inputs 2
+ *   pcrash(die:bool)       max_inputs 2: sleeps 300 ms and returns, or sleeps 50 ms and dies of
+ *                          SIGSEGV (a crash on a pool thread)
+ *   overflow()             max_inputs 2: recurses until the stack overflows
  *   segv(), abort_now(), exit_now(code:int)
  *                          die of SIGSEGV, SIGABRT, exit(code)
  *   Greeter                class, params "greeting:str, n:int?": enter hooks build the text,
@@ -191,6 +194,39 @@ static int segv(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_FUNCTION(segv, .signature = "");
+
+static int pcrash(skiff_ctx *ctx, skiff_value **out)
+{
+    bool die = skiff_arg_bool(ctx, "die");
+    sleep_ms(die ? 50 : 300);
+    if (die)
+        raise(SIGSEGV);
+    *out = skiff_value_string("survived");
+    return 0;
+}
+SKIFF_FUNCTION(pcrash, .signature = "die:bool", .max_inputs = 2);
+
+/* Never reached: recursion stops only when the stack runs out (the compiler cannot tell). */
+static volatile int stop_depth = -1;
+
+/* Recurses with a frame the compiler cannot drop, until the stack runs out. */
+static int deeper(volatile char *prev, int depth)
+{
+    if (depth == stop_depth)
+        return 0;
+    volatile char frame[1024];
+    frame[0] = (char)depth;
+    frame[1023] = prev ? prev[0] : 0;
+    return deeper(frame, depth + 1) + frame[1023];
+}
+
+static int overflow(skiff_ctx *ctx, skiff_value **out)
+{
+    (void)ctx;
+    *out = skiff_value_int(deeper(NULL, 0));
+    return 0;
+}
+SKIFF_FUNCTION(overflow, .signature = "", .max_inputs = 2);
 
 static int abort_now(skiff_ctx *ctx, skiff_value **out)
 {
