@@ -278,6 +278,7 @@ static bool out_open(struct worker *w)
         buf_append(&w->pending, out_prefix, sizeof out_prefix) < 0 ||
         buf_append(&w->pending, count0, sizeof count0) < 0) {
         w->pending.len = 0;
+        log_error("out of memory starting a W_OUTPUTS frame: an output is lost");
         return false;
     }
     w->first_ns = now_ns();
