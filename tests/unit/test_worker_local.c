@@ -8,6 +8,7 @@
 #include <skiff/app.h>
 
 #include "client/client.h"
+#include "common/mem.h"
 #include "unit.h"
 #include "worker/worker.h"
 
@@ -195,4 +196,35 @@ TEST(local_without_a_definition_is_an_execution_error)
     ASSERT_STR_CONTAINS(err.message, "no local definition of app 'other-app'");
     ASSERT_NULL(out);
     skiff_error_clear(&err);
+}
+
+TEST(local_calls_survive_every_allocation_failing)
+{
+    /* Each allocation in turn fails: every call either works or reports an error, never
+     * crashes or leaks (the sanitizer build checks the leaks). */
+    static const char *const calls[][2] = {
+        {"add", "[2, 3]"},  {"count_to", "[3]"}, {"Model.predict", "[1]"},
+        {"doubles", "[4]"}, {"fails", "[]"},
+    };
+    worker_register_app(skiff_app_definition());
+    for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
+        skiff_value *args = NULL;
+        skiff_error err = SKIFF_ERROR_INIT;
+        ASSERT_EQ_INT(skiff_value_from_json(calls[c][1], strlen(calls[c][1]), &args, &err), 0);
+        bool worked = false;
+        for (long n = 0; n < 200 && !worked; n++) {
+            skiff_value *out = NULL;
+            mem_fail_after(n);
+            int rc = worker_local_call("local-app", calls[c][0], args, NULL, &out, &err);
+            mem_fail_after(-1);
+            worked = rc == SKIFF_OK ||
+                     (rc == SKIFF_ERR_USER && err.type && !strcmp(err.type, "ValueError"));
+            if (rc == SKIFF_OK)
+                ASSERT_NOT_NULL(out);
+            skiff_value_free(out);
+            skiff_error_clear(&err);
+        }
+        ASSERT(worked); /* with enough allocations, the call succeeds */
+        skiff_value_free(args);
+    }
 }
