@@ -893,6 +893,30 @@ TEST(cancel_reaches_the_running_input_and_the_queued_ones)
     wk_stop(&w);
 }
 
+TEST(frames_read_while_an_input_runs_are_all_handled)
+{
+    /* One input at a time: while slot 1 runs, the worker reads the socket only when the function
+     * asks skiff_ctx_cancelled. A new input and then a cancel arrive meanwhile: the input is
+     * queued (not lost), the cancel behind it reaches slot 1. */
+    struct wk w = start_fn("cancellable");
+    send_inputs(&w, &(struct in){1, NULL, "[[], {}]"}, 1);
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    send_inputs(&w, &(struct in){2, NULL, "[[], {}]"}, 1);
+    nanosleep(&ts, NULL);
+    send_op(&w, W_CANCEL, 1);
+    struct outs r = {0};
+    collect(&w, &r, 1, 10);
+    ASSERT_EQ_INT(r.o[0].slot, 1);
+    ASSERT_EQ_STR(r.o[0].json, "\"cancelled\"");
+    nanosleep(&ts, NULL);
+    send_op(&w, W_CANCEL, 2); /* slot 2 is running by now */
+    collect(&w, &r, 2, 10);
+    ASSERT_EQ_INT(r.o[1].slot, 2);
+    ASSERT_EQ_STR(r.o[1].json, "\"cancelled\"");
+    wk_stop(&w);
+}
+
 TEST(cancel_with_a_pool_takes_effect_at_once)
 {
     struct wk w = start_waiting("pcancellable");
