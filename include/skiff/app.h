@@ -224,8 +224,9 @@ SKIFF_API bool skiff_ctx_cancelled(const skiff_ctx *ctx);
 SKIFF_API int skiff_yield(skiff_ctx *ctx, skiff_value *item);
 /* The number of inputs in the batch being run: 1 outside a batched function. In a batched
  * function (.max_batch_size) each bound argument reads as the list of that parameter's values
- * across the batch (skiff_arg), and the function must set *out to a list of exactly this many
- * results, one per input in order. */
+ * across the batch (skiff_arg; nil where an optional one was omitted), skiff_ctx_args is the
+ * list of those columns in parameter order (skiff_ctx_kwargs an empty map), and the function
+ * must set *out to a list of exactly this many results, one per input in order. */
 SKIFF_API size_t skiff_batch_size(const skiff_ctx *ctx);
 /* The class state of the container (state_size bytes, zeroed before the first enter hook), in a
  * class's hooks and methods; NULL elsewhere. */

@@ -7,9 +7,9 @@
  *      build tree (build/bin, build/lib, build/include) mirrors an install, so this works from
  *      both;
  *   2. run `<prefix>/bin/skiff-worker --describe` on it, which loads it and prints the app's name
- *      and function definitions as JSON;
+ *      and its function and class definitions as JSON;
  *   3. check the names locally (a clear error before anything is sent), then send DEPLOY with
- *      the object's bytes and the definitions, and print what was deployed as JSON.
+ *      the object's bytes and both lists of definitions, and print what was deployed as JSON.
  *
  * The compiler's and the worker's own messages go straight to the user's stderr.
  */
@@ -42,8 +42,9 @@ static const char deploy_usage[] =
     "usage: skiff deploy APP.c [--name-check]\n"
     "\n"
     "Compiles APP.c into a shared object with $CC (else cc) against skiff's headers and\n"
-    "library, reads the app's name and functions from it (skiff-worker --describe), and\n"
-    "deploys it. A redeploy replaces the app's code; callers keep working by name.\n"
+    "library, reads the app's name, functions and classes from it (skiff-worker\n"
+    "--describe), and deploys it. A redeploy replaces the app's code; callers keep working\n"
+    "by name.\n"
     "Prints {\"app\", \"app_id\", \"version\", \"functions\": [{\"name\", \"function_id\"}]}.\n"
     "--name-check compiles and checks the app and function names without deploying, and\n"
     "prints the definitions that would be deployed.\n"

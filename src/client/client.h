@@ -19,8 +19,10 @@ const char *client_parent_input(void);
  * (dlsym(RTLD_DEFAULT, SKIFF_APP_SYMBOL)) or loaded by it (an app's shared object the container
  * runtime opened). args (a list) and kwargs (a map) are borrowed; NULL means none. SKIFF_OK with
  * *result set (the caller frees it; a generator's items as a list); the function's own failure
- * (its code, type, message and traceback); or SKIFF_ERR_EXECUTION ("ExecutionError") when the
- * process has no local definition of the app or function. Defined in src/worker/local.c. */
+ * (its code, type, message and traceback); SKIFF_ERR_EXECUTION ("ExecutionError") when the
+ * process has no local definition of the app or function; SKIFF_ERR_INIT_FAILURE when a
+ * class's parameters are required (a local instance has none) or its enter hook fails.
+ * Defined in src/worker/local.c. */
 struct skiff_value;
 struct skiff_error;
 int worker_local_call(const char *app, const char *function, const struct skiff_value *args,

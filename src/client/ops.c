@@ -29,6 +29,17 @@ static int request(skiff_client *c, int op, const struct rpc_field *f, size_t n,
     return rc;
 }
 
+/* True when v is a list of maps. */
+static bool list_of_maps(const skiff_value *v)
+{
+    if (skiff_value_type(v) != SKIFF_LIST)
+        return false;
+    for (size_t i = 0; i < skiff_list_len(v); i++)
+        if (skiff_value_type(skiff_list_get(v, i)) != SKIFF_MAP)
+            return false;
+    return true;
+}
+
 int client_deploy(skiff_client *c, const char *app, const void *code, size_t len,
                   const skiff_value *functions, const skiff_value *classes, skiff_value **reply,
                   skiff_error *err)
@@ -42,27 +53,26 @@ int client_deploy(skiff_client *c, const char *app, const void *code, size_t len
         return skiff_error_set(err, SKIFF_ERR_REQUEST_SIZE, NULL,
                                "cannot deploy %s: the code is %zu bytes, over the limit of %u", app,
                                len, PROTO_CODE_MAX);
-    if (skiff_value_type(functions) != SKIFF_LIST)
+    if (!list_of_maps(functions))
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "cannot deploy %s: the function definitions are not a list", app);
-    for (size_t i = 0; i < skiff_list_len(functions); i++)
-        if (skiff_value_type(skiff_list_get(functions, i)) != SKIFF_MAP)
-            return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                                   "cannot deploy %s: function definition %zu is not a map", app,
-                                   i);
-    if (classes && skiff_value_type(classes) != SKIFF_LIST &&
-        skiff_value_type(classes) != SKIFF_NIL)
+                               "cannot deploy %s: the function definitions are not a list of maps",
+                               app);
+    if (classes && !list_of_maps(classes))
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "cannot deploy %s: the class definitions are not a list", app);
-    bool with_classes = classes && skiff_value_type(classes) == SKIFF_LIST;
+                               "cannot deploy %s: the class definitions are not a list of maps",
+                               app);
+    skiff_value *none = classes ? NULL : skiff_value_list();
+    if (!classes && !none)
+        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
     struct rpc_field f[] = {
         {.key = "app", .kind = RPC_STR, .str = app},
         {.key = "code", .kind = RPC_BIN, .bin = code, .len = len},
         {.key = "functions", .kind = RPC_VALUE, .v = functions},
-        {.key = "classes", .kind = RPC_VALUE, .v = classes},
+        {.key = "classes", .kind = RPC_VALUE, .v = classes ? classes : none},
     };
-    return request(c, OP_DEPLOY, f, with_classes ? 4 : 3, PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD,
-                   reply, err);
+    int rc = request(c, OP_DEPLOY, f, 4, PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD, reply, err);
+    skiff_value_free(none);
+    return rc;
 }
 
 int client_app_list(skiff_client *c, skiff_value **reply, skiff_error *err)

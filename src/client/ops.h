@@ -17,11 +17,11 @@
 #include <skiff/skiff.h>
 
 /* DEPLOY: app's code (len bytes of a shared object, at most PROTO_CODE_MAX), its function
- * definitions and its class definitions (a list of maps, or NULL: none), a list of maps {name,
- * signature, timeout, max_containers, min_containers, scaledown_window} as `skiff-worker
- * --describe` prints them. Reply: app_id, version, functions [{name, function_id}].
- * SKIFF_ERR_INVALID if functions is not a list of maps or the code is empty; SKIFF_ERR_REQUEST_SIZE
- * if the code is over the limit (nothing is sent). */
+ * definitions and its class definitions (lists of maps as `skiff-worker --describe` prints them,
+ * docs/protocol.md; classes NULL: none, sent as an empty list). Reply: app_id, version,
+ * functions [{name, function_id, web_url}]. SKIFF_ERR_INVALID if functions or classes is not a
+ * list of maps or the code is empty; SKIFF_ERR_REQUEST_SIZE if the code is over the limit
+ * (nothing is sent). */
 int client_deploy(skiff_client *c, const char *app, const void *code, size_t len,
                   const skiff_value *functions, const skiff_value *classes, skiff_value **reply,
                   skiff_error *err);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "common/id.h"
+#include "common/mem.h"
 #include "common/proto.h"
 #include "common/wire.h"
 #include "worker.h"
@@ -55,8 +56,10 @@ static const size_t *pending_len;
 static const uint32_t *pending_count;
 static int *pending_busy;
 static size_t pending_count_at;
-/* The alternate signal stack; 64 KiB is well above MINSIGSTKSZ even with large vector state. */
-static char altstack[65536];
+/* The main thread's alternate signal stack; 64 KiB is well above MINSIGSTKSZ even with large
+ * vector state. Pool threads get one of the same size each (worker_crash_thread_stack). */
+#define ALTSTACK_SIZE 65536
+static char altstack[ALTSTACK_SIZE];
 /* How long a dying thread waits for the socket or the held outputs (in 1 ms steps). */
 #define CRASH_WAIT_STEPS 200
 
@@ -302,6 +305,28 @@ static void on_exit_note(int status, void *arg)
     size_t n = describe(message, sizeof message, what);
     send_crash(cur.slot, 0, message, n);
     note(message, n);
+}
+
+void *worker_crash_thread_stack(void)
+{
+    void *stack = mem_alloc(ALTSTACK_SIZE);
+    if (!stack)
+        return NULL;
+    stack_t ss = {.ss_sp = stack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) < 0) {
+        mem_free(stack);
+        return NULL;
+    }
+    return stack;
+}
+
+void worker_crash_thread_stack_free(void *stack)
+{
+    if (!stack)
+        return;
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    mem_free(stack);
 }
 
 void worker_crash_notes(void)

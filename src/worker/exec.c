@@ -30,11 +30,18 @@ struct gen {
     const struct exec_input *in;
 };
 
+/* skiff_yield's sink: the item goes out, or the generator's error becomes why it did not. */
 static int gen_yield(skiff_ctx *ctx, skiff_value *item)
 {
     struct gen *g = ctx->yield_arg;
-    if (g->sink->item(g->sink->arg, g->in, item) < 0)
-        return skiff_raise(ctx, "RemoteError", "the item could not be sent: the server is gone");
+    skiff_error err = SKIFF_ERROR_INIT;
+    if (g->sink->item(g->sink->arg, g->in, item, &err) < 0) {
+        skiff_error_clear(&ctx->raised);
+        ctx->raised = err;
+        if (ctx->raised.code == SKIFF_OK)
+            skiff_error_set(&ctx->raised, SKIFF_ERR_REMOTE, NULL, "the item could not be sent");
+        return -1;
+    }
     ctx->yielded++;
     return 0;
 }

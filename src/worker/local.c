@@ -91,14 +91,15 @@ static int keep_failure(void *arg, const struct exec_input *in, const skiff_erro
     return 0;
 }
 
-static int keep_item(void *arg, const struct exec_input *in, skiff_value *item)
+static int keep_item(void *arg, const struct exec_input *in, skiff_value *item, skiff_error *err)
 {
     (void)in;
     struct outcome *o = arg;
     if (!o->items)
         o->items = skiff_value_list();
-    if (!o->items || skiff_list_append(o->items, item ? item : skiff_value_nil()) != SKIFF_OK) {
-        o->nomem = true;
+    /* skiff_list_append takes the item even when it fails (a NULL list included). */
+    if (skiff_list_append(o->items, item ? item : skiff_value_nil()) != SKIFF_OK) {
+        skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory keeping an item");
         return -1;
     }
     return 0;
@@ -115,37 +116,42 @@ static int keep_end(void *arg, const struct exec_input *in, int64_t count)
     return 0;
 }
 
-/* Opens the target for function ("Class.method" or a plain name) of app. */
+/* True when app defines function ("Class.method" or a plain function's name). */
+static bool defines(const struct skiff_app_def *app, const char *function)
+{
+    const char *dot = strchr(function, '.');
+    size_t clen = dot ? (size_t)(dot - function) : 0;
+    for (const struct skiff_function_def *const *p = app->begin; app->begin && p < app->end; p++) {
+        const struct skiff_function_def *d = *p;
+        if (!d || d->abi != SKIFF_APP_ABI || !d->name)
+            continue;
+        if (!dot && !d->cls && !strcmp(d->name, function))
+            return true;
+        if (dot && d->cls && strlen(d->cls) == clen && !strncmp(d->cls, function, clen) &&
+            !strcmp(d->name, dot + 1))
+            return true;
+    }
+    return false;
+}
+
+/* Opens the target for function of app (which defines it). SKIFF_OK, or
+ * SKIFF_ERR_INIT_FAILURE (a class's parameters, an unusable signature) with err filled. */
 static int open_target(struct worker_target *t, const struct skiff_app_def *app,
                        const char *function, const char **method, skiff_error *err)
 {
     const char *dot = strchr(function, '.');
-    skiff_error oerr = SKIFF_ERROR_INIT;
-    int rc;
-    if (dot) {
-        char cls[128];
-        size_t n = (size_t)(dot - function);
-        if (n >= sizeof cls)
-            n = sizeof cls - 1;
-        memcpy(cls, function, n);
-        cls[n] = '\0';
-        *method = dot + 1;
-        rc = worker_target_open(t, app, NULL, cls, NULL, 0, &oerr);
-        if (rc == SKIFF_OK && !worker_target_find(t, *method)) {
-            worker_target_deinit(t);
-            skiff_error_set(&oerr, SKIFF_ERR_INIT_FAILURE, NULL, "class '%s' has no method '%s'",
-                            cls, *method);
-            rc = SKIFF_ERR_INIT_FAILURE;
-        }
-    } else {
+    if (!dot) {
         *method = NULL;
-        rc = worker_target_open(t, app, function, NULL, NULL, 0, &oerr);
+        return worker_target_open(t, app, function, NULL, NULL, 0, err);
     }
-    if (rc != SKIFF_OK)
-        skiff_error_set(err, SKIFF_ERR_EXECUTION, NULL, "no local definition of %s.%s: %s",
-                        app->name, function, oerr.message ? oerr.message : "cannot open it");
-    skiff_error_clear(&oerr);
-    return rc == SKIFF_OK ? SKIFF_OK : SKIFF_ERR_EXECUTION;
+    char cls[SIG_NAME_MAX + 1];
+    size_t n = (size_t)(dot - function);
+    if (n >= sizeof cls)
+        n = sizeof cls - 1;
+    memcpy(cls, function, n);
+    cls[n] = '\0';
+    *method = dot + 1;
+    return worker_target_open(t, app, NULL, cls, NULL, 0, err);
 }
 
 int worker_local_call(const char *app, const char *function, const skiff_value *args,
@@ -160,10 +166,13 @@ int worker_local_call(const char *app, const char *function, const skiff_value *
                                "no local definition of app '%s' in this process (link the app's "
                                "code in, or call it remotely)",
                                app);
+    if (!defines(def, function))
+        return skiff_error_set(err, SKIFF_ERR_EXECUTION, NULL,
+                               "app '%s' has no local definition of '%s'", app, function);
     struct worker_target t;
     const char *method;
     if (open_target(&t, def, function, &method, err) != SKIFF_OK)
-        return SKIFF_ERR_EXECUTION;
+        return SKIFF_ERR_INIT_FAILURE;
     skiff_error herr = SKIFF_ERROR_INIT;
     if (worker_target_enter(&t, NULL, &herr) != SKIFF_OK) {
         worker_target_deinit(&t);

@@ -278,6 +278,7 @@ static bool out_open(struct worker *w)
         buf_append(&w->pending, out_prefix, sizeof out_prefix) < 0 ||
         buf_append(&w->pending, count0, sizeof count0) < 0) {
         w->pending.len = 0;
+        log_error("out of memory starting a W_OUTPUTS frame: an output is lost");
         return false;
     }
     w->first_ns = now_ns();
@@ -342,9 +343,10 @@ static void out_failure(struct worker *w, int64_t slot, const skiff_error *err)
 }
 
 /* Appends [slot, kind, value bin] (out locked). A value that cannot be sent (over the payload
- * limit, nested too deeply, out of memory) becomes a failure entry instead, named after what. */
-static void out_value(struct worker *w, int64_t slot, int kind, const skiff_value *v,
-                      const char *what)
+ * limit, nested too deeply, out of memory) is described in *err (named after what) and nothing
+ * is appended: returns the code, else SKIFF_OK. */
+static int out_value(struct worker *w, int64_t slot, int kind, const skiff_value *v,
+                     const char *what, skiff_error *err)
 {
     static const char bin32[5] = {(char)0xc6};
     msgpack_packer pk;
@@ -361,30 +363,25 @@ static void out_value(struct worker *w, int64_t slot, int kind, const skiff_valu
     if (rc == SKIFF_OK) {
         put_be32(w->pending.data + hdr + 1, n);
         out_commit(w, at);
-        return;
+        return SKIFF_OK;
     }
-    w->pending.len = at;
-    skiff_error err = SKIFF_ERROR_INIT;
+    if (w->pending.len > at)
+        w->pending.len = at;
     switch (rc) {
     case SKIFF_ERR_REQUEST_SIZE:
         if (n)
-            skiff_error_set(&err, SKIFF_ERR_REQUEST_SIZE, NULL,
-                            "%s is %zu bytes, over the payload limit of %zu bytes", what, n,
-                            w->payload_max);
-        else
-            skiff_error_set(&err, SKIFF_ERR_REQUEST_SIZE, NULL,
-                            "%s is over the payload limit of %zu bytes", what, w->payload_max);
-        break;
+            return skiff_error_set(err, SKIFF_ERR_REQUEST_SIZE, NULL,
+                                   "%s is %zu bytes, over the payload limit of %zu bytes", what, n,
+                                   w->payload_max);
+        return skiff_error_set(err, SKIFF_ERR_REQUEST_SIZE, NULL,
+                               "%s is over the payload limit of %zu bytes", what, w->payload_max);
     case SKIFF_ERR_SERIALIZATION:
-        skiff_error_set(&err, SKIFF_ERR_SERIALIZATION, NULL,
-                        "%s nests lists and maps deeper than %d levels", what, CODEC_MAX_DEPTH);
-        break;
+        return skiff_error_set(err, SKIFF_ERR_SERIALIZATION, NULL,
+                               "%s nests lists and maps deeper than %d levels", what,
+                               CODEC_MAX_DEPTH);
     default:
-        skiff_error_set(&err, SKIFF_ERR_NOMEM, NULL, "out of memory encoding %s", what);
-        break;
+        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory encoding %s", what);
     }
-    out_failure(w, slot, &err);
-    skiff_error_clear(&err);
 }
 
 /* Appends [slot, 3, count] (out locked). */
@@ -452,8 +449,11 @@ static int sink_value(void *arg, const struct exec_input *in, const skiff_value 
     struct worker *w = arg;
     char what[128];
     snprintf(what, sizeof what, "the result of %s()", in->fn ? in->fn->def->name : "?");
+    skiff_error err = SKIFF_ERROR_INIT;
     out_lock(w);
-    out_value(w, in->slot, 0, v, what);
+    if (out_value(w, in->slot, 0, v, what, &err) != SKIFF_OK)
+        out_failure(w, in->slot, &err);
+    skiff_error_clear(&err);
     return out_unlock(w);
 }
 
@@ -465,16 +465,23 @@ static int sink_failure(void *arg, const struct exec_input *in, const skiff_erro
     return out_unlock(w);
 }
 
-static int sink_item(void *arg, const struct exec_input *in, skiff_value *item)
+static int sink_item(void *arg, const struct exec_input *in, skiff_value *item, skiff_error *err)
 {
     struct worker *w = arg;
     char what[128];
     snprintf(what, sizeof what, "an item of %s()", in->fn->def->name);
     out_lock(w);
-    out_value(w, in->slot, 2, item, what);
+    int rc = out_value(w, in->slot, 2, item, what, err);
     out_unlock(w);
     skiff_value_free(item);
-    return out_flush(w); /* items go out promptly */
+    if (rc != SKIFF_OK)
+        return -1;
+    if (out_flush(w) < 0) { /* items go out promptly */
+        skiff_error_set(err, SKIFF_ERR_REMOTE, NULL,
+                        "the item could not be sent: the server is gone");
+        return -1;
+    }
+    return 0;
 }
 
 static int sink_end(void *arg, const struct exec_input *in, int64_t count)
@@ -896,6 +903,7 @@ static void *pool_main(void *arg)
 {
     struct job *job = arg;
     struct worker *w = job->w;
+    void *altstack = worker_crash_thread_stack();
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->head && !w->stop && !w->eof && !w->fatal)
@@ -914,6 +922,7 @@ static void *pool_main(void *arg)
     }
     w->alive--;
     pthread_mutex_unlock(&w->mu);
+    worker_crash_thread_stack_free(altstack);
     return NULL;
 }
 

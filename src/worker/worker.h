@@ -151,8 +151,9 @@ struct exec_sink {
     int (*value)(void *arg, const struct exec_input *in, const skiff_value *v);
     /* The failure of an input. */
     int (*failure)(void *arg, const struct exec_input *in, const skiff_error *err);
-    /* A generator's item (taken). */
-    int (*item)(void *arg, const struct exec_input *in, skiff_value *item);
+    /* A generator's item (taken). 0, or -1 with err filled when the item cannot be delivered
+     * (too large, out of memory, the server gone): the generator then fails with err. */
+    int (*item)(void *arg, const struct exec_input *in, skiff_value *item, skiff_error *err);
     /* The end of a generator after count items. */
     int (*end)(void *arg, const struct exec_input *in, int64_t count);
 };
@@ -204,6 +205,11 @@ void worker_crash_setup(int fd, const char *container_id);
  * naming the container, function and input to stderr and then die of the same signal with its
  * default action; and an on_exit handler doing the same when an input calls exit(). */
 void worker_crash_notes(void);
+/* Gives the calling thread (a pool thread) its own alternate signal stack, so that its stack
+ * overflow is reported too. Returns the stack for worker_crash_thread_stack_free, or NULL (no
+ * alternate stack: the note may be lost). */
+void *worker_crash_thread_stack(void);
+void worker_crash_thread_stack_free(void *stack);
 /* The input the calling thread now runs (slot, id, function name; slot < 0: none). Strings are
  * copied. */
 void worker_crash_set_input(int64_t slot, const char *input_id, const char *function);

@@ -11,10 +11,15 @@
  *   gen(n:int, fail_at:int?, ms:int?)
  *                          generator: yields 0 .. n-1 (sleeping ms after each), raising
  *                          ValueError instead of yielding fail_at
+ *   big(sizes:list)        generator: yields a string of each size in sizes, then returns; as
+ *   bigresult(size:int)    a string of size bytes
  *   batch(x:int)           max_batch_size 4, wait_ms 200: returns x * 1000 + the batch's size
  *   badbatch(x:int)        max_batch_size 3: returns one result too few
  *   cancellable()          loops until cancelled (at most 10 s); returns "cancelled"/"timeout"
  *   pcancellable()         the same with max_inputs 2
+ *   pcrash(die:bool)       max_inputs 2: sleeps 300 ms and returns, or sleeps 50 ms and dies of
+ *                          SIGSEGV (a crash on a pool thread)
+ *   overflow()             max_inputs 2: recurses until the stack overflows
  *   segv(), abort_now(), exit_now(code:int)
  *                          die of SIGSEGV, SIGABRT, exit(code)
  *   Greeter                class, params "greeting:str, n:int?": enter hooks build the text,
@@ -99,6 +104,39 @@ static int gen(skiff_ctx *ctx, skiff_value **out)
 }
 SKIFF_FUNCTION(gen, .signature = "n:int, fail_at:int?, ms:int?", .generator = true);
 
+/* A string of n 'a's, or NULL when n is unreasonable. */
+static skiff_value *string_of(int64_t n)
+{
+    if (n < 0 || n > (64 << 20))
+        return NULL;
+    char *p = malloc((size_t)n + 1);
+    if (!p)
+        return NULL;
+    memset(p, 'a', (size_t)n);
+    p[n] = '\0';
+    skiff_value *v = skiff_value_string(p);
+    free(p);
+    return v;
+}
+
+static int big(skiff_ctx *ctx, skiff_value **out)
+{
+    (void)out;
+    const skiff_value *sizes = skiff_arg(ctx, "sizes");
+    for (size_t i = 0; i < skiff_list_len(sizes); i++)
+        if (skiff_yield(ctx, string_of(skiff_value_get_int(skiff_list_get(sizes, i)))) < 0)
+            return -1;
+    return 0;
+}
+SKIFF_FUNCTION(big, .signature = "sizes:list", .generator = true);
+
+static int bigresult(skiff_ctx *ctx, skiff_value **out)
+{
+    *out = string_of(skiff_arg_int(ctx, "size"));
+    return 0;
+}
+SKIFF_FUNCTION(bigresult, .signature = "size:int");
+
 static int batch(skiff_ctx *ctx, skiff_value **out)
 {
     const skiff_value *xs = skiff_arg(ctx, "x");
@@ -156,6 +194,39 @@ static int segv(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_FUNCTION(segv, .signature = "");
+
+static int pcrash(skiff_ctx *ctx, skiff_value **out)
+{
+    bool die = skiff_arg_bool(ctx, "die");
+    sleep_ms(die ? 50 : 300);
+    if (die)
+        raise(SIGSEGV);
+    *out = skiff_value_string("survived");
+    return 0;
+}
+SKIFF_FUNCTION(pcrash, .signature = "die:bool", .max_inputs = 2);
+
+/* Never reached: recursion stops only when the stack runs out (the compiler cannot tell). */
+static volatile int stop_depth = -1;
+
+/* Recurses with a frame the compiler cannot drop, until the stack runs out. */
+static int deeper(volatile char *prev, int depth)
+{
+    if (depth == stop_depth)
+        return 0;
+    volatile char frame[1024];
+    frame[0] = (char)depth;
+    frame[1023] = prev ? prev[0] : 0;
+    return deeper(frame, depth + 1) + frame[1023];
+}
+
+static int overflow(skiff_ctx *ctx, skiff_value **out)
+{
+    (void)ctx;
+    *out = skiff_value_int(deeper(NULL, 0));
+    return 0;
+}
+SKIFF_FUNCTION(overflow, .signature = "", .max_inputs = 2);
 
 static int abort_now(skiff_ctx *ctx, skiff_value **out)
 {

@@ -254,6 +254,7 @@ struct frame {
     msgpack_unpacked u;
     const msgpack_object *root;
     char *body;
+    size_t size; /* of the body */
     int op;
 };
 
@@ -335,6 +336,7 @@ static bool read_frame(struct wk *w, struct frame *f, double timeout)
         return false;
     size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
     f->body = malloc(n);
+    f->size = n;
     ASSERT(read_exact(w->fd, f->body, n, deadline + 5));
     msgpack_unpacked_init(&f->u);
     size_t off = 0;
@@ -418,6 +420,7 @@ struct outs {
     struct out o[256];
     int n;
     int frames;
+    size_t max_body; /* the largest W_OUTPUTS frame body */
     bool crashed;
     int64_t crash_slot, crash_signal;
     char *crash_message;
@@ -481,6 +484,8 @@ static void collect(struct wk *w, struct outs *r, int want, double timeout)
         }
         if (f.op == W_OUTPUTS) {
             add_outputs(r, &f);
+            if (f.size > r->max_body)
+                r->max_body = f.size;
         } else if (f.op == W_CRASH) {
             r->crashed = true;
             r->crash_slot = get_int(f.root, "slot");
@@ -623,6 +628,25 @@ TEST(many_tiny_inputs_in_one_frame_come_back_together)
     /* Back to back with their outputs together: one frame (a slow sanitizer build may need a
      * second one when the first outputs grow older than a millisecond). */
     ASSERT_LE_INT(r.frames, sanitize ? 10 : 2);
+    wk_stop(&w);
+}
+
+TEST(sync_round_trips_one_at_a_time)
+{
+    /* The benchmarks' sync path: one input, its output, the next input. Timed for information
+     * only (bench/ measures it properly). */
+    struct wk w = start_fn("tiny");
+    enum { N = 2000 };
+    double t0 = unit_now();
+    for (int i = 0; i < N; i++) {
+        send_inputs(&w, &(struct in){i, NULL, "[[41], {}]"}, 1);
+        struct outs r = {0};
+        collect(&w, &r, 1, 10);
+        ASSERT_EQ_INT(r.n, 1);
+        ASSERT_EQ_INT(r.o[0].slot, i);
+        ASSERT_EQ_INT(r.frames, 1);
+    }
+    printf("  %d sync round trips: %.1f us each\n", N, (unit_now() - t0) / N * 1e6);
     wk_stop(&w);
 }
 
@@ -793,6 +817,52 @@ TEST(generator_failure_comes_after_the_items_yielded)
     wk_stop(&w);
 }
 
+TEST(results_and_items_over_the_payload_limit_fail_the_input)
+{
+    setenv("SKIFF_PAYLOAD_MAX", "1000", 1);
+    struct wk w = start_fn("big");
+    send_inputs(&w, &(struct in){1, NULL, "[[[10, 2000, 10]], {}]"}, 1);
+    struct outs r = {0};
+    collect(&w, &r, 2, 10);
+    ASSERT_EQ_INT(r.n, 2);
+    ASSERT_EQ_INT(r.o[0].kind, 2);
+    ASSERT_EQ_STR(r.o[0].json, "\"aaaaaaaaaa\"");
+    ASSERT_EQ_INT(r.o[1].kind, 1); /* the failure ends the input: no item or end after it */
+    ASSERT_EQ_INT(r.o[1].code, SKIFF_ERR_REQUEST_SIZE);
+    ASSERT_STR_CONTAINS(r.o[1].message,
+                        "an item of big() is 2003 bytes, over the payload limit of 1000 bytes");
+    wk_stop(&w);
+    w = start_fn("bigresult");
+    struct in ins[] = {{1, NULL, "[[2000], {}]"}, {2, NULL, "[[900], {}]"}};
+    send_inputs(&w, ins, 2);
+    struct outs r2 = {0};
+    collect(&w, &r2, 2, 10);
+    ASSERT_EQ_INT(final_of(&r2, 1)->code, SKIFF_ERR_REQUEST_SIZE);
+    ASSERT_STR_CONTAINS(final_of(&r2, 1)->message, "the result of bigresult() is 2003 bytes");
+    ASSERT_EQ_INT(final_of(&r2, 2)->kind, 0);
+    wk_stop(&w);
+}
+
+TEST(outputs_are_split_to_stay_under_the_frame_limit)
+{
+    /* A payload limit of 1000 bytes makes the frame limit 1000 + 64 KiB: 100 outputs of 900
+     * bytes do not fit in one frame. */
+    setenv("SKIFF_PAYLOAD_MAX", "1000", 1);
+    struct wk w = start_fn("bigresult");
+    struct in ins[100];
+    for (int i = 0; i < 100; i++)
+        ins[i] = (struct in){i, NULL, "[[900], {}]"};
+    send_inputs(&w, ins, 100);
+    struct outs r = {0};
+    collect(&w, &r, 100, 10);
+    ASSERT_EQ_INT(r.n, 100);
+    for (int i = 0; i < 100; i++)
+        ASSERT_EQ_INT(final_of(&r, i)->kind, 0);
+    ASSERT(r.frames >= 2);
+    ASSERT_LE_UINT(r.max_body, 1000 + 65536);
+    wk_stop(&w);
+}
+
 /* --- cancellation ----------------------------------------------------------------------------- */
 
 /* A worker of fn (which waits to be cancelled) given inputs in slots 1 and 2 100 ms ago. */
@@ -820,6 +890,30 @@ TEST(cancel_reaches_the_running_input_and_the_queued_ones)
     ASSERT_EQ_INT(o->kind, 1);
     ASSERT_EQ_INT(o->code, SKIFF_ERR_CANCELLED);
     ASSERT_STR_CONTAINS(o->message, "cancelled before it started");
+    wk_stop(&w);
+}
+
+TEST(frames_read_while_an_input_runs_are_all_handled)
+{
+    /* One input at a time: while slot 1 runs, the worker reads the socket only when the function
+     * asks skiff_ctx_cancelled. A new input and then a cancel arrive meanwhile: the input is
+     * queued (not lost), the cancel behind it reaches slot 1. */
+    struct wk w = start_fn("cancellable");
+    send_inputs(&w, &(struct in){1, NULL, "[[], {}]"}, 1);
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    send_inputs(&w, &(struct in){2, NULL, "[[], {}]"}, 1);
+    nanosleep(&ts, NULL);
+    send_op(&w, W_CANCEL, 1);
+    struct outs r = {0};
+    collect(&w, &r, 1, 10);
+    ASSERT_EQ_INT(r.o[0].slot, 1);
+    ASSERT_EQ_STR(r.o[0].json, "\"cancelled\"");
+    nanosleep(&ts, NULL);
+    send_op(&w, W_CANCEL, 2); /* slot 2 is running by now */
+    collect(&w, &r, 2, 10);
+    ASSERT_EQ_INT(r.o[1].slot, 2);
+    ASSERT_EQ_STR(r.o[1].json, "\"cancelled\"");
     wk_stop(&w);
 }
 
@@ -1059,6 +1153,36 @@ TEST(crash_abort_names_the_slot)
 TEST(crash_exit_names_the_slot)
 {
     ASSERT_EQ_INT(crash("exit_now", "[[3], {}]", 0, "function 'exit_now' called exit(3)"), 3);
+}
+
+TEST(crash_on_a_pool_thread_names_its_slot)
+{
+    if (sanitize)
+        return;
+    struct wk w = start_fn("pcrash");
+    struct in ins[] = {{1, NULL, "[[false], {}]"}, {2, NULL, "[[true], {}]"}};
+    send_inputs(&w, ins, 2);
+    struct outs r = {0};
+    collect(&w, &r, 2, 10);
+    ASSERT(r.crashed);
+    ASSERT_EQ_INT(r.crash_slot, 2);
+    ASSERT_EQ_INT(r.crash_signal, SIGSEGV);
+    ASSERT_STR_CONTAINS(r.crash_message, "function 'pcrash' crashed with SIGSEGV");
+    ASSERT_EQ_INT(wk_wait(&w, 10), 128 + SIGSEGV);
+}
+
+TEST(stack_overflow_on_a_pool_thread_is_reported)
+{
+    if (sanitize)
+        return;
+    struct wk w = start_fn("overflow");
+    send_inputs(&w, &(struct in){3, NULL, "[[], {}]"}, 1);
+    struct outs r = {0};
+    collect(&w, &r, 1, 10);
+    ASSERT(r.crashed);
+    ASSERT_EQ_INT(r.crash_slot, 3);
+    ASSERT_EQ_INT(r.crash_signal, SIGSEGV);
+    ASSERT_EQ_INT(wk_wait(&w, 10), 128 + SIGSEGV);
 }
 
 TEST(crash_sends_the_outputs_held_back_first)
