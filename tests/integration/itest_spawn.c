@@ -29,6 +29,15 @@ static bool exists(const char *path)
     return access(path, F_OK) == 0;
 }
 
+/* The marker at path holds a whole line (the pid is written just after the file is created). */
+static bool marked(const char *path)
+{
+    char *text = itest_read_file(path);
+    bool whole = text && strchr(text, '\n');
+    free(text);
+    return whole;
+}
+
 TEST(spawn_get_poll_wait_again)
 {
     skiff_client *c = itest_connect();
@@ -338,7 +347,7 @@ TEST(cancel_terminate_containers_kills_it)
     skiff_call *call = NULL;
     skiff_error err = SKIFF_ERROR_INIT;
     ASSERT_SKIFF_OK(skiff_function_spawn(fn, a, k, &call, &err), &err);
-    WAIT_UNTIL(exists(started), 20, "the input to start");
+    WAIT_UNTIL(marked(started), 20, "the input to start");
     char *text = itest_read_file(started);
     pid_t pid = (pid_t)atoi(text);
     free(text);
