@@ -686,10 +686,9 @@ TEST(max_inputs_runs_inputs_at_once_but_never_more)
 {
     double elapsed;
     int peak = run_sleepers("conc", 9, 150, &elapsed);
-    ASSERT_EQ_INT(peak, 3);
-    /* Three rounds of 150 ms, not nine. */
+    ASSERT_EQ_INT(peak, 3); /* three at once, seen from inside: concurrency, and its limit */
+    /* At least three rounds of 150 ms (how much longer depends on the machine's load). */
     ASSERT(elapsed >= 0.44);
-    ASSERT(elapsed < scaled(0.9));
 }
 
 TEST(max_inputs_1_runs_one_at_a_time)
