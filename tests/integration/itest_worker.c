@@ -775,7 +775,6 @@ TEST(generator_streams_items_in_order_then_the_count)
 {
     struct wk w = start_fn("gen");
     send_inputs(&w, &(struct in){5, NULL, "[[4], {\"ms\": 100}]"}, 1);
-    double t0 = unit_now();
     struct outs r = {0};
     collect(&w, &r, 5, 10);
     ASSERT_EQ_INT(r.n, 5);
