@@ -52,13 +52,13 @@ struct http_conn {
     struct buf out;     /* answers ready to go, behind the write in flight */
     struct buf wbuf;    /* the bytes of the write in flight */
     uv_write_t wreq;
-    uv_timer_t timer;   /* request timeout (408) or idle timeout */
-    size_t head_bytes;  /* of cur's request line and headers so far */
-    char field[32];     /* the header name being read (cut: only short names matter) */
+    uv_timer_t timer;  /* request timeout (408) or idle timeout */
+    size_t head_bytes; /* of cur's request line and headers so far */
+    char field[32];    /* the header name being read (cut: only short names matter) */
     size_t field_len;
-    char *value_to;     /* where the current header's value goes, or NULL */
+    char *value_to; /* where the current header's value goes, or NULL */
     size_t value_len;
-    int fail;           /* status to answer when the parser stops on our limit */
+    int fail; /* status to answer when the parser stops on our limit */
     bool in_field;
     bool writing;
     bool reading; /* uv_read_start is on */
@@ -397,8 +397,8 @@ static bool split_target(struct http_req *r)
         http_parser_parse_url(r->url.data, r->url.len - 1, 0, &u) != 0 ||
         !(u.field_set & (1 << UF_PATH)))
         return false;
-    r->path = http_decode(r->url.data + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len,
-                          false);
+    r->path =
+        http_decode(r->url.data + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len, false);
     if (u.field_set & (1 << UF_QUERY))
         r->query =
             mem_strndup(r->url.data + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
@@ -418,8 +418,9 @@ static void dispatch(struct http_req *r)
     else if (!strncmp(r->path, "/api/", 5))
         http_api_handle(r);
     else
-        http_respond_error(r, 404, "NotFoundError", "no such path: web endpoints are under /web/, "
-                                                    "the JSON API under /api/v1/",
+        http_respond_error(r, 404, "NotFoundError",
+                           "no such path: web endpoints are under /web/, "
+                           "the JSON API under /api/v1/",
                            NULL);
 }
 
@@ -531,8 +532,7 @@ static void on_connection(uv_stream_t *server, int status)
     uv_tcp_nodelay(&hc->tcp, 1);
     struct sockaddr_storage sa;
     int len = sizeof sa;
-    if (uv_tcp_getpeername(&hc->tcp, (struct sockaddr *)&sa, &len) == 0 &&
-        sa.ss_family == AF_INET)
+    if (uv_tcp_getpeername(&hc->tcp, (struct sockaddr *)&sa, &len) == 0 && sa.ss_family == AF_INET)
         uv_ip4_name((struct sockaddr_in *)&sa, hc->peer, sizeof hc->peer);
     if (uv_read_start((uv_stream_t *)&hc->tcp, alloc_cb, on_read) < 0) {
         conn_close(hc);
@@ -582,8 +582,8 @@ static const char *reason(int status)
     }
 }
 
-void http_respond(struct http_req *r, int status, const char *ctype, const char *body,
-                  size_t len, const char *extra_headers)
+void http_respond(struct http_req *r, int status, const char *ctype, const char *body, size_t len,
+                  const char *extra_headers)
 {
     struct http_conn *hc = r->hc;
     if (r->done)
@@ -636,8 +636,8 @@ void http_respond_error(struct http_req *r, int status, const char *type, const 
     http_respond_error_with(r, status, type, message, traceback, NULL);
 }
 
-void http_respond_error_with(struct http_req *r, int status, const char *type,
-                             const char *message, const char *traceback, const char *extra_headers)
+void http_respond_error_with(struct http_req *r, int status, const char *type, const char *message,
+                             const char *traceback, const char *extra_headers)
 {
     struct buf b;
     buf_init(&b, 0);

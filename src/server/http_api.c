@@ -52,8 +52,7 @@ static void not_allowed(struct http_req *r, const char *want)
     http_respond_error_with(r, 405, "InvalidError", msg, NULL, allow);
 }
 
-static void api_done(struct call_listener *l, const char *value, size_t len,
-                     const skiff_error *err)
+static void api_done(struct call_listener *l, const char *value, size_t len, const skiff_error *err)
 {
     struct http_req *r = container_of(l, struct http_req, listener);
     if (err) {
@@ -145,9 +144,9 @@ static void stats(struct http_req *r, const struct function *fn)
              "{\"backlog\":%zu,\"num_total_runners\":%d,\"num_running_inputs\":%d,"
              "\"input_headroom\":%lld,\"autoscaler\":{\"min_containers\":%d,"
              "\"max_containers\":%d,\"buffer_containers\":%d,\"scaledown_window\":%g}}",
-             fn->backlog, fn->n_containers, fn->n_running,
-             (long long)(headroom > 0 ? headroom : 0), fn->cfg.min_containers,
-             fn->cfg.max_containers, fn->cfg.buffer_containers, fn->cfg.scaledown_window);
+             fn->backlog, fn->n_containers, fn->n_running, (long long)(headroom > 0 ? headroom : 0),
+             fn->cfg.min_containers, fn->cfg.max_containers, fn->cfg.buffer_containers,
+             fn->cfg.scaledown_window);
     http_respond_json(r, 200, json);
 }
 

@@ -39,7 +39,7 @@ struct http_req {
     /* handler state */
     struct call_listener listener;
     char call_id[ID_SIZE];
-    int phase; /* the handler's own step */
+    int phase;             /* the handler's own step */
     struct list_node link; /* in the connection's queue, in request order */
 };
 
@@ -49,16 +49,16 @@ const char *http_addr(void);
 
 /* Answers r with status, content type and body; extra_headers ("Name: value\r\n"...) or NULL.
  * Out of memory: the connection is closed instead. */
-void http_respond(struct http_req *r, int status, const char *ctype, const char *body,
-                  size_t len, const char *extra_headers);
+void http_respond(struct http_req *r, int status, const char *ctype, const char *body, size_t len,
+                  const char *extra_headers);
 /* Answers with a JSON body (a NUL-terminated text). */
 void http_respond_json(struct http_req *r, int status, const char *json);
 /* Answers with the error body {"error": {"type", "message", "traceback"?}} and status. */
 void http_respond_error(struct http_req *r, int status, const char *type, const char *message,
                         const char *traceback);
 /* The same with extra headers (as for http_respond). */
-void http_respond_error_with(struct http_req *r, int status, const char *type,
-                             const char *message, const char *traceback, const char *extra_headers);
+void http_respond_error_with(struct http_req *r, int status, const char *type, const char *message,
+                             const char *traceback, const char *extra_headers);
 /* Answers with err, its code mapped to a status (docs/http-api.md, "Errors"). */
 void http_respond_skiff(struct http_req *r, const skiff_error *err);
 /* The HTTP status of an error code. */

@@ -185,8 +185,8 @@ static skiff_value *typed(const struct signature *sig, const char *name, const c
         return v;
     }
     }
-    skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "query parameter '%s' must be %s, not '%s'",
-                    name, signature_type_name(t), text);
+    skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "query parameter '%s' must be %s, not '%s'", name,
+                    signature_type_name(t), text);
     return NULL;
 }
 
@@ -260,8 +260,7 @@ static int web_kwargs(struct http_req *r, const struct signature *sig, skiff_val
 }
 
 /* The argument payload of r for fn into b, checked against fn's signature. */
-static int web_args(struct http_req *r, const struct function *fn, struct buf *b,
-                    skiff_error *err)
+static int web_args(struct http_req *r, const struct function *fn, struct buf *b, skiff_error *err)
 {
     struct signature sig = {0};
     bool have_sig = fn->cfg.signature && signature_parse(&sig, fn->cfg.signature, NULL) == 0;
@@ -284,8 +283,7 @@ static int web_args(struct http_req *r, const struct function *fn, struct buf *b
 
 /* --- serving ---------------------------------------------------------------------------------- */
 
-static void web_done(struct call_listener *l, const char *value, size_t len,
-                     const skiff_error *err)
+static void web_done(struct call_listener *l, const char *value, size_t len, const skiff_error *err)
 {
     struct http_req *r = container_of(l, struct http_req, listener);
     if (r->phase == WEB_STARTING) {
