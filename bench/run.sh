@@ -148,3 +148,6 @@ if [[ $sandboxed -gt 0 ]]; then
 else
     echo "  sandboxed container    not measured: $(grep -m1 -o 'containers run as plain processes.*' "$tmp/skiffd.log")"
 fi
+
+echo
+"$src/bench/bench_http.sh" "$build" || echo "bench: bench_http.sh failed" >&2
