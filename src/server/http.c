@@ -252,8 +252,10 @@ static void on_timeout(uv_timer_t *t)
                  opts.request_timeout);
         fail_conn(hc, 408, "RequestTimeout", "the request was not received in time");
         pump(hc);
-    } else if (list_empty(&hc->queue)) {
+    } else if (list_empty(&hc->queue) && !hc->writing) {
         conn_close(hc); /* idle keep-alive connection */
+    } else if (list_empty(&hc->queue)) {
+        arm_timer(hc); /* an answer is still being sent: look again later */
     }
 }
 

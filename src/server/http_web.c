@@ -318,7 +318,7 @@ static bool web_auth(struct http_req *r, const struct function *fn)
 /* GET /web-result/<call_id>: waits again for the call of a web request. */
 static void web_result(struct http_req *r, const char *id)
 {
-    if (r->method != HTTP_GET && r->method != HTTP_HEAD) {
+    if (r->method != HTTP_GET) {
         http_respond_error_with(r, 405, "InvalidError", "a result URL answers GET", NULL,
                                 "Allow: GET\r\n");
         return;

@@ -201,6 +201,15 @@ bodies=$(tr -d '\r' <<<"$out" | sed 's|HTTP/1.1 |\nHTTP/1.1 |g' | grep '^{' | tr
 expect_eq "$bodies" '{"slept":0.5} {"message":"Hello, second!"} {"error":{"type":"NotFoundError","message":"no web endpoint is labelled '"'nothing'"'"}} ' "bodies in order"
 expect_eq "$(grep -o "HTTP/1.1 [0-9]*" <<<"$out" | tr "\n" " ")" "HTTP/1.1 200 HTTP/1.1 200 HTTP/1.1 404 " "statuses in order"
 
+begin "a deep pipeline (past the 64 requests held at once) is answered whole and in order"
+reqs=""
+for i in $(seq 1 150); do
+    reqs+="GET /web/web-demo-greet?name=n$i HTTP/1.1\r\nHost: x\r\n\r\n"
+done
+out=$(raw "${reqs}GET /web/web-demo-greet?name=last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+names=$(grep -oE 'Hello, [a-z0-9]+' <<<"$out" | cut -c8- | tr '\n' ' ')
+expect_eq "$names" "$(seq -f 'n%g' 1 150 | tr '\n' ' ')last " "answers in request order"
+
 begin "limits: 413 body, 431 headers, 400 malformed; the server goes on"
 big=$(head -c 5000 /dev/zero | tr '\0' 'x')
 http -X POST -d "{\"a\": \"$big\"}" "$H/web/add"

@@ -58,12 +58,12 @@ fail() {
     exit 1
 }
 
-# A TCP port on 127.0.0.1 with nothing listening (random, checked with ss).
+# A TCP port on 127.0.0.1 that no socket holds, listening or not (random, checked with ss).
 free_port() {
     local p i
     for i in $(seq 1 200); do
         p=$((20000 + (RANDOM * 32768 + RANDOM + i) % 40000))
-        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+        if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
             echo "$p"
             return
         fi
