@@ -188,6 +188,18 @@ expect_eq "$CODE" 200 "status"
 id=$(grep -oE 'fc-[0-9A-Z]{26}' <<<"$OUT")
 expect_eq "$OUT" "{\"call_id\":\"$id\",\"result\":144}" "body"
 
+begin "JSON API and CLI share calls: spawned over HTTP, read by skiff get, and the other way"
+http "${AUTH[@]}" -d '{"args": [9]}' "$A/apps/my-shared-app/square/spawn"
+expect_eq "$CODE" 202 "status of a spawn"
+id=$(grep -oE 'fc-[0-9A-Z]{26}' <<<"$OUT")
+ok get "$id" --timeout 30
+expect_eq "$OUT" 81 "skiff get of the call spawned over HTTP"
+ok spawn my-shared-app square 11
+http "${AUTH[@]}" "$A/calls/$OUT?timeout=30"
+expect_eq "$OUT" '{"result":121}' "HTTP get of the call spawned by the CLI"
+http "${AUTH[@]}" "$A/apps/my-shared-app/square/stats"
+expect_match "$OUT" '^\{"backlog":0,"num_total_runners":[0-9]+,"num_running_inputs":0,' "stats"
+
 begin "keep-alive: one connection for several requests"
 curl -sv -o "$T/b1" "$H/web/web-demo-greet?name=a" -o "$T/b2" "$H/web/web-demo-greet?name=b" \
     2>"$T/verbose" || true
