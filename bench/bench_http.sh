@@ -9,8 +9,8 @@
 # connections, default 64, over 2 threads, for BENCH_HTTP_SECONDS, default 5) after a short
 # warm-up; then the same load against nginx serving a file holding the same JSON answer. Prints
 # both figures and the ratio skiff / nginx; the ratio is reported, never asserted. Every web
-# request is a durable call (on disk before it runs, its result kept), so this measures the whole
-# path: HTTP parsing, the call's store writes, scheduling, the container and back.
+# request is a call (held in memory, like remote), so this measures the whole path: HTTP
+# parsing, the arguments, scheduling, a container (greet runs up to 32 inputs at once) and back.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -117,5 +117,5 @@ s=$(rps "http://127.0.0.1:$hport/web/web-demo-greet?name=bench")
 g=$(rps "http://127.0.0.1:$nport/greet")
 ratio=$(awk -v a="$s" -v b="$g" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
 printf '%-44s %12s requests/s\n' "nginx, static file (the ceiling)" "$g"
-printf '%-44s %12s requests/s\n' "skiff web endpoint (a durable call each)" "$s"
+printf '%-44s %12s requests/s\n' "skiff web endpoint (a function call each)" "$s"
 printf '%-44s %12sx\n' "skiff / nginx" "$ratio"

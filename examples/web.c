@@ -8,11 +8,11 @@
  *     curl -X POST -d '{"a": 2, "b": 3}' http://127.0.0.1:7879/web/add
  *         {"sum":5}
  *
- * greet(name) (GET, the default label web-demo-greet) greets; add(a, b) (POST, label "add")
- * adds two ints from a JSON body; fail() (GET) raises a ValueError (the caller sees 500 with the
- * type and message); slow(seconds) (GET) sleeps, for requests that outlast the web limit (303
- * to a result URL); secret() (GET, label "secret") requires the caller's token in the headers
- * X-Skiff-Token-Id and X-Skiff-Token-Secret.
+ * greet(name) (GET, the default label web-demo-greet) greets, up to 32 requests at once per
+ * container; add(a, b) (POST, label "add") adds two ints from a JSON body; fail() (GET) raises a
+ * ValueError (the caller sees 500 with the type and message); slow(seconds) (GET) sleeps, for
+ * requests that outlast the web limit (303 to a result URL); secret() (GET, label "secret")
+ * requires the caller's token in the headers X-Skiff-Token-Id and X-Skiff-Token-Secret.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,7 +33,7 @@ static int greet(skiff_ctx *ctx, skiff_value **out)
         return skiff_raise(ctx, "MemoryError", "out of memory");
     return 0;
 }
-SKIFF_FUNCTION(greet, .signature = "name:str", .web = {"GET"});
+SKIFF_FUNCTION(greet, .signature = "name:str", .web = {"GET"}, .max_inputs = 32);
 
 static int add(skiff_ctx *ctx, skiff_value **out)
 {

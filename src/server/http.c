@@ -77,6 +77,11 @@ static char addr_copy[256];
 static struct list_node all_conns;
 static http_parser_settings settings;
 
+uv_loop_t *http_loop(void)
+{
+    return loop;
+}
+
 double http_web_limit(void)
 {
     return opts.web_limit;
@@ -99,13 +104,17 @@ static struct http_req *req_new(struct http_conn *hc)
     buf_init(&r->body, opts.body_max);
     buf_init(&r->resp, 0);
     list_init(&r->link);
+    list_init(&r->wait_link);
     return r;
 }
 
 static void req_free(struct http_req *r)
 {
-    if (!r->done)
+    if (!r->done) {
+        if (r->on_gone)
+            r->on_gone(r);
         calls_listener_gone(&r->listener);
+    }
     list_remove(&r->link);
     buf_deinit(&r->url);
     buf_deinit(&r->body);
@@ -860,4 +869,5 @@ void http_close(void)
     uv_close((uv_handle_t *)&listener, NULL);
     while (!list_empty(&all_conns))
         conn_close(container_of(all_conns.next, struct http_conn, all_link));
+    http_web_close();
 }

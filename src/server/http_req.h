@@ -15,6 +15,7 @@
 #include <http_parser.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <uv.h>
 
 #include "calls.h"
 #include "common/buf.h"
@@ -39,12 +40,18 @@ struct http_req {
     /* handler state */
     struct call_listener listener;
     char call_id[ID_SIZE];
-    int phase;             /* the handler's own step */
-    struct list_node link; /* in the connection's queue, in request order */
+    int phase; /* the handler's own step */
+    /* Called when the request is freed unanswered (the client went away), after which the
+     * handler must forget it; NULL: nothing to do beyond calls_listener_gone(&listener). */
+    void (*on_gone)(struct http_req *r);
+    void *handler_data;
+    struct list_node wait_link; /* the handler's own list (web result waiters) */
+    struct list_node link;      /* in the connection's queue, in request order */
 };
 
 /* The server's settings (http.c). */
 double http_web_limit(void);
+uv_loop_t *http_loop(void);
 const char *http_addr(void);
 
 /* Answers r with status, content type and body; extra_headers ("Name: value\r\n"...) or NULL.
@@ -80,5 +87,7 @@ char *http_decode(const char *s, size_t n, bool plus);
 /* Route handlers: answer r (whose path starts with their prefix). */
 void http_web_handle(struct http_req *r);
 void http_api_handle(struct http_req *r);
+/* Shutdown of the web module (http_close, after the connections): drops the kept results. */
+void http_web_close(void);
 
 #endif

@@ -9,12 +9,14 @@
  * label: DEPLOY refuses it (http_check_labels). Labels are found by a scan over the live
  * functions: deployments hold few of them, and a scan needs no index to keep in step.
  *
- * A request becomes a durable call (the same as a spawn, so that its result outlives the
- * request): the query parameters and the members of a JSON object body are its keyword
- * arguments (query values typed by the function's signature: int, float and bool parameters
- * parse their text). The handler waits up to the web limit (skiffd --web-limit, default 150 s)
- * and answers the result as JSON, or the failure as a JSON error; past the limit it answers 303
- * to /web-result/<call_id>, which waits again (and again redirects) without starting a new call.
+ * A request becomes a call held in memory, like `remote` (web traffic leaves nothing on disk):
+ * the query parameters and the members of a JSON object body are its keyword arguments (query
+ * values typed by the function's signature: int, float and bool parameters parse their text).
+ * The handler waits up to the web limit (skiffd --web-limit, default 150 s) and answers the
+ * result as JSON, or the failure as a JSON error. Past the limit it answers 303 to
+ * /web-result/<call_id> and a keeper (below) takes the call over: the result URL waits until
+ * the call ends and can be reloaded for KEEP_MS after, without starting a new call. A client
+ * that goes away before the limit is treated like a disconnected `remote` caller.
  */
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -30,7 +32,7 @@
 #include "common/signature.h"
 #include "http.h"
 #include "http_req.h"
-#include "store.h"
+#include "common/hmap.h"
 
 /* The default label cut: 56 characters, a dash, 6 hex digits = 63. */
 #define LABEL_CUT 56
@@ -283,39 +285,166 @@ static int web_args(struct http_req *r, const struct function *fn, struct buf *b
 
 /* --- serving ---------------------------------------------------------------------------------- */
 
-static void web_done(struct call_listener *l, const char *value, size_t len, const skiff_error *err)
+/*
+ * A keeper owns the call of one web request. Before the web limit it answers that request with
+ * the outcome and goes. Past the limit it answers 303, enters `kept` under the call id, and
+ * stays: result URL requests wait on it until the call ends, then read its copy of the outcome
+ * until KEEP_MS after the end.
+ */
+struct keeper {
+    struct call_listener listener; /* owns the call */
+    char call_id[ID_SIZE];
+    struct http_req *req; /* the request that started it, until answered */
+    uv_timer_t timer;     /* the web limit of req */
+    bool requires_auth;   /* result URLs need the token too */
+    bool redirected;      /* answered 303: in kept (and kept_list) */
+    bool orphan;          /* past the limit but not in kept (no memory): freed when done */
+    bool done;            /* the outcome below is final */
+    char *value;          /* the result payload (success), owned */
+    size_t value_len;
+    skiff_error err;            /* the failure (code != SKIFF_OK) */
+    int64_t expires;            /* loop ms past which a done keeper is dropped */
+    struct list_node waiting;   /* result URL requests (struct http_req.wait_link) */
+    struct list_node done_link; /* in done_list, oldest first, once done and redirected */
+    struct list_node kept_link; /* in kept_list while redirected */
+};
+
+/* How long the outcome of a redirected web request stays readable after the call ends. */
+#define KEEP_MS (24 * 3600 * 1000LL)
+
+static struct hmap kept; /* call id -> redirected keeper */
+static bool kept_ready;
+static struct list_node done_list;
+static struct list_node kept_list;
+
+static void keeper_closed(uv_handle_t *h)
 {
-    struct http_req *r = container_of(l, struct http_req, listener);
-    if (r->phase == WEB_STARTING) {
-        if (err) {
+    struct keeper *k = h->data;
+    mem_free(k->value);
+    skiff_error_clear(&k->err);
+    mem_free(k);
+}
+
+/* Frees k (asynchronously: its timer closes first). It must be out of kept and done_list. */
+static void keeper_free(struct keeper *k)
+{
+    uv_timer_stop(&k->timer);
+    uv_close((uv_handle_t *)&k->timer, keeper_closed);
+}
+
+/* Answers r with the outcome k holds. */
+static void answer(struct http_req *r, const struct keeper *k)
+{
+    if (k->err.code)
+        http_respond_skiff(r, &k->err);
+    else
+        http_respond_payload(r, 200, NULL, k->value, k->value_len, NULL);
+}
+
+/* Drops the kept outcomes whose time is up. */
+static void sweep(void)
+{
+    int64_t now = (int64_t)uv_now(http_loop());
+    while (!list_empty(&done_list)) {
+        struct keeper *k = container_of(done_list.next, struct keeper, done_link);
+        if (k->expires > now)
+            break;
+        list_remove(&k->done_link);
+        list_remove(&k->kept_link);
+        hmap_del(&kept, k->call_id);
+        keeper_free(k);
+    }
+}
+
+static void keeper_done(struct call_listener *l, const char *value, size_t len,
+                        const skiff_error *err)
+{
+    struct keeper *k = container_of(l, struct keeper, listener);
+    uv_timer_stop(&k->timer);
+    if (!k->redirected) {
+        /* Within the limit (or refused at once): the request gets the outcome. */
+        struct http_req *r = k->req;
+        k->req = NULL;
+        if (err)
             http_respond_skiff(r, err);
-            return;
-        }
-        r->phase = WEB_WAITING;
-        calls_wait(l, r->call_id, (int64_t)(http_web_limit() * 1000), -1);
+        else
+            http_respond_payload(r, 200, NULL, value, len, NULL);
+        keeper_free(k);
         return;
     }
-    if (!err) {
-        http_respond_payload(r, 200, NULL, value, len, NULL);
-    } else if (err->code == SKIFF_ERR_TIMEOUT) {
-        char loc[128];
-        snprintf(loc, sizeof loc, "Location: /web-result/%s\r\n", r->call_id);
-        char body[160];
-        snprintf(body, sizeof body, "{\"call_id\":\"%s\",\"result_url\":\"/web-result/%s\"}",
-                 r->call_id, r->call_id);
-        http_respond(r, 303, "application/json", body, strlen(body), loc);
-    } else {
-        http_respond_skiff(r, err);
+    if (k->orphan) {
+        list_remove(&k->kept_link);
+        keeper_free(k);
+        return;
     }
+    k->done = true;
+    if (err) {
+        k->err.code = err->code;
+        k->err.type = mem_strdup(err->type ? err->type : skiff_code_name(err->code));
+        k->err.message = mem_strdup(err->message ? err->message : "");
+        k->err.traceback = err->traceback ? mem_strdup(err->traceback) : NULL;
+    } else if (!(k->value = mem_alloc(len ? len : 1))) {
+        skiff_error_set(&k->err, SKIFF_ERR_NOMEM, "MemoryError",
+                        "the server ran out of memory holding the result");
+    } else {
+        memcpy(k->value, value, len);
+        k->value_len = len;
+    }
+    k->expires = (int64_t)uv_now(http_loop()) + KEEP_MS;
+    list_push(&done_list, &k->done_link);
+    while (!list_empty(&k->waiting)) {
+        struct http_req *r = container_of(k->waiting.next, struct http_req, wait_link);
+        list_remove(&r->wait_link);
+        answer(r, k);
+    }
+}
+
+static void redirect(struct http_req *r, const char *call_id)
+{
+    char loc[128], body[160];
+    snprintf(loc, sizeof loc, "Location: /web-result/%s\r\n", call_id);
+    snprintf(body, sizeof body, "{\"call_id\":\"%s\",\"result_url\":\"/web-result/%s\"}", call_id,
+             call_id);
+    http_respond(r, 303, "application/json", body, strlen(body), loc);
+}
+
+/* The web limit passed: 303 to the result URL; the keeper stays for it. */
+static void keeper_limit(uv_timer_t *t)
+{
+    struct keeper *k = t->data;
+    struct http_req *r = k->req;
+    k->req = NULL;
+    k->redirected = true;
+    list_push(&kept_list, &k->kept_link);
+    if (hmap_put(&kept, k->call_id, k) < 0) {
+        k->orphan = true;
+        http_respond_error(r, 503, "MemoryError", "out of memory keeping the web request", NULL);
+        return;
+    }
+    redirect(r, k->call_id);
+}
+
+/* The client of r went away before its answer. */
+static void web_gone(struct http_req *r)
+{
+    struct keeper *k = r->handler_data;
+    if (r->phase == WEB_WAITING) {
+        list_remove(&r->wait_link); /* a result URL request */
+        return;
+    }
+    /* The request that started the call: as for a blocking call whose caller disconnects. */
+    k->req = NULL;
+    calls_listener_gone(&k->listener);
+    keeper_free(k);
 }
 
 /* Auth of a web request to fn, when fn asks for it. false after answering 401. */
-static bool web_auth(struct http_req *r, const struct function *fn)
+static bool web_auth(struct http_req *r, bool requires_auth)
 {
-    return !fn->cfg.web_requires_auth || http_check_token(r);
+    return !requires_auth || http_check_token(r);
 }
 
-/* GET /web-result/<call_id>: waits again for the call of a web request. */
+/* GET /web-result/<call_id>: the outcome of a redirected web request, once its call ends. */
 static void web_result(struct http_req *r, const char *id)
 {
     if (r->method != HTTP_GET) {
@@ -327,32 +456,35 @@ static void web_result(struct http_req *r, const char *id)
         http_respond_error(r, 400, "InvalidError", "not a function call id (fc-...)", NULL);
         return;
     }
-    const struct function *fn = NULL;
-    const struct call *call = calls_find(id);
-    if (call) {
-        fn = call->fn;
-    } else {
-        struct stored_call sc;
-        store_flush();
-        if (store_get_call(id, &sc) > 0) {
-            fn = apps_function(sc.function_id);
-            store_call_clear(&sc);
-        }
-    }
-    if (!fn || !fn->cfg.web) {
-        http_respond_error(r, 404, "NotFoundError", "no web request has this call id", NULL);
+    sweep();
+    struct keeper *k = kept_ready ? hmap_get(&kept, id) : NULL;
+    if (!k) {
+        http_respond_error(r, 404, "NotFoundError",
+                           "no web request past its limit has this call id (or its result is "
+                           "no longer kept)",
+                           NULL);
         return;
     }
-    if (!web_auth(r, fn))
+    if (!web_auth(r, k->requires_auth))
         return;
-    snprintf(r->call_id, sizeof r->call_id, "%s", id);
+    if (k->done) {
+        answer(r, k);
+        return;
+    }
     r->phase = WEB_WAITING;
-    r->listener.on_done = web_done;
-    calls_wait(&r->listener, r->call_id, (int64_t)(http_web_limit() * 1000), -1);
+    r->handler_data = k;
+    r->on_gone = web_gone;
+    list_push(&k->waiting, &r->wait_link);
 }
 
 void http_web_handle(struct http_req *r)
 {
+    if (!kept_ready) {
+        hmap_init(&kept);
+        list_init(&done_list);
+        list_init(&kept_list);
+        kept_ready = true;
+    }
     if (!strncmp(r->path, "/web-result/", 12)) {
         web_result(r, r->path + 12);
         return;
@@ -374,19 +506,49 @@ void http_web_handle(struct http_req *r)
         http_respond_error_with(r, 405, "InvalidError", msg, NULL, allow);
         return;
     }
-    if (!web_auth(r, fn))
+    if (!web_auth(r, fn->cfg.web_requires_auth))
         return;
     struct buf args;
     buf_init(&args, 0);
     skiff_error err = SKIFF_ERROR_INIT;
+    struct keeper *k = NULL;
     if (web_args(r, fn, &args, &err) != SKIFF_OK) {
         http_respond_error(r, http_status_of(err.code), err.type, err.message, NULL);
         skiff_error_clear(&err);
-        buf_deinit(&args);
-        return;
+    } else if (!(k = mem_calloc(1, sizeof *k))) {
+        http_respond_error(r, 503, "MemoryError", "out of memory", NULL);
+    } else {
+        k->req = r;
+        k->requires_auth = fn->cfg.web_requires_auth;
+        k->listener.on_done = keeper_done;
+        list_init(&k->waiting);
+        list_init(&k->done_link);
+        list_init(&k->kept_link);
+        uv_timer_init(http_loop(), &k->timer);
+        k->timer.data = k;
+        uv_timer_start(&k->timer, keeper_limit, (uint64_t)(http_web_limit() * 1000), 0);
+        r->phase = WEB_STARTING;
+        r->handler_data = k;
+        r->on_gone = web_gone;
+        /* May answer (and free k) before it returns. */
+        calls_start(&k->listener, fn, fn, args.data, args.len, false, true, k->call_id);
     }
-    r->phase = WEB_STARTING;
-    r->listener.on_done = web_done;
-    calls_start(&r->listener, fn, fn, args.data, args.len, true, true, r->call_id);
     buf_deinit(&args);
+}
+
+void http_web_close(void)
+{
+    if (!kept_ready)
+        return;
+    /* The connections are closed: what is left are the redirected keepers. */
+    while (!list_empty(&kept_list)) {
+        struct keeper *k = container_of(kept_list.next, struct keeper, kept_link);
+        list_remove(&k->kept_link);
+        list_remove(&k->done_link);
+        if (!k->done)
+            calls_listener_gone(&k->listener);
+        keeper_free(k);
+    }
+    hmap_deinit(&kept);
+    kept_ready = false;
 }

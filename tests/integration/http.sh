@@ -103,15 +103,20 @@ expect_eq "$CODE" 303 "status past the limit"
 location=$(sed -n 's/^Location: *\(.*\)\r$/\1/p' "$T/headers")
 expect_match "$location" '^/web-result/fc-[0-9A-Z]{26}$' "Location"
 expect_contains "$OUT" "\"result_url\":\"$location\"" "body"
-calls_before=$(sqlite3 "$T/data/skiff.db" 'SELECT count(*) FROM calls' 2>/dev/null || echo "?")
 http -L "$H$location"
-expect_eq "$CODE" 200 "status of the result URL (following its own 303s)"
+expect_eq "$CODE" 200 "status of the result URL (waiting for the call)"
 expect_eq "$OUT" '{"slept":2.5}' "result"
+# A reload answers at once: no new call (which would sleep 2.5 s again).
+start=$(date +%s%N)
 http "$H$location"
+elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 expect_eq "$CODE" 200 "status of a reload"
 expect_eq "$OUT" '{"slept":2.5}' "result on reload"
-calls_after=$(sqlite3 "$T/data/skiff.db" 'SELECT count(*) FROM calls' 2>/dev/null || echo "?")
-expect_eq "$calls_after" "$calls_before" "calls in the store after reloads (no new call)"
+[[ $elapsed_ms -lt 2000 ]] || fail "the reload took ${elapsed_ms} ms: did it start a new call?"
+calls=$(sqlite3 "$T/data/skiff.db" "SELECT count(*) FROM calls c JOIN functions f ON f.function_id = c.function_id WHERE f.name = 'slow'" 2>&1 || true)
+expect_eq "$calls" 0 "web calls stored on disk"
+http -X DELETE "$H$location"
+expect_eq "$CODE" 405 "DELETE of a result URL"
 http "$H/web-result/fc-01M81V46FNCX6XZJ10FC3NENV9"
 expect_eq "$CODE" 404 "result URL of an unknown call"
 ok spawn my-shared-app square 3
@@ -119,6 +124,12 @@ http "$H/web-result/$OUT"
 expect_eq "$CODE" 404 "result URL of a call that is no web request"
 http "$H/web-result/nonsense"
 expect_eq "$CODE" 400 "result URL of a malformed id"
+
+begin "a web client that leaves early: its call is dropped, the server goes on"
+curl -s -m 0.3 "$H/web/web-demo-slow?seconds=0.8" >/dev/null 2>&1 || true
+curl -s -m 0.3 "$H/web/web-demo-slow?seconds=0.8" >/dev/null 2>&1 || true
+http "$H/web/web-demo-greet?name=still"
+expect_eq "$OUT" '{"message":"Hello, still!"}' "answer after clients left"
 
 begin "an endpoint that requires a token"
 http "$H/web/secret"
