@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth.h"
 #include "calls.h"
@@ -364,11 +365,12 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
         hc->value_len = 0;
         hc->value_to = !strcmp(hc->field, "x-skiff-token-id")       ? r->token_id
                        : !strcmp(hc->field, "x-skiff-token-secret") ? r->token_secret
+                       : !strcmp(hc->field, "expect")               ? r->expect
                                                                     : NULL;
     }
     if (!hc->value_to)
         return 0;
-    /* Both targets are 128 bytes; a longer value is no valid token: keep it empty. */
+    /* The targets are 128 bytes; a longer value is no valid token: keep it empty. */
     if (hc->value_len + n >= sizeof r->token_id) {
         hc->value_to[0] = '\0';
         hc->value_to = NULL;
@@ -386,6 +388,14 @@ static int on_headers_complete(http_parser *p)
     if ((p->flags & F_CONTENTLENGTH) && p->content_length > opts.body_max) {
         hc->fail = 413;
         return -1;
+    }
+    /* A client that asks first (curl does for bodies over 1 KiB) is told to go on, when no
+     * earlier answer is due before this interim one. */
+    if (!strcasecmp(hc->cur->expect, "100-continue") && list_empty(&hc->queue) &&
+        hc->out.len == 0) {
+        static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (buf_append(&hc->out, go_on, sizeof go_on - 1) == 0)
+            start_write(hc);
     }
     return 0;
 }

@@ -6,8 +6,9 @@
  * to a handler, so a handler sees the method, the decoded path and query, the token headers and
  * the body. A handler answers exactly once with http_respond (or one of its helpers), at once or
  * later from a calls.c listener callback; http.c sends answers in request order. If the client
- * goes away first, http.c tells calls.c (calls_listener_gone) and frees the request: a handler
- * keeps nothing of a request beyond its listener.
+ * goes away first, http.c calls the request's on_gone (if set), tells calls.c
+ * (calls_listener_gone on its listener) and frees it: a handler keeps no pointer to a request
+ * past its on_gone.
  */
 #ifndef SKIFF_SERVER_HTTP_REQ_H
 #define SKIFF_SERVER_HTTP_REQ_H
@@ -33,9 +34,10 @@ struct http_req {
     struct buf body;    /* the request body (capped at the server's body limit) */
     char token_id[128]; /* X-Skiff-Token-Id, or "" */
     char token_secret[128];
-    bool keep_alive; /* the client wants the connection kept */
-    bool done;       /* answered: resp holds the bytes to send */
-    bool close;      /* close the connection after this answer */
+    char expect[128]; /* the Expect header, or "" */
+    bool keep_alive;  /* the client wants the connection kept */
+    bool done;        /* answered: resp holds the bytes to send */
+    bool close;       /* close the connection after this answer */
     struct buf resp;
     /* handler state */
     struct call_listener listener;

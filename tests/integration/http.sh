@@ -238,6 +238,12 @@ big=$(head -c 5000 /dev/zero | tr '\0' 'x')
 http -X POST -d "{\"a\": \"$big\"}" "$H/web/add"
 expect_eq "$CODE" 413 "a body over the limit"
 expect_contains "$OUT" '"type":"RequestSizeError"' "type"
+pad=$(head -c 2000 /dev/zero | tr '\0' ' ')
+start=$(date +%s%N)
+http -X POST -d "{\"a\": 1, \"b\": 2}$pad" "$H/web/add"
+elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+expect_eq "$OUT" '{"sum":3}' "a 2 KB body (curl asks with Expect: 100-continue)"
+[[ $elapsed_ms -lt $((800 * SLOW)) ]] || fail "the 2 KB body took ${elapsed_ms} ms: no 100 Continue?"
 http -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' 'y')" "$H/web/web-demo-greet?name=a"
 expect_eq "$CODE" 431 "headers over 16 KiB"
 out=$(raw "THIS IS NOT HTTP\r\n\r\n")
@@ -268,5 +274,9 @@ idle=$(timeout "$(scaled 10)" cat <&4 || true)
 exec 4<&-
 expect_eq "$idle" "" "nothing sent on an idle connection"
 [[ $(($(date +%s) - start)) -lt $(scaled 5) ]] || fail "the idle connection stayed open"
+
+begin "skiffd stops cleanly with a web call past its limit still running"
+http "$H/web/web-demo-slow?seconds=5"
+expect_eq "$CODE" 303 "status past the limit"
 
 finish
