@@ -65,7 +65,8 @@ free_port() {
     local p
     while :; do
         p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000)) # below the ephemeral range (32768-)
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        # Not just "nobody listens": a port any socket holds (even in TIME-WAIT) cannot be bound.
+        if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
             echo "$p"
             return
         fi

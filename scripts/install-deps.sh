@@ -18,7 +18,9 @@ packages=(
     libjansson-dev             # JSON at the edges (CLI, HTTP)
     libssl-dev                 # libcrypto: token hashing, base64
     gearman-job-server libgearman-dev # the benchmark peer (make bench)
+    libhttp-parser-dev         # skiffd's HTTP server (web endpoints, JSON API)
     curl                       # tests of the HTTP side
+    wrk nginx-light            # make bench: HTTP load, and nginx as the static-file ceiling
     sqlite3                    # tests look inside skiffd's database
     coreutils procps           # timeout, mktemp; ps/pgrep in tests
     iproute2                   # ss: the tests' free-port check

@@ -17,6 +17,7 @@
  */
 #include "calls.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,8 +34,9 @@
 
 /* A GET waiting for one input of a call to end. */
 struct waiter {
-    struct conn *conn;
+    struct conn *conn; /* the GET's client, or NULL for a listener */
     uint64_t rid;
+    struct call_listener *l; /* the in-process waiter, or NULL */
     struct call *call;
     uint32_t index;
     uv_timer_t timer; /* the GET's timeout, when it has one */
@@ -218,7 +220,8 @@ static void call_free(struct call *call)
 static void maybe_free_call(struct call *call)
 {
     if (call->n_live == 0 && call->store_pending == 0 && complete(call) && !call->owner &&
-        !call->spawn_conn && list_empty(&call->waiters) && list_empty(&call->readers) && !call->out)
+        !call->spawn_conn && !call->listener && list_empty(&call->waiters) &&
+        list_empty(&call->readers) && !call->out)
         call_free(call);
 }
 
@@ -343,6 +346,65 @@ static void send_stream_end(struct conn *c, uint64_t rid, const struct call *cal
 }
 
 /* Packs one map output item: [index, 0, value] or [index, code, type, message, traceback]. */
+/* Where an answer goes: a client's request (c, rid), or an in-process listener (l). */
+struct reply_to {
+    struct conn *c;
+    uint64_t rid;
+    struct call_listener *l;
+};
+#define TO(c, rid) (&(struct reply_to){(c), (rid), NULL})
+
+static void reply_err(const struct reply_to *to, const skiff_error *err)
+{
+    if (to->l)
+        to->l->on_done(to->l, NULL, 0, err);
+    else
+        send_err(to->c, to->rid, err);
+}
+
+static void reply_error(const struct reply_to *to, skiff_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reply_error(const struct reply_to *to, skiff_code code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!to->l) {
+        conn_error(to->c, to->rid, code, "%s", msg);
+        return;
+    }
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_error_set(&err, code, NULL, "%s", msg);
+    to->l->on_done(to->l, NULL, 0, &err);
+    skiff_error_clear(&err);
+}
+
+static void reply_value(const struct reply_to *to, const char *value, size_t len)
+{
+    if (to->l)
+        to->l->on_done(to->l, value ? value : "", len, NULL);
+    else
+        send_value(to->c, to->rid, NULL, value, len);
+}
+
+static void reply_ok(const struct reply_to *to)
+{
+    if (to->l)
+        to->l->on_done(to->l, NULL, 0, NULL);
+    else
+        conn_ok(to->c, to->rid);
+}
+
+static void reply_outcome(const struct reply_to *to, const struct input *in)
+{
+    if (in->status == ST_SUCCESS)
+        reply_value(to, in->result, in->result_len);
+    else
+        reply_err(to, &in->err);
+}
+
 static void pack_output(msgpack_packer *pk, uint32_t index, int status, const char *value,
                         size_t len, const skiff_error *err)
 {
@@ -394,6 +456,8 @@ static void waiter_free(struct waiter *w)
 {
     list_remove(&w->call_link);
     list_remove(&w->conn_link);
+    if (w->l)
+        w->l->waiter = NULL;
     if (w->timed) {
         uv_timer_stop(&w->timer);
         uv_close((uv_handle_t *)&w->timer, waiter_closed);
@@ -407,27 +471,36 @@ static void waiter_timeout(uv_timer_t *t)
     struct waiter *w = t->data;
     struct call *call = w->call;
     struct input *in = input_at(call, w->index);
-    conn_error(w->conn, w->rid, SKIFF_ERR_TIMEOUT,
-               "function call %s has not finished yet (status %s)", call->id,
-               calls_status_name(in ? (enum call_status)in->status : ST_PENDING));
+    struct reply_to to = {w->conn, w->rid, w->l};
+    enum call_status st = in ? (enum call_status)in->status : ST_PENDING;
+    /* Count the call as held while the answer may start another wait on it. */
+    call->store_pending++;
     waiter_free(w);
+    reply_error(&to, SKIFF_ERR_TIMEOUT, "function call %s has not finished yet (status %s)",
+                call->id, calls_status_name(st));
+    call->store_pending--;
     maybe_free_call(call);
 }
 
-static void add_waiter(struct conn *c, uint64_t rid, struct call *call, uint32_t index,
+static void add_waiter(const struct reply_to *to, struct call *call, uint32_t index,
                        int64_t timeout_ms)
 {
     struct waiter *w = mem_calloc(1, sizeof *w);
     if (!w) {
-        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory");
+        reply_error(to, SKIFF_ERR_NOMEM, "out of memory");
         return;
     }
-    w->conn = c;
-    w->rid = rid;
+    w->conn = to->c;
+    w->rid = to->rid;
+    w->l = to->l;
     w->call = call;
     w->index = index;
+    list_init(&w->conn_link);
     list_push(&call->waiters, &w->call_link);
-    list_push(&c->waiters, &w->conn_link);
+    if (w->l)
+        w->l->waiter = w;
+    else
+        list_push(&to->c->waiters, &w->conn_link);
     if (timeout_ms > 0) {
         uv_timer_init(loop, &w->timer);
         w->timer.data = w;
@@ -445,8 +518,9 @@ static void answer_waiters(struct input *in)
         struct waiter *w = container_of(n, struct waiter, call_link);
         if (w->index != in->index)
             continue;
-        send_outcome(w->conn, w->rid, in, false);
+        struct reply_to to = {w->conn, w->rid, w->l};
         waiter_free(w);
+        reply_outcome(&to, in);
     }
 }
 
@@ -531,6 +605,12 @@ static void deliver(struct input *in)
             send_outcome(call->owner, call->owner_rid, in, true);
             list_remove(&call->conn_link);
             call->owner = NULL;
+        }
+        if (call->listener && !call->durable) {
+            struct call_listener *l = call->listener;
+            call->listener = NULL;
+            l->call = NULL;
+            reply_outcome(&(struct reply_to){NULL, 0, l}, in);
         }
         answer_waiters(in);
         break;
@@ -686,11 +766,18 @@ void calls_call_committed(struct call *call, bool ok)
         /* The call's first write: acknowledge it now, or refuse it. */
         call->spawn_conn = NULL;
         list_remove(&call->conn_link);
+        struct call_listener *l = call->listener;
+        call->listener = NULL;
+        if (l)
+            l->call = NULL;
         if (!ok) {
+            static const char why[] =
+                "the server could not store the call (see its log; is the disk full?)";
             if (c)
-                conn_error(c, call->spawn_rid, SKIFF_ERR_INTERNAL,
-                           "the server could not store the call (see its log; is the disk full?)");
+                conn_error(c, call->spawn_rid, SKIFF_ERR_INTERNAL, "%s", why);
             call_free(call); /* never acknowledged: forget it */
+            if (l)
+                reply_error(&(struct reply_to){NULL, 0, l}, SKIFF_ERR_INTERNAL, why);
             return;
         }
         call->acked = true;
@@ -706,6 +793,11 @@ void calls_call_committed(struct call *call, bool ok)
         if (in) {
             in->stored = true;
             sched_enqueue(in);
+        }
+        if (l) {
+            call->store_pending++; /* held while the listener may start waiting on it */
+            reply_ok(&(struct reply_to){NULL, 0, l});
+            call->store_pending--;
         }
         maybe_free_call(call);
         return;
@@ -726,24 +818,30 @@ void calls_call_committed(struct call *call, bool ok)
 
 /* --- CALL ------------------------------------------------------------------------------------- */
 
-static bool kind_ok(struct conn *c, uint64_t rid, struct function *fn, bool gen, const char *what)
+/* web: the HTTP server serves fn as a web endpoint (the one way to call one). */
+static bool kind_ok(const struct reply_to *to, struct function *fn, bool gen, bool web,
+                    const char *what)
 {
-    if (fn->cfg.web) {
-        conn_error(c, rid, SKIFF_ERR_INVALID,
-                   "%s.%s is a web endpoint: call it over HTTP (%s is not allowed)", fn->app->name,
-                   fn->name, what);
+    if (fn->cfg.web && !web) {
+        reply_error(to, SKIFF_ERR_INVALID,
+                    "%s.%s is a web endpoint: call it over HTTP (%s is not allowed)", fn->app->name,
+                    fn->name, what);
+        return false;
+    }
+    if (!fn->cfg.web && web) {
+        reply_error(to, SKIFF_ERR_NOT_FOUND, "%s.%s is not a web endpoint", fn->app->name,
+                    fn->name);
         return false;
     }
     if (fn->cfg.generator && !gen) {
-        conn_error(c, rid, SKIFF_ERR_INVALID,
-                   "%s.%s is a generator: use remote_gen (or spawn it as a generator), not %s",
-                   fn->app->name, fn->name, what);
+        reply_error(to, SKIFF_ERR_INVALID,
+                    "%s.%s is a generator: use remote_gen (or spawn it as a generator), not %s",
+                    fn->app->name, fn->name, what);
         return false;
     }
     if (!fn->cfg.generator && gen) {
-        conn_error(c, rid, SKIFF_ERR_INVALID,
-                   "%s.%s is not a generator: use remote or spawn, not %s", fn->app->name, fn->name,
-                   what);
+        reply_error(to, SKIFF_ERR_INVALID, "%s.%s is not a generator: use remote or spawn, not %s",
+                    fn->app->name, fn->name, what);
         return false;
     }
     return true;
@@ -752,7 +850,7 @@ static bool kind_ok(struct conn *c, uint64_t rid, struct function *fn, bool gen,
 void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
                    const char *args, size_t args_len, bool spawn, bool gen, const char *parent)
 {
-    if (!kind_ok(c, rid, fn, gen, gen ? "remote_gen" : spawn ? "spawn" : "remote"))
+    if (!kind_ok(TO(c, rid), fn, gen, false, gen ? "remote_gen" : spawn ? "spawn" : "remote"))
         return;
     struct call *call = call_new(fn, pool, gen ? CK_GEN : CK_SINGLE, parent);
     struct input *in = call ? input_new(call, 0, args, args_len, false) : NULL;
@@ -786,11 +884,11 @@ void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct fun
 /* --- GET, CALL_INFO --------------------------------------------------------------------------- */
 
 /* Validates a call id from a request; replies with an error when it is bad. */
-static bool check_id(struct conn *c, uint64_t rid, const char *call_id)
+static bool check_id(const struct reply_to *to, const char *call_id)
 {
     if (id_valid(call_id, "fc"))
         return true;
-    conn_error(c, rid, SKIFF_ERR_INVALID, "'%s' is not a function call id (fc-...)", call_id);
+    reply_error(to, SKIFF_ERR_INVALID, "'%s' is not a function call id (fc-...)", call_id);
     return false;
 }
 
@@ -800,80 +898,81 @@ static bool expired(const struct stored_outcome *o)
 }
 
 /* Answers GET from a stored outcome. */
-static void send_stored(struct conn *c, uint64_t rid, const char *call_id,
+static void send_stored(const struct reply_to *to, const char *call_id,
                         const struct stored_outcome *o)
 {
     if (expired(o))
-        conn_error(c, rid, SKIFF_ERR_OUTPUT_EXPIRED,
-                   "the result of function call %s has expired (results are kept for %.0f s)",
-                   call_id, retention_s);
+        reply_error(to, SKIFF_ERR_OUTPUT_EXPIRED,
+                    "the result of function call %s has expired (results are kept for %.0f s)",
+                    call_id, retention_s);
     else if (o->status == ST_SUCCESS)
-        send_value(c, rid, NULL, o->result, o->result_len);
+        reply_value(to, o->result, o->result_len);
     else if (final(o->status))
-        send_err(c, rid, &o->err);
+        reply_err(to, &o->err);
     else
-        conn_error(c, rid, SKIFF_ERR_INTERNAL, "call %s is unfinished but not scheduled", call_id);
+        reply_error(to, SKIFF_ERR_INTERNAL, "call %s is unfinished but not scheduled", call_id);
 }
 
-static void db_error(struct conn *c, uint64_t rid, const char *call_id)
+static void db_error(const struct reply_to *to, const char *call_id)
 {
-    conn_error(c, rid, SKIFF_ERR_INTERNAL, "the server could not read call %s", call_id);
+    reply_error(to, SKIFF_ERR_INTERNAL, "the server could not read call %s", call_id);
 }
 
-static void not_a_call(struct conn *c, uint64_t rid, const char *call_id)
+static void not_a_call(const struct reply_to *to, const char *call_id)
 {
-    conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "function call %s does not exist", call_id);
+    reply_error(to, SKIFF_ERR_NOT_FOUND, "function call %s does not exist", call_id);
 }
 
 /* GET of input index of a spawn_map, from the store. */
-static void get_stored_input(struct conn *c, uint64_t rid, const char *call_id, uint32_t index)
+static void get_stored_input(const struct reply_to *to, const char *call_id, uint32_t index)
 {
     struct stored_outcome o;
     int f = store_get_input(call_id, index, &o);
     if (f < 0)
-        db_error(c, rid, call_id);
+        db_error(to, call_id);
     else if (f == 0)
-        not_a_call(c, rid, call_id);
+        not_a_call(to, call_id);
     else
-        send_stored(c, rid, call_id, &o);
+        send_stored(to, call_id, &o);
     if (f > 0)
         store_outcome_clear(&o);
 }
 
 /* GET of a call no longer in memory. */
-static void get_stored(struct conn *c, uint64_t rid, const char *call_id, int64_t index)
+static void get_stored(const struct reply_to *to, const char *call_id, int64_t index)
 {
     struct stored_call sc;
     int found = store_get_call(call_id, &sc);
     if (found <= 0) {
-        found < 0 ? db_error(c, rid, call_id) : not_a_call(c, rid, call_id);
+        found < 0 ? db_error(to, call_id) : not_a_call(to, call_id);
         return;
     }
     if (sc.kind == CK_GEN) {
-        conn_error(c, rid, SKIFF_ERR_INVALID,
-                   "function call %s is a generator: read its items with get_gen", call_id);
+        reply_error(to, SKIFF_ERR_INVALID,
+                    "function call %s is a generator: read its items with get_gen", call_id);
     } else if (sc.kind == CK_SPAWN_MAP && final(sc.outcome.status) && expired(&sc.outcome)) {
-        send_stored(c, rid, call_id, &sc.outcome);
+        send_stored(to, call_id, &sc.outcome);
     } else if (sc.kind == CK_SPAWN_MAP) {
         if (index < 0) {
-            conn_error(c, rid, SKIFF_ERR_INVALID,
-                       "function call %s has %u inputs: give the index of the one to get", call_id,
-                       sc.n_inputs);
+            reply_error(to, SKIFF_ERR_INVALID,
+                        "function call %s has %u inputs: give the index of the one to get", call_id,
+                        sc.n_inputs);
         } else if ((uint64_t)index >= sc.n_inputs) {
-            conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "function call %s has no input %lld (%u)",
-                       call_id, (long long)index, sc.n_inputs);
+            reply_error(to, SKIFF_ERR_NOT_FOUND, "function call %s has no input %lld (%u)", call_id,
+                        (long long)index, sc.n_inputs);
         } else {
-            get_stored_input(c, rid, call_id, (uint32_t)index);
+            get_stored_input(to, call_id, (uint32_t)index);
         }
     } else {
-        send_stored(c, rid, call_id, &sc.outcome);
+        send_stored(to, call_id, &sc.outcome);
     }
     store_call_clear(&sc);
 }
 
-void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeout_ms, int64_t index)
+static void get_to(const struct reply_to *to, const char *call_id, int64_t timeout_ms,
+                   int64_t index)
 {
-    if (!check_id(c, rid, call_id))
+    if (!check_id(to, call_id))
         return;
     struct call *call = hmap_get(&calls_by_id, call_id);
     if (!call) {
@@ -881,25 +980,25 @@ void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeou
         call = hmap_get(&calls_by_id, call_id);
     }
     if (!call) {
-        get_stored(c, rid, call_id, index);
+        get_stored(to, call_id, index);
         return;
     }
     if (call->kind == CK_GEN) {
-        conn_error(c, rid, SKIFF_ERR_INVALID,
-                   "function call %s is a generator: read its items with get_gen", call_id);
+        reply_error(to, SKIFF_ERR_INVALID,
+                    "function call %s is a generator: read its items with get_gen", call_id);
         return;
     }
     if (is_map(call)) {
         if (index < 0) {
-            conn_error(c, rid, SKIFF_ERR_INVALID,
-                       "function call %s has many inputs: give the index of the one to get",
-                       call_id);
+            reply_error(to, SKIFF_ERR_INVALID,
+                        "function call %s has many inputs: give the index of the one to get",
+                        call_id);
             return;
         }
         if ((uint64_t)index >= call->n_inputs) {
             if (call->closed) {
-                conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "function call %s has no input %lld",
-                           call_id, (long long)index);
+                reply_error(to, SKIFF_ERR_NOT_FOUND, "function call %s has no input %lld", call_id,
+                            (long long)index);
                 return;
             }
         }
@@ -909,31 +1008,31 @@ void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeou
     struct input *in = input_at(call, (uint32_t)index);
     if (!in && !is_map(call)) {
         store_flush();
-        get_stored(c, rid, call_id, index);
+        get_stored(to, call_id, index);
         return;
     }
     if (!in && (uint64_t)index < call->n_inputs) {
         /* Final and gone from memory: the store has it. */
         if (call->kind == CK_MAP) {
-            conn_error(c, rid, SKIFF_ERR_OUTPUT_EXPIRED,
-                       "the output of input %lld of map %s was already delivered", (long long)index,
-                       call_id);
+            reply_error(to, SKIFF_ERR_OUTPUT_EXPIRED,
+                        "the output of input %lld of map %s was already delivered",
+                        (long long)index, call_id);
             return;
         }
         store_flush();
-        get_stored_input(c, rid, call_id, (uint32_t)index);
+        get_stored_input(to, call_id, (uint32_t)index);
         return;
     }
     if (in && final(in->status)) {
-        send_outcome(c, rid, in, false);
+        reply_outcome(to, in);
         return;
     }
     if (timeout_ms == 0) {
-        conn_error(c, rid, SKIFF_ERR_TIMEOUT, "function call %s has not finished yet (status %s)",
-                   call->id, calls_status_name(in ? (enum call_status)in->status : ST_PENDING));
+        reply_error(to, SKIFF_ERR_TIMEOUT, "function call %s has not finished yet (status %s)",
+                    call->id, calls_status_name(in ? (enum call_status)in->status : ST_PENDING));
         return;
     }
-    add_waiter(c, rid, call, (uint32_t)index, timeout_ms);
+    add_waiter(to, call, (uint32_t)index, timeout_ms);
 }
 
 /* The status a call shows in CALL_INFO. */
@@ -952,7 +1051,7 @@ static enum call_status call_status(const struct call *call)
 
 void calls_info(struct conn *c, uint64_t rid, const char *call_id)
 {
-    if (!check_id(c, rid, call_id))
+    if (!check_id(TO(c, rid), call_id))
         return;
     struct call *call = hmap_get(&calls_by_id, call_id);
     struct stored_call sc;
@@ -971,7 +1070,7 @@ void calls_info(struct conn *c, uint64_t rid, const char *call_id)
         store_flush();
         int found = store_get_call(call_id, &sc);
         if (found <= 0) {
-            found < 0 ? db_error(c, rid, call_id) : not_a_call(c, rid, call_id);
+            found < 0 ? db_error(TO(c, rid), call_id) : not_a_call(TO(c, rid), call_id);
             return;
         }
         fn = apps_function(sc.function_id);
@@ -1060,9 +1159,9 @@ static void cancel_call(struct call *call, bool terminate, const char *why)
     maybe_free_call(call);
 }
 
-void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, bool terminate)
+static void cancel_to(const struct reply_to *to, const char *call_id, bool terminate)
 {
-    if (!check_id(c, rid, call_id))
+    if (!check_id(to, call_id))
         return;
     struct call *call = hmap_get(&calls_by_id, call_id);
     if (call) {
@@ -1070,16 +1169,16 @@ void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, boo
             log_info("cancelling %s%s", call->id, terminate ? ", terminating its containers" : "");
             cancel_call(call, terminate, NULL);
         }
-        conn_ok(c, rid);
+        reply_ok(to);
         return;
     }
     struct stored_call sc;
     int found = store_get_call(call_id, &sc);
     if (found > 0) {
         store_call_clear(&sc);
-        conn_ok(c, rid); /* already finished: nothing to do */
+        reply_ok(to); /* already finished: nothing to do */
     } else {
-        found < 0 ? db_error(c, rid, call_id) : not_a_call(c, rid, call_id);
+        found < 0 ? db_error(to, call_id) : not_a_call(to, call_id);
     }
 }
 
@@ -1088,12 +1187,90 @@ void calls_terminate_queued(struct function *fn, const char *why)
     sched_terminate_queued(fn, why);
 }
 
+void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeout_ms, int64_t index)
+{
+    get_to(TO(c, rid), call_id, timeout_ms, index);
+}
+
+void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, bool terminate)
+{
+    cancel_to(TO(c, rid), call_id, terminate);
+}
+
+/* --- in-process listeners (the HTTP server) ----------------------------------------------------
+ */
+
+void calls_start(struct call_listener *l, struct function *fn, struct function *pool,
+                 const char *args, size_t args_len, bool spawn, bool web, char call_id[ID_SIZE])
+{
+    struct reply_to to = {NULL, 0, l};
+    if (!kind_ok(&to, fn, false, web, spawn ? "spawn" : "remote"))
+        return;
+    if (args_len > payload_max) {
+        reply_error(&to, SKIFF_ERR_REQUEST_SIZE,
+                    "the arguments are %zu bytes, over the limit of %zu", args_len, payload_max);
+        return;
+    }
+    struct call *call = call_new(fn, pool, CK_SINGLE, NULL);
+    struct input *in = call ? input_new(call, 0, args, args_len, false) : NULL;
+    if (!in) {
+        if (call)
+            call_free(call);
+        reply_error(&to, SKIFF_ERR_NOMEM, "out of memory queueing the call");
+        return;
+    }
+    call->n_inputs = 1;
+    call->listener = l;
+    l->call = call;
+    snprintf(call_id, ID_SIZE, "%s", call->id);
+    if (spawn) {
+        call->durable = true;
+        store_queue(SW_CALL, call, in); /* answered in calls_call_committed */
+        return;
+    }
+    sched_enqueue(in);
+}
+
+void calls_wait(struct call_listener *l, const char *call_id, int64_t timeout_ms, int64_t index)
+{
+    get_to(&(struct reply_to){NULL, 0, l}, call_id, timeout_ms, index);
+}
+
+void calls_cancel_by(struct call_listener *l, const char *call_id, bool terminate)
+{
+    cancel_to(&(struct reply_to){NULL, 0, l}, call_id, terminate);
+}
+
+void calls_listener_gone(struct call_listener *l)
+{
+    if (l->waiter) {
+        struct call *call = l->waiter->call;
+        waiter_free(l->waiter);
+        maybe_free_call(call);
+    }
+    struct call *call = l->call;
+    if (!call)
+        return;
+    l->call = NULL;
+    call->listener = NULL;
+    if (call->durable) {
+        maybe_free_call(call); /* the spawn still completes; nobody hears of it */
+        return;
+    }
+    /* As for a client that disconnects during a blocking call. */
+    struct input *in = input_at(call, 0);
+    if (in && in->status == ST_PENDING)
+        cancel_call(call, false, "its caller disconnected");
+    else
+        maybe_free_call(call);
+}
+
 /* --- maps ------------------------------------------------------------------------------------- */
 
 void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
                      bool spawn, const char *parent)
 {
-    if (!kind_ok(c, rid, fn, false, spawn ? "spawn_map" : "map"))
+    if (!kind_ok(TO(c, rid), fn, false, false, spawn ? "spawn_map" : "map"))
         return;
     struct call *call = call_new(fn, pool, spawn ? CK_SPAWN_MAP : CK_MAP, parent);
     if (!call) {
@@ -1171,7 +1348,7 @@ void calls_inputs_committed(void *ack_p, bool ok)
  * this conn may use. */
 static struct call *map_for(struct conn *c, uint64_t rid, const char *call_id)
 {
-    if (!check_id(c, rid, call_id))
+    if (!check_id(TO(c, rid), call_id))
         return NULL;
     struct call *call = hmap_get(&calls_by_id, call_id);
     if (!call) {
@@ -1180,11 +1357,11 @@ static struct call *map_for(struct conn *c, uint64_t rid, const char *call_id)
         if (found > 0)
             store_call_clear(&sc);
         if (found < 0)
-            db_error(c, rid, call_id);
+            db_error(TO(c, rid), call_id);
         else if (found > 0)
             conn_error(c, rid, SKIFF_ERR_INVALID, "function call %s takes no more inputs", call_id);
         else
-            not_a_call(c, rid, call_id);
+            not_a_call(TO(c, rid), call_id);
         return NULL;
     }
     if (!is_map(call)) {
@@ -1349,11 +1526,11 @@ static void outputs_durable(struct conn *c, uint64_t rid, const char *call_id, u
     struct stored_call sc;
     int found = store_get_call(call_id, &sc);
     if (found < 0) {
-        db_error(c, rid, call_id);
+        db_error(TO(c, rid), call_id);
         return;
     }
     if (!call && found == 0) {
-        not_a_call(c, rid, call_id);
+        not_a_call(TO(c, rid), call_id);
         return;
     }
     enum call_kind kind = call ? call->kind : (enum call_kind)sc.kind;
@@ -1392,7 +1569,7 @@ static void outputs_durable(struct conn *c, uint64_t rid, const char *call_id, u
             store_call_clear(&sc);
         stream_free(s);
         mem_free(r);
-        db_error(c, rid, call_id);
+        db_error(TO(c, rid), call_id);
         return;
     }
     if (call) {
@@ -1429,7 +1606,7 @@ static void outputs_durable(struct conn *c, uint64_t rid, const char *call_id, u
 
 void calls_outputs(struct conn *c, uint64_t rid, const char *call_id, int64_t from)
 {
-    if (!check_id(c, rid, call_id))
+    if (!check_id(TO(c, rid), call_id))
         return;
     if (from < 0 || from > UINT32_MAX) {
         conn_error(c, rid, SKIFF_ERR_INVALID, "field 'from' is out of range");

@@ -49,6 +49,22 @@ enum call_status {
 enum call_kind { CK_SINGLE = 0, CK_MAP = 1, CK_SPAWN_MAP = 2, CK_GEN = 3 };
 
 struct call;
+struct waiter;
+
+/*
+ * An in-process party told of outcomes (the HTTP server), beside the conn-based owner and
+ * waiters. It starts a call (calls_start), waits for one (calls_wait) or cancels one
+ * (calls_cancel_by): one at a time. The storage is the caller's; the private fields start zeroed.
+ */
+struct call_listener {
+    /* What the listener asked for ended: on success value[0..len) (the result payload; NULL
+     * for an acknowledged spawn or a cancel) and err NULL, otherwise err (borrowed, for the
+     * call only). The listener is idle again when this runs and may start something new. May
+     * run before the request that asked returns (an answer known at once). */
+    void (*on_done)(struct call_listener *l, const char *value, size_t len, const skiff_error *err);
+    struct call *call;     /* private: the call it started and awaits, or NULL */
+    struct waiter *waiter; /* private: its wait in progress, or NULL */
+};
 
 struct input {
     struct call *call;
@@ -93,6 +109,7 @@ struct call {
     uint32_t ring_cap;   /* a power of two (0: none yet); live indexes span < ring_cap */
     uint32_t base;       /* every input below this index has left memory */
     struct conn *owner;  /* blocking CALL, remote_gen or map: the caller's conn */
+    struct call_listener *listener; /* a call started by calls_start, until it is answered */
     uint64_t owner_rid;
     struct stream *out;      /* remote_gen items / the map owner's OUTPUTS */
     struct conn *spawn_conn; /* the client awaiting a durable acknowledgement, or NULL */
@@ -117,6 +134,23 @@ void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeou
                int64_t index);
 void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, bool terminate);
 void calls_info(struct conn *c, uint64_t rid, const char *call_id);
+/* In-process requests (the HTTP server); each ends with exactly one l->on_done.
+ * calls_start: a call of fn with the argument payload args (copied). spawn: durable, answered
+ * (value NULL) once on disk; otherwise answered with its outcome. web: the HTTP server serving
+ * the web endpoint fn (web endpoints are callable no other way). The call's id goes to call_id
+ * when the call is made (before the answer); errors before that leave it unwritten. */
+void calls_start(struct call_listener *l, struct function *fn, struct function *pool,
+                 const char *args, size_t args_len, bool spawn, bool web, char call_id[ID_SIZE]);
+/* GET: the outcome of call_id (input index of a spawn_map, -1 otherwise), or TimeoutError after
+ * timeout_ms (-1: wait until it ends, 0: poll once). */
+void calls_wait(struct call_listener *l, const char *call_id, int64_t timeout_ms, int64_t index);
+/* CANCEL: answered with success (value NULL) or NotFoundError / InvalidError. */
+void calls_cancel_by(struct call_listener *l, const char *call_id, bool terminate);
+/* The listener goes away: its wait is dropped, a blocking call it started and that has not
+ * begun running is cancelled (a running one finishes unheard), a spawn still completes. No
+ * on_done follows. */
+void calls_listener_gone(struct call_listener *l);
+
 /* The input in started running on container ct_id (recorded for the call graph). */
 void calls_input_ran_on(struct input *in, const char *ct_id);
 void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,

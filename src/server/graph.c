@@ -9,6 +9,7 @@
  */
 #include "graph.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,10 +194,24 @@ static int by_index(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-void graph_request(struct conn *c, uint64_t rid, const char *call_id)
+/* Appends an ERROR reply for rid to out. */
+static void fail(struct buf *out, uint64_t rid, skiff_code code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail(struct buf *out, uint64_t rid, skiff_code code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (wire_error_msg(out, rid, code, NULL, msg) != SKIFF_OK)
+        log_warn("no room for the error reply \"%s\"", msg);
+}
+
+void graph_build(struct buf *out, uint64_t rid, const char *call_id)
 {
     if (!id_valid(call_id, "fc")) {
-        conn_error(c, rid, SKIFF_ERR_INVALID, "'%s' is not a function call id (fc-...)", call_id);
+        fail(out, rid, SKIFF_ERR_INVALID, "'%s' is not a function call id (fc-...)", call_id);
         return;
     }
     store_flush(); /* rows queued this iteration become readable */
@@ -207,8 +222,7 @@ void graph_request(struct conn *c, uint64_t rid, const char *call_id)
     struct collect k = {&g, call ? call_id : NULL};
     if (store_each_graph(call_id, NULL, take_row, &k) < 0) {
         mem_free(g.nodes);
-        conn_error(c, rid, SKIFF_ERR_INTERNAL, "the server could not read the graph of %s",
-                   call_id);
+        fail(out, rid, SKIFF_ERR_INTERNAL, "the server could not read the graph of %s", call_id);
         return;
     }
     if (!call && g.n == 0) {
@@ -218,10 +232,9 @@ void graph_request(struct conn *c, uint64_t rid, const char *call_id)
             store_call_clear(&sc);
         mem_free(g.nodes);
         if (found == 0)
-            conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "function call %s does not exist", call_id);
+            fail(out, rid, SKIFF_ERR_NOT_FOUND, "function call %s does not exist", call_id);
         else
-            conn_error(c, rid, SKIFF_ERR_INTERNAL, "function call %s has no recorded inputs",
-                       call_id);
+            fail(out, rid, SKIFF_ERR_INTERNAL, "function call %s has no recorded inputs", call_id);
         return;
     }
     size_t roots = g.n;
@@ -230,14 +243,19 @@ void graph_request(struct conn *c, uint64_t rid, const char *call_id)
         add_children(&g, i, 1);
     if (g.nomem) {
         mem_free(g.nodes);
-        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory building the graph of %s", call_id);
+        fail(out, rid, SKIFF_ERR_NOMEM, "out of memory building the graph of %s", call_id);
         return;
     }
     struct wire_writer w;
-    wire_begin(&w, conn_out(c), OP_OK, rid, 1);
+    wire_begin(&w, out, OP_OK, rid, 1);
     wire_key(&w, "inputs");
     pack_nodes(&w, &g, 0, roots);
     if (wire_end(&w) != SKIFF_OK)
-        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory sending the graph of %s", call_id);
+        fail(out, rid, SKIFF_ERR_NOMEM, "out of memory sending the graph of %s", call_id);
     mem_free(g.nodes);
+}
+
+void graph_request(struct conn *c, uint64_t rid, const char *call_id)
+{
+    graph_build(conn_out(c), rid, call_id);
 }

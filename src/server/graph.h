@@ -12,7 +12,13 @@
 
 #include <stdint.h>
 
+#include "common/buf.h"
+
 struct conn;
+
+/* Appends to out the reply frame to CALL_GRAPH for call_id with request id rid: OK {inputs:
+ * [node...]}, or ERROR (NotFoundError, InvalidError, ...). For in-process askers (HTTP). */
+void graph_build(struct buf *out, uint64_t rid, const char *call_id);
 
 /* Answers CALL_GRAPH for call_id on c: OK {inputs: [node...]}, or NotFoundError. */
 void graph_request(struct conn *c, uint64_t rid, const char *call_id);

@@ -27,6 +27,7 @@
 #include "common/proto.h"
 #include "conn.h"
 #include "container.h"
+#include "http.h"
 #include "logs.h"
 #include "proto.h"
 #include "sandbox.h"
@@ -37,6 +38,8 @@
 #define DEFAULT_LISTEN "127.0.0.1:7878"
 #define DEFAULT_HTTP "127.0.0.1:7879"
 #define DEFAULT_RETENTION (7 * 24 * 3600.0)
+#define DEFAULT_WEB_LIMIT 150.0   /* modal-semantics.md, "Web endpoints" */
+#define DEFAULT_HTTP_TIMEOUT 30.0 /* headers and body of one request; idle keep-alive */
 
 struct options {
     char data[PATH_MAX];
@@ -45,6 +48,8 @@ struct options {
     const char *worker;
     double retention;
     size_t payload_max;
+    double web_limit;
+    double http_timeout;
     struct sandbox_opts sandbox;
 };
 
@@ -52,14 +57,18 @@ static const char usage[] =
     "usage: skiffd [--data DIR] [--listen HOST:PORT|unix:PATH] [--http HOST:PORT]\n"
     "              [--retention SECONDS] [--max-payload BYTES] [--worker PATH]\n"
     "              [--no-sandbox] [--container-memory MIB] [--container-cpu CORES]\n"
-    "              [--container-pids N]\n"
+    "              [--container-pids N] [--web-limit SECONDS] [--http-timeout SECONDS]\n"
     "\n"
     "Runs the skiff server in the foreground (logs on stderr; SIGTERM or SIGINT stop it).\n"
     "\n"
     "  --data DIR           data directory (default $SKIFF_DATA or ~/.local/share/skiff)\n"
     "  --listen ADDR        protocol address (default " DEFAULT_LISTEN ")\n"
-    "  --http ADDR          HTTP address for web endpoints (default " DEFAULT_HTTP "; web\n"
-    "                       endpoints are not served by this version yet)\n"
+    "  --http ADDR          HTTP address of web endpoints and the JSON API (default\n"
+    "                       " DEFAULT_HTTP "; \"off\": no HTTP); see docs/http-api.md\n"
+    "  --web-limit SECONDS  how long a web request waits for its call before the answer is\n"
+    "                       a 303 to its result URL (default 150)\n"
+    "  --http-timeout SECONDS  time an HTTP request's headers and body may take (408 past it),\n"
+    "                       and an idle keep-alive connection may stay (default 30)\n"
     "  --retention SECONDS  how long results of spawned calls are kept (default 7 days)\n"
     "  --max-payload BYTES  largest argument or result payload (default 64 MiB)\n"
     "  --worker PATH        the container runtime (default: skiff-worker beside skiffd)\n"
@@ -92,6 +101,8 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->http = DEFAULT_HTTP;
     o->retention = DEFAULT_RETENTION;
     o->payload_max = PROTO_PAYLOAD_MAX;
+    o->web_limit = DEFAULT_WEB_LIMIT;
+    o->http_timeout = DEFAULT_HTTP_TIMEOUT;
     o->sandbox.pids = SANDBOX_DEFAULT_PIDS;
     const char *data = getenv("SKIFF_DATA");
     const char *home = getenv("HOME");
@@ -131,6 +142,13 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->retention = strtod(v, &end);
             if (*end || end == v || !(o->retention > 0)) {
                 fprintf(stderr, "skiffd: --retention wants a positive number of seconds\n");
+                return -1;
+            }
+        } else if (!strcmp(a, "--web-limit") || !strcmp(a, "--http-timeout")) {
+            double *d = a[2] == 'w' ? &o->web_limit : &o->http_timeout;
+            *d = strtod(v, &end);
+            if (*end || end == v || !(*d >= 0.001) || *d > 86400) {
+                fprintf(stderr, "skiffd: %s wants seconds from 0.001 to 86400\n", a);
                 return -1;
             }
         } else if (!strcmp(a, "--max-payload")) {
@@ -375,6 +393,9 @@ int main(int argc, char **argv)
         log_error("cannot listen on %s: %s", o.listen, uv_strerror(listening));
     if (listening < 0)
         return 1;
+    struct http_options http = {o.http, o.http_timeout, o.web_limit, o.payload_max};
+    if (strcmp(o.http, "off") && http_start(loop, &http) < 0)
+        return 1;
 
     uv_prepare_init(loop, &prepare_h);
     uv_prepare_start(&prepare_h, on_prepare);
@@ -396,6 +417,7 @@ int main(int argc, char **argv)
     /* Shutdown: close every connection and our own handles, and let the killed containers be
      * reaped (their exit callbacks free them); the loop ends when nothing is left. */
     conn_close_all();
+    http_close();
     calls_shutdown();
     uv_close((uv_handle_t *)&prepare_h, NULL);
     uv_close((uv_handle_t *)&check_h, NULL);

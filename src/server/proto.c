@@ -19,6 +19,7 @@
 #include "common/proto.h"
 #include "container.h"
 #include "graph.h"
+#include "http.h"
 #include "logs.h"
 #include "sched.h"
 
@@ -96,7 +97,8 @@ static void lookup(struct conn *c, struct wire_msg *m)
     wire_str(&w, "function_id", fn->id);
     wire_str(&w, "kind", kind_name(fn));
     wire_str(&w, "signature", fn->cfg.signature);
-    wire_str(&w, "web_url", NULL);
+    char url[512];
+    wire_str(&w, "web_url", http_web_url(fn, url, sizeof url) ? url : NULL);
     wire_str(&w, "class", fn->cls ? fn->cls->name : NULL);
     wire_end(&w);
 }
@@ -495,6 +497,11 @@ static void deploy(struct conn *c, struct wire_msg *m)
     if (deploy_functions(c, m, &fns, &n) < 0)
         return;
     char err[512];
+    if (http_check_labels(app, fns, n, err, sizeof err)) {
+        deploy_free(fns, n);
+        conn_error(c, m->rid, SKIFF_ERR_INVALID, "cannot deploy: %s", err);
+        return;
+    }
     struct app *a = apps_deploy(app, code, len, fns, n, err, sizeof err);
     deploy_free(fns, n);
     if (!a) {
@@ -522,8 +529,9 @@ static void deploy(struct conn *c, struct wire_msg *m)
         wire_pack_str(&w, f->name);
         wire_pack_str(&w, "function_id");
         wire_pack_str(&w, f->id);
+        char url[512];
         wire_pack_str(&w, "web_url");
-        wire_pack_str(&w, NULL);
+        wire_pack_str(&w, http_web_url(f, url, sizeof url) ? url : NULL);
     }
     wire_end(&w);
 }

@@ -58,12 +58,13 @@ fail() {
     exit 1
 }
 
-# A TCP port on 127.0.0.1 with nothing listening (random, checked with ss).
+# A TCP port on 127.0.0.1 that no socket holds, listening or not (random, checked with ss).
 free_port() {
     local p i
     for i in $(seq 1 200); do
         p=$((20000 + (RANDOM * 32768 + RANDOM + i) % 12000)) # below the ephemeral range (32768-)
-        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+        # Not just "nobody listens": a port any socket holds (even in TIME-WAIT) cannot be bound.
+        if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
             echo "$p"
             return
         fi

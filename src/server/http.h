@@ -1,0 +1,47 @@
+/*
+ * http.h - skiffd's HTTP side: web endpoints and the JSON API (docs/http-api.md).
+ *
+ * One listener on the server's event loop (skiffd --http). http.c owns the connections (parsing
+ * with libhttp-parser, keep-alive, pipelining in order, limits and timeouts); http_web.c serves
+ * web endpoints under /web/<label>; http_api.c the JSON API under /api/v1/. This header is what
+ * the rest of the server sees: start and stop, and the URL and label rules that DEPLOY and
+ * LOOKUP use.
+ */
+#ifndef SKIFF_SERVER_HTTP_H
+#define SKIFF_SERVER_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "apps.h"
+
+/* A label is at most 63 characters (a DNS label): longer defaults are cut to 56 + "-" + 6 hex. */
+#define HTTP_LABEL_MAX 63
+
+struct http_options {
+    const char *addr;       /* "HOST:PORT" */
+    double request_timeout; /* seconds a request's headers and body may take; also the idle
+                               keep-alive limit */
+    double web_limit;       /* seconds a web request waits for its call before the 303 */
+    size_t body_max;        /* largest request body (413 beyond) */
+};
+
+/* Starts listening. 0, or a negative libuv error (logged). opts is copied (addr too). */
+int http_start(uv_loop_t *loop, const struct http_options *opts);
+/* Shutdown: closes the listener and every connection (their calls are left to finish). */
+void http_close(void);
+
+/* The label of web endpoint fn (its own, or the default <app>-<function>) into out
+ * (HTTP_LABEL_MAX + 1 bytes). */
+void http_label(const char *app, const char *function, const char *label,
+                char out[HTTP_LABEL_MAX + 1]);
+/* The URL of fn into out when fn is a web endpoint and HTTP is on: true; false otherwise. */
+bool http_web_url(const struct function *fn, char *out, size_t size);
+/* Checks the web endpoints among a deploy of app (fns[0..n)): every label well formed and not
+ * claimed twice, within the deploy or by a live endpoint of another app. NULL when fine, else
+ * a message in err. */
+const char *http_check_labels(const char *app, const struct deploy_fn *fns, size_t n, char *err,
+                              size_t errlen);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * http_req.h - one HTTP request as the route handlers (http_web.c, http_api.c) see it, and how
+ * they answer it. Internal to the HTTP modules.
+ *
+ * http.c parses a request completely (headers and body, within the limits) before it hands it
+ * to a handler, so a handler sees the method, the decoded path and query, the token headers and
+ * the body. A handler answers exactly once with http_respond (or one of its helpers), at once or
+ * later from a calls.c listener callback; http.c sends answers in request order. If the client
+ * goes away first, http.c calls the request's on_gone (if set), tells calls.c
+ * (calls_listener_gone on its listener) and frees it: a handler keeps no pointer to a request
+ * past its on_gone.
+ */
+#ifndef SKIFF_SERVER_HTTP_REQ_H
+#define SKIFF_SERVER_HTTP_REQ_H
+
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "calls.h"
+#include "common/buf.h"
+#include "common/id.h"
+#include "common/list.h"
+
+struct http_conn;
+
+struct http_req {
+    struct http_conn *hc;
+    enum http_method method;
+    struct buf url;     /* the request target as sent, NUL-terminated once complete */
+    char *path;         /* decoded path (owned), set before the handler runs */
+    char *query;        /* the raw query string (owned, may be ""), set before the handler */
+    struct buf body;    /* the request body (capped at the server's body limit) */
+    char token_id[128]; /* X-Skiff-Token-Id, or "" */
+    char token_secret[128];
+    char expect[128]; /* the Expect header, or "" */
+    bool keep_alive;  /* the client wants the connection kept */
+    bool done;        /* answered: resp holds the bytes to send */
+    bool close;       /* close the connection after this answer */
+    struct buf resp;
+    /* handler state */
+    struct call_listener listener;
+    char call_id[ID_SIZE];
+    int phase; /* the handler's own step */
+    /* Called when the request is freed unanswered (the client went away), after which the
+     * handler must forget it; NULL: nothing to do beyond calls_listener_gone(&listener). */
+    void (*on_gone)(struct http_req *r);
+    void *handler_data;
+    struct list_node wait_link; /* the handler's own list (web result waiters) */
+    struct list_node link;      /* in the connection's queue, in request order */
+};
+
+/* The server's settings (http.c). */
+double http_web_limit(void);
+uv_loop_t *http_loop(void);
+const char *http_addr(void);
+
+/* Answers r with status, content type and body; extra_headers ("Name: value\r\n"...) or NULL.
+ * Out of memory: the connection is closed instead. */
+void http_respond(struct http_req *r, int status, const char *ctype, const char *body, size_t len,
+                  const char *extra_headers);
+/* Answers with a JSON body (a NUL-terminated text). */
+void http_respond_json(struct http_req *r, int status, const char *json);
+/* Answers with the error body {"error": {"type", "message", "traceback"?}} and status. */
+void http_respond_error(struct http_req *r, int status, const char *type, const char *message,
+                        const char *traceback);
+/* The same with extra headers (as for http_respond). */
+void http_respond_error_with(struct http_req *r, int status, const char *type, const char *message,
+                             const char *traceback, const char *extra_headers);
+/* Answers with err, its code mapped to a status (docs/http-api.md, "Errors"). */
+void http_respond_skiff(struct http_req *r, const skiff_error *err);
+/* The HTTP status of an error code. */
+int http_status_of(skiff_code code);
+/* Answers with the JSON of a result payload (msgpack of one value) under key (NULL: the value
+ * itself is the body), after the fields of prefix (a JSON object's members, or NULL). */
+void http_respond_payload(struct http_req *r, int status, const char *key, const char *payload,
+                          size_t len, const char *prefix);
+
+/* True if r carries a valid token (X-Skiff-Token-Id / X-Skiff-Token-Secret); otherwise answers
+ * 401 AuthError and returns false. */
+bool http_check_token(struct http_req *r);
+/* The decoded value of query parameter name into out (size bytes): true if present and it fits. */
+bool http_query_get(const struct http_req *r, const char *name, char *out, size_t size);
+/* Decodes %XX and (form) '+' of s[0..n) into a new string (owned). NULL when malformed or out of
+ * memory. */
+char *http_decode(const char *s, size_t n, bool plus);
+
+/* Route handlers: answer r (whose path starts with their prefix). */
+void http_web_handle(struct http_req *r);
+void http_api_handle(struct http_req *r);
+/* Shutdown of the web module (http_close, after the connections): drops the kept results. */
+void http_web_close(void);
+
+#endif
