@@ -67,9 +67,9 @@ struct aop {
         skiff_function_cb fn;
         skiff_stats_cb stats;
     } cb;
-    skiff_function *fn;      /* REMOTE, SPAWN, STATS: borrowed; LOOKUP: the new handle, owned */
-    skiff_client *c;         /* SPAWN: the client of the new call */
-    struct gather *g;        /* GATHER: the gather and this call's index */
+    skiff_function *fn; /* REMOTE, SPAWN, STATS: borrowed; LOOKUP: the new handle, owned */
+    skiff_client *c;    /* SPAWN: the client of the new call */
+    struct gather *g;   /* GATHER: the gather and this call's index */
     size_t index;
     struct rpc_frame *frame; /* the reply, once detached; NULL when fail says why */
     int fail;                /* SKIFF_OK, or the connection failure that lost the request */
@@ -96,19 +96,20 @@ struct aloop {
     struct list_node link; /* in skiff_client.loops */
     pthread_t owner;
     skiff_client *c;
-    struct rpc_sink sink;       /* every one-shot operation's replies */
-    struct hmap ops;            /* rid key -> struct aop */
-    struct list_node ops_list;  /* the same operations, to fail or free them all */
-    struct list_node gens;      /* struct agen.link */
-    size_t pending;             /* user operations whose callback has not run */
-    int efd;                    /* the sink's notify eventfd */
-    int epfd;                   /* epoll: efd and the client's epfd (skiff_client_fd) */
-    bool in_process;            /* process is running callbacks */
-    struct wire_msg msg;        /* the frame being handled */
-    struct uvpoll *uv;          /* the libuv adapter, when attached */
+    struct rpc_sink sink;      /* every one-shot operation's replies */
+    struct hmap ops;           /* rid key -> struct aop */
+    struct list_node ops_list; /* the same operations, to fail or free them all */
+    struct list_node gens;     /* struct agen.link */
+    size_t pending;            /* user operations whose callback has not run */
+    int efd;                   /* the sink's notify eventfd */
+    int epfd;                  /* epoll: efd and the client's epfd (skiff_client_fd) */
+    bool in_process;           /* process is running callbacks */
+    struct wire_msg msg;       /* the frame being handled */
+    struct uvpoll *uv;         /* the libuv adapter, when attached */
 };
 
-/* --- the per-thread state ---------------------------------------------------------------------- */
+/* --- the per-thread state ----------------------------------------------------------------------
+ */
 
 /* The calling thread's loop on c, or NULL. mu held. */
 static struct aloop *loop_find(skiff_client *c)
@@ -151,8 +152,8 @@ static int loop_new(skiff_client *c, struct aloop **out, skiff_error *err)
     if (wire_msg_init(&L->msg) < 0 || L->efd < 0 || L->epfd < 0 ||
         epoll_ctl(L->epfd, EPOLL_CTL_ADD, L->efd, &a) < 0 ||
         epoll_ctl(L->epfd, EPOLL_CTL_ADD, cfd, &b) < 0) {
-        rc = skiff_error_set(err, SKIFF_ERR_NOMEM, NULL,
-                             "cannot set up the asynchronous state: %s", strerror(errno));
+        rc = skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "cannot set up the asynchronous state: %s",
+                             strerror(errno));
         loop_free(L);
         return rc;
     }
@@ -244,7 +245,8 @@ void async_client_close(struct skiff_client *c)
     }
 }
 
-/* --- starting operations ----------------------------------------------------------------------- */
+/* --- starting operations -----------------------------------------------------------------------
+ */
 
 /* A new operation of kind for the calling thread's loop on c, in *L and the return value; NULL
  * with err set when out of memory. */
@@ -293,9 +295,9 @@ static int send_call(skiff_function *fn, const skiff_value *args, const skiff_va
                      bool spawn, void *cb, void *ud, skiff_error *err)
 {
     if (!fn || !cb)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "%s: the function and the callback must not be NULL",
-                               spawn ? "skiff_function_spawn_async" : "skiff_function_remote_async");
+        return skiff_error_set(
+            err, SKIFF_ERR_INVALID, NULL, "%s: the function and the callback must not be NULL",
+            spawn ? "skiff_function_spawn_async" : "skiff_function_remote_async");
     struct aloop *L;
     struct aop *op = op_new(fn->client, spawn ? AOP_SPAWN : AOP_REMOTE, ud, &L, err);
     if (!op)
@@ -325,8 +327,8 @@ int skiff_function_spawn_async(skiff_function *fn, const skiff_value *args,
 }
 
 /* Sends GET for call (timeout as skiff_call_get) as operation op. */
-static int send_get(struct aloop *L, struct aop *op, skiff_call *call, double timeout,
-                    bool counted, skiff_error *err)
+static int send_get(struct aloop *L, struct aop *op, skiff_call *call, double timeout, bool counted,
+                    skiff_error *err)
 {
     struct rpc_field f[3];
     int rc = call_get_fields(call, -1, timeout, f, err);
@@ -418,7 +420,8 @@ int skiff_function_get_current_stats_async(skiff_function *fn, skiff_stats_cb cb
     return op_track(L, op, rc, rid, true, err);
 }
 
-/* --- gather ------------------------------------------------------------------------------------ */
+/* --- gather ------------------------------------------------------------------------------------
+ */
 
 static void gather_free(struct gather *g)
 {
@@ -533,7 +536,8 @@ int skiff_call_gather_async(skiff_call *const *calls, size_t n, skiff_result_cb 
     return SKIFF_OK;
 }
 
-/* --- generators -------------------------------------------------------------------------------- */
+/* --- generators --------------------------------------------------------------------------------
+ */
 
 int skiff_function_remote_gen_async(skiff_function *fn, const skiff_value *args,
                                     const skiff_value *kwargs, skiff_item_cb item_cb,
@@ -589,11 +593,14 @@ static size_t gen_pump(struct aloop *L, struct agen *a)
     }
 }
 
-/* --- completing operations --------------------------------------------------------------------- */
+/* --- completing operations ---------------------------------------------------------------------
+ */
 
-/* Runs op's callback with its outcome, then frees it. */
-static void op_complete(struct aloop *L, struct aop *op)
+/* Runs op's callback with its outcome, then frees it. Returns the user callbacks run: 1, or
+ * for a gather's GET 1 when it completed the gather, else 0. */
+static size_t op_complete(struct aloop *L, struct aop *op)
 {
+    size_t ran = 1;
     skiff_error e = SKIFF_ERROR_INIT;
     int rc = op->fail;
     const struct wire_msg *m = &L->msg;
@@ -653,6 +660,7 @@ static void op_complete(struct aloop *L, struct aop *op)
         break;
     case AOP_GATHER: {
         struct gather *g = op->g;
+        ran = 0;
         if (!g->delivered) {
             if (rc == SKIFF_OK)
                 rc = function_reply_result(m, &g->results[op->index], &e);
@@ -661,13 +669,14 @@ static void op_complete(struct aloop *L, struct aop *op)
                 memset(&e, 0, sizeof e);
             }
             g->have[op->index] = true;
-            gather_check(L, g);
+            ran = gather_check(L, g);
         }
         break;
     }
     }
     skiff_error_clear(&e);
     op_free(op);
+    return ran;
 }
 
 /* Takes what arrived for L and detaches the operations it completes (and, after a lost
@@ -721,18 +730,13 @@ int skiff_client_process(skiff_client *client, size_t *ran, skiff_error *err)
                                    "skiff_client_process called from inside one of its "
                                    "callbacks");
         L->in_process = true;
-        uint64_t v;
-        if (read(L->efd, &v, sizeof v) < 0 && errno != EAGAIN)
-            v = 0; /* nothing to drain */
         struct list_node done;
         list_init(&done);
         collect(L, &done);
         while (!list_empty(&done)) {
             struct aop *op = container_of(done.next, struct aop, link);
             list_remove(&op->link);
-            bool counted = op->kind != AOP_GATHER || !op->g->delivered;
-            op_complete(L, op);
-            n += counted;
+            n += op_complete(L, op);
         }
         struct list_node *node, *tmp;
         list_for_each_safe(node, tmp, &L->gens)
@@ -794,8 +798,7 @@ int skiff_client_wait(skiff_client *client, double timeout, skiff_error *err)
             double left = deadline - now_mono();
             if (left <= 0)
                 return skiff_error_set(err, SKIFF_ERR_TIMEOUT, NULL,
-                                       "no asynchronous operation completed within %g s",
-                                       timeout);
+                                       "no asynchronous operation completed within %g s", timeout);
             ms = (int)(left * 1000) + 1;
         }
         struct pollfd p = {L->epfd, POLLIN, 0};
@@ -805,7 +808,8 @@ int skiff_client_wait(skiff_client *client, double timeout, skiff_error *err)
     }
 }
 
-/* --- libuv ------------------------------------------------------------------------------------- */
+/* --- libuv -------------------------------------------------------------------------------------
+ */
 
 static void on_uv_poll(uv_poll_t *h, int status, int events)
 {

@@ -967,6 +967,11 @@ int rpc_sink_poll(struct skiff_client *c, struct rpc_sink *s, struct rpc_frame *
         }
     }
     watch_sync(c);
+    if (s->notify >= 0) { /* drained with the frames taken, under mu: no wakeup is lost */
+        uint64_t v;
+        if (read(s->notify, &v, sizeof v) < 0 && errno != EAGAIN)
+            v = 0; /* nothing was signalled */
+    }
     *frames = s->head;
     s->head = s->tail = NULL;
     int code = s->fail;

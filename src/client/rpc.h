@@ -162,7 +162,8 @@ size_t rpc_queued_bytes(struct skiff_client *c);
 
 /* The async API's poll without blocking: if no thread holds the reader role, takes it and reads
  * and writes the connection until nothing more can be done now (dispatching what arrived); then
- * takes every frame of s at once into *frames (oldest first, linked by next; NULL if none).
+ * drains s's notify eventfd and takes every frame of s at once into *frames (oldest first,
+ * linked by next; NULL if none).
  * Returns SKIFF_OK, or the failure that lost s's requests (err set), which is then cleared from
  * s so later requests can use it again. */
 int rpc_sink_poll(struct skiff_client *c, struct rpc_sink *s, struct rpc_frame **frames,

@@ -112,11 +112,11 @@ TEST(function_fan_out_failure_is_raised)
 
 struct uvtest {
     skiff_client *c;
-    pthread_t thread;    /* the loop's thread: every callback must run on it */
-    skiff_function *fn;  /* from lookup_async */
-    int64_t sum;         /* of remote_async results */
+    pthread_t thread;   /* the loop's thread: every callback must run on it */
+    skiff_function *fn; /* from lookup_async */
+    int64_t sum;        /* of remote_async results */
     int results, lookups, not_found, user_errors, spawned, got, cancelled, stats;
-    skiff_call *slow;    /* a spawned call to cancel */
+    skiff_call *slow; /* a spawned call to cancel */
     int wrong_thread;
 };
 
@@ -142,7 +142,8 @@ static void on_square(void *ud, int rc, skiff_value *result, const skiff_error *
         FAIL("remote_async: %s: %s", err->type, err->message);
     t->sum += skiff_value_get_int(result);
     t->results++;
-    skiff_value_free(result);    maybe_done(t);
+    skiff_value_free(result);
+    maybe_done(t);
 }
 
 static void on_user_error(void *ud, int rc, skiff_value *result, const skiff_error *err)
@@ -152,7 +153,8 @@ static void on_user_error(void *ud, int rc, skiff_value *result, const skiff_err
     ASSERT_NULL(result);
     ASSERT_EQ_INT(rc, SKIFF_ERR_USER);
     ASSERT_EQ_STR(err->type, "TypeError");
-    t->user_errors++;    maybe_done(t);
+    t->user_errors++;
+    maybe_done(t);
 }
 
 static void on_missing(void *ud, int rc, skiff_function *fn, const skiff_error *err)
@@ -162,7 +164,8 @@ static void on_missing(void *ud, int rc, skiff_function *fn, const skiff_error *
     ASSERT_NULL(fn);
     ASSERT_EQ_INT(rc, SKIFF_ERR_NOT_FOUND);
     ASSERT_STR_CONTAINS(err->message, "nope");
-    t->not_found++;    maybe_done(t);
+    t->not_found++;
+    maybe_done(t);
 }
 
 static void on_stats(void *ud, int rc, const skiff_function_stats *st, const skiff_error *err)
@@ -172,7 +175,8 @@ static void on_stats(void *ud, int rc, const skiff_function_stats *st, const ski
     if (rc != SKIFF_OK)
         FAIL("stats_async: %s: %s", err->type, err->message);
     ASSERT_GE_INT(st->num_total_runners, 0);
-    t->stats++;    maybe_done(t);
+    t->stats++;
+    maybe_done(t);
 }
 
 static void on_cancel_get(void *ud, int rc, skiff_value *result, const skiff_error *err)
@@ -193,7 +197,8 @@ static void on_cancelled(void *ud, int rc, const skiff_error *err)
     if (rc != SKIFF_OK)
         FAIL("cancel_async: %s: %s", err->type, err->message);
     skiff_error e = SKIFF_ERROR_INIT;
-    ASSERT_SKIFF_OK(skiff_call_get_async(t->slow, SKIFF_WAIT_FOREVER, on_cancel_get, t, &e), &e);    maybe_done(t);
+    ASSERT_SKIFF_OK(skiff_call_get_async(t->slow, SKIFF_WAIT_FOREVER, on_cancel_get, t, &e), &e);
+    maybe_done(t);
 }
 
 static void on_slow(void *ud, int rc, skiff_call *call, const skiff_error *err)
@@ -204,7 +209,8 @@ static void on_slow(void *ud, int rc, skiff_call *call, const skiff_error *err)
         FAIL("spawn_async: %s: %s", err->type, err->message);
     t->slow = call;
     skiff_error e = SKIFF_ERROR_INIT;
-    ASSERT_SKIFF_OK(skiff_call_cancel_async(call, false, on_cancelled, t, &e), &e);    maybe_done(t);
+    ASSERT_SKIFF_OK(skiff_call_cancel_async(call, false, on_cancelled, t, &e), &e);
+    maybe_done(t);
 }
 
 static void on_get(void *ud, int rc, skiff_value *result, const skiff_error *err)
@@ -215,7 +221,8 @@ static void on_get(void *ud, int rc, skiff_value *result, const skiff_error *err
         FAIL("get_async: %s: %s", err->type, err->message);
     ASSERT_EQ_INT(skiff_value_get_int(result), 49);
     skiff_value_free(result);
-    t->got++;    maybe_done(t);
+    t->got++;
+    maybe_done(t);
 }
 
 static void on_spawned(void *ud, int rc, skiff_call *call, const skiff_error *err)
@@ -227,7 +234,8 @@ static void on_spawned(void *ud, int rc, skiff_call *call, const skiff_error *er
     t->spawned++;
     skiff_error e = SKIFF_ERROR_INIT;
     ASSERT_SKIFF_OK(skiff_call_get_async(call, 30, on_get, t, &e), &e);
-    skiff_call_free(call); /* GET's frame is built already: the handle is not needed after */    maybe_done(t);
+    skiff_call_free(call); /* GET's frame is built already: the handle is not needed after */
+    maybe_done(t);
 }
 
 static void on_lookup(void *ud, int rc, skiff_function *fn, const skiff_error *err)
@@ -251,7 +259,8 @@ static void on_lookup(void *ud, int rc, skiff_function *fn, const skiff_error *e
     skiff_value *seven = itest_json("[7]");
     ASSERT_SKIFF_OK(skiff_function_spawn_async(fn, seven, NULL, on_spawned, t, &e), &e);
     skiff_value_free(seven);
-    ASSERT_SKIFF_OK(skiff_function_get_current_stats_async(fn, on_stats, t, &e), &e);    maybe_done(t);
+    ASSERT_SKIFF_OK(skiff_function_get_current_stats_async(fn, on_stats, t, &e), &e);
+    maybe_done(t);
 }
 
 TEST(libuv_loop_drives_lookups_calls_spawn_get_cancel_and_stats)
