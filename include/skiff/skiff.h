@@ -601,6 +601,9 @@ typedef void (*skiff_stats_cb)(void *userdata, int rc, const skiff_function_stat
                                const skiff_error *err);
 /* One item of a generator (the callback's). */
 typedef void (*skiff_item_cb)(void *userdata, skiff_value *item);
+/* One output of a map: *out is the callback's, to release with skiff_map_output_clear (or to
+ * take its value from). */
+typedef void (*skiff_output_cb)(void *userdata, skiff_map_output *out);
 
 /* The calling thread's pollable descriptor for client: it becomes readable when an operation of
  * this thread may have completed, or the connection needs servicing; then call
@@ -675,6 +678,19 @@ SKIFF_API int skiff_function_lookup_async(skiff_client *client, const char *app,
 /* skiff_function_get_current_stats without waiting. Returns as remote_async. */
 SKIFF_API int skiff_function_get_current_stats_async(skiff_function *fn, skiff_stats_cb cb,
                                                      void *userdata, skiff_error *err);
+/* skiff_function_map without waiting: output_cb gets each output as skiff_map_next would return
+ * it (in input order unless opts->unordered; failures in place with opts->return_exceptions),
+ * then done_cb the end: SKIFF_OK after the last output, or the map's failure (without
+ * return_exceptions, the first failed input's error; its call is then cancelled). The window
+ * (opts->max_outstanding) bounds the outputs received and not yet handed to output_cb, as for
+ * maps; inputs keep going out as outputs are delivered. The lists are borrowed until done_cb
+ * ran; fn must outlive the operation. Returns SKIFF_ERR_INVALID (NULL fn or callbacks, n == 0,
+ * an item that is not a list, bad options) or as remote_async: then neither callback is
+ * called. An empty input completes with SKIFF_OK at the next process. */
+SKIFF_API int skiff_function_map_async(skiff_function *fn, const skiff_value *const *lists,
+                                       size_t n, const skiff_map_options *opts,
+                                       skiff_output_cb output_cb, skiff_done_cb done_cb,
+                                       void *userdata, skiff_error *err);
 /* skiff_function_remote_gen without waiting: item_cb gets each item in order as it arrives, then
  * done_cb the end (SKIFF_OK after the last item) or the generator's failure (after the items
  * yielded before it). SKIFF_ERR_INVALID (NULL fn or callbacks, fn known not to be a generator),

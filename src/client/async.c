@@ -85,6 +85,15 @@ struct agen {
     void *ud;
 };
 
+/* A map driven by process. */
+struct amap {
+    struct list_node link; /* in aloop.maps */
+    skiff_map *m;
+    skiff_output_cb output;
+    skiff_done_cb done;
+    void *ud;
+};
+
 /* A uv_poll_t on a loop's descriptor; freed in its close callback. */
 struct uvpoll {
     uv_poll_t h;
@@ -100,6 +109,7 @@ struct aloop {
     struct hmap ops;           /* rid key -> struct aop */
     struct list_node ops_list; /* the same operations, to fail or free them all */
     struct list_node gens;     /* struct agen.link */
+    struct list_node maps;     /* struct amap.link */
     size_t pending;            /* user operations whose callback has not run */
     int efd;                   /* the sink's notify eventfd */
     int epfd;                  /* epoll: efd and the client's epfd (skiff_client_fd) */
@@ -108,8 +118,7 @@ struct aloop {
     struct uvpoll *uv;         /* the libuv adapter, when attached */
 };
 
-/* --- the per-thread state ----------------------------------------------------------------------
- */
+/* --- the per-thread state --------------------------------------------------------------------- */
 
 /* The calling thread's loop on c, or NULL. mu held. */
 static struct aloop *loop_find(skiff_client *c)
@@ -144,6 +153,7 @@ static int loop_new(skiff_client *c, struct aloop **out, skiff_error *err)
     list_init(&L->link);
     list_init(&L->ops_list);
     list_init(&L->gens);
+    list_init(&L->maps);
     L->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     L->epfd = epoll_create1(EPOLL_CLOEXEC);
     L->sink.notify = L->efd;
@@ -226,6 +236,12 @@ static void loop_free(struct aloop *L)
         skiff_gen_free(a->g);
         mem_free(a);
     }
+    while (!list_empty(&L->maps)) {
+        struct amap *a = container_of(L->maps.next, struct amap, link);
+        list_remove(&a->link);
+        skiff_map_free(a->m);
+        mem_free(a);
+    }
     rpc_sink_deinit(L->c, &L->sink);
     hmap_deinit(&L->ops);
     wire_msg_deinit(&L->msg);
@@ -245,8 +261,7 @@ void async_client_close(struct skiff_client *c)
     }
 }
 
-/* --- starting operations -----------------------------------------------------------------------
- */
+/* --- starting operations ---------------------------------------------------------------------- */
 
 /* A new operation of kind for the calling thread's loop on c, in *L and the return value; NULL
  * with err set when out of memory. */
@@ -420,8 +435,7 @@ int skiff_function_get_current_stats_async(skiff_function *fn, skiff_stats_cb cb
     return op_track(L, op, rc, rid, true, err);
 }
 
-/* --- gather ------------------------------------------------------------------------------------
- */
+/* --- gather ----------------------------------------------------------------------------------- */
 
 static void gather_free(struct gather *g)
 {
@@ -536,8 +550,7 @@ int skiff_call_gather_async(skiff_call *const *calls, size_t n, skiff_result_cb 
     return SKIFF_OK;
 }
 
-/* --- generators --------------------------------------------------------------------------------
- */
+/* --- generators ------------------------------------------------------------------------------- */
 
 int skiff_function_remote_gen_async(skiff_function *fn, const skiff_value *args,
                                     const skiff_value *kwargs, skiff_item_cb item_cb,
@@ -593,8 +606,66 @@ static size_t gen_pump(struct aloop *L, struct agen *a)
     }
 }
 
-/* --- completing operations ---------------------------------------------------------------------
- */
+/* --- maps ------------------------------------------------------------------------------------- */
+
+int skiff_function_map_async(skiff_function *fn, const skiff_value *const *lists, size_t n,
+                             const skiff_map_options *opts, skiff_output_cb output_cb,
+                             skiff_done_cb done_cb, void *userdata, skiff_error *err)
+{
+    if (!fn || !output_cb || !done_cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_function_map_async: the function and both callbacks must "
+                               "not be NULL");
+    struct aloop *L;
+    int rc = loop_get(fn->client, &L, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    struct amap *a = mem_calloc(1, sizeof *a);
+    if (!a)
+        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
+    rc = map_start_async(fn, lists, n, opts, L->efd, &a->m, err);
+    if (rc != SKIFF_OK) {
+        mem_free(a);
+        return rc;
+    }
+    a->output = output_cb;
+    a->done = done_cb;
+    a->ud = userdata;
+    list_push(&L->maps, &a->link);
+    L->pending++;
+    /* An empty map is over already: make sure process looks at it. */
+    uint64_t one = 1;
+    if (write(L->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+        return SKIFF_OK; /* cannot fail with a valid eventfd */
+    return SKIFF_OK;
+}
+
+/* Hands out every output a map has ready, and its end. Returns the callbacks run. */
+static size_t map_pump(struct aloop *L, struct amap *a)
+{
+    size_t ran = 0;
+    for (;;) {
+        skiff_map_output out = {0, NULL, SKIFF_ERROR_INIT};
+        skiff_error e = SKIFF_ERROR_INIT;
+        int rc = map_next_wait(a->m, &out, 0, &e);
+        if (rc == SKIFF_AGAIN)
+            return ran;
+        ran++;
+        if (rc == SKIFF_OK) {
+            a->output(a->ud, &out);
+            continue;
+        }
+        list_remove(&a->link);
+        L->pending--;
+        a->done(a->ud, rc == SKIFF_DONE ? SKIFF_OK : rc, rc == SKIFF_DONE ? NULL : &e);
+        skiff_error_clear(&e);
+        skiff_map_free(a->m);
+        mem_free(a);
+        return ran;
+    }
+}
+
+/* --- completing operations -------------------------------------------------------------------- */
 
 /* Runs op's callback with its outcome, then frees it. Returns the user callbacks run: 1, or
  * for a gather's GET 1 when it completed the gather, else 0. */
@@ -743,6 +814,10 @@ int skiff_client_process(skiff_client *client, size_t *ran, skiff_error *err)
         {
             n += gen_pump(L, container_of(node, struct agen, link));
         }
+        list_for_each_safe(node, tmp, &L->maps)
+        {
+            n += map_pump(L, container_of(node, struct amap, link));
+        }
         L->in_process = false;
     }
     if (ran)
@@ -808,8 +883,7 @@ int skiff_client_wait(skiff_client *client, double timeout, skiff_error *err)
     }
 }
 
-/* --- libuv -------------------------------------------------------------------------------------
- */
+/* --- libuv ------------------------------------------------------------------------------------ */
 
 static void on_uv_poll(uv_poll_t *h, int status, int events)
 {

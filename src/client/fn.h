@@ -97,6 +97,14 @@ int gen_remote(skiff_function *fn, const skiff_value *args, const skiff_value *k
 /* skiff_gen_next waiting at most timeout_ms for a frame (-1: no limit, 0: take only what has
  * arrived): SKIFF_AGAIN when nothing came in time, else as skiff_gen_next. */
 int gen_next_wait(skiff_gen *g, int timeout_ms, skiff_value **item, skiff_error *err);
+/* skiff_function_map that never waits: MAP_START is sent without waiting for its answer, and the
+ * map's sink writes notify (an eventfd) when a frame for it arrives. Read it with map_next_wait
+ * and a timeout of 0. Returns as skiff_function_map. */
+int map_start_async(skiff_function *fn, const skiff_value *const *lists, size_t n,
+                    const skiff_map_options *opts, int notify, skiff_map **out, skiff_error *err);
+/* skiff_map_next waiting at most timeout_ms for a frame (-1: no limit, 0: handle only what has
+ * arrived): SKIFF_AGAIN when no output is ready in time, else as skiff_map_next. */
+int map_next_wait(skiff_map *m, skiff_map_output *out, int timeout_ms, skiff_error *err);
 /* A new call handle for id. SKIFF_OK or SKIFF_ERR_NOMEM. */
 int call_new(skiff_client *client, const char *id, skiff_call_kind kind, size_t inputs,
              skiff_call **out, skiff_error *err);

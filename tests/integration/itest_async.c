@@ -108,7 +108,7 @@ TEST(function_fan_out_failure_is_raised)
     skiff_client_close(c);
 }
 
-/* --- a libuv loop driving the API ---------------------------------------------------------- */
+/* --- a libuv loop driving the API ------------------------------------------------------------- */
 
 struct uvtest {
     skiff_client *c;

@@ -8,8 +8,10 @@
  * hold calls in flight; fail raises a ValueError with a traceback; hangup closes the connection;
  * counter(n) streams items 0, 10, ... 10*(n-1). Spawned calls: square's call answers GET with 49,
  * fail's with its ValueError, slow's GET waits (timeout_ms 0: TimeoutError) until CANCEL of that
- * call answers it with CancelledError. It records the parent_input_id of the last CALL and
- * allocates only with malloc, so allocation-failure runs hit the client alone.
+ * call answers it with CancelledError. One map per connection: its inputs are squared (failing
+ * when x % 7 == 3) and their outputs sent newest first after each request. It records the
+ * parent_input_id of the last CALL and allocates only with malloc, so allocation-failure runs hit
+ * the client alone.
  */
 #include <errno.h>
 #include <math.h>
@@ -31,6 +33,7 @@
 #define SQUARE_CALL "fc-01M80000000000000000000001"
 #define FAIL_CALL "fc-01M80000000000000000000002"
 #define SLOW_CALL "fc-01M80000000000000000000003"
+#define MAP_CALL "fc-01M80000000000000000000004"
 #define MAX_HELD 4096
 
 /* A request the fake answers later: a slow CALL (value x*x) or a GET of SLOW_CALL (cancel). */
@@ -209,24 +212,104 @@ static bool flag(const msgpack_object *root, const char *key)
     return o && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
 }
 
-/* The first positional argument of a CALL as an int (0 if none). */
-static int64_t first_arg(const msgpack_object *root)
+/* The first positional argument in an encoded [args, kwargs] payload as an int (0 if none). */
+static int64_t payload_first(const char *p, size_t n)
 {
-    const msgpack_object *a = wire_obj_get(root, "args");
-    if (!a || a->type != MSGPACK_OBJECT_BIN)
-        return 0;
     msgpack_zone z;
     msgpack_zone_init(&z, 1024);
     msgpack_object o;
     size_t off = 0;
     int64_t v = 0;
-    if (msgpack_unpack(a->via.bin.ptr, a->via.bin.size, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
+    if (msgpack_unpack(p, n, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
         o.type == MSGPACK_OBJECT_ARRAY && o.via.array.size == 2 &&
         o.via.array.ptr[0].type == MSGPACK_OBJECT_ARRAY && o.via.array.ptr[0].via.array.size > 0 &&
         o.via.array.ptr[0].via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
         v = (int64_t)o.via.array.ptr[0].via.array.ptr[0].via.u64;
     msgpack_zone_destroy(&z);
     return v;
+}
+
+/* The first positional argument of a CALL as an int (0 if none). */
+static int64_t first_arg(const msgpack_object *root)
+{
+    const msgpack_object *a = wire_obj_get(root, "args");
+    if (!a || a->type != MSGPACK_OBJECT_BIN)
+        return 0;
+    return payload_first(a->via.bin.ptr, a->via.bin.size);
+}
+
+/* The connection's one map (server thread only): inputs whose outputs are not yet sent. */
+static struct fmap {
+    int64_t x[MAX_HELD];  /* input i's argument, for the inputs not yet answered */
+    int64_t first;        /* the index of x[0] */
+    int64_t n;            /* inputs received */
+    int64_t sent;         /* outputs sent */
+    uint64_t outputs_rid; /* the OUTPUTS request, or 0 */
+    bool last;
+} fm;
+
+/* Sends the map's pending outputs, newest first (so an ordered map must reorder), failing the
+ * inputs whose x % 7 == 3; after the last one, OUTPUTS' final OK. */
+static void map_flush(int fd)
+{
+    if (!fm.outputs_rid || fm.sent == fm.n) {
+        if (fm.outputs_rid && fm.last) {
+            msgpack_sbuffer sb;
+            msgpack_packer pk;
+            begin(&sb, &pk, OP_OK, fm.outputs_rid, 1);
+            pk_str(&pk, "count");
+            msgpack_pack_int64(&pk, fm.n);
+            finish(fd, &sb);
+            memset(&fm, 0, sizeof fm);
+        }
+        return;
+    }
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    begin(&sb, &pk, OP_STREAM, fm.outputs_rid, 1);
+    pk_str(&pk, "items");
+    msgpack_pack_array(&pk, (size_t)(fm.n - fm.sent));
+    for (int64_t i = fm.n - 1; i >= fm.sent; i--) {
+        int64_t x = fm.x[i - fm.first];
+        msgpack_pack_array(&pk, x % 7 == 3 ? 5 : 3);
+        msgpack_pack_int64(&pk, i);
+        if (x % 7 == 3) {
+            msgpack_pack_int(&pk, SKIFF_ERR_USER);
+            pk_str(&pk, "ValueError");
+            pk_str(&pk, "x % 7 == 3");
+            msgpack_pack_nil(&pk);
+        } else {
+            char b[16];
+            msgpack_sbuffer vb = {0};
+            msgpack_packer vp;
+            msgpack_packer_init(&vp, &vb, msgpack_sbuffer_write);
+            msgpack_pack_int64(&vp, x * x);
+            memcpy(b, vb.data, vb.size);
+            msgpack_pack_int(&pk, 0);
+            msgpack_pack_bin_with_body(&pk, b, vb.size);
+            free(vb.data);
+        }
+    }
+    finish(fd, &sb);
+    fm.sent = fm.first = fm.n;
+    map_flush(fd); /* the end, if that was the last */
+}
+
+static void serve_map_inputs(int fd, uint64_t rid, const msgpack_object *root)
+{
+    const msgpack_object *a = wire_obj_get(root, "args");
+    for (uint32_t i = 0; a && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size; i++) {
+        const msgpack_object *b = &a->via.array.ptr[i];
+        if (fm.n - fm.first < MAX_HELD && b->type == MSGPACK_OBJECT_BIN)
+            fm.x[fm.n++ - fm.first] = payload_first(b->via.bin.ptr, b->via.bin.size);
+    }
+    fm.last = flag(root, "last");
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    begin(&sb, &pk, OP_OK, rid, 1);
+    pk_str(&pk, "count");
+    msgpack_pack_int64(&pk, fm.n);
+    finish(fd, &sb);
 }
 
 /* The function a request names, by app + function or by id: its name, or NULL. */
@@ -375,6 +458,16 @@ static bool serve_frame(int fd, bool *authed, const msgpack_object *root)
     case OP_STATS:
         reply_stats(fd, rid);
         return true;
+    case OP_MAP_START:
+        memset(&fm, 0, sizeof fm);
+        reply_value(fd, rid, MAP_CALL, 0, true);
+        return true;
+    case OP_MAP_INPUTS:
+        serve_map_inputs(fd, rid, root);
+        return true;
+    case OP_OUTPUTS:
+        fm.outputs_rid = rid;
+        return true;
     default:
         reply_error(fd, rid, SKIFF_ERR_INVALID, "InvalidError", "unknown operation", NULL);
         return true;
@@ -387,6 +480,7 @@ static void serve_conn(int fd)
     char *in = malloc(cap);
     bool authed = false, open = true;
     fk.nheld = 0;
+    memset(&fm, 0, sizeof fm);
     while (open) {
         long n;
         while ((n = wire_frame_len(in, len, 1u << 20)) > 0 && open) {
@@ -401,6 +495,7 @@ static void serve_conn(int fd)
             msgpack_zone_destroy(&z);
             memmove(in, in + 4 + n, len - 4 - (size_t)n);
             len -= 4 + (size_t)n;
+            map_flush(fd);
         }
         if (!open || n < 0)
             break;
@@ -705,8 +800,7 @@ TEST(errors_come_through_callbacks_or_at_once_without_callback)
     ASSERT_STR_CONTAINS(err.message, "must be a list");
     ASSERT_EQ_INT(skiff_function_remote_async(sq, args, notlist, on_result, slot(9), &err),
                   SKIFF_ERR_INVALID);
-    ASSERT_EQ_INT(skiff_function_remote_async(sq, args, NULL, NULL, NULL, &err),
-                  SKIFF_ERR_INVALID);
+    ASSERT_EQ_INT(skiff_function_remote_async(sq, args, NULL, NULL, NULL, &err), SKIFF_ERR_INVALID);
     ASSERT_EQ_INT(skiff_function_remote_async(NULL, args, NULL, on_result, slot(9), &err),
                   SKIFF_ERR_INVALID);
     ASSERT_EQ_INT(skiff_function_lookup_async(c, "", "x", on_function, slot(9), &err),
@@ -790,8 +884,7 @@ TEST(gather_async_results_in_argument_order)
     skiff_error err = SKIFF_ERROR_INIT;
     skiff_value *args = one_int(7);
     for (int i = 0; i < 5; i++)
-        ASSERT_EQ_INT(skiff_function_spawn_async(sq, args, NULL, on_call, slot(i), &err),
-                      SKIFF_OK);
+        ASSERT_EQ_INT(skiff_function_spawn_async(sq, args, NULL, on_call, slot(i), &err), SKIFF_OK);
     run_until_idle(c, 10);
     ASSERT_EQ_INT(skiff_call_gather_async(spawned, 5, on_gathered, slot(10), &err), SKIFF_OK);
     ASSERT_EQ_INT(skiff_client_wait(c, 10, &err), SKIFF_OK);
@@ -917,8 +1010,7 @@ TEST(callbacks_never_nest_and_may_start_more)
     skiff_function *sq = reenter_fn = fn_ok(c, "square");
     skiff_error err = SKIFF_ERROR_INIT;
     skiff_value *args = one_int(3);
-    ASSERT_EQ_INT(skiff_function_remote_async(sq, args, NULL, on_reenter, slot(0), &err),
-                  SKIFF_OK);
+    ASSERT_EQ_INT(skiff_function_remote_async(sq, args, NULL, on_reenter, slot(0), &err), SKIFF_OK);
     run_until_idle(c, 5);
     ASSERT_EQ_INT(seen.runs[0], 1);
     ASSERT_EQ_INT(seen.runs[1], 1);
@@ -1084,8 +1176,7 @@ static void *child_thread(void *arg)
     skiff_value *args = one_int(9);
     skiff_error err = SKIFF_ERROR_INIT;
     if (skiff_function_remote_async(sq, args, NULL, on_child, r, &err) == SKIFF_OK)
-        while (skiff_client_pending(r->c) > 0 &&
-               skiff_client_wait(r->c, 5, &err) == SKIFF_OK)
+        while (skiff_client_pending(r->c) > 0 && skiff_client_wait(r->c, 5, &err) == SKIFF_OK)
             ;
     client_set_parent_input(NULL);
     skiff_value_free(args);
@@ -1233,5 +1324,124 @@ TEST(out_of_memory_never_crashes)
     }
     ASSERT_EQ_INT(rc, SKIFF_OK);
     ASSERT_GT_INT(n, 3);
+    fake_stop();
+}
+
+/* --- maps ------------------------------------------------------------------------------------- */
+
+static int64_t map_values[NCALLS];
+static int map_outputs, map_failed_outputs;
+
+static void on_output(void *ud, skiff_map_output *out)
+{
+    (void)ud;
+    enter_cb();
+    ASSERT_LT_INT(out->index, NCALLS);
+    if (out->error.code != SKIFF_OK) {
+        map_failed_outputs++;
+        ASSERT_EQ_STR(out->error.type, "ValueError");
+    } else {
+        map_values[out->index] = skiff_value_get_int(out->value);
+    }
+    ASSERT_EQ_INT(out->index, map_outputs); /* in input order */
+    map_outputs++;
+    skiff_map_output_clear(out);
+    seen.depth--;
+}
+
+static skiff_value *ints(int64_t from, int64_t n)
+{
+    skiff_value *l = skiff_value_list();
+    for (int64_t i = 0; i < n; i++)
+        skiff_list_append(l, skiff_value_int(from + i));
+    return l;
+}
+
+TEST(map_async_outputs_in_order_through_a_small_window)
+{
+    fake_start();
+    memset(&seen, 0, sizeof seen);
+    map_outputs = map_failed_outputs = 0;
+    skiff_client *c = connect_ok();
+    skiff_function *sq = fn_ok(c, "square");
+    skiff_error err = SKIFF_ERROR_INIT;
+    /* No input is x % 7 == 3: 0..2, then 4..6 shifted: use multiples of 7 plus 0, 1, 2. */
+    skiff_value *xs = skiff_value_list();
+    for (int64_t i = 0; i < 150; i++)
+        skiff_list_append(xs, skiff_value_int(i / 3 * 7 + i % 3));
+    const skiff_value *lists[] = {xs};
+    skiff_map_options o = {.max_outstanding = 16};
+    ASSERT_EQ_INT(skiff_function_map_async(sq, lists, 1, &o, on_output, on_done, slot(0), &err),
+                  SKIFF_OK);
+    ASSERT_EQ_INT(seen.total, 0); /* returned at once: nothing ran */
+    run_until_idle(c, 10);
+    ASSERT_EQ_INT(map_outputs, 150);
+    ASSERT_EQ_INT(map_failed_outputs, 0);
+    for (int64_t i = 0; i < 150; i++) {
+        int64_t x = i / 3 * 7 + i % 3;
+        ASSERT_EQ_INT(map_values[i], x * x);
+    }
+    ASSERT_EQ_INT(seen.runs[0], 1);
+    ASSERT_EQ_INT(seen.codes[0], SKIFF_OK);
+    ASSERT_EQ_INT(seen.max_depth, 1);
+
+    /* An empty input completes at the next process; bad arguments fail at once. */
+    skiff_value *none = skiff_value_list();
+    const skiff_value *empty[] = {none};
+    ASSERT_EQ_INT(skiff_function_map_async(sq, empty, 1, NULL, on_output, on_done, slot(1), &err),
+                  SKIFF_OK);
+    int fd;
+    ASSERT_EQ_INT(skiff_client_fd(c, &fd, &err), SKIFF_OK);
+    ASSERT_TRUE(readable(fd, 1000));
+    run_until_idle(c, 5);
+    ASSERT_EQ_INT(seen.runs[1], 1);
+    ASSERT_EQ_INT(skiff_function_map_async(sq, lists, 0, NULL, on_output, on_done, slot(2), &err),
+                  SKIFF_ERR_INVALID);
+    ASSERT_EQ_INT(skiff_function_map_async(sq, lists, 1, NULL, NULL, on_done, slot(2), &err),
+                  SKIFF_ERR_INVALID);
+    ASSERT_EQ_INT(seen.runs[2], 0);
+    skiff_value_free(none);
+    skiff_value_free(xs);
+    skiff_function_free(sq);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(map_async_failure_ends_it_or_stays_in_place)
+{
+    fake_start();
+    memset(&seen, 0, sizeof seen);
+    map_outputs = map_failed_outputs = 0;
+    skiff_client *c = connect_ok();
+    skiff_function *sq = fn_ok(c, "square");
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_value *xs = ints(0, 20); /* 3, 10 and 17 fail */
+    const skiff_value *lists[] = {xs};
+    skiff_map_options o = {.return_exceptions = true};
+    ASSERT_EQ_INT(skiff_function_map_async(sq, lists, 1, &o, on_output, on_done, slot(0), &err),
+                  SKIFF_OK);
+    run_until_idle(c, 10);
+    ASSERT_EQ_INT(map_outputs, 20);
+    ASSERT_EQ_INT(map_failed_outputs, 3);
+    ASSERT_EQ_INT(seen.codes[0], SKIFF_OK);
+    /* Without return_exceptions: the outputs before input 3, then the map fails with its
+     * error. */
+    map_outputs = map_failed_outputs = 0;
+    ASSERT_EQ_INT(skiff_function_map_async(sq, lists, 1, NULL, on_output, on_done, slot(1), &err),
+                  SKIFF_OK);
+    run_until_idle(c, 10);
+    ASSERT_EQ_INT(map_outputs, 3);
+    ASSERT_EQ_INT(seen.runs[1], 1);
+    ASSERT_EQ_INT(seen.codes[1], SKIFF_ERR_USER);
+    ASSERT_EQ_STR(seen.types[1], "ValueError");
+    /* The connection still serves calls (the cancel's answer was dropped). */
+    skiff_value *args = one_int(8), *r = NULL;
+    ASSERT_EQ_INT(skiff_function_remote(sq, args, NULL, &r, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_value_get_int(r), 64);
+    skiff_value_free(r);
+    skiff_value_free(args);
+    skiff_value_free(xs);
+    skiff_function_free(sq);
+    skiff_client_close(c);
     fake_stop();
 }
