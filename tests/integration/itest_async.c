@@ -299,6 +299,7 @@ TEST(libuv_loop_drives_lookups_calls_spawn_get_cancel_and_stats)
     ASSERT_EQ_INT(t.wrong_thread, 0);
     ASSERT_EQ_INT(skiff_client_pending(t.c), 0);
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
+    skiff_error_clear(&e);
     skiff_call_free(t.slow);
     skiff_function_free(t.fn);
     skiff_function_free(sleeper);

@@ -768,6 +768,7 @@ TEST(callbacks_run_once_each_only_in_process)
     ASSERT_EQ_INT(ran, 0);
     ASSERT_EQ_INT(seen.total, NCALLS);
     skiff_function_free(sq);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
@@ -897,6 +898,7 @@ TEST(gather_async_results_in_argument_order)
         skiff_call_free(spawned[i]);
     skiff_value_free(args);
     skiff_function_free(sq);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
@@ -935,6 +937,7 @@ TEST(fd_becomes_readable_when_a_call_completes)
     ASSERT_FALSE(readable(fd, 20)); /* drained */
     skiff_value_free(args);
     skiff_function_free(slow);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
@@ -968,6 +971,7 @@ TEST(cancel_of_a_pending_call_reaches_its_get)
     skiff_call_free(call);
     skiff_value_free(args);
     skiff_function_free(slow);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
@@ -1017,6 +1021,7 @@ TEST(callbacks_never_nest_and_may_start_more)
     ASSERT_EQ_INT(seen.max_depth, 1);
     skiff_value_free(args);
     skiff_function_free(sq);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
@@ -1055,6 +1060,7 @@ TEST(remote_gen_async_items_in_order_then_done)
     ASSERT_EQ_INT(seen.codes[0], SKIFF_OK);
     skiff_value_free(args);
     skiff_function_free(counter);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
@@ -1092,6 +1098,7 @@ TEST(lost_connection_fails_pending_calls_then_reconnects)
     skiff_value_free(args);
     skiff_function_free(slow);
     skiff_function_free(sq);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
@@ -1148,6 +1155,7 @@ TEST(blocking_calls_from_other_threads_work_alongside)
         ASSERT_EQ_INT(seen.values[i], (int64_t)i * i);
     }
     skiff_function_free(sq);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
@@ -1211,6 +1219,7 @@ TEST(async_calls_carry_the_threads_parent_input_and_state_is_per_thread)
     ASSERT_EQ_INT(seen.values[0], 9);
     skiff_value_free(args);
     skiff_function_free(slow);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
@@ -1267,6 +1276,7 @@ TEST(libuv_adapter_drives_a_loop)
     ASSERT_EQ_INT(uv_loop_close(&loop), 0);
     skiff_function_free(sq);
     skiff_function_free(slow);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
@@ -1403,6 +1413,7 @@ TEST(map_async_outputs_in_order_through_a_small_window)
     skiff_value_free(none);
     skiff_value_free(xs);
     skiff_function_free(sq);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
@@ -1442,6 +1453,7 @@ TEST(map_async_failure_ends_it_or_stays_in_place)
     skiff_value_free(args);
     skiff_value_free(xs);
     skiff_function_free(sq);
+    skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
 }
