@@ -58,6 +58,7 @@ struct gather {
 struct aop {
     struct list_node link; /* in aloop.ops_list while in the table, else in a done list */
     char key[24];          /* the rid in decimal: the table's key */
+    uint64_t rid;
     enum aop_kind kind;
     void *ud;
     union {
@@ -292,6 +293,7 @@ static int op_track(struct aloop *L, struct aop *op, int send_rc, uint64_t rid, 
         op_free(op);
         return send_rc;
     }
+    op->rid = rid;
     snprintf(op->key, sizeof op->key, "%llu", (unsigned long long)rid);
     if (hmap_put(&L->ops, op->key, op) < 0) {
         op_free(op);
@@ -751,12 +753,13 @@ static size_t op_complete(struct aloop *L, struct aop *op)
 }
 
 /* Takes what arrived for L and detaches the operations it completes (and, after a lost
- * connection, every operation left) into done, in arrival order. */
+ * connection, every operation it lost) into done, in arrival order. */
 static void collect(struct aloop *L, struct list_node *done)
 {
     struct rpc_frame *frames = NULL;
     skiff_error lost = SKIFF_ERROR_INIT;
-    int fail = rpc_sink_poll(L->c, &L->sink, &frames, &lost);
+    uint64_t upto = 0;
+    int fail = rpc_sink_poll(L->c, &L->sink, &frames, &upto, &lost);
     while (frames) {
         struct rpc_frame *f = frames;
         frames = f->next;
@@ -775,9 +778,11 @@ static void collect(struct aloop *L, struct list_node *done)
         list_remove(&op->link);
         list_push(done, &op->link);
     }
-    if (fail != SKIFF_OK) {
-        while (!list_empty(&L->ops_list)) {
-            struct aop *op = container_of(L->ops_list.next, struct aop, link);
+    struct list_node *node, *tmp;
+    list_for_each_safe(node, tmp, &L->ops_list)
+    {
+        struct aop *op = container_of(node, struct aop, link);
+        if (fail != SKIFF_OK && op->rid <= upto) { /* later ones went out on a new connection */
             hmap_del(&L->ops, op->key);
             list_remove(&op->link);
             op->fail = fail;

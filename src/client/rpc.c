@@ -127,6 +127,7 @@ __attribute__((format(printf, 3, 4))) static void drop_conn(struct skiff_client 
                 s->fail = code;
                 snprintf(s->why, sizeof s->why, "%s: %s", c->server, why);
             }
+            s->fail_rid = c->next_rid;
             s->live--;
             c->nasync--;
             mem_free(w);
@@ -443,9 +444,12 @@ static void to_sink(struct skiff_client *c, struct waiter *w, int op, const char
         else
             s->head = f;
         s->tail = f;
-    } else if (s->fail == SKIFF_OK) {
-        s->fail = SKIFF_ERR_NOMEM;
-        snprintf(s->why, sizeof s->why, "out of memory receiving a %zu-byte frame", n);
+    } else {
+        if (s->fail == SKIFF_OK) {
+            s->fail = SKIFF_ERR_NOMEM;
+            snprintf(s->why, sizeof s->why, "out of memory receiving a %zu-byte frame", n);
+        }
+        s->fail_rid = c->next_rid; /* reported against every request sent so far */
     }
     if (op != OP_STREAM || !f) {
         list_remove(&w->link);
@@ -956,7 +960,7 @@ static bool pump_nowait(struct skiff_client *c)
 }
 
 int rpc_sink_poll(struct skiff_client *c, struct rpc_sink *s, struct rpc_frame **frames,
-                  skiff_error *err)
+                  uint64_t *lost, skiff_error *err)
 {
     pthread_mutex_lock(&c->mu);
     if (!c->reading && c->fd >= 0) {
@@ -975,6 +979,7 @@ int rpc_sink_poll(struct skiff_client *c, struct rpc_sink *s, struct rpc_frame *
     *frames = s->head;
     s->head = s->tail = NULL;
     int code = s->fail;
+    *lost = s->fail_rid;
     if (code != SKIFF_OK) {
         if (code == SKIFF_ERR_CONNECTION)
             skiff_error_set(err, code, NULL, "lost the connection to the skiff server at %s",

@@ -131,6 +131,8 @@ struct rpc_sink {
     bool waiting;                  /* its owner sleeps in rpc_sink_next */
     int notify;                    /* an eventfd written when a frame arrives or the sink fails
                                       (the async API's event loop watches it), or -1 */
+    uint64_t fail_rid;             /* the last rid issued when a connection failed it: requests
+                                      with a larger rid went out on a later connection */
 };
 
 /* Prepares an empty sink (no notify eventfd). */
@@ -163,11 +165,11 @@ size_t rpc_queued_bytes(struct skiff_client *c);
 /* The async API's poll without blocking: if no thread holds the reader role, takes it and reads
  * and writes the connection until nothing more can be done now (dispatching what arrived); then
  * drains s's notify eventfd and takes every frame of s at once into *frames (oldest first,
- * linked by next; NULL if none).
- * Returns SKIFF_OK, or the failure that lost s's requests (err set), which is then cleared from
- * s so later requests can use it again. */
+ * linked by next; NULL if none). Returns SKIFF_OK, or the failure that lost s's requests with
+ * rids up to *lost (err set; requests with larger rids went out later and are still live),
+ * which is then cleared from s so it can go on. */
 int rpc_sink_poll(struct skiff_client *c, struct rpc_sink *s, struct rpc_frame **frames,
-                  skiff_error *err);
+                  uint64_t *lost, skiff_error *err);
 /* The client's epoll descriptor, readable when the connection has input (or room for queued
  * requests); made on first use. SKIFF_OK with *fd, or SKIFF_ERR_NOMEM. */
 int rpc_epoll_fd(struct skiff_client *c, int *fd, skiff_error *err);

@@ -1078,11 +1078,19 @@ TEST(lost_connection_fails_pending_calls_then_reconnects)
                       SKIFF_OK);
     ASSERT_EQ_INT(skiff_client_wait(c, 0.05, &err), SKIFF_ERR_TIMEOUT);
     fake_kick();
+    /* A blocking call notices the loss (and fails); then a new async call goes out on a new
+     * connection before process learns of the loss: only the three lost calls fail. */
+    skiff_value *r = NULL;
+    ASSERT_EQ_INT(skiff_function_remote(sq, args, NULL, &r, &err), SKIFF_ERR_CONNECTION);
+    ASSERT_EQ_INT(skiff_function_remote_async(sq, args, NULL, on_result, slot(5), &err), SKIFF_OK);
     run_until_idle(c, 5);
     for (int i = 0; i < 3; i++) {
         ASSERT_EQ_INT(seen.runs[i], 1);
         ASSERT_EQ_INT(seen.codes[i], SKIFF_ERR_CONNECTION);
     }
+    ASSERT_EQ_INT(seen.runs[5], 1);
+    ASSERT_EQ_INT(seen.codes[5], SKIFF_OK);
+    ASSERT_EQ_INT(seen.values[5], 4);
     /* The next call opens a new connection. */
     ASSERT_EQ_INT(skiff_function_remote_async(sq, args, NULL, on_result, slot(3), &err), SKIFF_OK);
     run_until_idle(c, 5);
