@@ -264,23 +264,23 @@ void async_client_close(struct skiff_client *c)
 
 /* --- starting operations ---------------------------------------------------------------------- */
 
-/* A new operation of kind for the calling thread's loop on c, in *L and the return value; NULL
- * with err set when out of memory. */
-static struct aop *op_new(skiff_client *c, enum aop_kind kind, void *ud, struct aloop **L,
-                          skiff_error *err)
+/* A new operation of kind in *out, for the calling thread's loop on c (in *L). SKIFF_OK or
+ * SKIFF_ERR_NOMEM. */
+static int op_new(skiff_client *c, enum aop_kind kind, void *ud, struct aloop **L, struct aop **out,
+                  skiff_error *err)
 {
-    if (loop_get(c, L, err) != SKIFF_OK)
-        return NULL;
+    int rc = loop_get(c, L, err);
+    if (rc != SKIFF_OK)
+        return rc;
     struct aop *op = mem_calloc(1, sizeof *op);
-    if (!op) {
-        skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
-        return NULL;
-    }
+    if (!op)
+        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
     op->kind = kind;
     op->ud = ud;
     op->c = c;
     list_init(&op->link);
-    return op;
+    *out = op;
+    return SKIFF_OK;
 }
 
 /* Records an operation whose request went out with rid (send_rc SKIFF_OK), or frees it when the
@@ -307,25 +307,13 @@ static int op_track(struct aloop *L, struct aop *op, int send_rc, uint64_t rid, 
     return SKIFF_OK;
 }
 
-/* remote_async and spawn_async. */
-static int send_call(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
-                     bool spawn, void *cb, void *ud, skiff_error *err)
+/* Sends the CALL of remote_async or spawn_async for op (its callback set). */
+static int send_call(struct aloop *L, struct aop *op, skiff_function *fn, const skiff_value *args,
+                     const skiff_value *kwargs, skiff_error *err)
 {
-    if (!fn || !cb)
-        return skiff_error_set(
-            err, SKIFF_ERR_INVALID, NULL, "%s: the function and the callback must not be NULL",
-            spawn ? "skiff_function_spawn_async" : "skiff_function_remote_async");
-    struct aloop *L;
-    struct aop *op = op_new(fn->client, spawn ? AOP_SPAWN : AOP_REMOTE, ud, &L, err);
-    if (!op)
-        return err ? err->code : SKIFF_ERR_NOMEM;
     op->fn = fn;
-    if (spawn)
-        op->cb.call = (skiff_call_cb)cb;
-    else
-        op->cb.result = (skiff_result_cb)cb;
     uint64_t rid = 0;
-    int rc = function_send(fn, args, kwargs, spawn, false, &L->sink, &rid, err);
+    int rc = function_send(fn, args, kwargs, op->kind == AOP_SPAWN, false, &L->sink, &rid, err);
     return op_track(L, op, rc, rid, true, err);
 }
 
@@ -333,14 +321,34 @@ int skiff_function_remote_async(skiff_function *fn, const skiff_value *args,
                                 const skiff_value *kwargs, skiff_result_cb cb, void *userdata,
                                 skiff_error *err)
 {
-    return send_call(fn, args, kwargs, false, (void *)cb, userdata, err);
+    if (!fn || !cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_function_remote_async: the function and the callback must "
+                               "not be NULL");
+    struct aloop *L;
+    struct aop *op;
+    int rc = op_new(fn->client, AOP_REMOTE, userdata, &L, &op, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    op->cb.result = cb;
+    return send_call(L, op, fn, args, kwargs, err);
 }
 
 int skiff_function_spawn_async(skiff_function *fn, const skiff_value *args,
                                const skiff_value *kwargs, skiff_call_cb cb, void *userdata,
                                skiff_error *err)
 {
-    return send_call(fn, args, kwargs, true, (void *)cb, userdata, err);
+    if (!fn || !cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_function_spawn_async: the function and the callback must "
+                               "not be NULL");
+    struct aloop *L;
+    struct aop *op;
+    int rc = op_new(fn->client, AOP_SPAWN, userdata, &L, &op, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    op->cb.call = cb;
+    return send_call(L, op, fn, args, kwargs, err);
 }
 
 /* Sends GET for call (timeout as skiff_call_get) as operation op. */
@@ -362,9 +370,10 @@ int skiff_call_get_async(skiff_call *call, double timeout, skiff_result_cb cb, v
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_call_get_async: the call and the callback must not be NULL");
     struct aloop *L;
-    struct aop *op = op_new(call->client, AOP_GET, userdata, &L, err);
-    if (!op)
-        return err ? err->code : SKIFF_ERR_NOMEM;
+    struct aop *op;
+    int rc = op_new(call->client, AOP_GET, userdata, &L, &op, err);
+    if (rc != SKIFF_OK)
+        return rc;
     op->cb.result = cb;
     return send_get(L, op, call, timeout, true, err);
 }
@@ -377,16 +386,17 @@ int skiff_call_cancel_async(skiff_call *call, bool terminate_containers, skiff_d
             err, SKIFF_ERR_INVALID, NULL,
             "skiff_call_cancel_async: the call and the callback must not be NULL");
     struct aloop *L;
-    struct aop *op = op_new(call->client, AOP_CANCEL, userdata, &L, err);
-    if (!op)
-        return err ? err->code : SKIFF_ERR_NOMEM;
+    struct aop *op;
+    int rc = op_new(call->client, AOP_CANCEL, userdata, &L, &op, err);
+    if (rc != SKIFF_OK)
+        return rc;
     op->cb.done = cb;
     struct rpc_field f[] = {
         {.key = "call_id", .kind = RPC_STR, .str = call->id},
         {.key = "terminate_containers", .kind = RPC_BOOL, .b = terminate_containers},
     };
     uint64_t rid = 0;
-    int rc = rpc_simple_send(call->client, OP_CANCEL, f, 2, &L->sink, &rid, err);
+    rc = rpc_simple_send(call->client, OP_CANCEL, f, 2, &L->sink, &rid, err);
     return op_track(L, op, rc, rid, true, err);
 }
 
@@ -401,10 +411,11 @@ int skiff_function_lookup_async(skiff_client *client, const char *app, const cha
     if (rc != SKIFF_OK)
         return rc;
     struct aloop *L;
-    struct aop *op = op_new(client, AOP_LOOKUP, userdata, &L, err);
-    if (!op) {
+    struct aop *op;
+    rc = op_new(client, AOP_LOOKUP, userdata, &L, &op, err);
+    if (rc != SKIFF_OK) {
         skiff_function_free(fn);
-        return err ? err->code : SKIFF_ERR_NOMEM;
+        return rc;
     }
     op->fn = fn; /* owned by op until handed to cb */
     op->cb.fn = cb;
@@ -425,15 +436,16 @@ int skiff_function_get_current_stats_async(skiff_function *fn, skiff_stats_cb cb
                                "skiff_function_get_current_stats_async: the function and the "
                                "callback must not be NULL");
     struct aloop *L;
-    struct aop *op = op_new(fn->client, AOP_STATS, userdata, &L, err);
-    if (!op)
-        return err ? err->code : SKIFF_ERR_NOMEM;
+    struct aop *op;
+    int rc = op_new(fn->client, AOP_STATS, userdata, &L, &op, err);
+    if (rc != SKIFF_OK)
+        return rc;
     op->fn = fn;
     op->cb.stats = cb;
     struct rpc_field f[3];
     size_t n = function_target(fn, f);
     uint64_t rid = 0;
-    int rc = rpc_simple_send(fn->client, OP_STATS, f, n, &L->sink, &rid, err);
+    rc = rpc_simple_send(fn->client, OP_STATS, f, n, &L->sink, &rid, err);
     return op_track(L, op, rc, rid, true, err);
 }
 
@@ -533,9 +545,9 @@ int skiff_call_gather_async(skiff_call *const *calls, size_t n, skiff_result_cb 
     g->n = n;
     struct aloop *L = NULL;
     for (size_t i = 0; i < n; i++) {
-        struct aop *op = op_new(calls[i]->client, AOP_GATHER, NULL, &L, err);
-        int rc = op ? SKIFF_OK : (err ? err->code : SKIFF_ERR_NOMEM);
-        if (op) {
+        struct aop *op = NULL;
+        int rc = op_new(calls[i]->client, AOP_GATHER, NULL, &L, &op, err);
+        if (rc == SKIFF_OK) {
             op->g = g;
             op->index = i;
             g->refs++;

@@ -305,3 +305,56 @@ TEST(libuv_loop_drives_lookups_calls_spawn_get_cancel_and_stats)
     skiff_function_free(sleeper);
     skiff_client_close(t.c);
 }
+
+/* --- a map driven by process ----------------------------------------------------------------- */
+
+struct mapped {
+    size_t next; /* the index the next output must have */
+    int64_t sum;
+    int done, rc;
+};
+
+static void on_output(void *ud, skiff_map_output *out)
+{
+    struct mapped *m = ud;
+    ASSERT_EQ_INT(out->index, m->next);
+    ASSERT_EQ_INT(out->error.code, SKIFF_OK);
+    m->next++;
+    m->sum += skiff_value_get_int(out->value);
+    skiff_map_output_clear(out);
+}
+
+static void on_map_done(void *ud, int rc, const skiff_error *err)
+{
+    struct mapped *m = ud;
+    if (rc != SKIFF_OK)
+        FAIL("map_async: %s: %s", err->type, err->message);
+    m->done++;
+    m->rc = rc;
+}
+
+TEST(map_async_delivers_every_output_in_order)
+{
+    skiff_client *c = itest_connect();
+    skiff_function *square = itest_lookup(c, "my-shared-app", "square");
+    skiff_value *xs = skiff_value_list();
+    for (int64_t i = 0; i < 2000; i++)
+        skiff_list_append(xs, skiff_value_int(i));
+    const skiff_value *lists[] = {xs};
+    skiff_map_options o = {.max_outstanding = 100};
+    struct mapped m = {0, 0, 0, -1};
+    skiff_error err = SKIFF_ERROR_INIT;
+    double t0 = unit_now();
+    ASSERT_SKIFF_OK(
+        skiff_function_map_async(square, lists, 1, &o, on_output, on_map_done, &m, &err), &err);
+    while (skiff_client_pending(c) > 0)
+        ASSERT_SKIFF_OK(skiff_client_wait(c, 30, &err), &err);
+    printf("map_async of 2000 inputs: %.1f ms\n", (unit_now() - t0) * 1e3);
+    ASSERT_EQ_INT(m.next, 2000);
+    ASSERT_EQ_INT(m.sum, 1999LL * 2000 * 3999 / 6);
+    ASSERT_EQ_INT(m.done, 1);
+    ASSERT_EQ_INT(m.rc, SKIFF_OK);
+    skiff_value_free(xs);
+    skiff_function_free(square);
+    skiff_client_close(c);
+}
