@@ -627,6 +627,13 @@ SKIFF_API size_t skiff_client_pending(skiff_client *client);
  * nothing is pending, timeout is NaN, or called from inside a callback. */
 SKIFF_API int skiff_client_wait(skiff_client *client, double timeout, skiff_error *err);
 
+/* Frees the calling thread's asynchronous state on client: its descriptor is closed and the
+ * operations it still has pending are dropped (their callbacks never run). The state lives until
+ * the client is closed otherwise, so a thread that exits before then (and is not part of a
+ * long-lived pool) should call this first; a later asynchronous call from the thread makes a new
+ * state. Detaches the thread's libuv adapter too. No-op when the thread has none. */
+SKIFF_API void skiff_client_release_thread(skiff_client *client);
+
 struct uv_loop_s;
 /* Drives the calling thread's asynchronous operations of client from a libuv loop (which must
  * run on this thread): a uv_poll_t on skiff_client_fd whose callback calls skiff_client_process.

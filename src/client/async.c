@@ -900,6 +900,19 @@ int skiff_client_wait(skiff_client *client, double timeout, skiff_error *err)
     }
 }
 
+void skiff_client_release_thread(skiff_client *client)
+{
+    if (!client)
+        return;
+    pthread_mutex_lock(&client->mu);
+    struct aloop *L = loop_find(client);
+    if (L && !L->in_process)
+        list_remove(&L->link);
+    pthread_mutex_unlock(&client->mu);
+    if (L && !L->in_process)
+        loop_free(L);
+}
+
 /* --- libuv ------------------------------------------------------------------------------------ */
 
 static void on_uv_poll(uv_poll_t *h, int status, int events)
