@@ -560,8 +560,10 @@ SKIFF_API int skiff_obj_method(skiff_obj *obj, const char *name, skiff_function 
  * skiff_client_wait, or the libuv adapter's poll callback, which calls process) on the thread
  * that started the operation: never from inside the _async call itself, never from another
  * thread, and never re-entrantly (process called from a callback does nothing and returns
- * SKIFF_ERR_INVALID). Each callback runs exactly once per successful _async call, after which
- * the operation is gone.
+ * SKIFF_ERR_INVALID). The completion callback runs exactly once per successful _async call
+ * (after the item or output callbacks of a generator or map, once per item), after which the
+ * operation is gone. A callback may start more operations, or make blocking calls (which block
+ * the event loop meanwhile).
  *
  * Error model (libuv's rule): if an _async function returns an error, nothing was started and
  * its callback is never called; err says why. Otherwise the outcome, success or failure, comes
@@ -608,7 +610,7 @@ typedef void (*skiff_output_cb)(void *userdata, skiff_map_output *out);
 /* The calling thread's pollable descriptor for client: it becomes readable when an operation of
  * this thread may have completed, or the connection needs servicing; then call
  * skiff_client_process. Level-triggered; never read or close it yourself. Valid until the
- * client is closed. SKIFF_OK with *fd; SKIFF_ERR_INVALID (NULL arguments); SKIFF_ERR_NOMEM. */
+ * client is closed (or the thread releases its state). SKIFF_OK with *fd; SKIFF_ERR_INVALID (NULL arguments); SKIFF_ERR_NOMEM. */
 SKIFF_API int skiff_client_fd(skiff_client *client, int *fd, skiff_error *err);
 /* Runs the callbacks of every operation of the calling thread that has completed, reading and
  * writing the connection as far as it can without blocking. Never blocks (beyond the client's
@@ -631,7 +633,8 @@ SKIFF_API int skiff_client_wait(skiff_client *client, double timeout, skiff_erro
  * operations it still has pending are dropped (their callbacks never run). The state lives until
  * the client is closed otherwise, so a thread that exits before then (and is not part of a
  * long-lived pool) should call this first; a later asynchronous call from the thread makes a new
- * state. Detaches the thread's libuv adapter too. No-op when the thread has none. */
+ * state. Detaches the thread's libuv adapter too. No-op when the thread has none, or when called
+ * from inside one of its callbacks. */
 SKIFF_API void skiff_client_release_thread(skiff_client *client);
 
 struct uv_loop_s;
