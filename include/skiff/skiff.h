@@ -610,7 +610,8 @@ typedef void (*skiff_output_cb)(void *userdata, skiff_map_output *out);
 /* The calling thread's pollable descriptor for client: it becomes readable when an operation of
  * this thread may have completed, or the connection needs servicing; then call
  * skiff_client_process. Level-triggered; never read or close it yourself. Valid until the
- * client is closed (or the thread releases its state). SKIFF_OK with *fd; SKIFF_ERR_INVALID (NULL arguments); SKIFF_ERR_NOMEM. */
+ * client is closed (or the thread releases its state). SKIFF_OK with *fd; SKIFF_ERR_INVALID (NULL
+ * arguments); SKIFF_ERR_NOMEM. */
 SKIFF_API int skiff_client_fd(skiff_client *client, int *fd, skiff_error *err);
 /* Runs the callbacks of every operation of the calling thread that has completed, reading and
  * writing the connection as far as it can without blocking. Never blocks (beyond the client's
