@@ -53,7 +53,7 @@ ITEST_SRC := $(wildcard tests/integration/*.c)
 ITEST_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/%,$(FUZZ_SRC))
-EXAMPLE_CLIENTS := $(BUILD)/examples/call_square
+EXAMPLE_CLIENTS := $(BUILD)/examples/call_square $(BUILD)/examples/async_fanout
 BENCH_BINS := $(BUILD)/bench/bench_skiff $(BUILD)/bench/bench_gearman $(BUILD)/bench/bench_memory $(BUILD)/bench/bench_coldstart
 
 .PHONY: all deps test test-sanitize unit demo bench fuzz install clean format format-check

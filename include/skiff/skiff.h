@@ -19,6 +19,8 @@
  *  - Arguments are borrowed unless the comment says the call takes them. Objects a function
  *    returns through `**out` belong to the caller and are released with their _free function.
  *  - A skiff_client may be shared between threads; each call serialises on the connection.
+ *  - Every blocking call has an _async twin that returns at once and reports its outcome to a
+ *    callback run from the caller's event loop ("Asynchronous API" below).
  */
 #ifndef SKIFF_SKIFF_H
 #define SKIFF_SKIFF_H
@@ -549,6 +551,165 @@ SKIFF_API void skiff_obj_free(skiff_obj *obj);
  * no such method (the class is looked up if needed). */
 SKIFF_API int skiff_obj_method(skiff_obj *obj, const char *name, skiff_function **out,
                                skiff_error *err);
+
+/* ---------------------------------------------------------------------------------------------
+ * Asynchronous API
+ *
+ * Every blocking call above has a twin ending in _async that returns at once and reports its
+ * completion through a callback. Callbacks run only inside skiff_client_process (or
+ * skiff_client_wait, or the libuv adapter's poll callback, which calls process) on the thread
+ * that started the operation: never from inside the _async call itself, never from another
+ * thread, and never re-entrantly (process called from a callback does nothing and returns
+ * SKIFF_ERR_INVALID). The completion callback runs exactly once per successful _async call
+ * (after the item or output callbacks of a generator or map, once per item), after which the
+ * operation is gone. A callback may start more operations, or make blocking calls (which block
+ * the event loop meanwhile).
+ *
+ * Error model (libuv's rule): if an _async function returns an error, nothing was started and
+ * its callback is never called; err says why. Otherwise the outcome, success or failure, comes
+ * through the callback as (rc, err): rc is SKIFF_OK or a skiff_code, err is NULL on success and
+ * otherwise describes the failure (borrowed: valid during the callback only; copy what you need).
+ *
+ * Ownership: a result handed to a callback (a value, a call, a function handle) belongs to the
+ * callback, which frees it (or keeps it) as its blocking twin's caller would. The arguments of an
+ * _async call are borrowed for the duration of the call only (they are encoded before it
+ * returns). Handles an operation uses (the function of remote_async, the call of get_async,
+ * every call of gather_async) must stay alive until its callback ran.
+ *
+ * Threads. Each thread has its own asynchronous state on a client: the operations it started,
+ * and its own pollable descriptor (skiff_client_fd). So a function running several inputs at
+ * once in threads can fan out from each of them, and each gathers only its own. Blocking calls
+ * from other threads keep working on the same client alongside. Operations still pending when
+ * the client is closed are dropped: their callbacks never run.
+ *
+ * Event loops: watch skiff_client_fd for readability (poll/epoll, level-triggered) and call
+ * skiff_client_process whenever it is readable; with libuv, skiff_client_uv_attach does both.
+ * Calls started from inside a running function (skiff_ctx_client) carry the input as their
+ * parent, so the call graph links them, as for blocking calls.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A result: on SKIFF_OK, result is the value (the callback's); on failure, result is NULL. */
+typedef void (*skiff_result_cb)(void *userdata, int rc, skiff_value *result,
+                                const skiff_error *err);
+/* A call handle: on SKIFF_OK, call is a new handle (the callback's: skiff_call_free). */
+typedef void (*skiff_call_cb)(void *userdata, int rc, skiff_call *call, const skiff_error *err);
+/* A function handle: on SKIFF_OK, fn is a new handle (the callback's: skiff_function_free). */
+typedef void (*skiff_function_cb)(void *userdata, int rc, skiff_function *fn,
+                                  const skiff_error *err);
+/* An operation without a result: rc and err only. */
+typedef void (*skiff_done_cb)(void *userdata, int rc, const skiff_error *err);
+/* Function stats: on SKIFF_OK, stats points at them (borrowed for the callback). */
+typedef void (*skiff_stats_cb)(void *userdata, int rc, const skiff_function_stats *stats,
+                               const skiff_error *err);
+/* One item of a generator (the callback's). */
+typedef void (*skiff_item_cb)(void *userdata, skiff_value *item);
+/* One output of a map: *out is the callback's, to release with skiff_map_output_clear (or to
+ * take its value from). */
+typedef void (*skiff_output_cb)(void *userdata, skiff_map_output *out);
+
+/* The calling thread's pollable descriptor for client: it becomes readable when an operation of
+ * this thread may have completed, or the connection needs servicing; then call
+ * skiff_client_process. Level-triggered; never read or close it yourself. Valid until the
+ * client is closed (or the thread releases its state). SKIFF_OK with *fd; SKIFF_ERR_INVALID (NULL
+ * arguments); SKIFF_ERR_NOMEM. */
+SKIFF_API int skiff_client_fd(skiff_client *client, int *fd, skiff_error *err);
+/* Runs the callbacks of every operation of the calling thread that has completed, reading and
+ * writing the connection as far as it can without blocking. Never blocks (beyond the client's
+ * lock). Returns SKIFF_OK (whether or not anything completed; *ran, if non-NULL, counts the
+ * callbacks run); SKIFF_ERR_INVALID when called from inside one of its callbacks. A lost
+ * connection is not an error of process: the operations it lost complete with
+ * SKIFF_ERR_CONNECTION through their callbacks. */
+SKIFF_API int skiff_client_process(skiff_client *client, size_t *ran, skiff_error *err);
+/* Operations of the calling thread started and not yet completed (their callbacks not run). */
+SKIFF_API size_t skiff_client_pending(skiff_client *client);
+/* Blocks until at least one operation of the calling thread completes, and runs the callbacks
+ * of all that have (as process), or until timeout seconds pass (SKIFF_WAIT_FOREVER: no limit).
+ * For a thread without an event loop, e.g. a function fanning out: start the calls, then
+ * `while (skiff_client_pending(c)) skiff_client_wait(c, SKIFF_WAIT_FOREVER, NULL);`.
+ * SKIFF_OK (callbacks ran); SKIFF_ERR_TIMEOUT (none completed in time); SKIFF_ERR_INVALID when
+ * nothing is pending, timeout is NaN, or called from inside a callback. */
+SKIFF_API int skiff_client_wait(skiff_client *client, double timeout, skiff_error *err);
+
+/* Frees the calling thread's asynchronous state on client: its descriptor is closed and the
+ * operations it still has pending are dropped (their callbacks never run). The state lives until
+ * the client is closed otherwise, so a thread that exits before then (and is not part of a
+ * long-lived pool) should call this first; a later asynchronous call from the thread makes a new
+ * state. Detaches the thread's libuv adapter too. No-op when the thread has none, or when called
+ * from inside one of its callbacks. */
+SKIFF_API void skiff_client_release_thread(skiff_client *client);
+
+struct uv_loop_s;
+/* Drives the calling thread's asynchronous operations of client from a libuv loop (which must
+ * run on this thread): a uv_poll_t on skiff_client_fd whose callback calls skiff_client_process.
+ * The poll handle keeps the loop alive while attached. SKIFF_OK; SKIFF_ERR_INVALID (NULL
+ * arguments, or already attached from this thread); SKIFF_ERR_NOMEM; SKIFF_ERR_INTERNAL (libuv
+ * refused the poll handle). */
+SKIFF_API int skiff_client_uv_attach(skiff_client *client, struct uv_loop_s *loop,
+                                     skiff_error *err);
+/* Stops driving client from the loop it was attached to on this thread (no-op if it was not).
+ * The poll handle is closed asynchronously: its memory is freed by the loop's next iteration,
+ * which must still run, but the client may be closed right after this returns. */
+SKIFF_API void skiff_client_uv_detach(skiff_client *client);
+
+/* skiff_function_remote without waiting: cb gets the result. Returns SKIFF_OK once the call is
+ * sent (or queued to be sent); SKIFF_ERR_INVALID (NULL fn or cb, args not a list, kwargs not a
+ * map, a generator), SKIFF_ERR_REQUEST_SIZE, SKIFF_ERR_CONNECTION (cannot connect),
+ * SKIFF_ERR_AUTH, SKIFF_ERR_NOMEM: then cb is never called. fn must outlive the operation. */
+SKIFF_API int skiff_function_remote_async(skiff_function *fn, const skiff_value *args,
+                                          const skiff_value *kwargs, skiff_result_cb cb,
+                                          void *userdata, skiff_error *err);
+/* skiff_function_spawn without waiting: cb gets the new call handle once the input is durable.
+ * Returns as skiff_function_remote_async. */
+SKIFF_API int skiff_function_spawn_async(skiff_function *fn, const skiff_value *args,
+                                         const skiff_value *kwargs, skiff_call_cb cb,
+                                         void *userdata, skiff_error *err);
+/* skiff_call_get without waiting: cb gets the result, or SKIFF_ERR_TIMEOUT once timeout seconds
+ * passed with the call still running (SKIFF_WAIT_FOREVER: no limit; 0: poll once), or the
+ * call's failure. SKIFF_ERR_INVALID (NULL call or cb, a generator or multi-input call, a NaN
+ * timeout), or as remote_async. call must outlive the operation. */
+SKIFF_API int skiff_call_get_async(skiff_call *call, double timeout, skiff_result_cb cb,
+                                   void *userdata, skiff_error *err);
+/* skiff_call_cancel without waiting: cb learns that the server took the cancellation. A pending
+ * get_async of the call then completes with SKIFF_ERR_CANCELLED. Returns as remote_async. */
+SKIFF_API int skiff_call_cancel_async(skiff_call *call, bool terminate_containers, skiff_done_cb cb,
+                                      void *userdata, skiff_error *err);
+/* skiff_call_gather without waiting: cb gets a new list of the n results in argument order (the
+ * callback's), or the first failure in argument order (as soon as every call before it
+ * succeeded; the other results are then discarded as they arrive). The calls (all of one client,
+ * single calls from spawn) must outlive the operation. SKIFF_ERR_INVALID (n == 0, NULL calls,
+ * cb or a NULL call, calls of different clients, a map or generator call), or as remote_async;
+ * when some GETs were already sent, they are abandoned and their answers dropped. */
+SKIFF_API int skiff_call_gather_async(skiff_call *const *calls, size_t n, skiff_result_cb cb,
+                                      void *userdata, skiff_error *err);
+/* skiff_function_lookup without waiting: cb gets the new, hydrated handle, or
+ * SKIFF_ERR_NOT_FOUND naming the app and function. SKIFF_ERR_INVALID (NULL client or cb, empty
+ * names), or as remote_async. */
+SKIFF_API int skiff_function_lookup_async(skiff_client *client, const char *app, const char *name,
+                                          skiff_function_cb cb, void *userdata, skiff_error *err);
+/* skiff_function_get_current_stats without waiting. Returns as remote_async. */
+SKIFF_API int skiff_function_get_current_stats_async(skiff_function *fn, skiff_stats_cb cb,
+                                                     void *userdata, skiff_error *err);
+/* skiff_function_map without waiting: output_cb gets each output as skiff_map_next would return
+ * it (in input order unless opts->unordered; failures in place with opts->return_exceptions),
+ * then done_cb the end: SKIFF_OK after the last output, or the map's failure (without
+ * return_exceptions, the first failed input's error; its call is then cancelled). The window
+ * (opts->max_outstanding) bounds the outputs received and not yet handed to output_cb, as for
+ * maps; inputs keep going out as outputs are delivered. The lists are borrowed until done_cb
+ * ran; fn must outlive the operation. Returns SKIFF_ERR_INVALID (NULL fn or callbacks, n == 0,
+ * an item that is not a list, bad options) or as remote_async: then neither callback is
+ * called. An empty input completes with SKIFF_OK at the next process. */
+SKIFF_API int skiff_function_map_async(skiff_function *fn, const skiff_value *const *lists,
+                                       size_t n, const skiff_map_options *opts,
+                                       skiff_output_cb output_cb, skiff_done_cb done_cb,
+                                       void *userdata, skiff_error *err);
+/* skiff_function_remote_gen without waiting: item_cb gets each item in order as it arrives, then
+ * done_cb the end (SKIFF_OK after the last item) or the generator's failure (after the items
+ * yielded before it). SKIFF_ERR_INVALID (NULL fn or callbacks, fn known not to be a generator),
+ * or as remote_async: then neither callback is called. fn must outlive the operation. */
+SKIFF_API int skiff_function_remote_gen_async(skiff_function *fn, const skiff_value *args,
+                                              const skiff_value *kwargs, skiff_item_cb item_cb,
+                                              skiff_done_cb done_cb, void *userdata,
+                                              skiff_error *err);
 
 #ifdef __cplusplus
 }

@@ -46,17 +46,22 @@ int skiff_function_get_current_stats(skiff_function *fn, skiff_function_stats *o
     int rc = fn_request(fn, OP_STATS, NULL, 0, &r, err);
     if (rc != SKIFF_OK)
         return rc;
-    skiff_function_stats st = {0, 0, 0, 0};
-    if (!wire_get_int(r.msg, "backlog", &st.backlog) ||
-        !wire_get_int(r.msg, "num_total_runners", &st.num_total_runners))
-        rc = skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
-                             "the server's STATS reply lacks backlog or num_total_runners");
-    wire_get_int(r.msg, "num_running_inputs", &st.num_running_inputs);
-    wire_get_int(r.msg, "input_headroom", &st.input_headroom);
+    rc = function_stats_from_reply(r.msg, out, err);
     rpc_reply_release(fn->client, &r);
-    if (rc == SKIFF_OK)
-        *out = st;
     return rc;
+}
+
+int function_stats_from_reply(const struct wire_msg *m, skiff_function_stats *out, skiff_error *err)
+{
+    skiff_function_stats st = {0, 0, 0, 0};
+    if (!wire_get_int(m, "backlog", &st.backlog) ||
+        !wire_get_int(m, "num_total_runners", &st.num_total_runners))
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                               "the server's STATS reply lacks backlog or num_total_runners");
+    wire_get_int(m, "num_running_inputs", &st.num_running_inputs);
+    wire_get_int(m, "input_headroom", &st.input_headroom);
+    *out = st;
+    return SKIFF_OK;
 }
 
 /* Reads the autoscaler map of a reply into *a. */

@@ -68,10 +68,43 @@ struct rpc_field;
 size_t function_target(const skiff_function *fn, struct rpc_field *f);
 
 struct rpc_sink;
+/* Sends a CALL (spawn: queue it and answer with its call_id; gen: a generator's) without
+ * waiting, after the checks of remote: its reply (and a generator's items) go to s, its rid to
+ * *rid if non-NULL. The calling thread's parent input is read while the frame is built.
+ * SKIFF_OK, SKIFF_ERR_INVALID (argument shapes, the function's known kind), or as rpc_send. */
+int function_send(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
+                  bool spawn, bool gen, struct rpc_sink *s, uint64_t *rid, skiff_error *err);
+/* Decodes the "value" field of an OK reply (CALL or GET) into *result (the caller's). SKIFF_OK,
+ * SKIFF_ERR_DESERIALIZATION (no value, or one that does not decode), SKIFF_ERR_NOMEM. */
+int function_reply_result(const struct wire_msg *m, skiff_value **result, skiff_error *err);
+/* Fills f[0..2] with GET's fields for call (index < 0: the whole call) waiting up to timeout
+ * seconds as skiff_call_get says; send the first 2, or 3 with an index. SKIFF_OK, or
+ * SKIFF_ERR_INVALID (a generator call, a multi-input call without an index, a NaN timeout). */
+int call_get_fields(const skiff_call *call, int64_t index, double timeout, struct rpc_field *f,
+                    skiff_error *err);
+/* Reads a STATS reply into *out. SKIFF_OK or SKIFF_ERR_DESERIALIZATION (backlog or
+ * num_total_runners missing); *out is written only on success. */
+int function_stats_from_reply(const struct wire_msg *m, skiff_function_stats *out,
+                              skiff_error *err);
 /* Sends a generator CALL (remote_gen) without waiting, after the checks of remote: its items and
  * final reply go to s. SKIFF_OK, or as rpc_send. */
 int function_send_call(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
                        struct rpc_sink *s, skiff_error *err);
+/* skiff_function_remote_gen whose stream writes notify (an eventfd, or -1) when a frame for it
+ * arrives, so an event loop learns when to read it. Same returns. */
+int gen_remote(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs, int notify,
+               skiff_gen **out, skiff_error *err);
+/* skiff_gen_next waiting at most timeout_ms for a frame (-1: no limit, 0: take only what has
+ * arrived): SKIFF_AGAIN when nothing came in time, else as skiff_gen_next. */
+int gen_next_wait(skiff_gen *g, int timeout_ms, skiff_value **item, skiff_error *err);
+/* skiff_function_map that never waits: MAP_START is sent without waiting for its answer, and the
+ * map's sink writes notify (an eventfd) when a frame for it arrives. Read it with map_next_wait
+ * and a timeout of 0. Returns as skiff_function_map. */
+int map_start_async(skiff_function *fn, const skiff_value *const *lists, size_t n,
+                    const skiff_map_options *opts, int notify, skiff_map **out, skiff_error *err);
+/* skiff_map_next waiting at most timeout_ms for a frame (-1: no limit, 0: handle only what has
+ * arrived): SKIFF_AGAIN when no output is ready in time, else as skiff_map_next. */
+int map_next_wait(skiff_map *m, skiff_map_output *out, int timeout_ms, skiff_error *err);
 /* A new call handle for id. SKIFF_OK or SKIFF_ERR_NOMEM. */
 int call_new(skiff_client *client, const char *id, skiff_call_kind kind, size_t inputs,
              skiff_call **out, skiff_error *err);

@@ -325,14 +325,20 @@ static int build_call(struct skiff_client *c, struct buf *out, uint64_t rid, voi
     return SKIFF_OK;
 }
 
+int function_send(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
+                  bool spawn, bool gen, struct rpc_sink *s, uint64_t *rid, skiff_error *err)
+{
+    int rc = check_call(fn, args, kwargs, s, gen, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    struct call_req q = {fn, args, kwargs, spawn, gen};
+    return rpc_send(fn->client, build_call, &q, 0, s, rid, err);
+}
+
 int function_send_call(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
                        struct rpc_sink *s, skiff_error *err)
 {
-    int rc = check_call(fn, args, kwargs, s, true, err);
-    if (rc != SKIFF_OK)
-        return rc;
-    struct call_req q = {fn, args, kwargs, false, true};
-    return rpc_send(fn->client, build_call, &q, 0, s, NULL, err);
+    return function_send(fn, args, kwargs, false, true, s, NULL, err);
 }
 
 /* Sends a CALL and waits for its reply: remote, spawn, spawn of a generator. */
@@ -343,8 +349,7 @@ static int call_wait(skiff_function *fn, const skiff_value *args, const skiff_va
     return rpc_request(fn->client, build_call, &q, 0, r, err);
 }
 
-/* Decodes the "value" field of an OK reply (CALL or GET) into *result. */
-static int reply_result(const struct wire_msg *m, skiff_value **result, skiff_error *err)
+int function_reply_result(const struct wire_msg *m, skiff_value **result, skiff_error *err)
 {
     const char *p;
     size_t n;
@@ -367,7 +372,7 @@ int skiff_function_remote(skiff_function *fn, const skiff_value *args, const ski
     rc = function_remember(fn, r.msg, err);
     skiff_value *v = NULL;
     if (rc == SKIFF_OK)
-        rc = reply_result(r.msg, &v, err);
+        rc = function_reply_result(r.msg, &v, err);
     rpc_reply_release(fn->client, &r);
     if (rc == SKIFF_OK)
         *result = v;
@@ -478,13 +483,9 @@ size_t skiff_call_num_inputs(const skiff_call *call)
     return call ? call->inputs : 0;
 }
 
-/* GET of the call's result, or of input index (>= 0) of a multi-input call. */
-static int get(skiff_call *call, int64_t index, double timeout, skiff_value **result,
-               skiff_error *err)
+int call_get_fields(const skiff_call *call, int64_t index, double timeout, struct rpc_field *f,
+                    skiff_error *err)
 {
-    if (!call || !result)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "skiff_call_get: call and result must not be NULL");
     if (call->kind == SKIFF_CALL_GENERATOR)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "%s is a generator call: read its items with skiff_call_get_gen",
@@ -508,17 +509,36 @@ static int get(skiff_call *call, int64_t index, double timeout, skiff_value **re
         if ((double)ms < timeout * 1000.0)
             ms++; /* round up: a short wait must not become a poll */
     }
-    struct rpc_field f[] = {
-        {.key = "call_id", .kind = RPC_STR, .str = call->id},
-        {.key = "timeout_ms", .kind = RPC_INT, .i = ms},
-        {.key = "index", .kind = RPC_INT, .i = index},
-    };
+    memset(f, 0, 3 * sizeof *f);
+    f[0].key = "call_id";
+    f[0].kind = RPC_STR;
+    f[0].str = call->id;
+    f[1].key = "timeout_ms";
+    f[1].kind = RPC_INT;
+    f[1].i = ms;
+    f[2].key = "index";
+    f[2].kind = RPC_INT;
+    f[2].i = index;
+    return SKIFF_OK;
+}
+
+/* GET of the call's result, or of input index (>= 0) of a multi-input call. */
+static int get(skiff_call *call, int64_t index, double timeout, skiff_value **result,
+               skiff_error *err)
+{
+    if (!call || !result)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_call_get: call and result must not be NULL");
+    struct rpc_field f[3];
+    int rc = call_get_fields(call, index, timeout, f, err);
+    if (rc != SKIFF_OK)
+        return rc;
     struct rpc_reply r;
-    int rc = rpc_simple(call->client, OP_GET, f, index >= 0 ? 3 : 2, 0, &r, err);
+    rc = rpc_simple(call->client, OP_GET, f, index >= 0 ? 3 : 2, 0, &r, err);
     if (rc != SKIFF_OK)
         return rc;
     skiff_value *v = NULL;
-    rc = reply_result(r.msg, &v, err);
+    rc = function_reply_result(r.msg, &v, err);
     rpc_reply_release(call->client, &r);
     if (rc == SKIFF_OK)
         *result = v;

@@ -43,8 +43,8 @@ static int gen_new(skiff_client *c, skiff_gen **out, skiff_error *err)
     return SKIFF_OK;
 }
 
-int skiff_function_remote_gen(skiff_function *fn, const skiff_value *args,
-                              const skiff_value *kwargs, skiff_gen **out, skiff_error *err)
+int gen_remote(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs, int notify,
+               skiff_gen **out, skiff_error *err)
 {
     if (!fn || !out)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
@@ -53,6 +53,7 @@ int skiff_function_remote_gen(skiff_function *fn, const skiff_value *args,
     int rc = gen_new(fn->client, &g, err);
     if (rc != SKIFF_OK)
         return rc;
+    g->sink.notify = notify;
     rc = function_send_call(fn, args, kwargs, &g->sink, err);
     if (rc != SKIFF_OK) {
         skiff_gen_free(g);
@@ -60,6 +61,12 @@ int skiff_function_remote_gen(skiff_function *fn, const skiff_value *args,
     }
     *out = g;
     return SKIFF_OK;
+}
+
+int skiff_function_remote_gen(skiff_function *fn, const skiff_value *args,
+                              const skiff_value *kwargs, skiff_gen **out, skiff_error *err)
+{
+    return gen_remote(fn, args, kwargs, -1, out, err);
 }
 
 static int build_outputs(struct skiff_client *c, struct buf *out, uint64_t rid, void *arg,
@@ -151,6 +158,11 @@ int skiff_gen_next(skiff_gen *g, skiff_value **item, skiff_error *err)
     if (!g || !item)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_gen_next: the stream and item must not be NULL");
+    return gen_next_wait(g, -1, item, err);
+}
+
+int gen_next_wait(skiff_gen *g, int timeout_ms, skiff_value **item, skiff_error *err)
+{
     for (;;) {
         if (g->fail != SKIFF_OK)
             return gen_fail(g, g->fail, NULL, err);
@@ -165,7 +177,11 @@ int skiff_gen_next(skiff_gen *g, skiff_value **item, skiff_error *err)
         }
         struct rpc_frame *f = NULL;
         skiff_error e = SKIFF_ERROR_INIT;
-        int rc = rpc_sink_next(g->c, &g->sink, -1, &f, &e);
+        int rc = rpc_sink_next(g->c, &g->sink, timeout_ms, &f, &e);
+        if (rc == SKIFF_ERR_TIMEOUT && timeout_ms >= 0) {
+            skiff_error_clear(&e);
+            return SKIFF_AGAIN;
+        }
         if (rc == SKIFF_OK && wire_msg_parse(&g->msg, f->body, f->len) < 0)
             rc = skiff_error_set(&e, SKIFF_ERR_DESERIALIZATION, NULL,
                                  "the server sent a malformed frame");

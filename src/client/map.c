@@ -17,6 +17,12 @@
  * SPAWN_INFLIGHT of them await their (durable) acknowledgement. skiff_call_iter uses the reading
  * half without inputs; its ring grows as needed because the server may send a kept call's
  * outputs in any order.
+ *
+ * An asynchronous map (map_start_async, for skiff_function_map_async) never waits: its MAP_START
+ * goes into the sink like everything else and its answer, handled with the other frames, starts
+ * the inputs and the OUTPUTS stream; the sink's notify eventfd tells the caller's event loop when
+ * to call map_next_wait with no wait, and a failing map cancels its call without waiting for the
+ * answer.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -92,6 +98,10 @@ struct skiff_map {
 
     struct rpc_sink sink;
     bool sink_ready;
+    bool async;          /* never waits: started by map_start_async */
+    bool starting;       /* async: MAP_START is out, its answer not yet handled */
+    uint64_t start_rid;  /* async: the MAP_START request */
+    uint64_t cancel_rid; /* async: the CANCEL request, whose answer is ignored */
     struct wire_msg msg;
     int fail; /* SKIFF_OK, or the failure every further next returns */
     skiff_error ferr;
@@ -399,6 +409,24 @@ static int take_item(skiff_map *m, const msgpack_object *item)
     return SKIFF_OK;
 }
 
+static int build_outputs(struct skiff_client *c, struct buf *out, uint64_t rid, void *arg,
+                         skiff_error *err);
+
+/* Handles the answer to an asynchronous MAP_START: records the call, opens its OUTPUTS
+ * stream. SKIFF_OK or the map's failure (e filled). */
+static int started_async(skiff_map *m, skiff_error *e)
+{
+    m->starting = false;
+    int rc = function_remember(m->fn, &m->msg, e);
+    if (rc == SKIFF_OK)
+        rc = call_id_from_reply(&m->msg, m->call_id, e);
+    if (rc == SKIFF_OK) {
+        m->started = true;
+        rc = rpc_send(m->c, build_outputs, m, 0, &m->sink, &m->outputs_rid, e);
+    }
+    return rc == SKIFF_OK ? SKIFF_OK : fail_with(m, rc, e);
+}
+
 /* Handles one frame of the sink: outputs, the end of the outputs, or a MAP_INPUTS answer. */
 static int take_frame(skiff_map *m, struct rpc_frame *f)
 {
@@ -412,6 +440,10 @@ static int take_frame(skiff_map *m, struct rpc_frame *f)
         int64_t code = SKIFF_ERR_INTERNAL;
         wire_get_int(&m->msg, "code", &code);
         rc = fail_with(m, code > 0 && code <= 0xffff ? (int)code : SKIFF_ERR_INTERNAL, &e);
+    } else if (m->starting && m->msg.rid == m->start_rid) {
+        rc = started_async(m, &e);
+    } else if (m->cancel_rid && m->msg.rid == m->cancel_rid) {
+        /* the answer to an asynchronous CANCEL: nothing to do */
     } else if (m->msg.rid != m->outputs_rid) {
         m->inflight--; /* a MAP_INPUTS acknowledgement */
     } else if (m->msg.op == OP_STREAM) {
@@ -433,18 +465,21 @@ static int take_frame(skiff_map *m, struct rpc_frame *f)
     return rc;
 }
 
-/* Waits for the next frame of the sink and handles it; while the source has said SKIFF_AGAIN,
- * waits at most SKIFF_MAP_AGAIN_MS and then lets the caller ask the source again. */
-static int wait_frame(skiff_map *m)
+/* Waits up to timeout_ms (-1: no limit) for the next frame of the sink and handles it: SKIFF_OK,
+ * SKIFF_AGAIN when none came in time, or the map's failure. While the source has said
+ * SKIFF_AGAIN, waits at most SKIFF_MAP_AGAIN_MS and then lets the caller ask the source again. */
+static int wait_frame(skiff_map *m, int timeout_ms)
 {
     struct rpc_frame *f = NULL;
     skiff_error e = SKIFF_ERROR_INIT;
     bool again = m->src_again;
     m->src_again = false;
-    int rc = rpc_sink_next(m->c, &m->sink, again ? SKIFF_MAP_AGAIN_MS : -1, &f, &e);
-    if (rc == SKIFF_ERR_TIMEOUT && again) {
+    int ms = again && (timeout_ms < 0 || timeout_ms > SKIFF_MAP_AGAIN_MS) ? SKIFF_MAP_AGAIN_MS
+                                                                          : timeout_ms;
+    int rc = rpc_sink_next(m->c, &m->sink, ms, &f, &e);
+    if (rc == SKIFF_ERR_TIMEOUT && (again || timeout_ms >= 0)) {
         skiff_error_clear(&e);
-        return SKIFF_OK;
+        return again ? SKIFF_OK : SKIFF_AGAIN;
     }
     if (rc != SKIFF_OK) {
         fail_with(m, rc, &e);
@@ -463,7 +498,8 @@ static struct slot *ready(const skiff_map *m)
     return s->have ? s : NULL;
 }
 
-/* Cancels the map's call on the server, best effort. */
+/* Cancels the map's call on the server, best effort (an asynchronous map does not wait for the
+ * answer). */
 static void cancel_call(skiff_map *m)
 {
     if (!m->started || m->spawn || m->outputs_done || !m->fn)
@@ -473,7 +509,9 @@ static void cancel_call(skiff_map *m)
         {.key = "terminate_containers", .kind = RPC_BOOL, .b = false},
     };
     struct rpc_reply r;
-    if (rpc_simple(m->c, OP_CANCEL, f, 2, 0, &r, NULL) == SKIFF_OK)
+    if (m->async)
+        rpc_simple_send(m->c, OP_CANCEL, f, 2, &m->sink, &m->cancel_rid, NULL);
+    else if (rpc_simple(m->c, OP_CANCEL, f, 2, 0, &r, NULL) == SKIFF_OK)
         rpc_reply_release(m->c, &r);
     m->outputs_done = true;
 }
@@ -494,6 +532,11 @@ int skiff_map_next(skiff_map *m, skiff_map_output *out, skiff_error *err)
     if (!m || !out)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_map_next: the map and out must not be NULL");
+    return map_next_wait(m, out, -1, err);
+}
+
+int map_next_wait(skiff_map *m, skiff_map_output *out, int timeout_ms, skiff_error *err)
+{
     for (;;) {
         if (m->fail != SKIFF_OK)
             return failed(m, err);
@@ -524,7 +567,7 @@ int skiff_map_next(skiff_map *m, skiff_map_output *out, skiff_error *err)
             out->error = got.error;
             return SKIFF_OK;
         }
-        if (!m->started) {
+        if (!m->started && !m->starting) {
             m->done = true; /* an empty input */
             continue;
         }
@@ -541,9 +584,10 @@ int skiff_map_next(skiff_map *m, skiff_map_output *out, skiff_error *err)
             m->done = true;
             continue;
         }
-        if (m->fn && feed(m) != SKIFF_OK)
+        if (m->fn && m->started && feed(m) != SKIFF_OK)
             continue;
-        wait_frame(m);
+        if (wait_frame(m, timeout_ms) == SKIFF_AGAIN)
+            return SKIFF_AGAIN;
     }
 }
 
@@ -637,9 +681,20 @@ static int check_options(const skiff_function *fn, const skiff_map_options *o, s
     return rc == SKIFF_OK ? function_check_kind(fn, false, err) : rc;
 }
 
-/* Creates a map (spawn: a spawn_map) over src and starts it unless its input is empty. */
+static int start_async(skiff_map *m, skiff_error *err)
+{
+    m->starting = true;
+    int rc = rpc_send(m->c, build_start, m, 0, &m->sink, &m->start_rid, err);
+    if (rc != SKIFF_OK)
+        m->starting = false;
+    return rc;
+}
+
+/* Creates a map (spawn: a spawn_map) over src and starts it unless its input is empty; with
+ * notify >= 0 an asynchronous map whose sink writes notify. */
 static int map_begin(skiff_function *fn, const skiff_map_source *src, const struct zip *zip,
-                     const skiff_map_options *o, bool spawn, skiff_map **out, skiff_error *err)
+                     const skiff_map_options *o, bool spawn, int notify, skiff_map **out,
+                     skiff_error *err)
 {
     int rc = check_options(fn, o, err);
     if (rc != SKIFF_OK)
@@ -650,6 +705,8 @@ static int map_begin(skiff_function *fn, const skiff_map_source *src, const stru
         return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
     }
     m->spawn = spawn;
+    m->async = notify >= 0;
+    m->sink.notify = notify;
     if (zip) {
         m->zip = *zip; /* the lists array and tuples stay the caller's, borrowed */
         m->src.next = zip_next;
@@ -661,7 +718,8 @@ static int map_begin(skiff_function *fn, const skiff_map_source *src, const stru
     if (rc == SKIFF_OK && !m->first && !spawn) {
         m->src_done = true; /* empty: done at once, nothing sent */
     } else if (rc == SKIFF_OK || rc == SKIFF_AGAIN) {
-        rc = start(m, err); /* not known to be empty yet: started all the same */
+        /* not known to be empty yet: started all the same */
+        rc = m->async ? start_async(m, err) : start(m, err);
     } else {
         failed(m, err);
     }
@@ -711,7 +769,7 @@ int skiff_function_map(skiff_function *fn, const skiff_value *const *lists, size
     if (!out)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "skiff_function_map: out is NULL");
     int rc = zip_init(&z, lists, n, false, err);
-    return rc == SKIFF_OK ? map_begin(fn, NULL, &z, opts, false, out, err) : rc;
+    return rc == SKIFF_OK ? map_begin(fn, NULL, &z, opts, false, -1, out, err) : rc;
 }
 
 int skiff_function_map_source(skiff_function *fn, const skiff_map_source *src,
@@ -720,7 +778,15 @@ int skiff_function_map_source(skiff_function *fn, const skiff_map_source *src,
     if (!out || !src || !src->next)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_function_map_source: src (with next) and out are needed");
-    return map_begin(fn, src, NULL, opts, false, out, err);
+    return map_begin(fn, src, NULL, opts, false, -1, out, err);
+}
+
+int map_start_async(skiff_function *fn, const skiff_value *const *lists, size_t n,
+                    const skiff_map_options *opts, int notify, skiff_map **out, skiff_error *err)
+{
+    struct zip z;
+    int rc = zip_init(&z, lists, n, false, err);
+    return rc == SKIFF_OK ? map_begin(fn, NULL, &z, opts, false, notify, out, err) : rc;
 }
 
 int skiff_function_starmap(skiff_function *fn, const skiff_value *tuples,
@@ -730,7 +796,7 @@ int skiff_function_starmap(skiff_function *fn, const skiff_value *tuples,
     if (!out)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "skiff_function_starmap: out is NULL");
     int rc = zip_init(&z, &tuples, 1, true, err);
-    return rc == SKIFF_OK ? map_begin(fn, NULL, &z, opts, false, out, err) : rc;
+    return rc == SKIFF_OK ? map_begin(fn, NULL, &z, opts, false, -1, out, err) : rc;
 }
 
 /* --- collecting, for_each, stats, free -------------------------------------------------------- */
@@ -869,7 +935,7 @@ static int spawn_all(skiff_map *m, skiff_call **out, skiff_error *err)
         if (feed(m) != SKIFF_OK)
             break;
         if (m->inflight > 0 && (!has_room(m) || m->last_sent || m->src_again)) {
-            wait_frame(m);
+            wait_frame(m, -1);
         } else if (m->src_again) { /* nothing to wait for but the source */
             m->src_again = false;
             poll(NULL, 0, SKIFF_MAP_AGAIN_MS);
@@ -887,7 +953,7 @@ static int spawn_map(skiff_function *fn, const skiff_map_source *src, const stru
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "spawn_map: out is NULL");
     skiff_map_options o = {kwargs, false, false, 0};
     skiff_map *m = NULL;
-    int rc = map_begin(fn, src, zip, &o, true, &m, err);
+    int rc = map_begin(fn, src, zip, &o, true, -1, &m, err);
     if (rc != SKIFF_OK)
         return rc;
     rc = spawn_all(m, out, err);

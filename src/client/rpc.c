@@ -33,9 +33,11 @@
  * somebody is reading. Without streams nothing changes: a request is one blocking send and its
  * reply one blocking recv, with no poll and no extra allocation.
  *
- * This is the engine an asynchronous API builds on: every request can already be sent without
- * waiting and answered into a sink, and the wake eventfd is the pollable handle an event loop
- * would watch.
+ * The asynchronous API (async.c) builds on this: every request can be sent without waiting and
+ * answered into a sink, whose notify eventfd is written when a frame arrives; an event loop
+ * watches that and the client's epoll descriptor (epfd: the socket, for input, and for room to
+ * write while wq holds bytes) and calls rpc_sink_poll, which does the reader's I/O without ever
+ * blocking when no other thread holds the role.
  */
 #include "rpc.h"
 
@@ -46,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -87,6 +90,15 @@ static size_t frame_in_max(const struct skiff_client *c, bool hello)
     return hello ? PROTO_HELLO_MAX : c->payload_max + PROTO_FRAME_OVERHEAD;
 }
 
+/* Wakes a sink's owner: its condition variable, and its event loop through notify. */
+static void sink_signal(struct rpc_sink *s)
+{
+    pthread_cond_signal(&s->cond);
+    uint64_t one = 1;
+    if (s->notify >= 0 && write(s->notify, &one, sizeof one) < 0 && errno != EAGAIN)
+        return; /* cannot fail with a valid eventfd */
+}
+
 /* Fails every waiter with code and the formatted reason, closes the socket and forgets any
  * buffered input. Called with mu held, by the reader-role holder or while nobody holds it. */
 __attribute__((format(printf, 3, 4))) static void drop_conn(struct skiff_client *c, int code,
@@ -115,10 +127,11 @@ __attribute__((format(printf, 3, 4))) static void drop_conn(struct skiff_client 
                 s->fail = code;
                 snprintf(s->why, sizeof s->why, "%s: %s", c->server, why);
             }
+            s->fail_rid = c->next_rid;
             s->live--;
             c->nasync--;
             mem_free(w);
-            pthread_cond_signal(&s->cond);
+            sink_signal(s);
             continue;
         }
         w->done = true;
@@ -196,6 +209,18 @@ static void flush_beside_reader(struct skiff_client *c)
     c->writing = false;
 }
 
+/* Keeps epfd's interest in room to write in step with wq, so an event loop wakes to flush it.
+ * mu held. */
+static void watch_sync(struct skiff_client *c)
+{
+    bool want = c->wq.len > 0;
+    if (c->epfd < 0 || c->fd < 0 || want == c->epout)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0u), .data.fd = c->fd};
+    if (epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->epout = want;
+}
+
 /* Appends a built frame to wq and gets it moving: written now if the socket takes it, else by
  * the reader (woken if it polls) or by this thread beside a reader in a plain recv. A thread
  * that finds nobody reading leaves the rest for its own next wait, which takes the role. SKIFF_OK
@@ -224,6 +249,7 @@ static int queue_frame(struct skiff_client *c, const char *p, size_t n, skiff_er
         else
             wake_reader(c);
     }
+    watch_sync(c);
     return SKIFF_OK;
 }
 
@@ -242,8 +268,7 @@ static const char *send_all(int fd, const char *p, size_t n)
     return NULL;
 }
 
-/* The code of an OP_ERROR reply, with err filled from it. */
-static int reply_error(const struct wire_msg *m, skiff_error *err)
+int rpc_reply_error(const struct wire_msg *m, skiff_error *err)
 {
     int64_t code = SKIFF_ERR_INTERNAL;
     wire_get_int(m, "code", &code);
@@ -344,7 +369,7 @@ static int hello(struct skiff_client *c, int fd, double deadline, size_t *payloa
                                "reply to HELLO)",
                                c->server);
     if (c->msg.op == OP_ERROR)
-        return reply_error(&c->msg, err);
+        return rpc_reply_error(&c->msg, err);
     int64_t pm = 0;
     if (!wire_get_int(&c->msg, "payload_max", &pm) || pm <= 0 ||
         (uint64_t)pm > PROTO_CODE_MAX * 16ull)
@@ -378,6 +403,11 @@ static int open_conn(struct skiff_client *c, skiff_error *err)
         return rc;
     }
     c->fd = fd;
+    c->epout = false;
+    if (c->epfd >= 0) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+        epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev); /* cannot fail: a new fd, a valid epfd */
+    }
     c->last_recv = mono_now();
     c->payload_max = payload_max;
     c->in.max = frame_in_max(c, false) + WIRE_HEADER + READ_CHUNK;
@@ -414,9 +444,12 @@ static void to_sink(struct skiff_client *c, struct waiter *w, int op, const char
         else
             s->head = f;
         s->tail = f;
-    } else if (s->fail == SKIFF_OK) {
-        s->fail = SKIFF_ERR_NOMEM;
-        snprintf(s->why, sizeof s->why, "out of memory receiving a %zu-byte frame", n);
+    } else {
+        if (s->fail == SKIFF_OK) {
+            s->fail = SKIFF_ERR_NOMEM;
+            snprintf(s->why, sizeof s->why, "out of memory receiving a %zu-byte frame", n);
+        }
+        s->fail_rid = c->next_rid; /* reported against every request sent so far */
     }
     if (op != OP_STREAM || !f) {
         list_remove(&w->link);
@@ -424,7 +457,7 @@ static void to_sink(struct skiff_client *c, struct waiter *w, int op, const char
         c->nasync--;
         mem_free(w);
     }
-    pthread_cond_signal(&s->cond);
+    sink_signal(s);
 }
 
 /* Copies a reply for another thread's request to its waiter and wakes it; a reply nobody waits
@@ -715,7 +748,7 @@ int rpc_request(struct skiff_client *c, rpc_build_fn build, void *arg, size_t fr
     if (r->msg->op == OP_OK)
         return SKIFF_OK;
     if (r->msg->op == OP_ERROR)
-        rc = reply_error(r->msg, err);
+        rc = rpc_reply_error(r->msg, err);
     else
         rc = skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
                              "the server answered with an unexpected operation %d", r->msg->op);
@@ -729,6 +762,7 @@ void rpc_sink_init(struct rpc_sink *s)
 {
     memset(s, 0, sizeof *s);
     pthread_cond_init(&s->cond, NULL);
+    s->notify = -1;
 }
 
 void rpc_frame_free(struct rpc_frame *f)
@@ -909,6 +943,77 @@ int rpc_sink_next(struct skiff_client *c, struct rpc_sink *s, int timeout_ms,
     }
 }
 
+/* The reader role without blocking: dispatches, then reads and writes what the connection allows
+ * now, until a round changes nothing. Returns false after dropping the connection (the role is
+ * then released), true with the role still held. mu held. */
+static bool pump_nowait(struct skiff_client *c)
+{
+    for (;;) {
+        if (dispatch(c, NULL) < 0)
+            return false;
+        size_t in = c->in.len, wq = c->wq.len;
+        if (io_step(c, 0) < 0)
+            return false;
+        if (c->in.len == in && c->wq.len == wq)
+            return true;
+    }
+}
+
+int rpc_sink_poll(struct skiff_client *c, struct rpc_sink *s, struct rpc_frame **frames,
+                  uint64_t *lost, skiff_error *err)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!c->reading && c->fd >= 0) {
+        c->reading = true;
+        if (pump_nowait(c)) {
+            c->reading = false;
+            pass_role(c);
+        }
+    }
+    watch_sync(c);
+    if (s->notify >= 0) { /* drained with the frames taken, under mu: no wakeup is lost */
+        uint64_t v;
+        if (read(s->notify, &v, sizeof v) < 0 && errno != EAGAIN)
+            v = 0; /* nothing was signalled */
+    }
+    *frames = s->head;
+    s->head = s->tail = NULL;
+    int code = s->fail;
+    *lost = s->fail_rid;
+    if (code != SKIFF_OK) {
+        if (code == SKIFF_ERR_CONNECTION)
+            skiff_error_set(err, code, NULL, "lost the connection to the skiff server at %s",
+                            s->why);
+        else
+            skiff_error_set(err, code, NULL, "%s", s->why);
+        s->fail = SKIFF_OK;
+        s->why[0] = '\0';
+    }
+    pthread_mutex_unlock(&c->mu);
+    return code;
+}
+
+int rpc_epoll_fd(struct skiff_client *c, int *fd, skiff_error *err)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->epfd < 0) {
+        c->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (c->epfd >= 0 && c->fd >= 0) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.fd = c->fd};
+            c->epout = false;
+            epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->fd, &ev);
+            watch_sync(c);
+        }
+    }
+    int got = c->epfd;
+    pthread_mutex_unlock(&c->mu);
+    if (got < 0)
+        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "cannot make an epoll descriptor: %s",
+                               strerror(errno));
+    *fd = got;
+    return SKIFF_OK;
+}
+
 size_t rpc_queued_bytes(struct skiff_client *c)
 {
     pthread_mutex_lock(&c->mu);
@@ -1071,6 +1176,8 @@ int skiff_client_connect(const skiff_client_options *opts, skiff_client **out, s
     c->connect_timeout = timeout > 0 ? timeout : CONNECT_TIMEOUT_DEFAULT;
     c->fd = -1;
     c->wake = -1;
+    c->epfd = -1;
+    list_init(&c->loops);
     c->payload_max = PROTO_PAYLOAD_MAX;
     list_init(&c->waiters);
     buf_init(&c->out, PROTO_HELLO_MAX);
@@ -1092,10 +1199,13 @@ void skiff_client_close(skiff_client *c)
 {
     if (!c)
         return;
+    async_client_close(c);
     if (c->fd >= 0)
         close(c->fd);
     if (c->wake >= 0)
         close(c->wake);
+    if (c->epfd >= 0)
+        close(c->epfd);
     buf_deinit(&c->out);
     buf_deinit(&c->args);
     buf_deinit(&c->wq);

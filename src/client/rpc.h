@@ -45,6 +45,9 @@ struct skiff_client {
     bool polling;             /* the reader-role holder is blocked in poll (write wake) */
     bool bare;                /* the reader-role holder is blocked in a plain recv */
     bool writing;             /* a thread flushes wq with mu released between polls */
+    int epfd;                 /* epoll watching the connection for the async API; -1 until used */
+    bool epout;               /* epfd also waits for room to write (wq holds bytes) */
+    struct list_node loops;   /* struct aloop.link (async.c): each thread's async state */
 
     /* Reader role: only the thread holding it touches these (with or without mu). */
     struct buf in;       /* bytes received; frames start at in_off */
@@ -101,6 +104,10 @@ struct rpc_field {
 int rpc_simple(struct skiff_client *c, int op, const struct rpc_field *fields, size_t n,
                size_t frame_max, struct rpc_reply *r, skiff_error *err);
 
+/* The code of an OP_ERROR reply (SKIFF_ERR_INTERNAL when it carries none that is valid), with err
+ * (if non-NULL) filled from its type, message and traceback. */
+int rpc_reply_error(const struct wire_msg *m, skiff_error *err);
+
 /* The fields of a reply (all but op and rid) as a new skiff_value map in *out. SKIFF_OK,
  * SKIFF_ERR_DESERIALIZATION (a field that is not a valid value) or SKIFF_ERR_NOMEM. */
 int rpc_reply_value(const struct wire_msg *m, skiff_value **out, skiff_error *err);
@@ -122,9 +129,13 @@ struct rpc_sink {
     int fail;                      /* SKIFF_OK, or why the sink's requests were lost */
     char why[800];                 /* the failure's message */
     bool waiting;                  /* its owner sleeps in rpc_sink_next */
+    int notify;                    /* an eventfd written when a frame arrives or the sink fails
+                                      (the async API's event loop watches it), or -1 */
+    uint64_t fail_rid;             /* the last rid issued when a connection failed it: requests
+                                      with a larger rid went out on a later connection */
 };
 
-/* Prepares an empty sink. */
+/* Prepares an empty sink (no notify eventfd). */
 void rpc_sink_init(struct rpc_sink *s);
 /* Forgets every request of s still in flight (their late frames are dropped), frees the frames
  * not taken and destroys s. The requests themselves are not cancelled. */
@@ -150,6 +161,21 @@ int rpc_simple_send(struct skiff_client *c, int op, const struct rpc_field *fiel
 /* Bytes of requests queued and not yet written: a producer (a map's inputs) holds back while
  * this is large, so the queue stays bounded. */
 size_t rpc_queued_bytes(struct skiff_client *c);
+
+/* The async API's poll without blocking: if no thread holds the reader role, takes it and reads
+ * and writes the connection until nothing more can be done now (dispatching what arrived); then
+ * drains s's notify eventfd and takes every frame of s at once into *frames (oldest first,
+ * linked by next; NULL if none). Returns SKIFF_OK, or the failure that lost s's requests with
+ * rids up to *lost (err set; requests with larger rids went out later and are still live),
+ * which is then cleared from s so it can go on. */
+int rpc_sink_poll(struct skiff_client *c, struct rpc_sink *s, struct rpc_frame **frames,
+                  uint64_t *lost, skiff_error *err);
+/* The client's epoll descriptor, readable when the connection has input (or room for queued
+ * requests); made on first use. SKIFF_OK with *fd, or SKIFF_ERR_NOMEM. */
+int rpc_epoll_fd(struct skiff_client *c, int *fd, skiff_error *err);
+/* Frees every thread's async state of c (async.c): operations still pending are dropped and
+ * their callbacks never run. Called by skiff_client_close. */
+void async_client_close(struct skiff_client *c);
 
 /* The server's payload limit as last announced (PROTO_PAYLOAD_MAX before the first HELLO). */
 size_t rpc_payload_max(struct skiff_client *c);
