@@ -683,7 +683,7 @@ void calls_input_done(struct input *in, enum call_status status, const char *res
         call->n_failed++;
     if (call->durable)
         queue_outcome(in);
-    if (call->durable || call->parent[0])
+    if (call->parent[0])
         store_queue_graph(call, in); /* after it leaves memory, the call graph reads this */
     deliver(in);
     if (call->durable && complete(call) && call->kind == CK_SPAWN_MAP)

@@ -82,7 +82,12 @@ static void node_from_row(struct node *nd, const struct graph_row *row)
     snprintf(nd->call_id, sizeof nd->call_id, "%s", row->call_id);
     snprintf(nd->container_id, sizeof nd->container_id, "%s",
              row->container_id ? row->container_id : "");
-    snprintf(nd->function, sizeof nd->function, "%s", row->function);
+    const struct function *fn = row->function ? NULL : apps_function(row->function_id);
+    if (row->function)
+        snprintf(nd->function, sizeof nd->function, "%s", row->function);
+    else
+        snprintf(nd->function, sizeof nd->function, "%s.%s", fn ? fn->app->name : "?",
+                 fn ? fn->name : "?");
     nd->index = row->index;
     nd->status = row->status;
 }

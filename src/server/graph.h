@@ -4,8 +4,9 @@
  * The roots are the inputs of the call asked for; below each input are the inputs of the calls
  * made while it ran (their parent_input_id), across apps, to any depth. What is still in memory
  * (pending and running inputs, calls in progress) is read from calls.c; what has finished and
- * left memory from the store's graph table, where every input of a durable call or of a call
- * made from inside a function is recorded when it ends. Best effort: bounded in depth and size.
+ * left memory from the store: its graph table, where every input of a call made from inside a
+ * function is recorded when it ends, and a durable call's own tables (which keep the container
+ * that ran each input) for the roots. Best effort: bounded in depth and size.
  */
 #ifndef SKIFF_SERVER_GRAPH_H
 #define SKIFF_SERVER_GRAPH_H

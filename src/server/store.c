@@ -43,7 +43,7 @@ static const char *const stmt_sql[S_COUNT] = {
                       " VALUES(?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, 0, ?10)",
     [S_CALL_OUTCOME] = "UPDATE calls SET status = ?2, result = ?3, err_code = ?4, err_type = ?5,"
                        " err_message = ?6, err_traceback = ?7, finished = ?8, expires = ?9,"
-                       " args = NULL, items = ?10 WHERE call_id = ?1",
+                       " args = NULL, items = ?10, container_id = ?11 WHERE call_id = ?1",
     [S_MAP_SUMMARY] = "UPDATE calls SET status = ?2, finished = ?3, expires = ?4, n_inputs = ?5,"
                       " closed = 1 WHERE call_id = ?1",
     [S_MAP_CLOSE] = "UPDATE calls SET n_inputs = ?2, closed = 1 WHERE call_id = ?1",
@@ -51,7 +51,7 @@ static const char *const stmt_sql[S_COUNT] = {
                        " VALUES(?1, ?2, ?3, 0, ?4)",
     [S_INPUT_OUTCOME] = "UPDATE inputs SET status = ?3, result = ?4, err_code = ?5,"
                         " err_type = ?6, err_message = ?7, err_traceback = ?8, finished = ?9,"
-                        " args = NULL WHERE call_id = ?1 AND idx = ?2",
+                        " args = NULL, container_id = ?10 WHERE call_id = ?1 AND idx = ?2",
     [S_INSERT_ITEM] = "INSERT OR REPLACE INTO gen_items(call_id, seq, value) VALUES(?1, ?2, ?3)",
     [S_INSERT_GRAPH] = "INSERT OR REPLACE INTO graph(input_id, call_id, idx, parent_input_id,"
                        " function, container_id, status, finished)"
@@ -104,13 +104,13 @@ static const char schema[] =
     "  result BLOB, err_code INTEGER, err_type TEXT, err_message TEXT, err_traceback TEXT,"
     "  finished INTEGER, expires INTEGER, kind INTEGER NOT NULL DEFAULT 0,"
     "  n_inputs INTEGER NOT NULL DEFAULT 1, closed INTEGER NOT NULL DEFAULT 1,"
-    "  items INTEGER NOT NULL DEFAULT 0, params BLOB);"
+    "  items INTEGER NOT NULL DEFAULT 0, params BLOB, container_id TEXT);"
     "CREATE INDEX IF NOT EXISTS calls_unfinished ON calls(created) WHERE status < 2;"
     "CREATE INDEX IF NOT EXISTS calls_expires ON calls(expires) WHERE status BETWEEN 2 AND 6;"
     "CREATE TABLE IF NOT EXISTS inputs("
     "  call_id TEXT NOT NULL, idx INTEGER NOT NULL, input_id TEXT NOT NULL,"
     "  status INTEGER NOT NULL, args BLOB, result BLOB, err_code INTEGER, err_type TEXT,"
-    "  err_message TEXT, err_traceback TEXT, finished INTEGER,"
+    "  err_message TEXT, err_traceback TEXT, finished INTEGER, container_id TEXT,"
     "  PRIMARY KEY(call_id, idx)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS graph("
     "  input_id TEXT PRIMARY KEY, call_id TEXT NOT NULL, idx INTEGER NOT NULL,"
@@ -132,6 +132,8 @@ static const struct {
     {"calls", "closed", "ALTER TABLE calls ADD COLUMN closed INTEGER NOT NULL DEFAULT 1"},
     {"calls", "items", "ALTER TABLE calls ADD COLUMN items INTEGER NOT NULL DEFAULT 0"},
     {"calls", "params", "ALTER TABLE calls ADD COLUMN params BLOB"},
+    {"calls", "container_id", "ALTER TABLE calls ADD COLUMN container_id TEXT"},
+    {"inputs", "container_id", "ALTER TABLE inputs ADD COLUMN container_id TEXT"},
     {"functions", "config", "ALTER TABLE functions ADD COLUMN config BLOB"},
     {"functions", "is_class",
      "ALTER TABLE functions ADD COLUMN is_class INTEGER NOT NULL DEFAULT 0"},
@@ -400,6 +402,7 @@ static int exec_call_outcome(const struct rec *r, int64_t now)
     bind_outcome(s, 2, r->in, now);
     sqlite3_bind_int64(s, 9, now + (int64_t)retention_ms);
     sqlite3_bind_int64(s, 10, r->in->gen_items);
+    bind_text(s, 11, r->in->ran_on);
     return step(s);
 }
 
@@ -444,6 +447,7 @@ static int exec_rec(const struct rec *r, int64_t now)
         sqlite3_bind_text(s, 1, r->call->id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, r->in->index);
         bind_outcome(s, 3, r->in, now);
+        bind_text(s, 10, r->in->ran_on);
         return step(s);
     case R_INPUTS:
         return exec_inputs(r);
@@ -643,17 +647,15 @@ int store_each_item(const char *call_id, uint32_t from,
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_each_graph(const char *call_id, const char *parent,
-                     void (*cb)(void *arg, const struct graph_row *row), void *arg)
+/* Runs sql (binding text a to ?1) and calls cb with a row made of its columns: input_id,
+ * call_id, idx, function (NULL: see function_id), function_id, container_id, status. */
+static int each_graph_row(const char *sql, const char *a,
+                          void (*cb)(void *arg, const struct graph_row *row), void *arg, int *rows)
 {
     sqlite3_stmt *s;
-    const char *sql = call_id ? "SELECT input_id, call_id, idx, function, container_id, status"
-                                " FROM graph WHERE call_id = ?1 ORDER BY idx"
-                              : "SELECT input_id, call_id, idx, function, container_id, status"
-                                " FROM graph WHERE parent_input_id = ?1 ORDER BY call_id, idx";
     if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
         return -1;
-    sqlite3_bind_text(s, 1, call_id ? call_id : parent, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 1, a, -1, SQLITE_STATIC);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct graph_row row = {
@@ -661,13 +663,43 @@ int store_each_graph(const char *call_id, const char *parent,
             .call_id = (const char *)sqlite3_column_text(s, 1),
             .index = (uint32_t)sqlite3_column_int64(s, 2),
             .function = (const char *)sqlite3_column_text(s, 3),
-            .container_id = (const char *)sqlite3_column_text(s, 4),
-            .status = sqlite3_column_int(s, 5),
+            .function_id = (const char *)sqlite3_column_text(s, 4),
+            .container_id = (const char *)sqlite3_column_text(s, 5),
+            .status = sqlite3_column_int(s, 6),
         };
         cb(arg, &row);
+        (*rows)++;
     }
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_each_graph(const char *call_id, const char *parent,
+                     void (*cb)(void *arg, const struct graph_row *row), void *arg)
+{
+    int rows = 0;
+    if (parent)
+        return each_graph_row("SELECT input_id, call_id, idx, function, NULL, container_id, status"
+                              " FROM graph WHERE parent_input_id = ?1 ORDER BY call_id, idx",
+                              parent, cb, arg, &rows);
+    /* A call made from inside a function has graph rows; any other durable call keeps its
+     * finished inputs, with the container that ran them, in its own tables. */
+    if (each_graph_row("SELECT input_id, call_id, idx, function, NULL, container_id, status"
+                       " FROM graph WHERE call_id = ?1 ORDER BY idx",
+                       call_id, cb, arg, &rows) < 0)
+        return -1;
+    if (rows)
+        return 0;
+    if (each_graph_row("SELECT i.input_id, i.call_id, i.idx, NULL, c.function_id,"
+                       " i.container_id, i.status FROM inputs i JOIN calls c USING(call_id)"
+                       " WHERE i.call_id = ?1 AND i.status >= 2 ORDER BY i.idx",
+                       call_id, cb, arg, &rows) < 0)
+        return -1;
+    if (rows)
+        return 0;
+    return each_graph_row("SELECT input_id, call_id, 0, NULL, function_id, container_id, status"
+                          " FROM calls WHERE call_id = ?1 AND kind != 2 AND status BETWEEN 2 AND 6",
+                          call_id, cb, arg, &rows);
 }
 
 /* Restores the unfinished inputs of one spawn_map. */

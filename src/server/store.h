@@ -56,15 +56,19 @@ void store_queue_inputs(struct call *call, uint32_t start, uint32_t n, void *ack
 /* Queues a generator item (the payload is copied). Nothing is reported back: a failed commit
  * is logged and the items stay streamed to the callers that were connected. */
 void store_queue_gen_item(struct call *call, uint32_t seq, const char *value, size_t len);
-/* Queues the call-graph row of a final input (in's fields are read at the flush). */
+/* Queues the call-graph row of a final input of a call made from inside a function (in's
+ * fields are read at the flush). */
 void store_queue_graph(struct call *call, struct input *in);
 /* One row of the call graph as stored. */
 struct graph_row {
-    const char *input_id, *call_id, *function, *container_id; /* container_id may be NULL */
+    const char *input_id, *call_id, *container_id; /* container_id may be NULL */
+    const char *function;                          /* "app.function", or NULL: see function_id */
+    const char *function_id;                       /* when function is NULL */
     uint32_t index;
     int status; /* enum call_status */
 };
-/* Calls cb for each stored input of call_id (parent NULL), or of the calls made by input parent
+/* Calls cb for each finished input kept of call_id (parent NULL: from the graph table, or the
+ * call's own tables for a durable call made from outside), or of the calls made by input parent
  * (call_id NULL), in call then index order. 0 or -1. */
 int store_each_graph(const char *call_id, const char *parent,
                      void (*cb)(void *arg, const struct graph_row *row), void *arg);
