@@ -16,6 +16,7 @@
  * and nobody attached. GET, OUTPUTS and CALL_INFO of a call not in memory read the store.
  */
 #include "calls.h"
+#include "calls_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,14 +44,6 @@ struct waiter {
     bool timed;
     struct list_node call_link;
     struct list_node conn_link;
-};
-
-/* An OUTPUTS request on a durable call: gets every output (or item) from `from` on. */
-struct reader {
-    struct stream *s;
-    struct call *call;
-    uint32_t from;
-    struct list_node call_link;
 };
 
 /* The calls made by one input, for the call graph (the input may have left memory). */
@@ -86,18 +79,18 @@ const char *calls_kind_name(enum call_kind k)
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
 }
 
-static bool final(int st)
+bool calls__final(int st)
 {
     return st >= ST_SUCCESS;
 }
 
-static bool is_map(const struct call *call)
+bool calls__is_map(const struct call *call)
 {
     return call->kind == CK_MAP || call->kind == CK_SPAWN_MAP;
 }
 
 /* Every input is final and no more can come. */
-static bool complete(const struct call *call)
+bool calls__complete(const struct call *call)
 {
     return call->closed && call->n_final == call->n_inputs;
 }
@@ -125,7 +118,7 @@ struct input *calls_input_at(const struct call *call, uint32_t index)
 }
 
 /* Makes room for inputs up to index n - 1. 0 or -1 (out of memory). */
-static int inputs_reserve(struct call *call, uint32_t n)
+int calls__inputs_reserve(struct call *call, uint32_t n)
 {
     if (n <= call->base || n - call->base <= call->ring_cap)
         return 0;
@@ -156,7 +149,7 @@ static void advance_base(struct call *call)
         call->base++;
 }
 
-static void input_free(struct input *in)
+void calls__input_free(struct input *in)
 {
     struct call *call = in->call;
     if (calls_input_at(call, in->index) == in) {
@@ -211,33 +204,33 @@ static void call_free(struct call *call)
     kids_remove(call);
     for (uint32_t i = 0; i < call->ring_cap; i++)
         if (call->ring[i])
-            input_free(call->ring[i]);
+            calls__input_free(call->ring[i]);
     mem_free(call->ring);
     mem_free(call);
 }
 
 /* Frees call once nothing refers to it any more. */
-static void maybe_free_call(struct call *call)
+void calls__maybe_free_call(struct call *call)
 {
-    if (call->n_live == 0 && call->store_pending == 0 && complete(call) && !call->owner &&
+    if (call->n_live == 0 && call->store_pending == 0 && calls__complete(call) && !call->owner &&
         !call->spawn_conn && !call->listener && list_empty(&call->waiters) &&
         list_empty(&call->readers) && !call->out)
         call_free(call);
 }
 
 /* Frees in once it is final and nothing needs it in memory. */
-static void maybe_free_input(struct input *in)
+void calls__maybe_free_input(struct input *in)
 {
     struct call *call = in->call;
-    if (!final(in->status) || in->store_pending || in->container || list_linked(&in->link))
+    if (!calls__final(in->status) || in->store_pending || in->container || list_linked(&in->link))
         return;
     if (call->durable ? !in->stored : (call->kind == CK_MAP && !in->delivered))
         return;
     /* Its owner, waiters and readers were answered when it ended. */
-    input_free(in);
+    calls__input_free(in);
 }
 
-static struct call *call_new(struct function *fn, struct function *pool, enum call_kind kind,
+struct call *calls__call_new(struct function *fn, struct function *pool, enum call_kind kind,
                              const char *parent)
 {
     struct call *call = mem_calloc(1, sizeof *call);
@@ -248,7 +241,7 @@ static struct call *call_new(struct function *fn, struct function *pool, enum ca
     call->fn = fn;
     call->pool = pool;
     call->kind = kind;
-    call->closed = !is_map(call);
+    call->closed = !calls__is_map(call);
     call->created = store_now_ms();
     list_init(&call->conn_link);
     list_init(&call->waiters);
@@ -262,10 +255,10 @@ static struct call *call_new(struct function *fn, struct function *pool, enum ca
 }
 
 /* A new input at index holding a copy of args (or taking it, when take is set). */
-static struct input *input_new(struct call *call, uint32_t index, const char *args, size_t len,
+struct input *calls__input_new(struct call *call, uint32_t index, const char *args, size_t len,
                                bool take)
 {
-    if (inputs_reserve(call, index + 1) < 0)
+    if (calls__inputs_reserve(call, index + 1) < 0)
         return NULL;
     struct input *in = mem_calloc(1, sizeof *in);
     if (!in)
@@ -292,11 +285,6 @@ static struct input *input_new(struct call *call, uint32_t index, const char *ar
     return in;
 }
 
-static struct input *input_at(const struct call *call, uint32_t index)
-{
-    return calls_input_at(call, index);
-}
-
 /* --- replies ---------------------------------------------------------------------------------- */
 
 static void send_value(struct conn *c, uint64_t rid, const struct call *call, const char *value,
@@ -315,7 +303,7 @@ static void send_value(struct conn *c, uint64_t rid, const struct call *call, co
     }
 }
 
-static void send_err(struct conn *c, uint64_t rid, const skiff_error *err)
+void calls__send_err(struct conn *c, uint64_t rid, const skiff_error *err)
 {
     if (wire_error(conn_out(c), rid, err) != SKIFF_OK)
         conn_close(c);
@@ -327,11 +315,11 @@ static void send_outcome(struct conn *c, uint64_t rid, const struct input *in, b
     if (in->status == ST_SUCCESS)
         send_value(c, rid, with_ids ? in->call : NULL, in->result, in->result_len);
     else
-        send_err(c, rid, &in->err);
+        calls__send_err(c, rid, &in->err);
 }
 
 /* The final OK of a stream over call: count (and the ids, for a remote_gen CALL). */
-static void send_stream_end(struct conn *c, uint64_t rid, const struct call *call, uint32_t count,
+void calls__send_stream_end(struct conn *c, uint64_t rid, const struct call *call, uint32_t count,
                             bool with_ids)
 {
     struct wire_writer w;
@@ -345,21 +333,12 @@ static void send_stream_end(struct conn *c, uint64_t rid, const struct call *cal
         conn_close(c);
 }
 
-/* Packs one map output item: [index, 0, value] or [index, code, type, message, traceback]. */
-/* Where an answer goes: a client's request (c, rid), or an in-process listener (l). */
-struct reply_to {
-    struct conn *c;
-    uint64_t rid;
-    struct call_listener *l;
-};
-#define TO(c, rid) (&(struct reply_to){(c), (rid), NULL})
-
 static void reply_err(const struct reply_to *to, const skiff_error *err)
 {
     if (to->l)
         to->l->on_done(to->l, NULL, 0, err);
     else
-        send_err(to->c, to->rid, err);
+        calls__send_err(to->c, to->rid, err);
 }
 
 static void reply_error(const struct reply_to *to, skiff_code code, const char *fmt, ...)
@@ -405,7 +384,7 @@ static void reply_outcome(const struct reply_to *to, const struct input *in)
         reply_err(to, &in->err);
 }
 
-static void pack_output(msgpack_packer *pk, uint32_t index, int status, const char *value,
+void calls__pack_output(msgpack_packer *pk, uint32_t index, int status, const char *value,
                         size_t len, const skiff_error *err)
 {
     if (status == ST_SUCCESS) {
@@ -428,14 +407,14 @@ static void pack_output(msgpack_packer *pk, uint32_t index, int status, const ch
         msgpack_pack_nil(pk);
 }
 
-static void stream_output(struct stream *s, const struct input *in)
+void calls__stream_output(struct stream *s, const struct input *in)
 {
-    pack_output(stream_item(s), in->index, in->status, in->result, in->result_len, &in->err);
+    calls__pack_output(stream_item(s), in->index, in->status, in->result, in->result_len, &in->err);
     stream_item_done(s);
 }
 
 /* Packs one generator item [seq, 0, value]. */
-static void stream_gen_item(struct stream *s, uint32_t seq, const char *value, size_t len)
+void calls__stream_gen_item(struct stream *s, uint32_t seq, const char *value, size_t len)
 {
     msgpack_packer *pk = stream_item(s);
     msgpack_pack_array(pk, 3);
@@ -470,7 +449,7 @@ static void waiter_timeout(uv_timer_t *t)
 {
     struct waiter *w = t->data;
     struct call *call = w->call;
-    struct input *in = input_at(call, w->index);
+    struct input *in = calls_input_at(call, w->index);
     struct reply_to to = {w->conn, w->rid, w->l};
     enum call_status st = in ? (enum call_status)in->status : ST_PENDING;
     /* Count the call as held while the answer may start another wait on it. */
@@ -479,7 +458,7 @@ static void waiter_timeout(uv_timer_t *t)
     reply_error(&to, SKIFF_ERR_TIMEOUT, "function call %s has not finished yet (status %s)",
                 call->id, calls_status_name(st));
     call->store_pending--;
-    maybe_free_call(call);
+    calls__maybe_free_call(call);
 }
 
 static void add_waiter(const struct reply_to *to, struct call *call, uint32_t index,
@@ -532,29 +511,29 @@ static void reader_free(struct reader *r)
     mem_free(r);
 }
 
-static void reader_gone(struct stream *s, void *owner)
+void calls__reader_gone(struct stream *s, void *owner)
 {
     (void)s;
     struct reader *r = owner;
     struct call *call = r->call;
     reader_free(r);
-    maybe_free_call(call);
+    calls__maybe_free_call(call);
 }
 
 /* Ends a reader's stream with the call's final reply. */
-static void reader_end(struct reader *r)
+void calls__reader_end(struct reader *r)
 {
     struct call *call = r->call;
     struct stream *s = r->s;
     stream_flush(s);
     if (call->kind == CK_GEN) {
-        struct input *in = input_at(call, 0);
+        struct input *in = calls_input_at(call, 0);
         if (in && in->status != ST_SUCCESS)
-            send_err(s->conn, s->rid, &in->err);
+            calls__send_err(s->conn, s->rid, &in->err);
         else
-            send_stream_end(s->conn, s->rid, call, in ? in->gen_items : 0, false);
+            calls__send_stream_end(s->conn, s->rid, call, in ? in->gen_items : 0, false);
     } else {
-        send_stream_end(s->conn, s->rid, call, call->n_inputs, false);
+        calls__send_stream_end(s->conn, s->rid, call, call->n_inputs, false);
     }
     stream_free(s);
     reader_free(r);
@@ -572,24 +551,24 @@ static void queue_outcome(struct input *in)
 }
 
 /* The map owner's stream: sends in's output once, then lets it go. */
-static void deliver_map_output(struct input *in)
+void calls__deliver_map_output(struct input *in)
 {
     struct call *call = in->call;
     if (!call->out || in->delivered)
         return;
-    stream_output(call->out, in);
+    calls__stream_output(call->out, in);
     in->delivered = true;
 }
 
 /* Ends a map owner's OUTPUTS once everything is delivered. */
-static void maybe_end_map(struct call *call)
+void calls__maybe_end_map(struct call *call)
 {
-    if (call->kind != CK_MAP || !call->out || !complete(call) || call->cancelled)
+    if (call->kind != CK_MAP || !call->out || !calls__complete(call) || call->cancelled)
         return;
     struct stream *s = call->out;
     call->out = NULL;
     stream_flush(s);
-    send_stream_end(s->conn, s->rid, call, call->n_inputs, false);
+    calls__send_stream_end(s->conn, s->rid, call, call->n_inputs, false);
     stream_free(s);
     call->owner = NULL;
     list_remove(&call->conn_link);
@@ -620,19 +599,19 @@ static void deliver(struct input *in)
             call->out = NULL;
             stream_flush(s);
             if (in->status == ST_SUCCESS)
-                send_stream_end(s->conn, s->rid, call, in->gen_items, true);
+                calls__send_stream_end(s->conn, s->rid, call, in->gen_items, true);
             else
-                send_err(s->conn, s->rid, &in->err);
+                calls__send_err(s->conn, s->rid, &in->err);
             stream_free(s);
             list_remove(&call->conn_link);
             call->owner = NULL;
         }
         while (!list_empty(&call->readers))
-            reader_end(container_of(call->readers.next, struct reader, call_link));
+            calls__reader_end(container_of(call->readers.next, struct reader, call_link));
         break;
     case CK_MAP:
-        deliver_map_output(in);
-        maybe_end_map(call);
+        calls__deliver_map_output(in);
+        calls__maybe_end_map(call);
         break;
     case CK_SPAWN_MAP: {
         answer_waiters(in);
@@ -641,11 +620,11 @@ static void deliver(struct input *in)
         {
             struct reader *r = container_of(n, struct reader, call_link);
             if (in->index >= r->from)
-                stream_output(r->s, in);
+                calls__stream_output(r->s, in);
         }
-        if (complete(call))
+        if (calls__complete(call))
             while (!list_empty(&call->readers))
-                reader_end(container_of(call->readers.next, struct reader, call_link));
+                calls__reader_end(container_of(call->readers.next, struct reader, call_link));
         break;
     }
     }
@@ -654,7 +633,7 @@ static void deliver(struct input *in)
 void calls_input_done(struct input *in, enum call_status status, const char *result, size_t len,
                       const skiff_error *err)
 {
-    if (final(in->status))
+    if (calls__final(in->status))
         return;
     struct call *call = in->call;
     in->status = (uint8_t)status;
@@ -686,20 +665,20 @@ void calls_input_done(struct input *in, enum call_status status, const char *res
     if (call->parent[0])
         store_queue_graph(call, in); /* after it leaves memory, the call graph reads this */
     deliver(in);
-    if (call->durable && complete(call) && call->kind == CK_SPAWN_MAP)
+    if (call->durable && calls__complete(call) && call->kind == CK_SPAWN_MAP)
         store_queue(SW_CALL_OUTCOME, call, NULL);
-    maybe_free_input(in);
-    maybe_free_call(call);
+    calls__maybe_free_input(in);
+    calls__maybe_free_call(call);
 }
 
 void calls_gen_item(struct input *in, const char *value, size_t len)
 {
     struct call *call = in->call;
-    if (final(in->status) || call->kind != CK_GEN)
+    if (calls__final(in->status) || call->kind != CK_GEN)
         return;
     uint32_t seq = in->gen_items++;
     if (call->out)
-        stream_gen_item(call->out, seq, value, len);
+        calls__stream_gen_item(call->out, seq, value, len);
     if (call->durable) {
         store_queue_gen_item(call, seq, value, len);
         struct list_node *n, *t;
@@ -707,7 +686,7 @@ void calls_gen_item(struct input *in, const char *value, size_t len)
         {
             struct reader *r = container_of(n, struct reader, call_link);
             if (seq >= r->from)
-                stream_gen_item(r->s, seq, value, len);
+                calls__stream_gen_item(r->s, seq, value, len);
         }
     }
 }
@@ -753,10 +732,10 @@ void calls_input_committed(struct input *in, bool ok)
         return;
     }
     struct call *call = in->call;
-    if (final(in->status))
+    if (calls__final(in->status))
         in->stored = true;
-    maybe_free_input(in);
-    maybe_free_call(call);
+    calls__maybe_free_input(in);
+    calls__maybe_free_call(call);
 }
 
 void calls_call_committed(struct call *call, bool ok)
@@ -789,7 +768,7 @@ void calls_call_committed(struct call *call, bool ok)
             if (wire_end(&w) != SKIFF_OK)
                 conn_close(c);
         }
-        struct input *in = input_at(call, 0);
+        struct input *in = calls_input_at(call, 0);
         if (in) {
             in->stored = true;
             sched_enqueue(in);
@@ -799,27 +778,27 @@ void calls_call_committed(struct call *call, bool ok)
             reply_ok(&(struct reply_to){NULL, 0, l});
             call->store_pending--;
         }
-        maybe_free_call(call);
+        calls__maybe_free_call(call);
         return;
     }
     if (!ok) {
         /* An outcome of a single call or the summary of a spawn_map: retried through its input,
          * or (map summary) on the next change. */
-        struct input *in = input_at(call, 0);
+        struct input *in = calls_input_at(call, 0);
         if (in && call->kind != CK_SPAWN_MAP)
             retry_later(in);
         return;
     }
-    struct input *in = input_at(call, 0);
+    struct input *in = calls_input_at(call, 0);
     if (in && call->kind != CK_SPAWN_MAP)
-        maybe_free_input(in);
-    maybe_free_call(call);
+        calls__maybe_free_input(in);
+    calls__maybe_free_call(call);
 }
 
 /* --- CALL ------------------------------------------------------------------------------------- */
 
 /* web: the HTTP server serves fn as a web endpoint (the one way to call one). */
-static bool kind_ok(const struct reply_to *to, struct function *fn, bool gen, bool web,
+bool calls__kind_ok(const struct reply_to *to, struct function *fn, bool gen, bool web,
                     const char *what)
 {
     if (fn->cfg.web && !web) {
@@ -850,10 +829,13 @@ static bool kind_ok(const struct reply_to *to, struct function *fn, bool gen, bo
 void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
                    const char *args, size_t args_len, bool spawn, bool gen, const char *parent)
 {
-    if (!kind_ok(TO(c, rid), fn, gen, false, gen ? "remote_gen" : spawn ? "spawn" : "remote"))
+    if (!calls__kind_ok(TO(c, rid), fn, gen, false,
+                        gen     ? "remote_gen"
+                        : spawn ? "spawn"
+                                : "remote"))
         return;
-    struct call *call = call_new(fn, pool, gen ? CK_GEN : CK_SINGLE, parent);
-    struct input *in = call ? input_new(call, 0, args, args_len, false) : NULL;
+    struct call *call = calls__call_new(fn, pool, gen ? CK_GEN : CK_SINGLE, parent);
+    struct input *in = call ? calls__input_new(call, 0, args, args_len, false) : NULL;
     if (!in) {
         if (call)
             call_free(call);
@@ -884,7 +866,7 @@ void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct fun
 /* --- GET, CALL_INFO --------------------------------------------------------------------------- */
 
 /* Validates a call id from a request; replies with an error when it is bad. */
-static bool check_id(const struct reply_to *to, const char *call_id)
+bool calls__check_id(const struct reply_to *to, const char *call_id)
 {
     if (id_valid(call_id, "fc"))
         return true;
@@ -892,7 +874,7 @@ static bool check_id(const struct reply_to *to, const char *call_id)
     return false;
 }
 
-static bool expired(const struct stored_outcome *o)
+bool calls__expired(const struct stored_outcome *o)
 {
     return o->status == ST_EXPIRED || (o->expires && o->expires < store_now_ms());
 }
@@ -901,24 +883,25 @@ static bool expired(const struct stored_outcome *o)
 static void send_stored(const struct reply_to *to, const char *call_id,
                         const struct stored_outcome *o)
 {
-    if (expired(o))
-        reply_error(to, SKIFF_ERR_OUTPUT_EXPIRED,
-                    "the result of function call %s has expired (results are kept for %.0f s)",
-                    call_id, retention_s);
+    if (calls__expired(o))
+        reply_error(
+            to, SKIFF_ERR_OUTPUT_EXPIRED,
+            "the result of function call %s has calls__expired (results are kept for %.0f s)",
+            call_id, retention_s);
     else if (o->status == ST_SUCCESS)
         reply_value(to, o->result, o->result_len);
-    else if (final(o->status))
+    else if (calls__final(o->status))
         reply_err(to, &o->err);
     else
         reply_error(to, SKIFF_ERR_INTERNAL, "call %s is unfinished but not scheduled", call_id);
 }
 
-static void db_error(const struct reply_to *to, const char *call_id)
+void calls__db_error(const struct reply_to *to, const char *call_id)
 {
     reply_error(to, SKIFF_ERR_INTERNAL, "the server could not read call %s", call_id);
 }
 
-static void not_a_call(const struct reply_to *to, const char *call_id)
+void calls__not_a_call(const struct reply_to *to, const char *call_id)
 {
     reply_error(to, SKIFF_ERR_NOT_FOUND, "function call %s does not exist", call_id);
 }
@@ -929,9 +912,9 @@ static void get_stored_input(const struct reply_to *to, const char *call_id, uin
     struct stored_outcome o;
     int f = store_get_input(call_id, index, &o);
     if (f < 0)
-        db_error(to, call_id);
+        calls__db_error(to, call_id);
     else if (f == 0)
-        not_a_call(to, call_id);
+        calls__not_a_call(to, call_id);
     else
         send_stored(to, call_id, &o);
     if (f > 0)
@@ -944,13 +927,14 @@ static void get_stored(const struct reply_to *to, const char *call_id, int64_t i
     struct stored_call sc;
     int found = store_get_call(call_id, &sc);
     if (found <= 0) {
-        found < 0 ? db_error(to, call_id) : not_a_call(to, call_id);
+        found < 0 ? calls__db_error(to, call_id) : calls__not_a_call(to, call_id);
         return;
     }
     if (sc.kind == CK_GEN) {
         reply_error(to, SKIFF_ERR_INVALID,
                     "function call %s is a generator: read its items with get_gen", call_id);
-    } else if (sc.kind == CK_SPAWN_MAP && final(sc.outcome.status) && expired(&sc.outcome)) {
+    } else if (sc.kind == CK_SPAWN_MAP && calls__final(sc.outcome.status) &&
+               calls__expired(&sc.outcome)) {
         send_stored(to, call_id, &sc.outcome);
     } else if (sc.kind == CK_SPAWN_MAP) {
         if (index < 0) {
@@ -972,7 +956,7 @@ static void get_stored(const struct reply_to *to, const char *call_id, int64_t i
 static void get_to(const struct reply_to *to, const char *call_id, int64_t timeout_ms,
                    int64_t index)
 {
-    if (!check_id(to, call_id))
+    if (!calls__check_id(to, call_id))
         return;
     struct call *call = hmap_get(&calls_by_id, call_id);
     if (!call) {
@@ -988,7 +972,7 @@ static void get_to(const struct reply_to *to, const char *call_id, int64_t timeo
                     "function call %s is a generator: read its items with get_gen", call_id);
         return;
     }
-    if (is_map(call)) {
+    if (calls__is_map(call)) {
         if (index < 0) {
             reply_error(to, SKIFF_ERR_INVALID,
                         "function call %s has many inputs: give the index of the one to get",
@@ -1005,8 +989,8 @@ static void get_to(const struct reply_to *to, const char *call_id, int64_t timeo
     } else {
         index = 0;
     }
-    struct input *in = input_at(call, (uint32_t)index);
-    if (!in && !is_map(call)) {
+    struct input *in = calls_input_at(call, (uint32_t)index);
+    if (!in && !calls__is_map(call)) {
         store_flush();
         get_stored(to, call_id, index);
         return;
@@ -1023,7 +1007,7 @@ static void get_to(const struct reply_to *to, const char *call_id, int64_t timeo
         get_stored_input(to, call_id, (uint32_t)index);
         return;
     }
-    if (in && final(in->status)) {
+    if (in && calls__final(in->status)) {
         reply_outcome(to, in);
         return;
     }
@@ -1038,20 +1022,20 @@ static void get_to(const struct reply_to *to, const char *call_id, int64_t timeo
 /* The status a call shows in CALL_INFO. */
 static enum call_status call_status(const struct call *call)
 {
-    if (!is_map(call)) {
-        const struct input *in = input_at(call, 0);
+    if (!calls__is_map(call)) {
+        const struct input *in = calls_input_at(call, 0);
         return in ? (enum call_status)in->status : ST_SUCCESS;
     }
     if (call->cancelled)
         return ST_TERMINATED;
-    if (!complete(call))
+    if (!calls__complete(call))
         return call->n_final || call->n_live ? ST_RUNNING : ST_PENDING;
     return call->n_failed ? ST_FAILURE : ST_SUCCESS;
 }
 
 void calls_info(struct conn *c, uint64_t rid, const char *call_id)
 {
-    if (!check_id(TO(c, rid), call_id))
+    if (!calls__check_id(TO(c, rid), call_id))
         return;
     struct call *call = hmap_get(&calls_by_id, call_id);
     struct stored_call sc;
@@ -1070,12 +1054,13 @@ void calls_info(struct conn *c, uint64_t rid, const char *call_id)
         store_flush();
         int found = store_get_call(call_id, &sc);
         if (found <= 0) {
-            found < 0 ? db_error(TO(c, rid), call_id) : not_a_call(TO(c, rid), call_id);
+            found < 0 ? calls__db_error(TO(c, rid), call_id)
+                      : calls__not_a_call(TO(c, rid), call_id);
             return;
         }
         fn = apps_function(sc.function_id);
         status = sc.outcome.status;
-        if (final(status) && expired(&sc.outcome))
+        if (calls__final(status) && calls__expired(&sc.outcome))
             status = ST_EXPIRED;
         created = sc.created;
         n_inputs = sc.n_inputs;
@@ -1100,7 +1085,7 @@ void calls_info(struct conn *c, uint64_t rid, const char *call_id)
 
 static void cancel_input(struct input *in, bool terminate, const char *why)
 {
-    if (final(in->status))
+    if (calls__final(in->status))
         return;
     sched_cancel(in, terminate);
     skiff_error err = SKIFF_ERROR_INIT;
@@ -1114,7 +1099,7 @@ static void cancel_input(struct input *in, bool terminate, const char *why)
 static void cancel_call(struct call *call, bool terminate, const char *why)
 {
     call->cancelled = true;
-    if (is_map(call) && !call->closed) {
+    if (calls__is_map(call) && !call->closed) {
         call->closed = true; /* no more inputs will be accepted */
         if (call->durable)
             store_queue(SW_MAP_CLOSE, call, NULL);
@@ -1126,7 +1111,7 @@ static void cancel_call(struct call *call, bool terminate, const char *why)
         struct stream *s = call->out;
         call->out = NULL;
         stream_flush(s);
-        send_err(s->conn, s->rid, &err);
+        calls__send_err(s->conn, s->rid, &err);
         stream_free(s);
         call->owner = NULL;
         list_remove(&call->conn_link);
@@ -1135,7 +1120,7 @@ static void cancel_call(struct call *call, bool terminate, const char *why)
         while (!list_empty(&call->readers)) {
             struct reader *r = container_of(call->readers.next, struct reader, call_link);
             stream_flush(r->s);
-            send_err(r->s->conn, r->s->rid, &err);
+            calls__send_err(r->s->conn, r->s->rid, &err);
             stream_free(r->s);
             reader_free(r);
         }
@@ -1143,29 +1128,29 @@ static void cancel_call(struct call *call, bool terminate, const char *why)
     /* Hold the call while its inputs end (each end may try to free it). */
     call->store_pending++;
     for (uint32_t i = call->base, end = call->n_inputs; i < end; i++) {
-        struct input *in = input_at(call, i);
+        struct input *in = calls_input_at(call, i);
         if (in)
             cancel_input(in, terminate, why);
     }
     call->store_pending--;
     if (call->kind == CK_MAP)
         for (uint32_t i = call->base, end = call->n_inputs; i < end; i++) {
-            struct input *in = input_at(call, i);
+            struct input *in = calls_input_at(call, i);
             if (in && !in->delivered) {
                 in->delivered = true; /* nobody will read it now */
-                maybe_free_input(in);
+                calls__maybe_free_input(in);
             }
         }
-    maybe_free_call(call);
+    calls__maybe_free_call(call);
 }
 
 static void cancel_to(const struct reply_to *to, const char *call_id, bool terminate)
 {
-    if (!check_id(to, call_id))
+    if (!calls__check_id(to, call_id))
         return;
     struct call *call = hmap_get(&calls_by_id, call_id);
     if (call) {
-        if (!complete(call) || !call->closed) {
+        if (!calls__complete(call) || !call->closed) {
             log_info("cancelling %s%s", call->id, terminate ? ", terminating its containers" : "");
             cancel_call(call, terminate, NULL);
         }
@@ -1178,7 +1163,7 @@ static void cancel_to(const struct reply_to *to, const char *call_id, bool termi
         store_call_clear(&sc);
         reply_ok(to); /* already finished: nothing to do */
     } else {
-        found < 0 ? db_error(to, call_id) : not_a_call(to, call_id);
+        found < 0 ? calls__db_error(to, call_id) : calls__not_a_call(to, call_id);
     }
 }
 
@@ -1204,15 +1189,15 @@ void calls_start(struct call_listener *l, struct function *fn, struct function *
                  const char *args, size_t args_len, bool spawn, bool web, char call_id[ID_SIZE])
 {
     struct reply_to to = {NULL, 0, l};
-    if (!kind_ok(&to, fn, false, web, spawn ? "spawn" : "remote"))
+    if (!calls__kind_ok(&to, fn, false, web, spawn ? "spawn" : "remote"))
         return;
     if (args_len > payload_max) {
         reply_error(&to, SKIFF_ERR_REQUEST_SIZE,
                     "the arguments are %zu bytes, over the limit of %zu", args_len, payload_max);
         return;
     }
-    struct call *call = call_new(fn, pool, CK_SINGLE, NULL);
-    struct input *in = call ? input_new(call, 0, args, args_len, false) : NULL;
+    struct call *call = calls__call_new(fn, pool, CK_SINGLE, NULL);
+    struct input *in = call ? calls__input_new(call, 0, args, args_len, false) : NULL;
     if (!in) {
         if (call)
             call_free(call);
@@ -1246,7 +1231,7 @@ void calls_listener_gone(struct call_listener *l)
     if (l->waiter) {
         struct call *call = l->waiter->call;
         waiter_free(l->waiter);
-        maybe_free_call(call);
+        calls__maybe_free_call(call);
     }
     struct call *call = l->call;
     if (!call)
@@ -1254,382 +1239,15 @@ void calls_listener_gone(struct call_listener *l)
     l->call = NULL;
     call->listener = NULL;
     if (call->durable) {
-        maybe_free_call(call); /* the spawn still completes; nobody hears of it */
+        calls__maybe_free_call(call); /* the spawn still completes; nobody hears of it */
         return;
     }
     /* As for a client that disconnects during a blocking call. */
-    struct input *in = input_at(call, 0);
+    struct input *in = calls_input_at(call, 0);
     if (in && in->status == ST_PENDING)
         cancel_call(call, false, "its caller disconnected");
     else
-        maybe_free_call(call);
-}
-
-/* --- maps ------------------------------------------------------------------------------------- */
-
-void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
-                     bool spawn, const char *parent)
-{
-    if (!kind_ok(TO(c, rid), fn, false, false, spawn ? "spawn_map" : "map"))
-        return;
-    struct call *call = call_new(fn, pool, spawn ? CK_SPAWN_MAP : CK_MAP, parent);
-    if (!call) {
-        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory starting the map");
-        return;
-    }
-    if (spawn) {
-        call->durable = true;
-        call->spawn_conn = c;
-        call->spawn_rid = rid;
-        list_push(&c->calls, &call->conn_link);
-        store_queue(SW_CALL, call, NULL);
-        return;
-    }
-    call->owner = c;
-    call->owner_rid = rid;
-    list_push(&c->calls, &call->conn_link);
-    struct wire_writer w;
-    wire_begin(&w, conn_out(c), OP_OK, rid, 2);
-    wire_str(&w, "call_id", call->id);
-    wire_str(&w, "function_id", fn->id);
-    if (wire_end(&w) != SKIFF_OK)
-        conn_close(c);
-}
-
-/* A MAP_INPUTS of a spawn_map waiting for its commit. */
-struct inputs_ack {
-    struct conn *conn;
-    uint64_t rid;
-    struct call *call;
-    uint32_t start, count;
-    struct list_node conn_link;
-};
-
-void calls_inputs_committed(void *ack_p, bool ok)
-{
-    struct inputs_ack *ack = ack_p;
-    struct call *call = ack->call;
-    call->store_pending--;
-    if (ack->conn) {
-        if (ok) {
-            struct wire_writer w;
-            wire_begin(&w, conn_out(ack->conn), OP_OK, ack->rid, 1);
-            wire_int(&w, "count", ack->start + ack->count);
-            if (wire_end(&w) != SKIFF_OK)
-                conn_close(ack->conn);
-        } else {
-            conn_error(ack->conn, ack->rid, SKIFF_ERR_INTERNAL,
-                       "the server could not store the inputs (see its log; is the disk full?)");
-        }
-        list_remove(&ack->conn_link);
-    }
-    for (uint32_t i = ack->start; i < ack->start + ack->count; i++) {
-        struct input *in = input_at(call, i);
-        if (!in)
-            continue;
-        if (ok && !call->cancelled) {
-            in->stored = true;
-            sched_enqueue(in);
-        } else if (!ok) {
-            /* Never acknowledged: these inputs do not exist. */
-            input_free(in);
-        }
-    }
-    if (!ok && call->n_inputs == ack->start + ack->count) {
-        call->n_inputs = ack->start;
-        if (call->closed && !call->cancelled)
-            call->closed = false; /* the closing batch failed: the client may send it again */
-    }
-    mem_free(ack);
-    maybe_free_call(call);
-}
-
-/* Finds a map call for a MAP_INPUTS / OUTPUTS request; replies with an error when there is none
- * this conn may use. */
-static struct call *map_for(struct conn *c, uint64_t rid, const char *call_id)
-{
-    if (!check_id(TO(c, rid), call_id))
-        return NULL;
-    struct call *call = hmap_get(&calls_by_id, call_id);
-    if (!call) {
-        struct stored_call sc;
-        int found = store_get_call(call_id, &sc);
-        if (found > 0)
-            store_call_clear(&sc);
-        if (found < 0)
-            db_error(TO(c, rid), call_id);
-        else if (found > 0)
-            conn_error(c, rid, SKIFF_ERR_INVALID, "function call %s takes no more inputs", call_id);
-        else
-            not_a_call(TO(c, rid), call_id);
-        return NULL;
-    }
-    if (!is_map(call)) {
-        conn_error(c, rid, SKIFF_ERR_INVALID, "function call %s is not a map", call_id);
-        return NULL;
-    }
-    if (call->kind == CK_MAP && call->owner != c) {
-        conn_error(c, rid, SKIFF_ERR_INVALID,
-                   "map %s belongs to another connection (only spawn_map calls can be shared)",
-                   call_id);
-        return NULL;
-    }
-    return call;
-}
-
-void calls_map_inputs(struct conn *c, uint64_t rid, const char *call_id, int64_t start,
-                      const void *args_array, bool last)
-{
-    const msgpack_object *arr = args_array;
-    struct call *call = map_for(c, rid, call_id);
-    if (!call)
-        return;
-    if (call->cancelled) {
-        conn_error(c, rid, SKIFF_ERR_CANCELLED, "function call %s was cancelled", call_id);
-        return;
-    }
-    if (call->closed) {
-        conn_error(c, rid, SKIFF_ERR_INVALID,
-                   "function call %s has all its inputs (%u): no more can be added", call_id,
-                   call->n_inputs);
-        return;
-    }
-    if (start != (int64_t)call->n_inputs) {
-        conn_error(c, rid, SKIFF_ERR_INVALID,
-                   "inputs of %s start at %lld, but the call has %u: inputs must come in order "
-                   "without gaps or repeats",
-                   call_id, (long long)start, call->n_inputs);
-        return;
-    }
-    uint32_t n = arr->via.array.size;
-    if ((uint64_t)call->n_inputs + n > UINT32_MAX - 1) {
-        conn_error(c, rid, SKIFF_ERR_RESOURCE_EXHAUSTED, "a call holds at most %u inputs",
-                   UINT32_MAX - 1);
-        return;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        const msgpack_object *o = &arr->via.array.ptr[i];
-        if (o->type != MSGPACK_OBJECT_BIN) {
-            conn_error(c, rid, SKIFF_ERR_INVALID,
-                       "args[%u] is not bin (msgpack [args, kwargs]): no input was added", i);
-            return;
-        }
-        if (o->via.bin.size > payload_max) {
-            conn_error(c, rid, SKIFF_ERR_REQUEST_SIZE,
-                       "the arguments of input %u are %u bytes, over the limit of %zu",
-                       call->n_inputs + i, o->via.bin.size, payload_max);
-            return;
-        }
-    }
-    if (inputs_reserve(call, call->n_inputs + n) < 0)
-        goto nomem;
-    uint32_t first = call->n_inputs;
-    for (uint32_t i = 0; i < n; i++) {
-        const msgpack_object *o = &arr->via.array.ptr[i];
-        if (!input_new(call, first + i, o->via.bin.ptr, o->via.bin.size, false)) {
-            for (uint32_t k = 0; k < i; k++)
-                input_free(input_at(call, first + k));
-            goto nomem;
-        }
-    }
-    call->n_inputs = first + n;
-    if (last)
-        call->closed = true;
-    if (call->durable) {
-        struct inputs_ack *ack = mem_calloc(1, sizeof *ack);
-        if (!ack) {
-            for (uint32_t k = 0; k < n; k++)
-                input_free(input_at(call, first + k));
-            call->n_inputs = first;
-            call->closed = false;
-            goto nomem;
-        }
-        ack->conn = c;
-        ack->rid = rid;
-        ack->call = call;
-        ack->start = first;
-        ack->count = n;
-        list_push(&c->acks, &ack->conn_link);
-        call->store_pending++;
-        store_queue_inputs(call, first, n, ack, last);
-        return;
-    }
-    struct wire_writer w;
-    wire_begin(&w, conn_out(c), OP_OK, rid, 1);
-    wire_int(&w, "count", call->n_inputs);
-    if (wire_end(&w) != SKIFF_OK)
-        conn_close(c);
-    for (uint32_t i = 0; i < n; i++)
-        sched_enqueue(input_at(call, first + i));
-    maybe_end_map(call);
-    return;
-nomem:
-    conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory adding inputs: none was added");
-}
-
-static void map_owner_gone(struct stream *s, void *owner)
-{
-    (void)s;
-    struct call *call = owner;
-    call->out = NULL;
-}
-
-/* OUTPUTS of the live map this conn owns. */
-static void outputs_map(struct conn *c, uint64_t rid, struct call *call, uint32_t from)
-{
-    if (call->out) {
-        conn_error(c, rid, SKIFF_ERR_INVALID, "map %s already has an OUTPUTS stream", call->id);
-        return;
-    }
-    call->out = stream_new(c, rid, call, map_owner_gone);
-    if (!call->out) {
-        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory");
-        return;
-    }
-    for (uint32_t i = call->base > from ? call->base : from, end = call->n_inputs; i < end; i++) {
-        struct input *in = input_at(call, i);
-        if (!in || !final(in->status))
-            continue;
-        deliver_map_output(in);
-        maybe_free_input(in);
-    }
-    maybe_end_map(call);
-}
-
-/* Packs the stored outputs of a spawn_map into a reader's stream (store_each_output). */
-static void stored_output(void *arg, uint32_t index, const struct stored_outcome *o)
-{
-    struct reader *r = arg;
-    if (r->call && input_at(r->call, index))
-        return; /* in memory: sent below, or when it ends */
-    if (expired(o)) {
-        skiff_error err = {SKIFF_ERR_OUTPUT_EXPIRED, "OutputExpiredError", "the result has expired",
-                           NULL};
-        pack_output(stream_item(r->s), index, ST_FAILURE, NULL, 0, &err);
-    } else {
-        pack_output(stream_item(r->s), index, o->status, o->result, o->result_len, &o->err);
-    }
-    stream_item_done(r->s);
-}
-
-static void stored_item(void *arg, uint32_t seq, const char *value, size_t len)
-{
-    struct reader *r = arg;
-    stream_gen_item(r->s, seq, value, len);
-}
-
-/* OUTPUTS of a durable call (spawn_map or spawned generator), possibly not in memory. */
-static void outputs_durable(struct conn *c, uint64_t rid, const char *call_id, uint32_t from)
-{
-    store_flush(); /* whatever is queued becomes readable */
-    struct call *call = hmap_get(&calls_by_id, call_id);
-    struct stored_call sc;
-    int found = store_get_call(call_id, &sc);
-    if (found < 0) {
-        db_error(TO(c, rid), call_id);
-        return;
-    }
-    if (!call && found == 0) {
-        not_a_call(TO(c, rid), call_id);
-        return;
-    }
-    enum call_kind kind = call ? call->kind : (enum call_kind)sc.kind;
-    if (kind == CK_SINGLE) {
-        if (found > 0)
-            store_call_clear(&sc);
-        conn_error(c, rid, SKIFF_ERR_INVALID, "function call %s has one output: read it with get",
-                   call_id);
-        return;
-    }
-    struct reader *r = mem_calloc(1, sizeof *r);
-    struct stream *s = r ? stream_new(c, rid, r, reader_gone) : NULL;
-    if (!s) {
-        mem_free(r);
-        if (found > 0)
-            store_call_clear(&sc);
-        conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory");
-        return;
-    }
-    r->s = s;
-    r->from = from;
-    r->call = call;
-    list_init(&r->call_link);
-    if (found > 0 && expired(&sc.outcome) && final(sc.outcome.status)) {
-        store_call_clear(&sc);
-        stream_free(s);
-        mem_free(r);
-        conn_error(c, rid, SKIFF_ERR_OUTPUT_EXPIRED, "the outputs of function call %s have expired",
-                   call_id);
-        return;
-    }
-    int rc = kind == CK_GEN ? store_each_item(call_id, from, stored_item, r)
-                            : store_each_output(call_id, from, stored_output, r);
-    if (rc < 0) {
-        if (found > 0)
-            store_call_clear(&sc);
-        stream_free(s);
-        mem_free(r);
-        db_error(TO(c, rid), call_id);
-        return;
-    }
-    if (call) {
-        list_push(&call->readers, &r->call_link);
-        if (kind == CK_SPAWN_MAP) {
-            for (uint32_t i = call->base > from ? call->base : from, end = call->n_inputs; i < end;
-                 i++) {
-                struct input *in = input_at(call, i);
-                if (in && final(in->status))
-                    stream_output(s, in);
-            }
-            if (complete(call))
-                reader_end(r);
-        } else {
-            struct input *in = input_at(call, 0);
-            if (!in || final(in->status))
-                reader_end(r);
-        }
-    } else {
-        /* Everything is on disk: end with what the store says. */
-        stream_flush(s);
-        if (kind == CK_GEN && sc.outcome.status != ST_SUCCESS)
-            send_err(c, rid, &sc.outcome.err);
-        else if (kind == CK_GEN)
-            send_stream_end(c, rid, NULL, sc.items, false);
-        else
-            send_stream_end(c, rid, NULL, sc.n_inputs, false);
-        stream_free(s);
-        mem_free(r);
-    }
-    if (found > 0)
-        store_call_clear(&sc);
-}
-
-void calls_outputs(struct conn *c, uint64_t rid, const char *call_id, int64_t from)
-{
-    if (!check_id(TO(c, rid), call_id))
-        return;
-    if (from < 0 || from > UINT32_MAX) {
-        conn_error(c, rid, SKIFF_ERR_INVALID, "field 'from' is out of range");
-        return;
-    }
-    struct call *call = hmap_get(&calls_by_id, call_id);
-    if (call && call->kind == CK_MAP) {
-        if (call->owner != c) {
-            conn_error(c, rid, SKIFF_ERR_INVALID,
-                       "map %s belongs to another connection (only spawn_map calls can be "
-                       "shared)",
-                       call_id);
-            return;
-        }
-        outputs_map(c, rid, call, (uint32_t)from);
-        return;
-    }
-    if (call && call->kind == CK_GEN && !call->durable) {
-        conn_error(c, rid, SKIFF_ERR_INVALID,
-                   "function call %s is streamed to its caller and is not kept", call_id);
-        return;
-    }
-    outputs_durable(c, rid, call_id, (uint32_t)from);
+        calls__maybe_free_call(call);
 }
 
 /* --- restart ---------------------------------------------------------------------------------- */
@@ -1668,7 +1286,7 @@ void calls_restore_input(struct call *call, uint32_t index, const char *input_id
 {
     if (call->n_live == 0)
         call->base = index; /* the store hands them over in index order */
-    struct input *in = input_new(call, index, args, args_len, true);
+    struct input *in = calls__input_new(call, index, args, args_len, true);
     if (!in) {
         mem_free(args);
         log_error("out of memory restoring input %u of %s", index, call->id);
@@ -1688,7 +1306,7 @@ void calls_conn_closed(struct conn *c)
         struct waiter *w = container_of(c->waiters.next, struct waiter, conn_link);
         struct call *call = w->call;
         waiter_free(w);
-        maybe_free_call(call);
+        calls__maybe_free_call(call);
     }
     while (!list_empty(&c->acks)) {
         struct inputs_ack *ack = container_of(c->acks.next, struct inputs_ack, conn_link);
@@ -1707,15 +1325,15 @@ void calls_conn_closed(struct conn *c)
         if (call->kind == CK_SINGLE) {
             /* Nobody waits for a blocking call any more: drop it if it has not started; a
              * running one finishes and its result is discarded. */
-            struct input *in = input_at(call, 0);
+            struct input *in = calls_input_at(call, 0);
             if (in && in->status == ST_PENDING)
                 cancel_call(call, false, "its caller disconnected"); /* may free it */
             else
-                maybe_free_call(call);
-        } else if (!complete(call) || call->kind == CK_MAP) {
+                calls__maybe_free_call(call);
+        } else if (!calls__complete(call) || call->kind == CK_MAP) {
             cancel_call(call, false, "its caller disconnected"); /* may free it */
         } else {
-            maybe_free_call(call);
+            calls__maybe_free_call(call);
         }
     }
 }
@@ -1739,6 +1357,11 @@ const struct list_node *calls_children(const char *parent)
 {
     struct kids *k = hmap_get(&kids_by_parent, parent);
     return k ? &k->calls : NULL;
+}
+
+size_t calls__payload_max(void)
+{
+    return payload_max;
 }
 
 void calls_input_ran_on(struct input *in, const char *ct_id)
