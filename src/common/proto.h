@@ -48,9 +48,7 @@ enum proto_op {
 
     /* server <-> container (on the container's private socket, no rid) */
     OP_W_READY = 40, /* worker -> server: container_id, pid */
-    /* Version 1's one-input messages, retired once the batched ones below replace them. */
-    OP_W_INPUT = 41,       /* server -> worker: input_id, call_id, args */
-    OP_W_OUTPUT = 42,      /* worker -> server: input_id, value | code, type, message, traceback */
+    /* 41 and 42 were version 1's one-input W_INPUT / W_OUTPUT: retired, never reuse them. */
     OP_W_INIT_FAILED = 43, /* worker -> server: code, type, message[, traceback] */
     OP_W_STOP = 44,        /* server -> worker: finish and exit */
     OP_W_CANCEL = 45,      /* server -> worker: slot */
