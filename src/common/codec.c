@@ -180,7 +180,7 @@ static int convert(const msgpack_object *o, skiff_value **out, skiff_error *err,
             }
             /* msgpack-c hands out a NULL pointer for an empty string. */
             const char *key = kv->key.via.str.size ? kv->key.via.str.ptr : "";
-            rc = value_map_setn(v, key, kv->key.via.str.size, item);
+            rc = value_map_addn(v, key, kv->key.via.str.size, item);
             if (rc == SKIFF_ERR_INVALID) {
                 skiff_value_free(v);
                 return bad(err, "map key is not UTF-8 or holds a NUL");
@@ -189,6 +189,12 @@ static int convert(const msgpack_object *o, skiff_value **out, skiff_error *err,
                 skiff_value_free(v);
                 v = NULL;
             }
+        }
+        /* A repeated key keeps its first place and its last value. Checked once for the whole
+         * map, not at each key: a hostile map of a million keys costs O(n log n), not O(n^2). */
+        if (v && value_map_dedupe(v) != SKIFF_OK) {
+            skiff_value_free(v);
+            v = NULL;
         }
         break;
     default:

@@ -131,7 +131,7 @@ static int from_json(json_t *j, skiff_value **out, int depth, skiff_error *err)
                 skiff_value_free(v);
                 return rc;
             }
-            rc = value_map_setn(v, key, key_len, c);
+            rc = value_map_addn(v, key, key_len, c); /* jansson's object keys are distinct */
             if (rc != SKIFF_OK) {
                 skiff_value_free(v);
                 if (rc == SKIFF_ERR_INVALID)

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mem.h"
@@ -231,20 +232,9 @@ int skiff_list_append(skiff_value *list, skiff_value *item)
     return SKIFF_OK;
 }
 
-int value_map_setn(skiff_value *map, const char *key, size_t n, skiff_value *item)
+/* Appends key (n bytes, checked) and item to map without looking for key first. */
+static int map_append(skiff_value *map, const char *key, size_t n, skiff_value *item)
 {
-    if (!map || map->type != SKIFF_MAP || !item || !key || memchr(key, 0, n) ||
-        !utf8_valid(key, n)) {
-        skiff_value_free(item);
-        return SKIFF_ERR_INVALID;
-    }
-    for (size_t i = 0; i < map->u.map.n; i++) {
-        if (strlen(map->u.map.keys[i]) == n && !memcmp(map->u.map.keys[i], key, n)) {
-            skiff_value_free(map->u.map.vals[i]);
-            map->u.map.vals[i] = item;
-            return SKIFF_OK;
-        }
-    }
     if (map->u.map.n == map->u.map.cap) {
         size_t cap = map->u.map.cap ? map->u.map.cap * 2 : 4;
         char **keys = mem_realloc(map->u.map.keys, cap * sizeof *keys);
@@ -268,6 +258,98 @@ int value_map_setn(skiff_value *map, const char *key, size_t n, skiff_value *ite
     }
     map->u.map.keys[map->u.map.n] = k;
     map->u.map.vals[map->u.map.n++] = item;
+    return SKIFF_OK;
+}
+
+static bool key_ok(const skiff_value *map, const char *key, size_t n)
+{
+    return map && map->type == SKIFF_MAP && key && !memchr(key, 0, n) && utf8_valid(key, n);
+}
+
+int value_map_setn(skiff_value *map, const char *key, size_t n, skiff_value *item)
+{
+    if (!item || !key_ok(map, key, n)) {
+        skiff_value_free(item);
+        return SKIFF_ERR_INVALID;
+    }
+    for (size_t i = 0; i < map->u.map.n; i++) {
+        if (strlen(map->u.map.keys[i]) == n && !memcmp(map->u.map.keys[i], key, n)) {
+            skiff_value_free(map->u.map.vals[i]);
+            map->u.map.vals[i] = item;
+            return SKIFF_OK;
+        }
+    }
+    return map_append(map, key, n, item);
+}
+
+int value_map_addn(skiff_value *map, const char *key, size_t n, skiff_value *item)
+{
+    if (!item || !key_ok(map, key, n)) {
+        skiff_value_free(item);
+        return SKIFF_ERR_INVALID;
+    }
+    return map_append(map, key, n, item);
+}
+
+/* qsort context for value_map_dedupe: the map's keys (qsort has no context argument). */
+static char *const *dedupe_keys;
+
+static int by_key_then_position(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int c = strcmp(dedupe_keys[x], dedupe_keys[y]);
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+int value_map_dedupe(skiff_value *map)
+{
+    size_t n = map->u.map.n;
+    if (n < 2)
+        return SKIFF_OK;
+    size_t *order = mem_alloc(n * sizeof *order);
+    if (!order)
+        return SKIFF_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    dedupe_keys = map->u.map.keys;
+    qsort(order, n, sizeof *order, by_key_then_position);
+    dedupe_keys = NULL;
+    /* In each run of one key: the first position keeps its place and takes the last value (as
+     * setting the key again would); the others go. */
+    bool *gone = NULL;
+    for (size_t r = 0; r < n;) {
+        size_t e = r + 1;
+        while (e < n && !strcmp(map->u.map.keys[order[r]], map->u.map.keys[order[e]]))
+            e++;
+        if (e - r > 1) {
+            if (!gone && !(gone = mem_calloc(n, sizeof *gone))) {
+                mem_free(order);
+                return SKIFF_ERR_NOMEM;
+            }
+            size_t first = order[r], last = order[e - 1];
+            skiff_value_free(map->u.map.vals[first]);
+            map->u.map.vals[first] = map->u.map.vals[last];
+            map->u.map.vals[last] = NULL;
+            for (size_t k = r + 1; k < e; k++)
+                gone[order[k]] = true;
+        }
+        r = e;
+    }
+    if (gone) {
+        size_t w = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (gone[i]) {
+                mem_free(map->u.map.keys[i]);
+                skiff_value_free(map->u.map.vals[i]);
+                continue;
+            }
+            map->u.map.keys[w] = map->u.map.keys[i];
+            map->u.map.vals[w++] = map->u.map.vals[i];
+        }
+        map->u.map.n = w;
+        mem_free(gone);
+    }
+    mem_free(order);
     return SKIFF_OK;
 }
 

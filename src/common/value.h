@@ -37,5 +37,12 @@ bool utf8_valid(const char *p, size_t n);
 /* Sets key (n bytes, copied; must be valid UTF-8 without NUL) to item in map, taking item.
  * SKIFF_OK, SKIFF_ERR_INVALID, SKIFF_ERR_NOMEM. */
 int value_map_setn(skiff_value *map, const char *key, size_t n, skiff_value *item);
+/* Appends key and item without looking for key in map first (a decoder filling a map in O(n)):
+ * the caller knows the keys are distinct, or calls value_map_dedupe once the map is complete.
+ * Same checks and returns as value_map_setn. */
+int value_map_addn(skiff_value *map, const char *key, size_t n, skiff_value *item);
+/* Leaves one entry per key, as repeated value_map_setn calls would have: the first position,
+ * the last value. O(n log n). SKIFF_OK or SKIFF_ERR_NOMEM (the map is then unchanged). */
+int value_map_dedupe(skiff_value *map);
 
 #endif

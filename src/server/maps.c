@@ -374,4 +374,3 @@ void calls_outputs(struct conn *c, uint64_t rid, const char *call_id, int64_t fr
     }
     outputs_durable(c, rid, call_id, (uint32_t)from);
 }
-

@@ -555,3 +555,48 @@ TEST(torture_encode_decode)
     buf_deinit(&ref);
     skiff_value_free(m);
 }
+
+/* A repeated key keeps its first place and its last value, as setting it again would; a map of
+ * many keys decodes in O(n log n) (this one would take minutes with a check at each key). */
+TEST(map_keys_repeated_and_many)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b, codec_buf_write);
+    msgpack_pack_map(&pk, 4);
+    msgpack_pack_str_with_body(&pk, "a", 1);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_str_with_body(&pk, "b", 1);
+    msgpack_pack_int(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "a", 1);
+    msgpack_pack_int(&pk, 3);
+    msgpack_pack_str_with_body(&pk, "c", 1);
+    msgpack_pack_int(&pk, 4);
+    skiff_value *v = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(codec_decode_value(b.data, b.len, &v, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_map_len(v), 3);
+    ASSERT_EQ_STR(skiff_map_key(v, 0), "a");
+    ASSERT_EQ_INT(skiff_value_get_int(skiff_map_value(v, 0)), 3);
+    ASSERT_EQ_STR(skiff_map_key(v, 1), "b");
+    ASSERT_EQ_STR(skiff_map_key(v, 2), "c");
+    skiff_value_free(v);
+
+    const uint32_t n = 300000;
+    b.len = 0;
+    msgpack_pack_map(&pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        char key[16];
+        int len = snprintf(key, sizeof key, "k%u", i % (n - 1)); /* one key twice */
+        msgpack_pack_str_with_body(&pk, key, (size_t)len);
+        msgpack_pack_uint32(&pk, i);
+    }
+    double t0 = unit_now();
+    ASSERT_EQ_INT(codec_decode_value(b.data, b.len, &v, &err), SKIFF_OK);
+    ASSERT_LT_INT((unit_now() - t0) * 1000, 5000);
+    ASSERT_EQ_INT(skiff_map_len(v), n - 1);
+    ASSERT_EQ_INT(skiff_value_get_int(skiff_map_get(v, "k0")), n - 1);
+    skiff_value_free(v);
+    buf_deinit(&b);
+}
