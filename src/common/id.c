@@ -14,6 +14,10 @@ static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t last_ms;
 static unsigned char last_rand[10]; /* the 80-bit tail of the last id */
+/* Kernel randomness fetched ahead, so a busy server does not make a getrandom call for each new
+ * millisecond's id (one call fills 25 of them). Guarded by lock. */
+static unsigned char pool[250];
+static size_t pool_left;
 
 int id_random(void *p, size_t n)
 {
@@ -42,8 +46,13 @@ void id_new(char out[ID_SIZE], const char *prefix)
         for (int i = 9; i >= 0 && ++last_rand[i] == 0; i--)
             ;
     } else {
-        if (id_random(last_rand, sizeof last_rand) < 0)
-            memset(last_rand, 0, sizeof last_rand); /* never: getrandom does not fail here */
+        if (pool_left < sizeof last_rand) {
+            if (id_random(pool, sizeof pool) < 0)
+                memset(pool, 0, sizeof pool); /* never: getrandom does not fail here */
+            pool_left = sizeof pool;
+        }
+        memcpy(last_rand, pool + sizeof pool - pool_left, sizeof last_rand);
+        pool_left -= sizeof last_rand;
         last_rand[0] &= 0x7f;                       /* room to count up before overflowing */
         last_ms = ms;
     }
