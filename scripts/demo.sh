@@ -95,6 +95,7 @@ cd "$src"
 run 0 skiff deploy examples/square.c
 run 0 skiff deploy examples/another_app.c
 run 0 skiff deploy examples/jobs.c
+run 0 skiff deploy examples/web.c
 
 say "Call a function from the command line"
 run 0 skiff call my-shared-app square 42
@@ -123,6 +124,26 @@ expect '"status":"done"'
 say "A job that fails: its error type, message and traceback, exit status 1"
 run 1 skiff call example train_model '"job-2"' '{"seconds": 0, "fail": true}'
 grep -q ValueError "$tmp/err" || die "expected a ValueError"
+
+say "Many inputs at once: a map, one JSON array of arguments per line, results in order"
+printf '%s$ seq 1 5 | sed %s | skiff map my-shared-app square%s\n' "$dim" "'s/.*/[&]/'" "$off"
+out=$(seq 1 5 | sed 's/.*/[&]/' | skiff map my-shared-app square)
+echo "$out"
+[[ $out == $'1\n4\n9\n16\n25' ]] || die "expected 1 4 9 16 25"
+
+say "A class: enter builds the state once per container, the method returns it"
+run 0 skiff call my-shared-app MyLifecycleClass.foo
+[[ $out == '"hello world"' ]] || die "expected \"hello world\""
+
+say "A web endpoint, called with curl (examples/web.c)"
+run 0 skiff url web-demo greet
+url=${out//\"/} # the URL as a JSON string
+run 0 curl -s "$url?name=Ada"
+expect '"Hello, Ada!"'
+
+say "The call graph of the spawned job"
+run 0 skiff graph "$id"
+expect example.train_model
 
 say "What the server runs"
 run 0 skiff app list

@@ -53,7 +53,7 @@ void id_new(char out[ID_SIZE], const char *prefix)
         }
         memcpy(last_rand, pool + sizeof pool - pool_left, sizeof last_rand);
         pool_left -= sizeof last_rand;
-        last_rand[0] &= 0x7f;                       /* room to count up before overflowing */
+        last_rand[0] &= 0x7f; /* room to count up before overflowing */
         last_ms = ms;
     }
     memcpy(r, last_rand, sizeof r);

@@ -30,6 +30,9 @@
 #define FAST_MS 0.5
 /* How long a cancelled input may keep running before its container is killed. */
 #define CANCEL_GRACE_MS 5000
+/* What starting a container costs (ms), about: fork, exec, loading the app (docs/performance.md
+ * has the measured cold start). The autoscaler does not start one for less work than this. */
+#define START_COST_MS 5.0
 /* Times an input may be lost with its container before it fails (docs/protocol.md). */
 #define MAX_LOST 3
 
@@ -348,6 +351,12 @@ static int wanted(const struct function *fn)
     size_t work = fn->backlog + (size_t)fn->n_running;
     size_t per = (size_t)(c->target_inputs > 0 ? c->target_inputs : 1);
     size_t want = (work + per - 1) / per;
+    /* A function whose inputs take a fraction of a millisecond: the containers it has will
+     * finish the work sooner than a new one could start, so none is started for it. */
+    if (fn->avg_ms > 0 && fn->n_containers > 0 &&
+        (double)work * fn->avg_ms / ((double)fn->n_containers * c->max_inputs) < START_COST_MS &&
+        want > (size_t)fn->n_containers)
+        want = (size_t)fn->n_containers;
     if (work > 0)
         want += (size_t)c->buffer_containers;
     if (want < (size_t)c->min_containers)
