@@ -92,9 +92,11 @@ if ! "$build/bench/bench_skiff" --n "$n" --payload "$payload" >"$tmp/skiff.txt";
     exit 1
 fi
 
-echo "running skiff's memory benchmark (${BENCH_MEMORY_N:-1000000} queued inputs)..."
+echo "running skiff's memory benchmark (${BENCH_MEMORY_N:-1000000} queued inputs, then a map of" \
+    "${BENCH_BIG_MAP:-10000000} inputs)..."
 "$build/bench/bench_memory" --server-pid "$skiffd_pid" --n "${BENCH_MEMORY_N:-1000000}" \
-    --payload "$payload" >"$tmp/memory.txt" || { echo "bench: bench_memory failed" >&2; exit 1; }
+    --payload "$payload" --big "${BENCH_BIG_MAP:-10000000}" >"$tmp/memory.txt" ||
+    { echo "bench: bench_memory failed" >&2; exit 1; }
 echo "running the cold start..."
 SKIFF_SERVER=127.0.0.1:$pport "$build/bench/bench_coldstart" --n "$cold_n" --label process \
     >"$tmp/cold-process.txt"
