@@ -70,13 +70,18 @@ void calls_inputs_committed(void *ack_p, bool ok)
         struct input *in = calls_input_at(call, i);
         if (!in)
             continue;
-        if (ok && !call->cancelled) {
-            in->stored = true;
-            sched_enqueue(in);
-        } else if (!ok) {
-            /* Never acknowledged: these inputs do not exist. */
-            calls__input_free(in);
+        if (!ok) {
+            /* Never acknowledged: these inputs do not exist (one cancelled meanwhile goes once
+             * the write of its outcome, which failed with this commit, reports back). */
+            if (!in->store_pending)
+                calls__input_free(in);
+            continue;
         }
+        in->stored = true;
+        if (!calls__final(in->status))
+            sched_enqueue(in);
+        else
+            calls__maybe_free_input(in); /* cancelled before its commit: its outcome follows */
     }
     if (!ok && call->n_inputs == ack->start + ack->count) {
         call->n_inputs = ack->start;
