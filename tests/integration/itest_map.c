@@ -370,3 +370,44 @@ TEST(backlog_spreads_over_containers_up_to_the_maximum)
     skiff_function_free(fn);
     skiff_client_close(c);
 }
+
+TEST(cancelled_spawn_map)
+{
+    skiff_client *c = itest_connect();
+    skiff_function *fn = itest_lookup(c, "itest-probe", "serial"); /* one container */
+    skiff_value *xs = skiff_value_list();
+    for (int i = 0; i < 50; i++)
+        skiff_list_append(xs, skiff_value_int(100));
+    const skiff_value *lists[] = {xs};
+    skiff_call *call = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_SKIFF_OK(skiff_function_spawn_map(fn, lists, 1, NULL, &call, &err), &err);
+    ASSERT_SKIFF_OK(skiff_call_cancel(call, false, &err), &err);
+    /* Every input that had not finished is cancelled, and reads so, by index and in bulk. */
+    skiff_value *v = NULL;
+    ASSERT_SKIFF(skiff_call_get_index(call, 49, 10, &v, &err), SKIFF_ERR_CANCELLED, &err);
+    skiff_error_clear(&err);
+    skiff_map_options opts = {.return_exceptions = true};
+    skiff_map *m = NULL;
+    ASSERT_SKIFF_OK(skiff_call_iter(call, &opts, &m, &err), &err);
+    skiff_map_output o = {0};
+    int n = 0, cancelled = 0, rc;
+    while ((rc = skiff_map_next(m, &o, &err)) == SKIFF_OK) {
+        n++;
+        cancelled += o.error.code == SKIFF_ERR_CANCELLED;
+        skiff_map_output_clear(&o);
+    }
+    /* Every input has its outcome: the few that ran before the cancel, CancelledError for the
+     * others (one container, 100 ms each). */
+    ASSERT_SKIFF(rc, SKIFF_DONE, &err);
+    ASSERT_EQ_INT(n, 50);
+    ASSERT_GE_INT(cancelled, 45);
+    skiff_map_free(m);
+    skiff_call_free(call);
+    /* The function keeps working. */
+    char *json = itest_call_json(fn, "[0]", NULL);
+    free(json);
+    skiff_value_free(xs);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+}
