@@ -587,17 +587,39 @@ static void app_stop(struct conn *c, struct wire_msg *m)
     conn_ok(c, m->rid);
 }
 
+/* The JSON text of a class pool's parameters (malloc'd), or NULL for a plain function. */
+static char *params_json(const struct function *pool)
+{
+    if (!pool->params)
+        return NULL;
+    skiff_value *v = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    if (codec_decode_value(pool->params, pool->params_len, &v, &err) != SKIFF_OK) {
+        skiff_error_clear(&err);
+        return NULL;
+    }
+    char *json = skiff_value_to_json(v);
+    skiff_value_free(v);
+    return json;
+}
+
 static void container_list(struct conn *c, struct wire_msg *m)
 {
+    char app[256] = "";
+    if (wire_get(m, "app") && !need_str(c, m, "app", app, sizeof app))
+        return;
     size_t n = 0;
     for (struct container *ct = container_next(NULL); ct; ct = container_next(ct))
-        n++;
+        n += !app[0] || !strcmp(ct->fn->app->name, app);
     struct wire_writer w;
     wire_begin(&w, conn_out(c), OP_OK, m->rid, 1);
     wire_key(&w, "containers");
     wire_pack_array(&w, n);
     for (struct container *ct = container_next(NULL); ct; ct = container_next(ct)) {
-        wire_pack_map(&w, 8);
+        if (app[0] && strcmp(ct->fn->app->name, app))
+            continue;
+        char *params = params_json(ct->fn);
+        wire_pack_map(&w, 10);
         wire_pack_str(&w, "container_id");
         wire_pack_str(&w, ct->id);
         wire_pack_str(&w, "app");
@@ -614,6 +636,14 @@ static void container_list(struct conn *c, struct wire_msg *m)
         wire_pack_int(&w, ct->n_held);
         wire_pack_str(&w, "started");
         wire_pack_int(&w, ct->started / 1000);
+        wire_pack_str(&w, "sandboxed");
+        if (ct->sandbox)
+            msgpack_pack_true(&w.pk);
+        else
+            msgpack_pack_false(&w.pk);
+        wire_pack_str(&w, "params");
+        wire_pack_str(&w, params);
+        mem_free(params);
     }
     if (wire_end(&w) != SKIFF_OK)
         conn_error(c, m->rid, SKIFF_ERR_NOMEM, "out of memory listing containers");

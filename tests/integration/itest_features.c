@@ -285,6 +285,19 @@ TEST(class_pools_by_parameters)
     skiff_value_free(ra);
     skiff_value_free(rb);
     skiff_value_free(ra2);
+    /* The container list shows each pool's parameters. */
+    skiff_value *list = itest_container_list();
+    int pools = 0;
+    for (size_t i = 0; i < skiff_list_len(list); i++) {
+        const skiff_value *ct = skiff_list_get(list, i);
+        const char *f = skiff_value_get_string(skiff_map_get(ct, "function"), NULL);
+        const char *params = skiff_value_get_string(skiff_map_get(ct, "params"), NULL);
+        if (f && !strcmp(f, "Greeter") && params &&
+            (strstr(params, "\"hi\"") || strstr(params, "\"hey\"")))
+            pools++;
+    }
+    ASSERT_GE_INT(pools, 2);
+    skiff_value_free(list);
     /* A failing enter: InitFailureError for the callers of that parameter set only. */
     skiff_value *pf = itest_json("{\"word\": \"fail\"}");
     skiff_obj *f = NULL;
