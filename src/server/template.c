@@ -39,22 +39,23 @@
  * is killed itself. */
 #define GONE_GRACE_MS 2000
 
-struct template {
+struct template
+{
     char id[ID_SIZE]; /* "ta-...": names it in logs and in its worker's log prefix */
     struct function *pool;
     int version; /* the code version it runs */
     int pid;
-    int64_t started;   /* unix ms, for the log line when ready */
-    bool ready;        /* W_TEMPLATE_READY arrived: its enter_snap hooks ran */
-    bool failed;       /* W_INIT_FAILED arrived */
-    bool retired;      /* W_STOP sent: it forks no more */
-    bool exited;       /* its process ended */
-    bool finished;     /* ... and that was handled (finish) */
-    char why[160];     /* how it ended */
-    uv_process_t proc; /* its process */
-    uv_timer_t grace;  /* kills it when it lingers after its socket closed */
-    int handles;       /* open libuv handles (proc, grace); freed at 0 */
-    struct conn *conn; /* its socket; NULL once closed */
+    int64_t started;       /* unix ms, for the log line when ready */
+    bool ready;            /* W_TEMPLATE_READY arrived: its enter_snap hooks ran */
+    bool failed;           /* W_INIT_FAILED arrived */
+    bool retired;          /* W_STOP sent: it forks no more */
+    bool exited;           /* its process ended */
+    bool finished;         /* ... and that was handled (finish) */
+    char why[160];         /* how it ended */
+    uv_process_t proc;     /* its process */
+    uv_timer_t grace;      /* kills it when it lingers after its socket closed */
+    int handles;           /* open libuv handles (proc, grace); freed at 0 */
+    struct conn *conn;     /* its socket; NULL once closed */
     struct list_node kids; /* containers forked from it (struct container.tmpl_link) */
     struct list_node link; /* all templates */
 };
@@ -124,8 +125,8 @@ static void retire(struct template *t)
     if (t->retired || t->exited)
         return;
     t->retired = true;
-    log_debug("retiring snapshot template %s of %s.%s v%d", t->id, t->pool->app->name,
-              pool_name(t), t->version);
+    log_debug("retiring snapshot template %s of %s.%s v%d", t->id, t->pool->app->name, pool_name(t),
+              t->version);
     struct buf b;
     buf_init(&b, 0);
     struct wire_writer w;
@@ -306,8 +307,8 @@ static void finish(struct template *t)
 }
 
 /* Starts the template of pool fn for its current version. NULL on failure (logged). */
-static struct template *start(uv_loop_t *loop, const struct container_env *env,
-                              struct function *fn, const char *code_path)
+static struct template *start(uv_loop_t *loop, const struct container_env *env, struct function *fn,
+                              const char *code_path)
 {
     struct template *t = mem_calloc(1, sizeof *t);
     if (!t)
@@ -328,9 +329,9 @@ static struct template *start(uv_loop_t *loop, const struct container_env *env,
         mem_free(t);
         return NULL;
     }
-    char *args[] = {(char *)env->worker, "--template", "--fd", "3", "--code", (char *)code_path,
-                    "--class", fn->name, "--container", t->id, "--params", fn->params_key,
-                    NULL};
+    char *args[] = {(char *)env->worker, "--template",   "--fd",   "3",           "--code",
+                    (char *)code_path,   "--class",      fn->name, "--container", t->id,
+                    "--params",          fn->params_key, NULL};
     /* Its own output (an enter_snap hook's prints) goes to the server's stderr; each forked
      * container gets its own pipes for the logs. */
     t->proc.data = t;

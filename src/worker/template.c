@@ -51,9 +51,9 @@ struct kid {
 };
 
 struct tmpl {
-    int fd;            /* the socket to the server */
-    int sigfd;         /* SIGCHLD, read as a signalfd */
-    struct buf in;     /* bytes received */
+    int fd;        /* the socket to the server */
+    int sigfd;     /* SIGCHLD, read as a signalfd */
+    struct buf in; /* bytes received */
     struct wire_msg msg;
     int *fds; /* descriptors received and not yet taken by a T_FORK, oldest first */
     size_t nfds, capfds;
@@ -128,8 +128,9 @@ static int reap(struct tmpl *t)
         for (size_t i = 0; i < t->nkids; i++) {
             if (t->kids[i].pid != pid)
                 continue;
-            int rc = report(t, OP_T_EXITED, t->kids[i].id, pid,
-                            WIFEXITED(st) ? WEXITSTATUS(st) : -1, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+            int rc =
+                report(t, OP_T_EXITED, t->kids[i].id, pid, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+                       WIFSIGNALED(st) ? WTERMSIG(st) : 0);
             t->kids[i] = t->kids[--t->nkids];
             if (rc < 0)
                 return -1;

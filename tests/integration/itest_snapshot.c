@@ -29,8 +29,7 @@ struct snap {
     skiff_function *fn;
 };
 
-static struct snap snap_open(skiff_client *c, const char *dir, const char *mode,
-                             const char *method)
+static struct snap snap_open(skiff_client *c, const char *dir, const char *mode, const char *method)
 {
     struct snap s = {0};
     skiff_error err = SKIFF_ERROR_INIT;
@@ -84,10 +83,9 @@ struct info {
 static struct info info_of(const skiff_value *v)
 {
     ASSERT_EQ_INT(skiff_list_len(v), 4);
-    struct info in = {skiff_value_get_int(skiff_list_get(v, 0)),
-                      skiff_value_get_int(skiff_list_get(v, 1)),
-                      skiff_value_get_int(skiff_list_get(v, 2)),
-                      skiff_value_get_int(skiff_list_get(v, 3))};
+    struct info in = {
+        skiff_value_get_int(skiff_list_get(v, 0)), skiff_value_get_int(skiff_list_get(v, 1)),
+        skiff_value_get_int(skiff_list_get(v, 2)), skiff_value_get_int(skiff_list_get(v, 3))};
     return in;
 }
 
