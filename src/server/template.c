@@ -233,8 +233,6 @@ static void on_conn_close(struct conn *c)
 {
     struct template *t = c->owner;
     t->conn = NULL;
-    if (t->pool->tmpl == t)
-        t->pool->tmpl = NULL;
     if (t->exited) {
         finish(t); /* every message it sent before it died has been read */
         return;

@@ -7,8 +7,9 @@
  * prove that containers of a pool are forked from one template (the state is there, the
  * expensive hook ran once, in another process, the plain hook in each container), that a
  * forked container's crash still fails its input with the signal named, that a failing
- * enter_snap hook is an InitFailureError, that a redeploy retires the old template, and that no
- * template or forked container outlives the server.
+ * enter_snap hook is an InitFailureError, that a redeploy retires the old template, that a pool
+ * whose template died falls back to plain starts, and that no template or forked container
+ * outlives the server.
  */
 #include "itest.h"
 
@@ -237,4 +238,30 @@ TEST(snapshot_processes_end_with_the_server)
     WAIT_UNTIL(gone(r[0].snap_pid) && gone(r[0].pid) && gone(r[1].pid), 10,
                "the template and its containers to end with the server");
     itest_use(&itest_server);
+}
+
+TEST(snapshot_template_death_falls_back_to_plain_starts)
+{
+    char dir[ITEST_PATH];
+    skiff_client *c = begin(dir, "snap-death");
+    struct snap s = snap_open(c, dir, NULL, "info");
+    skiff_call *busy = itest_spawn_json(s.fn, "[1500]", NULL);
+    struct info first = info_call(s.fn);
+    ASSERT_NE_INT(first.snap_pid, first.pid);
+    /* The template dies: its containers die with it (the input one of them held runs again),
+     * and the pool's containers start normally from then on, running both hooks themselves. */
+    ASSERT_EQ_INT(kill((pid_t)first.snap_pid, SIGKILL), 0);
+    WAIT_UNTIL(gone(first.pid), 10, "the forked container to die with its template");
+    skiff_value *v = itest_get(busy, itest_scale(30));
+    struct info rerun = info_of(v);
+    skiff_value_free(v);
+    skiff_call_free(busy);
+    ASSERT_EQ_INT(rerun.sum, TABLE_SUM);
+    ASSERT_EQ_INT(rerun.snap_pid, rerun.pid);
+    struct info after = info_call(s.fn);
+    ASSERT_EQ_INT(after.sum, TABLE_SUM);
+    ASSERT_EQ_INT(after.snap_pid, after.pid);
+    ASSERT(gone(first.snap_pid));
+    snap_close(&s);
+    skiff_client_close(c);
 }
