@@ -76,7 +76,10 @@ static int send_buf(struct tmpl *t, struct buf *b)
         if (k < 0) {
             if (errno == EINTR)
                 continue;
-            log_error("template: cannot write to the server: %s", strerror(errno));
+            if (errno == EPIPE || errno == ECONNRESET)
+                log_debug("template: the server is gone"); /* it is stopping: no news */
+            else
+                log_error("template: cannot write to the server: %s", strerror(errno));
             return -1;
         }
         p += k;

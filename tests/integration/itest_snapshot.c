@@ -265,3 +265,43 @@ TEST(snapshot_template_death_falls_back_to_plain_starts)
     snap_close(&s);
     skiff_client_close(c);
 }
+
+TEST(snapshot_pools_of_a_sandboxing_server_are_forked_unsandboxed)
+{
+    static struct itest_server own;
+    itest_server_start(&own, NULL); /* sandboxes its containers when the machine can */
+    itest_deploy("tests/integration/apps/snapshot.c");
+    char dir[ITEST_PATH];
+    skiff_client *c = begin(dir, "snap-sandbox");
+    struct snap s = snap_open(c, dir, NULL, "info");
+    struct info r = info_call(s.fn);
+    ASSERT_EQ_INT(r.sum, TABLE_SUM);
+    ASSERT_NE_INT(r.snap_pid, r.pid);
+    /* The hooks wrote to the host's file system and the pids are the host's: not sandboxed. */
+    ASSERT_EQ_INT(lines_of(dir, "snap.log"), 1);
+    ASSERT(!gone(r.pid));
+    char *log = itest_read_file(own.log);
+    bool sandboxing = strstr(log, "containers are sandboxed") != NULL;
+    /* The server says so where it says that it sandboxes everything else. */
+    if (sandboxing)
+        ASSERT_STR_CONTAINS(log, "it and its forked containers are not sandboxed");
+    else
+        ASSERT(!strstr(log, "it and its forked containers are not sandboxed"));
+    free(log);
+    snap_close(&s);
+    skiff_client_close(c);
+    itest_server_stop(&own);
+    itest_use(&itest_server);
+}
+
+TEST(worker_template_mode_needs_a_class)
+{
+    char worker[ITEST_PATH];
+    snprintf(worker, sizeof worker, "%s/bin/skiff-worker", itest_build());
+    const char *argv[] = {worker, "--template", "--fd", "3", "--code",
+                          "x.so", "--function", "f",    NULL};
+    struct itest_run r = itest_exec(argv, NULL, 10);
+    ASSERT_EQ_INT(r.status, 2);
+    ASSERT_STR_CONTAINS(r.err, "--template goes with --class");
+    itest_run_free(&r);
+}
