@@ -150,16 +150,16 @@ echo
 echo "cold start: a call that needs a new container, to its first result (median of $cold_n, from"
 echo "the client: includes one round trip); target (DESIGN.md): under 5 ms for a process container"
 cold_row() { # LABEL FILE KEY
-    printf '  %-22s p50 %9s us   p99 %9s us\n' "$1" "$(value "$2" "$3"_p50_us)" "$(value "$2" "$3"_p99_us)"
+    printf '  %-24s p50 %9s us   p99 %9s us\n' "$1" "$(value "$2" "$3"_p50_us)" "$(value "$2" "$3"_p99_us)"
 }
 cold_row "process container" "$tmp/cold-process.txt" coldstart_process
 echo "  a class whose enter work takes 50 ms ($snap_n calls each, process containers):"
-cold_row "  in enter (each start)" "$tmp/cold-class-enter.txt" coldstart_class_enter
-cold_row "  in enter_snap (forked)" "$tmp/cold-class-snapshot.txt" coldstart_class_snapshot
+cold_row "  in enter, each start" "$tmp/cold-class-enter.txt" coldstart_class_enter
+cold_row "  in enter_snap, forked" "$tmp/cold-class-snapshot.txt" coldstart_class_snapshot
 if [[ $sandboxed -gt 0 ]]; then
     cold_row "sandboxed container" "$tmp/cold-sandboxed.txt" coldstart_sandboxed
 else
-    echo "  sandboxed container    not measured: $(grep -m1 -o 'containers run as plain processes.*' "$tmp/skiffd.log")"
+    echo "  sandboxed container      not measured: $(grep -m1 -o 'containers run as plain processes.*' "$tmp/skiffd.log")"
 fi
 
 echo
