@@ -9,7 +9,9 @@
 # payloads, and prints a table: each figure, the ratio skiff / Gearman, and the target from
 # DESIGN.md. Ratios are reported, never asserted. Then the cold start (bench_coldstart, app
 # bench/apps/coldstart.c, BENCH_COLD_N calls, default 200): on a second skiffd with
-# --no-sandbox (process containers) and on the first one (sandboxed when it runs as root).
+# --no-sandbox (process containers) and on the first one (sandboxed when it runs as root), and
+# on the --no-sandbox one for a class whose 50 ms of enter work runs in every container or once,
+# in the snapshot template its containers are forked from (BENCH_COLD_N / 4 calls each).
 # Stops the servers on exit.
 set -euo pipefail
 
@@ -100,6 +102,13 @@ echo "running skiff's memory benchmark (${BENCH_MEMORY_N:-1000000} queued inputs
 echo "running the cold start..."
 SKIFF_SERVER=127.0.0.1:$pport "$build/bench/bench_coldstart" --n "$cold_n" --label process \
     >"$tmp/cold-process.txt"
+# A class whose instances take 50 ms of work to enter, with that work in an enter_snap hook
+# (the pool's containers are forked from a template that did it once) and in a plain enter hook.
+snap_n=$(( cold_n / 4 > 10 ? cold_n / 4 : 10 ))
+SKIFF_SERVER=127.0.0.1:$pport "$build/bench/bench_coldstart" --n "$snap_n" --label class_enter \
+    --function Plain.start >"$tmp/cold-class-enter.txt"
+SKIFF_SERVER=127.0.0.1:$pport "$build/bench/bench_coldstart" --n "$snap_n" --label class_snapshot \
+    --function Snapped.start >"$tmp/cold-class-snapshot.txt"
 sandboxed=$(grep -c "containers are sandboxed" "$tmp/skiffd.log" || true)
 if [[ $sandboxed -gt 0 ]]; then
     SKIFF_SERVER=127.0.0.1:$sport "$build/bench/bench_coldstart" --n "$cold_n" --label sandboxed \
@@ -143,13 +152,16 @@ echo
 echo "cold start: a call that needs a new container, to its first result (median of $cold_n, from"
 echo "the client: includes one round trip); target (DESIGN.md): under 5 ms for a process container"
 cold_row() { # LABEL FILE KEY
-    printf '  %-22s p50 %9s us   p99 %9s us\n' "$1" "$(value "$2" "$3"_p50_us)" "$(value "$2" "$3"_p99_us)"
+    printf '  %-24s p50 %9s us   p99 %9s us\n' "$1" "$(value "$2" "$3"_p50_us)" "$(value "$2" "$3"_p99_us)"
 }
 cold_row "process container" "$tmp/cold-process.txt" coldstart_process
+echo "  a class whose enter work takes 50 ms ($snap_n calls each, process containers):"
+cold_row "  in enter, each start" "$tmp/cold-class-enter.txt" coldstart_class_enter
+cold_row "  in enter_snap, forked" "$tmp/cold-class-snapshot.txt" coldstart_class_snapshot
 if [[ $sandboxed -gt 0 ]]; then
     cold_row "sandboxed container" "$tmp/cold-sandboxed.txt" coldstart_sandboxed
 else
-    echo "  sandboxed container    not measured: $(grep -m1 -o 'containers run as plain processes.*' "$tmp/skiffd.log")"
+    echo "  sandboxed container      not measured: $(grep -m1 -o 'containers run as plain processes.*' "$tmp/skiffd.log")"
 fi
 
 echo

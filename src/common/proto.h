@@ -55,6 +55,11 @@ enum proto_op {
     OP_W_INPUTS = 46,      /* server -> worker: inputs [[slot, input_id, call_id, method, args]] */
     OP_W_OUTPUTS = 47,     /* worker -> server: outputs [[slot, kind, ...]] */
     OP_W_CRASH = 48,       /* worker -> server: slot, signal, message (from a signal handler) */
+    /* server <-> a class's snapshot template (its own private socket, no rid) */
+    OP_W_TEMPLATE_READY = 49, /* template -> server: pid (the enter_snap hooks ran) */
+    OP_T_FORK = 50,   /* server -> template: container_id; with SCM_RIGHTS socket, stdout, stderr */
+    OP_T_PID = 51,    /* template -> server: container_id, pid (the child was forked) */
+    OP_T_EXITED = 52, /* template -> server: container_id, pid, status, signal (the child ended) */
 };
 
 #endif

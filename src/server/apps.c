@@ -278,6 +278,7 @@ const char *apps_parse_config(const msgpack_object *e, struct fn_config *c)
         problem = bad;
     if (get_num(e, "scaledown_window", &c->scaledown_window) && c->scaledown_window < 0)
         problem = "scaledown_window";
+    c->snapshot = get_bool(e, "snapshot");
     if (get_num(e, "cpu", &c->cpu) && (c->cpu < 0 || c->cpu > 4096))
         problem = "cpu";
     const msgpack_object *r = wire_obj_get(e, "retries");

@@ -45,8 +45,9 @@ struct fn_config {
     int max_batch_size;      /* 0: not batched */
     int wait_ms;             /* how long a batch is gathered */
     struct retry_policy retries;
-    double cpu; /* cores a container may use; 0: the server's default */
-    int memory; /* MiB a container may use; 0: the server's default */
+    bool snapshot; /* classes: some enter hooks run before a snapshot (template.c) */
+    double cpu;    /* cores a container may use; 0: the server's default */
+    int memory;    /* MiB a container may use; 0: the server's default */
 };
 
 struct app;
@@ -83,6 +84,8 @@ struct function {
     int n_starting;              /* not ready yet */
     int n_running;               /* inputs held by containers */
     double avg_ms;               /* moving average of an input's time on a container */
+    struct template *tmpl;       /* pools of a snapshot class: its template, or NULL */
+    int tmpl_broken;             /* the version whose template failed: its starts are plain */
     struct list_node app_link;
 };
 

@@ -3,8 +3,10 @@
  *
  * A container's process is either a plain child (uv_spawn, which also makes the socket pair),
  * or, when the server can sandbox (sandbox.h), an init in its own namespaces and cgroup that
- * runs the worker; then the socket pair is made here. Both end in process_ended, which names
- * the cause (a signal, an exit status, the memory limit, our own kill) for the running input.
+ * runs the worker, or, for a snapshot class's pool, a child forked by the pool's template
+ * (template.h), which reports its pid and its exit; in the last two the socket pair and output
+ * pipes are made here. All end in process_ended, which names the cause (a signal, an exit
+ * status, the memory limit, our own kill) for the running input.
  */
 #include "container.h"
 
@@ -27,6 +29,7 @@
 #include "sandbox.h"
 #include "sched.h"
 #include "store.h"
+#include "template.h"
 
 extern char **environ;
 
@@ -242,14 +245,31 @@ static void process_ended(struct container *ct, int64_t status, int sig,
     uv_timer_stop(&ct->timer);
     list_remove(&ct->all_link);
     list_remove(&ct->dirty_link);
+    template_forget(ct);
     sched_container_exited(ct, why, ct->exit_reason ? 0 : sig);
     if (ct->sandbox) {
         sandbox_free(ct->sandbox);
         ct->sandbox = NULL;
-    } else {
+    } else if (!ct->forked) {
         uv_close((uv_handle_t *)&ct->proc, handle_closed);
     }
     uv_close((uv_handle_t *)&ct->timer, handle_closed);
+}
+
+void container_forked_pid(struct container *ct, int pid)
+{
+    ct->pid = pid;
+    if (ct->killed && !ct->exited)
+        kill(pid, SIGKILL); /* killed before the template had forked it */
+}
+
+void container_forked_exited(struct container *ct, int64_t status, int sig, const char *reason)
+{
+    if (ct->exited)
+        return;
+    if (reason && !ct->exit_reason)
+        ct->exit_reason = mem_strdup(reason);
+    process_ended(ct, status, sig, NULL);
 }
 
 static void on_process_exit(uv_process_t *p, int64_t status, int sig)
@@ -312,9 +332,7 @@ static void output_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         output_done(ct, i);
 }
 
-/* The worker's environment: ours without any SKIFF_* the worker must get from us, plus those. */
-static char **make_env(const struct container_env *env, const struct container *ct, char *store,
-                       size_t size)
+char **container_make_env(const struct container_env *env, const char *id, char *store, size_t size)
 {
     size_t n = 0;
     while (environ[n])
@@ -331,7 +349,7 @@ static char **make_env(const struct container_env *env, const struct container *
     int used = snprintf(store, size,
                         "SKIFF_SERVER=%s%cSKIFF_TOKEN_ID=%s%cSKIFF_TOKEN_SECRET=%s%c"
                         "SKIFF_CONTAINER_ID=%s%cSKIFF_PAYLOAD_MAX=%zu%c",
-                        env->server_addr, 0, env->token_id, 0, env->token_secret, 0, ct->id, 0,
+                        env->server_addr, 0, env->token_id, 0, env->token_secret, 0, id, 0,
                         env->payload_max, 0);
     if (used < 0 || (size_t)used >= size) {
         mem_free(out);
@@ -343,37 +361,52 @@ static char **make_env(const struct container_env *env, const struct container *
     return out;
 }
 
-/* Starts the worker as a plain child process (uv_spawn, which makes the socket pair). 0 or a
- * libuv error; on error the process handle needs closing unless it is UV_ENOMEM from us. */
-static int spawn_plain(uv_loop_t *loop, struct container *ct, const struct container_env *env,
-                       char **args, char **envp)
+int container_spawn(uv_loop_t *loop, uv_process_t *proc, uv_exit_cb exit_cb,
+                    const struct container_env *env, char **args, char **envp, struct conn *sock,
+                    uv_pipe_t *out)
 {
     uv_stdio_container_t stdio[4];
     stdio[0].flags = UV_IGNORE;
     for (int i = 0; i < 2; i++) {
-        /* stdout and stderr come back on pipes, for the logs */
-        stdio[1 + i].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-        stdio[1 + i].data.stream = (uv_stream_t *)&ct->output[i];
+        if (out) {
+            /* stdout and stderr come back on pipes, for the logs */
+            stdio[1 + i].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+            stdio[1 + i].data.stream = (uv_stream_t *)&out[i];
+        } else {
+            stdio[1 + i].flags = UV_INHERIT_FD;
+            stdio[1 + i].data.fd = 2;
+        }
     }
     stdio[3].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
-    stdio[3].data.stream = &ct->conn->h.stream;
+    stdio[3].data.stream = &sock->h.stream;
     uv_process_options_t opts = {0};
-    opts.exit_cb = on_process_exit;
+    opts.exit_cb = exit_cb;
     opts.file = env->worker;
     opts.args = args;
     opts.env = envp;
     opts.stdio = stdio;
     opts.stdio_count = 4;
+    return uv_spawn(loop, proc, &opts);
+}
+
+/* Starts the worker as a plain child process (uv_spawn, which makes the socket pair). 0 or a
+ * libuv error; on error the process handle needs closing unless it is UV_ENOMEM from us. */
+static int spawn_plain(uv_loop_t *loop, struct container *ct, const struct container_env *env,
+                       char **args, char **envp)
+{
     ct->proc.data = ct;
-    int rc = uv_spawn(loop, &ct->proc, &opts);
+    int rc =
+        container_spawn(loop, &ct->proc, on_process_exit, env, args, envp, ct->conn, ct->output);
     if (rc == 0)
         ct->pid = ct->proc.pid;
     return rc;
 }
 
-/* Starts the worker in a sandbox (sandbox.c) with the socket pair made here. 0 or -1 (logged);
- * nothing but the container's conn is left to close on failure. */
-static int spawn_sandboxed(struct container *ct, char **args, char **envp)
+/* Makes the container's socket pair and output pipes here, for a sandbox or a template to pass
+ * on: our ends go to ct's conn and output pipes, the worker's ends to fds[0] (socket), fds[1]
+ * (stdout) and fds[2] (stderr), which the caller closes. 0 or -1 (logged); nothing but the
+ * container's conn is left to close on failure. */
+static int make_channels(struct container *ct, int fds[3])
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -404,25 +437,51 @@ static int spawn_sandboxed(struct container *ct, char **args, char **envp)
             close(sv[1]);
             return -1;
         }
+    fds[0] = sv[1];
+    fds[1] = out[0][1];
+    fds[2] = out[1][1];
+    return 0;
+}
+
+/* Starts the worker in a sandbox (sandbox.c) with the socket pair made here. 0 or -1 (logged);
+ * nothing but the container's conn is left to close on failure. */
+static int spawn_sandboxed(struct container *ct, char **args, char **envp)
+{
+    int fds[3];
+    if (make_channels(ct, fds) < 0)
+        return -1;
     struct sandbox_spawn sp = {.id = ct->id,
                                .argv = args,
                                .envp = envp,
-                               .fd3 = sv[1],
-                               .fd1 = out[0][1],
-                               .fd2 = out[1][1],
+                               .fd3 = fds[0],
+                               .fd1 = fds[1],
+                               .fd2 = fds[2],
                                .cpu = ct->fn->cfg.cpu,
                                .memory_mib = ct->fn->cfg.memory};
     char err[512];
     ct->sandbox = sandbox_start(uv_handle_get_loop((uv_handle_t *)&ct->conn->h.handle), &sp,
                                 on_sandbox_exit, ct, &ct->pid, err, sizeof err);
-    close(sv[1]);
-    close(out[0][1]);
-    close(out[1][1]);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
     if (!ct->sandbox) {
         log_error("cannot start a container for %s.%s: %s", ct->fn->app->name, ct->fn->name, err);
         return -1;
     }
     return 0;
+}
+
+/* Has the pool's snapshot template fork the worker (template.c), with the socket pair and
+ * pipes made here. 0 or -1 (logged); nothing but the container's conn is left to close. */
+static int spawn_forked(uv_loop_t *loop, struct container *ct, const struct container_env *env,
+                        const char *code_path)
+{
+    int fds[3];
+    if (make_channels(ct, fds) < 0)
+        return -1;
+    int rc = template_fork(loop, env, ct, code_path, fds);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    return rc;
 }
 
 struct container *container_start(uv_loop_t *loop, const struct container_env *env,
@@ -445,7 +504,7 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
         return NULL;
     }
     char envstore[2048];
-    char **envp = make_env(env, ct, envstore, sizeof envstore);
+    char **envp = container_make_env(env, ct->id, envstore, sizeof envstore);
     /* A plain function: --function NAME; a class's pool: --class NAME --params B64. */
     char *args[] = {(char *)env->worker,
                     "--fd",
@@ -464,13 +523,20 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
         ct->output[i].data = ct;
         buf_init(&ct->log_part[i], 2 * LOGS_LINE_MAX);
     }
-    bool sandboxed = sandbox_enabled();
-    int rc = !envp       ? UV_ENOMEM
-             : sandboxed ? (spawn_sandboxed(ct, args, envp) < 0 ? UV_EINVAL : 0)
-                         : spawn_plain(loop, ct, env, args, envp);
+    list_init(&ct->tmpl_link);
+    ct->forked = template_wanted(fn);
+    /* Forked containers share their template's process setting: never in a sandbox of their
+     * own (template.h). */
+    bool sandboxed = !ct->forked && sandbox_enabled();
+    int rc = !envp        ? UV_ENOMEM
+             : ct->forked ? (spawn_forked(loop, ct, env, code_path) < 0 ? UV_EINVAL : 0)
+             : sandboxed  ? (spawn_sandboxed(ct, args, envp) < 0 ? UV_EINVAL : 0)
+                          : spawn_plain(loop, ct, env, args, envp);
     mem_free(envp);
+    /* Without a process handle of its own: sandboxed or forked. */
+    bool no_proc = sandboxed || ct->forked;
     if (rc < 0) {
-        if (!sandboxed)
+        if (!no_proc)
             log_error("cannot start a container for %s.%s (%s): %s", fn->app->name, fn->name,
                       env->worker, uv_strerror(rc));
         struct conn *c = ct->conn;
@@ -479,17 +545,17 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
         conn_close(c);
         /* The two output pipes, and the process handle uv_spawn initialised though it
          * failed. */
-        ct->handles = envp && !sandboxed ? 3 : 2;
+        ct->handles = envp && !no_proc ? 3 : 2;
         uv_close((uv_handle_t *)&ct->output[0], handle_closed);
         uv_close((uv_handle_t *)&ct->output[1], handle_closed);
-        if (envp && !sandboxed)
+        if (envp && !no_proc)
             uv_close((uv_handle_t *)&ct->proc, handle_closed);
         return NULL;
     }
     uv_timer_init(loop, &ct->timer);
     ct->timer.data = ct;
     /* The timer, the two output pipes, and the process handle of a plain one. */
-    ct->handles = sandboxed ? 3 : 4;
+    ct->handles = no_proc ? 3 : 4;
     for (int i = 0; i < 2; i++) {
         ct->output_open[i] = true;
         if (uv_read_start((uv_stream_t *)&ct->output[i], output_alloc, output_read) < 0)
@@ -499,7 +565,10 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     if (conn_start(ct->conn) < 0)
         container_kill(ct, "its socket could not be read");
     log_debug("container %s started for %s.%s v%d (pid %d%s)", ct->id, fn->app->name, fn->name,
-              ct->version, ct->pid, sandboxed ? ", sandboxed" : "");
+              ct->version, ct->pid,
+              sandboxed    ? ", sandboxed"
+              : ct->forked ? ", forked from its snapshot template"
+                           : "");
     return ct;
 }
 
@@ -663,6 +732,10 @@ void container_kill(struct container *ct, const char *reason)
         ct->exit_reason = mem_strdup(reason);
     if (ct->sandbox)
         sandbox_kill(ct->sandbox);
-    else
+    else if (ct->forked) {
+        /* Its template reports the exit; one not forked yet is killed when its pid comes. */
+        if (ct->pid > 0)
+            kill(ct->pid, SIGKILL);
+    } else
         uv_process_kill(&ct->proc, SIGKILL);
 }

@@ -5,8 +5,9 @@
  * protocol.md, "Container operations"). This module owns the process and the socket, and the
  * container's side of the input bookkeeping: the inputs it holds (sent, not yet finished), their
  * slots, and the batching of W_INPUTS frames (inputs given to a container during one loop
- * iteration leave in one frame, at container_flush_all). Policy (which input runs where, when to
- * stop, what a lost input becomes) is sched.c's, which it tells about every event.
+ * iteration leave in one frame, at container_flush_all). A container of a snapshot class's
+ * pool is forked from the pool's template instead of started (template.h). Policy (which input runs
+ * where, when to stop, what a lost input becomes) is sched.c's, which it tells about every event.
  */
 #ifndef SKIFF_SERVER_CONTAINER_H
 #define SKIFF_SERVER_CONTAINER_H
@@ -61,6 +62,10 @@ struct container {
     struct sandbox *sandbox; /* its namespaces and cgroup (sandbox.h), or NULL: a plain process */
     int exit_code;           /* the error for the inputs it held when it died: 0 (RemoteError),
                                 or SKIFF_ERR_OUT_OF_MEMORY when it exceeded its memory limit */
+    bool forked;             /* forked from its pool's snapshot template (template.h), whose
+                                messages give its pid and its exit */
+    struct template *tmpl;   /* that template while it may still report on it, or NULL */
+    struct list_node tmpl_link;
     struct list_node fn_link;
     struct list_node all_link;
     struct list_node dirty_link; /* on the flush list while n_unsent > 0 */
@@ -96,6 +101,23 @@ void container_flush_all(void);
 void container_stop(struct container *ct);
 /* Kills the container now (SIGKILL); reason is reported to the inputs it holds. */
 void container_kill(struct container *ct, const char *reason);
+
+/* A forked container's process is pid (the template forked it). */
+void container_forked_pid(struct container *ct, int pid);
+/* A forked container's process ended: status is its exit status (-1: none), sig the signal that
+ * killed it (0: none); reason (or NULL) says why when the template cannot tell (it died). */
+void container_forked_exited(struct container *ct, int64_t status, int sig, const char *reason);
+/* Spawns skiff-worker (env->worker) with args and envp: its fd 3 is the socket of sock (made by
+ * uv_spawn), its stdout and stderr pipes it makes into out[0] and out[1], or with out NULL the
+ * server's stderr. 0 or a libuv error (then proc needs closing all the same). */
+int container_spawn(uv_loop_t *loop, uv_process_t *proc, uv_exit_cb exit_cb,
+                    const struct container_env *env, char **args, char **envp, struct conn *sock,
+                    uv_pipe_t *out);
+/* The worker's environment for the container or template id: ours without the SKIFF_* it must
+ * get from us, plus those (docs/protocol.md), with their text in store[0..size). A mem_alloc'd
+ * array (free it alone), or NULL when out of memory or store is too small. */
+char **container_make_env(const struct container_env *env, const char *id, char *store,
+                          size_t size);
 
 /* Every container, for listings. */
 struct container *container_next(struct container *prev);

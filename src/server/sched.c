@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "container.h"
+#include "template.h"
 
 /* Inputs a container may hold beyond what it runs at once, for functions whose inputs take
  * well under a millisecond: enough to cover a round trip to the worker at full speed. */
@@ -486,6 +487,7 @@ void sched_function_changed(struct function *fn)
                 sched_function_changed(fn->pools.slots[i].val);
         return;
     }
+    template_pool_changed(fn); /* a snapshot template of old code retires */
     struct list_node *n, *t;
     list_for_each_safe(n, t, &fn->containers)
     {
@@ -689,6 +691,7 @@ void sched_shutdown(void)
             retire(ct);
         container_kill(ct, "the server is shutting down");
     }
+    template_shutdown();
     uv_close((uv_handle_t *)&retry_timer, NULL);
     mem_free(delayed);
     delayed = NULL;

@@ -174,7 +174,7 @@ int worker_local_call(const char *app, const char *function, const skiff_value *
     if (open_target(&t, def, function, &method, err) != SKIFF_OK)
         return SKIFF_ERR_INIT_FAILURE;
     skiff_error herr = SKIFF_ERROR_INIT;
-    if (worker_target_enter(&t, NULL, &herr) != SKIFF_OK) {
+    if (worker_target_enter(&t, NULL, WORKER_ENTER_ALL, &herr) != SKIFF_OK) {
         worker_target_deinit(&t);
         if (err) {
             skiff_error_clear(err);

@@ -3,7 +3,9 @@
  * server on fd 3, protocol version 2 (docs/protocol.md, "Container operations").
  *
  * Startup loads the app, opens the target (the function, or the class with its parameters and
- * state), runs the class's enter hooks, and answers W_READY (or W_INIT_FAILED and exit 1). From
+ * state), runs the class's enter hooks, and answers W_READY (or W_INIT_FAILED and exit 1). A
+ * snapshot template (--template, template.c) runs only the enter_snap hooks and forks; each
+ * forked child carries on here as a container that runs the remaining enter hooks. From
  * then on the server sends W_INPUTS (many inputs per frame, each with its slot), W_CANCEL (by
  * slot) and W_STOP; the worker answers with W_OUTPUTS frames carrying one entry per finished
  * input (or generator item) and keeps every input it received queued in arrival order.
@@ -1177,7 +1179,24 @@ int worker_run(const struct worker_opts *o)
     int status;
     if (load(w, o, &err) == SKIFF_OK) {
         worker_crash_notes();
-        if (worker_target_enter(&w->target, w->container_id, &err) == SKIFF_OK &&
+        int phases = WORKER_ENTER_ALL;
+        if (o->template_mode) {
+            /* A snapshot template: the enter_snap hooks run here, once; each container forked
+             * from it returns below as a container that runs the remaining hooks. */
+            if (worker_target_enter(&w->target, w->container_id, WORKER_ENTER_SNAP, &err) !=
+                SKIFF_OK)
+                goto failed;
+            worker_close_client(); /* a hook's connection must not be shared by the children */
+            status = worker_template_serve(w->fd, &w->container_id);
+            if (status >= 0) {
+                worker_crash_exiting();
+                cleanup(w);
+                return status;
+            }
+            worker_crash_setup(w->fd, w->container_id);
+            phases = WORKER_ENTER_REST;
+        }
+        if (worker_target_enter(&w->target, w->container_id, phases, &err) == SKIFF_OK &&
             start_jobs(w, &err) == SKIFF_OK) {
             __atomic_store_n(&wk_active, true, __ATOMIC_RELEASE);
             status = send_ready(w) < 0 ? 1 : w->threaded ? serve_pool(w) : serve_single(w);
@@ -1191,6 +1210,7 @@ int worker_run(const struct worker_opts *o)
             return status;
         }
     }
+failed:
     worker_crash_exiting();
     status = init_failed(w, &err);
     skiff_error_clear(&err);

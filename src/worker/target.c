@@ -5,7 +5,8 @@
  * the class (inputs name theirs), decodes and validates the instance's parameters against the
  * class's parameter signature (the same binder as function arguments, so a wrong type or an
  * unknown name reads like Python's TypeError), allocates the zeroed state struct and runs the
- * enter hooks: those marked to run before a snapshot first (enter_snap), then the others. A
+ * enter hooks: those marked to run before a snapshot first (enter_snap), then the others (a
+ * snapshot template runs the first phase only and its forked containers the second). A
  * failing hook or bad parameters is an InitFailureError whose message says which hook or
  * parameter and why; the container never becomes ready. Exit hooks run once, when the container
  * stops, only if every enter hook succeeded.
@@ -204,13 +205,16 @@ static int run_hook(const struct worker_target *t, skiff_hook hook, const char *
     return raised->code;
 }
 
-int worker_target_enter(struct worker_target *target, const char *container_id, skiff_error *err)
+int worker_target_enter(struct worker_target *target, const char *container_id, int phases,
+                        skiff_error *err)
 {
     const struct skiff_class_def *c = target->cls;
     if (!c)
         return SKIFF_OK;
     const skiff_hook *lists[2] = {c->enter_snap, c->enter};
-    for (int l = 0; l < 2; l++)
+    for (int l = 0; l < 2; l++) {
+        if (!(phases & (l == 0 ? WORKER_ENTER_SNAP : WORKER_ENTER_REST)))
+            continue;
         for (int i = 0; i < SKIFF_MAX_HOOKS && lists[l][i]; i++) {
             skiff_error raised = SKIFF_ERROR_INIT;
             if (run_hook(target, lists[l][i], container_id, &raised) != SKIFF_OK) {
@@ -226,7 +230,10 @@ int worker_target_enter(struct worker_target *target, const char *container_id, 
                 return SKIFF_ERR_INIT_FAILURE;
             }
         }
-    target->entered = true;
+    }
+    /* Exit hooks are due once the instance is whole: the plain enter hooks ran. */
+    if (phases & WORKER_ENTER_REST)
+        target->entered = true;
     return SKIFF_OK;
 }
 

@@ -6,6 +6,9 @@
  *     skiff-worker --fd 3 --code PATH --class NAME [--params B64] --container ID
  *         run as a container of a function, or of a class instance (params: base64 of the
  *         msgpack map of its parameters): the server's socket on fd 3
+ *     skiff-worker --template --fd 3 --code PATH --class NAME [--params B64] --container ID
+ *         a class's snapshot template: runs the enter_snap hooks once, then forks a container
+ *         for each order of the server (template.c)
  *     skiff-worker --describe PATH
  *         print the app's declarations as JSON (used by `skiff deploy`)
  *
@@ -21,6 +24,7 @@
 static const char usage[] =
     "usage: skiff-worker --fd FD --code PATH --function NAME [--container ID]\n"
     "       skiff-worker --fd FD --code PATH --class NAME [--params B64] [--container ID]\n"
+    "       skiff-worker --template --fd FD --code PATH --class NAME [--params B64]\n"
     "       skiff-worker --describe PATH\n"
     "\n"
     "Runs one function (or one instance of a class) of a skiff app as a container of skiffd:\n"
@@ -66,6 +70,10 @@ int skiff__worker_main(int argc, char **argv)
                             : !strcmp(a, "--container") ? &o.container_id
                             : !strcmp(a, "--describe")  ? &describe
                                                         : NULL;
+        if (!strcmp(a, "--template")) {
+            o.template_mode = true;
+            continue;
+        }
         bool is_fd = !strcmp(a, "--fd");
         if (!slot && !is_fd)
             return bad_usage("unknown argument", a);
@@ -88,6 +96,8 @@ int skiff__worker_main(int argc, char **argv)
         return bad_usage("--fd, --code and one of --function or --class are required", NULL);
     if (o.params && !o.cls)
         return bad_usage("--params goes with --class", NULL);
+    if (o.template_mode && !o.cls)
+        return bad_usage("--template goes with --class", NULL);
     if (!o.container_id)
         o.container_id = getenv("SKIFF_CONTAINER_ID");
     if (!o.container_id || !*o.container_id)

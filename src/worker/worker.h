@@ -12,6 +12,7 @@
  *   describe.c  `skiff-worker --describe PATH`: the app's declarations as JSON, for deploy
  *   run.c       the container protocol on fd 3: W_READY, W_INPUTS -> W_OUTPUTS, cancel, stop
  *   exec.c      running one input or batch: binding, the call, generators, batches
+ *   template.c  --template: a class's snapshot template, forking containers on the server's order
  *   crash.c     W_CRASH and a line on stderr when user code dies of a fatal signal or exits
  *   ctx.c       the skiff_ctx API of include/skiff/app.h (arguments, identity, raising, client)
  *   local.c     worker_local_call: running a function in the calling process
@@ -119,9 +120,16 @@ int worker_prepare_function(const struct skiff_function_def *def, struct worker_
 int worker_target_open(struct worker_target *target, const struct skiff_app_def *app,
                        const char *function, const char *cls, const void *params, size_t len,
                        skiff_error *err);
-/* Runs the class's enter hooks (enter_snap first, then enter; none for a function). SKIFF_OK, or
+/* Which enter hooks worker_target_enter runs: those run before a snapshot (enter_snap), the
+ * others (enter), or both in that order. */
+#define WORKER_ENTER_SNAP 1
+#define WORKER_ENTER_REST 2
+#define WORKER_ENTER_ALL (WORKER_ENTER_SNAP | WORKER_ENTER_REST)
+/* Runs the class's enter hooks of the given phases (enter_snap first, then enter; none for a
+ * function); the exit hooks become due once the WORKER_ENTER_REST phase succeeded. SKIFF_OK, or
  * SKIFF_ERR_INIT_FAILURE with the failing hook's error in the message and its traceback. */
-int worker_target_enter(struct worker_target *target, const char *container_id, skiff_error *err);
+int worker_target_enter(struct worker_target *target, const char *container_id, int phases,
+                        skiff_error *err);
 /* Runs the class's exit hooks once, if its enter hooks all ran; a failing one is logged. */
 void worker_target_exit(struct worker_target *target, const char *container_id);
 /* The function called method (a class's method; for a function target NULL or its own name), or
@@ -177,6 +185,7 @@ struct worker_opts {
     const char *cls;          /* the class this container runs (NULL for a function) */
     const char *params;       /* base64 of the class's msgpack parameter map, or NULL */
     const char *container_id; /* "ta-..." */
+    bool template_mode;       /* --template: a class's snapshot template (template.c) */
 };
 
 /* Runs the container protocol on o->fd until W_STOP, end of file or a fatal error. Returns the
@@ -188,6 +197,18 @@ int worker_run(const struct worker_opts *o);
  * outputs held back. Thread-safe; a no-op elsewhere (with max_inputs > 1 a reader thread sees
  * every message at once). */
 void worker_poll_control(void);
+
+/* --- template.c ---------------------------------------------------------------------------- */
+
+/* Serves as a snapshot template on fd (docs/protocol.md, "Snapshot templates"), once the app is
+ * loaded and the class's enter_snap hooks ran: sends W_TEMPLATE_READY, then forks a container
+ * for each T_FORK and reports T_PID and T_EXITED for it, until W_STOP (then it waits for its
+ * children) or the end of the socket (then it kills them). In the template it returns the
+ * process exit status (0, or 1 after a protocol error or a failed write). In a forked child it
+ * returns -1 with the child set up: the container's socket on fd, its stdout and stderr on 1 and
+ * 2, SKIFF_CONTAINER_ID set and *child_id pointing at the container id (static storage); the
+ * caller then runs the remaining enter hooks and the container loop. */
+int worker_template_serve(int fd, const char **child_id);
 
 /* --- ctx.c ---------------------------------------------------------------------------------- */
 
