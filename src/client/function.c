@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "async.h"
 #include "client.h"
 #include "common/codec.h"
 #include "common/id.h"
@@ -141,12 +142,17 @@ void function_put_target(struct wire_writer *w, const skiff_function *fn)
         wire_bin(w, "params", fn->params, fn->params_len);
 }
 
+void function_lookup_fields(const skiff_function *fn, struct rpc_field *f)
+{
+    memset(f, 0, 2 * sizeof *f);
+    f[0] = (struct rpc_field){.key = "app", .kind = RPC_STR, .str = fn->app};
+    f[1] = (struct rpc_field){.key = "function", .kind = RPC_STR, .str = fn->name};
+}
+
 int function_lookup(skiff_function *fn, skiff_error *err)
 {
-    struct rpc_field f[] = {
-        {.key = "app", .kind = RPC_STR, .str = fn->app},
-        {.key = "function", .kind = RPC_STR, .str = fn->name},
-    };
+    struct rpc_field f[2];
+    function_lookup_fields(fn, f);
     struct rpc_reply r;
     int rc = rpc_simple(fn->client, OP_LOOKUP, f, 2, 0, &r, err);
     if (rc != SKIFF_OK)
@@ -163,6 +169,29 @@ int skiff_function_hydrate(skiff_function *fn, skiff_error *err)
     if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE))
         return SKIFF_OK;
     return function_lookup(fn, err);
+}
+
+/* Finishes hydrate_async: records what LOOKUP said (nothing to record when the handle was
+ * hydrated already). */
+static void hydrate_fin(const struct async_req *r, int rc, const struct wire_msg *m, skiff_error *e)
+{
+    if (rc == SKIFF_OK && m)
+        rc = function_remember(r->obj, m, e);
+    r->cb.done(r->ud, rc, rc == SKIFF_OK ? NULL : e);
+}
+
+int skiff_function_hydrate_async(skiff_function *fn, skiff_done_cb cb, void *userdata,
+                                 skiff_error *err)
+{
+    if (!fn || !cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_function_hydrate_async: fn and cb must not be NULL");
+    struct async_req r = {.fin = hydrate_fin, .obj = fn, .ud = userdata, .cb.done = cb};
+    if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE))
+        return async_complete_soon(fn->client, &r, err);
+    struct rpc_field f[2];
+    function_lookup_fields(fn, f);
+    return async_request(fn->client, OP_LOOKUP, f, 2, &r, err);
 }
 
 int skiff_function_lookup(skiff_client *client, const char *app, const char *name,

@@ -12,6 +12,7 @@
  */
 #include <string.h>
 
+#include "async.h"
 #include "common/codec.h"
 #include "common/mem.h"
 #include "common/proto.h"
@@ -87,6 +88,11 @@ int skiff_call_get_gen(skiff_call *call, skiff_gen **out, skiff_error *err)
     if (!call || !out)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_call_get_gen: call and out must not be NULL");
+    return gen_call_outputs(call, -1, out, err);
+}
+
+int gen_call_outputs(skiff_call *call, int notify, skiff_gen **out, skiff_error *err)
+{
     if (call->kind != SKIFF_CALL_GENERATOR)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "%s is not a generator call: read it with skiff_call_get%s",
@@ -95,6 +101,7 @@ int skiff_call_get_gen(skiff_call *call, skiff_gen **out, skiff_error *err)
     int rc = gen_new(call->client, &g, err);
     if (rc != SKIFF_OK)
         return rc;
+    g->sink.notify = notify;
     rc = rpc_send(call->client, build_outputs, call, 0, &g->sink, NULL, err);
     if (rc != SKIFF_OK) {
         skiff_gen_free(g);
@@ -233,4 +240,21 @@ void skiff_gen_free(skiff_gen *g)
     wire_msg_deinit(&g->msg);
     skiff_error_clear(&g->ferr);
     mem_free(g);
+}
+
+int skiff_call_get_gen_async(skiff_call *call, skiff_item_cb item_cb, skiff_done_cb done_cb,
+                             void *userdata, skiff_error *err)
+{
+    if (!call || !item_cb || !done_cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_call_get_gen_async: the call and both callbacks must not "
+                               "be NULL");
+    int efd;
+    int rc = async_notify_fd(call->client, &efd, err);
+    skiff_gen *g = NULL;
+    if (rc == SKIFF_OK)
+        rc = gen_call_outputs(call, efd, &g, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    return async_track_gen(call->client, g, item_cb, done_cb, userdata, err);
 }
