@@ -723,6 +723,11 @@ typedef void (*skiff_autoscaler_cb)(void *userdata, int rc, const skiff_autoscal
 typedef void (*skiff_graph_cb)(void *userdata, int rc, skiff_input_info *roots, size_t n,
                                const skiff_error *err);
 
+/* skiff_call_from_id without waiting: cb gets the new handle (kind and input count as the server
+ * says), or SKIFF_ERR_NOT_FOUND if the server never had that call. SKIFF_ERR_INVALID (NULL
+ * client or cb, not an fc- id), or as remote_async. */
+SKIFF_API int skiff_call_from_id_async(skiff_client *client, const char *fc_id, skiff_call_cb cb,
+                                       void *userdata, skiff_error *err);
 /* skiff_call_get_index without waiting: cb gets input index's result, or as skiff_call_get_async
  * (SKIFF_ERR_NOT_FOUND when index is out of range, through cb). SKIFF_ERR_INVALID (NULL call or
  * cb, a generator call, a NaN timeout), SKIFF_ERR_NOT_FOUND (index over INT64_MAX), or as

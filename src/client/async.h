@@ -23,13 +23,14 @@ struct rpc_field;
 /* A one-shot request of an _async twin: how to finish it, and the user's callback. */
 struct async_req {
     /* Runs the user's callback, once: with rc SKIFF_OK, m is the server's OK reply (NULL for
-     * async_complete_soon); otherwise m is NULL and e says why (fin may also turn a success into a failure, e.g. a malformed
-     * reply, by filling e). e is cleared after fin returns. */
+     * async_complete_soon); otherwise m is NULL and e says why (fin may also turn a success into a
+     * failure, e.g. a malformed reply, by filling e). e is cleared after fin returns. */
     void (*fin)(const struct async_req *r, int rc, const struct wire_msg *m, skiff_error *e);
     void *obj; /* the handle the request is about (borrowed: it outlives the request) */
     void *ud;  /* the user's userdata */
     union {
         skiff_done_cb done;
+        skiff_call_cb call;
         skiff_result_cb result;
         skiff_url_cb url;
         skiff_autoscaler_cb autoscaler;
@@ -63,12 +64,11 @@ enum async_map_mode {
 /* Hands m (made with async_notify_fd's descriptor) to the calling thread's loop on c, which then
  * drives it from process and frees it after its last callback. Takes m, also on failure.
  * SKIFF_OK or SKIFF_ERR_NOMEM (then no callback runs). */
-int async_track_map(skiff_client *c, skiff_map *m, enum async_map_mode mode,
-                    skiff_output_cb output, skiff_done_cb done, skiff_call_cb call, void *ud,
-                    skiff_error *err);
+int async_track_map(skiff_client *c, skiff_map *m, enum async_map_mode mode, skiff_output_cb output,
+                    skiff_done_cb done, skiff_call_cb call, void *ud, skiff_error *err);
 /* Hands g (made with async_notify_fd's descriptor) to the calling thread's loop on c: item gets
  * each item, done the end. Takes g, also on failure. SKIFF_OK or SKIFF_ERR_NOMEM. */
-int async_track_gen(skiff_client *c, skiff_gen *g, skiff_item_cb item, skiff_done_cb done,
-                    void *ud, skiff_error *err);
+int async_track_gen(skiff_client *c, skiff_gen *g, skiff_item_cb item, skiff_done_cb done, void *ud,
+                    skiff_error *err);
 
 #endif

@@ -119,6 +119,9 @@ bool map_source_waiting(const skiff_map *m);
 /* skiff_call_get_gen whose stream writes notify (an eventfd, or -1) when a frame for it arrives.
  * Same returns. */
 int gen_call_outputs(skiff_call *call, int notify, skiff_gen **out, skiff_error *err);
+/* The kind and input count a CALL_INFO reply says (a single call of 1 input when it says
+ * nothing valid). */
+void call_info_read(const struct wire_msg *m, skiff_call_kind *kind, size_t *inputs);
 /* A new call handle for id. SKIFF_OK or SKIFF_ERR_NOMEM. */
 int call_new(skiff_client *client, const char *id, skiff_call_kind kind, size_t inputs,
              skiff_call **out, skiff_error *err);

@@ -479,10 +479,49 @@ int skiff_call_from_id(skiff_client *client, const char *fc_id, skiff_call **out
     int rc = rpc_simple(client, OP_CALL_INFO, f, 1, 0, &r, err);
     if (rc != SKIFF_OK)
         return rc;
+    skiff_call_kind kind;
+    size_t inputs;
+    call_info_read(r.msg, &kind, &inputs);
+    rpc_reply_release(client, &r);
+    return call_new(client, fc_id, kind, inputs, out, err);
+}
+
+static void from_id_fin(const struct async_req *r, int rc, const struct wire_msg *m, skiff_error *e)
+{
+    skiff_call *call = NULL;
+    char id[ID_SIZE];
+    if (rc == SKIFF_OK)
+        rc = call_id_from_reply(m, id, e);
+    if (rc == SKIFF_OK) {
+        skiff_call_kind kind;
+        size_t inputs;
+        call_info_read(m, &kind, &inputs);
+        rc = call_new(r->obj, id, kind, inputs, &call, e);
+    }
+    r->cb.call(r->ud, rc, call, rc == SKIFF_OK ? NULL : e);
+}
+
+int skiff_call_from_id_async(skiff_client *client, const char *fc_id, skiff_call_cb cb,
+                             void *userdata, skiff_error *err)
+{
+    if (!client || !cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_call_from_id_async: client and cb must not be NULL");
+    if (!fc_id || !id_valid(fc_id, "fc"))
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "'%s' is not a function call id (fc- followed by 26 characters)",
+                               fc_id ? fc_id : "(null)");
+    struct async_req r = {.fin = from_id_fin, .obj = client, .ud = userdata, .cb.call = cb};
+    struct rpc_field f[] = {{.key = "call_id", .kind = RPC_STR, .str = fc_id}};
+    return async_request(client, OP_CALL_INFO, f, 1, &r, err);
+}
+
+void call_info_read(const struct wire_msg *m, skiff_call_kind *kind_out, size_t *inputs_out)
+{
     skiff_call_kind kind = SKIFF_CALL_SINGLE;
     const char *k;
     size_t kn;
-    if (wire_get_str(r.msg, "kind", &k, &kn)) {
+    if (wire_get_str(m, "kind", &k, &kn)) {
         if (kn == 3 && !memcmp(k, "map", 3))
             kind = SKIFF_CALL_MAP;
         else if (kn == 9 && !memcmp(k, "spawn_map", 9))
@@ -491,10 +530,10 @@ int skiff_call_from_id(skiff_client *client, const char *fc_id, skiff_call **out
             kind = SKIFF_CALL_GENERATOR;
     }
     int64_t inputs = 1;
-    if (!wire_get_int(r.msg, "inputs", &inputs) || inputs < 0)
+    if (!wire_get_int(m, "inputs", &inputs) || inputs < 0)
         inputs = kind == SKIFF_CALL_SINGLE || kind == SKIFF_CALL_GENERATOR ? 1 : 0;
-    rpc_reply_release(client, &r);
-    return call_new(client, fc_id, kind, (size_t)inputs, out, err);
+    *kind_out = kind;
+    *inputs_out = (size_t)inputs;
 }
 
 const char *skiff_call_id(const skiff_call *call)

@@ -31,8 +31,8 @@ static struct seen {
     int noutputs;
     int64_t items[64];
     int nitems;
-    bool starting;      /* an _async call is running: no callback may run now */
-    int early;          /* callbacks (or source calls) run while starting */
+    bool starting; /* an _async call is running: no callback may run now */
+    int early;     /* callbacks (or source calls) run while starting */
 } seen;
 
 static void reset(void)
@@ -169,7 +169,25 @@ TEST(spawn_map_async_then_get_index_and_iter_async)
         ASSERT_EQ_INT(seen.indexes[i], i);
         ASSERT_EQ_INT(seen.outputs[i], i * i);
     }
+    char id[64];
+    snprintf(id, sizeof id, "%s", skiff_call_id(call));
     skiff_call_free(call);
+
+    /* re-opened by id: the kind and input count come from the server */
+    reset();
+    START(skiff_call_from_id_async(c, id, on_call, NULL, &err));
+    drain(c);
+    ASSERT_EQ_INT(seen.rc, SKIFF_OK);
+    ASSERT_EQ_STR(skiff_call_id(seen.call), id);
+    ASSERT_EQ_INT(skiff_call_get_kind(seen.call), SKIFF_CALL_SPAWN_MAP);
+    ASSERT_EQ_INT(skiff_call_num_inputs(seen.call), 50);
+    skiff_call_free(seen.call);
+    reset();
+    START(skiff_call_from_id_async(c, "fc-01M80000000000000000000099", on_call, NULL, &err));
+    drain(c);
+    ASSERT_EQ_INT(seen.rc, SKIFF_ERR_NOT_FOUND);
+    ASSERT_TRUE(seen.call == NULL);
+    ASSERT_EQ_INT(skiff_call_from_id_async(c, "nope", on_call, NULL, &err), SKIFF_ERR_INVALID);
 
     /* refused at once: no callback, nothing pending */
     reset();
@@ -435,8 +453,7 @@ TEST(spawn_gen_async_then_get_gen_async)
     for (int i = 0; i < 5; i++)
         ASSERT_EQ_INT(seen.items[i], i);
     /* not a generator call: refused at once */
-    ASSERT_EQ_INT(skiff_call_get_index_async(call, 0, 1, on_result, NULL, &err),
-                  SKIFF_ERR_INVALID);
+    ASSERT_EQ_INT(skiff_call_get_index_async(call, 0, 1, on_result, NULL, &err), SKIFF_ERR_INVALID);
     skiff_call_free(call);
 
     /* fails after two items: the items, then the failure */
