@@ -21,6 +21,15 @@
  * frame whose operation is gone (the gets a gather no longer needs) is dropped. Callbacks run
  * only from process, on the loop's own thread, and a flag keeps process from re-entering.
  *
+ * The twins of the other blocking calls live beside them (map.c, gen.c, details.c, cls.c,
+ * function.c) and use this machinery through async.h: a one-shot request goes out with
+ * async_request and its struct async_req's fin decodes the reply and runs the callback (an
+ * operation that needs no request, such as hydrating a hydrated handle, waits in the loop's
+ * ready list for the next process); a map or generator stream is made with the loop's eventfd
+ * as its sink's notify and handed over with async_track_map / async_track_gen. A map asks its
+ * source only from process; when the source says SKIFF_AGAIN the loop arms a timerfd (also in
+ * the epoll set) so the descriptor becomes readable again after SKIFF_MAP_AGAIN_MS.
+ *
  * Blocking calls are untouched: they never look at any of this, so their cost is unchanged.
  */
 #include <errno.h>

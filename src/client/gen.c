@@ -8,7 +8,9 @@
  * from 0 without gaps, so an item lost or repeated is a clear DeserializationError rather than a
  * silent reordering. The final OK ends the stream (its count must match); a final ERROR is the
  * generator's failure, reported after the items yielded before it. A stream freed before its end
- * stops listening: the rest of its items are dropped as they arrive.
+ * stops listening: the rest of its items are dropped as they arrive. The asynchronous twins
+ * (remote_gen_async in async.c, get_gen_async here) make the same stream with the event loop's
+ * eventfd as the sink's notify and hand it to the loop (async_track_gen).
  */
 #include <string.h>
 

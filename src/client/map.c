@@ -22,7 +22,11 @@
  * goes into the sink like everything else and its answer, handled with the other frames, starts
  * the inputs and the OUTPUTS stream; the sink's notify eventfd tells the caller's event loop when
  * to call map_next_wait with no wait, and a failing map cancels its call without waiting for the
- * answer.
+ * answer. The other asynchronous twins (starmap, map_source, for_each, spawn_map and its source
+ * variant, call_iter) are the same maps with a notify eventfd, handed to the event loop with
+ * async_track_map; an asynchronous spawn_map is driven by map_spawn_step. An asynchronous map
+ * never asks its source outside the loop's process: not even for the first input, so a source
+ * map starts without knowing whether it is empty.
  */
 #include <poll.h>
 #include <stdio.h>
