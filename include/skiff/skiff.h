@@ -749,8 +749,9 @@ SKIFF_API int skiff_call_get_gen_async(skiff_call *call, skiff_item_cb item_cb,
 
 /* skiff_function_spawn_map without waiting: the inputs go out from process as the server
  * acknowledges earlier ones, and cb gets the one SKIFF_CALL_SPAWN_MAP call once every input is
- * durable, or the failure (a bad input, the server's refusal, SKIFF_ERR_CONNECTION). The lists
- * are borrowed until cb ran; fn must outlive the operation. SKIFF_ERR_INVALID (NULL fn or cb,
+ * durable, or the failure (a bad input, the server's refusal, SKIFF_ERR_CONNECTION). The array
+ * lists is copied (it may be the caller's local); the lists in it are borrowed until cb ran; fn
+ * must outlive the operation. SKIFF_ERR_INVALID (NULL fn or cb,
  * n == 0, an item that is not a list, kwargs not a map), or as remote_async. */
 SKIFF_API int skiff_function_spawn_map_async(skiff_function *fn, const skiff_value *const *lists,
                                              size_t n, const skiff_value *kwargs, skiff_call_cb cb,
@@ -781,7 +782,8 @@ SKIFF_API int skiff_function_map_source_async(skiff_function *fn, const skiff_ma
                                               void *userdata, skiff_error *err);
 /* skiff_function_for_each without waiting: done_cb gets SKIFF_OK once every input is done, or
  * the first failure unless ignore_exceptions (the rest of the call is then cancelled). Results
- * are discarded as they arrive. Returns as map_async. */
+ * are discarded as they arrive. The array lists is copied, the lists in it borrowed until
+ * done_cb ran. Returns as map_async. */
 SKIFF_API int skiff_function_for_each_async(skiff_function *fn, const skiff_value *const *lists,
                                             size_t n, const skiff_value *kwargs,
                                             bool ignore_exceptions, skiff_done_cb done_cb,

@@ -465,15 +465,24 @@ int skiff_function_spawn_gen(skiff_function *fn, const skiff_value *args, const 
 
 /* --- calls ------------------------------------------------------------------------------------ */
 
+/* Whether fc_id is a well-formed "fc-" id; else false with err set (SKIFF_ERR_INVALID). */
+static bool call_id_ok(const char *fc_id, skiff_error *err)
+{
+    if (fc_id && id_valid(fc_id, "fc"))
+        return true;
+    skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                    "'%s' is not a function call id (fc- followed by 26 characters)",
+                    fc_id ? fc_id : "(null)");
+    return false;
+}
+
 int skiff_call_from_id(skiff_client *client, const char *fc_id, skiff_call **out, skiff_error *err)
 {
     if (!client || !out)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_call_from_id: client and out must not be NULL");
-    if (!fc_id || !id_valid(fc_id, "fc"))
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "'%s' is not a function call id (fc- followed by 26 characters)",
-                               fc_id ? fc_id : "(null)");
+    if (!call_id_ok(fc_id, err))
+        return SKIFF_ERR_INVALID;
     struct rpc_field f[] = {{.key = "call_id", .kind = RPC_STR, .str = fc_id}};
     struct rpc_reply r;
     int rc = rpc_simple(client, OP_CALL_INFO, f, 1, 0, &r, err);
@@ -507,10 +516,8 @@ int skiff_call_from_id_async(skiff_client *client, const char *fc_id, skiff_call
     if (!client || !cb)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_call_from_id_async: client and cb must not be NULL");
-    if (!fc_id || !id_valid(fc_id, "fc"))
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "'%s' is not a function call id (fc- followed by 26 characters)",
-                               fc_id ? fc_id : "(null)");
+    if (!call_id_ok(fc_id, err))
+        return SKIFF_ERR_INVALID;
     struct async_req r = {.fin = from_id_fin, .obj = client, .ud = userdata, .cb.call = cb};
     struct rpc_field f[] = {{.key = "call_id", .kind = RPC_STR, .str = fc_id}};
     return async_request(client, OP_CALL_INFO, f, 1, &r, err);

@@ -81,19 +81,20 @@ struct skiff_map {
     size_t window;
 
     skiff_map_source src;
-    struct zip zip;       /* src's state when the inputs are lists */
-    skiff_value *first;   /* the first input, pulled before starting */
-    bool src_done;        /* no more inputs to pull */
-    bool src_again;       /* the source said SKIFF_AGAIN: ask again after a short wait */
-    bool last_sent;       /* MAP_INPUTS with last went out */
-    int inflight;         /* MAP_INPUTS requests not yet answered */
-    uint64_t outputs_rid; /* the OUTPUTS request */
-    bool outputs_done;    /* its final OK arrived */
-    int64_t count;        /* the server's input count from OUTPUTS' OK, else -1 */
-    struct buf payloads;  /* the pending chunk's encoded payloads, back to back */
-    struct buf one;       /* one input being encoded */
-    size_t *lens;         /* each payload's length */
-    size_t nchunk;        /* payloads in the pending chunk */
+    struct zip zip;            /* src's state when the inputs are lists */
+    const skiff_value **lists; /* async: a copy of the caller's array of lists (zip.lists) */
+    skiff_value *first;        /* the first input, pulled before starting */
+    bool src_done;             /* no more inputs to pull */
+    bool src_again;            /* the source said SKIFF_AGAIN: ask again after a short wait */
+    bool last_sent;            /* MAP_INPUTS with last went out */
+    int inflight;              /* MAP_INPUTS requests not yet answered */
+    uint64_t outputs_rid;      /* the OUTPUTS request */
+    bool outputs_done;         /* its final OK arrived */
+    int64_t count;             /* the server's input count from OUTPUTS' OK, else -1 */
+    struct buf payloads;       /* the pending chunk's encoded payloads, back to back */
+    struct buf one;            /* one input being encoded */
+    size_t *lens;              /* each payload's length */
+    size_t nchunk;             /* payloads in the pending chunk */
 
     uint64_t sent, received, delivered, failures;
     int64_t backlog;
@@ -716,8 +717,19 @@ static int map_begin(skiff_function *fn, const skiff_map_source *src, const stru
     m->spawn = spawn;
     m->async = notify >= 0;
     m->sink.notify = notify;
+    if (zip && m->async && zip->lists) {
+        /* The array often lives on the caller's stack, gone once the _async call returned. */
+        m->lists = mem_calloc(zip->n, sizeof *m->lists);
+        if (!m->lists) {
+            skiff_map_free(m);
+            return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
+        }
+        memcpy(m->lists, zip->lists, zip->n * sizeof *m->lists);
+    }
     if (zip) {
-        m->zip = *zip; /* the lists array and tuples stay the caller's, borrowed */
+        m->zip = *zip; /* the lists and tuples stay the caller's, borrowed */
+        if (m->lists)
+            m->zip.lists = m->lists;
         m->src.next = zip_next;
         m->src.ctx = &m->zip;
     } else {
@@ -932,6 +944,7 @@ void skiff_map_free(skiff_map *m)
     buf_deinit(&m->payloads);
     buf_deinit(&m->one);
     mem_free(m->lens);
+    mem_free(m->lists);
     wire_msg_deinit(&m->msg);
     mem_free(m);
 }

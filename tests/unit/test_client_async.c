@@ -1321,38 +1321,63 @@ TEST(closing_with_calls_pending_drops_them)
     fake_stop();
 }
 
-TEST(out_of_memory_never_crashes)
+/* Starts asynchronous operations on c with allocation n failing (mem_fail_after), waits for
+ * them and checks their outcome, for n = 0, 1, ... until one run succeeds: a failing
+ * allocation may only ever give SKIFF_ERR_NOMEM, at once or through a callback. start gets sq
+ * (app.square) and arg (allocated before the failures begin). */
+static void oom_until_ok(int (*start)(skiff_function *sq, const skiff_value *arg, skiff_error *err),
+                         skiff_value *(*make_arg)(void), void (*check)(skiff_function *sq))
 {
     fake_start();
     int rc = SKIFF_ERR_NOMEM;
     long n;
-    for (n = 0; rc != SKIFF_OK && n < 2000; n++) {
+    for (n = 0; rc != SKIFF_OK && n < 3000; n++) {
         memset(&seen, 0, sizeof seen);
         skiff_client *c = connect_ok();
         skiff_function *sq = fn_ok(c, "square");
-        skiff_value *args = one_int(5);
+        skiff_value *arg = make_arg();
         skiff_error err = SKIFF_ERROR_INIT;
         mem_fail_after(n);
-        rc = skiff_function_remote_async(sq, args, NULL, on_result, slot(0), &err);
-        if (rc == SKIFF_OK)
-            rc = skiff_function_get_current_stats_async(sq, on_stats, slot(1), &err);
+        rc = start(sq, arg, &err);
         while (rc == SKIFF_OK && skiff_client_pending(c) > 0)
             rc = skiff_client_wait(c, 5, &err);
         mem_fail_after(-1);
         if (rc == SKIFF_OK && (seen.codes[0] != SKIFF_OK || seen.codes[1] != SKIFF_OK))
             rc = SKIFF_ERR_NOMEM; /* a failure delivered through a callback: try further */
         if (rc == SKIFF_OK)
-            ASSERT_EQ_INT(seen.values[0], 25);
+            check(sq);
         else if (rc != SKIFF_ERR_NOMEM)
             FAIL("allocation %ld failing gave %s: %s", n, skiff_code_name(rc), err.message);
         skiff_error_clear(&err);
-        skiff_value_free(args);
+        skiff_value_free(arg);
         skiff_function_free(sq);
         skiff_client_close(c);
     }
     ASSERT_EQ_INT(rc, SKIFF_OK);
     ASSERT_GT_INT(n, 3);
     fake_stop();
+}
+
+static skiff_value *five(void)
+{
+    return one_int(5);
+}
+
+static int start_remote_and_stats(skiff_function *sq, const skiff_value *arg, skiff_error *err)
+{
+    int rc = skiff_function_remote_async(sq, arg, NULL, on_result, slot(0), err);
+    return rc == SKIFF_OK ? skiff_function_get_current_stats_async(sq, on_stats, slot(1), err) : rc;
+}
+
+static void check_25(skiff_function *sq)
+{
+    (void)sq;
+    ASSERT_EQ_INT(seen.values[0], 25);
+}
+
+TEST(out_of_memory_never_crashes)
+{
+    oom_until_ok(start_remote_and_stats, five, check_25);
 }
 
 /* --- maps ------------------------------------------------------------------------------------- */
@@ -1707,37 +1732,26 @@ TEST(hydrate_async_completes_in_process_and_fails_with_a_lost_connection)
     fake_stop();
 }
 
+static skiff_value *three_ints(void)
+{
+    return ints(0, 3);
+}
+
+static int start_hydrate_and_for_each(skiff_function *sq, const skiff_value *arg, skiff_error *err)
+{
+    const skiff_value *lists[] = {arg};
+    int rc = skiff_function_hydrate_async(sq, on_done, slot(0), err);
+    return rc == SKIFF_OK
+               ? skiff_function_for_each_async(sq, lists, 1, NULL, true, on_done, slot(1), err)
+               : rc;
+}
+
+static void check_hydrated(skiff_function *sq)
+{
+    ASSERT_EQ_STR(skiff_function_id(sq), FN_ID);
+}
+
 TEST(out_of_memory_in_the_new_twins_never_crashes)
 {
-    fake_start();
-    int rc = SKIFF_ERR_NOMEM;
-    long n;
-    for (n = 0; rc != SKIFF_OK && n < 3000; n++) {
-        memset(&seen, 0, sizeof seen);
-        skiff_client *c = connect_ok();
-        skiff_function *sq = fn_ok(c, "square");
-        skiff_value *xs = ints(0, 3);
-        const skiff_value *lists[] = {xs};
-        skiff_error err = SKIFF_ERROR_INIT;
-        mem_fail_after(n);
-        rc = skiff_function_hydrate_async(sq, on_done, slot(0), &err);
-        if (rc == SKIFF_OK)
-            rc = skiff_function_for_each_async(sq, lists, 1, NULL, true, on_done, slot(1), &err);
-        while (rc == SKIFF_OK && skiff_client_pending(c) > 0)
-            rc = skiff_client_wait(c, 5, &err);
-        mem_fail_after(-1);
-        if (rc == SKIFF_OK && (seen.codes[0] != SKIFF_OK || seen.codes[1] != SKIFF_OK))
-            rc = SKIFF_ERR_NOMEM; /* a failure delivered through a callback: try further */
-        if (rc == SKIFF_OK)
-            ASSERT_EQ_STR(skiff_function_id(sq), FN_ID);
-        else if (rc != SKIFF_ERR_NOMEM)
-            FAIL("allocation %ld failing gave %s: %s", n, skiff_code_name(rc), err.message);
-        skiff_error_clear(&err);
-        skiff_value_free(xs);
-        skiff_function_free(sq);
-        skiff_client_close(c);
-    }
-    ASSERT_EQ_INT(rc, SKIFF_OK);
-    ASSERT_GT_INT(n, 3);
-    fake_stop();
+    oom_until_ok(start_hydrate_and_for_each, three_ints, check_hydrated);
 }
