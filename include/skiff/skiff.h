@@ -711,6 +711,122 @@ SKIFF_API int skiff_function_remote_gen_async(skiff_function *fn, const skiff_va
                                               skiff_done_cb done_cb, void *userdata,
                                               skiff_error *err);
 
+/* --- the twins of the remaining blocking calls ---------------------------------------------- */
+
+/* A web endpoint's URL: on SKIFF_OK, url is malloc'd (the callback's: free() it), or NULL for a
+ * function that is not a web endpoint. */
+typedef void (*skiff_url_cb)(void *userdata, int rc, char *url, const skiff_error *err);
+/* The autoscaler settings in force after an update (borrowed for the callback), on SKIFF_OK. */
+typedef void (*skiff_autoscaler_cb)(void *userdata, int rc, const skiff_autoscaler *now,
+                                    const skiff_error *err);
+/* A call graph: on SKIFF_OK, the n roots (the callback's: skiff_call_graph_free). */
+typedef void (*skiff_graph_cb)(void *userdata, int rc, skiff_input_info *roots, size_t n,
+                               const skiff_error *err);
+
+/* skiff_call_from_id without waiting: cb gets the new handle (kind and input count as the server
+ * says), or SKIFF_ERR_NOT_FOUND if the server never had that call. SKIFF_ERR_INVALID (NULL
+ * client or cb, not an fc- id), or as remote_async. */
+SKIFF_API int skiff_call_from_id_async(skiff_client *client, const char *fc_id, skiff_call_cb cb,
+                                       void *userdata, skiff_error *err);
+/* skiff_call_get_index without waiting: cb gets input index's result, or as skiff_call_get_async
+ * (SKIFF_ERR_NOT_FOUND when index is out of range, through cb). SKIFF_ERR_INVALID (NULL call or
+ * cb, a generator call, a NaN timeout), SKIFF_ERR_NOT_FOUND (index over INT64_MAX), or as
+ * remote_async. call must outlive the operation. */
+SKIFF_API int skiff_call_get_index_async(skiff_call *call, size_t index, double timeout,
+                                         skiff_result_cb cb, void *userdata, skiff_error *err);
+/* skiff_call_iter without waiting: output_cb gets each output of the call (a spawn_map's, or a
+ * single call's) as skiff_map_next would return it, then done_cb the end, as map_async.
+ * SKIFF_ERR_INVALID (NULL call or callbacks, a generator call), or as remote_async. call must
+ * outlive the operation. */
+SKIFF_API int skiff_call_iter_async(skiff_call *call, const skiff_map_options *opts,
+                                    skiff_output_cb output_cb, skiff_done_cb done_cb,
+                                    void *userdata, skiff_error *err);
+/* skiff_call_get_gen without waiting: item_cb gets each item of the spawned generator call in
+ * order, then done_cb the end, as remote_gen_async. SKIFF_ERR_INVALID (NULL call or callbacks,
+ * a call known not to be a generator), or as remote_async. call must outlive the operation. */
+SKIFF_API int skiff_call_get_gen_async(skiff_call *call, skiff_item_cb item_cb,
+                                       skiff_done_cb done_cb, void *userdata, skiff_error *err);
+
+/* skiff_function_spawn_map without waiting: the inputs go out from process as the server
+ * acknowledges earlier ones, and cb gets the one SKIFF_CALL_SPAWN_MAP call once every input is
+ * durable, or the failure (a bad input, the server's refusal, SKIFF_ERR_CONNECTION). The array
+ * lists is copied (it may be the caller's local); the lists in it are borrowed until cb ran; fn
+ * must outlive the operation. SKIFF_ERR_INVALID (NULL fn or cb,
+ * n == 0, an item that is not a list, kwargs not a map), or as remote_async. */
+SKIFF_API int skiff_function_spawn_map_async(skiff_function *fn, const skiff_value *const *lists,
+                                             size_t n, const skiff_value *kwargs, skiff_call_cb cb,
+                                             void *userdata, skiff_error *err);
+/* skiff_function_spawn_map_source without waiting. src->next is called only from inside process
+ * (never from this call), whenever the map may send more; it must not block: SKIFF_AGAIN makes
+ * process ask again SKIFF_MAP_AGAIN_MS later (the descriptor becomes readable then). src is
+ * copied, its ctx borrowed until cb ran. Returns as spawn_map_async (NULL src or src->next:
+ * SKIFF_ERR_INVALID). */
+SKIFF_API int skiff_function_spawn_map_source_async(skiff_function *fn, const skiff_map_source *src,
+                                                    const skiff_value *kwargs, skiff_call_cb cb,
+                                                    void *userdata, skiff_error *err);
+/* skiff_function_starmap without waiting: each inner list of tuples is one input's arguments;
+ * outputs and end as map_async. SKIFF_ERR_INVALID if tuples is not a list of lists (checked
+ * before anything is sent), or as map_async. tuples is borrowed until done_cb ran. */
+SKIFF_API int skiff_function_starmap_async(skiff_function *fn, const skiff_value *tuples,
+                                           const skiff_map_options *opts, skiff_output_cb output_cb,
+                                           skiff_done_cb done_cb, void *userdata, skiff_error *err);
+/* skiff_function_map_source without waiting: outputs and end as map_async. src->next is called
+ * only from inside process (never from this call) whenever the window has room; it must not
+ * block: SKIFF_AGAIN makes process ask again SKIFF_MAP_AGAIN_MS later (the descriptor becomes
+ * readable then), and a failure it returns ends the map through done_cb. src is copied, its ctx
+ * borrowed until done_cb ran. SKIFF_ERR_INVALID (NULL fn, src, src->next or callbacks, bad
+ * options), or as remote_async. */
+SKIFF_API int skiff_function_map_source_async(skiff_function *fn, const skiff_map_source *src,
+                                              const skiff_map_options *opts,
+                                              skiff_output_cb output_cb, skiff_done_cb done_cb,
+                                              void *userdata, skiff_error *err);
+/* skiff_function_for_each without waiting: done_cb gets SKIFF_OK once every input is done, or
+ * the first failure unless ignore_exceptions (the rest of the call is then cancelled). Results
+ * are discarded as they arrive. The array lists is copied, the lists in it borrowed until
+ * done_cb ran. Returns as map_async. */
+SKIFF_API int skiff_function_for_each_async(skiff_function *fn, const skiff_value *const *lists,
+                                            size_t n, const skiff_value *kwargs,
+                                            bool ignore_exceptions, skiff_done_cb done_cb,
+                                            void *userdata, skiff_error *err);
+/* skiff_function_spawn_gen without waiting: cb gets the new SKIFF_CALL_GENERATOR call once the
+ * input is durable. Returns as spawn_async (SKIFF_ERR_INVALID also when fn is known not to be a
+ * generator). */
+SKIFF_API int skiff_function_spawn_gen_async(skiff_function *fn, const skiff_value *args,
+                                             const skiff_value *kwargs, skiff_call_cb cb,
+                                             void *userdata, skiff_error *err);
+/* skiff_function_hydrate without waiting: cb gets SKIFF_OK once the handle is looked up (at the
+ * next process if it already was), or SKIFF_ERR_NOT_FOUND naming the app and function.
+ * SKIFF_ERR_INVALID (NULL fn or cb), or as remote_async. fn must outlive the operation. */
+SKIFF_API int skiff_function_hydrate_async(skiff_function *fn, skiff_done_cb cb, void *userdata,
+                                           skiff_error *err);
+/* skiff_function_update_autoscaler without waiting: cb gets the settings in force afterwards.
+ * SKIFF_ERR_INVALID (NULL fn, settings or cb, and every check of the blocking twin, made
+ * before anything is sent), or as remote_async. */
+SKIFF_API int skiff_function_update_autoscaler_async(skiff_function *fn,
+                                                     const skiff_autoscaler *settings,
+                                                     skiff_autoscaler_cb cb, void *userdata,
+                                                     skiff_error *err);
+/* skiff_function_keep_warm without waiting: cb learns the server took it. SKIFF_ERR_INVALID
+ * (NULL fn or cb, n < 0), or as remote_async. */
+SKIFF_API int skiff_function_keep_warm_async(skiff_function *fn, int64_t n, skiff_done_cb cb,
+                                             void *userdata, skiff_error *err);
+/* skiff_function_get_web_url without waiting: cb gets the URL (NULL for a function that is not
+ * a web endpoint). Always asks the server (LOOKUP). SKIFF_ERR_INVALID (NULL fn or cb), or as
+ * remote_async. fn must outlive the operation. */
+SKIFF_API int skiff_function_get_web_url_async(skiff_function *fn, skiff_url_cb cb, void *userdata,
+                                               skiff_error *err);
+/* skiff_call_get_call_graph without waiting: cb gets the roots. SKIFF_ERR_INVALID (NULL call or
+ * cb), or as remote_async. */
+SKIFF_API int skiff_call_get_call_graph_async(skiff_call *call, skiff_graph_cb cb, void *userdata,
+                                              skiff_error *err);
+/* skiff_cls_hydrate without waiting: cb gets SKIFF_OK once the class's methods are known (at the
+ * next process if they already were), or SKIFF_ERR_NOT_FOUND. SKIFF_ERR_INVALID (NULL cls or
+ * cb), or as remote_async. cls must outlive the operation, and must not be used by other threads
+ * meanwhile. skiff_cls_instantiate never blocks, and skiff_obj_method never blocks once its
+ * class is hydrated (by skiff_cls_hydrate or this twin): in an event loop, hydrate first. */
+SKIFF_API int skiff_cls_hydrate_async(skiff_cls *cls, skiff_done_cb cb, void *userdata,
+                                      skiff_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,6 +21,15 @@
  * frame whose operation is gone (the gets a gather no longer needs) is dropped. Callbacks run
  * only from process, on the loop's own thread, and a flag keeps process from re-entering.
  *
+ * The twins of the other blocking calls live beside them (map.c, gen.c, details.c, cls.c,
+ * function.c) and use this machinery through async.h: a one-shot request goes out with
+ * async_request and its struct async_req's fin decodes the reply and runs the callback (an
+ * operation that needs no request, such as hydrating a hydrated handle, waits in the loop's
+ * ready list for the next process); a map or generator stream is made with the loop's eventfd
+ * as its sink's notify and handed over with async_track_map / async_track_gen. A map asks its
+ * source only from process; when the source says SKIFF_AGAIN the loop arms a timerfd (also in
+ * the epoll set) so the descriptor becomes readable again after SKIFF_MAP_AGAIN_MS.
+ *
  * Blocking calls are untouched: they never look at any of this, so their cost is unchanged.
  */
 #include <errno.h>
@@ -30,17 +39,28 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "common/hmap.h"
 #include "common/id.h"
 #include "common/mem.h"
+#include "async.h"
 #include "common/proto.h"
 #include "fn.h"
 #include "rpc.h"
 
-enum aop_kind { AOP_REMOTE, AOP_SPAWN, AOP_GET, AOP_CANCEL, AOP_LOOKUP, AOP_STATS, AOP_GATHER };
+enum aop_kind {
+    AOP_REMOTE,
+    AOP_SPAWN,
+    AOP_GET,
+    AOP_CANCEL,
+    AOP_LOOKUP,
+    AOP_STATS,
+    AOP_GATHER,
+    AOP_CUSTOM, /* a twin outside this file: req.fin finishes it */
+};
 
 /* A gather in progress: one GET per call, answered into the same loop. */
 struct gather {
@@ -72,6 +92,8 @@ struct aop {
     skiff_client *c;    /* SPAWN: the client of the new call */
     struct gather *g;   /* GATHER: the gather and this call's index */
     size_t index;
+    bool gen;                /* SPAWN: of a generator (the call is SKIFF_CALL_GENERATOR) */
+    struct async_req req;    /* CUSTOM: how to finish it */
     struct rpc_frame *frame; /* the reply, once detached; NULL when fail says why */
     int fail;                /* SKIFF_OK, or the connection failure that lost the request */
     skiff_error ferr;
@@ -90,8 +112,10 @@ struct agen {
 struct amap {
     struct list_node link; /* in aloop.maps */
     skiff_map *m;
-    skiff_output_cb output;
-    skiff_done_cb done;
+    enum async_map_mode mode;
+    skiff_output_cb output; /* OUTPUTS */
+    skiff_done_cb done;     /* OUTPUTS, DISCARD */
+    skiff_call_cb call;     /* SPAWN */
     void *ud;
 };
 
@@ -109,11 +133,14 @@ struct aloop {
     struct rpc_sink sink;      /* every one-shot operation's replies */
     struct hmap ops;           /* rid key -> struct aop */
     struct list_node ops_list; /* the same operations, to fail or free them all */
+    struct list_node ready;    /* operations complete without a request (async_complete_soon) */
     struct list_node gens;     /* struct agen.link */
     struct list_node maps;     /* struct amap.link */
     size_t pending;            /* user operations whose callback has not run */
     int efd;                   /* the sink's notify eventfd */
-    int epfd;                  /* epoll: efd and the client's epfd (skiff_client_fd) */
+    int epfd;                  /* epoll: efd, tfd and the client's epfd (skiff_client_fd) */
+    int tfd;                   /* timerfd: a map source said SKIFF_AGAIN, ask it again then */
+    bool timer_armed;          /* tfd is set to expire */
     bool in_process;           /* process is running callbacks */
     struct wire_msg msg;       /* the frame being handled */
     struct uvpoll *uv;         /* the libuv adapter, when attached */
@@ -153,16 +180,20 @@ static int loop_new(skiff_client *c, struct aloop **out, skiff_error *err)
     hmap_init(&L->ops);
     list_init(&L->link);
     list_init(&L->ops_list);
+    list_init(&L->ready);
     list_init(&L->gens);
     list_init(&L->maps);
     L->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     L->epfd = epoll_create1(EPOLL_CLOEXEC);
+    L->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     L->sink.notify = L->efd;
     struct epoll_event a = {.events = EPOLLIN, .data.fd = L->efd};
     struct epoll_event b = {.events = EPOLLIN, .data.fd = cfd};
-    if (wire_msg_init(&L->msg) < 0 || L->efd < 0 || L->epfd < 0 ||
+    struct epoll_event t = {.events = EPOLLIN, .data.fd = L->tfd};
+    if (wire_msg_init(&L->msg) < 0 || L->efd < 0 || L->epfd < 0 || L->tfd < 0 ||
         epoll_ctl(L->epfd, EPOLL_CTL_ADD, L->efd, &a) < 0 ||
-        epoll_ctl(L->epfd, EPOLL_CTL_ADD, cfd, &b) < 0) {
+        epoll_ctl(L->epfd, EPOLL_CTL_ADD, cfd, &b) < 0 ||
+        epoll_ctl(L->epfd, EPOLL_CTL_ADD, L->tfd, &t) < 0) {
         rc = skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "cannot set up the asynchronous state: %s",
                              strerror(errno));
         loop_free(L);
@@ -231,6 +262,11 @@ static void loop_free(struct aloop *L)
         list_remove(&op->link);
         op_free(op);
     }
+    while (!list_empty(&L->ready)) {
+        struct aop *op = container_of(L->ready.next, struct aop, link);
+        list_remove(&op->link);
+        op_free(op);
+    }
     while (!list_empty(&L->gens)) {
         struct agen *a = container_of(L->gens.next, struct agen, link);
         list_remove(&a->link);
@@ -250,6 +286,8 @@ static void loop_free(struct aloop *L)
         close(L->efd);
     if (L->epfd >= 0)
         close(L->epfd);
+    if (L->tfd >= 0)
+        close(L->tfd);
     mem_free(L);
 }
 
@@ -260,6 +298,14 @@ void async_client_close(struct skiff_client *c)
         list_remove(&L->link);
         loop_free(L);
     }
+}
+
+/* Makes process look at the calling thread's loop (L) soon, whether or not a frame arrives. */
+static void loop_poke(struct aloop *L)
+{
+    uint64_t one = 1;
+    if (write(L->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+        return; /* cannot fail with a valid eventfd */
 }
 
 /* --- starting operations ---------------------------------------------------------------------- */
@@ -313,7 +359,7 @@ static int send_call(struct aloop *L, struct aop *op, skiff_function *fn, const 
 {
     op->fn = fn;
     uint64_t rid = 0;
-    int rc = function_send(fn, args, kwargs, op->kind == AOP_SPAWN, false, &L->sink, &rid, err);
+    int rc = function_send(fn, args, kwargs, op->kind == AOP_SPAWN, op->gen, &L->sink, &rid, err);
     return op_track(L, op, rc, rid, true, err);
 }
 
@@ -334,32 +380,48 @@ int skiff_function_remote_async(skiff_function *fn, const skiff_value *args,
     return send_call(L, op, fn, args, kwargs, err);
 }
 
-int skiff_function_spawn_async(skiff_function *fn, const skiff_value *args,
-                               const skiff_value *kwargs, skiff_call_cb cb, void *userdata,
-                               skiff_error *err)
+/* spawn_async (gen false) or spawn_gen_async; name is the public name, for messages. */
+static int spawn_async(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
+                       bool gen, skiff_call_cb cb, void *userdata, const char *name,
+                       skiff_error *err)
 {
     if (!fn || !cb)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "skiff_function_spawn_async: the function and the callback must "
-                               "not be NULL");
+                               "%s: the function and the callback must not be NULL", name);
     struct aloop *L;
     struct aop *op;
     int rc = op_new(fn->client, AOP_SPAWN, userdata, &L, &op, err);
     if (rc != SKIFF_OK)
         return rc;
     op->cb.call = cb;
+    op->gen = gen;
     return send_call(L, op, fn, args, kwargs, err);
 }
 
-/* Sends GET for call (timeout as skiff_call_get) as operation op. */
-static int send_get(struct aloop *L, struct aop *op, skiff_call *call, double timeout, bool counted,
-                    skiff_error *err)
+int skiff_function_spawn_async(skiff_function *fn, const skiff_value *args,
+                               const skiff_value *kwargs, skiff_call_cb cb, void *userdata,
+                               skiff_error *err)
+{
+    return spawn_async(fn, args, kwargs, false, cb, userdata, "skiff_function_spawn_async", err);
+}
+
+int skiff_function_spawn_gen_async(skiff_function *fn, const skiff_value *args,
+                                   const skiff_value *kwargs, skiff_call_cb cb, void *userdata,
+                                   skiff_error *err)
+{
+    return spawn_async(fn, args, kwargs, true, cb, userdata, "skiff_function_spawn_gen_async", err);
+}
+
+/* Sends GET for call (input index, or the whole call when index < 0; timeout as skiff_call_get)
+ * as operation op. */
+static int send_get(struct aloop *L, struct aop *op, skiff_call *call, int64_t index,
+                    double timeout, bool counted, skiff_error *err)
 {
     struct rpc_field f[3];
-    int rc = call_get_fields(call, -1, timeout, f, err);
+    int rc = call_get_fields(call, index, timeout, f, err);
     uint64_t rid = 0;
     if (rc == SKIFF_OK)
-        rc = rpc_simple_send(call->client, OP_GET, f, 2, &L->sink, &rid, err);
+        rc = rpc_simple_send(call->client, OP_GET, f, index >= 0 ? 3 : 2, &L->sink, &rid, err);
     return op_track(L, op, rc, rid, counted, err);
 }
 
@@ -375,7 +437,25 @@ int skiff_call_get_async(skiff_call *call, double timeout, skiff_result_cb cb, v
     if (rc != SKIFF_OK)
         return rc;
     op->cb.result = cb;
-    return send_get(L, op, call, timeout, true, err);
+    return send_get(L, op, call, -1, timeout, true, err);
+}
+
+int skiff_call_get_index_async(skiff_call *call, size_t index, double timeout, skiff_result_cb cb,
+                               void *userdata, skiff_error *err)
+{
+    if (!call || !cb)
+        return skiff_error_set(
+            err, SKIFF_ERR_INVALID, NULL,
+            "skiff_call_get_index_async: the call and the callback must not be NULL");
+    if (index > INT64_MAX)
+        return skiff_error_set(err, SKIFF_ERR_NOT_FOUND, NULL, "input %zu is out of range", index);
+    struct aloop *L;
+    struct aop *op;
+    int rc = op_new(call->client, AOP_GET, userdata, &L, &op, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    op->cb.result = cb;
+    return send_get(L, op, call, (int64_t)index, timeout, true, err);
 }
 
 int skiff_call_cancel_async(skiff_call *call, bool terminate_containers, skiff_done_cb cb,
@@ -419,10 +499,8 @@ int skiff_function_lookup_async(skiff_client *client, const char *app, const cha
     }
     op->fn = fn; /* owned by op until handed to cb */
     op->cb.fn = cb;
-    struct rpc_field f[] = {
-        {.key = "app", .kind = RPC_STR, .str = fn->app},
-        {.key = "function", .kind = RPC_STR, .str = fn->name},
-    };
+    struct rpc_field f[2];
+    function_lookup_fields(fn, f);
     uint64_t rid = 0;
     rc = rpc_simple_send(client, OP_LOOKUP, f, 2, &L->sink, &rid, err);
     return op_track(L, op, rc, rid, true, err);
@@ -447,6 +525,34 @@ int skiff_function_get_current_stats_async(skiff_function *fn, skiff_stats_cb cb
     uint64_t rid = 0;
     rc = rpc_simple_send(fn->client, OP_STATS, f, n, &L->sink, &rid, err);
     return op_track(L, op, rc, rid, true, err);
+}
+
+int async_request(skiff_client *c, int op, const struct rpc_field *f, size_t n,
+                  const struct async_req *r, skiff_error *err)
+{
+    struct aloop *L;
+    struct aop *o;
+    int rc = op_new(c, AOP_CUSTOM, r->ud, &L, &o, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    o->req = *r;
+    uint64_t rid = 0;
+    rc = rpc_simple_send(c, op, f, n, &L->sink, &rid, err);
+    return op_track(L, o, rc, rid, true, err);
+}
+
+int async_complete_soon(skiff_client *c, const struct async_req *r, skiff_error *err)
+{
+    struct aloop *L;
+    struct aop *o;
+    int rc = op_new(c, AOP_CUSTOM, r->ud, &L, &o, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    o->req = *r;
+    list_push(&L->ready, &o->link);
+    L->pending++;
+    loop_poke(L);
+    return SKIFF_OK;
 }
 
 /* --- gather ----------------------------------------------------------------------------------- */
@@ -551,7 +657,7 @@ int skiff_call_gather_async(skiff_call *const *calls, size_t n, skiff_result_cb 
             op->g = g;
             op->index = i;
             g->refs++;
-            rc = send_get(L, op, calls[i], SKIFF_WAIT_FOREVER, false, err);
+            rc = send_get(L, op, calls[i], -1, SKIFF_WAIT_FOREVER, false, err);
         }
         if (rc != SKIFF_OK) {
             g->delivered = true; /* abandoned: the GETs already out keep it until answered */
@@ -566,6 +672,53 @@ int skiff_call_gather_async(skiff_call *const *calls, size_t n, skiff_result_cb 
 
 /* --- generators ------------------------------------------------------------------------------- */
 
+int async_notify_fd(skiff_client *c, int *efd, skiff_error *err)
+{
+    struct aloop *L;
+    int rc = loop_get(c, &L, err);
+    if (rc == SKIFF_OK)
+        *efd = L->efd;
+    return rc;
+}
+
+/* A new zeroed record of size bytes in *out for a stream of the calling thread's loop on c (in
+ * *L). SKIFF_OK or SKIFF_ERR_NOMEM. */
+static int stream_new(skiff_client *c, size_t size, struct aloop **L, void **out, skiff_error *err)
+{
+    int rc = loop_get(c, L, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    *out = mem_calloc(1, size);
+    return *out ? SKIFF_OK : skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
+}
+
+/* Links a new stream into list of L, counts it pending and makes process look at it. */
+static void stream_link(struct aloop *L, struct list_node *list, struct list_node *link)
+{
+    list_push(list, link);
+    L->pending++;
+    loop_poke(L); /* e.g. an empty map, over already */
+}
+
+int async_track_gen(skiff_client *c, skiff_gen *g, skiff_item_cb item, skiff_done_cb done, void *ud,
+                    skiff_error *err)
+{
+    struct aloop *L;
+    void *p = NULL;
+    int rc = stream_new(c, sizeof(struct agen), &L, &p, err);
+    if (rc != SKIFF_OK) {
+        skiff_gen_free(g);
+        return rc;
+    }
+    struct agen *a = p;
+    a->g = g;
+    a->item = item;
+    a->done = done;
+    a->ud = ud;
+    stream_link(L, &L->gens, &a->link);
+    return SKIFF_OK;
+}
+
 int skiff_function_remote_gen_async(skiff_function *fn, const skiff_value *args,
                                     const skiff_value *kwargs, skiff_item_cb item_cb,
                                     skiff_done_cb done_cb, void *userdata, skiff_error *err)
@@ -574,24 +727,14 @@ int skiff_function_remote_gen_async(skiff_function *fn, const skiff_value *args,
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_function_remote_gen_async: the function and both callbacks "
                                "must not be NULL");
-    struct aloop *L;
-    int rc = loop_get(fn->client, &L, err);
+    int efd;
+    int rc = async_notify_fd(fn->client, &efd, err);
+    skiff_gen *g = NULL;
+    if (rc == SKIFF_OK)
+        rc = gen_remote(fn, args, kwargs, efd, &g, err);
     if (rc != SKIFF_OK)
         return rc;
-    struct agen *a = mem_calloc(1, sizeof *a);
-    if (!a)
-        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
-    rc = gen_remote(fn, args, kwargs, L->efd, &a->g, err);
-    if (rc != SKIFF_OK) {
-        mem_free(a);
-        return rc;
-    }
-    a->item = item_cb;
-    a->done = done_cb;
-    a->ud = userdata;
-    list_push(&L->gens, &a->link);
-    L->pending++;
-    return SKIFF_OK;
+    return async_track_gen(fn->client, g, item_cb, done_cb, userdata, err);
 }
 
 /* Hands out every item a generator stream has received, and its end. Returns the callbacks
@@ -622,6 +765,27 @@ static size_t gen_pump(struct aloop *L, struct agen *a)
 
 /* --- maps ------------------------------------------------------------------------------------- */
 
+int async_track_map(skiff_client *c, skiff_map *m, enum async_map_mode mode, skiff_output_cb output,
+                    skiff_done_cb done, skiff_call_cb call, void *ud, skiff_error *err)
+{
+    struct aloop *L;
+    void *p = NULL;
+    int rc = stream_new(c, sizeof(struct amap), &L, &p, err);
+    if (rc != SKIFF_OK) {
+        skiff_map_free(m);
+        return rc;
+    }
+    struct amap *a = p;
+    a->m = m;
+    a->mode = mode;
+    a->output = output;
+    a->done = done;
+    a->call = call;
+    a->ud = ud;
+    stream_link(L, &L->maps, &a->link);
+    return SKIFF_OK;
+}
+
 int skiff_function_map_async(skiff_function *fn, const skiff_value *const *lists, size_t n,
                              const skiff_map_options *opts, skiff_output_cb output_cb,
                              skiff_done_cb done_cb, void *userdata, skiff_error *err)
@@ -630,28 +794,40 @@ int skiff_function_map_async(skiff_function *fn, const skiff_value *const *lists
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_function_map_async: the function and both callbacks must "
                                "not be NULL");
-    struct aloop *L;
-    int rc = loop_get(fn->client, &L, err);
+    int efd;
+    int rc = async_notify_fd(fn->client, &efd, err);
+    skiff_map *m = NULL;
+    if (rc == SKIFF_OK)
+        rc = map_start_async(fn, lists, n, opts, efd, &m, err);
     if (rc != SKIFF_OK)
         return rc;
-    struct amap *a = mem_calloc(1, sizeof *a);
-    if (!a)
-        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
-    rc = map_start_async(fn, lists, n, opts, L->efd, &a->m, err);
-    if (rc != SKIFF_OK) {
-        mem_free(a);
-        return rc;
-    }
-    a->output = output_cb;
-    a->done = done_cb;
-    a->ud = userdata;
-    list_push(&L->maps, &a->link);
-    L->pending++;
-    /* An empty map is over already: make sure process looks at it. */
-    uint64_t one = 1;
-    if (write(L->efd, &one, sizeof one) < 0 && errno != EAGAIN)
-        return SKIFF_OK; /* cannot fail with a valid eventfd */
-    return SKIFF_OK;
+    return async_track_map(fn->client, m, ASYNC_MAP_OUTPUTS, output_cb, done_cb, NULL, userdata,
+                           err);
+}
+
+/* Arms the loop's timer to ask a map's source again in SKIFF_MAP_AGAIN_MS. */
+static void timer_arm(struct aloop *L)
+{
+    if (L->timer_armed)
+        return;
+    struct itimerspec t = {.it_value = {.tv_nsec = SKIFF_MAP_AGAIN_MS * 1000000L}};
+    if (timerfd_settime(L->tfd, 0, &t, NULL) == 0)
+        L->timer_armed = true;
+}
+
+/* Ends a tracked map: its last callback with rc (and e), then it is freed. */
+static void map_end(struct aloop *L, struct amap *a, int rc, skiff_call *call, skiff_error *e)
+{
+    list_remove(&a->link);
+    L->pending--;
+    const skiff_error *ep = rc == SKIFF_OK ? NULL : e;
+    if (a->mode == ASYNC_MAP_SPAWN)
+        a->call(a->ud, rc, call, ep);
+    else
+        a->done(a->ud, rc, ep);
+    skiff_error_clear(e);
+    skiff_map_free(a->m);
+    mem_free(a);
 }
 
 /* Hands out every output a map has ready, and its end. Returns the callbacks run. */
@@ -661,21 +837,25 @@ static size_t map_pump(struct aloop *L, struct amap *a)
     for (;;) {
         skiff_map_output out = {0, NULL, SKIFF_ERROR_INIT};
         skiff_error e = SKIFF_ERROR_INIT;
-        int rc = map_next_wait(a->m, &out, 0, &e);
-        if (rc == SKIFF_AGAIN)
+        skiff_call *call = NULL;
+        int rc = a->mode == ASYNC_MAP_SPAWN ? map_spawn_step(a->m, &call, &e)
+                                            : map_next_wait(a->m, &out, 0, &e);
+        if (rc == SKIFF_AGAIN) {
+            if (map_source_waiting(a->m))
+                timer_arm(L);
             return ran;
-        ran++;
-        if (rc == SKIFF_OK) {
-            a->output(a->ud, &out);
+        }
+        if (rc == SKIFF_OK && a->mode != ASYNC_MAP_SPAWN) {
+            if (a->mode == ASYNC_MAP_OUTPUTS) {
+                ran++;
+                a->output(a->ud, &out);
+            } else {
+                skiff_map_output_clear(&out);
+            }
             continue;
         }
-        list_remove(&a->link);
-        L->pending--;
-        a->done(a->ud, rc == SKIFF_DONE ? SKIFF_OK : rc, rc == SKIFF_DONE ? NULL : &e);
-        skiff_error_clear(&e);
-        skiff_map_free(a->m);
-        mem_free(a);
-        return ran;
+        map_end(L, a, rc == SKIFF_DONE ? SKIFF_OK : rc, call, &e);
+        return ran + 1;
     }
 }
 
@@ -688,9 +868,11 @@ static size_t op_complete(struct aloop *L, struct aop *op)
     size_t ran = 1;
     skiff_error e = SKIFF_ERROR_INIT;
     int rc = op->fail;
-    const struct wire_msg *m = &L->msg;
+    const struct wire_msg *m = op->frame ? &L->msg : NULL;
     if (rc != SKIFF_OK) {
         skiff_error_set(&e, op->ferr.code, op->ferr.type, "%s", op->ferr.message);
+    } else if (!op->frame) {
+        /* complete without a request (async_complete_soon): no reply, m is NULL */
     } else if (wire_msg_parse(&L->msg, op->frame->body, op->frame->len) < 0) {
         rc = skiff_error_set(&e, SKIFF_ERR_NOMEM, NULL, "out of memory parsing a reply");
     } else if (m->op == OP_ERROR) {
@@ -721,7 +903,8 @@ static size_t op_complete(struct aloop *L, struct aop *op)
         if (rc == SKIFF_OK)
             rc = call_id_from_reply(m, id, &e);
         if (rc == SKIFF_OK)
-            rc = call_new(op->c, id, SKIFF_CALL_SINGLE, 1, &call, &e);
+            rc = call_new(op->c, id, op->gen ? SKIFF_CALL_GENERATOR : SKIFF_CALL_SINGLE, 1, &call,
+                          &e);
         op->cb.call(op->ud, rc, call, rc == SKIFF_OK ? NULL : &e);
         break;
     case AOP_CANCEL:
@@ -742,6 +925,9 @@ static size_t op_complete(struct aloop *L, struct aop *op)
         if (rc == SKIFF_OK)
             rc = function_stats_from_reply(m, &st, &e);
         op->cb.stats(op->ud, rc, rc == SKIFF_OK ? &st : NULL, rc == SKIFF_OK ? NULL : &e);
+        break;
+    case AOP_CUSTOM:
+        op->req.fin(&op->req, rc, rc == SKIFF_OK ? m : NULL, &e);
         break;
     case AOP_GATHER: {
         struct gather *g = op->g;
@@ -772,6 +958,11 @@ static void collect(struct aloop *L, struct list_node *done)
     skiff_error lost = SKIFF_ERROR_INIT;
     uint64_t upto = 0;
     int fail = rpc_sink_poll(L->c, &L->sink, &frames, &upto, &lost);
+    while (!list_empty(&L->ready)) { /* first: they were started before anything arrived */
+        struct list_node *node = L->ready.next;
+        list_remove(node);
+        list_push(done, node);
+    }
     while (frames) {
         struct rpc_frame *f = frames;
         frames = f->next;
@@ -818,6 +1009,9 @@ int skiff_client_process(skiff_client *client, size_t *ran, skiff_error *err)
                                    "skiff_client_process called from inside one of its "
                                    "callbacks");
         L->in_process = true;
+        uint64_t ticks;
+        if (L->timer_armed && read(L->tfd, &ticks, sizeof ticks) == sizeof ticks)
+            L->timer_armed = false; /* expired: the maps below ask their sources again */
         struct list_node done;
         list_init(&done);
         collect(L, &done);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "async.h"
 #include "common/codec.h"
 #include "common/mem.h"
 #include "common/proto.h"
@@ -136,6 +137,32 @@ int skiff_cls_hydrate(skiff_cls *cls, skiff_error *err)
     rc = read_methods(cls, r.msg, err);
     rpc_reply_release(cls->client, &r);
     return rc;
+}
+
+/* Finishes cls_hydrate_async: reads the methods (nothing to read when the class was looked up
+ * already, or got looked up meanwhile). */
+static void cls_hydrate_fin(const struct async_req *r, int rc, const struct wire_msg *m,
+                            skiff_error *e)
+{
+    skiff_cls *cls = r->obj;
+    if (rc == SKIFF_OK && m && !cls->looked_up)
+        rc = read_methods(cls, m, e);
+    r->cb.done(r->ud, rc, rc == SKIFF_OK ? NULL : e);
+}
+
+int skiff_cls_hydrate_async(skiff_cls *cls, skiff_done_cb cb, void *userdata, skiff_error *err)
+{
+    if (!cls || !cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_cls_hydrate_async: cls and cb must not be NULL");
+    struct async_req r = {.fin = cls_hydrate_fin, .obj = cls, .ud = userdata, .cb.done = cb};
+    if (cls->looked_up)
+        return async_complete_soon(cls->client, &r, err);
+    struct rpc_field f[] = {
+        {.key = "app", .kind = RPC_STR, .str = cls->app},
+        {.key = "class", .kind = RPC_STR, .str = cls->name},
+    };
+    return async_request(cls->client, OP_CLS_LOOKUP, f, 2, &r, err);
 }
 
 void skiff_cls_free(skiff_cls *cls)

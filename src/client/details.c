@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "async.h"
 #include "client.h"
 #include "common/id.h"
 #include "common/mem.h"
@@ -88,17 +89,14 @@ static int read_autoscaler(const struct wire_msg *m, skiff_autoscaler *a, skiff_
     return SKIFF_OK;
 }
 
-int skiff_function_update_autoscaler(skiff_function *fn, const skiff_autoscaler *settings,
-                                     skiff_autoscaler *now, skiff_error *err)
+/* Checks settings and fills f[0..3] with the fields to send: SKIFF_OK with their count in *nout,
+ * or SKIFF_ERR_INVALID. */
+static int autoscaler_fields(const skiff_autoscaler *settings, struct rpc_field *f, size_t *nout,
+                             skiff_error *err)
 {
-    if (!fn || !settings)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "skiff_function_update_autoscaler: fn and settings must not be "
-                               "NULL");
     const char *keys[] = {"min_containers", "max_containers", "buffer_containers"};
     const int64_t vals[] = {settings->min_containers, settings->max_containers,
                             settings->buffer_containers};
-    struct rpc_field f[4];
     size_t n = 0;
     for (int i = 0; i < 3; i++) {
         if (vals[i] == SKIFF_UNSET)
@@ -125,8 +123,24 @@ int skiff_function_update_autoscaler(skiff_function *fn, const skiff_autoscaler 
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "min_containers (%lld) is over max_containers (%lld)",
                                (long long)vals[0], (long long)vals[1]);
+    *nout = n;
+    return SKIFF_OK;
+}
+
+int skiff_function_update_autoscaler(skiff_function *fn, const skiff_autoscaler *settings,
+                                     skiff_autoscaler *now, skiff_error *err)
+{
+    if (!fn || !settings)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_function_update_autoscaler: fn and settings must not be "
+                               "NULL");
+    struct rpc_field f[4];
+    size_t n = 0;
+    int rc = autoscaler_fields(settings, f, &n, err);
+    if (rc != SKIFF_OK)
+        return rc;
     struct rpc_reply r;
-    int rc = fn_request(fn, OP_AUTOSCALER, f, n, &r, err);
+    rc = fn_request(fn, OP_AUTOSCALER, f, n, &r, err);
     if (rc != SKIFF_OK)
         return rc;
     skiff_autoscaler got;
@@ -135,6 +149,69 @@ int skiff_function_update_autoscaler(skiff_function *fn, const skiff_autoscaler 
     if (rc == SKIFF_OK && now)
         *now = got;
     return rc;
+}
+
+/* Finishes update_autoscaler_async and keep_warm_async (r->cb.done set, autoscaler NULL). */
+static void autoscaler_fin(const struct async_req *r, int rc, const struct wire_msg *m,
+                           skiff_error *e)
+{
+    skiff_autoscaler now;
+    if (rc == SKIFF_OK)
+        rc = read_autoscaler(m, &now, e);
+    const skiff_error *ep = rc == SKIFF_OK ? NULL : e;
+    if (r->obj)
+        r->cb.autoscaler(r->ud, rc, rc == SKIFF_OK ? &now : NULL, ep);
+    else
+        r->cb.done(r->ud, rc, ep);
+}
+
+/* update_autoscaler_async (cb) or keep_warm_async (done). */
+static int autoscaler_async(skiff_function *fn, const skiff_autoscaler *settings,
+                            skiff_autoscaler_cb cb, skiff_done_cb done, void *userdata,
+                            skiff_error *err)
+{
+    struct rpc_field f[4];
+    size_t n = 0;
+    int rc = autoscaler_fields(settings, f, &n, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    struct async_req r = {.fin = autoscaler_fin, .ud = userdata};
+    if (cb) {
+        r.obj = fn; /* says which callback to run */
+        r.cb.autoscaler = cb;
+    } else {
+        r.cb.done = done;
+    }
+    struct rpc_field all[16];
+    size_t k = function_target(fn, all);
+    for (size_t i = 0; i < n; i++)
+        all[k++] = f[i];
+    return async_request(fn->client, OP_AUTOSCALER, all, k, &r, err);
+}
+
+int skiff_function_update_autoscaler_async(skiff_function *fn, const skiff_autoscaler *settings,
+                                           skiff_autoscaler_cb cb, void *userdata, skiff_error *err)
+{
+    if (!fn || !settings || !cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_function_update_autoscaler_async: fn, settings and cb must "
+                               "not be NULL");
+    return autoscaler_async(fn, settings, cb, NULL, userdata, err);
+}
+
+int skiff_function_keep_warm_async(skiff_function *fn, int64_t n, skiff_done_cb cb, void *userdata,
+                                   skiff_error *err)
+{
+    if (!fn || !cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_function_keep_warm_async: fn and cb must not be NULL");
+    if (n < 0)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "keep_warm needs a count of containers >= 0, not %lld",
+                               (long long)n);
+    skiff_autoscaler a = SKIFF_AUTOSCALER_INIT;
+    a.min_containers = n;
+    return autoscaler_async(fn, &a, NULL, cb, userdata, err);
 }
 
 int skiff_function_keep_warm(skiff_function *fn, int64_t n, skiff_error *err)
@@ -169,6 +246,35 @@ int skiff_function_get_web_url(skiff_function *fn, char **url, skiff_error *err)
         return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
     *url = copy;
     return SKIFF_OK;
+}
+
+/* Finishes get_web_url_async: records what LOOKUP said, then hands out a copy of the URL. */
+static void web_url_fin(const struct async_req *r, int rc, const struct wire_msg *m, skiff_error *e)
+{
+    skiff_function *fn = r->obj;
+    char *copy = NULL;
+    if (rc == SKIFF_OK)
+        rc = function_remember(fn, m, e);
+    if (rc == SKIFF_OK) {
+        pthread_mutex_lock(&fn->client->mu);
+        bool nomem = fn->web_url && !(copy = mem_strdup(fn->web_url));
+        pthread_mutex_unlock(&fn->client->mu);
+        if (nomem)
+            rc = skiff_error_set(e, SKIFF_ERR_NOMEM, NULL, "out of memory");
+    }
+    r->cb.url(r->ud, rc, copy, rc == SKIFF_OK ? NULL : e);
+}
+
+int skiff_function_get_web_url_async(skiff_function *fn, skiff_url_cb cb, void *userdata,
+                                     skiff_error *err)
+{
+    if (!fn || !cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_function_get_web_url_async: fn and cb must not be NULL");
+    struct async_req r = {.fin = web_url_fin, .obj = fn, .ud = userdata, .cb.url = cb};
+    struct rpc_field f[2];
+    function_lookup_fields(fn, f);
+    return async_request(fn->client, OP_LOOKUP, f, 2, &r, err);
 }
 
 int skiff_function_local(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,
@@ -284,6 +390,37 @@ static int read_nodes(const msgpack_object *arr, int depth, skiff_input_info **o
     return SKIFF_OK;
 }
 
+/* Reads a CALL_GRAPH reply's roots into *nodes (*k of them). */
+static int graph_from_reply(const struct wire_msg *m, skiff_input_info **nodes, size_t *k,
+                            skiff_error *err)
+{
+    const msgpack_object *inputs = wire_get(m, "inputs");
+    if (!inputs || inputs->type != MSGPACK_OBJECT_ARRAY)
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                               "the server's CALL_GRAPH reply has no inputs");
+    return read_nodes(inputs, 0, nodes, k, err);
+}
+
+static void graph_fin(const struct async_req *r, int rc, const struct wire_msg *m, skiff_error *e)
+{
+    skiff_input_info *nodes = NULL;
+    size_t k = 0;
+    if (rc == SKIFF_OK)
+        rc = graph_from_reply(m, &nodes, &k, e);
+    r->cb.graph(r->ud, rc, nodes, k, rc == SKIFF_OK ? NULL : e);
+}
+
+int skiff_call_get_call_graph_async(skiff_call *call, skiff_graph_cb cb, void *userdata,
+                                    skiff_error *err)
+{
+    if (!call || !cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_call_get_call_graph_async: call and cb must not be NULL");
+    struct async_req r = {.fin = graph_fin, .obj = call, .ud = userdata, .cb.graph = cb};
+    struct rpc_field f[] = {{.key = "call_id", .kind = RPC_STR, .str = call->id}};
+    return async_request(call->client, OP_CALL_GRAPH, f, 1, &r, err);
+}
+
 int skiff_call_get_call_graph(skiff_call *call, skiff_input_info **roots, size_t *n,
                               skiff_error *err)
 {
@@ -295,14 +432,9 @@ int skiff_call_get_call_graph(skiff_call *call, skiff_input_info **roots, size_t
     int rc = rpc_simple(call->client, OP_CALL_GRAPH, f, 1, 0, &r, err);
     if (rc != SKIFF_OK)
         return rc;
-    const msgpack_object *inputs = wire_get(r.msg, "inputs");
     skiff_input_info *nodes = NULL;
     size_t k = 0;
-    if (!inputs || inputs->type != MSGPACK_OBJECT_ARRAY)
-        rc = skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
-                             "the server's CALL_GRAPH reply has no inputs");
-    else
-        rc = read_nodes(inputs, 0, &nodes, &k, err);
+    rc = graph_from_reply(r.msg, &nodes, &k, err);
     rpc_reply_release(call->client, &r);
     if (rc == SKIFF_OK) {
         *roots = nodes;

@@ -43,6 +43,9 @@ struct skiff_call {
  * function, if the handle has none yet. SKIFF_OK, or SKIFF_ERR_DESERIALIZATION (no valid
  * function_id), SKIFF_ERR_NOMEM. */
 int function_remember(skiff_function *fn, const struct wire_msg *m, skiff_error *err);
+struct rpc_field;
+/* Fills f[0..1] with LOOKUP's fields for fn: its app and name. */
+void function_lookup_fields(const skiff_function *fn, struct rpc_field *f);
 /* Sends LOOKUP for fn by app and name and records what it says (id, kind, web_url). SKIFF_OK,
  * SKIFF_ERR_NOT_FOUND naming both, or as rpc_request. */
 int function_lookup(skiff_function *fn, skiff_error *err);
@@ -105,6 +108,20 @@ int map_start_async(skiff_function *fn, const skiff_value *const *lists, size_t 
 /* skiff_map_next waiting at most timeout_ms for a frame (-1: no limit, 0: handle only what has
  * arrived): SKIFF_AGAIN when no output is ready in time, else as skiff_map_next. */
 int map_next_wait(skiff_map *m, skiff_map_output *out, int timeout_ms, skiff_error *err);
+/* Drives an asynchronous spawn_map (made by map_begin with a notify eventfd) as far as it can
+ * without waiting: handles what arrived and sends the inputs there is room for. SKIFF_AGAIN
+ * until every input is durable, then SKIFF_OK with the new SKIFF_CALL_SPAWN_MAP call in *call;
+ * or the map's failure (err filled), after which the map is over. */
+int map_spawn_step(skiff_map *m, skiff_call **call, skiff_error *err);
+/* True when the map's source last said SKIFF_AGAIN: the event loop asks it again after
+ * SKIFF_MAP_AGAIN_MS (map_next_wait or map_spawn_step with no frame to handle). */
+bool map_source_waiting(const skiff_map *m);
+/* skiff_call_get_gen whose stream writes notify (an eventfd, or -1) when a frame for it arrives.
+ * Same returns. */
+int gen_call_outputs(skiff_call *call, int notify, skiff_gen **out, skiff_error *err);
+/* The kind and input count a CALL_INFO reply says (a single call of 1 input when it says
+ * nothing valid). */
+void call_info_read(const struct wire_msg *m, skiff_call_kind *kind, size_t *inputs);
 /* A new call handle for id. SKIFF_OK or SKIFF_ERR_NOMEM. */
 int call_new(skiff_client *client, const char *id, skiff_call_kind kind, size_t inputs,
              skiff_call **out, skiff_error *err);

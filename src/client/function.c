@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "async.h"
 #include "client.h"
 #include "common/codec.h"
 #include "common/id.h"
@@ -141,12 +142,17 @@ void function_put_target(struct wire_writer *w, const skiff_function *fn)
         wire_bin(w, "params", fn->params, fn->params_len);
 }
 
+void function_lookup_fields(const skiff_function *fn, struct rpc_field *f)
+{
+    memset(f, 0, 2 * sizeof *f);
+    f[0] = (struct rpc_field){.key = "app", .kind = RPC_STR, .str = fn->app};
+    f[1] = (struct rpc_field){.key = "function", .kind = RPC_STR, .str = fn->name};
+}
+
 int function_lookup(skiff_function *fn, skiff_error *err)
 {
-    struct rpc_field f[] = {
-        {.key = "app", .kind = RPC_STR, .str = fn->app},
-        {.key = "function", .kind = RPC_STR, .str = fn->name},
-    };
+    struct rpc_field f[2];
+    function_lookup_fields(fn, f);
     struct rpc_reply r;
     int rc = rpc_simple(fn->client, OP_LOOKUP, f, 2, 0, &r, err);
     if (rc != SKIFF_OK)
@@ -163,6 +169,29 @@ int skiff_function_hydrate(skiff_function *fn, skiff_error *err)
     if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE))
         return SKIFF_OK;
     return function_lookup(fn, err);
+}
+
+/* Finishes hydrate_async: records what LOOKUP said (nothing to record when the handle was
+ * hydrated already). */
+static void hydrate_fin(const struct async_req *r, int rc, const struct wire_msg *m, skiff_error *e)
+{
+    if (rc == SKIFF_OK && m)
+        rc = function_remember(r->obj, m, e);
+    r->cb.done(r->ud, rc, rc == SKIFF_OK ? NULL : e);
+}
+
+int skiff_function_hydrate_async(skiff_function *fn, skiff_done_cb cb, void *userdata,
+                                 skiff_error *err)
+{
+    if (!fn || !cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_function_hydrate_async: fn and cb must not be NULL");
+    struct async_req r = {.fin = hydrate_fin, .obj = fn, .ud = userdata, .cb.done = cb};
+    if (__atomic_load_n(&fn->hydrated, __ATOMIC_ACQUIRE))
+        return async_complete_soon(fn->client, &r, err);
+    struct rpc_field f[2];
+    function_lookup_fields(fn, f);
+    return async_request(fn->client, OP_LOOKUP, f, 2, &r, err);
 }
 
 int skiff_function_lookup(skiff_client *client, const char *app, const char *name,
@@ -436,24 +465,70 @@ int skiff_function_spawn_gen(skiff_function *fn, const skiff_value *args, const 
 
 /* --- calls ------------------------------------------------------------------------------------ */
 
+/* Whether fc_id is a well-formed "fc-" id; else false with err set (SKIFF_ERR_INVALID). */
+static bool call_id_ok(const char *fc_id, skiff_error *err)
+{
+    if (fc_id && id_valid(fc_id, "fc"))
+        return true;
+    skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                    "'%s' is not a function call id (fc- followed by 26 characters)",
+                    fc_id ? fc_id : "(null)");
+    return false;
+}
+
 int skiff_call_from_id(skiff_client *client, const char *fc_id, skiff_call **out, skiff_error *err)
 {
     if (!client || !out)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_call_from_id: client and out must not be NULL");
-    if (!fc_id || !id_valid(fc_id, "fc"))
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "'%s' is not a function call id (fc- followed by 26 characters)",
-                               fc_id ? fc_id : "(null)");
+    if (!call_id_ok(fc_id, err))
+        return SKIFF_ERR_INVALID;
     struct rpc_field f[] = {{.key = "call_id", .kind = RPC_STR, .str = fc_id}};
     struct rpc_reply r;
     int rc = rpc_simple(client, OP_CALL_INFO, f, 1, 0, &r, err);
     if (rc != SKIFF_OK)
         return rc;
+    skiff_call_kind kind;
+    size_t inputs;
+    call_info_read(r.msg, &kind, &inputs);
+    rpc_reply_release(client, &r);
+    return call_new(client, fc_id, kind, inputs, out, err);
+}
+
+static void from_id_fin(const struct async_req *r, int rc, const struct wire_msg *m, skiff_error *e)
+{
+    skiff_call *call = NULL;
+    char id[ID_SIZE];
+    if (rc == SKIFF_OK)
+        rc = call_id_from_reply(m, id, e);
+    if (rc == SKIFF_OK) {
+        skiff_call_kind kind;
+        size_t inputs;
+        call_info_read(m, &kind, &inputs);
+        rc = call_new(r->obj, id, kind, inputs, &call, e);
+    }
+    r->cb.call(r->ud, rc, call, rc == SKIFF_OK ? NULL : e);
+}
+
+int skiff_call_from_id_async(skiff_client *client, const char *fc_id, skiff_call_cb cb,
+                             void *userdata, skiff_error *err)
+{
+    if (!client || !cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_call_from_id_async: client and cb must not be NULL");
+    if (!call_id_ok(fc_id, err))
+        return SKIFF_ERR_INVALID;
+    struct async_req r = {.fin = from_id_fin, .obj = client, .ud = userdata, .cb.call = cb};
+    struct rpc_field f[] = {{.key = "call_id", .kind = RPC_STR, .str = fc_id}};
+    return async_request(client, OP_CALL_INFO, f, 1, &r, err);
+}
+
+void call_info_read(const struct wire_msg *m, skiff_call_kind *kind_out, size_t *inputs_out)
+{
     skiff_call_kind kind = SKIFF_CALL_SINGLE;
     const char *k;
     size_t kn;
-    if (wire_get_str(r.msg, "kind", &k, &kn)) {
+    if (wire_get_str(m, "kind", &k, &kn)) {
         if (kn == 3 && !memcmp(k, "map", 3))
             kind = SKIFF_CALL_MAP;
         else if (kn == 9 && !memcmp(k, "spawn_map", 9))
@@ -462,10 +537,10 @@ int skiff_call_from_id(skiff_client *client, const char *fc_id, skiff_call **out
             kind = SKIFF_CALL_GENERATOR;
     }
     int64_t inputs = 1;
-    if (!wire_get_int(r.msg, "inputs", &inputs) || inputs < 0)
+    if (!wire_get_int(m, "inputs", &inputs) || inputs < 0)
         inputs = kind == SKIFF_CALL_SINGLE || kind == SKIFF_CALL_GENERATOR ? 1 : 0;
-    rpc_reply_release(client, &r);
-    return call_new(client, fc_id, kind, (size_t)inputs, out, err);
+    *kind_out = kind;
+    *inputs_out = (size_t)inputs;
 }
 
 const char *skiff_call_id(const skiff_call *call)

@@ -8,10 +8,13 @@
  * from 0 without gaps, so an item lost or repeated is a clear DeserializationError rather than a
  * silent reordering. The final OK ends the stream (its count must match); a final ERROR is the
  * generator's failure, reported after the items yielded before it. A stream freed before its end
- * stops listening: the rest of its items are dropped as they arrive.
+ * stops listening: the rest of its items are dropped as they arrive. The asynchronous twins
+ * (remote_gen_async in async.c, get_gen_async here) make the same stream with the event loop's
+ * eventfd as the sink's notify and hand it to the loop (async_track_gen).
  */
 #include <string.h>
 
+#include "async.h"
 #include "common/codec.h"
 #include "common/mem.h"
 #include "common/proto.h"
@@ -87,6 +90,11 @@ int skiff_call_get_gen(skiff_call *call, skiff_gen **out, skiff_error *err)
     if (!call || !out)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "skiff_call_get_gen: call and out must not be NULL");
+    return gen_call_outputs(call, -1, out, err);
+}
+
+int gen_call_outputs(skiff_call *call, int notify, skiff_gen **out, skiff_error *err)
+{
     if (call->kind != SKIFF_CALL_GENERATOR)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "%s is not a generator call: read it with skiff_call_get%s",
@@ -95,6 +103,7 @@ int skiff_call_get_gen(skiff_call *call, skiff_gen **out, skiff_error *err)
     int rc = gen_new(call->client, &g, err);
     if (rc != SKIFF_OK)
         return rc;
+    g->sink.notify = notify;
     rc = rpc_send(call->client, build_outputs, call, 0, &g->sink, NULL, err);
     if (rc != SKIFF_OK) {
         skiff_gen_free(g);
@@ -233,4 +242,21 @@ void skiff_gen_free(skiff_gen *g)
     wire_msg_deinit(&g->msg);
     skiff_error_clear(&g->ferr);
     mem_free(g);
+}
+
+int skiff_call_get_gen_async(skiff_call *call, skiff_item_cb item_cb, skiff_done_cb done_cb,
+                             void *userdata, skiff_error *err)
+{
+    if (!call || !item_cb || !done_cb)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_call_get_gen_async: the call and both callbacks must not "
+                               "be NULL");
+    int efd;
+    int rc = async_notify_fd(call->client, &efd, err);
+    skiff_gen *g = NULL;
+    if (rc == SKIFF_OK)
+        rc = gen_call_outputs(call, efd, &g, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    return async_track_gen(call->client, g, item_cb, done_cb, userdata, err);
 }

@@ -22,12 +22,17 @@
  * goes into the sink like everything else and its answer, handled with the other frames, starts
  * the inputs and the OUTPUTS stream; the sink's notify eventfd tells the caller's event loop when
  * to call map_next_wait with no wait, and a failing map cancels its call without waiting for the
- * answer.
+ * answer. The other asynchronous twins (starmap, map_source, for_each, spawn_map and its source
+ * variant, call_iter) are the same maps with a notify eventfd, handed to the event loop with
+ * async_track_map; an asynchronous spawn_map is driven by map_spawn_step. An asynchronous map
+ * never asks its source outside the loop's process: not even for the first input, so a source
+ * map starts without knowing whether it is empty.
  */
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "async.h"
 #include "client.h"
 #include "common/codec.h"
 #include "common/mem.h"
@@ -76,19 +81,20 @@ struct skiff_map {
     size_t window;
 
     skiff_map_source src;
-    struct zip zip;       /* src's state when the inputs are lists */
-    skiff_value *first;   /* the first input, pulled before starting */
-    bool src_done;        /* no more inputs to pull */
-    bool src_again;       /* the source said SKIFF_AGAIN: ask again after a short wait */
-    bool last_sent;       /* MAP_INPUTS with last went out */
-    int inflight;         /* MAP_INPUTS requests not yet answered */
-    uint64_t outputs_rid; /* the OUTPUTS request */
-    bool outputs_done;    /* its final OK arrived */
-    int64_t count;        /* the server's input count from OUTPUTS' OK, else -1 */
-    struct buf payloads;  /* the pending chunk's encoded payloads, back to back */
-    struct buf one;       /* one input being encoded */
-    size_t *lens;         /* each payload's length */
-    size_t nchunk;        /* payloads in the pending chunk */
+    struct zip zip;            /* src's state when the inputs are lists */
+    const skiff_value **lists; /* async: a copy of the caller's array of lists (zip.lists) */
+    skiff_value *first;        /* the first input, pulled before starting */
+    bool src_done;             /* no more inputs to pull */
+    bool src_again;            /* the source said SKIFF_AGAIN: ask again after a short wait */
+    bool last_sent;            /* MAP_INPUTS with last went out */
+    int inflight;              /* MAP_INPUTS requests not yet answered */
+    uint64_t outputs_rid;      /* the OUTPUTS request */
+    bool outputs_done;         /* its final OK arrived */
+    int64_t count;             /* the server's input count from OUTPUTS' OK, else -1 */
+    struct buf payloads;       /* the pending chunk's encoded payloads, back to back */
+    struct buf one;            /* one input being encoded */
+    size_t *lens;              /* each payload's length */
+    size_t nchunk;             /* payloads in the pending chunk */
 
     uint64_t sent, received, delivered, failures;
     int64_t backlog;
@@ -422,7 +428,8 @@ static int started_async(skiff_map *m, skiff_error *e)
         rc = call_id_from_reply(&m->msg, m->call_id, e);
     if (rc == SKIFF_OK) {
         m->started = true;
-        rc = rpc_send(m->c, build_outputs, m, 0, &m->sink, &m->outputs_rid, e);
+        if (!m->spawn)
+            rc = rpc_send(m->c, build_outputs, m, 0, &m->sink, &m->outputs_rid, e);
     }
     return rc == SKIFF_OK ? SKIFF_OK : fail_with(m, rc, e);
 }
@@ -479,7 +486,10 @@ static int wait_frame(skiff_map *m, int timeout_ms)
     int rc = rpc_sink_next(m->c, &m->sink, ms, &f, &e);
     if (rc == SKIFF_ERR_TIMEOUT && (again || timeout_ms >= 0)) {
         skiff_error_clear(&e);
-        return again ? SKIFF_OK : SKIFF_AGAIN;
+        if (again && timeout_ms < 0)
+            return SKIFF_OK;  /* ask the source again */
+        m->src_again = again; /* an event loop's caller asks it again after a while */
+        return SKIFF_AGAIN;
     }
     if (rc != SKIFF_OK) {
         fail_with(m, rc, &e);
@@ -707,14 +717,26 @@ static int map_begin(skiff_function *fn, const skiff_map_source *src, const stru
     m->spawn = spawn;
     m->async = notify >= 0;
     m->sink.notify = notify;
+    if (zip && m->async && zip->lists) {
+        /* The array often lives on the caller's stack, gone once the _async call returned. */
+        m->lists = mem_calloc(zip->n, sizeof *m->lists);
+        if (!m->lists) {
+            skiff_map_free(m);
+            return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
+        }
+        memcpy(m->lists, zip->lists, zip->n * sizeof *m->lists);
+    }
     if (zip) {
-        m->zip = *zip; /* the lists array and tuples stay the caller's, borrowed */
+        m->zip = *zip; /* the lists and tuples stay the caller's, borrowed */
+        if (m->lists)
+            m->zip.lists = m->lists;
         m->src.next = zip_next;
         m->src.ctx = &m->zip;
     } else {
         m->src = *src;
     }
-    rc = pull(m, &m->first);
+    /* An asynchronous map asks its source only from the event loop's process. */
+    rc = m->async && !zip ? SKIFF_AGAIN : pull(m, &m->first);
     if (rc == SKIFF_OK && !m->first && !spawn) {
         m->src_done = true; /* empty: done at once, nothing sent */
     } else if (rc == SKIFF_OK || rc == SKIFF_AGAIN) {
@@ -922,6 +944,7 @@ void skiff_map_free(skiff_map *m)
     buf_deinit(&m->payloads);
     buf_deinit(&m->one);
     mem_free(m->lens);
+    mem_free(m->lists);
     wire_msg_deinit(&m->msg);
     mem_free(m);
 }
@@ -977,12 +1000,10 @@ int skiff_function_spawn_map_source(skiff_function *fn, const skiff_map_source *
     return spawn_map(fn, src, NULL, kwargs, out, err);
 }
 
-int skiff_call_iter(skiff_call *call, const skiff_map_options *opts, skiff_map **out,
-                    skiff_error *err)
+/* skiff_call_iter whose sink writes notify (an eventfd, or -1). */
+static int call_iter(skiff_call *call, const skiff_map_options *opts, int notify, skiff_map **out,
+                     skiff_error *err)
 {
-    if (!call || !out)
-        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
-                               "skiff_call_iter: call and out must not be NULL");
     if (call->kind == SKIFF_CALL_GENERATOR)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "%s is a generator call: read it with skiff_call_get_gen", call->id);
@@ -992,6 +1013,8 @@ int skiff_call_iter(skiff_call *call, const skiff_map_options *opts, skiff_map *
     memcpy(m->call_id, call->id, sizeof m->call_id);
     m->src_done = m->last_sent = m->started = true;
     m->sent = call->inputs;
+    m->async = notify >= 0;
+    m->sink.notify = notify;
     int rc = rpc_send(m->c, build_outputs, m, 0, &m->sink, &m->outputs_rid, err);
     if (rc != SKIFF_OK) {
         skiff_map_free(m);
@@ -999,4 +1022,150 @@ int skiff_call_iter(skiff_call *call, const skiff_map_options *opts, skiff_map *
     }
     *out = m;
     return SKIFF_OK;
+}
+
+int skiff_call_iter(skiff_call *call, const skiff_map_options *opts, skiff_map **out,
+                    skiff_error *err)
+{
+    if (!call || !out)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "skiff_call_iter: call and out must not be NULL");
+    return call_iter(call, opts, -1, out, err);
+}
+
+/* --- the asynchronous twins ------------------------------------------------------------------- */
+
+bool map_source_waiting(const skiff_map *m)
+{
+    return m->src_again;
+}
+
+int map_spawn_step(skiff_map *m, skiff_call **call, skiff_error *err)
+{
+    for (;;) {
+        if (m->fail != SKIFF_OK)
+            return failed(m, err);
+        if (m->started && m->last_sent && m->inflight == 0) {
+            m->done = true;
+            return call_new(m->c, m->call_id, SKIFF_CALL_SPAWN_MAP, (size_t)m->sent, call, err);
+        }
+        if (m->started && feed(m) != SKIFF_OK)
+            continue;
+        if (m->started && m->inflight == 0) {
+            if (m->last_sent)
+                continue;
+            return SKIFF_AGAIN; /* the source said SKIFF_AGAIN: nothing to wait for but it */
+        }
+        if (wait_frame(m, 0) == SKIFF_AGAIN)
+            return SKIFF_AGAIN;
+    }
+}
+
+/* Starts an asynchronous map (spawn: a spawn_map) over src or zip and hands it to the calling
+ * thread's loop in mode with the callbacks given. Returns as the twins. */
+static int map_async(skiff_function *fn, const skiff_map_source *src, const struct zip *zip,
+                     const skiff_map_options *o, bool spawn, enum async_map_mode mode,
+                     skiff_output_cb output, skiff_done_cb done, skiff_call_cb call, void *ud,
+                     skiff_error *err)
+{
+    int efd;
+    int rc = async_notify_fd(fn->client, &efd, err);
+    skiff_map *m = NULL;
+    if (rc == SKIFF_OK)
+        rc = map_begin(fn, src, zip, o, spawn, efd, &m, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    return async_track_map(fn->client, m, mode, output, done, call, ud, err);
+}
+
+/* SKIFF_ERR_INVALID naming the twin when fn or a callback is NULL. */
+static int need(const void *fn, bool callbacks, const char *name, skiff_error *err)
+{
+    if (fn && callbacks)
+        return SKIFF_OK;
+    return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                           "%s: the function (or call) and the callbacks must not be NULL", name);
+}
+
+int skiff_function_starmap_async(skiff_function *fn, const skiff_value *tuples,
+                                 const skiff_map_options *opts, skiff_output_cb output_cb,
+                                 skiff_done_cb done_cb, void *userdata, skiff_error *err)
+{
+    struct zip z;
+    int rc = need(fn, output_cb && done_cb, "skiff_function_starmap_async", err);
+    if (rc == SKIFF_OK)
+        rc = zip_init(&z, &tuples, 1, true, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    return map_async(fn, NULL, &z, opts, false, ASYNC_MAP_OUTPUTS, output_cb, done_cb, NULL,
+                     userdata, err);
+}
+
+int skiff_function_map_source_async(skiff_function *fn, const skiff_map_source *src,
+                                    const skiff_map_options *opts, skiff_output_cb output_cb,
+                                    skiff_done_cb done_cb, void *userdata, skiff_error *err)
+{
+    int rc =
+        need(fn, output_cb && done_cb && src && src->next, "skiff_function_map_source_async", err);
+    if (rc != SKIFF_OK)
+        return rc;
+    return map_async(fn, src, NULL, opts, false, ASYNC_MAP_OUTPUTS, output_cb, done_cb, NULL,
+                     userdata, err);
+}
+
+int skiff_function_for_each_async(skiff_function *fn, const skiff_value *const *lists, size_t n,
+                                  const skiff_value *kwargs, bool ignore_exceptions,
+                                  skiff_done_cb done_cb, void *userdata, skiff_error *err)
+{
+    struct zip z;
+    skiff_map_options o = {kwargs, true, ignore_exceptions, 0};
+    int rc = need(fn, done_cb != NULL, "skiff_function_for_each_async", err);
+    if (rc == SKIFF_OK)
+        rc = zip_init(&z, lists, n, false, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    return map_async(fn, NULL, &z, &o, false, ASYNC_MAP_DISCARD, NULL, done_cb, NULL, userdata,
+                     err);
+}
+
+int skiff_function_spawn_map_async(skiff_function *fn, const skiff_value *const *lists, size_t n,
+                                   const skiff_value *kwargs, skiff_call_cb cb, void *userdata,
+                                   skiff_error *err)
+{
+    struct zip z;
+    skiff_map_options o = {kwargs, false, false, 0};
+    int rc = need(fn, cb != NULL, "skiff_function_spawn_map_async", err);
+    if (rc == SKIFF_OK)
+        rc = zip_init(&z, lists, n, false, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    return map_async(fn, NULL, &z, &o, true, ASYNC_MAP_SPAWN, NULL, NULL, cb, userdata, err);
+}
+
+int skiff_function_spawn_map_source_async(skiff_function *fn, const skiff_map_source *src,
+                                          const skiff_value *kwargs, skiff_call_cb cb,
+                                          void *userdata, skiff_error *err)
+{
+    skiff_map_options o = {kwargs, false, false, 0};
+    int rc = need(fn, cb && src && src->next, "skiff_function_spawn_map_source_async", err);
+    if (rc != SKIFF_OK)
+        return rc;
+    return map_async(fn, src, NULL, &o, true, ASYNC_MAP_SPAWN, NULL, NULL, cb, userdata, err);
+}
+
+int skiff_call_iter_async(skiff_call *call, const skiff_map_options *opts,
+                          skiff_output_cb output_cb, skiff_done_cb done_cb, void *userdata,
+                          skiff_error *err)
+{
+    int rc = need(call, output_cb && done_cb, "skiff_call_iter_async", err);
+    int efd;
+    if (rc == SKIFF_OK)
+        rc = async_notify_fd(call->client, &efd, err);
+    skiff_map *m = NULL;
+    if (rc == SKIFF_OK)
+        rc = call_iter(call, opts, efd, &m, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    return async_track_map(call->client, m, ASYNC_MAP_OUTPUTS, output_cb, done_cb, NULL, userdata,
+                           err);
 }

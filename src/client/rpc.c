@@ -827,12 +827,12 @@ int rpc_send(struct skiff_client *c, rpc_build_fn build, void *arg, size_t frame
         c->nasync++;
         s->live++;
         rc = queue_frame(c, c->out.data, c->out.len, err);
-        if (rc != SKIFF_OK && list_linked(&w->link)) {
+        if (rc != SKIFF_OK && c->fd >= 0) { /* shut down for the reader: w is still ours */
             list_remove(&w->link);
             c->nasync--;
             s->live--;
         } else if (rc != SKIFF_OK) {
-            w = NULL; /* drop_conn failed and freed it */
+            w = NULL; /* drop_conn failed every waiter and freed w: do not look at it */
         }
     }
     c->out.len = 0;

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 #include "client/client.h"
+#include "client/fn.h"
 #include "common/mem.h"
 #include "common/proto.h"
 #include "common/wire.h"
@@ -1320,38 +1321,63 @@ TEST(closing_with_calls_pending_drops_them)
     fake_stop();
 }
 
-TEST(out_of_memory_never_crashes)
+/* Starts asynchronous operations on c with allocation n failing (mem_fail_after), waits for
+ * them and checks their outcome, for n = 0, 1, ... until one run succeeds: a failing
+ * allocation may only ever give SKIFF_ERR_NOMEM, at once or through a callback. start gets sq
+ * (app.square) and arg (allocated before the failures begin). */
+static void oom_until_ok(int (*start)(skiff_function *sq, const skiff_value *arg, skiff_error *err),
+                         skiff_value *(*make_arg)(void), void (*check)(skiff_function *sq))
 {
     fake_start();
     int rc = SKIFF_ERR_NOMEM;
     long n;
-    for (n = 0; rc != SKIFF_OK && n < 2000; n++) {
+    for (n = 0; rc != SKIFF_OK && n < 3000; n++) {
         memset(&seen, 0, sizeof seen);
         skiff_client *c = connect_ok();
         skiff_function *sq = fn_ok(c, "square");
-        skiff_value *args = one_int(5);
+        skiff_value *arg = make_arg();
         skiff_error err = SKIFF_ERROR_INIT;
         mem_fail_after(n);
-        rc = skiff_function_remote_async(sq, args, NULL, on_result, slot(0), &err);
-        if (rc == SKIFF_OK)
-            rc = skiff_function_get_current_stats_async(sq, on_stats, slot(1), &err);
+        rc = start(sq, arg, &err);
         while (rc == SKIFF_OK && skiff_client_pending(c) > 0)
             rc = skiff_client_wait(c, 5, &err);
         mem_fail_after(-1);
         if (rc == SKIFF_OK && (seen.codes[0] != SKIFF_OK || seen.codes[1] != SKIFF_OK))
             rc = SKIFF_ERR_NOMEM; /* a failure delivered through a callback: try further */
         if (rc == SKIFF_OK)
-            ASSERT_EQ_INT(seen.values[0], 25);
+            check(sq);
         else if (rc != SKIFF_ERR_NOMEM)
             FAIL("allocation %ld failing gave %s: %s", n, skiff_code_name(rc), err.message);
         skiff_error_clear(&err);
-        skiff_value_free(args);
+        skiff_value_free(arg);
         skiff_function_free(sq);
         skiff_client_close(c);
     }
     ASSERT_EQ_INT(rc, SKIFF_OK);
     ASSERT_GT_INT(n, 3);
     fake_stop();
+}
+
+static skiff_value *five(void)
+{
+    return one_int(5);
+}
+
+static int start_remote_and_stats(skiff_function *sq, const skiff_value *arg, skiff_error *err)
+{
+    int rc = skiff_function_remote_async(sq, arg, NULL, on_result, slot(0), err);
+    return rc == SKIFF_OK ? skiff_function_get_current_stats_async(sq, on_stats, slot(1), err) : rc;
+}
+
+static void check_25(skiff_function *sq)
+{
+    (void)sq;
+    ASSERT_EQ_INT(seen.values[0], 25);
+}
+
+TEST(out_of_memory_never_crashes)
+{
+    oom_until_ok(start_remote_and_stats, five, check_25);
 }
 
 /* --- maps ------------------------------------------------------------------------------------- */
@@ -1473,4 +1499,259 @@ TEST(map_async_failure_ends_it_or_stays_in_place)
     skiff_error_clear(&err);
     skiff_client_close(c);
     fake_stop();
+}
+
+/* --- the twins of the remaining blocking calls ------------------------------------------------ */
+
+static void on_url(void *ud, int rc, char *url, const skiff_error *err)
+{
+    enter_cb();
+    record(ud, rc, err);
+    free(url);
+    seen.depth--;
+}
+
+static void on_autoscaler(void *ud, int rc, const skiff_autoscaler *now, const skiff_error *err)
+{
+    (void)now;
+    enter_cb();
+    record(ud, rc, err);
+    seen.depth--;
+}
+
+static void on_graph(void *ud, int rc, skiff_input_info *roots, size_t n, const skiff_error *err)
+{
+    enter_cb();
+    record(ud, rc, err);
+    skiff_call_graph_free(roots, n);
+    seen.depth--;
+}
+
+static void on_item_drop(void *ud, skiff_value *item)
+{
+    (void)ud;
+    skiff_value_free(item);
+}
+
+static int never_next(void *ctx, skiff_value **args, skiff_error *err)
+{
+    (void)ctx;
+    (void)args;
+    return skiff_error_set(err, SKIFF_ERR_INTERNAL, NULL, "the source must not be called");
+}
+
+TEST(new_twins_refuse_bad_arguments_at_once_without_callback)
+{
+    fake_start();
+    memset(&seen, 0, sizeof seen);
+    skiff_client *c = connect_ok();
+    skiff_function *sq = fn_ok(c, "square");
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_value *xs = ints(0, 3), *notalist = skiff_value_int(1);
+    const skiff_value *lists[] = {xs}, *bad[] = {notalist};
+    skiff_map_source src = {never_next, NULL}, nosrc = {NULL, NULL};
+    skiff_call *call = NULL, *gen = NULL, *multi = NULL;
+    ASSERT_EQ_INT(call_new(c, SQUARE_CALL, SKIFF_CALL_SINGLE, 1, &call, &err), SKIFF_OK);
+    ASSERT_EQ_INT(call_new(c, SQUARE_CALL, SKIFF_CALL_GENERATOR, 1, &gen, &err), SKIFF_OK);
+    ASSERT_EQ_INT(call_new(c, MAP_CALL, SKIFF_CALL_SPAWN_MAP, 3, &multi, &err), SKIFF_OK);
+    skiff_autoscaler minmax = SKIFF_AUTOSCALER_INIT, unset = SKIFF_AUTOSCALER_INIT;
+    minmax.min_containers = 3;
+    minmax.max_containers = 1;
+    int e = SKIFF_ERR_INVALID;
+    ASSERT_EQ_INT(skiff_call_get_index_async(NULL, 0, 1, on_result, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_call_get_index_async(gen, 0, 1, on_result, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_call_get_index_async(multi, 0, NAN, on_result, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_call_get_index_async(multi, SIZE_MAX, 1, on_result, slot(0), &err),
+                  SKIFF_ERR_NOT_FOUND);
+    ASSERT_EQ_INT(skiff_call_iter_async(gen, NULL, on_output, on_done, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_call_iter_async(call, NULL, NULL, on_done, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_call_get_gen_async(call, on_item_drop, on_done, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_call_get_gen_async(gen, NULL, on_done, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_call_from_id_async(c, "fc-short", on_call, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_call_from_id_async(NULL, SQUARE_CALL, on_call, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_function_spawn_map_async(sq, bad, 1, NULL, on_call, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_function_spawn_map_async(sq, lists, 0, NULL, on_call, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_function_spawn_map_async(sq, lists, 1, xs, on_call, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_function_spawn_map_source_async(sq, &nosrc, NULL, on_call, slot(0), &err),
+                  e);
+    ASSERT_EQ_INT(skiff_function_spawn_map_source_async(sq, &src, NULL, NULL, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_function_starmap_async(sq, xs, NULL, on_output, on_done, slot(0), &err), e);
+    ASSERT_EQ_INT(
+        skiff_function_map_source_async(NULL, &src, NULL, on_output, on_done, slot(0), &err), e);
+    skiff_map_options wide = {.max_outstanding = SKIFF_MAP_WINDOW_MAX + 1};
+    ASSERT_EQ_INT(
+        skiff_function_map_source_async(sq, &src, &wide, on_output, on_done, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_function_for_each_async(sq, bad, 1, NULL, false, on_done, slot(0), &err),
+                  e);
+    ASSERT_EQ_INT(skiff_function_for_each_async(sq, lists, 1, NULL, false, NULL, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_function_spawn_gen_async(NULL, NULL, NULL, on_call, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_function_spawn_gen_async(sq, xs, notalist, on_call, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_function_hydrate_async(sq, NULL, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_function_update_autoscaler_async(sq, &minmax, on_autoscaler, slot(0), &err),
+                  e);
+    ASSERT_EQ_INT(skiff_function_update_autoscaler_async(sq, &unset, on_autoscaler, slot(0), &err),
+                  e);
+    ASSERT_EQ_INT(skiff_function_update_autoscaler_async(sq, NULL, on_autoscaler, slot(0), &err),
+                  e);
+    ASSERT_EQ_INT(skiff_function_keep_warm_async(sq, -2, on_done, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_function_get_web_url_async(NULL, on_url, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_call_get_call_graph_async(call, NULL, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_call_get_call_graph_async(NULL, on_graph, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_cls_hydrate_async(NULL, on_done, slot(0), &err), e);
+    ASSERT_EQ_INT(skiff_client_pending(c), 0);
+    size_t ran = 99;
+    ASSERT_EQ_INT(skiff_client_process(c, &ran, &err), SKIFF_OK);
+    ASSERT_EQ_INT(ran, 0);
+    ASSERT_EQ_INT(seen.total, 0);
+    skiff_call_free(call);
+    skiff_call_free(gen);
+    skiff_call_free(multi);
+    skiff_value_free(xs);
+    skiff_value_free(notalist);
+    skiff_function_free(sq);
+    skiff_error_clear(&err);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+/* Inputs x for i in 0..n-1 (x = i, or i + 1 where i % 7 == 3, which the fake fails), with
+ * SKIFF_AGAIN before every other one. */
+struct again_src {
+    int64_t next, n;
+    int calls, agains;
+};
+
+static int again_next(void *ctx, skiff_value **args, skiff_error *err)
+{
+    (void)err;
+    struct again_src *s = ctx;
+    if (s->next >= s->n)
+        return SKIFF_OK;
+    if (++s->calls % 2 == 0) {
+        s->agains++;
+        return SKIFF_AGAIN;
+    }
+    int64_t i = s->next++;
+    *args = one_int(i % 7 == 3 ? i + 1 : i);
+    return SKIFF_OK;
+}
+
+TEST(map_source_and_for_each_async_against_the_fake)
+{
+    fake_start();
+    memset(&seen, 0, sizeof seen);
+    map_outputs = map_failed_outputs = 0;
+    skiff_client *c = connect_ok();
+    skiff_function *sq = fn_ok(c, "square");
+    skiff_error err = SKIFF_ERROR_INIT;
+    struct again_src s = {0, 60, 0, 0};
+    skiff_map_source src = {again_next, &s};
+    skiff_map_options o = {.max_outstanding = 8};
+    ASSERT_EQ_INT(skiff_function_map_source_async(sq, &src, &o, on_output, on_done, slot(0), &err),
+                  SKIFF_OK);
+    ASSERT_EQ_INT(s.calls, 0); /* the source is asked only from process */
+    run_until_idle(c, 10);
+    ASSERT_EQ_INT(seen.runs[0], 1);
+    ASSERT_EQ_INT(seen.codes[0], SKIFF_OK);
+    ASSERT_EQ_INT(map_outputs, 60);
+    ASSERT_GT_INT(s.agains, 10);
+    for (int64_t i = 0; i < 60; i++) {
+        int64_t x = i % 7 == 3 ? i + 1 : i;
+        ASSERT_EQ_INT(map_values[i], x * x);
+    }
+    /* for_each: 3, 10 and 17 fail: the first failure, or SKIFF_OK when ignored */
+    skiff_value *xs = ints(0, 20);
+    const skiff_value *lists[] = {xs};
+    ASSERT_EQ_INT(skiff_function_for_each_async(sq, lists, 1, NULL, false, on_done, slot(1), &err),
+                  SKIFF_OK);
+    run_until_idle(c, 10);
+    ASSERT_EQ_INT(seen.runs[1], 1);
+    ASSERT_EQ_INT(seen.codes[1], SKIFF_ERR_USER);
+    ASSERT_EQ_STR(seen.types[1], "ValueError");
+    ASSERT_EQ_INT(skiff_function_for_each_async(sq, lists, 1, NULL, true, on_done, slot(2), &err),
+                  SKIFF_OK);
+    run_until_idle(c, 10);
+    ASSERT_EQ_INT(seen.runs[2], 1);
+    ASSERT_EQ_INT(seen.codes[2], SKIFF_OK);
+    ASSERT_EQ_INT(seen.max_depth, 1);
+    skiff_value_free(xs);
+    skiff_function_free(sq);
+    skiff_error_clear(&err);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+TEST(hydrate_async_completes_in_process_and_fails_with_a_lost_connection)
+{
+    fake_start();
+    memset(&seen, 0, sizeof seen);
+    skiff_client *c = connect_ok();
+    skiff_function *sq = fn_ok(c, "square"), *nope = fn_ok(c, "nope"), *hang = fn_ok(c, "hangup");
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_NULL(skiff_function_id(sq));
+    ASSERT_EQ_INT(skiff_function_hydrate_async(sq, on_done, slot(0), &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_function_hydrate_async(nope, on_done, slot(1), &err), SKIFF_OK);
+    ASSERT_EQ_INT(seen.total, 0);
+    run_until_idle(c, 5);
+    ASSERT_EQ_INT(seen.codes[0], SKIFF_OK);
+    ASSERT_EQ_STR(skiff_function_id(sq), FN_ID);
+    ASSERT_EQ_INT(seen.codes[1], SKIFF_ERR_NOT_FOUND);
+    /* hydrated already: nothing is sent, the callback still waits for process */
+    int fd;
+    ASSERT_EQ_INT(skiff_client_fd(c, &fd, &err), SKIFF_OK);
+    ASSERT_EQ_INT(skiff_function_hydrate_async(sq, on_done, slot(2), &err), SKIFF_OK);
+    ASSERT_EQ_INT(seen.runs[2], 0);
+    ASSERT_TRUE(readable(fd, 1000));
+    run_until_idle(c, 5);
+    ASSERT_EQ_INT(seen.runs[2], 1);
+    ASSERT_EQ_INT(seen.codes[2], SKIFF_OK);
+    /* the server hangs up before answering: the pending LOOKUP fails through its callback */
+    skiff_value *args = one_int(1);
+    skiff_function *lazy = fn_ok(c, "slow");
+    ASSERT_EQ_INT(skiff_function_remote_async(hang, args, NULL, on_result, slot(3), &err),
+                  SKIFF_OK);
+    /* Sent on the doomed connection: either the send already fails (SKIFF_ERR_CONNECTION at
+     * once, no callback) or the request is lost (SKIFF_ERR_CONNECTION through the callback). */
+    int rc = skiff_function_hydrate_async(lazy, on_done, slot(4), &err);
+    run_until_idle(c, 5);
+    ASSERT_EQ_INT(seen.codes[3], SKIFF_ERR_CONNECTION);
+    if (rc == SKIFF_OK) {
+        ASSERT_EQ_INT(seen.runs[4], 1);
+        ASSERT_EQ_INT(seen.codes[4], SKIFF_ERR_CONNECTION);
+    } else {
+        ASSERT_EQ_INT(rc, SKIFF_ERR_CONNECTION);
+        ASSERT_EQ_INT(seen.runs[4], 0);
+    }
+    skiff_value_free(args);
+    skiff_function_free(lazy);
+    skiff_function_free(hang);
+    skiff_function_free(nope);
+    skiff_function_free(sq);
+    skiff_error_clear(&err);
+    skiff_client_close(c);
+    fake_stop();
+}
+
+static skiff_value *three_ints(void)
+{
+    return ints(0, 3);
+}
+
+static int start_hydrate_and_for_each(skiff_function *sq, const skiff_value *arg, skiff_error *err)
+{
+    const skiff_value *lists[] = {arg};
+    int rc = skiff_function_hydrate_async(sq, on_done, slot(0), err);
+    return rc == SKIFF_OK
+               ? skiff_function_for_each_async(sq, lists, 1, NULL, true, on_done, slot(1), err)
+               : rc;
+}
+
+static void check_hydrated(skiff_function *sq)
+{
+    ASSERT_EQ_STR(skiff_function_id(sq), FN_ID);
+}
+
+TEST(out_of_memory_in_the_new_twins_never_crashes)
+{
+    oom_until_ok(start_hydrate_and_for_each, three_ints, check_hydrated);
 }
