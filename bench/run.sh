@@ -36,26 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000)) # below the ephemeral range (32768-)
-        # Not just "nobody listens": a port any socket holds (even in TIME-WAIT) cannot be bound.
-        if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
-            echo "$p"
-            return
-        fi
-    done
-}
-wait_port() { # PORT PID WHAT
-    for _ in $(seq 1 500); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || { echo "bench: $3 exited at start-up" >&2; return 1; }
-        sleep 0.02
-    done
-    echo "bench: $3 did not start" >&2
-    return 1
-}
+source "$src/scripts/ports.sh"
 
 gport=$(free_port)
 "$gearmand" -t 0 -p "$gport" -L 127.0.0.1 --log-file="$tmp/gearmand.log" \

@@ -61,17 +61,7 @@ run() {
 }
 expect() { [[ $out == *"$1"* ]] || die "expected '$1' in the output above"; }
 
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000)) # below the ephemeral range (32768-)
-        # Not just "nobody listens": a port any socket holds (even in TIME-WAIT) cannot be bound.
-        if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
-            echo "$p"
-            return
-        fi
-    done
-}
+source "$src/scripts/ports.sh"
 
 port=$(free_port)
 http=$(free_port)

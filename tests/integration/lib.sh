@@ -59,20 +59,7 @@ fail() {
 }
 
 # A TCP port on 127.0.0.1 that no socket holds, listening or not (random, checked with ss).
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM + i) % 12000)) # below the ephemeral range (32768-)
-        # Not just "nobody listens": a port any socket holds (even in TIME-WAIT) cannot be bound.
-        if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
-            echo "$p"
-            return
-        fi
-    done
-    fail "no free port found"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+source "$SKIFF_SRC/scripts/ports.sh" # free_port, port_open, wait_port
 
 # start_server [SKIFFD OPTIONS...]: starts skiffd (the first time on new ports and data dir,
 # later with the same ones) and waits until it accepts connections and ~/.skiff.toml exists.
