@@ -483,8 +483,9 @@ SKIFF_API int skiff_function_keep_warm(skiff_function *fn, int64_t n, skiff_erro
 /* The URL of a web endpoint function in *url (malloc'd: free() it), or NULL for any other
  * function. Looks the function up if needed. */
 SKIFF_API int skiff_function_get_web_url(skiff_function *fn, char **url, skiff_error *err);
-/* Runs the function's own code in this process (a method's class is entered first), as the app
- * SDK would in a container. SKIFF_ERR_EXECUTION where this process has no local definition of
+/* Runs the function's own code in this process (a method's class is entered first, with the
+ * instance's parameters for a method from skiff_obj_method), as the app SDK would in a
+ * container. SKIFF_ERR_EXECUTION where this process has no local definition of
  * the app (a plain client binary); otherwise as remote. */
 SKIFF_API int skiff_function_local(skiff_function *fn, const skiff_value *args,
                                    const skiff_value *kwargs, skiff_value **result,

@@ -15,18 +15,20 @@ void client_set_parent_input(const char *input_id);
 const char *client_parent_input(void);
 
 /* Runs app.function (a method: "Class.method", its class's enter hooks first and exit hooks
- * after) in the calling process, on the app definition linked into it
+ * after, on an instance with params: the instance's parameters as a msgpack map, or NULL) in
+ * the calling process, on the app definition linked into it
  * (dlsym(RTLD_DEFAULT, SKIFF_APP_SYMBOL)) or loaded by it (an app's shared object the container
  * runtime opened). args (a list) and kwargs (a map) are borrowed; NULL means none. SKIFF_OK with
  * *result set (the caller frees it; a generator's items as a list); the function's own failure
  * (its code, type, message and traceback); SKIFF_ERR_EXECUTION ("ExecutionError") when the
- * process has no local definition of the app or function; SKIFF_ERR_INIT_FAILURE when a
- * class's parameters are required (a local instance has none) or its enter hook fails.
+ * process has no local definition of the app or function; SKIFF_ERR_INIT_FAILURE when the
+ * class's parameters do not bind (a required one missing, an unknown or mistyped one) or its
+ * enter hook fails.
  * Defined in src/worker/local.c. */
 struct skiff_value;
 struct skiff_error;
-int worker_local_call(const char *app, const char *function, const struct skiff_value *args,
-                      const struct skiff_value *kwargs, struct skiff_value **result,
-                      struct skiff_error *err);
+int worker_local_call(const char *app, const char *function, const void *params, size_t params_len,
+                      const struct skiff_value *args, const struct skiff_value *kwargs,
+                      struct skiff_value **result, struct skiff_error *err);
 
 #endif

@@ -292,7 +292,7 @@ int skiff_function_local(skiff_function *fn, const skiff_value *args, const skif
                                "only where the app's code is loaded (inside its containers)",
                                fn->app, fn->name);
     skiff_value *v = NULL;
-    rc = worker_local_call(fn->app, fn->name, args, kwargs, &v, err);
+    rc = worker_local_call(fn->app, fn->name, fn->params, fn->params_len, args, kwargs, &v, err);
     if (rc == SKIFF_OK)
         *result = v;
     else

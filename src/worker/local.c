@@ -7,8 +7,9 @@
  * (dlsym(RTLD_DEFAULT, SKIFF_APP_SYMBOL), when it is the app asked for). The call goes through
  * the same path as a container's input (target.c opens the function or class, exec.c binds and
  * runs it), with a sink that keeps the outcome: a result, a failure, or a generator's items
- * collected into a list. A method runs on a fresh instance without parameters: its enter hooks
- * first, its exit hooks after. A batched function is called with a batch of one.
+ * collected into a list. A method runs on a fresh instance with the handle's parameters (none
+ * for a plain class handle): its enter hooks first, its exit hooks after. A batched function is
+ * called with a batch of one.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -137,7 +138,8 @@ static bool defines(const struct skiff_app_def *app, const char *function)
 /* Opens the target for function of app (which defines it). SKIFF_OK, or
  * SKIFF_ERR_INIT_FAILURE (a class's parameters, an unusable signature) with err filled. */
 static int open_target(struct worker_target *t, const struct skiff_app_def *app,
-                       const char *function, const char **method, skiff_error *err)
+                       const char *function, const void *params, size_t params_len,
+                       const char **method, skiff_error *err)
 {
     const char *dot = strchr(function, '.');
     if (!dot) {
@@ -151,11 +153,12 @@ static int open_target(struct worker_target *t, const struct skiff_app_def *app,
     memcpy(cls, function, n);
     cls[n] = '\0';
     *method = dot + 1;
-    return worker_target_open(t, app, NULL, cls, NULL, 0, err);
+    return worker_target_open(t, app, NULL, cls, params, params_len, err);
 }
 
-int worker_local_call(const char *app, const char *function, const skiff_value *args,
-                      const skiff_value *kwargs, skiff_value **result, skiff_error *err)
+int worker_local_call(const char *app, const char *function, const void *params, size_t params_len,
+                      const skiff_value *args, const skiff_value *kwargs, skiff_value **result,
+                      skiff_error *err)
 {
     if (!app || !function || !result)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
@@ -171,7 +174,7 @@ int worker_local_call(const char *app, const char *function, const skiff_value *
                                "app '%s' has no local definition of '%s'", app, function);
     struct worker_target t;
     const char *method;
-    if (open_target(&t, def, function, &method, err) != SKIFF_OK)
+    if (open_target(&t, def, function, params, params_len, &method, err) != SKIFF_OK)
         return SKIFF_ERR_INIT_FAILURE;
     skiff_error herr = SKIFF_ERROR_INIT;
     if (worker_target_enter(&t, NULL, WORKER_ENTER_ALL, &herr) != SKIFF_OK) {

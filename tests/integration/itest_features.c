@@ -329,6 +329,29 @@ TEST(class_pools_by_parameters)
     skiff_client_close(c);
 }
 
+TEST(local_method_on_an_instance_with_parameters)
+{
+    skiff_client *c = itest_connect();
+    skiff_function *fn = itest_lookup(c, "itest-features", "greet_locally");
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_value *args = itest_json("[\"howdy\"]");
+    skiff_value *r = NULL;
+    ASSERT_SKIFF_OK(skiff_function_remote(fn, args, NULL, &r, &err), &err);
+    /* Entered with the instance's word, in the container that ran greet_locally itself. */
+    ASSERT_EQ_STR(skiff_value_get_string(skiff_list_get(r, 0), NULL), "howdy, world");
+    ASSERT_EQ_INT(skiff_value_get_int(skiff_list_get(r, 1)), 1);
+    int64_t pids[8];
+    int n = itest_container_count("itest-features", "greet_locally", NULL, pids, 8);
+    bool found = false;
+    for (int i = 0; i < n && i < 8; i++)
+        found = found || pids[i] == skiff_value_get_int(skiff_list_get(r, 2));
+    ASSERT(found);
+    skiff_value_free(r);
+    skiff_value_free(args);
+    skiff_function_free(fn);
+    skiff_client_close(c);
+}
+
 TEST(ignored_cancellation_stopped_after_the_grace)
 {
     skiff_client *c = itest_connect();

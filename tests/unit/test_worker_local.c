@@ -8,6 +8,8 @@
 #include <skiff/app.h>
 
 #include "client/client.h"
+#include "common/buf.h"
+#include "common/codec.h"
 #include "common/mem.h"
 #include "unit.h"
 #include "worker/worker.h"
@@ -104,7 +106,7 @@ static int call(const char *function, const char *args_json, skiff_value **out, 
     worker_register_app(skiff_app_definition());
     skiff_value *args = NULL;
     ASSERT_EQ_INT(skiff_value_from_json(args_json, strlen(args_json), &args, err), SKIFF_OK);
-    int rc = worker_local_call("local-app", function, args, NULL, out, err);
+    int rc = worker_local_call("local-app", function, NULL, 0, args, NULL, out, err);
     skiff_value_free(args);
     return rc;
 }
@@ -173,6 +175,39 @@ TEST(local_method_runs_enter_then_exit)
     skiff_error_clear(&err);
 }
 
+/* Calls local-app.function with no arguments on an instance whose parameters are params_json
+ * (a JSON object, encoded as the client's handle carries it). */
+static int call_with_params(const char *function, const char *params_json, skiff_value **out,
+                            skiff_error *err)
+{
+    worker_register_app(skiff_app_definition());
+    skiff_value *params = NULL;
+    ASSERT_EQ_INT(skiff_value_from_json(params_json, strlen(params_json), &params, err), SKIFF_OK);
+    struct buf b;
+    buf_init(&b, 0);
+    ASSERT_EQ_INT(codec_encode_value(&b, params), SKIFF_OK);
+    int rc = worker_local_call("local-app", function, b.data, b.len, NULL, NULL, out, err);
+    buf_deinit(&b);
+    skiff_value_free(params);
+    return rc;
+}
+
+TEST(local_method_binds_the_instance_parameters)
+{
+    skiff_value *out = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(call_with_params("Sized.size", "{\"size\": 7}", &out, &err), SKIFF_OK);
+    assert_json(out, "7");
+    ASSERT_EQ_INT(call_with_params("Sized.size", "{\"size\": \"big\"}", &out, &err),
+                  SKIFF_ERR_INIT_FAILURE);
+    ASSERT_STR_CONTAINS(err.message, "size");
+    skiff_error_clear(&err);
+    ASSERT_EQ_INT(call_with_params("Sized.size", "{\"size\": 7, \"colour\": 1}", &out, &err),
+                  SKIFF_ERR_INIT_FAILURE);
+    ASSERT_STR_CONTAINS(err.message, "colour");
+    skiff_error_clear(&err);
+}
+
 TEST(local_batched_function_runs_a_batch_of_one)
 {
     skiff_value *out = NULL;
@@ -191,7 +226,7 @@ TEST(local_without_a_definition_is_an_execution_error)
     skiff_error_clear(&err);
     ASSERT_EQ_INT(call("Model.nope", "[]", &out, &err), SKIFF_ERR_EXECUTION);
     skiff_error_clear(&err);
-    ASSERT_EQ_INT(worker_local_call("other-app", "add", NULL, NULL, &out, &err),
+    ASSERT_EQ_INT(worker_local_call("other-app", "add", NULL, 0, NULL, NULL, &out, &err),
                   SKIFF_ERR_EXECUTION);
     ASSERT_STR_CONTAINS(err.message, "no local definition of app 'other-app'");
     ASSERT_NULL(out);
@@ -215,7 +250,7 @@ TEST(local_calls_survive_every_allocation_failing)
         for (long n = 0; n < 200 && !worked; n++) {
             skiff_value *out = NULL;
             mem_fail_after(n);
-            int rc = worker_local_call("local-app", calls[c][0], args, NULL, &out, &err);
+            int rc = worker_local_call("local-app", calls[c][0], NULL, 0, args, NULL, &out, &err);
             mem_fail_after(-1);
             worked = rc == SKIFF_OK ||
                      (rc == SKIFF_ERR_USER && err.type && !strcmp(err.type, "ValueError"));

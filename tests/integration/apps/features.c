@@ -140,3 +140,33 @@ static int greet(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_METHOD(Greeter, greet);
+
+/* Greeter(word=word).greet run in this container by skiff_function_local (no other
+ * container): [the greeting, enter's count, the pid] of a fresh local instance. */
+static int greet_locally(skiff_ctx *ctx, skiff_value **out)
+{
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_client *c = skiff_ctx_client(ctx, &err);
+    skiff_cls *cls = NULL;
+    skiff_obj *obj = NULL;
+    skiff_function *fn = NULL;
+    skiff_value *params = skiff_value_map();
+    int rc = skiff_map_set(params, "word", skiff_value_string(skiff_arg_string(ctx, "word")));
+    if (rc == SKIFF_OK)
+        rc = c ? skiff_cls_from_name(c, "itest-features", "Greeter", &cls, &err) : err.code;
+    if (rc == SKIFF_OK)
+        rc = skiff_cls_instantiate(cls, params, &obj, &err);
+    if (rc == SKIFF_OK)
+        rc = skiff_obj_method(obj, "greet", &fn, &err);
+    if (rc == SKIFF_OK)
+        rc = skiff_function_local(fn, NULL, NULL, out, &err);
+    if (rc != SKIFF_OK)
+        rc = skiff_raise_error(ctx, &err);
+    skiff_error_clear(&err);
+    skiff_function_free(fn);
+    skiff_obj_free(obj);
+    skiff_cls_free(cls);
+    skiff_value_free(params);
+    return rc;
+}
+SKIFF_FUNCTION(greet_locally, .signature = "word:str");
