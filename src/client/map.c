@@ -40,6 +40,9 @@
 #include "fn.h"
 #include "rpc.h"
 
+_Static_assert(SKIFF_MAP_WINDOW_MAX <= PROTO_MAP_HELD_MAX,
+               "a map's window must fit what the server holds for a live map");
+
 /* Payload bytes per MAP_INPUTS frame before it is sent: big enough that per-frame costs vanish,
  * small enough to interleave with other requests on the connection. */
 #define CHUNK_BYTES (1u << 20)

@@ -18,6 +18,9 @@
 #define PROTO_HELLO_MAX (16u << 10)
 /* Largest app code (shared object) a deploy may carry. */
 #define PROTO_CODE_MAX (256u << 20)
+/* Most inputs a live map (not spawn_map) holds in the server at once: added and not yet sent
+ * back as outputs. libskiff's largest window (SKIFF_MAP_WINDOW_MAX) stays within it. */
+#define PROTO_MAP_HELD_MAX 1000000u
 
 enum proto_op {
     /* replies, carrying the request's rid */

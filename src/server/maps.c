@@ -155,6 +155,13 @@ void calls_map_inputs(struct conn *c, uint64_t rid, const char *call_id, int64_t
                    UINT32_MAX - 1);
         return;
     }
+    if (!call->durable && (uint64_t)call->n_live + n > PROTO_MAP_HELD_MAX) {
+        conn_error(c, rid, SKIFF_ERR_RESOURCE_EXHAUSTED,
+                   "map %s holds %u inputs whose outputs were not read yet; %u more would pass "
+                   "the limit of %u: read OUTPUTS before adding more (no input was added)",
+                   call_id, call->n_live, n, PROTO_MAP_HELD_MAX);
+        return;
+    }
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *o = &arr->via.array.ptr[i];
         if (o->type != MSGPACK_OBJECT_BIN) {

@@ -2,8 +2,9 @@
  * itest_raw_maps.c - the server's side of maps (docs/protocol.md, "Maps"), frame by frame
  * against a real skiffd: MAP_START / MAP_INPUTS / OUTPUTS for maps and spawn_maps, every output
  * delivered once with its index, failures in their input's place, inputs strictly in order, an
- * empty map, a map belongs to its connection, cancel, GET by index of a spawn_map before and
- * after a kill -9 restart, and a container killed mid-map (its inputs run again elsewhere).
+ * empty map, a map belongs to its connection, a map refuses inputs past a million unread ones,
+ * cancel, GET by index of a spawn_map before and after a kill -9 restart, and a container
+ * killed mid-map (its inputs run again elsewhere).
  */
 #include "itest.h"
 
@@ -30,8 +31,8 @@ static void start_map(struct raw *r, const char *fn, bool spawn, char id[ID_SIZE
     ASSERT_TRUE(id_valid(id, "fc"));
 }
 
-/* Sends MAP_INPUTS of n inputs from start, input i's arguments made by args_of(i); returns rid
- * (the reply is not read). */
+/* Sends MAP_INPUTS of n inputs from start, input i's arguments made by args_of(i) (NULL: [1]
+ * for each); returns rid (the reply is not read). */
 static uint64_t send_inputs(struct raw *r, const char *id, int start, int n, bool last,
                             void (*args_of)(int i, char *json, size_t size))
 {
@@ -46,9 +47,12 @@ static uint64_t send_inputs(struct raw *r, const char *id, int start, int n, boo
     wire_key(&w, "args");
     wire_pack_array(&w, (size_t)n);
     for (int i = start; i < start + n; i++) {
-        char json[256];
-        args_of(i, json, sizeof json);
-        raw_args(json, &a);
+        if (args_of || i == start) {
+            char json[256] = "[1]";
+            if (args_of)
+                args_of(i, json, sizeof json);
+            raw_args(json, &a);
+        }
         msgpack_pack_bin_with_body(&w.pk, a.data, a.len);
     }
     ASSERT_EQ_INT(wire_end(&w), SKIFF_OK);
@@ -82,6 +86,35 @@ struct outs {
     int n_acks, acked;
 };
 
+/* Counts the items of the STREAM frame in r->msg into o. */
+static void take_items(struct raw *r, struct outs *o)
+{
+    ASSERT_EQ_INT(r->msg.op, OP_STREAM);
+    const msgpack_object *items = wire_get(&r->msg, "items");
+    ASSERT_NOT_NULL(items);
+    ASSERT_EQ_INT(items->type, MSGPACK_OBJECT_ARRAY);
+    for (uint32_t k = 0; k < items->via.array.size; k++) {
+        const msgpack_object *it = &items->via.array.ptr[k];
+        ASSERT_EQ_INT(it->type, MSGPACK_OBJECT_ARRAY);
+        ASSERT_GE_INT(it->via.array.size, 3);
+        int64_t idx = (int64_t)it->via.array.ptr[0].via.u64;
+        ASSERT_LT_INT(idx, o->n);
+        o->seen[idx]++;
+        o->code[idx] = (int)it->via.array.ptr[1].via.u64;
+        if (o->code[idx] == 0) {
+            skiff_value *v = NULL;
+            skiff_error err = SKIFF_ERROR_INIT;
+            const msgpack_object *b = &it->via.array.ptr[2];
+            ASSERT_EQ_INT(b->type, MSGPACK_OBJECT_BIN);
+            ASSERT_EQ_INT(codec_decode_value(b->via.bin.ptr, b->via.bin.size, &v, &err), SKIFF_OK);
+            o->value[idx] = skiff_value_type(v) == SKIFF_INT ? skiff_value_get_int(v) : -1;
+            skiff_value_free(v);
+        } else {
+            ASSERT_EQ_INT(it->via.array.size, 5);
+        }
+    }
+}
+
 /* Reads STREAM frames for rid until its final reply (other rids' frames must not come). */
 static void read_outputs(struct raw *r, uint64_t rid, struct outs *o, double seconds)
 {
@@ -111,31 +144,7 @@ static void read_outputs(struct raw *r, uint64_t rid, struct outs *o, double sec
             skiff_error_clear(&err);
             return;
         }
-        ASSERT_EQ_INT(r->msg.op, OP_STREAM);
-        const msgpack_object *items = wire_get(&r->msg, "items");
-        ASSERT_NOT_NULL(items);
-        ASSERT_EQ_INT(items->type, MSGPACK_OBJECT_ARRAY);
-        for (uint32_t k = 0; k < items->via.array.size; k++) {
-            const msgpack_object *it = &items->via.array.ptr[k];
-            ASSERT_EQ_INT(it->type, MSGPACK_OBJECT_ARRAY);
-            ASSERT_GE_INT(it->via.array.size, 3);
-            int64_t idx = (int64_t)it->via.array.ptr[0].via.u64;
-            ASSERT_LT_INT(idx, o->n);
-            o->seen[idx]++;
-            o->code[idx] = (int)it->via.array.ptr[1].via.u64;
-            if (o->code[idx] == 0) {
-                skiff_value *v = NULL;
-                skiff_error err = SKIFF_ERROR_INIT;
-                const msgpack_object *b = &it->via.array.ptr[2];
-                ASSERT_EQ_INT(b->type, MSGPACK_OBJECT_BIN);
-                ASSERT_EQ_INT(codec_decode_value(b->via.bin.ptr, b->via.bin.size, &v, &err),
-                              SKIFF_OK);
-                o->value[idx] = skiff_value_type(v) == SKIFF_INT ? skiff_value_get_int(v) : -1;
-                skiff_value_free(v);
-            } else {
-                ASSERT_EQ_INT(it->via.array.size, 5);
-            }
-        }
+        take_items(r, o);
     }
 }
 
@@ -250,6 +259,41 @@ TEST(map_inputs_in_order_only)
     outs_init(&o, 3);
     read_outputs(&r, send_outputs(&r, id, 0), &o, 20);
     ASSERT_EQ_INT(o.count, 3);
+    outs_free(&o);
+    raw_close(&r);
+}
+
+TEST(live_map_holds_a_bounded_number_of_unread_inputs)
+{
+    /* PROTO_MAP_HELD_MAX inputs (a million) without reading a single output: the next is
+     * refused with a clear error, and nothing already added is lost. */
+    enum { chunk = 100000, held = PROTO_MAP_HELD_MAX };
+    struct raw r;
+    raw_open(&r);
+    raw_expect_ok(&r, 1);
+    char id[ID_SIZE];
+    start_map(&r, "echo", false, id);
+    for (int start = 0; start < held; start += chunk)
+        raw_expect_ok(&r, send_inputs(&r, id, start, chunk, false, NULL));
+    char *m = raw_expect_error(&r, send_inputs(&r, id, held, 1, true, NULL),
+                               SKIFF_ERR_RESOURCE_EXHAUSTED);
+    ASSERT_STR_CONTAINS(m, "read OUTPUTS before adding more");
+    free(m);
+    /* Reading outputs makes room: once the first ones came, the last input is taken. */
+    struct outs o;
+    outs_init(&o, held + 1);
+    uint64_t out = send_outputs(&r, id, 0);
+    ASSERT_TRUE(raw_read(&r, 30));
+    ASSERT_EQ_INT((long long)r.msg.rid, (long long)out);
+    take_items(&r, &o);
+    o.ack_rids[o.n_acks++] = send_inputs(&r, id, held, 1, true, NULL);
+    read_outputs(&r, out, &o, 60);
+    ASSERT_EQ_INT(o.final_op, OP_OK);
+    ASSERT_EQ_INT(o.count, held + 1);
+    ASSERT_EQ_INT(o.acked, 1);
+    for (int i = 0; i <= held; i++)
+        if (o.seen[i] != 1 || o.value[i] != 1)
+            FAIL("output %d: delivered %d times, value %lld", i, o.seen[i], (long long)o.value[i]);
     outs_free(&o);
     raw_close(&r);
 }
