@@ -38,6 +38,9 @@ extern char **environ;
 /* How long a container whose socket closed may take to exit on its own before it is killed:
  * enough for the kernel to deliver a crashed worker's status, short enough not to hold an input. */
 #define SOCKET_GONE_GRACE_MS 1000
+/* How long an exited container's socket may take to reach its end (its last messages read)
+ * before the container is ended without them: a child it left behind may hold the socket. */
+#define EXIT_READ_GRACE_MS 1000
 
 static struct list_node all = {&all, &all};
 
@@ -60,6 +63,7 @@ static void handle_closed(uv_handle_t *h)
         buf_deinit(&ct->log_part[0]);
         buf_deinit(&ct->log_part[1]);
         mem_free(ct->exit_reason);
+        mem_free(ct->end_why);
         mem_free(ct->crash_message);
         mem_free(ct->zombies);
         mem_free(ct);
@@ -187,10 +191,16 @@ static void socket_gone_overdue(uv_timer_t *t)
     container_kill(t->data, "its socket closed");
 }
 
+static void end_now(struct container *ct);
+
 static void on_conn_close(struct conn *c)
 {
     struct container *ct = c->owner;
     ct->conn = NULL;
+    if (ct->end_why) {
+        end_now(ct); /* it exited first; now everything it sent has been read */
+        return;
+    }
     if (ct->exited)
         return;
     /* The socket is gone: the worker cannot get or return inputs any more. A worker that
@@ -206,11 +216,20 @@ static const struct conn_ops detached_ops = {NULL, NULL};
 
 /* --- process ---------------------------------------------------------------------------------- */
 
-/* The end of a container's process, plain or sandboxed: why it ended (for its running input),
- * then the scheduler is told and the process handles are closed. ex: how a sandbox ended, or
+static void container_end(struct container *ct, const char *why, int sig);
+
+static void exit_read_overdue(uv_timer_t *t)
+{
+    end_now(t->data);
+}
+
+/* The end of a container's process, plain or sandboxed: why it ended (for its running input).
+ * Its exit status can arrive before its socket's last messages (W_INIT_FAILED, W_CRASH,
+ * outputs) were read: then the end waits for the socket to reach its end, so none of them is
+ * lost, and the scheduler is told after (read_rest false: at once). ex: how a sandbox ended, or
  * NULL for a plain process. */
 static void process_ended(struct container *ct, int64_t status, int sig,
-                          const struct sandbox_exit *ex)
+                          const struct sandbox_exit *ex, bool read_rest)
 {
     ct->exited = true;
     char why[512];
@@ -240,6 +259,26 @@ static void process_ended(struct container *ct, int64_t status, int sig,
                  ct->pid, why);
     else
         log_debug("container %s (pid %d) ended: %s", ct->id, ct->pid, why);
+    if (read_rest && ct->conn && (ct->end_why = mem_strdup(why))) {
+        ct->end_sig = sig;
+        uv_timer_start(&ct->timer, exit_read_overdue, EXIT_READ_GRACE_MS, 0);
+        return;
+    }
+    container_end(ct, why, sig);
+}
+
+/* Ends a container whose exit waited for its socket (read to its end, or the grace is over). */
+static void end_now(struct container *ct)
+{
+    char *why = ct->end_why;
+    ct->end_why = NULL;
+    container_end(ct, why, ct->end_sig);
+    mem_free(why);
+}
+
+/* The scheduler is told that ct ended (why, sig) and its handles close. */
+static void container_end(struct container *ct, const char *why, int sig)
+{
     if (ct->conn)
         conn_close(ct->conn);
     uv_timer_stop(&ct->timer);
@@ -265,22 +304,28 @@ void container_forked_pid(struct container *ct, int pid)
 
 void container_forked_exited(struct container *ct, int64_t status, int sig, const char *reason)
 {
+    if (ct->end_why && reason) {
+        end_now(ct); /* its template ends: no waiting for the rest of its socket */
+        return;
+    }
     if (ct->exited)
         return;
     if (reason && !ct->exit_reason)
         ct->exit_reason = mem_strdup(reason);
-    process_ended(ct, status, sig, NULL);
+    /* An exit the template saw is read to the end like any other; one it reports for its own
+     * reasons (it could not fork, it ended) ends the container now. */
+    process_ended(ct, status, sig, NULL, !reason);
 }
 
 static void on_process_exit(uv_process_t *p, int64_t status, int sig)
 {
-    process_ended(p->data, status, sig, NULL);
+    process_ended(p->data, status, sig, NULL, true);
 }
 
 static void on_sandbox_exit(struct sandbox *sb, const struct sandbox_exit *ex, void *data)
 {
     (void)sb;
-    process_ended(data, ex->status, ex->sig, ex);
+    process_ended(data, ex->status, ex->sig, ex, true);
 }
 
 /* --- output (logs) ---------------------------------------------------------------------------- */

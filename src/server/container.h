@@ -50,6 +50,8 @@ struct container {
     char *crash_message;   /* from W_CRASH */
     int handles;           /* open libuv handles; freed at 0 */
     char *exit_reason;     /* why we stopped it, for the inputs it held */
+    char *end_why;         /* set while its exit waits for its socket's last messages */
+    int end_sig;           /* the signal that ended it (with end_why) */
     uint32_t next_slot;    /* slots are never reused within a container */
     struct list_node held; /* inputs sent and not finished (struct input.link), oldest first */
     int n_held;

@@ -86,9 +86,11 @@ static int code_version(const struct function *fn)
     return apps_owner(fn)->version;
 }
 
+/* True when ct may take inputs: alive (one that exited takes none while its last messages are
+ * read), running the code its function serves now. */
 static bool current(const struct container *ct)
 {
-    return serving(ct->fn) && ct->version == code_version(ct->fn);
+    return !ct->exited && serving(ct->fn) && ct->version == code_version(ct->fn);
 }
 
 /* Inputs one container may hold. */
