@@ -2,7 +2,7 @@
  * http_api.c - the JSON API under /api/v1/ (docs/http-api.md): skiff's calls for clients in any
  * language.
  *
- *   POST /api/v1/apps/<app>/<function>/call     {"args": [...], "kwargs": {...}} -> result
+ *   POST /api/v1/apps/<app>/<function>/call     {"args", "kwargs", "params"} -> result
  *   POST /api/v1/apps/<app>/<function>/spawn    same body -> {"call_id"}
  *   GET  /api/v1/apps/<app>/<function>/stats    -> the function's stats
  *   GET  /api/v1/calls/<call_id>?timeout=S      -> {"result"} (no timeout: wait until it ends)
@@ -27,6 +27,7 @@
 #include "common/proto.h"
 #include "common/wire.h"
 #include "graph.h"
+#include "proto.h"
 #include "http_req.h"
 
 enum { API_CALL = 1, API_SPAWN, API_GET, API_CANCEL };
@@ -77,9 +78,11 @@ static void api_done(struct call_listener *l, const char *value, size_t len, con
     }
 }
 
-/* The argument payload of a call request's body ({"args": [...], "kwargs": {...}}, both
- * optional; an empty body: no arguments) into b. false after answering 400. */
-static bool body_args(struct http_req *r, struct buf *b)
+/* The argument payload of a call request's body ({"args": [...], "kwargs": {...}, "params":
+ * {...}}, all optional; an empty body: no arguments) into b, and a method's instance
+ * parameters (canonical, docs/protocol.md "Class parameters") into params, left empty when
+ * the body has none. false after answering 400. */
+static bool body_args(struct http_req *r, struct buf *b, struct buf *params)
 {
     skiff_value *body = NULL;
     skiff_error err = SKIFF_ERROR_INIT;
@@ -93,10 +96,22 @@ static bool body_args(struct http_req *r, struct buf *b)
         problem = "\"args\" must be a JSON array";
     if (!problem && kwargs && skiff_value_type(kwargs) != SKIFF_MAP)
         problem = "\"kwargs\" must be a JSON object";
+    const skiff_value *pv = skiff_map_get(body, "params");
+    if (!problem && pv && skiff_value_type(pv) != SKIFF_MAP)
+        problem = "\"params\" must be a JSON object";
     for (size_t i = 0; !problem && i < skiff_map_len(body); i++)
-        if (strcmp(skiff_map_key(body, i), "args") && strcmp(skiff_map_key(body, i), "kwargs"))
-            problem = "the body holds only \"args\" and \"kwargs\"";
+        if (strcmp(skiff_map_key(body, i), "args") && strcmp(skiff_map_key(body, i), "kwargs") &&
+            strcmp(skiff_map_key(body, i), "params"))
+            problem = "the body holds only \"args\", \"kwargs\" and \"params\"";
     int rc = problem ? SKIFF_ERR_INVALID : codec_encode_args(b, args, kwargs);
+    if (!problem && !rc && pv) {
+        struct buf raw;
+        buf_init(&raw, 0);
+        rc = codec_encode_value(&raw, pv);
+        if (!rc && (problem = proto_canonical_params(raw.data, raw.len, params)))
+            rc = SKIFF_ERR_INVALID;
+        buf_deinit(&raw);
+    }
     if (rc && !problem)
         problem = rc == SKIFF_ERR_NOMEM ? "out of memory" : "the arguments cannot be encoded";
     if (problem)
@@ -107,18 +122,26 @@ static bool body_args(struct http_req *r, struct buf *b)
     return !problem;
 }
 
-/* The function app/name and in *pool where its calls run; NULL after answering 404. */
+/* The function app/name and in *pool where its calls run (a method's: the pool of its class
+ * for params, canonical; empty: no parameters); NULL after answering 404 or 400. */
 static struct function *resolve(struct http_req *r, const char *app, const char *name,
-                                struct function **pool)
+                                const struct buf *params, struct function **pool)
 {
     struct function *fn = apps_lookup(app, name);
     if (fn && fn->method && fn->cls) {
         static const char empty_map = (char)0x80; /* a class without parameters */
-        *pool = apps_class_pool(fn->cls, &empty_map, 1);
+        *pool = params->len ? apps_class_pool(fn->cls, params->data, params->len)
+                            : apps_class_pool(fn->cls, &empty_map, 1);
         if (!*pool) {
             http_respond_error(r, 503, "MemoryError", "out of memory", NULL);
             return NULL;
         }
+    } else if (fn && params->len) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s.%s is not a method of a class: it takes no params", app,
+                 name);
+        http_respond_error(r, 400, "InvalidError", msg, NULL);
+        return NULL;
     } else {
         *pool = fn;
     }
@@ -169,22 +192,20 @@ static void function_route(struct http_req *r, const char *rest)
         not_allowed(r, is_stats ? "GET" : "POST");
         return;
     }
-    struct function *pool;
-    struct function *fn = resolve(r, app, name, &pool);
-    if (!fn)
-        return;
-    if (is_stats) {
-        stats(r, pool);
-        return;
-    }
-    struct buf args;
+    struct buf args, params;
     buf_init(&args, 0);
-    if (body_args(r, &args)) {
+    buf_init(&params, 1u << 20);
+    struct function *pool, *fn;
+    if (is_stats) {
+        if ((fn = resolve(r, app, name, &params, &pool)))
+            stats(r, pool);
+    } else if (body_args(r, &args, &params) && (fn = resolve(r, app, name, &params, &pool))) {
         bool spawn = action[0] == 's';
         r->phase = spawn ? API_SPAWN : API_CALL;
         r->listener.on_done = api_done;
         calls_start(&r->listener, fn, pool, args.data, args.len, spawn, false, r->call_id);
     }
+    buf_deinit(&params);
     buf_deinit(&args);
 }
 

@@ -117,9 +117,7 @@ static int cmp_kv(const void *a, const void *b)
                                                        : 0;
 }
 
-/* The canonical encoding (docs/protocol.md, "Class parameters") of the params payload p[0..n)
- * into out: the map re-packed with its keys sorted bytewise. NULL, or what is wrong with it. */
-static const char *canonical_params(const char *p, size_t n, struct buf *out)
+const char *proto_canonical_params(const char *p, size_t n, struct buf *out)
 {
     msgpack_zone zone;
     if (!msgpack_zone_init(&zone, 1024))
@@ -219,7 +217,7 @@ static struct function *resolve_pool(struct conn *c, struct wire_msg *m, struct 
     struct buf canon;
     buf_init(&canon, 1u << 20);
     const char *problem =
-        canonical_params(has_params ? params : &empty_map, has_params ? n : 1, &canon);
+        proto_canonical_params(has_params ? params : &empty_map, has_params ? n : 1, &canon);
     if (problem) {
         buf_deinit(&canon);
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "cannot instantiate %s.%s: %s", fn->app->name,

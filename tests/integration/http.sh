@@ -199,6 +199,22 @@ expect_eq "$CODE" 200 "status"
 id=$(grep -oE 'fc-[0-9A-Z]{26}' <<<"$OUT")
 expect_eq "$OUT" "{\"call_id\":\"$id\",\"result\":144}" "body"
 
+begin "JSON API: a method on an instance with parameters"
+deploy tests/integration/apps/features.c
+http "${AUTH[@]}" -d '{"params": {"loud": true, "word": "hola"}}' "$A/apps/itest-features/Greeter.greet/call"
+expect_eq "$CODE" 200 "status"
+expect_contains "$OUT" '"result":["hola, WORLD",1,' "entered with the instance's parameters"
+http "${AUTH[@]}" -d '{}' "$A/apps/itest-features/Greeter.greet/call"
+expect_eq "$CODE" 500 "a required parameter missing"
+expect_contains "$OUT" "word" "the message names it"
+http "${AUTH[@]}" -d '{"params": {"word": 1.5}}' "$A/apps/itest-features/Greeter.greet/call"
+expect_eq "$CODE" 400 "a parameter that is no int, str, bytes or bool"
+http "${AUTH[@]}" -d '{"params": ["hola"]}' "$A/apps/itest-features/Greeter.greet/call"
+expect_eq "$CODE" 400 "params that are no object"
+http "${AUTH[@]}" -d '{"args": [3], "params": {"word": "x"}}' "$A/apps/my-shared-app/square/call"
+expect_eq "$CODE" 400 "params for a plain function"
+expect_contains "$OUT" "takes no params" "message"
+
 begin "JSON API and CLI share calls: spawned over HTTP, read by skiff get, and the other way"
 http "${AUTH[@]}" -d '{"args": [9]}' "$A/apps/my-shared-app/square/spawn"
 expect_eq "$CODE" 202 "status of a spawn"
