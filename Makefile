@@ -14,9 +14,17 @@ BUILD ?= build
 PREFIX ?= /usr/local
 CC ?= cc
 
+# The libraries' flags are asked of pkg-config the first time a recipe needs them, not when the
+# Makefile is read: on a fresh machine `make demo` / `make test` install the packages first
+# (scripts/install-deps.sh), and flags read before that would be empty (the link then fails).
+# A missing package stops the build with pkg-config's own message instead of a compiler error.
 PKGS := libuv msgpack sqlite3 jansson libcrypto
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+pkg_flags = $(or $(shell pkg-config $(1) $(PKGS) 2>/dev/null || echo FAILED),none)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_checked,--cflags))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $(call pkg_checked,--libs))$(PKG_LIBS)
+pkg_checked = $(if $(filter FAILED,$(call pkg_flags,$(1))),$(error pkg-config cannot find \
+	$(PKGS): $(shell pkg-config --print-errors --exists $(PKGS) 2>&1 | head -n 1); run \
+	'make deps' (scripts/install-deps.sh) first),$(filter-out none,$(call pkg_flags,$(1))))
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
 ifeq ($(CI),true)
@@ -24,7 +32,7 @@ WARN += -Werror
 endif
 OPT ?= -O2 -g
 SAN ?=
-CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) $(WARN) -fPIC -fvisibility=hidden \
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) $(WARN) -fPIC -fvisibility=hidden \
 	-Iinclude -Isrc $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(SAN) $(LDFLAGS)
 RPATH := -Wl,-rpath,'$$ORIGIN/../lib'
@@ -56,11 +64,17 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/%,$(FUZZ_SRC))
 EXAMPLE_CLIENTS := $(BUILD)/examples/call_square $(BUILD)/examples/async_fanout
 BENCH_BINS := $(BUILD)/bench/bench_skiff $(BUILD)/bench/bench_gearman $(BUILD)/bench/bench_memory $(BUILD)/bench/bench_coldstart
 
-.PHONY: all deps test test-sanitize unit demo bench fuzz install clean format format-check
-all: $(BINS) $(LIB) $(LIBA) $(HEADERS) $(BUILD)/lib/pkgconfig/skiff.pc
+
+.PHONY: all deps setup examples all-tests test test-sanitize unit demo bench fuzz install clean format format-check
+all: $(BINS) $(LIB) $(LIBA) $(HEADERS) $(BUILD)/lib/pkgconfig/skiff.pc $(EXAMPLE_CLIENTS)
 
 deps:
 	@scripts/install-deps.sh
+
+# The targets that set up a fresh machine install the packages, then build in a new make that
+# reads the flags of what is now installed.
+setup: deps
+	$(MAKE) all examples
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -142,7 +156,9 @@ $(BUILD)/bench/bench_gearman: bench/bench_gearman.c bench/bench.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< -lgearman -lm
 
-test: deps
+examples: $(EXAMPLE_CLIENTS)
+
+test: setup
 	$(MAKE) all-tests
 	scripts/run-tests.sh $(BUILD)
 	$(MAKE) test-sanitize
@@ -158,10 +174,11 @@ test-sanitize:
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		SKIFF_SANITIZE=1 scripts/run-tests.sh build-san
 
-demo: deps all $(EXAMPLE_CLIENTS)
+demo: setup
 	scripts/demo.sh $(BUILD)
 
-bench: deps all $(BENCH_BINS)
+bench: setup
+	$(MAKE) $(BENCH_BINS)
 	bench/run.sh $(BUILD)
 
 fuzz: $(FUZZ_BINS)

@@ -19,6 +19,7 @@ packages=(
     libssl-dev                 # libcrypto: token hashing, base64
     gearman-job-server libgearman-dev # the benchmark peer (make bench)
     libhttp-parser-dev         # skiffd's HTTP server (web endpoints, JSON API)
+    libseccomp-dev             # the containers' seccomp filter
     curl                       # tests of the HTTP side
     wrk nginx-light            # make bench: HTTP load, and nginx as the static-file ceiling
     sqlite3                    # tests look inside skiffd's database
