@@ -59,6 +59,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ITEST_SRC := $(wildcard tests/integration/*.c)
 ITEST_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
+SECTEST_SRC := $(wildcard tests/security/*.c)
+SECTEST_BINS := $(patsubst tests/security/%.c,$(BUILD)/tests/%,$(SECTEST_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/%,$(FUZZ_SRC))
 EXAMPLE_CLIENTS := $(BUILD)/examples/call_square $(BUILD)/examples/async_fanout
@@ -132,6 +134,12 @@ $(BUILD)/tests/%: tests/integration/%.c tests/integration/itest.h $(LIB) $(HEADE
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Itests/integration -o $@ $< -L$(BUILD)/lib -lskiff \
 		$(PKG_LIBS) -lpthread -Wl,-rpath,$(abspath $(BUILD)/lib)
 
+# The security suite (tests/security/): integration tests that attack the server.
+$(BUILD)/tests/%: tests/security/%.c tests/integration/itest.h $(LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Itests/integration -Itests/security -o $@ $< -L$(BUILD)/lib \
+		-lskiff $(PKG_LIBS) -lpthread -Wl,-rpath,$(abspath $(BUILD)/lib)
+
 $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(COMMON_OBJ) $(PKG_LIBS) -lpthread
@@ -163,7 +171,7 @@ test: setup
 	scripts/run-tests.sh $(BUILD)
 	$(MAKE) test-sanitize
 
-all-tests: all $(UNIT_BINS) $(ITEST_BINS) $(FUZZ_BINS) $(EXAMPLE_CLIENTS)
+all-tests: all $(UNIT_BINS) $(ITEST_BINS) $(SECTEST_BINS) $(FUZZ_BINS) $(EXAMPLE_CLIENTS)
 
 unit: all-tests
 	scripts/run-tests.sh $(BUILD)

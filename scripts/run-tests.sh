@@ -9,6 +9,8 @@
 #   - fuzz corpus replays   BUILD_DIR/tests/fuzz_*        (tests/fuzz/fuzz_*.c + replay.c)
 #   - integration, C        BUILD_DIR/tests/NAME          (from tests/integration/NAME.c)
 #   - integration, shell    tests/integration/*.sh        (except lib.sh, the shared helpers)
+#   - security, C and shell tests/security/NAME.c, *.sh   (attacks on a real server; run as
+#                                                         integration tests)
 # FILTER, if given, keeps the tests whose name contains it.
 #
 # Integration tests get SKIFF_BUILD (absolute build dir) and SKIFF_SRC (the repository root).
@@ -77,6 +79,13 @@ for f in "$src"/tests/integration/*.sh; do
     n=$(basename "$f")
     [[ $n == lib.sh ]] && continue
     add "$n" integration "$f" "$f"
+done
+for f in "$src"/tests/security/*.c; do
+    n=$(basename "$f" .c)
+    add "$n" integration "$build/tests/$n" "$f"
+done
+for f in "$src"/tests/security/*.sh; do
+    add "$(basename "$f")" integration "$f" "$f"
 done
 shopt -u nullglob
 
