@@ -63,7 +63,7 @@ SECTEST_SRC := $(wildcard tests/security/*.c)
 SECTEST_BINS := $(patsubst tests/security/%.c,$(BUILD)/tests/%,$(SECTEST_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/%,$(FUZZ_SRC))
-EXAMPLE_CLIENTS := $(BUILD)/examples/call_square $(BUILD)/examples/async_fanout
+EXAMPLE_CLIENTS := $(BUILD)/examples/call_square $(BUILD)/examples/async_fanout $(BUILD)/examples/job_queue
 BENCH_BINS := $(BUILD)/bench/bench_skiff $(BUILD)/bench/bench_gearman $(BUILD)/bench/bench_memory $(BUILD)/bench/bench_coldstart
 
 

@@ -26,6 +26,7 @@
 
 #include "cli.h"
 #include "client/ops.h"
+#include "common/fn_defaults.h"
 #include "common/mem.h"
 #include "common/proto.h"
 
@@ -356,6 +357,58 @@ static int send_deploy(struct cli *cli, const char *app, const skiff_value *fns,
     return rc;
 }
 
+/* Replaces, in one function's or class's configuration, the 0 that means "not set" by the
+ * default the server applies (common/fn_defaults.h), so --name-check shows what will run. */
+static int show_defaults(skiff_value *entry)
+{
+    static const struct {
+        const char *key;
+        double value;
+        bool is_double;
+    } defaults[] = {
+        {"timeout", FN_DEFAULT_TIMEOUT, true},
+        {"max_containers", FN_DEFAULT_MAX_CONTAINERS, false},
+        {"scaledown_window", FN_DEFAULT_SCALEDOWN, true},
+        {"max_inputs", FN_DEFAULT_MAX_INPUTS, false},
+    };
+    if (!skiff_map_get(entry, "timeout"))
+        return CLI_OK; /* a method: its class carries the configuration */
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+        const skiff_value *v = skiff_map_get(entry, defaults[i].key);
+        bool unset = !v || (skiff_value_type(v) == SKIFF_INT && skiff_value_get_int(v) == 0) ||
+                     (skiff_value_type(v) == SKIFF_DOUBLE && skiff_value_get_double(v) == 0);
+        if (!unset)
+            continue;
+        skiff_value *d = defaults[i].is_double ? skiff_value_double(defaults[i].value)
+                                               : skiff_value_int((int64_t)defaults[i].value);
+        if (!d || skiff_map_set(entry, defaults[i].key, d) != SKIFF_OK)
+            return CLI_FAILED;
+    }
+    /* target_inputs defaults to max_inputs. */
+    const skiff_value *t = skiff_map_get(entry, "target_inputs");
+    if (t && skiff_value_type(t) == SKIFF_INT && skiff_value_get_int(t) == 0) {
+        skiff_value *m = skiff_value_copy(skiff_map_get(entry, "max_inputs"));
+        if (!m || skiff_map_set(entry, "target_inputs", m) != SKIFF_OK)
+            return CLI_FAILED;
+    }
+    return CLI_OK;
+}
+
+/* --name-check's output: the description with the defaults shown. */
+static int print_checked(skiff_value *desc)
+{
+    const char *lists[] = {"functions", "classes"};
+    for (size_t l = 0; l < 2; l++) {
+        skiff_value *list = skiff_map_get(desc, lists[l]);
+        for (size_t i = 0; list && i < skiff_list_len(list); i++)
+            if (show_defaults(skiff_list_get(list, i)) != CLI_OK) {
+                fputs("skiff: out of memory\n", stderr);
+                return CLI_FAILED;
+            }
+    }
+    return cli_print_json(desc);
+}
+
 int cmd_deploy(struct cli *cli, int argc, char **argv)
 {
     const char **pos = mem_calloc((size_t)argc + 1, sizeof *pos);
@@ -393,7 +446,7 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
         compile(prefix, src, &w) == CLI_OK && describe(prefix, &w, &desc) == CLI_OK &&
         check_description(desc, &app) == CLI_OK) {
         if (opts[0].count)
-            rc = cli_print_json(desc);
+            rc = print_checked(desc);
         else if (read_code(w.so, &code, &len) == CLI_OK)
             rc = send_deploy(cli, app, skiff_map_get(desc, "functions"),
                              skiff_map_get(desc, "classes"), code, len);

@@ -320,7 +320,7 @@ static void config_defaults(struct fn_config *c)
     if (c->scaledown_window <= 0)
         c->scaledown_window = FN_DEFAULT_SCALEDOWN;
     if (c->max_inputs <= 0)
-        c->max_inputs = 1;
+        c->max_inputs = FN_DEFAULT_MAX_INPUTS;
     if (c->target_inputs <= 0 || c->target_inputs > c->max_inputs)
         c->target_inputs = c->max_inputs;
     if (c->retries.max_retries > 0) {
@@ -686,7 +686,11 @@ struct app *apps_deploy(const char *name, const void *code, size_t n, const stru
             calls_terminate_queued(f, "the function was removed by a redeploy of its app");
         sched_function_changed(f);
     }
-    log_info("deployed %s version %d (%zu functions)", name, version, nfns);
+    size_t nclasses = 0;
+    for (size_t i = 0; i < nfns; i++)
+        nclasses += fns[i].is_class;
+    log_info("deployed %s version %d (%zu function%s, %zu class%s)", name, version, nfns - nclasses,
+             nfns - nclasses == 1 ? "" : "s", nclasses, nclasses == 1 ? "" : "es");
     return a;
 oom:
     mem_free(ids);

@@ -15,6 +15,7 @@
 
 #include <msgpack.h>
 
+#include "common/fn_defaults.h"
 #include "common/hmap.h"
 #include "common/id.h"
 #include "common/list.h"
@@ -103,12 +104,9 @@ struct app {
 #define APP_NAME_MAX 63
 #define FUNCTION_NAME_MAX 63
 
-/* Default configuration values (DESIGN.md, modal-semantics.md). */
-#define FN_DEFAULT_TIMEOUT 300.0
+/* Limits of configuration values (defaults: common/fn_defaults.h). */
 #define FN_MIN_TIMEOUT 1.0
 #define FN_MAX_TIMEOUT 86400.0
-#define FN_DEFAULT_MAX_CONTAINERS 8
-#define FN_DEFAULT_SCALEDOWN 60.0
 #define FN_MAX_INPUTS 1000
 #define FN_MAX_BATCH 1000
 #define FN_MAX_WAIT_MS 600000
