@@ -8,6 +8,7 @@
  *
  * The functions are the docs' listing verbatim (tests/integration/readme_doc.sh checks it).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,33 +64,28 @@ static void poll_job(skiff_client *client, const char *id)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && !strcmp(argv[1], "submit")) {
-        skiff_client *client;
-        skiff_error err = SKIFF_ERROR_INIT;
-        if (skiff_client_connect(NULL, &client, &err) != SKIFF_OK) {
-            fprintf(stderr, "job_queue: %s\n", err.message);
-            skiff_error_clear(&err);
-            return 1;
-        }
+    bool is_submit = argc == 4 && !strcmp(argv[1], "submit");
+    if (!is_submit && !(argc == 3 && !strcmp(argv[1], "poll"))) {
+        fprintf(stderr, "usage: job_queue submit JOB SECONDS | job_queue poll ID\n");
+        return 2;
+    }
+    skiff_client *client;
+    skiff_error err = SKIFF_ERROR_INIT;
+    if (skiff_client_connect(NULL, &client, &err) != SKIFF_OK) {
+        fprintf(stderr, "job_queue: %s\n", err.message);
+        skiff_error_clear(&err);
+        return 1;
+    }
+    int status = 0;
+    if (is_submit) {
         char *id = submit(client, argv[2], atof(argv[3]));
         if (id)
             printf("%s\n", id);
+        status = id ? 0 : 1;
         free(id);
-        skiff_client_close(client);
-        return id ? 0 : 1;
-    }
-    if (argc == 3 && !strcmp(argv[1], "poll")) {
-        skiff_client *client;
-        skiff_error err = SKIFF_ERROR_INIT;
-        if (skiff_client_connect(NULL, &client, &err) != SKIFF_OK) {
-            fprintf(stderr, "job_queue: %s\n", err.message);
-            skiff_error_clear(&err);
-            return 1;
-        }
+    } else {
         poll_job(client, argv[2]);
-        skiff_client_close(client);
-        return 0;
     }
-    fprintf(stderr, "usage: job_queue submit JOB SECONDS | job_queue poll ID\n");
-    return 2;
+    skiff_client_close(client);
+    return status;
 }
