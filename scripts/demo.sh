@@ -48,12 +48,26 @@ die() {
     exit 1
 }
 
+# quoted ARGS...: the words as a shell would need them typed (quotes only where needed), so a
+# shown command can be pasted.
+quoted() {
+    local w out=()
+    for w in "$@"; do
+        if [[ $w =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
+            out+=("$w")
+        else
+            out+=("'${w//\'/\'\\\'\'}'")
+        fi
+    done
+    printf '%s' "${out[*]}"
+}
+
 # run WANT_STATUS CMD...: shows the command and its output; checks the exit status; leaves the
 # output in $out.
 run() {
     local want=$1 rc=0
     shift
-    printf '%s$ %s%s\n' "$dim" "$*" "$off"
+    printf '%s$ %s%s\n' "$dim" "$(quoted "$@")" "$off"
     "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
     out=$(cat "$tmp/out")
     cat "$tmp/out" "$tmp/err"
@@ -127,7 +141,7 @@ run 0 skiff call my-shared-app MyLifecycleClass.foo
 
 say "A web endpoint, called with curl (examples/web.c)"
 run 0 skiff url web-demo greet
-url=${out//\"/} # the URL as a JSON string
+url=$out
 run 0 curl -s "$url?name=Ada"
 expect '"Hello, Ada!"'
 

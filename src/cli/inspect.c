@@ -38,9 +38,10 @@ static const char logs_usage[] =
     "Exit status: 0 success; 1 the request failed (e.g. no such app); 2 usage.\n";
 
 static const char url_usage[] =
-    "usage: skiff url APP FUNCTION\n"
+    "usage: skiff url APP FUNCTION [--json]\n"
     "\n"
-    "Prints the URL of APP's web endpoint FUNCTION as a JSON string.\n"
+    "Prints the URL of APP's web endpoint FUNCTION, bare (curl \"$(skiff url APP FN)?x=1\"),\n"
+    "or with --json as a JSON string.\n"
     "Exit status: 0 success; 1 the request failed or FUNCTION is not a web endpoint; 2 usage.\n";
 
 /* Parses options and exactly min..max positional arguments into pos. CLI_OK with *help false
@@ -223,9 +224,11 @@ int cmd_url(struct cli *cli, int argc, char **argv)
     const char *pos[2];
     int npos;
     bool help;
-    int rc = parse(cli, argc, argv, NULL, 0, url_usage, "url", 2, 2, pos, &npos, &help);
+    struct cli_opt opts[] = {{.name = "--json"}};
+    int rc = parse(cli, argc, argv, opts, 1, url_usage, "url", 2, 2, pos, &npos, &help);
     if (rc != CLI_OK || help)
         return rc;
+    bool json = opts[0].count > 0;
     skiff_client *client;
     if ((rc = cli_connect(cli, &client)) != CLI_OK)
         return rc;
@@ -240,8 +243,9 @@ int cmd_url(struct cli *cli, int argc, char **argv)
                         pos[0], pos[1]);
         rc = cli_fail(&err);
     } else {
-        skiff_value *v = skiff_value_string(url);
-        rc = v ? cli_print_json(v) : CLI_FAILED;
+        /* Bare, so that curl "$(skiff url APP FN)?x=1" works; --json for a JSON string. */
+        skiff_value *v = json ? skiff_value_string(url) : NULL;
+        rc = json ? (v ? cli_print_json(v) : CLI_FAILED) : (puts(url) >= 0 ? CLI_OK : CLI_FAILED);
         skiff_value_free(v);
     }
     free(url); /* skiff_function_get_web_url's copy is malloc'd */

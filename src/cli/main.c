@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/suggest.h"
 
 static const char usage_text[] =
     "usage: skiff [--server ADDR] COMMAND [ARGS]\n"
@@ -33,7 +34,7 @@ static const char usage_text[] =
     "  stats APP FUNCTION                   backlog, containers, running inputs, headroom\n"
     "  graph FC_ID [--json]                 draw a call's call graph\n"
     "  logs APP [FUNCTION] [--follow]       the containers' output\n"
-    "  url APP FUNCTION                     a web endpoint's URL\n"
+    "  url APP FUNCTION [--json]            a web endpoint's URL\n"
     "  app list                             the deployed apps\n"
     "  app stop APP                         stop an app\n"
     "  container list                       the running containers\n"
@@ -77,6 +78,11 @@ int cli_fail(const skiff_error *err)
 {
     const char *type = err->type ? err->type : skiff_code_name(err->code);
     fprintf(stderr, "%s: %s\n", type, err->message ? err->message : "(no message)");
+    if (err->code == SKIFF_ERR_CONNECTION)
+        fputs("hint: is skiffd running? Start it with `skiffd &` (it listens on 127.0.0.1:7878 "
+              "and writes ~/.skiff.toml), or name another server with --server or "
+              "$SKIFF_SERVER.\n",
+              stderr);
     if (err->traceback && *err->traceback) {
         fputs("Traceback (most recent call last):\n", stderr);
         const char *p = err->traceback;
@@ -98,7 +104,14 @@ int cli_usage_error(const char *usage, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n%s", usage);
+    /* The usage's first line, then where the rest is: "usage: skiff CMD ..." names CMD. */
+    size_t first = strcspn(usage, "\n");
+    const char *cmd = usage + strlen("usage: skiff ");
+    size_t cmdlen = strncmp(usage, "usage: skiff ", strlen("usage: skiff ")) || *cmd == '['
+                        ? 0
+                        : strcspn(cmd, " \n");
+    fprintf(stderr, "\n%.*s\nsee 'skiff %.*s%s--help'\n", (int)first, usage, (int)cmdlen, cmd,
+            cmdlen ? " " : "");
     return CLI_USAGE;
 }
 
@@ -112,6 +125,19 @@ int cli_print_json(const skiff_value *v)
     puts(s);
     free(s); /* skiff_value_to_json's text is malloc'd (skiff.h) */
     return CLI_OK;
+}
+
+/* An unknown command: one line, with the nearest command when one is close. */
+static int unknown_command(const char *name)
+{
+    struct suggest s;
+    suggest_init(&s, name);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        suggest_offer(&s, commands[i].name);
+    if (s.best)
+        return cli_usage_error(usage_text, "unknown command '%s': did you mean '%s'?", name,
+                               s.best);
+    return cli_usage_error(usage_text, "unknown command '%s'", name);
 }
 
 static const struct command *find(const char *name)
@@ -158,13 +184,13 @@ int main(int argc, char **argv)
         }
         const struct command *c = find(argv[i + 1]);
         if (!c)
-            return cli_usage_error(usage_text, "unknown command '%s'", argv[i + 1]);
+            return unknown_command(argv[i + 1]);
         char help[] = "--help";
         char *hv[] = {help, NULL};
         return c->run(&cli, 1, hv);
     }
     const struct command *c = find(name);
     if (!c)
-        return cli_usage_error(usage_text, "unknown command '%s'", name);
+        return unknown_command(name);
     return c->run(&cli, argc - i - 1, argv + i + 1);
 }

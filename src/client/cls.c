@@ -15,6 +15,7 @@
 #include "async.h"
 #include "common/codec.h"
 #include "common/mem.h"
+#include "common/suggest.h"
 #include "common/proto.h"
 #include "fn.h"
 #include "rpc.h"
@@ -275,10 +276,16 @@ int skiff_obj_method(skiff_obj *obj, const char *name, skiff_function **out, ski
     for (size_t i = 0; i < cls->nmethods && !m; i++)
         if (!strcmp(cls->methods[i].name, name))
             m = &cls->methods[i];
-    if (!m)
+    if (!m) {
+        struct suggest near;
+        suggest_init(&near, name);
+        for (size_t i = 0; i < cls->nmethods; i++)
+            suggest_offer(&near, cls->methods[i].name);
         return skiff_error_set(err, SKIFF_ERR_NOT_FOUND, NULL,
-                               "Lookup failed for method '%s' of Cls '%s' from the '%s' app", name,
-                               cls->name, cls->app);
+                               "Lookup failed for method '%s' of Cls '%s' from the '%s' app%s%s%s",
+                               name, cls->name, cls->app, near.best ? " (did you mean '" : "",
+                               near.best ? near.best : "", near.best ? "'?)" : "");
+    }
     char full[2 * NAME_MAX_LEN + 2];
     snprintf(full, sizeof full, "%s.%s", cls->name, name);
     skiff_function *fn;

@@ -17,6 +17,7 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/suggest.h"
 #include "common/wire.h"
 #include <openssl/evp.h>
 #include "sched.h"
@@ -89,6 +90,29 @@ struct function *apps_lookup_class(const char *app, const char *name)
         return NULL;
     struct function *f = app_function(a, name);
     return f && f->live && f->is_class ? f : NULL;
+}
+
+void apps_lookup_failure(const char *app, const char *name, bool is_class, char *out, size_t size)
+{
+    struct app *a = apps_find(app);
+    struct suggest near;
+    suggest_init(&near, name);
+    struct list_node *n, *t;
+    if (a && !a->stopped)
+        list_for_each_safe(n, t, &a->functions)
+        {
+            struct function *f = container_of(n, struct function, app_link);
+            if (f->live && f->is_class == is_class && !f->params_key)
+                suggest_offer(&near, f->name);
+        }
+    const char *kind = is_class ? "Cls" : "Function";
+    snprintf(out, size, "Lookup failed for %s '%s' from the '%s' app: %s%s%s%s", kind, name, app,
+             !a           ? "the app is not deployed"
+             : a->stopped ? "the app is stopped"
+             : is_class   ? "the app has no such class"
+                          : "the app has no such function",
+             near.best ? " (did you mean '" : "", near.best ? near.best : "",
+             near.best ? "'?)" : "");
 }
 
 static int config_copy(struct fn_config *dst, const struct fn_config *src);

@@ -137,6 +137,11 @@ static inline const struct function *apps_owner(const struct function *f)
 /* The class named name of the running app, or NULL. */
 struct function *apps_lookup_class(const char *app, const char *name);
 
+/* Why apps_lookup (is_class false) or apps_lookup_class (true) found nothing, as the whole
+ * NotFoundError message: "Lookup failed for Function 'f' from the 'app' app: the app has no
+ * such function (did you mean 'g'?)", written into out (truncated to size). */
+void apps_lookup_failure(const char *app, const char *name, bool is_class, char *out, size_t size);
+
 /* True if name is a valid app / function name. */
 bool apps_valid_app_name(const char *name);
 bool apps_valid_function_name(const char *name);

@@ -146,13 +146,8 @@ static struct function *resolve(struct http_req *r, const char *app, const char 
         *pool = fn;
     }
     if (!fn || fn->is_class) {
-        struct app *a = apps_find(app);
-        char msg[400];
-        snprintf(msg, sizeof msg, "Lookup failed for Function '%s' from the '%s' app: %s", name,
-                 app,
-                 !a           ? "the app is not deployed"
-                 : a->stopped ? "the app is stopped"
-                              : "the app has no such function");
+        char msg[700];
+        apps_lookup_failure(app, name, false, msg, sizeof msg);
         http_respond_error(r, 404, "NotFoundError", msg, NULL);
         return NULL;
     }

@@ -41,12 +41,9 @@ static bool need_str(struct conn *c, struct wire_msg *m, const char *key, char *
 
 static void not_found(struct conn *c, uint64_t rid, const char *app, const char *fn)
 {
-    struct app *a = apps_find(app);
-    const char *why = !a           ? "the app is not deployed"
-                      : a->stopped ? "the app is stopped"
-                                   : "the app has no such function";
-    conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "Lookup failed for Function '%s' from the '%s' app: %s",
-               fn, app, why);
+    char msg[700];
+    apps_lookup_failure(app, fn, false, msg, sizeof msg);
+    conn_error(c, rid, SKIFF_ERR_NOT_FOUND, "%s", msg);
 }
 
 static void hello(struct conn *c, struct wire_msg *m)
@@ -655,12 +652,9 @@ static void cls_lookup(struct conn *c, struct wire_msg *m)
         return;
     struct function *cls = apps_lookup_class(app, name);
     if (!cls) {
-        struct app *a = apps_find(app);
-        conn_error(c, m->rid, SKIFF_ERR_NOT_FOUND,
-                   "Lookup failed for Cls '%s' from the '%s' app: %s", name, app,
-                   !a           ? "the app is not deployed"
-                   : a->stopped ? "the app is stopped"
-                                : "the app has no such class");
+        char msg[700];
+        apps_lookup_failure(app, name, true, msg, sizeof msg);
+        conn_error(c, m->rid, SKIFF_ERR_NOT_FOUND, "%s", msg);
         return;
     }
     size_t n = 0;

@@ -45,7 +45,7 @@ sk deploy "$SKIFF_SRC/examples/web.c"
 expect_contains "$OUT" "\"web_url\":\"$H/web/web-demo-greet\"" "deploy output"
 expect_contains "$OUT" "\"web_url\":\"$H/web/add\"" "deploy output (own label)"
 ok url web-demo greet
-url=${OUT//\"/}
+url=$OUT
 expect_eq "$url" "$H/web/web-demo-greet" "skiff url"
 http "$url?name=Grace"
 expect_eq "$CODE" 200 "status"
@@ -146,7 +146,7 @@ expect_eq "$CODE" 200 "a token on an open endpoint is fine"
 begin "labels: a long default is cut with a hash; clashes are deploy errors"
 deploy tests/integration/apps/http_labels.c
 ok url An.App_With-A-Rather-Long-Name-For-Labels long_function_name_for_the_label
-expect_eq "$OUT" "\"$H/web/an-app-with-a-rather-long-name-for-labels-long-function--aeef5b\"" "label"
+expect_eq "$OUT" "$H/web/an-app-with-a-rather-long-name-for-labels-long-function--aeef5b" "label"
 http "${OUT//\"/}"
 expect_eq "$OUT" '"long label"' "the long-label endpoint answers"
 sk deploy "$SKIFF_SRC/tests/integration/apps/http_clash.c"
