@@ -108,7 +108,7 @@ $(BUILD)/include/skiff/%.h: include/skiff/%.h
 
 $(BUILD)/lib/pkgconfig/skiff.pc: Makefile
 	@mkdir -p $(dir $@)
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: skiff\nDescription: skiff client library and app SDK\nVersion: 0.1.0\nLibs: -L$${libdir} -lskiff\nCflags: -I$${includedir}\n' \
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: skiff\nDescription: skiff client library and app SDK\nVersion: 0.1.0\nLibs: -L$${libdir} -Wl,-rpath,$${libdir} -lskiff\nCflags: -I$${includedir}\n' \
 		"$(abspath $(BUILD))" > $@
 
 # Tests -----------------------------------------------------------------------------------------
@@ -198,7 +198,7 @@ install: all
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/skiff/*.h $(DESTDIR)$(PREFIX)/include/skiff/
-	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: skiff\nDescription: skiff client library and app SDK\nVersion: 0.1.0\nLibs: -L$${libdir} -lskiff\nCflags: -I$${includedir}\n' \
+	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: skiff\nDescription: skiff client library and app SDK\nVersion: 0.1.0\nLibs: -L$${libdir} -Wl,-rpath,$${libdir} -lskiff\nCflags: -I$${includedir}\n' \
 		"$(PREFIX)" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/skiff.pc
 
 format:

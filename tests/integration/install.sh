@@ -37,10 +37,10 @@ expect_eq "$OUT" 1764 "square(42) through the installed tree"
 
 begin "a client built against the install"
 read -r -a pc <<<"$flags"
-run_cmd cc -std=c11 -o "$T/call_square" "$SKIFF_SRC/examples/call_square.c" "${pc[@]}" \
-    -Wl,-rpath,"$prefix/lib"
+# Exactly as the docs say, no rpath or LD_LIBRARY_PATH of our own: skiff.pc carries the rpath.
+run_cmd cc -std=c11 -o "$T/call_square" "$SKIFF_SRC/examples/call_square.c" "${pc[@]}"
 [[ $RC -eq 0 ]] || { show_last; fail "building call_square against the install failed"; }
-run_cmd "$T/call_square"
+run_cmd env -u LD_LIBRARY_PATH "$T/call_square"
 expect_eq "$RC" 0 "call_square exit status"
 expect_contains "$OUT" 1764 "call_square output"
 
