@@ -23,6 +23,7 @@ packages=(
     curl                       # tests of the HTTP side
     wrk nginx-light            # make bench: HTTP load, and nginx as the static-file ceiling
     sqlite3                    # tests look inside skiffd's database
+    zlib1g-dev                 # tests: an app that links a library through SKIFF_APP's .pkgs
     coreutils procps           # timeout, mktemp; ps/pgrep in tests
     iproute2                   # ss: the tests' free-port check
 )

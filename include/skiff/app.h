@@ -41,8 +41,10 @@
  * skiff_param*(ctx, name).
  *
  * Declarations are collected by the linker (sections "skiff_functions" and "skiff_classes"), so
- * SKIFF_FUNCTION, SKIFF_CLASS and SKIFF_METHOD may appear anywhere in the file, in any order,
- * and a file has exactly one SKIFF_APP.
+ * SKIFF_FUNCTION, SKIFF_CLASS and SKIFF_METHOD may appear anywhere in the app's files, in any
+ * order. An app is one .c file or every .c file of a directory (`skiff deploy DIR`), with
+ * exactly one SKIFF_APP among them. Libraries: SKIFF_APP("name", .pkgs = "zlib libcurl") names
+ * them by their pkg-config names; deploy compiles and links the app with their flags.
  */
 #ifndef SKIFF_APP_H
 #define SKIFF_APP_H
@@ -141,7 +143,19 @@ struct skiff_app_def {
 /* The symbol the worker looks for in an app's shared object. */
 #define SKIFF_APP_SYMBOL "skiff_app_definition"
 
-#define SKIFF_APP(app_name)                                                                        \
+/* What an app asks of the build (SKIFF_APP's further arguments). `skiff deploy` reads them from
+ * the SKIFF_APP line of the source, before compiling, so each must be a string literal there;
+ * the compiled object carries them too (skiff_app_options) and deploy checks the two agree. */
+struct skiff_app_opts {
+    int abi;          /* SKIFF_APP_ABI */
+    const char *pkgs; /* pkg-config names of the libraries the app uses, space-separated:
+                       * "zlib libcurl"; their --cflags compile it and their --libs link it */
+};
+
+/* The (optional) symbol holding an app's struct skiff_app_opts. */
+#define SKIFF_APP_OPTIONS_SYMBOL "skiff_app_options"
+
+#define SKIFF_APP(app_name, ...)                                                                   \
     extern const struct skiff_function_def *const __start_skiff_functions[]                        \
         __attribute__((weak, visibility("hidden")));                                               \
     extern const struct skiff_function_def *const __stop_skiff_functions[]                         \
@@ -157,6 +171,12 @@ struct skiff_app_def {
                                                  __start_skiff_functions, __stop_skiff_functions,  \
                                                  __start_skiff_classes,   __stop_skiff_classes};   \
         return &def;                                                                               \
+    }                                                                                              \
+    SKIFF_API const struct skiff_app_opts *skiff_app_options(void);                                \
+    const struct skiff_app_opts *skiff_app_options(void)                                           \
+    {                                                                                              \
+        static const struct skiff_app_opts opts = {SKIFF_APP_ABI, __VA_ARGS__};                    \
+        return &opts;                                                                              \
     }                                                                                              \
     struct skiff__app_semicolon
 

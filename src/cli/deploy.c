@@ -1,17 +1,18 @@
 /*
- * deploy.c - `skiff deploy APP.c`: compile an app, describe it, send it to the server.
+ * deploy.c - `skiff deploy APP.c|DIR`: build an app, describe it, send it to the server.
  *
- *   1. compile APP.c into a shared object in a private temporary directory with the system
- *      compiler ($CC, else cc), against the headers and libskiff of the tree `skiff` itself was
- *      run from: <prefix> is the parent of the directory holding the running binary, and the
- *      build tree (build/bin, build/lib, build/include) mirrors an install, so this works from
- *      both;
+ *   1. build APP.c (or every .c of DIR) into a shared object in a private temporary directory
+ *      (build.c: the system compiler $CC, else cc, with the libraries SKIFF_APP's .pkgs names),
+ *      against the headers and libskiff of the tree `skiff` itself was run from: <prefix> is
+ *      the parent of the directory holding the running binary, and the build tree (build/bin,
+ *      build/lib, build/include) mirrors an install, so this works from both;
  *   2. run `<prefix>/bin/skiff-worker --describe` on it, which loads it and prints the app's name
  *      and its function and class definitions as JSON;
  *   3. check the names locally (a clear error before anything is sent), then send DEPLOY with
  *      the object's bytes and both lists of definitions, and print what was deployed as JSON.
  *
- * The compiler's and the worker's own messages go straight to the user's stderr.
+ * The compiler's and the worker's own messages reach the user's stderr with the user's file
+ * names in place of the temporary ones.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "build.h"
 #include "cli.h"
 #include "client/ops.h"
 #include "common/fn_defaults.h"
@@ -40,46 +42,18 @@ extern char **environ;
 #define NAME_MAX_LEN 63
 
 static const char deploy_usage[] =
-    "usage: skiff deploy APP.c [--name-check]\n"
+    "usage: skiff deploy APP.c|DIR [--name-check]\n"
     "\n"
-    "Compiles APP.c into a shared object with $CC (else cc) against skiff's headers and\n"
-    "library, reads the app's name, functions and classes from it (skiff-worker\n"
-    "--describe), and deploys it. A redeploy replaces the app's code; callers keep working\n"
-    "by name.\n"
+    "Compiles APP.c, or every .c file in DIR (its headers found there too), into a shared\n"
+    "object with $CC (else cc) against skiff's headers and library and the libraries named by\n"
+    "SKIFF_APP(\"name\", .pkgs = \"zlib ...\") (pkg-config names), reads the app's name,\n"
+    "functions and classes from it (skiff-worker --describe), and deploys it. Implicit\n"
+    "declarations, int conversions and undefined symbols are errors. A redeploy replaces the\n"
+    "app's code; callers keep working by name.\n"
     "Prints {\"app\", \"app_id\", \"version\", \"functions\": [{\"name\", \"function_id\"}]}.\n"
     "--name-check compiles and checks the app and function names without deploying, and\n"
     "prints the definitions that would be deployed.\n"
     "Exit status: 0 success; 1 compiling, describing or deploying failed; 2 usage.\n";
-
-/* A private temporary directory holding the compiled object. */
-struct workdir {
-    char dir[PATH_MAX];
-    char so[PATH_MAX + 16];
-};
-
-static int workdir_make(struct workdir *w)
-{
-    const char *tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
-    int n = snprintf(w->dir, sizeof w->dir, "%s/skiff-deploy-XXXXXX", tmp);
-    if (n < 0 || (size_t)n >= sizeof w->dir || !mkdtemp(w->dir)) {
-        fprintf(stderr, "skiff deploy: cannot make a temporary directory in %s: %s\n", tmp,
-                strerror(errno));
-        w->dir[0] = '\0';
-        return -1;
-    }
-    snprintf(w->so, sizeof w->so, "%s/app.so", w->dir);
-    return 0;
-}
-
-static void workdir_remove(struct workdir *w)
-{
-    if (!w->dir[0])
-        return;
-    unlink(w->so);
-    rmdir(w->dir);
-}
 
 /* The install prefix of the running binary: the parent of the directory holding it. */
 static int find_prefix(char *out, size_t size)
@@ -103,63 +77,29 @@ static int find_prefix(char *out, size_t size)
     return 0;
 }
 
-/* Runs argv[0] from $PATH with the same stdio and waits. Returns its exit status (0-255), or -1
- * if it could not run or died of a signal (explained on stderr). */
-static int run_wait(char *const *argv)
+/* Shows what skiff-worker --describe printed on stderr, with the user's file names. */
+static void show_worker_errors(const struct app_build *b, const char *file)
 {
-    pid_t pid;
-    int e = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
-    if (e != 0) {
-        fprintf(stderr, "skiff deploy: cannot run %s: %s\n", argv[0], strerror(e));
-        return -1;
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    if (WIFSIGNALED(status)) {
-        fprintf(stderr, "skiff deploy: %s was killed by signal %d (%s)\n", argv[0],
-                WTERMSIG(status), strsignal(WTERMSIG(status)));
-        return -1;
-    }
-    return WEXITSTATUS(status);
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[65536];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    char *text = mem_strdup(buf);
+    if (!text)
+        return;
+    build_tidy(b, &text);
+    fputs(text, stderr);
+    mem_free(text);
 }
 
-/* Compiles src into w->so. CLI_OK or CLI_FAILED. */
-static int compile(const char *prefix, const char *src, const struct workdir *w)
-{
-    char cc[1024];
-    const char *env_cc = getenv("CC");
-    snprintf(cc, sizeof cc, "%s", env_cc && *env_cc ? env_cc : "cc");
-    char inc[PATH_MAX + 16], lib[PATH_MAX + 16], rpath[PATH_MAX + 32];
-    snprintf(inc, sizeof inc, "-I%s/include", prefix);
-    snprintf(lib, sizeof lib, "-L%s/lib", prefix);
-    snprintf(rpath, sizeof rpath, "-Wl,-rpath,%s/lib", prefix);
-    char *argv[CC_WORDS + 16];
-    int n = 0;
-    for (char *tok = strtok(cc, " \t"); tok && n < CC_WORDS; tok = strtok(NULL, " \t"))
-        argv[n++] = tok;
-    if (n == 0) {
-        fputs("skiff deploy: $CC is blank\n", stderr);
-        return CLI_FAILED;
-    }
-    char *fixed[] = {"-shared", "-fPIC",       "-O2", inc,       (char *)src,
-                     "-o",      (char *)w->so, lib,   "-lskiff", rpath};
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        argv[n++] = fixed[i];
-    argv[n] = NULL;
-    int st = run_wait(argv);
-    if (st != 0) {
-        if (st > 0)
-            fprintf(stderr, "skiff deploy: compiling %s failed (%s exited with status %d)\n", src,
-                    argv[0], st);
-        return CLI_FAILED;
-    }
-    return CLI_OK;
-}
-
-/* Runs skiff-worker --describe on w->so and parses its JSON into *out. */
-static int describe(const char *prefix, const struct workdir *w, skiff_value **out)
+/* Runs skiff-worker --describe on the built object and parses its JSON into *out. The
+ * worker's messages are shown with the user's file names (build_tidy). */
+static int describe(const char *prefix, const struct app_build *b, skiff_value **out)
 {
     char worker[PATH_MAX + 32];
     snprintf(worker, sizeof worker, "%s/bin/skiff-worker", prefix);
@@ -168,10 +108,13 @@ static int describe(const char *prefix, const struct workdir *w, skiff_value **o
         fprintf(stderr, "skiff deploy: pipe: %s\n", strerror(errno));
         return CLI_FAILED;
     }
-    char *argv[] = {worker, "--describe", (char *)w->so, NULL};
+    char *argv[] = {worker, "--describe", (char *)b->so, NULL};
+    char errfile[PATH_MAX + 32];
+    snprintf(errfile, sizeof errfile, "%s/describe.err", b->workdir);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, errfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid;
     int e = posix_spawn(&pid, worker, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -200,6 +143,7 @@ static int describe(const char *prefix, const struct workdir *w, skiff_value **o
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    show_worker_errors(b, errfile);
     int rc = CLI_FAILED;
     if (!text) {
         fputs("skiff deploy: out of memory\n", stderr);
@@ -207,8 +151,7 @@ static int describe(const char *prefix, const struct workdir *w, skiff_value **o
         fprintf(stderr, "skiff deploy: %s --describe was killed by signal %d (%s)\n", worker,
                 WTERMSIG(status), strsignal(WTERMSIG(status)));
     } else if (WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "skiff deploy: %s --describe failed (exit status %d)\n", worker,
-                WEXITSTATUS(status));
+        fprintf(stderr, "skiff deploy: %s cannot be loaded as a skiff app\n", b->path);
     } else if (too_big) {
         fprintf(stderr, "skiff deploy: %s --describe printed more than %u bytes\n", worker,
                 DESCRIBE_MAX);
@@ -237,6 +180,20 @@ static bool valid_name(const char *s, const char *extra)
             return false;
     }
     return true;
+}
+
+/* The compiled app's .pkgs must be what the scan of its SKIFF_APP line found (build.h). */
+static int check_pkgs(const struct app_build *b, const skiff_value *d)
+{
+    const char *built = skiff_value_get_string(skiff_map_get(d, "pkgs"), NULL);
+    const char *scanned = b->pkgs ? b->pkgs : "";
+    if (!strcmp(built ? built : "", scanned))
+        return CLI_OK;
+    fprintf(stderr,
+            "%s: error: SKIFF_APP's .pkgs is \"%s\" in the compiled app but \"%s\" as written: "
+            "write it as one string literal on the SKIFF_APP line, not through a macro\n",
+            b->app_at, built ? built : "", scanned);
+    return CLI_FAILED;
 }
 
 /* Checks the description's shape and names. Sets *app to its (borrowed) app name. */
@@ -287,42 +244,17 @@ static int check_description(const skiff_value *d, const char **app)
     return CLI_OK;
 }
 
-/* Reads the whole file at path into *data (mem_alloc'd). */
+/* Reads the compiled app into *data (mem_alloc'd), within the protocol's code limit. */
 static int read_code(const char *path, char **data, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        fprintf(stderr, "skiff deploy: cannot read %s: %s\n", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return CLI_FAILED;
-    }
-    if (st.st_size <= 0 || (unsigned long long)st.st_size > PROTO_CODE_MAX) {
-        fprintf(stderr, "skiff deploy: the compiled app is %lld bytes; the limit is %u\n",
-                (long long)st.st_size, PROTO_CODE_MAX);
-        close(fd);
-        return CLI_FAILED;
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    char *p = mem_alloc(n);
-    while (p && got < n) {
-        ssize_t k = read(fd, p + got, n - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    close(fd);
-    if (!p || got != n) {
-        fprintf(stderr, "skiff deploy: cannot read %s%s\n", path, p ? "" : ": out of memory");
-        mem_free(p);
-        return CLI_FAILED;
-    }
-    *data = p;
-    *len = n;
-    return CLI_OK;
+    if (build_read_file(path, PROTO_CODE_MAX, data, len) == 0 && *len > 0)
+        return CLI_OK;
+    if (errno == EFBIG)
+        fprintf(stderr, "skiff deploy: the compiled app is over the limit of %u bytes\n",
+                PROTO_CODE_MAX);
+    else
+        fprintf(stderr, "skiff deploy: cannot read the compiled app: %s\n", strerror(errno));
+    return CLI_FAILED;
 }
 
 /* Sends the deploy and prints {app, app_id, version, functions}. */
@@ -425,7 +357,7 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
     else if (help)
         rc = fputs(deploy_usage, stdout) >= 0 ? CLI_OK : CLI_FAILED;
     else if (npos != 1)
-        rc = cli_usage_error(deploy_usage, "deploy takes exactly one APP.c");
+        rc = cli_usage_error(deploy_usage, "deploy takes exactly one APP.c or DIR");
     else if (access(pos[0], R_OK) < 0)
         rc = cli_usage_error(deploy_usage, "cannot read %s: %s", pos[0], strerror(errno));
     else
@@ -434,24 +366,23 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
         mem_free(pos);
         return rc;
     }
-    const char *src = pos[0];
     char prefix[PATH_MAX];
-    struct workdir w = {"", ""};
+    struct app_build b = {0};
     skiff_value *desc = NULL;
     char *code = NULL;
     size_t len = 0;
     const char *app = NULL;
     rc = CLI_FAILED;
-    if (find_prefix(prefix, sizeof prefix) == 0 && workdir_make(&w) == 0 &&
-        compile(prefix, src, &w) == CLI_OK && describe(prefix, &w, &desc) == CLI_OK &&
-        check_description(desc, &app) == CLI_OK) {
+    if (find_prefix(prefix, sizeof prefix) == 0 && build_prepare(&b, pos[0]) == 0 &&
+        build_compile(&b, prefix) == 0 && describe(prefix, &b, &desc) == CLI_OK &&
+        check_description(desc, &app) == CLI_OK && check_pkgs(&b, desc) == CLI_OK) {
         if (opts[0].count)
             rc = print_checked(desc);
-        else if (read_code(w.so, &code, &len) == CLI_OK)
+        else if (read_code(b.so, &code, &len) == CLI_OK)
             rc = send_deploy(cli, app, skiff_map_get(desc, "functions"),
                              skiff_map_get(desc, "classes"), code, len);
     }
-    workdir_remove(&w);
+    build_free(&b);
     mem_free(code);
     skiff_value_free(desc);
     mem_free(pos);

@@ -90,12 +90,12 @@ static json_t *class_json(const struct skiff_class_def *c)
     return o;
 }
 
-static int print_app(const struct skiff_app_def *app)
+static int print_app(const struct skiff_app_def *app, const char *pkgs)
 {
     json_t *fns = json_array();
     json_t *classes = json_array();
-    json_t *root = fns && classes ? json_pack("{s:s, s:O, s:O}", "app", app->name, "functions", fns,
-                                              "classes", classes)
+    json_t *root = fns && classes ? json_pack("{s:s, s:O, s:O, s:s?}", "app", app->name,
+                                              "functions", fns, "classes", classes, "pkgs", pkgs)
                                   : NULL;
     bool ok = root != NULL;
     for (const struct skiff_function_def *const *p = app->begin; ok && p < app->end; p++)
@@ -145,5 +145,6 @@ int worker_describe(const char *path)
         return 1;
     }
     buf_deinit(&problems);
-    return print_app(app);
+    const struct skiff_app_opts *opts = worker_app_options();
+    return print_app(app, opts && opts->pkgs && *opts->pkgs ? opts->pkgs : NULL);
 }

@@ -42,6 +42,9 @@
 #define MEMORY_MAX (16 << 20)
 #define BUFFER_CONTAINERS_MAX 1000
 
+/* The options of the app worker_load_app loaded last, or NULL. */
+static const struct skiff_app_opts *loaded_options;
+
 int worker_load_app(const char *path, const struct skiff_app_def **out, skiff_error *err)
 {
     /* dlopen searches the library path for a name without '/': make a relative path explicit. */
@@ -74,8 +77,22 @@ int worker_load_app(const char *path, const struct skiff_app_def **out, skiff_er
                                "build it again (skiff deploy) against this skiff's headers",
                                path, app->abi, SKIFF_APP_ABI);
     worker_register_app(app);
+    /* Optional (older apps lack it): what the app asked of its build. */
+    void *opt_sym = dlsym(h, SKIFF_APP_OPTIONS_SYMBOL);
+    loaded_options = NULL;
+    if (opt_sym) {
+        const struct skiff_app_opts *(*get_opts)(void);
+        memcpy(&get_opts, &opt_sym, sizeof get_opts);
+        const struct skiff_app_opts *o = get_opts();
+        loaded_options = o && o->abi == SKIFF_APP_ABI ? o : NULL;
+    }
     *out = app;
     return SKIFF_OK;
+}
+
+const struct skiff_app_opts *worker_app_options(void)
+{
+    return loaded_options;
 }
 
 const struct skiff_function_def *worker_find_function(const struct skiff_app_def *app,

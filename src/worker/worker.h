@@ -86,6 +86,9 @@ struct skiff_ctx {
  * process) and checks its app ABI. SKIFF_OK with *out set, or SKIFF_ERR_INIT_FAILURE with a
  * message saying why (the dlerror text, no SKIFF_APP symbol, ABI mismatch). */
 int worker_load_app(const char *path, const struct skiff_app_def **out, skiff_error *err);
+/* The SKIFF_APP options (app.h) of the app worker_load_app loaded last, or NULL when it has none
+ * (built before they existed). */
+const struct skiff_app_opts *worker_app_options(void);
 /* The function called name in app, or NULL. */
 const struct skiff_function_def *worker_find_function(const struct skiff_app_def *app,
                                                       const char *name);

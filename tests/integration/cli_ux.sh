@@ -14,8 +14,8 @@ expect_exit 2 frobnicate
 
 begin "a usage error: the reason, the usage line and the command's --help"
 expect_exit 2 deploy
-expect_eq "$ERR" "skiff: deploy takes exactly one APP.c
-usage: skiff deploy APP.c [--name-check]
+expect_eq "$ERR" "skiff: deploy takes exactly one APP.c or DIR
+usage: skiff deploy APP.c|DIR [--name-check]
 see 'skiff deploy --help'" "deploy's usage error"
 expect_exit 2 get
 expect_eq "$(wc -l <<<"$ERR")" 3 "get's usage error lines"

@@ -2670,6 +2670,8 @@ TEST(cli_get_index_graph_url_logs_param)
     ASSERT_STR_CONTAINS(out, "\"status\":\"TERMINATED\"");
     ASSERT_EQ_INT(CLI("", out, "graph"), 2);
     ASSERT_EQ_INT(CLI("", out, "url", "app", "web"), 0);
+    ASSERT_EQ_STR(out, "http://127.0.0.1:7879/app/web\n");
+    ASSERT_EQ_INT(CLI("", out, "url", "app", "web", "--json"), 0);
     ASSERT_EQ_STR(out, "\"http://127.0.0.1:7879/app/web\"\n");
     ASSERT_EQ_INT(CLI("", out, "url", "app", "square"), 1);
     ASSERT_EQ_INT(CLI("", out, "logs", "app", "--json"), 0);
