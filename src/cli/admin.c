@@ -10,27 +10,30 @@
 #include "common/mem.h"
 
 static const char stats_usage[] =
-    "usage: skiff stats APP FUNCTION\n"
+    "usage: skiff stats APP FUNCTION [--json]\n"
     "\n"
-    "Prints {\"backlog\": inputs waiting, \"num_total_runners\": containers,\n"
+    "Prints, one per line on a terminal and as JSON otherwise (or with --json), {\"backlog\": "
+    "inputs waiting, \"num_total_runners\": containers,\n"
     "\"num_running_inputs\": inputs running, \"input_headroom\": inputs the live containers\n"
     "could still take at once, \"autoscaler\": {min_containers, max_containers,\n"
     "buffer_containers, scaledown_window}} for APP's FUNCTION.\n"
     "Exit status: 0 success; 1 the request failed (e.g. no such function); 2 usage.\n";
 
 static const char app_usage[] =
-    "usage: skiff app list\n"
+    "usage: skiff app list [--json]\n"
     "       skiff app stop APP\n"
     "\n"
-    "list prints a JSON array of the apps: {app_id, name, state, version, created, functions}.\n"
+    "list prints the apps: a table on a terminal, else (or with --json) a JSON array of\n"
+    "{app_id, name, state, version, created (unix seconds), functions}.\n"
     "stop stops APP: its functions can no longer be called until it is deployed again.\n"
     "Exit status: 0 success; 1 the request failed (e.g. no such app); 2 usage.\n";
 
 static const char container_usage[] =
-    "usage: skiff container list\n"
+    "usage: skiff container list [--json]\n"
     "\n"
-    "Prints a JSON array of the running containers: {container_id, app, function, version,\n"
-    "pid, state, inputs, started}.\n"
+    "Prints the running containers: a table on a terminal, else (or with --json) a JSON array\n"
+    "of {container_id, app, function, version, pid, state, inputs, started (unix seconds),\n"
+    "sandboxed, params (a class pool's parameters, or null)}.\n"
     "Exit status: 0 success; 1 the request failed; 2 usage.\n";
 
 static const char token_usage[] =
@@ -83,9 +86,69 @@ static int do_token_new(skiff_client *c, const char *a, const char *b, skiff_val
     return client_token_new(c, reply, err);
 }
 
+/* How a reply is shown: as rows of a table (cols), as fields (no cols), or as plain JSON (no
+ * view). */
+struct view {
+    const struct cli_column *cols;
+    size_t ncols;
+};
+
+static const struct cli_column app_cols[] = {
+    {"name", "APP", CLI_COL_TEXT},
+    {"state", "STATE", CLI_COL_TEXT},
+    {"version", "VERSION", CLI_COL_TEXT},
+    {"created", "DEPLOYED", CLI_COL_AGO},
+    {"functions", "FUNCTIONS", CLI_COL_LIST},
+    {"app_id", "ID", CLI_COL_TEXT},
+};
+static const struct view app_view = {app_cols, sizeof app_cols / sizeof app_cols[0]};
+
+static const struct cli_column container_cols[] = {
+    {"container_id", "CONTAINER", CLI_COL_TEXT},
+    {"app", "APP", CLI_COL_TEXT},
+    {"function", "FUNCTION", CLI_COL_TEXT},
+    {"params", "PARAMS", CLI_COL_TEXT},
+    {"state", "STATE", CLI_COL_TEXT},
+    {"inputs", "INPUTS", CLI_COL_TEXT},
+    {"started", "STARTED", CLI_COL_AGO},
+    {"pid", "PID", CLI_COL_TEXT},
+    {"sandboxed", "SANDBOXED", CLI_COL_TEXT},
+};
+static const struct view container_view = {container_cols,
+                                           sizeof container_cols / sizeof container_cols[0]};
+
+static const struct view fields_view = {NULL, 0};
+
+/* The containers' class parameters arrive as JSON text: shown as the values they are. */
+static void parse_params(skiff_value *rows)
+{
+    for (size_t i = 0; skiff_value_type(rows) == SKIFF_LIST && i < skiff_list_len(rows); i++) {
+        skiff_value *row = skiff_list_get(rows, i);
+        size_t n;
+        const char *text = skiff_value_get_string(skiff_map_get(row, "params"), &n);
+        skiff_value *v = NULL;
+        skiff_error err = SKIFF_ERROR_INIT;
+        if (text && skiff_value_from_json(text, n, &v, &err) == SKIFF_OK &&
+            skiff_map_set(row, "params", v) != SKIFF_OK)
+            skiff_value_free(v); /* out of memory: the text stays */
+        skiff_error_clear(&err);
+    }
+}
+
+/* Shows v as view says. */
+static int show(skiff_value *v, const struct view *view)
+{
+    if (!view)
+        return cli_print_json(v);
+    if (view == &container_view)
+        parse_params(v);
+    return view->cols ? cli_print_rows(v, view->cols, view->ncols) : cli_print_fields(v);
+}
+
 /* Connects, runs fn and prints field of its reply (NULL: the whole reply; a NULL reply prints
- * nothing). */
-static int run(struct cli *cli, request_fn fn, const char *a, const char *b, const char *field)
+ * nothing) as view says (NULL: JSON). */
+static int run(struct cli *cli, request_fn fn, const char *a, const char *b, const char *field,
+               const struct view *view)
 {
     skiff_client *client;
     int rc = cli_connect(cli, &client);
@@ -96,9 +159,9 @@ static int run(struct cli *cli, request_fn fn, const char *a, const char *b, con
     if (fn(client, a, b, &reply, &err) != SKIFF_OK) {
         rc = cli_fail(&err);
     } else if (reply) {
-        const skiff_value *v = field ? skiff_map_get(reply, field) : reply;
+        skiff_value *v = field ? skiff_map_get(reply, field) : reply;
         if (v) {
-            rc = cli_print_json(v);
+            rc = show(v, view);
         } else {
             fprintf(stderr, "skiff: the server's reply has no '%s'\n", field);
             rc = CLI_FAILED;
@@ -143,12 +206,13 @@ int cmd_stats(struct cli *cli, int argc, char **argv)
     int rc = parse(cli, argc, argv, stats_usage, "stats", 2, pos, &help);
     if (rc != CLI_OK || help)
         return rc;
-    return run(cli, do_stats, pos[0], pos[1], NULL);
+    return run(cli, do_stats, pos[0], pos[1], NULL, &fields_view);
 }
 
 /* Commands of the form `skiff NOUN VERB [ARG]`: finds the verb, then parses its arguments. */
 static int noun_verb(struct cli *cli, int argc, char **argv, const char *usage, const char *noun,
-                     const char *verb, int nargs, request_fn fn, const char *field)
+                     const char *verb, int nargs, request_fn fn, const char *field,
+                     const struct view *view)
 {
     const char *pos[1] = {NULL};
     bool help;
@@ -157,7 +221,7 @@ static int noun_verb(struct cli *cli, int argc, char **argv, const char *usage, 
     int rc = parse(cli, argc - 1, argv + 1, usage, what, nargs, pos, &help);
     if (rc != CLI_OK || help)
         return rc;
-    return run(cli, fn, pos[0], NULL, field);
+    return run(cli, fn, pos[0], NULL, field, view);
 }
 
 /* The first word that is not an option (the verb), or NULL; *help if --help/-h comes first. */
@@ -180,9 +244,10 @@ int cmd_app(struct cli *cli, int argc, char **argv)
     if (!verb)
         return cli_usage_error(app_usage, "app needs a subcommand: list or stop");
     if (!strcmp(verb, "list"))
-        return noun_verb(cli, argc, argv, app_usage, "app", "list", 0, do_app_list, "apps");
+        return noun_verb(cli, argc, argv, app_usage, "app", "list", 0, do_app_list, "apps",
+                         &app_view);
     if (!strcmp(verb, "stop"))
-        return noun_verb(cli, argc, argv, app_usage, "app", "stop", 1, do_app_stop, NULL);
+        return noun_verb(cli, argc, argv, app_usage, "app", "stop", 1, do_app_stop, NULL, NULL);
     return cli_usage_error(app_usage, "unknown subcommand 'app %s'", verb);
 }
 
@@ -198,7 +263,7 @@ int cmd_container(struct cli *cli, int argc, char **argv)
         return cli_usage_error(container_usage, "container needs a subcommand: list");
     if (!strcmp(verb, "list"))
         return noun_verb(cli, argc, argv, container_usage, "container", "list", 0,
-                         do_container_list, "containers");
+                         do_container_list, "containers", &container_view);
     return cli_usage_error(container_usage, "unknown subcommand 'container %s'", verb);
 }
 
@@ -213,6 +278,7 @@ int cmd_token(struct cli *cli, int argc, char **argv)
     if (!verb)
         return cli_usage_error(token_usage, "token needs a subcommand: new");
     if (!strcmp(verb, "new"))
-        return noun_verb(cli, argc, argv, token_usage, "token", "new", 0, do_token_new, NULL);
+        return noun_verb(cli, argc, argv, token_usage, "token", "new", 0, do_token_new, NULL,
+                         &fields_view);
     return cli_usage_error(token_usage, "unknown subcommand 'token %s'", verb);
 }

@@ -23,6 +23,8 @@ __attribute__((format(printf, 3, 4))) static int fail(char *why, size_t size, co
     return -1;
 }
 
+bool cli_json_requested;
+
 static struct cli_opt *find_opt(struct cli_opt *opts, size_t n, const char *name, size_t len)
 {
     for (size_t i = 0; i < n; i++)
@@ -65,6 +67,10 @@ int cli_getopt(int argc, char **argv, struct cli_opt *opts, size_t nopts, bool *
             continue;
         }
         struct cli_opt *o = find_opt(opts, nopts, a, len);
+        if (!o && len == 6 && !strncmp(a, "--json", 6) && !value) {
+            cli_json_requested = true; /* every command takes it (cli.h) */
+            continue;
+        }
         if (!o)
             return fail(why, size, "unknown option %.*s", (int)len, a);
         if (!o->has_value && value)

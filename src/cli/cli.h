@@ -28,8 +28,13 @@ struct cli_opt {
     const char *value;   /* OUT: the last value given */
 };
 
+/* Set by cli_getopt when --json was given to a command that has no --json of its own: every
+ * command takes it, for output meant for scripts (see cli_output_json). */
+extern bool cli_json_requested;
+
 /* Splits argv[0..argc) into options and positional arguments. Options are the ones in opts plus
- * --help / -h (sets *help) and, when server is non-NULL, the global --server ADDR (sets
+ * --help / -h (sets *help), --json (sets cli_json_requested unless opts has its own) and, when
+ * server is non-NULL, the global --server ADDR (sets
  * *server); "--" ends the options; every other word, including ones that start
  * with a single '-' such as the JSON value -1, is positional and goes to pos (capacity argc) in
  * order, counted in *npos. Returns 0, or -1 with the reason in why (an unknown --option, an
@@ -76,6 +81,36 @@ int cli_fail(const skiff_error *err);
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints v as one line of compact JSON on stdout. CLI_OK, or CLI_FAILED when out of memory. */
 int cli_print_json(const skiff_value *v);
+
+/* --- output.c: tables for people, JSON for scripts ---------------------------------------- */
+
+/* True when output should be JSON: --json was given, or stdout is not a terminal. */
+bool cli_output_json(void);
+
+/* How a column's values are shown in a table. */
+enum cli_col_kind {
+    CLI_COL_TEXT, /* strings as they are, other values as compact JSON, nil as "-" */
+    CLI_COL_AGO,  /* a unix time in seconds, shown relative: "12s ago", "3h ago" */
+    CLI_COL_LIST, /* a list, its items joined by ", " */
+};
+
+struct cli_column {
+    const char *key;    /* the field of each row (a map) */
+    const char *header; /* the column's title */
+    enum cli_col_kind kind;
+};
+
+/* Prints rows (a list of maps) as JSON (cli_output_json) or as a table of the columns, with an
+ * "(none)" line when empty. CLI_OK, or CLI_FAILED when out of memory or rows is not a list. */
+int cli_print_rows(const skiff_value *rows, const struct cli_column *cols, size_t ncols);
+
+/* Prints a map as JSON or, on a terminal, one "key: value" line per field (nested maps
+ * indented). CLI_OK or CLI_FAILED. */
+int cli_print_fields(const skiff_value *map);
+
+/* A relative time for a unix time t seen at now: "just now", "42s ago", "5m ago", "3h ago",
+ * "2d ago" (or "in 5m" for the future) into out. */
+void cli_format_ago(int64_t t, int64_t now, char *out, size_t size);
 
 /* The commands: each gets the words after its name and returns the exit status. */
 int cmd_deploy(struct cli *cli, int argc, char **argv);

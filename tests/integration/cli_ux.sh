@@ -49,4 +49,21 @@ run_cmd curl -s "$OUT?name=Ada"
 expect_eq "$OUT" '{"message":"Hello, Ada!"}' "curl of \$(skiff url)?name=Ada"
 ok url web-demo greet --json
 expect_match "$OUT" '^"http://127\.0\.0\.1:[0-9]+/web/web-demo-greet"$' "--json"
+begin "lists are tables on a terminal, JSON in a pipe or with --json"
+ok call my-shared-app MyLifecycleClass.foo
+# script(1) gives the command a terminal; its output comes back with CRs.
+tty_out=$(SKIFF="$SKIFF" script -qec '"$SKIFF" app list; "$SKIFF" container list; "$SKIFF" stats my-shared-app square' /dev/null | tr -d '\r')
+expect_match "$tty_out" 'APP +STATE +VERSION +DEPLOYED +FUNCTIONS +ID' "app list header"
+expect_match "$tty_out" 'my-shared-app +deployed +1 +(just now|[0-9]+s ago) +MyLifecycleClass.foo, square' "app list row"
+expect_match "$tty_out" 'MyLifecycleClass +\{\} +(idle|busy)' "a class pool's params as a value"
+expect_match "$tty_out" 'num_total_runners: +[0-9]' "stats as fields"
+[[ $tty_out != *'"name"'* ]] || fail "JSON on a terminal: $tty_out"
+ok app list
+expect_match "$OUT" '^\[\{"app_id":"ap-' "app list in a pipe is JSON"
+ok container list --json
+expect_contains "$OUT" '"params":{}' "params are JSON, not a string of JSON"
+ok stats my-shared-app square --json
+expect_contains "$OUT" '"num_total_runners":' "stats --json"
+ok call my-shared-app square 3 --json
+expect_eq "$OUT" 9 "--json is accepted everywhere"
 finish
