@@ -200,6 +200,11 @@ install: all
 	install -m 644 include/skiff/*.h $(DESTDIR)$(PREFIX)/include/skiff/
 	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: skiff\nDescription: skiff client library and app SDK\nVersion: 0.1.0\nLibs: -L$${libdir} -Wl,-rpath,$${libdir} -lskiff\nCflags: -I$${includedir}\n' \
 		"$(PREFIX)" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/skiff.pc
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 man/skiff.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/skiffd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	$(BUILD)/bin/skiff completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/skiff
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

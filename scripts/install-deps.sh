@@ -26,6 +26,7 @@ packages=(
     zlib1g-dev                 # tests: an app that links a library through SKIFF_APP's .pkgs
     coreutils procps           # timeout, mktemp; ps/pgrep in tests
     iproute2                   # ss: the tests' free-port check
+    groff-base                 # tests render the man pages
 )
 if [[ ${1:-} == --fuzz ]]; then
     packages+=(clang)

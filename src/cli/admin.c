@@ -12,11 +12,10 @@
 static const char stats_usage[] =
     "usage: skiff stats APP FUNCTION [--json]\n"
     "\n"
-    "Prints, one per line on a terminal and as JSON otherwise (or with --json), {\"backlog\": "
-    "inputs waiting, \"num_total_runners\": containers,\n"
-    "\"num_running_inputs\": inputs running, \"input_headroom\": inputs the live containers\n"
-    "could still take at once, \"autoscaler\": {min_containers, max_containers,\n"
-    "buffer_containers, scaledown_window}} for APP's FUNCTION.\n"
+    "Prints APP's FUNCTION's backlog (inputs waiting), num_total_runners (containers),\n"
+    "num_running_inputs, input_headroom (inputs the live containers could still take at\n"
+    "once) and autoscaler {min_containers, max_containers, buffer_containers,\n"
+    "scaledown_window}: one per line on a terminal, else (or with --json) as a JSON object.\n"
     "Exit status: 0 success; 1 the request failed (e.g. no such function); 2 usage.\n";
 
 static const char app_usage[] =

@@ -39,6 +39,7 @@ static const char usage_text[] =
     "  app stop APP                         stop an app\n"
     "  container list                       the running containers\n"
     "  token new                            make a new access token\n"
+    "  completion bash                      a bash completion script\n"
     "\n"
     "A class method is FUNCTION Cls.method, with --param NAME=JSON for its parameters.\n"
     "Each ARG is one JSON value (quote strings: '\"text\"'); bytes are {\"$bytes\": "
@@ -55,11 +56,20 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"deploy", cmd_deploy}, {"call", cmd_call},     {"spawn", cmd_spawn},
-    {"get", cmd_get},       {"cancel", cmd_cancel}, {"map", cmd_map},
-    {"stats", cmd_stats},   {"app", cmd_app},       {"container", cmd_container},
-    {"token", cmd_token},   {"graph", cmd_graph},   {"logs", cmd_logs},
+    {"deploy", cmd_deploy},
+    {"call", cmd_call},
+    {"spawn", cmd_spawn},
+    {"get", cmd_get},
+    {"cancel", cmd_cancel},
+    {"map", cmd_map},
+    {"stats", cmd_stats},
+    {"app", cmd_app},
+    {"container", cmd_container},
+    {"token", cmd_token},
+    {"graph", cmd_graph},
+    {"logs", cmd_logs},
     {"url", cmd_url},
+    {"completion", cmd_completion},
 };
 
 int cli_connect(const struct cli *cli, skiff_client **out)

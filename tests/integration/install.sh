@@ -14,7 +14,8 @@ unset MAKEFLAGS MAKELEVEL MFLAGS
 run_cmd make -C "$SKIFF_SRC" --no-print-directory BUILD="$SKIFF_BUILD" PREFIX="$prefix" install
 [[ $RC -eq 0 ]] || { show_last; fail "make install failed"; }
 for f in bin/skiff bin/skiffd bin/skiff-worker lib/libskiff.so lib/libskiff.a \
-    include/skiff/skiff.h include/skiff/app.h lib/pkgconfig/skiff.pc; do
+    include/skiff/skiff.h include/skiff/app.h lib/pkgconfig/skiff.pc share/man/man1/skiff.1 \
+    share/man/man8/skiffd.8 share/bash-completion/completions/skiff; do
     [[ -e $prefix/$f ]] || fail "make install did not install $f"
 done
 [[ -x $prefix/bin/skiff && -x $prefix/bin/skiffd ]] || fail "installed programs not executable"
