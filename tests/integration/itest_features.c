@@ -291,10 +291,12 @@ TEST(class_pools_by_parameters)
     for (size_t i = 0; i < skiff_list_len(list); i++) {
         const skiff_value *ct = skiff_list_get(list, i);
         const char *f = skiff_value_get_string(skiff_map_get(ct, "function"), NULL);
-        const char *params = skiff_value_get_string(skiff_map_get(ct, "params"), NULL);
+        /* `skiff container list` shows a pool's params as the JSON value they are. */
+        char *params = skiff_value_to_json(skiff_map_get(ct, "params"));
         if (f && !strcmp(f, "Greeter") && params &&
             (strstr(params, "\"hi\"") || strstr(params, "\"hey\"")))
             pools++;
+        free(params);
     }
     ASSERT_GE_INT(pools, 2);
     skiff_value_free(list);
