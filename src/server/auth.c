@@ -112,11 +112,9 @@ int auth_init(uv_loop_t *l)
 
 static void token_free(struct auth_token *t)
 {
-    for (size_t i = 0; i < t->owned.cap; i++) {
-        const char *k = t->owned.slots[i].key;
-        if (k && t->owned.slots[i].val)
-            mem_free(t->owned.slots[i].val);
-    }
+    /* Each owned entry's value is its own key (a copy); hmap_del leaves a NULL value behind. */
+    for (size_t i = 0; i < t->owned.cap; i++)
+        mem_free(t->owned.slots[i].val);
     hmap_deinit(&t->owned);
     mem_free(t);
 }
@@ -131,11 +129,9 @@ void auth_shutdown(void)
 
 void auth_deinit(void)
 {
-    for (size_t i = 0; i < live.cap; i++) {
-        struct auth_token *t = live.slots[i].val;
-        if (live.slots[i].key && t && live.slots[i].key == t->id)
-            token_free(t);
-    }
+    for (size_t i = 0; i < live.cap; i++)
+        if (live.slots[i].val) /* NULL: empty, or deleted */
+            token_free(live.slots[i].val);
     hmap_deinit(&live);
 }
 
@@ -490,8 +486,11 @@ static void log_window_over(uv_timer_t *h)
 void auth_log_refused(const char *where, const char *id, const char *why)
 {
     uint64_t now = loop ? uv_now(loop) : 0;
-    if (now - log_window_start >= AUTH_LOG_WINDOW_MS)
+    if (now - log_window_start >= AUTH_LOG_WINDOW_MS) {
+        if (log_timer_ready)
+            uv_timer_stop(&log_timer); /* its window is over: summed up here */
         log_summary();
+    }
     if (log_count < AUTH_LOG_BURST) {
         log_count++;
         log_warn("%s: refused token %s: it %s%s", where,
