@@ -82,8 +82,9 @@ static const char usage[] =
     "                       unlimited)\n"
     "  --container-pids N   processes and threads per container (default 512; 0: unlimited)\n"
     "\n"
-    "On its first start skiffd creates a token and writes ~/.skiff.toml (if absent) so local\n"
-    "clients need no setup.\n";
+    "On its first start skiffd creates an admin token and writes ~/.skiff.toml (if absent) so\n"
+    "local clients need no setup; `skiff token new` makes tokens of narrower scopes. The data\n"
+    "directory is kept private: 0700, its files 0600.\n";
 
 static int parse_size(const char *s, size_t *out)
 {

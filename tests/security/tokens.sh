@@ -138,7 +138,7 @@ done
 [[ $list != *secret* ]] || fail "token list has a secret field: $list"
 
 begin "an expired token is refused (wire and HTTP)"
-new_token --scope call --expires 2s
+new_token --scope call --expires 3s
 short_id=$NEW_ID short_secret=$NEW_SECRET
 [[ $(json_field "$OUT" expires) =~ ^[0-9]+$ ]] || fail "no expiry time in $OUT"
 allowed "$short_id" "$short_secret" call my-shared-app square 2
@@ -152,7 +152,7 @@ exec 5>"$T/map_in"
 echo '[5]' >&5
 map_first() { [[ $(cat "$T/map_out") == 25 ]]; }
 wait_until 10 "the map's first result" map_first
-sleep 2.5
+sleep 3.5
 as "$short_id" "$short_secret" call my-shared-app square 2
 expect_eq "$RC" 1 "exit status of a call with an expired token"
 expect_contains "$ERR" "has expired" "a call with an expired token"
