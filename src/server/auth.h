@@ -99,8 +99,8 @@ void auth_on_revoke(void (*fn)(struct auth_token *t));
 struct auth_info *auth_list(size_t *n);
 
 /* Logs a refused token (where: the peer; id: as presented, printed only when well formed),
- * at most AUTH_LOG_BURST lines a minute; past that the refusals are counted and one line at the
- * end of the minute says how many were not logged. */
+ * at most 10 lines a minute (AUTH_LOG_BURST, auth.c); past that the refusals are counted and one
+ * line at the end of the minute says how many were not logged. */
 void auth_log_refused(const char *where, const char *id, const char *why);
 
 #endif
