@@ -51,6 +51,8 @@ static void (*revoke_hook)(struct auth_token *t);
 static uv_loop_t *loop;
 static uv_timer_t log_timer;
 static bool log_timer_ready;
+static uv_timer_t expiry_timer;   /* the next expiry of a token in use */
+static int64_t expiry_at;         /* unix ms it is armed for, or 0 */
 static uint64_t log_window_start; /* loop ms */
 static int log_count;             /* lines logged in the window */
 static long log_suppressed;       /* refusals not logged in the window */
@@ -105,6 +107,9 @@ int auth_init(uv_loop_t *l)
     if (uv_timer_init(loop, &log_timer) < 0)
         return -1;
     uv_unref((uv_handle_t *)&log_timer);
+    if (uv_timer_init(loop, &expiry_timer) < 0)
+        return -1;
+    uv_unref((uv_handle_t *)&expiry_timer);
     log_timer_ready = true;
     log_window_start = uv_now(loop);
     return 0;
@@ -123,6 +128,7 @@ void auth_shutdown(void)
 {
     if (log_timer_ready) {
         uv_close((uv_handle_t *)&log_timer, NULL);
+        uv_close((uv_handle_t *)&expiry_timer, NULL);
         log_timer_ready = false;
     }
 }
@@ -233,6 +239,43 @@ static void touch(struct auth_token *t)
     sqlite3_finalize(st);
 }
 
+static void arm_expiry(int64_t at);
+
+/* The expiry timer: the connections of every token in use that has expired are closed (their
+ * streams too, which send no request that could be refused), then the timer is armed for the
+ * next expiry. */
+static void expiry_due(uv_timer_t *h)
+{
+    (void)h;
+    expiry_at = 0;
+    int64_t now = now_ms(), next = 0;
+    for (size_t i = 0; i < live.cap; i++) {
+        struct auth_token *t = live.slots[i].val;
+        if (!t || !t->expires)
+            continue;
+        if (t->expires > now) {
+            next = !next || t->expires < next ? t->expires : next;
+        } else if (revoke_hook && t->refs > 0) {
+            log_info("token %s has expired: closing its connections", t->id);
+            t->refs++;
+            revoke_hook(t);
+            t->refs--;
+        }
+    }
+    if (next)
+        arm_expiry(next);
+}
+
+/* Arms the expiry timer for at (unix ms), unless it is armed for sooner. */
+static void arm_expiry(int64_t at)
+{
+    if (!log_timer_ready || (expiry_at && expiry_at <= at))
+        return;
+    expiry_at = at;
+    int64_t in = at - now_ms();
+    uv_timer_start(&expiry_timer, expiry_due, in > 0 ? (uint64_t)in : 0, 0);
+}
+
 struct auth_token *auth_login(const char *id, const char *secret, const char **why)
 {
     *why = "is unknown or its secret is wrong";
@@ -265,6 +308,8 @@ struct auth_token *auth_login(const char *id, const char *secret, const char **w
     }
     t->refs++;
     touch(t);
+    if (t->expires)
+        arm_expiry(t->expires);
     return t;
 }
 

@@ -13,9 +13,9 @@
  *
  * A connection that authenticated holds a reference to its token (auth_login / auth_release).
  * Revoking a token (auth_revoke, auth_revoke_id) marks it at once: the hook set by
- * auth_on_revoke is told, so that connections holding it are closed, and auth_usable refuses it
- * from then on. Expiry is checked by auth_usable, so an open connection stops working when its
- * token expires.
+ * auth_on_revoke is told, so that connections holding it are closed, and auth_unusable refuses
+ * it from then on. A token in use that expires is handled the same way when its expiry comes (a
+ * timer), and auth_unusable refuses it too.
  */
 #ifndef SKIFF_SERVER_AUTH_H
 #define SKIFF_SERVER_AUTH_H
@@ -91,7 +91,8 @@ void auth_revoke(struct auth_token *t);
  * -1 no such token; -2 it is the last admin token (kept, so the server stays manageable); -3 the
  * store failed (logged). */
 int auth_revoke_id(const char *id);
-/* Sets the function told of every revocation (once per token), before its references go. */
+/* Sets the function told when a token in use is revoked or expires (so that the connections
+ * holding it close), before its references go. */
 void auth_on_revoke(void (*fn)(struct auth_token *t));
 
 /* The stored tokens, oldest first, in a mem_alloc'd array of *n (free it with mem_free); NULL

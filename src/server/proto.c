@@ -1069,12 +1069,13 @@ static void on_close(struct conn *c)
     c->token = NULL;
 }
 
-/* A token was revoked: the connections that authenticated with it end. */
+/* A token was revoked or has expired: the connections that authenticated with it end. */
 static void token_revoked(struct auth_token *t)
 {
+    const char *why = auth_unusable(t);
     for (struct conn *c = conn_next(NULL); c; c = conn_next(c))
         if (c->token == t) {
-            log_info("%s: closing: its token %s was revoked", c->peer, auth_id(t));
+            log_info("%s: closing: its token %s %s", c->peer, auth_id(t), why ? why : "ended");
             conn_close_after_flush(c);
         }
 }

@@ -152,6 +152,12 @@ exec 5>"$T/map_in"
 echo '[5]' >&5
 map_first() { [[ $(cat "$T/map_out") == 25 ]]; }
 wait_until 10 "the map's first result" map_first
+# And a stream that sends no request after its first: a follow of the logs, with a deploy token
+# that expires as soon.
+new_token --scope deploy --expires 3s
+SKIFF_TOKEN_ID=$NEW_ID SKIFF_TOKEN_SECRET=$NEW_SECRET \
+    "$SKIFF" logs my-shared-app --follow >"$T/efollow_out" 2>"$T/efollow_err" &
+efollow_pid=$!
 sleep 3.5
 as "$short_id" "$short_secret" call my-shared-app square 2
 expect_eq "$RC" 1 "exit status of a call with an expired token"
@@ -159,13 +165,22 @@ expect_contains "$ERR" "has expired" "a call with an expired token"
 st=$(http_status "$short_id" "$short_secret" POST /apps/my-shared-app/square/call '{"args": [3]}')
 expect_eq "$st" 401 "HTTP call with an expired token"
 expect_contains "$(cat "$T/http_body")" "has expired" "HTTP body"
-echo '[6]' >&5
+# The server closed the map's connection when its token expired: the map ends by itself (its
+# stdin still open), failing.
+map_ended() { ! kill -0 "$map_pid" 2>/dev/null; }
+wait_until 10 "the map to end after its token expired" map_ended
 exec 5>&-
 map_rc=0
 wait "$map_pid" || map_rc=$?
 expect_ne "$map_rc" 0 "exit status of the map whose token expired while it ran"
-expect_contains "$(cat "$T/map_err")" "has expired" "the map's error"
 expect_eq "$(cat "$T/map_out")" 25 "the map's output (nothing after the expiry)"
+grep -q "closing: its token $short_id has expired" "$SERVER_LOG" ||
+    fail "the server did not say it closed the map's connection for its expired token"
+efollow_ended() { ! kill -0 "$efollow_pid" 2>/dev/null; }
+wait_until 10 "skiff logs --follow to end after its token expired" efollow_ended
+efollow_rc=0
+wait "$efollow_pid" || efollow_rc=$?
+expect_ne "$efollow_rc" 0 "exit status of the follower whose token expired"
 ok token list
 expect_match "$OUT" "\"token_id\":\"$short_id\",\"scope\":\"call\",\"created\":[0-9]+,\"expires\":[0-9]+,\"expired\":true" "the expired token's entry"
 
