@@ -1,7 +1,8 @@
 /*
  * admin.c - the `skiff` commands that inspect and manage the server: stats, app list, app stop,
- * container list, token new. Each sends one request and prints the reply as JSON.
+ * container list, token new/list/revoke. Each sends one request and prints the reply as JSON.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,11 +37,27 @@ static const char container_usage[] =
     "Exit status: 0 success; 1 the request failed; 2 usage.\n";
 
 static const char token_usage[] =
-    "usage: skiff token new\n"
+    "usage: skiff token new [--scope admin|deploy|call] [--expires DURATION]\n"
+    "       skiff token list\n"
+    "       skiff token revoke TOKEN_ID\n"
     "\n"
-    "Makes a new access token and prints {\"token_id\": ..., \"token_secret\": ...}. Give it to a\n"
-    "client as SKIFF_TOKEN_ID and SKIFF_TOKEN_SECRET, or token_id and token_secret in its\n"
-    "~/.skiff.toml. The server keeps only a hash of the secret: it cannot be shown again.\n"
+    "new makes an access token and prints {\"token_id\", \"token_secret\", \"scope\",\n"
+    "\"expires\"}. Give it to a client as SKIFF_TOKEN_ID and SKIFF_TOKEN_SECRET, or token_id\n"
+    "and token_secret in its ~/.skiff.toml. The server keeps only a hash of the secret: it\n"
+    "cannot be shown again.\n"
+    "  --scope SCOPE        what the token may do (default call):\n"
+    "                       call: call, spawn, map, get, cancel and graph calls, stats;\n"
+    "                       deploy: that, and deploy and stop apps, app and container list,\n"
+    "                       logs, the autoscaler; admin: everything, tokens too\n"
+    "  --expires DURATION   the token stops working after DURATION: a number and a unit,\n"
+    "                       s, m, h or d (30s, 15m, 12h, 7d; a bare number is seconds);\n"
+    "                       default never\n"
+    "list prints a JSON array of the stored tokens: {token_id, scope, created, expires,\n"
+    "expired, last_used} (unix seconds; expires and last_used null for never). Secrets are\n"
+    "never shown.\n"
+    "revoke deletes a token: it is refused from then on, and connections that presented it\n"
+    "are closed. The last admin token cannot be revoked.\n"
+    "Each needs an admin token.\n"
     "Exit status: 0 success; 1 the request failed; 2 usage.\n";
 
 /* A request helper of ops.h that returns a reply. */
@@ -77,12 +94,32 @@ static int do_container_list(skiff_client *c, const char *a, const char *b, skif
     return client_container_list(c, reply, err);
 }
 
+/* --scope and --expires of `token new`, for do_token_new. */
+static const char *new_scope;
+static int64_t new_expires_ms;
+
 static int do_token_new(skiff_client *c, const char *a, const char *b, skiff_value **reply,
                         skiff_error *err)
 {
     (void)a;
     (void)b;
-    return client_token_new(c, reply, err);
+    return client_token_new(c, new_scope, new_expires_ms, reply, err);
+}
+
+static int do_token_list(skiff_client *c, const char *a, const char *b, skiff_value **reply,
+                         skiff_error *err)
+{
+    (void)a;
+    (void)b;
+    return client_token_list(c, reply, err);
+}
+
+static int do_token_revoke(skiff_client *c, const char *a, const char *b, skiff_value **reply,
+                           skiff_error *err)
+{
+    (void)b;
+    *reply = NULL;
+    return client_token_revoke(c, a, err);
 }
 
 /* How a reply is shown: as rows of a table (cols), as fields (no cols), or as plain JSON (no
@@ -115,6 +152,13 @@ static const struct cli_column container_cols[] = {
 };
 static const struct view container_view = {container_cols,
                                            sizeof container_cols / sizeof container_cols[0]};
+
+static const struct cli_column token_cols[] = {
+    {"token_id", "TOKEN", CLI_COL_TEXT},     {"scope", "SCOPE", CLI_COL_TEXT},
+    {"created", "CREATED", CLI_COL_AGO},     {"expires", "EXPIRES", CLI_COL_AGO},
+    {"last_used", "LAST USED", CLI_COL_AGO},
+};
+static const struct view token_view = {token_cols, sizeof token_cols / sizeof token_cols[0]};
 
 static const struct view fields_view = {NULL, 0};
 
@@ -266,6 +310,69 @@ int cmd_container(struct cli *cli, int argc, char **argv)
     return cli_usage_error(container_usage, "unknown subcommand 'container %s'", verb);
 }
 
+/* A --expires DURATION (digits, then s, m, h or d; none: seconds) in ms, from 1 s to ten
+ * years. 0 or -1. */
+static int parse_duration(const char *s, int64_t *ms)
+{
+    uint64_t n = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (uint64_t)(*p - '0');
+        if (n > 10ull * 366 * 86400)
+            return -1;
+    }
+    if (p == s)
+        return -1;
+    uint64_t unit = !*p         ? 1
+                    : p[1]      ? 0
+                    : *p == 's' ? 1
+                    : *p == 'm' ? 60
+                    : *p == 'h' ? 3600
+                    : *p == 'd' ? 86400
+                                : 0;
+    if (!unit || n == 0 || n * unit > 10ull * 366 * 86400)
+        return -1;
+    *ms = (int64_t)(n * unit * 1000);
+    return 0;
+}
+
+/* skiff token new [--scope SCOPE] [--expires DURATION] */
+static int token_new(struct cli *cli, int argc, char **argv)
+{
+    const char **pos = mem_calloc((size_t)argc + 1, sizeof *pos);
+    if (!pos) {
+        fputs("skiff: out of memory\n", stderr);
+        return CLI_FAILED;
+    }
+    struct cli_opt opts[] = {{.name = "--scope", .has_value = true},
+                             {.name = "--expires", .has_value = true}};
+    bool help;
+    int npos, rc = CLI_OK;
+    char why[512];
+    new_scope = NULL;
+    new_expires_ms = 0;
+    if (cli_getopt(argc, argv, opts, 2, &help, &cli->server, pos, &npos, why, sizeof why) < 0)
+        rc = cli_usage_error(token_usage, "%s", why);
+    else if (help)
+        fputs(token_usage, stdout);
+    else if (npos != 0)
+        rc = cli_usage_error(token_usage, "token new takes no arguments, not %d", npos);
+    else if (opts[0].value && strcmp(opts[0].value, "admin") && strcmp(opts[0].value, "deploy") &&
+             strcmp(opts[0].value, "call"))
+        rc = cli_usage_error(token_usage, "--scope is admin, deploy or call, not '%s'",
+                             opts[0].value);
+    else if (opts[1].value && parse_duration(opts[1].value, &new_expires_ms) < 0)
+        rc = cli_usage_error(token_usage,
+                             "--expires wants a duration such as 30s, 15m, 12h or 7d (at most "
+                             "ten years), not '%s'",
+                             opts[1].value);
+    mem_free(pos);
+    if (rc != CLI_OK || help)
+        return rc;
+    new_scope = opts[0].value;
+    return run(cli, do_token_new, NULL, NULL, NULL, &fields_view);
+}
+
 int cmd_token(struct cli *cli, int argc, char **argv)
 {
     bool help;
@@ -275,9 +382,14 @@ int cmd_token(struct cli *cli, int argc, char **argv)
         return CLI_OK;
     }
     if (!verb)
-        return cli_usage_error(token_usage, "token needs a subcommand: new");
+        return cli_usage_error(token_usage, "token needs a subcommand: new, list or revoke");
     if (!strcmp(verb, "new"))
-        return noun_verb(cli, argc, argv, token_usage, "token", "new", 0, do_token_new, NULL,
-                         &fields_view);
+        return token_new(cli, argc - 1, argv + 1);
+    if (!strcmp(verb, "list"))
+        return noun_verb(cli, argc, argv, token_usage, "token", "list", 0, do_token_list, "tokens",
+                         &token_view);
+    if (!strcmp(verb, "revoke"))
+        return noun_verb(cli, argc, argv, token_usage, "token", "revoke", 1, do_token_revoke, NULL,
+                         NULL);
     return cli_usage_error(token_usage, "unknown subcommand 'token %s'", verb);
 }

@@ -36,7 +36,7 @@ static const struct {
     {"url", "@app", ""},
     {"app", "list stop", ""},
     {"container", "list", ""},
-    {"token", "new", ""},
+    {"token", "new list revoke", "--scope --expires"},
     {"completion", "bash", ""},
 };
 

@@ -106,9 +106,33 @@ int client_stats(skiff_client *c, const char *app, const char *function, skiff_v
     return request(c, OP_STATS, f, 2, 0, reply, err);
 }
 
-int client_token_new(skiff_client *c, skiff_value **reply, skiff_error *err)
+int client_token_new(skiff_client *c, const char *scope, int64_t expires_ms, skiff_value **reply,
+                     skiff_error *err)
 {
-    return request(c, OP_TOKEN_NEW, NULL, 0, 0, reply, err);
+    if (expires_ms < 0)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "a token cannot expire in the past");
+    struct rpc_field f[2];
+    size_t n = 0;
+    if (scope)
+        f[n++] = (struct rpc_field){.key = "scope", .kind = RPC_STR, .str = scope};
+    if (expires_ms > 0)
+        f[n++] = (struct rpc_field){.key = "expires_ms", .kind = RPC_INT, .i = expires_ms};
+    return request(c, OP_TOKEN_NEW, n ? f : NULL, n, 0, reply, err);
+}
+
+int client_token_list(skiff_client *c, skiff_value **reply, skiff_error *err)
+{
+    return request(c, OP_TOKEN_LIST, NULL, 0, 0, reply, err);
+}
+
+int client_token_revoke(skiff_client *c, const char *token_id, skiff_error *err)
+{
+    if (!token_id || !id_valid(token_id, "tk"))
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                               "'%s' is not a token id (tk- followed by 26 characters)",
+                               token_id ? token_id : "(null)");
+    struct rpc_field f[] = {{.key = "token_id", .kind = RPC_STR, .str = token_id}};
+    return request(c, OP_TOKEN_REVOKE, f, 1, 0, NULL, err);
 }
 
 int client_call_info(skiff_client *c, const char *call_id, skiff_value **reply, skiff_error *err)

@@ -37,8 +37,18 @@ int client_container_list(skiff_client *c, skiff_value **reply, skiff_error *err
  * scaledown_window} (the fields the server sends). */
 int client_stats(skiff_client *c, const char *app, const char *function, skiff_value **reply,
                  skiff_error *err);
-/* TOKEN_NEW. Reply: token_id, token_secret. */
-int client_token_new(skiff_client *c, skiff_value **reply, skiff_error *err);
+/* TOKEN_NEW of scope ("admin", "deploy", "call"; NULL: the server's default, call) that expires
+ * expires_ms from now (0: never). Reply: token_id, token_secret, scope, expires (unix s or
+ * nil). SKIFF_ERR_INVALID for a negative expires_ms (nothing is sent) or a scope the server
+ * does not know; SKIFF_ERR_AUTH without an admin token. */
+int client_token_new(skiff_client *c, const char *scope, int64_t expires_ms, skiff_value **reply,
+                     skiff_error *err);
+/* TOKEN_LIST. Reply: tokens [{token_id, scope, created, expires, expired, last_used}]. */
+int client_token_list(skiff_client *c, skiff_value **reply, skiff_error *err);
+/* TOKEN_REVOKE of a "tk-" id (SKIFF_ERR_INVALID for anything else, before sending).
+ * SKIFF_ERR_NOT_FOUND if there is no such token; SKIFF_ERR_INVALID for the last admin token. No
+ * reply value. */
+int client_token_revoke(skiff_client *c, const char *token_id, skiff_error *err);
 /* CALL_INFO of an "fc-" id (SKIFF_ERR_INVALID for anything else, before sending). Reply:
  * call_id, function_id, app, function, status, created. */
 int client_call_info(skiff_client *c, const char *call_id, skiff_value **reply, skiff_error *err);

@@ -39,7 +39,7 @@ enum proto_op {
     OP_APP_STOP = 17,       /* app -> {} */
     OP_CONTAINER_LIST = 18, /* -> containers */
     OP_STATS = 19,          /* app, function -> backlog, num_total_runners, num_running_inputs */
-    OP_TOKEN_NEW = 20,      /* -> token_id, token_secret */
+    OP_TOKEN_NEW = 20,      /* [scope, expires_ms] -> token_id, token_secret, scope, expires */
     OP_CALL_INFO = 21,      /* call_id -> call_id, function_id, app, function, status, ... */
     OP_MAP_START = 22,      /* function, spawn[, params, parent_input_id] -> call_id, function_id */
     OP_MAP_INPUTS = 23,     /* call_id, start, args[], last -> count */
@@ -48,6 +48,8 @@ enum proto_op {
     OP_AUTOSCALER = 26,     /* function, settings to change -> autoscaler */
     OP_LOGS = 27,           /* app[, function], follow[, tail] -> STREAM of log lines */
     OP_CLS_LOOKUP = 28,     /* app, class -> app_id, class, params, methods */
+    OP_TOKEN_LIST = 29,     /* -> tokens */
+    OP_TOKEN_REVOKE = 30,   /* token_id -> {} */
 
     /* server <-> container (on the container's private socket, no rid) */
     OP_W_READY = 40, /* worker -> server: container_id, pid */

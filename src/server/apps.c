@@ -514,7 +514,7 @@ static int write_code(const char *path, const void *code, size_t n)
         errno = ENAMETOOLONG;
         return -1;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
     const char *p = code;
@@ -631,8 +631,8 @@ struct app *apps_deploy(const char *name, const void *code, size_t n, const stru
     snprintf(path, sizeof path, "%s/v%d.so", dir, version);
     char apps_dir[4096];
     snprintf(apps_dir, sizeof apps_dir, "%s/apps", data_dir);
-    if ((mkdir(apps_dir, 0755) < 0 && errno != EEXIST) ||
-        (mkdir(dir, 0755) < 0 && errno != EEXIST) || write_code(path, code, n) < 0) {
+    if ((mkdir(apps_dir, 0700) < 0 && errno != EEXIST) ||
+        (mkdir(dir, 0700) < 0 && errno != EEXIST) || write_code(path, code, n) < 0) {
         snprintf(errbuf, errlen, "cannot store the app's code in %s: %s", dir, strerror(errno));
         return NULL;
     }

@@ -827,8 +827,10 @@ bool calls__kind_ok(const struct reply_to *to, struct function *fn, bool gen, bo
 }
 
 void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
-                   const char *args, size_t args_len, bool spawn, bool gen, const char *parent)
+                   const char *args, size_t args_len, bool spawn, bool gen, const char *parent,
+                   char made[ID_SIZE])
 {
+    made[0] = '\0';
     if (!calls__kind_ok(TO(c, rid), fn, gen, false,
                         gen     ? "remote_gen"
                         : spawn ? "spawn"
@@ -843,6 +845,7 @@ void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct fun
         return;
     }
     call->n_inputs = 1;
+    memcpy(made, call->id, ID_SIZE);
     if (spawn) {
         call->durable = true;
         call->spawn_conn = c;

@@ -127,9 +127,11 @@ void calls_shutdown(void);
 void calls_deinit(void);
 
 /* Requests from client c (proto.c): each replies exactly once, now or later. */
-/* CALL: gen for remote_gen / a spawned generator. */
+/* CALL: gen for remote_gen / a spawned generator. The call's id goes to made when the call is
+ * made ("" when the request failed before). */
 void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
-                   const char *args, size_t args_len, bool spawn, bool gen, const char *parent);
+                   const char *args, size_t args_len, bool spawn, bool gen, const char *parent,
+                   char made[ID_SIZE]);
 void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeout_ms,
                int64_t index);
 void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, bool terminate);
@@ -153,8 +155,9 @@ void calls_listener_gone(struct call_listener *l);
 
 /* The input in started running on container ct_id (recorded for the call graph). */
 void calls_input_ran_on(struct input *in, const char *ct_id);
+/* MAP_START: the map's id goes to made as for calls_request. */
 void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
-                     bool spawn, const char *parent);
+                     bool spawn, const char *parent, char made[ID_SIZE]);
 /* MAP_INPUTS: args is the msgpack array of bin payloads from the request. */
 void calls_map_inputs(struct conn *c, uint64_t rid, const char *call_id, int64_t start,
                       const void *args_array, bool last);

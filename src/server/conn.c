@@ -214,6 +214,12 @@ void conn_close_all(void)
     }
 }
 
+struct conn *conn_next(struct conn *prev)
+{
+    struct list_node *n = prev ? prev->all_link.next : all_conns.next;
+    return n == &all_conns ? NULL : container_of(n, struct conn, all_link);
+}
+
 bool conn_pending(void)
 {
     return !list_empty(&dirty);

@@ -20,6 +20,7 @@
 #include "common/list.h"
 #include "common/wire.h"
 
+struct auth_token;
 struct conn;
 
 struct conn_ops {
@@ -56,6 +57,8 @@ struct conn {
     struct list_node streams;  /* streaming replies in progress (struct stream.conn_link) */
     struct list_node acks;     /* MAP_INPUTS awaiting their commit (calls.c) */
     char peer[64];             /* for logs */
+    /* The token HELLO presented (a reference, auth.h), or NULL. */
+    struct auth_token *token;
 };
 
 /* Starts listening on addr ("HOST:PORT" or "unix:PATH"); accepted connections get ops and
@@ -82,6 +85,10 @@ void conn_ok(struct conn *c, uint64_t rid);
 void conn_close_after_flush(struct conn *c);
 /* Closes the conn (idempotent). */
 void conn_close(struct conn *c);
+
+/* Every open conn (clients and containers), for a walk: the one after prev (NULL: the first),
+ * or NULL after the last. Closing conns during the walk is allowed. */
+struct conn *conn_next(struct conn *prev);
 
 /* Shutdown: closes the listeners and every conn. */
 void conn_close_all(void);

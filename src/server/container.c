@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "apps.h"
+#include "auth.h"
 #include "calls.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -232,6 +233,8 @@ static void process_ended(struct container *ct, int64_t status, int sig,
                           const struct sandbox_exit *ex, bool read_rest)
 {
     ct->exited = true;
+    auth_revoke(ct->token);
+    ct->token = NULL;
     char why[512];
     if (ex && ex->oom) {
         ct->exit_code = SKIFF_ERR_OUT_OF_MEMORY;
@@ -548,8 +551,15 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
         mem_free(ct);
         return NULL;
     }
+    /* Its own token, for calls from its functions: minted now, revoked when it ends. */
+    char token_id[ID_SIZE], token_secret[AUTH_SECRET_LEN + 1];
+    ct->token = auth_container_new(token_id, token_secret);
+    struct container_env own = *env;
+    own.token_id = token_id;
+    own.token_secret = token_secret;
+    env = &own;
     char envstore[2048];
-    char **envp = container_make_env(env, ct->id, envstore, sizeof envstore);
+    char **envp = ct->token ? container_make_env(env, ct->id, envstore, sizeof envstore) : NULL;
     /* A plain function: --function NAME; a class's pool: --class NAME --params B64. */
     char *args[] = {(char *)env->worker,
                     "--fd",
@@ -584,6 +594,8 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
         if (!no_proc)
             log_error("cannot start a container for %s.%s (%s): %s", fn->app->name, fn->name,
                       env->worker, uv_strerror(rc));
+        auth_revoke(ct->token);
+        ct->token = NULL;
         struct conn *c = ct->conn;
         ct->conn = NULL;
         c->ops = &detached_ops;

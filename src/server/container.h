@@ -20,6 +20,7 @@
 #include "common/id.h"
 #include "common/list.h"
 
+struct auth_token;
 struct conn;
 struct function;
 struct input;
@@ -71,12 +72,14 @@ struct container {
     struct list_node fn_link;
     struct list_node all_link;
     struct list_node dirty_link; /* on the flush list while n_unsent > 0 */
+    /* Its own token (auth.h), revoked when its process ends. */
+    struct auth_token *token;
 };
 
 struct container_env {
     const char *worker; /* path of skiff-worker */
     const char *server_addr;
-    const char *token_id;
+    const char *token_id; /* the token the worker gets: each container's own */
     const char *token_secret;
     size_t payload_max; /* told to the worker: results over it are RequestSizeErrors */
     size_t max_frame;

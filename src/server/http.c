@@ -751,20 +751,32 @@ void http_respond_payload(struct http_req *r, int status, const char *key, const
 
 /* --- request helpers -------------------------------------------------------------------------- */
 
-bool http_check_token(struct http_req *r)
+struct auth_token *http_token(struct http_req *r)
 {
     if (!r->token_id[0] || !r->token_secret[0]) {
         http_respond_error(r, 401, "AuthError",
                            "no token: send the headers X-Skiff-Token-Id and X-Skiff-Token-Secret",
                            NULL);
-        return false;
+        return NULL;
     }
-    if (!auth_check(r->token_id, r->token_secret)) {
-        log_warn("http %s: refused token %s", r->hc->peer, r->token_id);
-        http_respond_error(r, 401, "AuthError", "the token was refused", NULL);
-        return false;
+    const char *why;
+    struct auth_token *t = auth_login(r->token_id, r->token_secret, &why);
+    if (!t) {
+        char where[96];
+        snprintf(where, sizeof where, "http %s", r->hc->peer);
+        auth_log_refused(where, r->token_id, why);
+        char msg[160];
+        snprintf(msg, sizeof msg, "the token was refused: it %s", why);
+        http_respond_error(r, 401, "AuthError", msg, NULL);
     }
-    return true;
+    return t;
+}
+
+bool http_check_token(struct http_req *r)
+{
+    struct auth_token *t = http_token(r);
+    auth_release(t);
+    return t != NULL;
 }
 
 static int hexval(char c)

@@ -9,7 +9,8 @@
  *   POST /api/v1/calls/<call_id>/cancel         ?terminate_containers=true
  *   GET  /api/v1/calls/<call_id>/graph          -> {"inputs": [...]}
  *
- * Every request carries a token (X-Skiff-Token-Id, X-Skiff-Token-Secret). Each route goes
+ * Every request carries a token (X-Skiff-Token-Id, X-Skiff-Token-Secret) of any scope; a
+ * container's token may read (GET, cancel, graph) only the calls it spawned. Each route goes
  * through the same internal entry points as the binary protocol's request (calls_start as
  * CALL, calls_wait as GET, calls_cancel_by as CANCEL, graph_build as CALL_GRAPH, the pool's
  * counters as STATS), so the semantics and error types are the same; http_status_of maps the
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "apps.h"
+#include "auth.h"
 #include "calls.h"
 #include "common/codec.h"
 #include "common/mem.h"
@@ -169,7 +171,7 @@ static void stats(struct http_req *r, const struct function *fn)
 }
 
 /* /api/v1/apps/<app>/<function>/<action> */
-static void function_route(struct http_req *r, const char *rest)
+static void function_route(struct http_req *r, const char *rest, struct auth_token *t)
 {
     char app[128], name[128], action[16];
     if (!segment(&rest, app, sizeof app) || !segment(&rest, name, sizeof name) ||
@@ -198,7 +200,10 @@ static void function_route(struct http_req *r, const char *rest)
         bool spawn = action[0] == 's';
         r->phase = spawn ? API_SPAWN : API_CALL;
         r->listener.on_done = api_done;
+        r->call_id[0] = '\0';
         calls_start(&r->listener, fn, pool, args.data, args.len, spawn, false, r->call_id);
+        if (spawn && r->call_id[0])
+            auth_note_call(t, r->call_id);
     }
     buf_deinit(&params);
     buf_deinit(&args);
@@ -244,13 +249,22 @@ static void graph(struct http_req *r, const char *id)
 }
 
 /* /api/v1/calls/<call_id>[/cancel|/graph] */
-static void call_route(struct http_req *r, const char *rest)
+static void call_route(struct http_req *r, const char *rest, const struct auth_token *tok)
 {
     char id[ID_SIZE], action[16] = "";
     if (!segment(&rest, id, sizeof id) || (*rest && !segment(&rest, action, sizeof action)) ||
         *rest) {
         http_respond_error(r, 404, "NotFoundError", "want /api/v1/calls/<call_id>[/cancel|/graph]",
                            NULL);
+        return;
+    }
+    if (!auth_owns_call(tok, id)) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "permission denied: a container's token may only read the calls its container "
+                 "made, and %s is not one of them",
+                 id);
+        http_respond_error(r, 403, "AuthError", msg, NULL);
         return;
     }
     snprintf(r->call_id, sizeof r->call_id, "%s", id);
@@ -303,15 +317,19 @@ static void call_route(struct http_req *r, const char *rest)
 
 void http_api_handle(struct http_req *r)
 {
-    if (!http_check_token(r))
+    /* Every route here needs no more than a container token may do (docs/security.md): what a
+     * scope changes is which calls a container's token may read. */
+    struct auth_token *t = http_token(r);
+    if (!t)
         return;
     if (!strncmp(r->path, "/api/v1/apps/", 13))
-        function_route(r, r->path + 13);
+        function_route(r, r->path + 13, t);
     else if (!strncmp(r->path, "/api/v1/calls/", 14))
-        call_route(r, r->path + 14);
+        call_route(r, r->path + 14, t);
     else
         http_respond_error(r, 404, "NotFoundError",
                            "no such API path: see docs/http-api.md (/api/v1/apps/..., "
                            "/api/v1/calls/...)",
                            NULL);
+    auth_release(t);
 }

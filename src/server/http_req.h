@@ -23,6 +23,7 @@
 #include "common/id.h"
 #include "common/list.h"
 
+struct auth_token;
 struct http_conn;
 
 struct http_req {
@@ -77,9 +78,12 @@ int http_status_of(skiff_code code);
 void http_respond_payload(struct http_req *r, int status, const char *key, const char *payload,
                           size_t len, const char *prefix);
 
-/* True if r carries a valid token (X-Skiff-Token-Id / X-Skiff-Token-Secret); otherwise answers
- * 401 AuthError and returns false. */
+/* True if r carries a valid token of any scope (X-Skiff-Token-Id / X-Skiff-Token-Secret);
+ * otherwise answers 401 AuthError and returns false. */
 bool http_check_token(struct http_req *r);
+/* The same, keeping the token: a new reference (auth_release it), or NULL after answering
+ * 401. */
+struct auth_token *http_token(struct http_req *r);
 /* The decoded value of query parameter name into out (size bytes): true if present and it fits. */
 bool http_query_get(const struct http_req *r, const char *name, char *out, size_t size);
 /* Decodes %XX and (form) '+' of s[0..n) into a new string (owned). NULL when malformed or out of

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,8 +82,9 @@ static const char usage[] =
     "                       unlimited)\n"
     "  --container-pids N   processes and threads per container (default 512; 0: unlimited)\n"
     "\n"
-    "On its first start skiffd creates a token and writes ~/.skiff.toml (if absent) so local\n"
-    "clients need no setup.\n";
+    "On its first start skiffd creates an admin token and writes ~/.skiff.toml (if absent) so\n"
+    "local clients need no setup; `skiff token new` makes tokens of narrower scopes. The data\n"
+    "directory is kept private: 0700, its files 0600.\n";
 
 static int parse_size(const char *s, size_t *out)
 {
@@ -182,7 +184,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* mkdir -p. 0 or -1 (errno). */
+/* mkdir -p; the last directory private (0700, also when it exists). 0 or -1 (errno). */
 static int make_dirs(const char *path)
 {
     char p[PATH_MAX];
@@ -195,7 +197,36 @@ static int make_dirs(const char *path)
             return -1;
         *s = '/';
     }
-    return mkdir(p, 0755) < 0 && errno != EEXIST ? -1 : 0;
+    if (mkdir(p, 0700) < 0 && errno != EEXIST)
+        return -1;
+    return chmod(p, 0700);
+}
+
+static int private_fixed;
+
+/* nftw: what the data directory holds is the server's alone (directories 0700, the rest 0600). */
+static int make_private(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    mode_t want = type == FTW_D || type == FTW_DP ? 0700 : S_ISREG(st->st_mode) ? 0600 : 0;
+    if (!want || st->st_uid != geteuid() || (st->st_mode & 07777) == want)
+        return 0;
+    if (chmod(path, want) < 0)
+        log_warn("cannot make %s private (mode %o): %s", path, (unsigned)want, strerror(errno));
+    else
+        private_fixed++;
+    return 0;
+}
+
+/* Makes every file in dir 0600 and every directory 0700 (files of an older skiffd were 0644 in a
+ * 0755 directory: any local user could read the tokens' ids, arguments and results). */
+static void make_data_private(const char *dir)
+{
+    private_fixed = 0;
+    if (nftw(dir, make_private, 16, FTW_PHYS) < 0)
+        log_warn("cannot check the modes of the files in %s: %s", dir, strerror(errno));
+    if (private_fixed)
+        log_info("made %d files and directories of %s private (0600 and 0700)", private_fixed, dir);
 }
 
 /* The worker binary: --worker, else skiff-worker in the directory of this executable. */
@@ -238,7 +269,7 @@ static int first_start(const char *listen)
         return 0;
     }
     memset(&cfg, 0, sizeof cfg);
-    if (auth_new_token(cfg.token_id, cfg.token_secret) < 0)
+    if (auth_new_token(AUTH_ADMIN, 0, cfg.token_id, cfg.token_secret) < 0)
         return -1;
     snprintf(cfg.server, sizeof cfg.server, "%s", listen);
     if (!have_path) {
@@ -347,6 +378,8 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &o) < 0)
         return 2;
     signal(SIGPIPE, SIG_IGN);
+    /* Everything skiffd creates is its own: the store, the lock, app objects. */
+    umask(077);
 
     if (make_dirs(o.data) < 0) {
         log_error("cannot create the data directory %s: %s", o.data, strerror(errno));
@@ -355,11 +388,12 @@ int main(int argc, char **argv)
     /* One server per data directory. */
     char lock_path[PATH_MAX + 16];
     snprintf(lock_path, sizeof lock_path, "%s/skiffd.lock", o.data);
-    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd < 0 || lock_data_dir(lock_fd, o.data) < 0) {
         log_error("another skiffd is using %s (%s)", o.data, strerror(errno));
         return 1;
     }
+    make_data_private(o.data);
     char worker[PATH_MAX];
     if (find_worker(&o, worker, sizeof worker) < 0)
         return 1;
@@ -370,7 +404,7 @@ int main(int argc, char **argv)
     sandbox_init(&o.sandbox);
 
     loop = uv_default_loop();
-    if (store_open(o.data) < 0 || apps_init(o.data) < 0 || auth_init() < 0 ||
+    if (store_open(o.data) < 0 || apps_init(o.data) < 0 || auth_init(loop) < 0 ||
         first_start(o.listen) < 0)
         return 1;
     size_t frame_max = o.payload_max + PROTO_FRAME_OVERHEAD;
@@ -379,8 +413,7 @@ int main(int argc, char **argv)
                                                      : PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD};
     logs_init();
     if (calls_init(loop, o.retention, o.payload_max) < 0 ||
-        sched_init(loop, worker, o.listen, auth_container_id(), auth_container_secret(),
-                   o.payload_max, frame_max) < 0)
+        sched_init(loop, worker, o.listen, o.payload_max, frame_max) < 0)
         return 1;
     int listening;
     for (int waited = 0;; waited += 20) {
@@ -419,6 +452,7 @@ int main(int argc, char **argv)
     conn_close_all();
     http_close();
     calls_shutdown();
+    auth_shutdown();
     uv_close((uv_handle_t *)&prepare_h, NULL);
     uv_close((uv_handle_t *)&check_h, NULL);
     uv_close((uv_handle_t *)&sigterm_h, NULL);
@@ -428,6 +462,7 @@ int main(int argc, char **argv)
     calls_deinit();
     logs_deinit();
     apps_deinit();
+    auth_deinit();
     store_close();
     uv_loop_close(loop);
     close(lock_fd);

@@ -20,8 +20,9 @@
 /* --- maps ------------------------------------------------------------------------------------- */
 
 void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
-                     bool spawn, const char *parent)
+                     bool spawn, const char *parent, char made[ID_SIZE])
 {
+    made[0] = '\0';
     if (!calls__kind_ok(TO(c, rid), fn, false, false, spawn ? "spawn_map" : "map"))
         return;
     struct call *call = calls__call_new(fn, pool, spawn ? CK_SPAWN_MAP : CK_MAP, parent);
@@ -29,6 +30,7 @@ void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, struct f
         conn_error(c, rid, SKIFF_ERR_NOMEM, "out of memory starting the map");
         return;
     }
+    memcpy(made, call->id, ID_SIZE);
     if (spawn) {
         call->durable = true;
         call->spawn_conn = c;

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "logs.h"
 #include "sched.h"
+#include "store.h"
 
 static struct proto_limits limits;
 
@@ -57,12 +58,16 @@ static void hello(struct conn *c, struct wire_msg *m)
         conn_close_after_flush(c);
         return;
     }
-    if (!auth_check(id, secret)) {
-        log_warn("%s: refused token %s", c->peer, id);
-        conn_error(c, m->rid, SKIFF_ERR_AUTH, "token %s was refused by the server", id);
+    const char *why;
+    struct auth_token *t = auth_login(id, secret, &why);
+    if (!t) {
+        auth_log_refused(c->peer, id, why);
+        conn_error(c, m->rid, SKIFF_ERR_AUTH, "token %s was refused by the server: it %s",
+                   id_valid(id, "tk") ? id : "(malformed id)", why);
         conn_close_after_flush(c);
         return;
     }
+    c->token = t;
     c->authed = true;
     c->max_frame = limits.frame_max;
     struct wire_writer w;
@@ -267,8 +272,14 @@ static void call(struct conn *c, struct wire_msg *m)
     wire_get_bool(m, "spawn", &spawn);
     wire_get_bool(m, "gen", &gen);
     char parent[ID_SIZE];
-    if (get_parent(c, m, parent))
-        calls_request(c, m->rid, fn, pool, args, len, spawn, gen, parent);
+    if (!get_parent(c, m, parent))
+        return;
+    char made[ID_SIZE];
+    calls_request(c, m->rid, fn, pool, args, len, spawn, gen, parent, made);
+    /* A blocking call's outcome comes back on this request: only what can be read later by id
+     * is remembered, so a container's memory here grows with what it keeps, not its calls. */
+    if (made[0] && (spawn || gen))
+        auth_note_call(c->token, made);
 }
 
 static void map_start(struct conn *c, struct wire_msg *m)
@@ -280,8 +291,12 @@ static void map_start(struct conn *c, struct wire_msg *m)
     bool spawn = false;
     wire_get_bool(m, "spawn", &spawn);
     char parent[ID_SIZE];
-    if (get_parent(c, m, parent))
-        calls_map_start(c, m->rid, fn, pool, spawn, parent);
+    if (!get_parent(c, m, parent))
+        return;
+    char made[ID_SIZE];
+    calls_map_start(c, m->rid, fn, pool, spawn, parent, made);
+    if (made[0])
+        auth_note_call(c->token, made);
 }
 
 static void map_inputs(struct conn *c, struct wire_msg *m)
@@ -774,18 +789,173 @@ static void autoscaler(struct conn *c, struct wire_msg *m)
     wire_end(&w);
 }
 
+/* The longest expiry a token may be given: ten years (ms). */
+#define TOKEN_EXPIRES_MAX (10 * 366 * 86400000LL)
+
 static void token_new(struct conn *c, struct wire_msg *m)
 {
+    enum auth_scope scope = AUTH_CALL;
+    char name[32];
+    if (wire_get(m, "scope") && wire_get(m, "scope")->type != MSGPACK_OBJECT_NIL &&
+        (!wire_copy_str(m, "scope", name, sizeof name) || auth_scope_parse(name, &scope) < 0)) {
+        conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                   "field 'scope' is not one of \"admin\", \"deploy\" and \"call\"");
+        return;
+    }
+    int64_t expires_ms = 0;
+    if (wire_get(m, "expires_ms") && wire_get(m, "expires_ms")->type != MSGPACK_OBJECT_NIL &&
+        (!wire_get_int(m, "expires_ms", &expires_ms) || expires_ms <= 0 ||
+         expires_ms > TOKEN_EXPIRES_MAX)) {
+        conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                   "field 'expires_ms' is not a duration from 1 ms to ten years");
+        return;
+    }
+    int64_t expires = expires_ms ? store_now_ms() + expires_ms : 0;
     char id[ID_SIZE], secret[AUTH_SECRET_LEN + 1];
-    if (auth_new_token(id, secret) < 0) {
+    if (auth_new_token(scope, expires, id, secret) < 0) {
         conn_error(c, m->rid, SKIFF_ERR_INTERNAL, "the server could not store a new token");
         return;
     }
+    log_info("%s: token %s made token %s (scope %s%s)", c->peer, auth_id(c->token), id,
+             auth_scope_name(scope), expires ? ", expiring" : "");
     struct wire_writer w;
-    wire_begin(&w, conn_out(c), OP_OK, m->rid, 2);
+    wire_begin(&w, conn_out(c), OP_OK, m->rid, 4);
     wire_str(&w, "token_id", id);
     wire_str(&w, "token_secret", secret);
+    wire_str(&w, "scope", auth_scope_name(scope));
+    wire_key(&w, "expires");
+    if (expires)
+        wire_pack_int(&w, expires / 1000);
+    else
+        msgpack_pack_nil(&w.pk);
     wire_end(&w);
+}
+
+static void token_list(struct conn *c, struct wire_msg *m)
+{
+    size_t n;
+    struct auth_info *all = auth_list(&n);
+    int64_t now = store_now_ms();
+    struct wire_writer w;
+    wire_begin(&w, conn_out(c), OP_OK, m->rid, 1);
+    wire_key(&w, "tokens");
+    wire_pack_array(&w, n);
+    for (size_t i = 0; i < n; i++) {
+        wire_pack_map(&w, 6);
+        wire_pack_str(&w, "token_id");
+        wire_pack_str(&w, all[i].id);
+        wire_pack_str(&w, "scope");
+        wire_pack_str(&w, auth_scope_name(all[i].scope));
+        wire_pack_str(&w, "created");
+        wire_pack_int(&w, all[i].created);
+        wire_pack_str(&w, "expires");
+        if (all[i].expires)
+            wire_pack_int(&w, all[i].expires / 1000);
+        else
+            msgpack_pack_nil(&w.pk);
+        wire_pack_str(&w, "expired");
+        if (all[i].expires && all[i].expires <= now)
+            msgpack_pack_true(&w.pk);
+        else
+            msgpack_pack_false(&w.pk);
+        wire_pack_str(&w, "last_used");
+        if (all[i].last_used)
+            wire_pack_int(&w, all[i].last_used);
+        else
+            msgpack_pack_nil(&w.pk);
+    }
+    mem_free(all);
+    if (wire_end(&w) != SKIFF_OK)
+        conn_error(c, m->rid, SKIFF_ERR_NOMEM, "out of memory listing tokens");
+}
+
+static void token_revoke(struct conn *c, struct wire_msg *m)
+{
+    char id[ID_SIZE + 64];
+    if (!need_str(c, m, "token_id", id, sizeof id))
+        return;
+    int rc = id_valid(id, "tk") ? auth_revoke_id(id) : -1;
+    if (rc == -1)
+        conn_error(c, m->rid, SKIFF_ERR_NOT_FOUND, "there is no token %s", id);
+    else if (rc == -2)
+        conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                   "token %s is the last admin token: make another with `skiff token new "
+                   "--scope admin` before revoking it",
+                   id);
+    else if (rc < 0)
+        conn_error(c, m->rid, SKIFF_ERR_INTERNAL, "the server could not revoke token %s", id);
+    else
+        conn_ok(c, m->rid);
+}
+
+/* What each operation needs (docs/security.md, "Tokens"): the least scope, and whether it names
+ * a call (call_id), which a container token may only do for calls it made. Operations not in
+ * the table need admin. */
+static const struct {
+    const char *name;
+    uint8_t scope; /* enum auth_scope */
+    bool call_id;
+} op_rules[] = {
+    [OP_LOOKUP] = {"LOOKUP", AUTH_CONTAINER, false},
+    [OP_CLS_LOOKUP] = {"CLS_LOOKUP", AUTH_CONTAINER, false},
+    [OP_CALL] = {"CALL", AUTH_CONTAINER, false},
+    [OP_MAP_START] = {"MAP_START", AUTH_CONTAINER, false},
+    [OP_STATS] = {"STATS", AUTH_CONTAINER, false},
+    [OP_GET] = {"GET", AUTH_CONTAINER, true},
+    [OP_CANCEL] = {"CANCEL", AUTH_CONTAINER, true},
+    [OP_CALL_INFO] = {"CALL_INFO", AUTH_CONTAINER, true},
+    [OP_MAP_INPUTS] = {"MAP_INPUTS", AUTH_CONTAINER, true},
+    [OP_OUTPUTS] = {"OUTPUTS", AUTH_CONTAINER, true},
+    [OP_CALL_GRAPH] = {"CALL_GRAPH", AUTH_CONTAINER, true},
+    [OP_DEPLOY] = {"DEPLOY", AUTH_DEPLOY, false},
+    [OP_APP_STOP] = {"APP_STOP", AUTH_DEPLOY, false},
+    [OP_APP_LIST] = {"APP_LIST", AUTH_DEPLOY, false},
+    [OP_CONTAINER_LIST] = {"CONTAINER_LIST", AUTH_DEPLOY, false},
+    [OP_LOGS] = {"LOGS", AUTH_DEPLOY, false},
+    [OP_AUTOSCALER] = {"AUTOSCALER", AUTH_DEPLOY, false},
+    [OP_TOKEN_NEW] = {"TOKEN_NEW", AUTH_ADMIN, false},
+    [OP_TOKEN_LIST] = {"TOKEN_LIST", AUTH_ADMIN, false},
+    [OP_TOKEN_REVOKE] = {"TOKEN_REVOKE", AUTH_ADMIN, false},
+};
+
+/* True if c's token may do m; otherwise replies AuthError (and closes the connection when the
+ * token itself is no longer good). */
+static bool permitted(struct conn *c, struct wire_msg *m)
+{
+    const char *why = auth_unusable(c->token);
+    if (why) {
+        conn_error(c, m->rid, SKIFF_ERR_AUTH, "token %s %s", auth_id(c->token), why);
+        conn_close_after_flush(c);
+        return false;
+    }
+    bool known =
+        m->op >= 0 && (size_t)m->op < sizeof op_rules / sizeof op_rules[0] && op_rules[m->op].name;
+    enum auth_scope need = known ? (enum auth_scope)op_rules[m->op].scope : AUTH_ADMIN;
+    enum auth_scope have = auth_scope_of(c->token);
+    if (have < need) {
+        if (known)
+            conn_error(c, m->rid, SKIFF_ERR_AUTH,
+                       "permission denied: %s needs a token of scope %s; token %s has scope %s",
+                       op_rules[m->op].name, auth_scope_name(need), auth_id(c->token),
+                       auth_scope_name(have));
+        else
+            conn_error(c, m->rid, SKIFF_ERR_AUTH,
+                       "permission denied: operation %d needs a token of scope admin; token %s "
+                       "has scope %s",
+                       m->op, auth_id(c->token), auth_scope_name(have));
+        return false;
+    }
+    char call_id[ID_SIZE + 64];
+    if (known && op_rules[m->op].call_id && have == AUTH_CONTAINER &&
+        wire_copy_str(m, "call_id", call_id, sizeof call_id) &&
+        !auth_owns_call(c->token, call_id)) {
+        conn_error(c, m->rid, SKIFF_ERR_AUTH,
+                   "permission denied: a container's token may only read the calls its container "
+                   "made, and %s is not one of them",
+                   call_id);
+        return false;
+    }
+    return true;
 }
 
 static void on_frame(struct conn *c, struct wire_msg *m)
@@ -799,10 +969,13 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         }
         return;
     }
-    switch (m->op) {
-    case OP_HELLO:
+    if (m->op == OP_HELLO) {
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "already authenticated");
         return;
+    }
+    if (!permitted(c, m))
+        return;
+    switch (m->op) {
     case OP_LOOKUP:
         lookup(c, m);
         return;
@@ -832,6 +1005,12 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         return;
     case OP_TOKEN_NEW:
         token_new(c, m);
+        return;
+    case OP_TOKEN_LIST:
+        token_list(c, m);
+        return;
+    case OP_TOKEN_REVOKE:
+        token_revoke(c, m);
         return;
     case OP_CALL_INFO:
         call_info(c, m);
@@ -880,6 +1059,19 @@ static void on_frame(struct conn *c, struct wire_msg *m)
 static void on_close(struct conn *c)
 {
     calls_conn_closed(c);
+    auth_release(c->token);
+    c->token = NULL;
+}
+
+/* A token was revoked or has expired: the connections that authenticated with it end. */
+static void token_revoked(struct auth_token *t)
+{
+    const char *why = auth_unusable(t);
+    for (struct conn *c = conn_next(NULL); c; c = conn_next(c))
+        if (c->token == t) {
+            log_info("%s: closing: its token %s %s", c->peer, auth_id(t), why ? why : "ended");
+            conn_close_after_flush(c);
+        }
 }
 
 static const struct conn_ops client_ops = {on_frame, on_close};
@@ -887,5 +1079,6 @@ static const struct conn_ops client_ops = {on_frame, on_close};
 const struct conn_ops *proto_client_ops(const struct proto_limits *l)
 {
     limits = *l;
+    auth_on_revoke(token_revoked);
     return &client_ops;
 }

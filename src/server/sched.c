@@ -53,21 +53,17 @@ static uv_timer_t retry_timer;
 
 static void dispatch(struct function *fn);
 
-int sched_init(uv_loop_t *l, const char *worker, const char *server_addr, const char *token_id,
-               const char *token_secret, size_t payload_max, size_t max_frame)
+int sched_init(uv_loop_t *l, const char *worker, const char *server_addr, size_t payload_max,
+               size_t max_frame)
 {
     loop = l;
     env_strings[0] = mem_strdup(worker);
     env_strings[1] = mem_strdup(server_addr);
-    env_strings[2] = mem_strdup(token_id);
-    env_strings[3] = mem_strdup(token_secret);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 2; i++)
         if (!env_strings[i])
             return -1;
     env.worker = env_strings[0];
     env.server_addr = env_strings[1];
-    env.token_id = env_strings[2];
-    env.token_secret = env_strings[3];
     env.payload_max = payload_max;
     env.max_frame = max_frame;
     uv_timer_init(loop, &retry_timer);

@@ -26,10 +26,11 @@ struct container;
 struct function;
 struct input;
 
-/* 0 or -1. worker: path of skiff-worker; server_addr, the container token and payload_max go
- * into the containers' environment; max_frame bounds frames from containers. */
-int sched_init(uv_loop_t *loop, const char *worker, const char *server_addr, const char *token_id,
-               const char *token_secret, size_t payload_max, size_t max_frame);
+/* 0 or -1. worker: path of skiff-worker; server_addr and payload_max go into the containers'
+ * environment (with each container's own token, container.c); max_frame bounds frames from
+ * containers. */
+int sched_init(uv_loop_t *loop, const char *worker, const char *server_addr, size_t payload_max,
+               size_t max_frame);
 /* Stops every container (the loop's teardown reaps them); nothing starts afterwards. */
 void sched_shutdown(void);
 

@@ -88,7 +88,8 @@ static size_t n_recs, cap_recs;
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS tokens("
-    "  token_id TEXT PRIMARY KEY, secret_hash BLOB NOT NULL, created INTEGER NOT NULL);"
+    "  token_id TEXT PRIMARY KEY, secret_hash BLOB NOT NULL, created INTEGER NOT NULL,"
+    "  scope TEXT NOT NULL DEFAULT 'admin', expires INTEGER, last_used INTEGER);"
     "CREATE TABLE IF NOT EXISTS apps("
     "  app_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, stopped INTEGER NOT NULL,"
     "  version INTEGER NOT NULL, created INTEGER NOT NULL, code_path TEXT);"
@@ -137,6 +138,11 @@ static const struct {
     {"functions", "config", "ALTER TABLE functions ADD COLUMN config BLOB"},
     {"functions", "is_class",
      "ALTER TABLE functions ADD COLUMN is_class INTEGER NOT NULL DEFAULT 0"},
+    /* Token scopes (auth.h): the tokens of an older skiffd could do everything, so they stay
+     * admin tokens; expires in unix ms (NULL: never), last_used in unix s. */
+    {"tokens", "scope", "ALTER TABLE tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin'"},
+    {"tokens", "expires", "ALTER TABLE tokens ADD COLUMN expires INTEGER"},
+    {"tokens", "last_used", "ALTER TABLE tokens ADD COLUMN last_used INTEGER"},
 };
 
 int64_t store_now_ms(void)

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "apps.h"
+#include "auth.h"
 #include "common/id.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -58,6 +59,8 @@ struct template
     struct conn *conn;     /* its socket; NULL once closed */
     struct list_node kids; /* containers forked from it (struct container.tmpl_link) */
     struct list_node link; /* all templates */
+    /* Its own token (its enter_snap hooks' calls), revoked at its end. */
+    struct auth_token *token;
 };
 
 static struct list_node all = {&all, &all};
@@ -267,6 +270,8 @@ static void finish(struct template *t)
     if (t->finished)
         return;
     t->finished = true;
+    auth_revoke(t->token);
+    t->token = NULL;
     const char *why = t->why;
     if (!t->retired && !t->failed && !shutting_down) {
         if (!t->ready) {
@@ -317,9 +322,16 @@ static struct template *start(uv_loop_t *loop, const struct container_env *env, 
     t->started = store_now_ms();
     list_init(&t->kids);
     t->conn = conn_new_pipe(loop, &template_ops, t, env->max_frame);
+    /* Its own token, as a container's (each forked container gets its own in T_FORK). */
+    char token_id[ID_SIZE], token_secret[AUTH_SECRET_LEN + 1];
+    t->token = t->conn ? auth_container_new(token_id, token_secret) : NULL;
+    struct container_env own = *env;
+    own.token_id = token_id;
+    own.token_secret = token_secret;
     char envstore[2048];
-    char **envp = t->conn ? container_make_env(env, t->id, envstore, sizeof envstore) : NULL;
+    char **envp = t->token ? container_make_env(&own, t->id, envstore, sizeof envstore) : NULL;
     if (!envp) {
+        auth_revoke(t->token);
         if (t->conn) {
             t->conn->ops = &detached_ops;
             conn_close(t->conn);
@@ -338,6 +350,7 @@ static struct template *start(uv_loop_t *loop, const struct container_env *env, 
     if (rc < 0) {
         log_error("cannot start the snapshot template of %s.%s (%s): %s", fn->app->name, fn->name,
                   env->worker, uv_strerror(rc));
+        auth_revoke(t->token);
         t->conn->ops = &detached_ops;
         conn_close(t->conn);
         t->handles = 1;
@@ -384,8 +397,10 @@ int template_fork(uv_loop_t *loop, const struct container_env *env, struct conta
     struct buf b;
     buf_init(&b, 0);
     struct wire_writer w;
-    wire_begin(&w, &b, OP_T_FORK, 0, 1);
+    wire_begin(&w, &b, OP_T_FORK, 0, 3);
     wire_str(&w, "container_id", ct->id);
+    wire_str(&w, "token_id", env->token_id);
+    wire_str(&w, "token_secret", env->token_secret);
     int rc = wire_end(&w) == SKIFF_OK ? send_frame(t, &b, fds, 3) : -1;
     buf_deinit(&b);
     /* The container is the template's either way: when the order could not be sent, the

@@ -213,7 +213,8 @@ static long read_frames(struct tmpl *t)
 }
 
 /* In the forked child: puts the three descriptors in place and drops the template's own. */
-static void become_child(struct tmpl *t, const int fds[3], pid_t parent, const char *id)
+static void become_child(struct tmpl *t, const int fds[3], pid_t parent, const char *id,
+                         const char *token_id, const char *token_secret)
 {
     sigset_t mask;
     sigemptyset(&mask);
@@ -232,6 +233,11 @@ static void become_child(struct tmpl *t, const int fds[3], pid_t parent, const c
         close(t->fds[i]);
     snprintf(child_id, sizeof child_id, "%s", id);
     setenv("SKIFF_CONTAINER_ID", child_id, 1);
+    /* The container's own token, not the template's: calls from its functions are its own. */
+    if (token_id[0] && token_secret[0] &&
+        (setenv("SKIFF_TOKEN_ID", token_id, 1) < 0 ||
+         setenv("SKIFF_TOKEN_SECRET", token_secret, 1) < 0))
+        _exit(1);
     snprintf(child_log_name, sizeof child_log_name, "worker %s", child_id);
     log_set_name(child_log_name);
 }
@@ -244,6 +250,11 @@ static int fork_one(struct tmpl *t)
         log_error("template: T_FORK without a container id or its three descriptors");
         return -1;
     }
+    /* Absent from an older server: the child keeps the template's token. */
+    char token_id[ID_SIZE] = "", token_secret[128] = "";
+    if (!wire_copy_str(&t->msg, "token_id", token_id, sizeof token_id) ||
+        !wire_copy_str(&t->msg, "token_secret", token_secret, sizeof token_secret))
+        token_id[0] = token_secret[0] = '\0';
     int fds[3] = {t->fds[0], t->fds[1], t->fds[2]};
     memmove(t->fds, t->fds + 3, (t->nfds - 3) * sizeof *t->fds);
     t->nfds -= 3;
@@ -267,7 +278,7 @@ static int fork_one(struct tmpl *t)
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
-        become_child(t, fds, parent, id);
+        become_child(t, fds, parent, id, token_id, token_secret);
         return 1;
     }
     for (int i = 0; i < 3; i++)

@@ -1717,7 +1717,7 @@ TEST(ops_requests)
     skiff_client *c = connect_ok();
     skiff_error err = SKIFF_ERROR_INIT;
     skiff_value *reply = NULL;
-    ASSERT_EQ_INT(client_token_new(c, &reply, &err), SKIFF_OK);
+    ASSERT_EQ_INT(client_token_new(c, NULL, 0, &reply, &err), SKIFF_OK);
     ASSERT_EQ_STR(skiff_value_get_string(skiff_map_get(reply, "token_id"), NULL), "tk-new");
     ASSERT_NULL(skiff_map_get(reply, "op")); /* only the reply's own fields */
     ASSERT_NULL(skiff_map_get(reply, "rid"));
