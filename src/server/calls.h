@@ -81,7 +81,9 @@ struct input {
     char *result; /* the result payload (ST_SUCCESS), until it is not needed */
     size_t result_len;
     skiff_error err;             /* the failure (other final states) */
-    uint32_t gen_items;          /* generator: items yielded so far */
+    uint32_t gen_items;          /* generator: items delivered (and stored) so far */
+    uint32_t gen_run;            /* generator: items the current attempt yielded; those below
+                                    gen_items repeat an earlier attempt's and are dropped */
     struct container *container; /* while running */
     char *ran_on;                /* the "ta-" id of the container that last ran it, or NULL */
     uint32_t slot;               /* its slot on that container */

@@ -56,6 +56,8 @@ struct conn {
     struct list_node streams;  /* streaming replies in progress (struct stream.conn_link) */
     struct list_node acks;     /* MAP_INPUTS awaiting their commit (calls.c) */
     char peer[64];             /* for logs */
+    const char *error;         /* why the conn was cut off (a frame that is not a message), for
+                                  on_close; NULL when it closed for any other reason */
 };
 
 /* Starts listening on addr ("HOST:PORT" or "unix:PATH"); accepted connections get ops and

@@ -51,6 +51,10 @@ void sched_container_ready(struct container *ct);
 void sched_container_output(struct container *ct, uint32_t slot, int kind, const char *value,
                             size_t len, const skiff_error *err, uint64_t count);
 void sched_container_init_failed(struct container *ct, const skiff_error *err);
+/* The container sent what no worker may (what: a frame that is not a message, an unexpected
+ * message, an output for an input it does not hold): it is killed at once and every input it
+ * held fails with a RemoteError naming it and what (retried as the function's policy says). */
+void sched_container_broken(struct container *ct, const char *what);
 /* The container's socket closed: it takes no more inputs (its exit follows). */
 void sched_container_lost(struct container *ct);
 /* The process ended: why says how; sig is the signal that killed it when we did not. */
