@@ -179,10 +179,11 @@ static bool has_column(const char *table, const char *name)
 static void say_corrupt(const char *path, const char *what)
 {
     log_error("store: %s is corrupt: %s", path, what);
-    log_error("store: refusing to start on it. To recover what it holds: stop skiffd, then run "
-              "`sqlite3 %s .recover | sqlite3 %s.recovered`, check the new file with "
-              "`skiffd --check` on a directory holding it as skiff.db, keep the corrupt files "
-              "(skiff.db, skiff.db-wal, skiff.db-shm) aside and put the new one in their place "
+    log_error("store: refusing to start on it. To recover what it holds: stop skiffd, keep the "
+              "corrupt files (skiff.db, skiff.db-wal, skiff.db-shm) aside, run `sqlite3 %s "
+              ".recover | sqlite3 %s.recovered` (or, with a sqlite3 shell that lacks .recover, "
+              ".dump with its final ROLLBACK made a COMMIT), check the new file with `skiffd "
+              "--check`, then put it in place as skiff.db with no -wal or -shm beside it "
               "(docs/server.md, \"A corrupt store\")",
               path, path);
 }
