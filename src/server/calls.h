@@ -153,7 +153,8 @@ void calls_cancel_by(struct call_listener *l, const char *call_id, bool terminat
  * on_done follows. */
 void calls_listener_gone(struct call_listener *l);
 
-/* The input in started running on container ct_id (recorded for the call graph). */
+/* An attempt of in started running on container ct_id (recorded for the call graph; a
+ * generator's items count again from the first, those already delivered being dropped). */
 void calls_input_ran_on(struct input *in, const char *ct_id);
 void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
                      bool spawn, const char *parent);

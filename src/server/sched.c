@@ -130,6 +130,7 @@ static void retire(struct container *ct)
 }
 
 static void fail_queue(struct function *fn, enum call_status status, const skiff_error *err);
+static void fail_head(struct function *fn, const skiff_error *err);
 
 static void start_due(uv_timer_t *t)
 {
@@ -655,6 +656,17 @@ void sched_container_broken(struct container *ct, const char *what)
         return; /* already on its way out: its inputs are being dealt with */
     log_warn("container %s (%s.%s, pid %d) sent a malformed message (%s): killing it", ct->id,
              fn->app->name, fn->name, ct->pid, what);
+    if (ct->state == CT_STARTING && ct->version == code_version(fn)) {
+        /* Before it was ready (the app's own start-up wrote it): its replacement would do the
+         * same, so one queued input fails, as for a container that dies before it is ready. */
+        skiff_error err = SKIFF_ERROR_INIT;
+        skiff_error_set(&err, SKIFF_ERR_INIT_FAILURE, NULL,
+                        "the container for %s.%s could not start: container %s sent a malformed "
+                        "message: %s",
+                        fn->app->name, fn->name, ct->id, what);
+        fail_head(fn, &err);
+        skiff_error_clear(&err);
+    }
     retire(ct);
     /* Whichever input wrote it, the conversation is lost for all of them: none is put back in
      * the queue as if the container had merely died. */

@@ -30,6 +30,14 @@ for kind in text short op slot; do
 done
 expect_contains "$(cat "$SERVER_LOG")" "sent a malformed message" "the server log"
 
+begin "garbage before the container is ready fails the call, not a loop of containers"
+deploy tests/security/apps/faults_init.c
+t0=$SECONDS
+expect_exit 1 call sec-faults-init ping
+expect_contains "$ERR" "InitFailureError" "the error type"
+expect_contains "$ERR" "sent a malformed message" "the error says why"
+[[ $((SECONDS - t0)) -lt $(scaled 30) ]] || fail "the call took $((SECONDS - t0)) s"
+
 begin "a 10 MB log line is cut with a marker"
 ok call sec-faults long_line 10485760
 logs_have_after() { sk logs sec-faults long_line && [[ $OUT == *"stdout| after"* ]]; }

@@ -56,23 +56,24 @@ static struct rlimit starve(pid_t pid)
     return old;
 }
 
-TEST(start_failure_is_retried_then_reported)
+/* With server s out of descriptors, a call to a function with no container fails with the
+ * cause after the start was retried; then it runs again. */
+static void start_failure_reported(const struct itest_server *s)
 {
     skiff_client *c = itest_connect();
     skiff_function *ping = itest_lookup(c, "sec-faults", "ping");
     skiff_function *fn = itest_lookup(c, "sec-faults", "sleep_for");
     /* The connection is up (HELLO done) before the server runs out of descriptors. */
     free(itest_call_json(ping, "[]", NULL));
-    pid_t pid = itest_server.pid;
-    struct rlimit old = starve(pid);
+    struct rlimit old = starve(s->pid);
 
     double t0 = unit_now();
     skiff_error err = itest_call_fails(fn, "[0]", NULL, SKIFF_ERR_REMOTE);
     double took = unit_now() - t0;
-    set_nofile(pid, old.rlim_cur, old.rlim_max);
+    set_nofile(s->pid, old.rlim_cur, old.rlim_max);
     ASSERT_EQ_STR(err.type, "RemoteError");
     ASSERT_STR_CONTAINS(err.message, "could not start a container for sec-faults.sleep_for");
-    /* The cause, as the kernel said it (uv_spawn's pipes or the sandbox's socketpair). */
+    /* The cause, as the kernel said it (uv_spawn's pipes, or the sandbox's socketpair). */
     if (!strcasestr(err.message, "too many open files"))
         FAIL("the error does not name the cause: %s", err.message);
     /* Retried with backoff (about 6 s in all), not failed at the first attempt, and not left
@@ -80,7 +81,7 @@ TEST(start_failure_is_retried_then_reported)
     if (took < 3.0 || took > itest_scale(60))
         FAIL("the start failure was reported after %.1f s (want 3 to 60)", took);
     skiff_error_clear(&err);
-    char *log = itest_read_file(itest_server.log);
+    char *log = itest_read_file(s->log);
     ASSERT_STR_CONTAINS(log, "cannot start a container for sec-faults.sleep_for");
     free(log);
 
@@ -91,6 +92,22 @@ TEST(start_failure_is_retried_then_reported)
     skiff_function_free(fn);
     skiff_function_free(ping);
     skiff_client_close(c);
+}
+
+TEST(start_failure_is_retried_then_reported)
+{
+    start_failure_reported(&itest_server);
+}
+
+/* The same with the server's default containers: sandboxed where the machine allows (their
+ * socket pair and pipes are made by skiffd, not uv_spawn). */
+TEST(sandboxed_start_failure_is_reported)
+{
+    static struct itest_server own;
+    itest_server_start(&own, NULL);
+    itest_deploy("tests/security/apps/faults.c");
+    start_failure_reported(&own);
+    itest_server_stop(&own);
 }
 
 TEST(a_passing_start_failure_is_retried_not_reported)
