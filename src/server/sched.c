@@ -132,28 +132,36 @@ static void retire(struct container *ct)
 static void fail_queue(struct function *fn, enum call_status status, const skiff_error *err);
 static void fail_head(struct function *fn, const skiff_error *err);
 
+static void start_due(uv_timer_t *t);
+
+/* Arms the start timer for the soonest start retry waiting. */
+static void arm_starts(void)
+{
+    uint64_t next = UINT64_MAX, now = uv_now(loop);
+    for (size_t i = 0; i < n_start_waiting; i++)
+        if (start_waiting[i]->start_retry_at < next)
+            next = start_waiting[i]->start_retry_at;
+    if (next == UINT64_MAX)
+        uv_timer_stop(&start_timer);
+    else
+        uv_timer_start(&start_timer, start_due, next > now ? next - now : 0, 0);
+}
+
 static void start_due(uv_timer_t *t)
 {
     (void)t;
-    uint64_t now = uv_now(loop), next = UINT64_MAX;
-    for (size_t i = 0; i < n_start_waiting;) {
+    uint64_t now = uv_now(loop);
+    /* Backwards, taking each due one out before its dispatch: a dispatch whose start fails again
+     * appends its function at the end, past what is left to visit. */
+    for (size_t i = n_start_waiting; i-- > 0;) {
         struct function *fn = start_waiting[i];
-        if (fn->start_retry_at > now) {
-            if (fn->start_retry_at < next)
-                next = fn->start_retry_at;
-            i++;
+        if (fn->start_retry_at > now)
             continue;
-        }
         start_waiting[i] = start_waiting[--n_start_waiting];
         fn->start_retry_at = 0;
-        dispatch(fn); /* may add fn again: the scan goes on over what is left */
-        next = 0;     /* rescan: dispatch may have changed the list */
-        break;
+        dispatch(fn);
     }
-    if (next == 0)
-        uv_timer_start(&start_timer, start_due, 0, 0);
-    else if (next != UINT64_MAX)
-        uv_timer_start(&start_timer, start_due, next - now, 0);
+    arm_starts();
 }
 
 /* A container start for fn failed (why): tried again after a backoff, or, after
@@ -189,9 +197,7 @@ static void start_failed(struct function *fn, const char *why)
         delay = START_RETRY_MAX_MS;
     fn->start_retry_at = uv_now(loop) + delay;
     start_waiting[n_start_waiting++] = fn;
-    uint64_t due = uv_timer_get_due_in(&start_timer);
-    if (!uv_is_active((uv_handle_t *)&start_timer) || due > delay)
-        uv_timer_start(&start_timer, start_due, delay, 0);
+    arm_starts();
 }
 
 static void start_container(struct function *fn)
