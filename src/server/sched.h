@@ -13,7 +13,10 @@
  * Failures: an input past its deadline fails with FunctionTimeoutError and its container is
  * killed; a container's death fails the input it blames (W_CRASH, or the only input it held when
  * it died of its own accord) and puts the others back at the head of the queue, up to 3 times.
- * Failed inputs are retried as the function's retry policy says; cancelled ones never.
+ * A container that sends garbage is killed and every input it held fails (RemoteError). A
+ * container that cannot start is tried again with backoff (START_RETRY_MS doubling); after
+ * START_ATTEMPTS failures in a row the queue of a function with no container fails with the
+ * cause. Failed inputs are retried as the function's retry policy says; cancelled ones never.
  */
 #ifndef SKIFF_SERVER_SCHED_H
 #define SKIFF_SERVER_SCHED_H
