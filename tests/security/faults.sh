@@ -53,7 +53,7 @@ x_count=$(printf '%s' "$text" | tr -cd x | wc -c)
 expect_eq "$x_count" 16384 "bytes of the line kept"
 
 begin "a container killed from outside is logged and its input runs again"
-ok spawn sec-faults sleep_for 2
+ok spawn sec-faults sleep_for 4
 id=$OUT
 container_pid() {
     sk container list
@@ -64,7 +64,7 @@ container_pid() {
 wait_until 10 "the container of sleep_for" container_pid
 kill -KILL "$CPID"
 ok get "$id" --timeout "$(scaled 30)"
-expect_eq "$OUT" "2.0" "the result of the input lost with its container"
+expect_eq "$OUT" "4.0" "the result of the input lost with its container"
 killed_logged() {
     grep -E "container ta-[0-9A-Z]+ \(sec-faults.sleep_for, pid [0-9]+\) was killed by signal 9 \(SIGKILL\), which the server did not send" \
         "$SERVER_LOG" >/dev/null
@@ -72,7 +72,7 @@ killed_logged() {
 wait_until 5 "the log line of the kill" killed_logged
 
 begin "a spawned generator read after kill -9 and a restart: every item once, in order"
-ok spawn sec-faults count 8 400
+ok spawn sec-faults count 8 600
 gen=$OUT
 # --timeout 0 on a running generator: what was stored, then 124.
 expect_exit 124 get "$gen" --timeout 0
