@@ -95,8 +95,6 @@ begin "a corrupt store is refused at start, --check says so, .recover restores i
 ok spawn sec-faults count 3000 0
 big=$OUT
 ok get "$big" --timeout "$(scaled 60)"
-ok app list
-apps=$OUT
 stop_server
 db=$T/data/skiff.db
 [[ ! -e $db-wal || ! -s $db-wal ]] || fail "the WAL was not checkpointed by a clean stop"
