@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "client/fn.h"
 #include "common/id.h"
 #include "common/mem.h"
 
@@ -52,7 +53,8 @@ static const char get_usage[] =
     "without --timeout it waits as long as the call runs. For a spawn_map call, --index I\n"
     "prints input I's result; without it every result is printed, one line each, in input\n"
     "order (a failed input as {\"error\": {\"type\": ..., \"message\": ...}}). For a spawned\n"
-    "generator every item is printed, one line each.\n"
+    "generator every item is printed, one line each; with --timeout, those that arrive in\n"
+    "time (0: those stored so far), then exit 124 if the generator has not finished.\n"
     "Exit status: 0 success; 1 the call failed (or is unknown, cancelled, expired);\n"
     "2 usage; 124 the timeout passed while the call still runs.\n";
 
@@ -307,13 +309,54 @@ static int print_all_outputs(skiff_call *call, skiff_error *err)
     return rc;
 }
 
-/* Prints every item of a spawned generator, one line each. */
-static int print_gen_items(skiff_call *call, skiff_error *err)
+/* How long `get --timeout S` on a generator waits for the server's first answer beyond S: it
+ * comes at once (the items stored so far), so this only bounds a server that is stuck. */
+#define GEN_FIRST_FRAME_MS 30000
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Prints the items of a spawned generator, one line each: every one (timeout < 0), or those
+ * that arrive within timeout seconds (0: those stored already), then CLI_TIMEOUT if it has not
+ * finished. */
+static int print_gen_items(skiff_call *call, double timeout, skiff_error *err)
 {
     skiff_gen *g = NULL;
     if (skiff_call_get_gen(call, &g, err) != SKIFF_OK)
         return cli_fail(err);
-    return drain_gen(g, err);
+    if (timeout < 0)
+        return drain_gen(g, err);
+    double deadline = mono_now() + timeout;
+    skiff_value *item = NULL;
+    int rc = CLI_OK, code;
+    for (;;) {
+        double left = deadline - mono_now();
+        int ms = left > 0 ? (int)(left * 1000 + 0.5) : 0;
+        if (gen_frames(g) == 0 && ms < GEN_FIRST_FRAME_MS)
+            ms = GEN_FIRST_FRAME_MS; /* what was stored comes first, whatever the timeout */
+        code = gen_next_wait(g, ms, &item, err);
+        if (code != SKIFF_OK)
+            break;
+        rc = cli_print_json(item);
+        fflush(stdout);
+        skiff_value_free(item);
+        if (rc != CLI_OK)
+            break;
+    }
+    if (rc == CLI_OK && code == SKIFF_AGAIN) {
+        fprintf(stderr,
+                "TimeoutError: generator call %s has not finished after %g s (%zu items so far)\n",
+                skiff_call_id(call), timeout, skiff_gen_count(g));
+        rc = CLI_TIMEOUT;
+    } else if (rc == CLI_OK && code != SKIFF_DONE) {
+        rc = cli_fail(err);
+    }
+    skiff_gen_free(g);
+    return rc;
 }
 
 int cmd_get(struct cli *cli, int argc, char **argv)
@@ -346,7 +389,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
     if (code != SKIFF_OK) {
         rc = cli_fail(&err);
     } else if (kind == SKIFF_CALL_GENERATOR && !opts[1].count) {
-        rc = print_gen_items(call, &err);
+        rc = print_gen_items(call, timeout, &err);
     } else if (kind == SKIFF_CALL_SPAWN_MAP && !opts[1].count) {
         rc = print_all_outputs(call, &err);
     } else {

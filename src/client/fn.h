@@ -100,6 +100,10 @@ int gen_remote(skiff_function *fn, const skiff_value *args, const skiff_value *k
 /* skiff_gen_next waiting at most timeout_ms for a frame (-1: no limit, 0: take only what has
  * arrived): SKIFF_AGAIN when nothing came in time, else as skiff_gen_next. */
 int gen_next_wait(skiff_gen *g, int timeout_ms, skiff_value **item, skiff_error *err);
+/* Frames the stream has received. The server's first frame to a reader of a spawned generator
+ * holds every item stored so far (it may hold none), so once this is > 0 what was stored when the
+ * request was made has all arrived. */
+size_t gen_frames(const skiff_gen *g);
 /* skiff_function_map that never waits: MAP_START is sent without waiting for its answer, and the
  * map's sink writes notify (an eventfd) when a frame for it arrives. Read it with map_next_wait
  * and a timeout of 0. Returns as skiff_function_map. */

@@ -28,6 +28,7 @@ struct skiff_gen {
     struct rpc_frame *frame; /* the STREAM frame whose items are being handed out, or NULL */
     uint32_t next;           /* its next item */
     size_t count;            /* items delivered */
+    size_t frames;           /* frames received (STREAM, or the final reply) */
     bool done;               /* the final OK arrived and every item was delivered */
     int fail;                /* SKIFF_OK, or the failure every further next returns */
     skiff_error ferr;
@@ -191,6 +192,8 @@ int gen_next_wait(skiff_gen *g, int timeout_ms, skiff_value **item, skiff_error 
             skiff_error_clear(&e);
             return SKIFF_AGAIN;
         }
+        if (rc == SKIFF_OK)
+            g->frames++;
         if (rc == SKIFF_OK && wire_msg_parse(&g->msg, f->body, f->len) < 0)
             rc = skiff_error_set(&e, SKIFF_ERR_DESERIALIZATION, NULL,
                                  "the server sent a malformed frame");
@@ -226,6 +229,11 @@ int gen_next_wait(skiff_gen *g, int timeout_ms, skiff_value **item, skiff_error 
             gen_fail(g, rc, &e, NULL);
         skiff_error_clear(&e);
     }
+}
+
+size_t gen_frames(const skiff_gen *g)
+{
+    return g->frames;
 }
 
 size_t skiff_gen_count(const skiff_gen *g)

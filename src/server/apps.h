@@ -85,6 +85,8 @@ struct function {
     int n_starting;              /* not ready yet */
     int n_running;               /* inputs held by containers */
     double avg_ms;               /* moving average of an input's time on a container */
+    int start_failures;          /* container starts that failed in a row */
+    uint64_t start_retry_at;     /* loop ms of the next start after a failure; 0: none due */
     struct template *tmpl;       /* pools of a snapshot class: its template, or NULL */
     int tmpl_broken;             /* the version whose template failed: its starts are plain */
     struct list_node app_link;

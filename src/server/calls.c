@@ -676,6 +676,10 @@ void calls_gen_item(struct input *in, const char *value, size_t len)
     struct call *call = in->call;
     if (calls__final(in->status) || call->kind != CK_GEN)
         return;
+    /* A new attempt (a retry, or a re-run after a restart) yields its items from the first
+     * again: readers already have those up to gen_items, so each item is delivered once. */
+    if (in->gen_run++ < in->gen_items)
+        return;
     uint32_t seq = in->gen_items++;
     if (call->out)
         calls__stream_gen_item(call->out, seq, value, len);
@@ -1297,6 +1301,11 @@ void calls_restore_input(struct call *call, uint32_t index, const char *input_id
     }
     snprintf(in->id, sizeof in->id, "%s", input_id);
     in->stored = true;
+    if (call->kind == CK_GEN) {
+        /* The items stored before the restart stay; the re-run's repeats of them are dropped. */
+        int64_t n = store_count_items(call->id);
+        in->gen_items = n > 0 ? (uint32_t)n : 0;
+    }
     call->n_final--;
     sched_enqueue(in);
 }
@@ -1374,6 +1383,7 @@ void calls_input_ran_on(struct input *in, const char *ct_id)
         return; /* best effort */
     mem_free(in->ran_on);
     in->ran_on = id;
+    in->gen_run = 0; /* an attempt starts */
 }
 
 int calls_init(uv_loop_t *l, double retention, size_t max_payload)

@@ -81,7 +81,9 @@ struct input {
     char *result; /* the result payload (ST_SUCCESS), until it is not needed */
     size_t result_len;
     skiff_error err;             /* the failure (other final states) */
-    uint32_t gen_items;          /* generator: items yielded so far */
+    uint32_t gen_items;          /* generator: items delivered (and stored) so far */
+    uint32_t gen_run;            /* generator: items the current attempt yielded; those below
+                                    gen_items repeat an earlier attempt's and are dropped */
     struct container *container; /* while running */
     char *ran_on;                /* the "ta-" id of the container that last ran it, or NULL */
     uint32_t slot;               /* its slot on that container */
@@ -153,7 +155,8 @@ void calls_cancel_by(struct call_listener *l, const char *call_id, bool terminat
  * on_done follows. */
 void calls_listener_gone(struct call_listener *l);
 
-/* The input in started running on container ct_id (recorded for the call graph). */
+/* An attempt of in started running on container ct_id (recorded for the call graph; a
+ * generator's items count again from the first, those already delivered being dropped). */
 void calls_input_ran_on(struct input *in, const char *ct_id);
 /* MAP_START: the map's id goes to made as for calls_request. */
 void calls_map_start(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,

@@ -254,6 +254,34 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
     *out = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
 }
 
+/* For a container's conn (one with an owner): whether the n bytes at p, the start of a frame
+ * (perhaps not all of it yet), can begin a message as the worker writes them: a map whose first
+ * key is "op" (wire_begin's order). Garbage is caught by its first bytes, not after the length
+ * its first four announce has arrived, which may be never. */
+static bool frame_start_ok(const char *p, size_t n)
+{
+    static const unsigned char op[] = {0xa2, 'o', 'p'};
+    if (n <= WIRE_HEADER)
+        return true;
+    const unsigned char *b = (const unsigned char *)p + WIRE_HEADER;
+    n -= WIRE_HEADER;
+    size_t at = b[0] >= 0x80 && b[0] <= 0x8f ? 1 : b[0] == 0xde ? 3 : b[0] == 0xdf ? 5 : 0;
+    if (!at)
+        return false;
+    for (size_t i = 0; i < sizeof op && at + i < n; i++)
+        if (b[at + i] != op[i])
+            return false;
+    return true;
+}
+
+/* Closes c, whose peer sent what no peer may (why, for the log and for on_close). */
+static void cut_off(struct conn *c, const char *why)
+{
+    log_warn("%s: %s, closing", c->peer, why);
+    c->error = why;
+    conn_close(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     (void)b;
@@ -274,9 +302,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     while (!c->closing && !c->linger) {
         long len = wire_frame_len(c->in.data + off, c->in.len - off, c->max_frame);
         if (len < 0) {
-            log_warn("%s: bad frame length (empty or over %zu bytes), closing", c->peer,
-                     c->max_frame);
-            conn_close(c);
+            cut_off(c, "a frame of a bad length (empty or over the frame limit)");
+            return;
+        }
+        if (c->owner && !frame_start_ok(c->in.data + off, c->in.len - off)) {
+            cut_off(c, "a frame that does not start as a message");
             return;
         }
         if (len == 0)
@@ -284,8 +314,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         const char *body = c->in.data + off + WIRE_HEADER;
         off += WIRE_HEADER + (size_t)len;
         if (wire_msg_parse(&c->msg, body, (size_t)len) < 0) {
-            log_warn("%s: malformed frame, closing", c->peer);
-            conn_close(c);
+            cut_off(c, "a frame that is not a valid message");
             return;
         }
         c->ops->on_frame(c, &c->msg);

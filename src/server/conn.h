@@ -57,6 +57,8 @@ struct conn {
     struct list_node streams;  /* streaming replies in progress (struct stream.conn_link) */
     struct list_node acks;     /* MAP_INPUTS awaiting their commit (calls.c) */
     char peer[64];             /* for logs */
+    const char *error;         /* why the conn was cut off (a frame that is not a message), for
+                                  on_close; NULL when it closed for any other reason */
     /* The token HELLO presented (a reference, auth.h), or NULL. */
     struct auth_token *token;
 };

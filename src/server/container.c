@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,9 +183,9 @@ static void on_frame(struct conn *c, struct wire_msg *m)
     default:
         break;
     }
-    log_warn("container %s sent a malformed or unexpected message (op %d): killing it", ct->id,
-             m->op);
-    container_kill(ct, "it broke the container protocol");
+    char what[64];
+    snprintf(what, sizeof what, "an unexpected or malformed message (op %d)", m->op);
+    sched_container_broken(ct, what);
 }
 
 static void socket_gone_overdue(uv_timer_t *t)
@@ -198,6 +199,8 @@ static void on_conn_close(struct conn *c)
 {
     struct container *ct = c->owner;
     ct->conn = NULL;
+    if (c->error)
+        sched_container_broken(ct, c->error); /* garbage: its inputs fail now */
     if (ct->end_why) {
         end_now(ct); /* it exited first; now everything it sent has been read */
         return;
@@ -257,7 +260,14 @@ static void process_ended(struct container *ct, int64_t status, int sig,
     } else {
         snprintf(why, sizeof why, "the container exited with status %d", (int)status);
     }
-    if (ex && (ex->oom || ex->setup_error))
+    if (sig && !ct->killed && !ct->exit_reason && !(ex && ex->oom))
+        /* Nobody in the server sent it: a crash, or a kill from outside (an operator, the
+         * kernel); either way the operator should hear of it. */
+        log_warn("container %s (%s.%s, pid %d) was killed by signal %d (SIG%s), which the server "
+                 "did not send",
+                 ct->id, ct->fn->app->name, ct->fn->name, ct->pid, sig,
+                 sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+    else if (ex && (ex->oom || ex->setup_error))
         log_warn("container %s (%s.%s, pid %d) ended: %s", ct->id, ct->fn->app->name, ct->fn->name,
                  ct->pid, why);
     else
@@ -437,6 +447,22 @@ int container_spawn(uv_loop_t *loop, uv_process_t *proc, uv_exit_cb exit_cb,
     return uv_spawn(loop, proc, &opts);
 }
 
+/* Why the last container_start failed, for its caller. */
+static char start_error[256];
+
+/* Records (and logs) why ct could not start. */
+static void start_failed(const struct container *ct, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void start_failed(const struct container *ct, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(start_error, sizeof start_error, fmt, ap);
+    va_end(ap);
+    log_error("cannot start a container for %s.%s: %s", ct->fn->app->name, ct->fn->name,
+              start_error);
+}
+
 /* Starts the worker as a plain child process (uv_spawn, which makes the socket pair). 0 or a
  * libuv error; on error the process handle needs closing unless it is UV_ENOMEM from us. */
 static int spawn_plain(uv_loop_t *loop, struct container *ct, const struct container_env *env,
@@ -458,14 +484,12 @@ static int make_channels(struct container *ct, int fds[3])
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        log_error("cannot start a container for %s.%s: socketpair: %s", ct->fn->app->name,
-                  ct->fn->name, strerror(errno));
+        start_failed(ct, "socketpair: %s", strerror(errno));
         return -1;
     }
     int rc = uv_pipe_open(&ct->conn->h.pipe, sv[0]);
     if (rc < 0) {
-        log_error("cannot start a container for %s.%s: %s", ct->fn->app->name, ct->fn->name,
-                  uv_strerror(rc));
+        start_failed(ct, "%s", uv_strerror(rc));
         close(sv[0]);
         close(sv[1]);
         return -1;
@@ -474,8 +498,7 @@ static int make_channels(struct container *ct, int fds[3])
     int out[2][2] = {{-1, -1}, {-1, -1}};
     for (int i = 0; i < 2; i++)
         if (pipe2(out[i], O_CLOEXEC) < 0 || uv_pipe_open(&ct->output[i], out[i][0]) < 0) {
-            log_error("cannot start a container for %s.%s: pipe: %s", ct->fn->app->name,
-                      ct->fn->name, strerror(errno));
+            start_failed(ct, "pipe: %s", strerror(errno));
             for (int k = 0; k <= i; k++) {
                 if (out[k][1] >= 0)
                     close(out[k][1]);
@@ -512,7 +535,7 @@ static int spawn_sandboxed(struct container *ct, char **args, char **envp)
     for (int i = 0; i < 3; i++)
         close(fds[i]);
     if (!ct->sandbox) {
-        log_error("cannot start a container for %s.%s: %s", ct->fn->app->name, ct->fn->name, err);
+        start_failed(ct, "%s", err);
         return -1;
     }
     return 0;
@@ -527,14 +550,18 @@ static int spawn_forked(uv_loop_t *loop, struct container *ct, const struct cont
     if (make_channels(ct, fds) < 0)
         return -1;
     int rc = template_fork(loop, env, ct, code_path, fds);
+    if (rc < 0)
+        start_failed(ct, "its snapshot template could not start");
     for (int i = 0; i < 3; i++)
         close(fds[i]);
     return rc;
 }
 
 struct container *container_start(uv_loop_t *loop, const struct container_env *env,
-                                  struct function *fn, const char *code_path)
+                                  struct function *fn, const char *code_path, char *err,
+                                  size_t errlen)
 {
+    snprintf(err, errlen, "out of memory");
     struct container *ct = mem_calloc(1, sizeof *ct);
     if (!ct)
         return NULL;
@@ -591,9 +618,10 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     /* Without a process handle of its own: sandboxed or forked. */
     bool no_proc = sandboxed || ct->forked;
     if (rc < 0) {
-        if (!no_proc)
-            log_error("cannot start a container for %s.%s (%s): %s", fn->app->name, fn->name,
-                      env->worker, uv_strerror(rc));
+        if (!envp)
+            start_failed(ct, "out of memory");
+        else if (!no_proc)
+            start_failed(ct, "%s: %s", env->worker, uv_strerror(rc));
         auth_revoke(ct->token);
         ct->token = NULL;
         struct conn *c = ct->conn;
@@ -607,6 +635,7 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
         uv_close((uv_handle_t *)&ct->output[1], handle_closed);
         if (envp && !no_proc)
             uv_close((uv_handle_t *)&ct->proc, handle_closed);
+        snprintf(err, errlen, "%s", start_error);
         return NULL;
     }
     uv_timer_init(loop, &ct->timer);

@@ -62,6 +62,7 @@ struct container {
     uv_pipe_t output[2];     /* its stdout and stderr, read into logs.c */
     bool output_open[2];     /* still being read */
     struct buf log_part[2];  /* an unfinished line of each (logs.c) */
+    size_t log_cut[2];       /* bytes of that line past the line limit, not kept (logs.c) */
     struct sandbox *sandbox; /* its namespaces and cgroup (sandbox.h), or NULL: a plain process */
     int exit_code;           /* the error for the inputs it held when it died: 0 (RemoteError),
                                 or SKIFF_ERR_OUT_OF_MEMORY when it exceeded its memory limit */
@@ -85,9 +86,11 @@ struct container_env {
     size_t max_frame;
 };
 
-/* Starts a container for fn's current version. NULL on failure (logged). */
+/* Starts a container for fn's current version. NULL on failure (logged), with its cause in
+ * err[0..errlen) (e.g. "socketpair: Too many open files"). */
 struct container *container_start(uv_loop_t *loop, const struct container_env *env,
-                                  struct function *fn, const char *code_path);
+                                  struct function *fn, const char *code_path, char *err,
+                                  size_t errlen);
 /* Gives the container an input (it joins held and gets a slot); it leaves with the next
  * container_flush_all. */
 void container_give(struct container *ct, struct input *in);

@@ -145,16 +145,21 @@ static void copy_utf8(char *dst, const char *src, size_t n)
     }
 }
 
-/* Keeps one line of ct's output (text[0..len), no newline). */
-static void add_line(struct container *ct, int stream, const char *text, size_t len)
+/* Keeps one line of ct's output (text[0..len), no newline); dropped bytes of it were not kept
+ * already. A line over LOGS_LINE_MAX keeps its first LOGS_LINE_MAX bytes and says how many
+ * more it had. */
+static void add_line(struct container *ct, int stream, const char *text, size_t len, size_t dropped)
 {
-    bool cut = len > LOGS_LINE_MAX;
-    if (cut)
+    if (len > LOGS_LINE_MAX) {
+        dropped += len - LOGS_LINE_MAX;
         len = LOGS_LINE_MAX;
+    }
+    char more[64] = "";
+    if (dropped)
+        snprintf(more, sizeof more, "... [line cut: %zu bytes]", dropped);
+    size_t extra = strlen(more);
     const char *fn = ct->fn->name;
     size_t fnlen = strlen(fn);
-    static const char more[] = " [line cut]";
-    size_t extra = cut ? sizeof more - 1 : 0;
     struct line *l = mem_alloc(sizeof *l + len + extra + 1 + fnlen + 1);
     if (!l)
         return; /* logs are best effort */
@@ -197,27 +202,30 @@ static void add_line(struct container *ct, int stream, const char *text, size_t 
 
 void logs_output(struct container *ct, int stream, const char *p, size_t len)
 {
-    struct buf *part = &ct->log_part[stream == 2];
+    int i = stream == 2;
+    struct buf *part = &ct->log_part[i];
     while (len > 0) {
         const char *nl = memchr(p, '\n', len);
         size_t take = nl ? (size_t)(nl - p) : len;
+        /* What fits of the line is kept; the rest is only counted (the line is cut). */
+        size_t room = part->len < LOGS_LINE_MAX ? LOGS_LINE_MAX - part->len : 0;
+        size_t keep = take < room ? take : room;
         if (!nl) {
-            /* Unfinished: keep it (up to the line limit; beyond, it is cut here). */
-            if (part->len + take > LOGS_LINE_MAX) {
-                add_line(ct, stream, part->data ? part->data : "", part->len);
-                part->len = 0;
-            }
-            if (buf_append(part, p, take) != 0)
-                part->len = 0;
+            if (keep && buf_append(part, p, keep) != 0)
+                keep = 0; /* out of memory: the line is cut here */
+            ct->log_cut[i] += take - keep;
             return;
         }
-        if (part->len) {
-            if (buf_append(part, p, take) == 0)
-                add_line(ct, stream, part->data, part->len);
+        if (part->len || ct->log_cut[i]) {
+            if (keep && buf_append(part, p, keep) != 0)
+                keep = 0;
+            add_line(ct, stream, part->data ? part->data : "", part->len,
+                     ct->log_cut[i] + take - keep);
             part->len = 0;
+            ct->log_cut[i] = 0;
             buf_shrink(part);
         } else {
-            add_line(ct, stream, p, take);
+            add_line(ct, stream, p, take, 0);
         }
         p += take + 1;
         len -= take + 1;
@@ -226,9 +234,11 @@ void logs_output(struct container *ct, int stream, const char *p, size_t len)
 
 void logs_stream_ended(struct container *ct, int stream)
 {
-    struct buf *part = &ct->log_part[stream == 2];
-    if (part->len)
-        add_line(ct, stream, part->data, part->len);
+    int i = stream == 2;
+    struct buf *part = &ct->log_part[i];
+    if (part->len || ct->log_cut[i])
+        add_line(ct, stream, part->data ? part->data : "", part->len, ct->log_cut[i]);
+    ct->log_cut[i] = 0;
     buf_deinit(part);
 }
 

@@ -52,6 +52,7 @@ struct options {
     double web_limit;
     double http_timeout;
     struct sandbox_opts sandbox;
+    const char *check; /* --check DIR: check that store and exit */
 };
 
 static const char usage[] =
@@ -59,6 +60,7 @@ static const char usage[] =
     "              [--retention SECONDS] [--max-payload BYTES] [--worker PATH]\n"
     "              [--no-sandbox] [--container-memory MIB] [--container-cpu CORES]\n"
     "              [--container-pids N] [--web-limit SECONDS] [--http-timeout SECONDS]\n"
+    "       skiffd --check DIR\n"
     "\n"
     "Runs the skiff server in the foreground (logs on stderr; SIGTERM or SIGINT stop it).\n"
     "\n"
@@ -81,6 +83,9 @@ static const char usage[] =
     "  --container-cpu CORES   cpu limit of a container whose function sets none (default 0:\n"
     "                       unlimited)\n"
     "  --container-pids N   processes and threads per container (default 512; 0: unlimited)\n"
+    "  --check DIR          checks the store of data directory DIR (a full integrity check; a\n"
+    "                       running server may use it meanwhile) and exits: 0 whole, 1 corrupt\n"
+    "                       (with how to recover), 2 it could not be checked\n"
     "\n"
     "On its first start skiffd creates an admin token and writes ~/.skiff.toml (if absent) so\n"
     "local clients need no setup; `skiff token new` makes tokens of narrower scopes. The data\n"
@@ -132,7 +137,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         }
         const char *v = argv[++i];
         char *end;
-        if (!strcmp(a, "--data")) {
+        if (!strcmp(a, "--check")) {
+            o->check = v;
+        } else if (!strcmp(a, "--data")) {
             snprintf(o->data, sizeof o->data, "%s", v);
         } else if (!strcmp(a, "--listen")) {
             o->listen = v;
@@ -377,6 +384,10 @@ int main(int argc, char **argv)
     log_set_name("skiffd");
     if (parse_args(argc, argv, &o) < 0)
         return 2;
+    if (o.check) {
+        int rc = store_check(o.check);
+        return rc == 0 ? 0 : rc > 0 ? 1 : 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     /* Everything skiffd creates is its own: the store, the lock, app objects. */
     umask(077);

@@ -344,6 +344,8 @@ static void outputs_durable(struct conn *c, uint64_t rid, const char *call_id, u
             struct input *in = calls_input_at(call, 0);
             if (!in || calls__final(in->status))
                 calls__reader_end(r);
+            else
+                stream_send(s); /* the stored items, even none: the reader knows they all came */
         }
     } else {
         /* Everything is on disk: end with what the store says. */

@@ -36,6 +36,13 @@
 #define START_COST_MS 5.0
 /* Times an input may be lost with its container before it fails (docs/protocol.md). */
 #define MAX_LOST 3
+/* A container that could not start (out of file descriptors, processes, memory) is tried again
+ * after START_RETRY_MS, doubling to START_RETRY_MAX_MS: the cause is often passing. After
+ * START_ATTEMPTS starts in a row failed (about 6 s), the queued inputs of a function with no
+ * container fail with the cause rather than wait for one that may never come. */
+#define START_RETRY_MS 100
+#define START_RETRY_MAX_MS 3200
+#define START_ATTEMPTS 7
 
 static uv_loop_t *loop;
 static struct container_env env;
@@ -53,6 +60,12 @@ static uv_timer_t retry_timer;
 
 static void dispatch(struct function *fn);
 
+/* Functions waiting to try a container start again, on one timer (functions live as long as
+ * the server: they are never freed while it runs). */
+static struct function **start_waiting;
+static size_t n_start_waiting, cap_start_waiting;
+static uv_timer_t start_timer;
+
 int sched_init(uv_loop_t *l, const char *worker, const char *server_addr, size_t payload_max,
                size_t max_frame)
 {
@@ -68,6 +81,8 @@ int sched_init(uv_loop_t *l, const char *worker, const char *server_addr, size_t
     env.max_frame = max_frame;
     uv_timer_init(loop, &retry_timer);
     uv_unref((uv_handle_t *)&retry_timer);
+    uv_timer_init(loop, &start_timer);
+    uv_unref((uv_handle_t *)&start_timer);
     return 0;
 }
 
@@ -110,11 +125,86 @@ static void retire(struct container *ct)
     ct->state = CT_STOPPING;
 }
 
+static void fail_queue(struct function *fn, enum call_status status, const skiff_error *err);
+static void fail_head(struct function *fn, const skiff_error *err);
+
+static void start_due(uv_timer_t *t);
+
+/* Arms the start timer for the soonest start retry waiting. */
+static void arm_starts(void)
+{
+    uint64_t next = UINT64_MAX, now = uv_now(loop);
+    for (size_t i = 0; i < n_start_waiting; i++)
+        if (start_waiting[i]->start_retry_at < next)
+            next = start_waiting[i]->start_retry_at;
+    if (next == UINT64_MAX)
+        uv_timer_stop(&start_timer);
+    else
+        uv_timer_start(&start_timer, start_due, next > now ? next - now : 0, 0);
+}
+
+static void start_due(uv_timer_t *t)
+{
+    (void)t;
+    uint64_t now = uv_now(loop);
+    /* Backwards, taking each due one out before its dispatch: a dispatch whose start fails again
+     * appends its function at the end, past what is left to visit. */
+    for (size_t i = n_start_waiting; i-- > 0;) {
+        struct function *fn = start_waiting[i];
+        if (fn->start_retry_at > now)
+            continue;
+        start_waiting[i] = start_waiting[--n_start_waiting];
+        fn->start_retry_at = 0;
+        dispatch(fn);
+    }
+    arm_starts();
+}
+
+/* A container start for fn failed (why): tried again after a backoff, or, after
+ * START_ATTEMPTS failures in a row, the queued inputs fail if no container can take them. */
+static void start_failed(struct function *fn, const char *why)
+{
+    if (++fn->start_failures >= START_ATTEMPTS) {
+        fn->start_failures = 0;
+        if (fn->n_containers == 0 && !list_empty(&fn->queue)) {
+            skiff_error err = SKIFF_ERROR_INIT;
+            skiff_error_set(&err, SKIFF_ERR_REMOTE, NULL,
+                            "could not start a container for %s.%s (%d attempts): %s",
+                            fn->app->name, fn->name, START_ATTEMPTS, why);
+            log_warn("%s: failing the %zu queued input(s)", err.message, fn->backlog);
+            fail_queue(fn, ST_FAILURE, &err);
+            skiff_error_clear(&err);
+            return;
+        }
+    }
+    if (fn->start_retry_at)
+        return;
+    if (n_start_waiting == cap_start_waiting) {
+        size_t cap = cap_start_waiting ? cap_start_waiting * 2 : 16;
+        struct function **p = mem_realloc(start_waiting, cap * sizeof *p);
+        if (!p)
+            return; /* the next input or container event tries again */
+        start_waiting = p;
+        cap_start_waiting = cap;
+    }
+    int shift = fn->start_failures > 0 ? fn->start_failures - 1 : 0;
+    uint64_t delay = (uint64_t)START_RETRY_MS << shift;
+    if (delay > START_RETRY_MAX_MS)
+        delay = START_RETRY_MAX_MS;
+    fn->start_retry_at = uv_now(loop) + delay;
+    start_waiting[n_start_waiting++] = fn;
+    arm_starts();
+}
+
 static void start_container(struct function *fn)
 {
-    struct container *ct = container_start(loop, &env, fn, fn->app->code_path);
-    if (!ct)
+    char why[256];
+    struct container *ct = container_start(loop, &env, fn, fn->app->code_path, why, sizeof why);
+    if (!ct) {
+        start_failed(fn, why);
         return;
+    }
+    fn->start_failures = 0;
     list_push(&fn->containers, &ct->fn_link);
     fn->n_containers++;
     fn->n_starting++;
@@ -381,6 +471,8 @@ static void dispatch(struct function *fn)
     }
     if (!serving(fn))
         return;
+    if (fn->start_retry_at)
+        return; /* a start failed: the next waits for its backoff (start_due) */
     /* Containers still starting will each take a share of the queue when ready. */
     int want = wanted(fn);
     while (fn->n_containers < want &&
@@ -551,15 +643,66 @@ static void after_output(struct container *ct)
     arm(ct);
 }
 
+static bool is_zombie(const struct container *ct, uint32_t slot)
+{
+    for (int i = 0; i < ct->n_zombies; i++)
+        if (ct->zombies[i].slot == slot)
+            return true;
+    return false;
+}
+
+void sched_container_broken(struct container *ct, const char *what)
+{
+    struct function *fn = ct->fn;
+    if (ct->killed || ct->exited)
+        return; /* already on its way out: its inputs are being dealt with */
+    log_warn("container %s (%s.%s, pid %d) sent a malformed message (%s): killing it", ct->id,
+             fn->app->name, fn->name, ct->pid, what);
+    if (ct->state == CT_STARTING && ct->version == code_version(fn)) {
+        /* Before it was ready (the app's own start-up wrote it): its replacement would do the
+         * same, so one queued input fails, as for a container that dies before it is ready. */
+        skiff_error err = SKIFF_ERROR_INIT;
+        skiff_error_set(&err, SKIFF_ERR_INIT_FAILURE, NULL,
+                        "the container for %s.%s could not start: container %s sent a malformed "
+                        "message: %s",
+                        fn->app->name, fn->name, ct->id, what);
+        fail_head(fn, &err);
+        skiff_error_clear(&err);
+    }
+    retire(ct);
+    /* Whichever input wrote it, the conversation is lost for all of them: none is put back in
+     * the queue as if the container had merely died. */
+    while (!list_empty(&ct->held)) {
+        struct input *in = container_of(ct->held.next, struct input, link);
+        container_take_back(ct, in);
+        fn->n_running--;
+        skiff_error err = SKIFF_ERROR_INIT;
+        skiff_error_set(&err, SKIFF_ERR_REMOTE, NULL,
+                        "container %s sent a malformed message: %s; it was killed and %s.%s() "
+                        "did not return (call %s)",
+                        ct->id, what, fn->app->name, fn->name, in->call->id);
+        attempt_failed(in, ST_FAILURE, &err);
+        skiff_error_clear(&err);
+    }
+    container_kill(ct, "it sent a malformed message");
+    dispatch(fn);
+}
+
 void sched_container_output(struct container *ct, uint32_t slot, int kind, const char *value,
                             size_t len, const skiff_error *err, uint64_t count)
 {
     struct function *fn = ct->fn;
     struct input *in = container_held(ct, slot);
     if (!in) {
-        /* An output for an input that was cancelled or timed out meanwhile. */
-        if (kind != 2 && container_forget_zombie(ct, slot))
+        /* An output for an input that was cancelled meanwhile (a zombie), or garbage. */
+        if (!is_zombie(ct, slot)) {
+            char what[96];
+            snprintf(what, sizeof what, "an output for input slot %u, which it does not hold",
+                     slot);
+            sched_container_broken(ct, what);
+        } else if (kind != 2 && container_forget_zombie(ct, slot)) {
             after_output(ct);
+        }
         return;
     }
     if (kind == 2) {
@@ -584,6 +727,17 @@ void sched_container_output(struct container *ct, uint32_t slot, int kind, const
         calls_input_done(in, ST_SUCCESS, value, len, NULL);
     }
     after_output(ct);
+}
+
+/* Fails every queued input of fn with err. */
+static void fail_queue(struct function *fn, enum call_status status, const skiff_error *err)
+{
+    while (!list_empty(&fn->queue)) {
+        struct input *in = container_of(fn->queue.next, struct input, link);
+        list_remove(&in->link);
+        fn->backlog--;
+        calls_input_done(in, status, NULL, 0, err);
+    }
 }
 
 /* Fails the oldest queued input with err (a container could not start for it). */
@@ -691,6 +845,10 @@ void sched_shutdown(void)
     }
     template_shutdown();
     uv_close((uv_handle_t *)&retry_timer, NULL);
+    uv_close((uv_handle_t *)&start_timer, NULL);
+    mem_free(start_waiting);
+    start_waiting = NULL;
+    n_start_waiting = cap_start_waiting = 0;
     mem_free(delayed);
     delayed = NULL;
     n_delayed = cap_delayed = 0;

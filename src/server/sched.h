@@ -13,7 +13,10 @@
  * Failures: an input past its deadline fails with FunctionTimeoutError and its container is
  * killed; a container's death fails the input it blames (W_CRASH, or the only input it held when
  * it died of its own accord) and puts the others back at the head of the queue, up to 3 times.
- * Failed inputs are retried as the function's retry policy says; cancelled ones never.
+ * A container that sends garbage is killed and every input it held fails (RemoteError). A
+ * container that cannot start is tried again with backoff (START_RETRY_MS doubling); after
+ * START_ATTEMPTS failures in a row the queue of a function with no container fails with the
+ * cause. Failed inputs are retried as the function's retry policy says; cancelled ones never.
  */
 #ifndef SKIFF_SERVER_SCHED_H
 #define SKIFF_SERVER_SCHED_H
@@ -52,6 +55,10 @@ void sched_container_ready(struct container *ct);
 void sched_container_output(struct container *ct, uint32_t slot, int kind, const char *value,
                             size_t len, const skiff_error *err, uint64_t count);
 void sched_container_init_failed(struct container *ct, const skiff_error *err);
+/* The container sent what no worker may (what: a frame that is not a message, an unexpected
+ * message, an output for an input it does not hold): it is killed at once and every input it
+ * held fails with a RemoteError naming it and what (retried as the function's policy says). */
+void sched_container_broken(struct container *ct, const char *what);
 /* The container's socket closed: it takes no more inputs (its exit follows). */
 void sched_container_lost(struct container *ct);
 /* The process ended: why says how; sig is the signal that killed it when we did not. */

@@ -177,6 +177,82 @@ static bool has_column(const char *table, const char *name)
     return found;
 }
 
+/* How many problems a check reports at most: enough to judge the damage. */
+#define CHECK_MAX_ERRORS 20
+
+/* Says that the database at path is corrupt (what: the first problem found) and how to recover
+ * (docs/server.md, "A corrupt store"). */
+static void say_corrupt(const char *path, const char *what)
+{
+    log_error("store: %s is corrupt: %s", path, what);
+    log_error("store: refusing to start on it. To recover what it holds: stop skiffd, keep the "
+              "corrupt files (skiff.db, skiff.db-wal, skiff.db-shm) aside, run `sqlite3 %s "
+              ".recover | sqlite3 %s.recovered` (or, with a sqlite3 shell that lacks .recover, "
+              ".dump with its final ROLLBACK made a COMMIT), check the new file with `skiffd "
+              "--check`, then put it in place as skiff.db with no -wal or -shm beside it "
+              "(docs/server.md, \"A corrupt store\")",
+              path, path);
+}
+
+/* Runs PRAGMA pragma (quick_check or integrity_check) on the open database db_ at path; each
+ * problem found is printed on out (NULL: logged). 0 when it says ok, 1 when the database is
+ * corrupt (said once, or each problem on out), -1 when it could not tell (logged). */
+static int check_db(sqlite3 *db_, const char *path, const char *pragma, FILE *out)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA %s(%d)", pragma, CHECK_MAX_ERRORS);
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(db_, sql, -1, &s, NULL);
+    int problems = 0;
+    char first[512] = "";
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        if ((rc = sqlite3_step(s)) != SQLITE_ROW)
+            break;
+        const char *row = (const char *)sqlite3_column_text(s, 0);
+        if (row && !strcmp(row, "ok"))
+            continue;
+        if (!problems++)
+            snprintf(first, sizeof first, "%s", row ? row : "?");
+        if (out)
+            fprintf(out, "%s: %s\n", path, row ? row : "?");
+    }
+    int code = sqlite3_errcode(db_) & 0xff;
+    if (rc != SQLITE_DONE && (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)) {
+        snprintf(first, sizeof first, "%s", sqlite3_errmsg(db_));
+        if (out)
+            fprintf(out, "%s: %s\n", path, first);
+        problems++;
+    } else if (rc != SQLITE_DONE) {
+        log_error("store: cannot check %s: %s", path, sqlite3_errmsg(db_));
+        sqlite3_finalize(s);
+        return -1;
+    }
+    sqlite3_finalize(s);
+    if (problems && !out)
+        say_corrupt(path, first);
+    return problems ? 1 : 0;
+}
+
+int store_check(const char *data_dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/skiff.db", data_dir);
+    sqlite3 *d = NULL;
+    if (sqlite3_open_v2(path, &d, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        log_error("store: cannot open %s: %s", path, d ? sqlite3_errmsg(d) : "out of memory");
+        sqlite3_close(d);
+        return -1;
+    }
+    sqlite3_busy_timeout(d, 5000);
+    int rc = check_db(d, path, "integrity_check", stdout);
+    sqlite3_close(d);
+    if (rc == 0)
+        printf("%s: ok\n", path);
+    else if (rc > 0)
+        say_corrupt(path, "PRAGMA integrity_check found the problems above");
+    return rc;
+}
+
 int store_open(const char *data_dir)
 {
     char path[4096];
@@ -186,6 +262,10 @@ int store_open(const char *data_dir)
         return -1;
     }
     sqlite3_busy_timeout(db, 5000);
+    /* Before anything writes to it: a corrupt database served as if it were whole loses calls,
+     * apps and tokens without a word (docs/server.md has the cost of this check). */
+    if (check_db(db, path, "quick_check", NULL) != 0)
+        return -1;
     if (exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", path) < 0 ||
         exec(schema, path) < 0)
         return -1;
@@ -651,6 +731,18 @@ int store_each_item(const char *call_id, uint32_t from,
            (size_t)sqlite3_column_bytes(s, 1));
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t store_count_items(const char *call_id)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(seq) + 1, 0) FROM gen_items WHERE call_id = ?1",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(s, 1, call_id, -1, SQLITE_STATIC);
+    int64_t n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    return n;
 }
 
 /* Runs sql (binding text a to ?1) and calls cb with a row made of its columns: input_id,

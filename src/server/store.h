@@ -33,7 +33,8 @@
 struct call;
 struct input;
 
-/* Opens (creating or upgrading if needed) <data_dir>/skiff.db. 0, or -1 with the reason logged. */
+/* Opens (creating or upgrading if needed) <data_dir>/skiff.db after a PRAGMA quick_check. 0, or
+ * -1 with the reason logged: a corrupt database is refused, with how to recover it. */
 int store_open(const char *data_dir);
 void store_close(void);
 sqlite3 *store_db(void);
@@ -109,6 +110,14 @@ int store_each_output(const char *call_id, uint32_t from,
 /* Calls cb for every stored item of a generator with seq >= from, in order. 0 or -1. */
 int store_each_item(const char *call_id, uint32_t from,
                     void (*cb)(void *arg, uint32_t seq, const char *value, size_t len), void *arg);
+
+/* skiffd --check: opens <data_dir>/skiff.db read-only and runs a full PRAGMA integrity_check,
+ * printing on stdout each problem, or "PATH: ok". 0 when whole, 1 when corrupt (with the recovery
+ * logged), -1 when it could not be checked (logged). A running server may use it meanwhile. */
+int store_check(const char *data_dir);
+
+/* The number of stored items of a generator (the next item's seq), or -1 on a store error. */
+int64_t store_count_items(const char *call_id);
 
 /* At start-up: calls restore_call for each durable call still unfinished (oldest first), then
  * restore_input for each of its inputs still to run (the callee takes args). 0 or -1. */

@@ -75,10 +75,11 @@ void stream_set_backlog(struct stream *s, int64_t backlog)
     s->backlog = backlog;
 }
 
-void stream_flush(struct stream *s)
+/* Frames the collected items now; with none, a frame only if empty_too. */
+static void flush(struct stream *s, bool empty_too)
 {
     list_remove(&s->dirty_link);
-    if (s->n_items == 0)
+    if (s->n_items == 0 && !empty_too)
         return;
     struct wire_writer w;
     wire_begin(&w, conn_out(s->conn), OP_STREAM, s->rid, s->backlog >= 0 ? 2 : 1);
@@ -98,6 +99,16 @@ void stream_flush(struct stream *s)
         log_warn("%s: a stream's output is over its limit, closing", s->conn->peer);
         conn_close_after_flush(s->conn);
     }
+}
+
+void stream_flush(struct stream *s)
+{
+    flush(s, false);
+}
+
+void stream_send(struct stream *s)
+{
+    flush(s, true);
 }
 
 void stream_flush_all(void)

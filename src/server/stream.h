@@ -55,6 +55,9 @@ void stream_set_backlog(struct stream *s, int64_t backlog);
 
 /* Frames the stream's collected items now. */
 void stream_flush(struct stream *s);
+/* The same, as one frame even when there are none (an empty STREAM frame tells the reader that
+ * what came before it was all there was so far). */
+void stream_send(struct stream *s);
 /* Frames every stream's collected items (once per loop iteration, before conn_flush_all). */
 void stream_flush_all(void);
 /* The conn is closing: tells the owner of each of its streams and frees them. */
