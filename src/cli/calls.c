@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "client/fn.h"
+#include "client/ops.h"
 #include "common/id.h"
 #include "common/mem.h"
 
@@ -194,6 +195,11 @@ static int call_or_spawn(struct cli *cli, int argc, char **argv, bool spawn)
         goto out;
     }
     bool gen = skiff_function_get_kind(t.fn) == SKIFF_FUNCTION_GENERATOR;
+    if (!spawn) {
+        /* Ctrl-C ends the process; its connection closing cancels the call, even running. */
+        client_cancel_on_close(t.fn);
+        cli_on_interrupt("the call is cancelled");
+    }
     if (spawn) {
         if ((gen ? skiff_function_spawn_gen(t.fn, args, kwargs, &call, &err)
                  : skiff_function_spawn(t.fn, args, kwargs, &call, &err)) != SKIFF_OK) {
@@ -386,6 +392,10 @@ int cmd_get(struct cli *cli, int argc, char **argv)
     skiff_value *result = NULL;
     int code = skiff_call_from_id(client, id, &call, &err);
     skiff_call_kind kind = skiff_call_get_kind(call);
+    /* get started nothing: Ctrl-C stops the waiting and says how to stop the call. */
+    char goes_on[200];
+    snprintf(goes_on, sizeof goes_on, "%s goes on; `skiff cancel %s` stops it", id, id);
+    cli_on_interrupt(goes_on);
     if (code != SKIFF_OK) {
         rc = cli_fail(&err);
     } else if (kind == SKIFF_CALL_GENERATOR && !opts[1].count) {
@@ -627,6 +637,7 @@ int cmd_map(struct cli *cli, int argc, char **argv)
             skiff_function_hydrate(t.fn, &err) != SKIFF_OK) {
             rc = cli_fail(&err);
         } else {
+            cli_on_interrupt("the map is cancelled"); /* its connection closing cancels it */
             skiff_map_options o = {.kwargs = skiff_map_len(kwargs) ? kwargs : NULL,
                                    .unordered = opts[0].count > 0,
                                    .return_exceptions = opts[1].count > 0,

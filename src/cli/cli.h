@@ -82,6 +82,14 @@ int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((form
 /* Prints v as one line of compact JSON on stdout. CLI_OK, or CLI_FAILED when out of memory. */
 int cli_print_json(const skiff_value *v);
 
+/* --- interrupts (main.c) ------------------------------------------------------------------ */
+
+/* From now until the process ends, Ctrl-C (SIGINT) prints "skiff: interrupted: " and what
+ * (copied, at most 300 bytes) on stderr and exits with 130 at once. The process's connection
+ * then closes, which is what cancels what the command started on the server (a blocking call
+ * made with client_cancel_on_close, a map, a stream), so a second Ctrl-C is never needed. */
+void cli_on_interrupt(const char *what);
+
 /* --- output.c: tables for people, JSON for scripts ---------------------------------------- */
 
 /* True when output should be JSON: --json was given, or stdout is not a terminal. */

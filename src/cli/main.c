@@ -6,10 +6,12 @@
  * stderr as "TYPE: message" with the remote traceback, if any. Exit statuses are fixed by
  * DESIGN.md: 0 ok, 1 failed, 2 usage, 124 `get` timed out.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "common/suggest.h"
@@ -126,6 +128,28 @@ int cli_usage_error(const char *usage, const char *fmt, ...)
     fprintf(stderr, "\n%.*s\nsee 'skiff %.*s%s--help'\n", (int)first, usage, (int)cmdlen, cmd,
             cmdlen ? " " : "");
     return CLI_USAGE;
+}
+
+/* What SIGINT says, prepared in advance: the handler may only write(2) and _exit. */
+static char interrupt_text[400];
+static size_t interrupt_len;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    ssize_t w = write(STDERR_FILENO, interrupt_text, interrupt_len);
+    (void)w;
+    _exit(130); /* 128 + SIGINT, as a shell reports it */
+}
+
+void cli_on_interrupt(const char *what)
+{
+    int n = snprintf(interrupt_text, sizeof interrupt_text, "\nskiff: interrupted: %.300s\n", what);
+    interrupt_len = n > 0 && (size_t)n < sizeof interrupt_text ? (size_t)n : 0;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
 }
 
 int cli_print_json(const skiff_value *v)

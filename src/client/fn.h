@@ -30,6 +30,8 @@ struct skiff_function {
     bool looked_up;   /* a LOOKUP answered (kind and web_url are known), under mu */
     char *params;     /* a method's instance parameters (msgpack map), or NULL */
     size_t params_len;
+    bool cancel_on_close; /* blocking calls ask the server to cancel them when this client's
+                             connection closes, even running (client_cancel_on_close) */
 };
 
 struct skiff_call {

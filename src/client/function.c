@@ -333,13 +333,17 @@ static int build_call(struct skiff_client *c, struct buf *out, uint64_t rid, voi
         return rc;
     const char *parent = client_parent_input();
     struct wire_writer w;
+    bool cancel_on_close = fn->cancel_on_close && !q->spawn;
     wire_begin(&w, out, OP_CALL, rid,
-               function_target_fields(fn) + 2 + (q->gen ? 1 : 0) + (parent ? 1 : 0));
+               function_target_fields(fn) + 2 + (q->gen ? 1 : 0) + (parent ? 1 : 0) +
+                   (cancel_on_close ? 1 : 0));
     function_put_target(&w, fn);
     wire_bin(&w, "args", c->args.data, c->args.len);
     wire_bool(&w, "spawn", q->spawn);
     if (q->gen)
         wire_bool(&w, "gen", true);
+    if (cancel_on_close)
+        wire_bool(&w, "cancel_on_close", true);
     if (parent)
         wire_str(&w, "parent_input_id", parent);
     rc = wire_end(&w);

@@ -8,6 +8,7 @@
 #include "common/codec.h"
 #include "common/id.h"
 #include "common/proto.h"
+#include "fn.h"
 #include "rpc.h"
 
 /* Sends op with fields and converts the OK reply (if wanted) into *reply. */
@@ -213,4 +214,10 @@ int client_logs(skiff_client *c, const char *app, const char *function, bool fol
     wire_msg_deinit(&m);
     rpc_sink_deinit(c, &s);
     return rc == 1 ? SKIFF_OK : rc;
+}
+
+void client_cancel_on_close(skiff_function *fn)
+{
+    if (fn)
+        fn->cancel_on_close = true;
 }

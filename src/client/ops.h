@@ -65,4 +65,9 @@ typedef int (*client_log_fn)(void *ctx, const skiff_value *line);
 int client_logs(skiff_client *c, const char *app, const char *function, bool follow, int64_t tail,
                 client_log_fn fn, void *ctx, skiff_error *err);
 
+/* From now on fn's blocking calls (remote, remote_gen) ask the server to cancel them when this
+ * client's connection closes, even while they run: a command line interrupted with Ctrl-C
+ * (which ends the process) cancels what it started. */
+void client_cancel_on_close(skiff_function *fn);
+
 #endif

@@ -831,9 +831,10 @@ bool calls__kind_ok(const struct reply_to *to, struct function *fn, bool gen, bo
 }
 
 void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
-                   const char *args, size_t args_len, bool spawn, bool gen, const char *parent,
+                   const char *args, size_t args_len, unsigned flags, const char *parent,
                    char made[ID_SIZE])
 {
+    bool spawn = flags & CALL_SPAWN, gen = flags & CALL_GEN;
     made[0] = '\0';
     if (!calls__kind_ok(TO(c, rid), fn, gen, false,
                         gen     ? "remote_gen"
@@ -860,6 +861,7 @@ void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct fun
     }
     call->owner = c;
     call->owner_rid = rid;
+    call->cancel_on_close = flags & CALL_CANCEL_ON_CLOSE;
     list_push(&c->calls, &call->conn_link);
     if (gen && !(call->out = stream_new(c, rid, call, NULL))) {
         list_remove(&call->conn_link);
@@ -1338,7 +1340,7 @@ void calls_conn_closed(struct conn *c)
             /* Nobody waits for a blocking call any more: drop it if it has not started; a
              * running one finishes and its result is discarded. */
             struct input *in = calls_input_at(call, 0);
-            if (in && in->status == ST_PENDING)
+            if (in && (in->status == ST_PENDING || call->cancel_on_close))
                 cancel_call(call, false, "its caller disconnected"); /* may free it */
             else
                 calls__maybe_free_call(call);

@@ -101,16 +101,18 @@ struct call {
     bool acked;   /* durable and committed: its id is out */
     bool closed;  /* maps: MAP_INPUTS said `last`; always true for the others */
     bool cancelled;
-    int store_pending;   /* store writes queued for the call row, not yet committed */
-    int64_t created;     /* unix ms */
-    uint32_t n_inputs;   /* inputs the call has */
-    uint32_t n_final;    /* inputs that reached a final state */
-    uint32_t n_failed;   /* of those, not ST_SUCCESS */
-    uint32_t n_live;     /* struct input objects in memory */
-    struct input **ring; /* the inputs in memory: index i in slot i % ring_cap (calls.c) */
-    uint32_t ring_cap;   /* a power of two (0: none yet); live indexes span < ring_cap */
-    uint32_t base;       /* every input below this index has left memory */
-    struct conn *owner;  /* blocking CALL, remote_gen or map: the caller's conn */
+    bool cancel_on_close; /* a blocking call whose caller asked: its caller leaving cancels it
+                             even once it runs (CALL's cancel_on_close; Ctrl-C of skiff call) */
+    int store_pending;    /* store writes queued for the call row, not yet committed */
+    int64_t created;      /* unix ms */
+    uint32_t n_inputs;    /* inputs the call has */
+    uint32_t n_final;     /* inputs that reached a final state */
+    uint32_t n_failed;    /* of those, not ST_SUCCESS */
+    uint32_t n_live;      /* struct input objects in memory */
+    struct input **ring;  /* the inputs in memory: index i in slot i % ring_cap (calls.c) */
+    uint32_t ring_cap;    /* a power of two (0: none yet); live indexes span < ring_cap */
+    uint32_t base;        /* every input below this index has left memory */
+    struct conn *owner;   /* blocking CALL, remote_gen or map: the caller's conn */
     struct call_listener *listener; /* a call started by calls_start, until it is answered */
     uint64_t owner_rid;
     struct stream *out;      /* remote_gen items / the map owner's OUTPUTS */
@@ -129,10 +131,17 @@ void calls_shutdown(void);
 void calls_deinit(void);
 
 /* Requests from client c (proto.c): each replies exactly once, now or later. */
-/* CALL: gen for remote_gen / a spawned generator. The call's id goes to made when the call is
- * made ("" when the request failed before). */
+/* CALL's options (flags of calls_request). */
+enum {
+    CALL_SPAWN = 1,           /* spawn: durable, answered once on disk */
+    CALL_GEN = 2,             /* remote_gen / a spawned generator */
+    CALL_CANCEL_ON_CLOSE = 4, /* blocking: the caller's connection closing cancels it, even
+                                 running (by default a running blocking call finishes unheard) */
+};
+/* CALL with flags (CALL_*). The call's id goes to made when the call is made ("" when the
+ * request failed before). */
 void calls_request(struct conn *c, uint64_t rid, struct function *fn, struct function *pool,
-                   const char *args, size_t args_len, bool spawn, bool gen, const char *parent,
+                   const char *args, size_t args_len, unsigned flags, const char *parent,
                    char made[ID_SIZE]);
 void calls_get(struct conn *c, uint64_t rid, const char *call_id, int64_t timeout_ms,
                int64_t index);

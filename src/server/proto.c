@@ -275,7 +275,11 @@ static void call(struct conn *c, struct wire_msg *m)
     if (!get_parent(c, m, parent))
         return;
     char made[ID_SIZE];
-    calls_request(c, m->rid, fn, pool, args, len, spawn, gen, parent, made);
+    bool cancel_on_close = false;
+    wire_get_bool(m, "cancel_on_close", &cancel_on_close);
+    unsigned flags = (spawn ? CALL_SPAWN : 0) | (gen ? CALL_GEN : 0) |
+                     (cancel_on_close && !spawn ? CALL_CANCEL_ON_CLOSE : 0);
+    calls_request(c, m->rid, fn, pool, args, len, flags, parent, made);
     /* A blocking call's outcome comes back on this request: only what can be read later by id
      * is remembered, so a container's memory here grows with what it keeps, not its calls. */
     if (made[0] && (spawn || gen))
