@@ -11,12 +11,13 @@
 #include "common/mem.h"
 
 static const char stats_usage[] =
-    "usage: skiff stats APP FUNCTION [--json]\n"
+    "usage: skiff stats APP FUNCTION [--param NAME=JSON ...] [--json]\n"
     "\n"
     "Prints APP's FUNCTION's backlog (inputs waiting), num_total_runners (containers),\n"
     "num_running_inputs, input_headroom (inputs the live containers could still take at\n"
     "once) and autoscaler {min_containers, max_containers, buffer_containers,\n"
     "scaledown_window}: one per line on a terminal, else (or with --json) as a JSON object.\n"
+    "A method is FUNCTION Cls.method; --param NAME=JSON picks the pool of one parameter set.\n"
     "Exit status: 0 success; 1 the request failed (e.g. no such function); 2 usage.\n";
 
 static const char app_usage[] =
@@ -64,10 +65,13 @@ static const char token_usage[] =
 typedef int (*request_fn)(skiff_client *c, const char *a, const char *b, skiff_value **reply,
                           skiff_error *err);
 
+/* The --param values of the stats command being run (a map, or NULL). */
+static const skiff_value *stats_params;
+
 static int do_stats(skiff_client *c, const char *a, const char *b, skiff_value **reply,
                     skiff_error *err)
 {
-    return client_stats(c, a, b, reply, err);
+    return client_stats(c, a, b, stats_params, reply, err);
 }
 
 static int do_app_list(skiff_client *c, const char *a, const char *b, skiff_value **reply,
@@ -244,12 +248,34 @@ static int parse(struct cli *cli, int argc, char **argv, const char *usage, cons
 
 int cmd_stats(struct cli *cli, int argc, char **argv)
 {
-    const char *pos[2];
-    bool help;
-    int rc = parse(cli, argc, argv, stats_usage, "stats", 2, pos, &help);
-    if (rc != CLI_OK || help)
-        return rc;
-    return run(cli, do_stats, pos[0], pos[1], NULL, &fields_view);
+    const char **all = mem_calloc((size_t)argc + 1, sizeof *all);
+    const char **prs = mem_calloc((size_t)argc + 1, sizeof *prs);
+    struct cli_opt opts[] = {{.name = "--param", .has_value = true, .values = prs}};
+    int npos, rc = CLI_OK;
+    bool help = false;
+    char why[512];
+    skiff_value *params = NULL;
+    if (!all || !prs) {
+        fputs("skiff: out of memory\n", stderr);
+        rc = CLI_FAILED;
+    } else if (cli_getopt(argc, argv, opts, 1, &help, &cli->server, all, &npos, why, sizeof why) <
+               0) {
+        rc = cli_usage_error(stats_usage, "%s", why);
+    } else if (help) {
+        fputs(stats_usage, stdout);
+    } else if (npos != 2) {
+        rc = cli_usage_error(stats_usage, "stats takes 2 arguments, not %d", npos);
+    } else if (cli_parse_params(prs, opts[0].count, &params, why, sizeof why) < 0) {
+        rc = cli_usage_error(stats_usage, "%s", why);
+    } else {
+        stats_params = params;
+        rc = run(cli, do_stats, all[0], all[1], NULL, &fields_view);
+        stats_params = NULL;
+    }
+    skiff_value_free(params);
+    mem_free(all);
+    mem_free(prs);
+    return rc;
 }
 
 /* Commands of the form `skiff NOUN VERB [ARG]`: finds the verb, then parses its arguments. */

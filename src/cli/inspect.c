@@ -28,14 +28,17 @@ static const char graph_usage[] =
     "Exit status: 0 success; 1 the request failed (e.g. no such call); 2 usage.\n";
 
 static const char logs_usage[] =
-    "usage: skiff logs APP [FUNCTION] [--follow] [--tail N] [--json]\n"
+    "usage: skiff logs APP [FUNCTION] [--param NAME=JSON ...] [--follow] [--tail N] [--json]\n"
     "\n"
     "Prints the lines the app's containers (or only FUNCTION's) wrote on stdout and stderr:\n"
-    "  2026-01-02T03:04:05.678Z ta-... in-... stdout| text\n"
+    "  2026-01-02T03:04:05.678Z ta-... square in-... stdout| text\n"
+    "(the input's id, or - when the container held several inputs at once). FUNCTION may be\n"
+    "a class (all its lines) or Cls.method, with --param for one parameter set's containers.\n"
+    "Lines are kept across restarts of the server: the last 1 MiB per app, for 7 days.\n"
     "--tail N prints only the last N lines kept; --follow keeps printing new lines until\n"
     "interrupted. --json prints one array per line instead: [ts_ms, container_id, input_id or\n"
-    "null, stream, text].\n"
-    "Exit status: 0 success; 1 the request failed (e.g. no such app); 2 usage.\n";
+    "null, stream, text, function].\n"
+    "Exit status: 0 success; 1 the request failed (e.g. no such app or function); 2 usage.\n";
 
 static const char url_usage[] =
     "usage: skiff url APP FUNCTION [--json]\n"
@@ -182,10 +185,11 @@ static int print_log_text(void *ctx, const skiff_value *line)
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     const char *input = skiff_value_get_string(skiff_list_get(line, 2), NULL);
     const char *text = skiff_value_get_string(skiff_list_get(line, 4), NULL);
+    const char *fn = skiff_value_get_string(skiff_list_get(line, 5), NULL);
     size_t tn = text ? strlen(text) : 0;
-    printf("%s.%03dZ %s %s %s| %.*s\n", when, (int)(ms % 1000),
-           skiff_value_get_string(skiff_list_get(line, 1), NULL), input ? input : "-",
-           skiff_value_get_string(skiff_list_get(line, 3), NULL),
+    printf("%s.%03dZ %s %s %s %s| %.*s\n", when, (int)(ms % 1000),
+           skiff_value_get_string(skiff_list_get(line, 1), NULL), fn ? fn : "?",
+           input ? input : "-", skiff_value_get_string(skiff_list_get(line, 3), NULL),
            (int)(tn && text[tn - 1] == '\n' ? tn - 1 : tn), text ? text : "");
     fflush(stdout);
     return 0;
@@ -193,27 +197,45 @@ static int print_log_text(void *ctx, const skiff_value *line)
 
 int cmd_logs(struct cli *cli, int argc, char **argv)
 {
-    struct cli_opt opts[] = {
-        {.name = "--follow"}, {.name = "--tail", .has_value = true}, {.name = "--json"}};
+    const char **prs = mem_calloc((size_t)argc + 1, sizeof *prs);
+    if (!prs) {
+        fputs("skiff: out of memory\n", stderr);
+        return CLI_FAILED;
+    }
+    struct cli_opt opts[] = {{.name = "--follow"},
+                             {.name = "--tail", .has_value = true},
+                             {.name = "--json"},
+                             {.name = "--param", .has_value = true, .values = prs}};
     const char *pos[2] = {NULL, NULL};
     int npos;
     bool help;
-    int rc = parse(cli, argc, argv, opts, 3, logs_usage, "logs", 1, 2, pos, &npos, &help);
-    if (rc != CLI_OK || help)
-        return rc;
     uint64_t tail = 0;
-    if (opts[1].count && cli_parse_count(opts[1].value, &tail) < 0)
-        return cli_usage_error(logs_usage, "--tail '%s' is not a count of lines", opts[1].value);
-    skiff_client *client;
+    char why[512];
+    skiff_value *params = NULL;
+    skiff_client *client = NULL;
+    int rc = parse(cli, argc, argv, opts, 4, logs_usage, "logs", 1, 2, pos, &npos, &help);
+    if (rc != CLI_OK || help)
+        goto out;
+    if (opts[1].count && cli_parse_count(opts[1].value, &tail) < 0) {
+        rc = cli_usage_error(logs_usage, "--tail '%s' is not a count of lines", opts[1].value);
+        goto out;
+    }
+    if (cli_parse_params(prs, opts[3].count, &params, why, sizeof why) < 0) {
+        rc = cli_usage_error(logs_usage, "%s", why);
+        goto out;
+    }
     if ((rc = cli_connect(cli, &client)) != CLI_OK)
-        return rc;
+        goto out;
     skiff_error err = SKIFF_ERROR_INIT;
-    if (client_logs(client, pos[0], npos > 1 ? pos[1] : NULL, opts[0].count > 0,
+    if (client_logs(client, pos[0], npos > 1 ? pos[1] : NULL, params, opts[0].count > 0,
                     opts[1].count ? (int64_t)tail : -1,
                     opts[2].count ? print_log_json : print_log_text, NULL, &err) != SKIFF_OK)
         rc = cli_fail(&err);
     skiff_error_clear(&err);
+out:
     skiff_client_close(client);
+    skiff_value_free(params);
+    mem_free(prs);
     return rc;
 }
 

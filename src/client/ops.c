@@ -94,17 +94,35 @@ int client_container_list(skiff_client *c, skiff_value **reply, skiff_error *err
     return request(c, OP_CONTAINER_LIST, NULL, 0, 0, reply, err);
 }
 
-int client_stats(skiff_client *c, const char *app, const char *function, skiff_value **reply,
-                 skiff_error *err)
+/* Encodes params (a map, or NULL) as the "params" field f (bin in b). 0, or an error. */
+static int params_field(const skiff_value *params, struct buf *b, struct rpc_field *f,
+                        skiff_error *err)
+{
+    if (skiff_value_type(params) != SKIFF_MAP)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "params must be a map");
+    if (codec_encode_value(b, params) != SKIFF_OK)
+        return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory encoding params");
+    *f = (struct rpc_field){.key = "params", .kind = RPC_BIN, .bin = b->data, .len = b->len};
+    return SKIFF_OK;
+}
+
+int client_stats(skiff_client *c, const char *app, const char *function, const skiff_value *params,
+                 skiff_value **reply, skiff_error *err)
 {
     if (!app || !*app || !function || !*function)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
                                "stats need a non-empty app name and function name");
-    struct rpc_field f[] = {
+    struct rpc_field f[3] = {
         {.key = "app", .kind = RPC_STR, .str = app},
         {.key = "function", .kind = RPC_STR, .str = function},
     };
-    return request(c, OP_STATS, f, 2, 0, reply, err);
+    struct buf b;
+    buf_init(&b, 1u << 20);
+    int rc = params && skiff_map_len(params) ? params_field(params, &b, &f[2], err) : SKIFF_OK;
+    if (rc == SKIFF_OK)
+        rc = request(c, OP_STATS, f, params && skiff_map_len(params) ? 3 : 2, 0, reply, err);
+    buf_deinit(&b);
+    return rc;
 }
 
 int client_token_new(skiff_client *c, const char *scope, int64_t expires_ms, skiff_value **reply,
@@ -169,26 +187,37 @@ static int log_items(const struct wire_msg *m, client_log_fn fn, void *ctx, skif
     return SKIFF_OK;
 }
 
-int client_logs(skiff_client *c, const char *app, const char *function, bool follow, int64_t tail,
-                client_log_fn fn, void *ctx, skiff_error *err)
+int client_logs(skiff_client *c, const char *app, const char *function, const skiff_value *params,
+                bool follow, int64_t tail, client_log_fn fn, void *ctx, skiff_error *err)
 {
     if (!c || !fn || !app || !*app)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "logs need a client and an app name");
-    struct rpc_field f[4] = {{.key = "app", .kind = RPC_STR, .str = app},
+    struct rpc_field f[5] = {{.key = "app", .kind = RPC_STR, .str = app},
                              {.key = "follow", .kind = RPC_BOOL, .b = follow}};
     size_t n = 2;
     if (function && *function)
         f[n++] = (struct rpc_field){.key = "function", .kind = RPC_STR, .str = function};
     if (tail >= 0)
         f[n++] = (struct rpc_field){.key = "tail", .kind = RPC_INT, .i = tail};
+    struct buf pb;
+    buf_init(&pb, 1u << 20);
+    if (params && skiff_map_len(params)) {
+        int prc = params_field(params, &pb, &f[n++], err);
+        if (prc != SKIFF_OK) {
+            buf_deinit(&pb);
+            return prc;
+        }
+    }
     struct rpc_sink s;
     rpc_sink_init(&s);
     struct wire_msg m;
     if (wire_msg_init(&m) < 0) {
         rpc_sink_deinit(c, &s);
+        buf_deinit(&pb);
         return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory");
     }
     int rc = rpc_simple_send(c, OP_LOGS, f, n, &s, NULL, err);
+    buf_deinit(&pb); /* the request is built */
     while (rc == SKIFF_OK) {
         struct rpc_frame *fr = NULL;
         rc = rpc_sink_next(c, &s, -1, &fr, err);

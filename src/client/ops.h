@@ -32,11 +32,11 @@ int client_app_stop(skiff_client *c, const char *app, skiff_error *err);
 /* CONTAINER_LIST. Reply: containers [{container_id, app, function, version, pid, state, inputs,
  * started}]. */
 int client_container_list(skiff_client *c, skiff_value **reply, skiff_error *err);
-/* STATS of app's function. Reply: backlog, num_total_runners, num_running_inputs,
- * input_headroom, autoscaler {min_containers, max_containers, buffer_containers,
- * scaledown_window} (the fields the server sends). */
-int client_stats(skiff_client *c, const char *app, const char *function, skiff_value **reply,
-                 skiff_error *err);
+/* STATS of app's function (a method: of the pool of params, a map or NULL for none). Reply:
+ * backlog, num_total_runners, num_running_inputs, input_headroom, autoscaler {min_containers,
+ * max_containers, buffer_containers, scaledown_window} (the fields the server sends). */
+int client_stats(skiff_client *c, const char *app, const char *function, const skiff_value *params,
+                 skiff_value **reply, skiff_error *err);
 /* TOKEN_NEW of scope ("admin", "deploy", "call"; NULL: the server's default, call) that expires
  * expires_ms from now (0: never). Reply: token_id, token_secret, scope, expires (unix s or
  * nil). SKIFF_ERR_INVALID for a negative expires_ms (nothing is sent) or a scope the server
@@ -57,13 +57,14 @@ int client_call_info(skiff_client *c, const char *call_id, skiff_value **reply, 
  * as a list (borrowed). Returns 0 to go on, anything else to stop (client_logs then returns
  * SKIFF_OK). */
 typedef int (*client_log_fn)(void *ctx, const skiff_value *line);
-/* LOGS of app (and function, if non-NULL): calls fn for each line as it arrives, until the
+/* LOGS of app (and function, if non-NULL; params, if a non-empty map: one parameter set of a
+ * class or method): calls fn for each line as it arrives, until the
  * server ends the stream (without follow: after the lines kept; tail >= 0 keeps only the last
  * tail of them) or fn asks to stop. Returns SKIFF_OK; SKIFF_ERR_INVALID for an empty app name;
  * the server's error (SKIFF_ERR_NOT_FOUND for an unknown app); SKIFF_ERR_DESERIALIZATION for a
  * malformed line; SKIFF_ERR_CONNECTION, SKIFF_ERR_NOMEM. */
-int client_logs(skiff_client *c, const char *app, const char *function, bool follow, int64_t tail,
-                client_log_fn fn, void *ctx, skiff_error *err);
+int client_logs(skiff_client *c, const char *app, const char *function, const skiff_value *params,
+                bool follow, int64_t tail, client_log_fn fn, void *ctx, skiff_error *err);
 
 /* From now on fn's blocking calls (remote, remote_gen) ask the server to cancel them when this
  * client's connection closes, even while they run: a command line interrupted with Ctrl-C

@@ -14,17 +14,28 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 struct conn;
 struct container;
 
 /* Bytes of lines kept per app: a few thousand lines of typical output. */
 #define LOGS_KEEP_BYTES (1u << 20)
+/* Age of the oldest line kept: as long as a spawned call's result. */
+#define LOGS_KEEP_AGE_MS (7LL * 24 * 3600 * 1000)
+/* How often new lines are written to the store: what a crash of the server may lose. */
+#define LOGS_FLUSH_MS 250
 /* Longest line kept; a longer one is cut (and says so). */
 #define LOGS_LINE_MAX (16u << 10)
 
-void logs_init(void);
+/* Makes the store's logs table if needed, loads the lines kept from before a restart, and starts
+ * the flush timer. After store_open. */
+void logs_init(uv_loop_t *loop);
+/* Writes the lines not yet in the store, and closes the timer (shutdown). */
+void logs_shutdown(void);
 void logs_deinit(void);
+/* Writes the lines not yet in the store now (also run by the timer). */
+void logs_flush(void);
 
 /* Captures output of container ct: len bytes from its stdout (stream 1) or stderr (2), any
  * number of lines, the last possibly unfinished (kept until its newline or the container's
@@ -33,9 +44,11 @@ void logs_output(struct container *ct, int stream, const char *p, size_t len);
 /* The container's stream (1 or 2) ended: its unfinished line is captured as it is. */
 void logs_stream_ended(struct container *ct, int stream);
 
-/* Handles LOGS: the kept lines of app (function NULL: all of its functions), the last tail of
- * them (tail < 0: all), then, with follow, every new line until the conn closes. */
-void logs_request(struct conn *c, uint64_t rid, const char *app, const char *function, bool follow,
-                  int64_t tail);
+/* Handles LOGS: the kept lines of app (function NULL: all of its functions; "Cls" a class's,
+ * "Cls.method" a method's; params_key, or NULL, one parameter set's pool), the last tail of them
+ * (tail < 0: all), then, with follow, every new line until the conn closes. An unknown app or
+ * function is a NotFoundError. */
+void logs_request(struct conn *c, uint64_t rid, const char *app, const char *function,
+                  const char *params_key, bool follow, int64_t tail);
 
 #endif

@@ -422,7 +422,7 @@ int main(int argc, char **argv)
     struct proto_limits limits = {o.payload_max, frame_max > PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD
                                                      ? frame_max
                                                      : PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD};
-    logs_init();
+    logs_init(loop);
     if (calls_init(loop, o.retention, o.payload_max) < 0 ||
         sched_init(loop, worker, o.listen, o.payload_max, frame_max) < 0)
         return 1;
@@ -464,6 +464,7 @@ int main(int argc, char **argv)
     http_close();
     calls_shutdown();
     auth_shutdown();
+    logs_shutdown();
     uv_close((uv_handle_t *)&prepare_h, NULL);
     uv_close((uv_handle_t *)&check_h, NULL);
     uv_close((uv_handle_t *)&sigterm_h, NULL);

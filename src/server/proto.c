@@ -235,6 +235,35 @@ static struct function *resolve_pool(struct conn *c, struct wire_msg *m, struct 
     return fn;
 }
 
+/* LOGS with params: the params key of the pool of class (or method) function of app that the
+ * params name, or NULL after replying with an error. */
+static const char *logs_pool_key(struct conn *c, struct wire_msg *m, const char *app,
+                                 const char *function)
+{
+    struct function *fn = function ? apps_lookup(app, function) : NULL;
+    struct function *cls = fn && fn->method ? fn->cls
+                           : function       ? apps_lookup_class(app, function)
+                                            : NULL;
+    const char *params;
+    size_t n;
+    if (!cls || !wire_get_bin(m, "params", &params, &n)) {
+        conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                   "params need a class or a method of one, and are a msgpack map (bin)");
+        return NULL;
+    }
+    struct buf canon;
+    buf_init(&canon, 1u << 20);
+    const char *problem = proto_canonical_params(params, n, &canon);
+    struct function *pool = problem ? NULL : apps_class_pool(cls, canon.data, canon.len);
+    buf_deinit(&canon);
+    if (problem)
+        conn_error(c, m->rid, SKIFF_ERR_INVALID, "cannot instantiate %s.%s: %s", app, cls->name,
+                   problem);
+    else if (!pool)
+        conn_error(c, m->rid, SKIFF_ERR_NOMEM, "out of memory");
+    return pool ? pool->params_key : NULL;
+}
+
 /* The optional parent_input_id of a request into parent ("" when absent). false after replying
  * with an error. */
 static bool get_parent(struct conn *c, struct wire_msg *m, char parent[ID_SIZE])
@@ -1046,7 +1075,11 @@ static void on_frame(struct conn *c, struct wire_msg *m)
             conn_error(c, m->rid, SKIFF_ERR_INVALID, "field 'tail' is not a count of lines");
             return;
         }
-        logs_request(c, m->rid, app, has_fn ? function : NULL, follow, tail);
+        const char *params_key = NULL;
+        if (wire_get(m, "params") &&
+            !(params_key = logs_pool_key(c, m, app, has_fn ? function : NULL)))
+            return;
+        logs_request(c, m->rid, app, has_fn ? function : NULL, params_key, follow, tail);
         return;
     }
     case OP_CALL_GRAPH: {

@@ -2551,14 +2551,14 @@ TEST(logs_stream_lines)
     skiff_client *c = connect_ok();
     skiff_error err = SKIFF_ERROR_INIT;
     struct log_seen s = {0};
-    ASSERT_EQ_INT(client_logs(c, "app", "square", false, 10, log_line, &s, &err), SKIFF_OK);
+    ASSERT_EQ_INT(client_logs(c, "app", "square", NULL, false, 10, log_line, &s, &err), SKIFF_OK);
     ASSERT_EQ_INT(s.n, 2);
     ASSERT_EQ_STR(s.text[0], "line one");
     ASSERT_EQ_STR(s.text[1], "line two");
     struct log_seen one = {.stop_after = 1};
-    ASSERT_EQ_INT(client_logs(c, "app", NULL, true, -1, log_line, &one, &err), SKIFF_OK);
+    ASSERT_EQ_INT(client_logs(c, "app", NULL, NULL, true, -1, log_line, &one, &err), SKIFF_OK);
     ASSERT_EQ_INT(one.n, 1); /* the callback stopped it */
-    ASSERT_EQ_INT(client_logs(c, "", NULL, false, -1, log_line, &s, &err), SKIFF_ERR_INVALID);
+    ASSERT_EQ_INT(client_logs(c, "", NULL, NULL, false, -1, log_line, &s, &err), SKIFF_ERR_INVALID);
     skiff_error_clear(&err);
     skiff_function *sq = fn_ok(c, "square");
     expect_square(sq, 5); /* late frames of the stopped stream are dropped, replies still match */
