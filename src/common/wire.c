@@ -167,6 +167,15 @@ void wire_msg_deinit(struct wire_msg *m)
 int wire_msg_parse(struct wire_msg *m, const char *body, size_t n)
 {
     msgpack_zone_clear(&m->zone);
+    if (m->budget) {
+        size_t max = n / WIRE_BYTES_PER_OBJECT + WIRE_OBJECTS_FREE;
+        long r = codec_scan(body, n, max < WIRE_OBJECTS_MAX ? max : WIRE_OBJECTS_MAX,
+                            CODEC_MAX_DEPTH, NULL);
+        if (r == CODEC_SCAN_TOO_MANY)
+            return -2;
+        if (r < 0)
+            return -1;
+    }
     size_t off = 0;
     if (msgpack_unpack(body, n, &off, &m->zone, &m->root) != MSGPACK_UNPACK_SUCCESS)
         return -1;

@@ -40,6 +40,8 @@
 #define HTTP_PIPELINE 64
 /* Bytes read at once. */
 #define HTTP_READ_SIZE (64 * 1024)
+/* Unsent answer bytes past which reading pauses until they drain below half (backpressure). */
+#define HTTP_OUT_HIGH (4u << 20)
 /* An answer's headers (status line, content headers, extra headers). */
 #define HTTP_RESP_HEAD 1024
 
@@ -55,6 +57,7 @@ struct http_conn {
     uv_write_t wreq;
     uv_timer_t timer;  /* request timeout (408) or idle timeout */
     size_t head_bytes; /* of cur's request line and headers so far */
+    size_t body_limit; /* of cur's body, set once its headers are complete */
     char field[32];    /* the header name being read (cut: only short names matter) */
     size_t field_len;
     char *value_to; /* where the current header's value goes, or NULL */
@@ -75,7 +78,8 @@ static uv_tcp_t listener;
 static bool listening;
 static struct http_options opts;
 static char addr_copy[256];
-static struct list_node all_conns;
+static struct list_node all_conns; /* oldest first */
+static size_t n_conns;
 static http_parser_settings settings;
 
 uv_loop_t *http_loop(void)
@@ -147,6 +151,7 @@ static void conn_close(struct http_conn *hc)
         return;
     hc->closing = true;
     list_remove(&hc->all_link);
+    n_conns--;
     if (hc->cur)
         req_free(hc->cur);
     hc->cur = NULL;
@@ -162,6 +167,8 @@ static void alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *b);
 static void parse(struct http_conn *hc, const char *data, size_t n);
 
 static void start_write(struct http_conn *hc);
+static void resume(struct http_conn *hc);
+static bool can_resume(const struct http_conn *hc);
 
 static void write_done(uv_write_t *w, int status)
 {
@@ -175,6 +182,8 @@ static void write_done(uv_write_t *w, int status)
         return;
     }
     start_write(hc);
+    if (!hc->closing && can_resume(hc))
+        resume(hc);
 }
 
 /* Sends what is in out; closes once everything is sent after a closing answer. */
@@ -200,7 +209,17 @@ static void start_write(struct http_conn *hc)
     hc->writing = true;
 }
 
-static void resume(struct http_conn *hc);
+/* Answer bytes not yet taken by the kernel. */
+static size_t unsent(const struct http_conn *hc)
+{
+    return hc->out.len + hc->wbuf.len;
+}
+
+/* A paused parser may go on: few requests queued and little output unsent. */
+static bool can_resume(const struct http_conn *hc)
+{
+    return hc->paused && hc->n_queued < HTTP_PIPELINE / 2 && unsent(hc) <= HTTP_OUT_HIGH / 2;
+}
 
 /* Moves the answered requests at the head of the queue to the output, in order. */
 static void pump(struct http_conn *hc)
@@ -226,7 +245,7 @@ static void pump(struct http_conn *hc)
     start_write(hc);
     if (hc->closing)
         return;
-    if (hc->paused && hc->n_queued < HTTP_PIPELINE / 2)
+    if (can_resume(hc))
         resume(hc);
     arm_timer(hc);
 }
@@ -382,10 +401,32 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
+static bool split_target(struct http_req *r);
+
+/* The largest body r may send, known from its target and token headers: a web endpoint's own
+ * max_body, or twice the payload limit for a JSON API request with a valid token, or else the
+ * server's default. */
+static size_t body_limit(struct http_req *r)
+{
+    if (!split_target(r))
+        return opts.body_max; /* answered 400 once complete */
+    if (!strncmp(r->path, "/api/", 5)) {
+        if (r->token_id[0] && r->token_secret[0] && auth_check(r->token_id, r->token_secret))
+            return opts.payload_max * 2 > opts.body_max ? opts.payload_max * 2 : opts.body_max;
+        return opts.body_max;
+    }
+    size_t own = http_web_max_body(r->path);
+    return own ? own : opts.body_max;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct http_conn *hc = p->data;
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > opts.body_max) {
+    /* Checked before a byte of the body is kept: from Content-Length at once, and while a
+     * chunked body streams in (the buffer's max). */
+    hc->body_limit = body_limit(hc->cur);
+    hc->cur->body.max = hc->body_limit;
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > hc->body_limit) {
         hc->fail = 413;
         return -1;
     }
@@ -409,9 +450,12 @@ static int on_body(http_parser *p, const char *at, size_t n)
     return rc == 0 ? 0 : -1;
 }
 
-/* Splits the target into the decoded path and the raw query. false when malformed. */
+/* Splits the target into the decoded path and the raw query (once: later calls say how the first
+ * went). false when malformed. */
 static bool split_target(struct http_req *r)
 {
+    if (r->url.len && r->url.data[r->url.len - 1] == '\0')
+        return r->path && r->query;
     struct http_parser_url u;
     http_parser_url_init(&u);
     if (buf_append(&r->url, "", 1) != 0 ||
@@ -459,7 +503,7 @@ static int on_message_complete(http_parser *p)
     dispatch(r); /* may answer, and free r, at once */
     if (hc->closing)
         return -1;
-    if (hc->n_queued >= HTTP_PIPELINE || !keep) {
+    if (hc->n_queued >= HTTP_PIPELINE || unsent(hc) > HTTP_OUT_HIGH || !keep) {
         /* Stop here: the rest waits until the queue drains (or is never read). */
         hc->paused = keep;
         if (!keep)
@@ -487,9 +531,14 @@ static void parse(struct http_conn *hc, const char *data, size_t n)
     } else if (e != HPE_OK) {
         if (hc->fail == 431)
             fail_conn(hc, 431, "RequestSizeError", "the request's headers are too large");
-        else if (hc->fail == 413)
-            fail_conn(hc, 413, "RequestSizeError", "the request's body is over the limit");
-        else if (!hc->cur && e == HPE_CB_message_begin)
+        else if (hc->fail == 413) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "the request's body is over the limit of %zu bytes for this endpoint",
+                     hc->body_limit);
+            log_info("http %s: a body over %zu bytes: 413", hc->peer, hc->body_limit);
+            fail_conn(hc, 413, "RequestSizeError", msg);
+        } else if (!hc->cur && e == HPE_CB_message_begin)
             conn_close(hc); /* out of memory */
         else
             fail_conn(hc, 400, "InvalidError", http_errno_description(e));
@@ -532,6 +581,19 @@ static void on_connection(uv_stream_t *server, int status)
 {
     if (status < 0)
         return;
+    if (n_conns >= opts.max_conns) {
+        /* Make room: the oldest connection with no request queued (idle, or still sending one:
+         * a slow client is the likelier attacker) goes; with none, the new one is refused. */
+        struct list_node *n, *t;
+        list_for_each_safe(n, t, &all_conns)
+        {
+            struct http_conn *old = container_of(n, struct http_conn, all_link);
+            if (old->n_queued == 0 && !old->writing) {
+                conn_close(old);
+                break;
+            }
+        }
+    }
     struct http_conn *hc = mem_calloc(1, sizeof *hc);
     if (!hc)
         return;
@@ -541,12 +603,13 @@ static void on_connection(uv_stream_t *server, int status)
     hc->timer.data = hc;
     list_init(&hc->queue);
     list_push(&all_conns, &hc->all_link);
+    n_conns++;
     buf_init(&hc->pending, 0);
     buf_init(&hc->out, 0);
     buf_init(&hc->wbuf, 0);
     http_parser_init(&hc->parser, HTTP_REQUEST);
     hc->parser.data = hc;
-    if (uv_accept(server, (uv_stream_t *)&hc->tcp) < 0) {
+    if (uv_accept(server, (uv_stream_t *)&hc->tcp) < 0 || n_conns > opts.max_conns) {
         conn_close(hc);
         return;
     }
@@ -828,6 +891,8 @@ int http_start(uv_loop_t *l, const struct http_options *o)
 {
     loop = l;
     opts = *o;
+    if (!opts.max_conns)
+        opts.max_conns = 1024;
     snprintf(addr_copy, sizeof addr_copy, "%s", o->addr);
     opts.addr = addr_copy;
     list_init(&all_conns);

@@ -86,6 +86,10 @@ bool http_query_get(const struct http_req *r, const char *name, char *out, size_
  * memory. */
 char *http_decode(const char *s, size_t n, bool plus);
 
+/* The body limit of web endpoint path ("/web/<label>"): its function's max_body, or 0 when it
+ * sets none or no endpoint has that label. */
+size_t http_web_max_body(const char *path);
+
 /* Route handlers: answer r (whose path starts with their prefix). */
 void http_web_handle(struct http_req *r);
 void http_api_handle(struct http_req *r);

@@ -477,6 +477,14 @@ static void web_result(struct http_req *r, const char *id)
     list_push(&k->waiting, &r->wait_link);
 }
 
+size_t http_web_max_body(const char *path)
+{
+    if (strncmp(path, "/web/", 5) || !label_valid(path + 5))
+        return 0;
+    struct function *fn = find_label(path + 5);
+    return fn ? fn->cfg.web_max_body : 0;
+}
+
 void http_web_handle(struct http_req *r)
 {
     if (!kept_ready) {
