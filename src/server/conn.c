@@ -4,6 +4,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,17 +393,9 @@ static void on_connection(uv_stream_t *server, int status)
     struct listener *l = server->data;
     if (status < 0) {
         /* Out of descriptors: libuv has already accepted and closed the waiting connections with
-         * its reserve descriptor; the oldest unauthenticated client makes room for the next. */
+         * its reserve descriptor (and says so only when that failed); make room for the next. */
         if (status == UV_EMFILE || status == UV_ENFILE) {
-            if (!list_empty(&unauth))
-                conn_close(container_of(unauth.next, struct conn, unauth_link));
-            uint64_t now = uv_now(server->loop);
-            if (!emfile_logged || now - emfile_logged >= 10000) {
-                emfile_logged = now;
-                log_warn("accept failed: %s (connections refused; unauthenticated clients are "
-                         "closed to make room)",
-                         uv_strerror(status));
-            }
+            conn_make_room();
             return;
         }
         log_warn("accept failed: %s", uv_strerror(status));
@@ -426,6 +419,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     c->closing = false;
+    conn_make_room();
     c->client = true;
     c->msg.budget = true;
     c->since = c->last_frame = uv_now(server->loop);
@@ -575,6 +569,29 @@ void conn_set_limits(uv_loop_t *loop, const struct conn_limits *l)
     uint64_t every = (uint64_t)(shortest * 250);
     every = every < 10 ? 10 : every > 1000 ? 1000 : every;
     uv_timer_start(&sweep_timer, on_sweep, every, every);
+}
+
+bool conn_make_room(void)
+{
+    /* A descriptor free after this accept? (Descriptors are given lowest first, so a dup that
+     * succeeds says nothing is wasted by asking.) */
+    int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0) {
+        close(fd);
+        return true;
+    }
+    if (errno != EMFILE && errno != ENFILE)
+        return true;
+    if (!list_empty(&unauth))
+        conn_close(container_of(unauth.next, struct conn, unauth_link));
+    uint64_t now = limits_loop ? uv_now(limits_loop) : 1;
+    if (!emfile_logged || now - emfile_logged >= 10000) {
+        emfile_logged = now;
+        log_warn("out of file descriptors (%s): the oldest unauthenticated client is closed to "
+                 "make room",
+                 strerror(errno));
+    }
+    return false;
 }
 
 size_t conn_unauth_count(void)

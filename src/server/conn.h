@@ -12,14 +12,15 @@
  *
  * Limits on clients (accepted connections; containers' pipes have none), set by
  * conn_set_limits: a client must have its HELLO accepted within hello_timeout of its connect, or
- * it is closed; at most max_unauth clients may be unauthenticated at once (a new one, or an
- * accept failing with EMFILE, closes the oldest of them); an authenticated client with nothing
- * in progress (no call, waiter, stream, pending acknowledgement or unsent output) is closed after
- * idle_timeout without a frame. Backpressure: while a client's unsent output (queued and in
- * flight) is over out_high, its further requests stay unread in `in` and reading stops; both
- * resume once the output drains below half of it. Requests answered from a frame already read
- * may add one reply beyond out_high, so the output a client holds is bounded by out_high plus
- * one frame; streams it asked for (map outputs, followed logs) by the output buffer's max.
+ * it is closed; at most max_unauth clients may be unauthenticated at once (a new one closes the
+ * oldest of them, and so does an accept that took the last free descriptor); an authenticated
+ * client with nothing in progress (no call, waiter, stream, pending acknowledgement or unsent
+ * output) is closed after idle_timeout without a frame. Backpressure: while a client's unsent
+ * output (queued and in flight) is over out_high, its further requests stay unread in `in` and
+ * reading stops; both resume once the output drains below half of it. Requests answered from a
+ * frame already read may add one reply beyond out_high, so the output a client holds is bounded by
+ * out_high plus one frame; streams it asked for (map outputs, followed logs) by the output buffer's
+ * max.
  */
 #ifndef SKIFF_SERVER_CONN_H
 #define SKIFF_SERVER_CONN_H
@@ -93,6 +94,10 @@ struct conn_limits {
 size_t conn_raise_nofile(void);
 /* Sets the client limits and starts their timer on loop (call before conn_listen). */
 void conn_set_limits(uv_loop_t *loop, const struct conn_limits *limits);
+/* After an accept: when no descriptor is left, closes the oldest unauthenticated client (the
+ * next accept then succeeds instead of being closed by libuv's reserve-descriptor trick) and
+ * returns false; true when there was room. For every listener (HTTP too). */
+bool conn_make_room(void);
 /* Unauthenticated clients now (for tests and stats). */
 size_t conn_unauth_count(void);
 

@@ -33,6 +33,9 @@
 #include "common/mem.h"
 #include "http_req.h"
 
+/* conn.h (not included: its conn_close would clash with this file's). */
+bool conn_make_room(void);
+
 /* Request line plus headers: far above any browser or curl request, small enough that a client
  * cannot make the server hold much per connection. */
 #define HTTP_HEADER_MAX (16 * 1024)
@@ -577,6 +580,27 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     mem_free(b->base);
 }
 
+/* A new connection with its handles initialised (its tcp not yet connected), or NULL. */
+static struct http_conn *conn_new(void)
+{
+    struct http_conn *hc = mem_calloc(1, sizeof *hc);
+    if (!hc)
+        return NULL;
+    uv_tcp_init(loop, &hc->tcp);
+    uv_timer_init(loop, &hc->timer);
+    hc->tcp.data = hc;
+    hc->timer.data = hc;
+    list_init(&hc->queue);
+    list_push(&all_conns, &hc->all_link);
+    n_conns++;
+    buf_init(&hc->pending, 0);
+    buf_init(&hc->out, 0);
+    buf_init(&hc->wbuf, 0);
+    http_parser_init(&hc->parser, HTTP_REQUEST);
+    hc->parser.data = hc;
+    return hc;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     if (status < 0)
@@ -594,25 +618,14 @@ static void on_connection(uv_stream_t *server, int status)
             }
         }
     }
-    struct http_conn *hc = mem_calloc(1, sizeof *hc);
+    struct http_conn *hc = conn_new();
     if (!hc)
         return;
-    uv_tcp_init(loop, &hc->tcp);
-    uv_timer_init(loop, &hc->timer);
-    hc->tcp.data = hc;
-    hc->timer.data = hc;
-    list_init(&hc->queue);
-    list_push(&all_conns, &hc->all_link);
-    n_conns++;
-    buf_init(&hc->pending, 0);
-    buf_init(&hc->out, 0);
-    buf_init(&hc->wbuf, 0);
-    http_parser_init(&hc->parser, HTTP_REQUEST);
-    hc->parser.data = hc;
     if (uv_accept(server, (uv_stream_t *)&hc->tcp) < 0 || n_conns > opts.max_conns) {
         conn_close(hc);
         return;
     }
+    conn_make_room(); /* the last descriptor taken: an unauthenticated wire client goes */
     uv_tcp_nodelay(&hc->tcp, 1);
     struct sockaddr_storage sa;
     int len = sizeof sa;
@@ -887,14 +900,9 @@ bool http_query_get(const struct http_req *r, const char *name, char *out, size_
 
 /* --- module ----------------------------------------------------------------------------------- */
 
-int http_start(uv_loop_t *l, const struct http_options *o)
+/* The parser's callbacks and the connection list (tests/fuzz/fuzz_http.c calls it too). */
+static void settings_init(void)
 {
-    loop = l;
-    opts = *o;
-    if (!opts.max_conns)
-        opts.max_conns = 1024;
-    snprintf(addr_copy, sizeof addr_copy, "%s", o->addr);
-    opts.addr = addr_copy;
     list_init(&all_conns);
     memset(&settings, 0, sizeof settings);
     settings.on_message_begin = on_message_begin;
@@ -904,6 +912,17 @@ int http_start(uv_loop_t *l, const struct http_options *o)
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
+}
+
+int http_start(uv_loop_t *l, const struct http_options *o)
+{
+    loop = l;
+    opts = *o;
+    if (!opts.max_conns)
+        opts.max_conns = 1024;
+    snprintf(addr_copy, sizeof addr_copy, "%s", o->addr);
+    opts.addr = addr_copy;
+    settings_init();
 
     char host[256];
     const char *colon = strrchr(addr_copy, ':');

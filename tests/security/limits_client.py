@@ -14,8 +14,10 @@ line of `key=value` facts for the shell test to check:
   dribble-hello PORT                         a HELLO one byte every 0.3 s; when it was closed
   nils PORT MB                               after HELLO, a frame of MB MiB of nils; the reply
   deep PORT APP FUNCTION DEPTH               after HELLO, CALL with arguments nested DEPTH deep
-  noread PORT CALL_ID COUNT SECONDS          after HELLO, COUNT pipelined GETs of CALL_ID, not
-                                             read for SECONDS; then reads them all
+  authed-idle PORT WAIT NAP                  after HELLO, silent (NAP 0) or waiting for a call
+                                             of limits-app.nap(NAP): closed or answered
+  noread PORT CALL_ID COUNT SECONDS PID      after HELLO, COUNT pipelined GETs of CALL_ID, not
+                                             read for SECONDS; PID's RSS then; then reads them all
 The token comes from $HOME/.skiff.toml.
 """
 import os
@@ -300,15 +302,40 @@ def deep(port, app, function, depth):
           f"message={m and m.get('message')}")
 
 
-def noread(port, call_id, count, seconds):
+def authed_idle(port, wait, nap):
+    """HELLO, then (nap > 0) a call of limits-app.nap(nap); when the server closed, or the reply."""
     s = hello(port)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    start = time.time()
+    if nap > 0:
+        s.sendall(frame(OP_LOOKUP, 2, app="limits-app", function="nap"))
+        m = read_frame(s)
+        args = b"\x92\x91\xcb" + struct.pack(">d", nap) + b"\x80"  # [[nap], {}]
+        s.sendall(frame(OP_CALL, 3, function_id=m["function_id"], args=args, spawn=False,
+                        gen=False))
+        m = read_frame(s, wait)
+        print(f"reply_op={m and m.get('op')} seconds={time.time() - start:.2f} "
+              f"closed={closed(s, 0.2)}")
+        return
+    print(f"closed={closed(s, wait)} seconds={time.time() - start:.2f}")
+
+
+def noread(port, call_id, count, seconds, pid):
+    s = hello(port)
     reqs = b"".join(frame(OP_GET, 10 + i, call_id=call_id, timeout_ms=10000) for i in range(count))
-    s.sendall(reqs)
-    time.sleep(seconds)
-    print("sent=1", flush=True)
-    # The caller measures the server now; a line on stdin says go on and read everything.
-    sys.stdin.readline()
+    s.setblocking(False)
+    off = 0
+    deadline = time.time() + seconds
+    while time.time() < deadline:  # send what the server takes, never read
+        try:
+            off += s.send(reqs[off:])
+        except BlockingIOError:
+            time.sleep(0.05)
+        if off == len(reqs):
+            time.sleep(0.05)
+    st = open(f"/proc/{pid}/status").read()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", st).group(1))
+    s.setblocking(True)
+    s.sendall(reqs[off:])
     got = 0
     size = 0
     while got < count:
@@ -318,7 +345,7 @@ def noread(port, call_id, count, seconds):
         if m.get("op") == OP_OK:
             got += 1
             size += len(m.get("value", b""))
-    print(f"replies={got} mb={size >> 20}")
+    print(f"rss_kb={rss} replies={got} mb={size >> 20}")
 
 
 def main():
@@ -339,8 +366,10 @@ def main():
         nils(int(args[0]), int(args[1]))
     elif cmd == "deep":
         deep(int(args[0]), args[1], args[2], int(args[3]))
+    elif cmd == "authed-idle":
+        authed_idle(int(args[0]), float(args[1]), float(args[2]))
     elif cmd == "noread":
-        noread(int(args[0]), args[1], int(args[2]), float(args[3]))
+        noread(int(args[0]), args[1], int(args[2]), float(args[3]), int(args[4]))
     else:
         sys.exit(f"unknown command {cmd}")
 

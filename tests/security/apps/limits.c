@@ -4,10 +4,13 @@
  *
  * post(a) (POST, label "limits-post") echoes the length of its JSON body's "a" under the
  * server's default body limit; small(a) (POST, label "limits-small", .max_body = 256) the same
- * under 256 bytes; big(n) returns a string of n bytes (for a client that never reads).
+ * under 256 bytes; big(n) returns a string of n bytes (for a client that never reads); nap(s)
+ * sleeps s seconds (a call in progress on an otherwise silent connection).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <skiff/app.h>
 
@@ -50,3 +53,16 @@ static int big(skiff_ctx *ctx, skiff_value **out)
     return *out ? 0 : skiff_raise(ctx, "MemoryError", "out of memory");
 }
 SKIFF_FUNCTION(big, .signature = "n:int");
+
+static int nap(skiff_ctx *ctx, skiff_value **out)
+{
+    double s = skiff_arg_double(ctx, "s");
+    if (s < 0 || s > 60)
+        return skiff_raise(ctx, "ValueError", "s must be from 0 to 60");
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    *out = skiff_value_double(s);
+    return *out ? 0 : skiff_raise(ctx, "MemoryError", "out of memory");
+}
+SKIFF_FUNCTION(nap, .signature = "s:float");
