@@ -268,6 +268,11 @@ int codec_check(const char *p, size_t n, const char *what, skiff_error *err)
         return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
                                "%s holds more than %u values (the decoding limit)", what,
                                CODEC_MAX_VALUES);
+    if (r == CODEC_SCAN_MALFORMED)
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                               "malformed %s: truncated, not msgpack, or announces more elements "
+                               "than it holds",
+                               what);
     return SKIFF_OK;
 }
 

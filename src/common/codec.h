@@ -37,7 +37,8 @@
 long codec_scan(const char *p, size_t n, size_t max_objects, int max_depth, size_t *used);
 /* Checks p[0..n) against CODEC_MAX_VALUES and CODEC_MAX_DEPTH: SKIFF_OK, or
  * SKIFF_ERR_DESERIALIZATION with a message in err naming the limit (what names what is decoded:
- * "value", "arguments"). A malformed input passes (the decoder itself says what is wrong). */
+ * "value", "arguments"), also when it is malformed (truncated, or a list or map announcing more
+ * elements than bytes follow: msgpack-c would allocate them all first). */
 int codec_check(const char *p, size_t n, const char *what, skiff_error *err);
 
 /* Appends the encoding of v to b. SKIFF_OK; SKIFF_ERR_REQUEST_SIZE when b would exceed its max;

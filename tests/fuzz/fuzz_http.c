@@ -95,6 +95,12 @@ void http_api_handle(struct http_req *r)
 
 static bool ready;
 
+/* True while the input's connection is open (it is the only one; closing unlinks it). */
+static bool alive(void)
+{
+    return !list_empty(&all_conns);
+}
+
 /* Lets the loop finish writes, and discards what reached the client's end. */
 static void drain(int fd)
 {
@@ -142,7 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(hc->peer, sizeof hc->peer, "fuzz");
     n_waiting = 0;
     size_t step = size / pieces + 1, off = 0;
-    while (off < size && !hc->closing) {
+    /* The loop frees a closed conn (drain runs it): alive says whether hc is still there. */
+    while (off < size && alive()) {
         size_t n = size - off < step ? size - off : step;
         /* Each read gets its own exact-size copy, so reads past it are caught. */
         char *chunk = mem_alloc(n);
@@ -158,14 +165,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         drain(sv[1]);
     }
     /* Late answers, newest first (so earlier ones wait behind), then the connection goes. */
-    while (n_waiting && !hc->closing) {
+    while (n_waiting && alive()) {
         struct http_req *r = waiting[--n_waiting];
         r->on_gone = NULL;
         http_respond_json(r, 200, "{\"late\":true}");
     }
     n_waiting = 0;
     drain(sv[1]);
-    if (!hc->closing)
+    if (alive())
         conn_close(hc);
     uv_run(loop, UV_RUN_NOWAIT);
     close(sv[1]);
