@@ -20,6 +20,8 @@
 /* Bytes asked of the kernel per read: large enough that a burst of pipelined frames arrives in
  * one callback. */
 #define READ_CHUNK (64 * 1024)
+/* Bytes asked per read before HELLO is accepted. */
+#define READ_CHUNK_UNAUTH (4 * 1024)
 
 static struct list_node dirty = {&dirty, &dirty};
 static struct list_node all_conns = {&all_conns, &all_conns};
@@ -265,7 +267,8 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
 {
     (void)hint;
     struct conn *c = h->data;
-    size_t want = READ_CHUNK;
+    /* A stranger's HELLO is small: its reads are too, so an idle stranger holds little. */
+    size_t want = c->client && !c->authed ? READ_CHUNK_UNAUTH : READ_CHUNK;
     /* When a large frame is arriving, make room for all of it at once. */
     if (c->in.len >= WIRE_HEADER) {
         const unsigned char *p = (const unsigned char *)c->in.data;

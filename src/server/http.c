@@ -43,6 +43,10 @@ bool conn_make_room(void);
 #define HTTP_PIPELINE 64
 /* Bytes read at once. */
 #define HTTP_READ_SIZE (64 * 1024)
+/* Request bodies of clients without a valid token held at once, over all connections: past it
+ * a new body is answered 503 at once (so the total an anonymous crowd can make the server hold
+ * in bodies is this, whatever the number of connections). */
+#define HTTP_BODIES_MAX (64u << 20)
 /* Unsent answer bytes past which reading pauses until they drain below half (backpressure). */
 #define HTTP_OUT_HIGH (4u << 20)
 /* An answer's headers (status line, content headers, extra headers). */
@@ -83,6 +87,7 @@ static struct http_options opts;
 static char addr_copy[256];
 static struct list_node all_conns; /* oldest first */
 static size_t n_conns;
+static size_t bodies_held; /* bytes in the bodies of untrusted requests (HTTP_BODIES_MAX) */
 static http_parser_settings settings;
 
 uv_loop_t *http_loop(void)
@@ -124,6 +129,8 @@ static void req_free(struct http_req *r)
         calls_listener_gone(&r->listener);
     }
     list_remove(&r->link);
+    if (!r->trusted)
+        bodies_held -= r->body.len;
     buf_deinit(&r->url);
     buf_deinit(&r->body);
     buf_deinit(&r->resp);
@@ -414,8 +421,10 @@ static size_t body_limit(struct http_req *r)
     if (!split_target(r))
         return opts.body_max; /* answered 400 once complete */
     if (!strncmp(r->path, "/api/", 5)) {
-        if (r->token_id[0] && r->token_secret[0] && auth_check(r->token_id, r->token_secret))
+        if (r->token_id[0] && r->token_secret[0] && auth_check(r->token_id, r->token_secret)) {
+            r->trusted = true;
             return opts.payload_max * 2 > opts.body_max ? opts.payload_max * 2 : opts.body_max;
+        }
         return opts.body_max;
     }
     size_t own = http_web_max_body(r->path);
@@ -433,6 +442,11 @@ static int on_headers_complete(http_parser *p)
         hc->fail = 413;
         return -1;
     }
+    if ((p->flags & F_CONTENTLENGTH) && !hc->cur->trusted &&
+        p->content_length > HTTP_BODIES_MAX - bodies_held) {
+        hc->fail = 503;
+        return -1;
+    }
     /* A client that asks first (curl does for bodies over 1 KiB) is told to go on, when no
      * earlier answer is due before this interim one. */
     if (!strcasecmp(hc->cur->expect, "100-continue") && list_empty(&hc->queue) &&
@@ -447,9 +461,16 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct http_conn *hc = p->data;
-    int rc = buf_append(&hc->cur->body, at, n);
+    struct http_req *r = hc->cur;
+    if (!r->trusted && n > HTTP_BODIES_MAX - bodies_held) {
+        hc->fail = 503; /* a chunked body, or bodies that grew meanwhile */
+        return -1;
+    }
+    int rc = buf_append(&r->body, at, n);
     if (rc == BUF_TOO_BIG)
         hc->fail = 413;
+    if (rc == 0 && !r->trusted)
+        bodies_held += n;
     return rc == 0 ? 0 : -1;
 }
 
@@ -539,8 +560,13 @@ static void parse(struct http_conn *hc, const char *data, size_t n)
             snprintf(msg, sizeof msg,
                      "the request's body is over the limit of %zu bytes for this endpoint",
                      hc->body_limit);
-            log_info("http %s: a body over %zu bytes: 413", hc->peer, hc->body_limit);
+            log_debug("http %s: a body over %zu bytes: 413", hc->peer, hc->body_limit);
             fail_conn(hc, 413, "RequestSizeError", msg);
+        } else if (hc->fail == 503) {
+            log_debug("http %s: request bodies of unauthenticated clients fill their %u MiB: 503",
+                      hc->peer, HTTP_BODIES_MAX >> 20);
+            fail_conn(hc, 503, "ResourceExhaustedError",
+                      "the server holds too many request bodies now; try again");
         } else if (!hc->cur && e == HPE_CB_message_begin)
             conn_close(hc); /* out of memory */
         else
@@ -826,6 +852,19 @@ void http_respond_payload(struct http_req *r, int status, const char *key, const
 }
 
 /* --- request helpers -------------------------------------------------------------------------- */
+
+int http_json_body(struct http_req *r, skiff_value **out, skiff_error *err)
+{
+    size_t max = r->body.max / HTTP_BYTES_PER_VALUE;
+    if (max < 1024)
+        max = 1024;
+    if (codec_json_values(r->body.data, r->body.len, max) > max)
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                               "the JSON body holds more than %zu values (the decoding limit of "
+                               "this endpoint: one per %d bytes of its body limit)",
+                               max, HTTP_BYTES_PER_VALUE);
+    return skiff_value_from_json(r->body.data, r->body.len, out, err);
+}
 
 bool http_check_token(struct http_req *r)
 {

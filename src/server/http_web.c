@@ -230,8 +230,7 @@ static int web_kwargs(struct http_req *r, const struct signature *sig, skiff_val
     }
     if (r->body.len) {
         skiff_value *body = NULL;
-        if (skiff_value_from_json(r->body.data, r->body.len, &body, err) != SKIFF_OK ||
-            skiff_value_type(body) != SKIFF_MAP) {
+        if (http_json_body(r, &body, err) != SKIFF_OK || skiff_value_type(body) != SKIFF_MAP) {
             skiff_value_free(body);
             skiff_value_free(kw);
             if (!err->code)

@@ -416,9 +416,11 @@ int main(int argc, char **argv)
         sched_init(loop, worker, o.listen, auth_container_id(), auth_container_secret(),
                    o.payload_max, frame_max) < 0)
         return 1;
+    /* A quarter of the descriptors for strangers on each port, at most CONN_MAX_UNAUTH. */
     size_t nofile = conn_raise_nofile();
+    size_t strangers = nofile / 4 < CONN_MAX_UNAUTH ? nofile / 4 : CONN_MAX_UNAUTH;
     if (!o.conn.max_unauth)
-        o.conn.max_unauth = nofile / 4 < CONN_MAX_UNAUTH ? nofile / 4 : CONN_MAX_UNAUTH;
+        o.conn.max_unauth = strangers;
     conn_set_limits(loop, &o.conn);
     int listening;
     for (int waited = 0;; waited += 20) {
@@ -435,7 +437,7 @@ int main(int argc, char **argv)
     if (o.http_max_body > o.payload_max)
         o.http_max_body = o.payload_max;
     struct http_options http = {o.http,          o.http_timeout, o.web_limit,
-                                o.http_max_body, o.payload_max,  nofile / 4};
+                                o.http_max_body, o.payload_max,  strangers};
     if (strcmp(o.http, "off") && http_start(loop, &http) < 0)
         return 1;
 

@@ -49,6 +49,8 @@ void http_web_close(void)
 {
 }
 
+static volatile unsigned read_sink;
+
 /* Requests left unanswered by a handler ("wait" in the path): answered at the end, in reverse. */
 static struct http_req *waiting[HTTP_PIPELINE + 1];
 static size_t n_waiting;
@@ -68,11 +70,11 @@ void http_web_handle(struct http_req *r)
         waiting[n_waiting++] = r;
         return;
     }
-    if (http_query_get(r, "name", name, sizeof name) && name[0] == '\x7f')
-        abort(); /* never: keeps the read */
+    if (http_query_get(r, "name", name, sizeof name))
+        read_sink += (unsigned char)name[0]; /* the read is kept */
     skiff_value *v = NULL;
     skiff_error err = SKIFF_ERROR_INIT;
-    if (r->body.len && skiff_value_from_json(r->body.data, r->body.len, &v, &err) != SKIFF_OK) {
+    if (r->body.len && http_json_body(r, &v, &err) != SKIFF_OK) {
         http_respond_skiff(r, &err);
         skiff_error_clear(&err);
         return;

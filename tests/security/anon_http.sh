@@ -97,10 +97,26 @@ out=$($PY "$CLIENT" http-post "$HTTP_PORT" /api/v1/apps/my-shared-app/square/cal
     "$TOKEN_ID" "$TOKEN_SECRET")
 expect_ne "$(fact status "$out")" 413 "a JSON API request with a token may pass the default"
 
-begin "JSON nested 100,000 deep: 400 naming the limit, the server goes on"
+begin "a body of many small values: 400 naming the value budget, not a stalled loop"
+$PY -c 'n = 500000; print("{\"a\": [" + ",".join(["0"] * n) + "]}")' >"$T/zeros.json"
+start=$(date +%s%N)
+code=$(curl -s -o "$T/zeros" -w '%{http_code}' -X POST --data-binary "@$T/zeros.json" "http://127.0.0.1:$HTTP_PORT/web/limits-post")
+ms=$((($(date +%s%N) - start) / 1000000))
+expect_eq "$code" 400 "status of 500,000 zeros in 1 MB"
+expect_contains "$(cat "$T/zeros")" "more than 16384 values" "the message names the limit"
+log "  answered in $ms ms"
+$PY -c 'n = 15000; print("{\"a\": [" + ",".join(["0"] * n) + "]}")' >"$T/zeros.json"
+code=$(curl -s -o "$T/zeros" -w '%{http_code}' -X POST --data-binary "@$T/zeros.json" "http://127.0.0.1:$HTTP_PORT/web/limits-post")
+expect_eq "$code" 200 "15,000 values are within the budget"
+
+begin "JSON nested 100,000 and 10,000 deep: 400 naming the limit, the server goes on"
 $PY -c 'print("{\"a\": " + "[" * 100000 + "]" * 100000 + "}")' >"$T/deep.json"
 code=$(curl -s -o "$T/deep" -w '%{http_code}' -X POST --data-binary "@$T/deep.json" "http://127.0.0.1:$HTTP_PORT/web/limits-post")
 expect_eq "$code" 400 "status"
+expect_contains "$(cat "$T/deep")" "limit" "the message names the limit"
+$PY -c 'print("{\"a\": " + "[" * 10000 + "]" * 10000 + "}")' >"$T/deep.json"
+code=$(curl -s -o "$T/deep" -w '%{http_code}' -X POST --data-binary "@$T/deep.json" "http://127.0.0.1:$HTTP_PORT/web/limits-post")
+expect_eq "$code" 400 "status of 10,000 deep (within the value budget)"
 expect_contains "$(cat "$T/deep")" "depth" "the message names the depth limit"
 deep=$($PY -c 'print("{\"a\": " + "[" * 40 + "]" * 40 + "}")')
 code=$(curl -s -o "$T/deep" -w '%{http_code}' -X POST --data-binary "$deep" "http://127.0.0.1:$HTTP_PORT/web/limits-post")

@@ -11,6 +11,8 @@ line of `key=value` facts for the shell test to check:
   http-dribble PORT PATH                     sends a body one byte every 0.3 s; status, seconds
   idle PORT COUNT SECONDS                    opens COUNT sockets; how many the server closed at
                                              once, and after SECONDS
+  crowd PORT http|wire COUNT SIZE PID        COUNT unfinished requests of SIZE bytes each; PID's
+                                             RSS while they are held, and the answers
   dribble-hello PORT                         a HELLO one byte every 0.3 s; when it was closed
   nils PORT MB                               after HELLO, a frame of MB MiB of nils; the reply
   deep PORT APP FUNCTION DEPTH               after HELLO, CALL with arguments nested DEPTH deep
@@ -255,6 +257,53 @@ def idle(port, count, seconds):
     print(f"opened={len(socks)} refused={refused} closed_early={early} closed_late={late}")
 
 
+def crowd(port, kind, count, size, pid):
+    """COUNT connections that each start a request and never finish it: an HTTP POST with SIZE
+    of its body sent, or SIZE bytes of a HELLO frame; then PID's RSS, and how they were answered."""
+    socks = []
+    for _ in range(count):
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            continue
+        s.setblocking(False)
+        if kind == "http":
+            data = (f"POST /web/limits-post HTTP/1.1\r\nHost: x\r\n"
+                    f"Content-Length: {size + 1}\r\n\r\n").encode() + b"x" * size
+        else:
+            data = struct.pack(">I", 16000) + b"\x83" + b"x" * (size - 5)
+        socks.append([s, data])
+    deadline = time.time() + 20
+    while time.time() < deadline and any(d for _, d in socks):
+        for e in socks:
+            if e[1]:
+                try:
+                    e[1] = e[1][e[0].send(e[1]):]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    e[1] = b""
+        time.sleep(0.01)
+    time.sleep(1)
+    st = open(f"/proc/{pid}/status").read()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", st).group(1))
+    answers = {}
+    for s, _ in socks:
+        s.setblocking(True)
+        s.settimeout(0.002)
+        try:
+            head = s.recv(64)
+        except (socket.timeout, BlockingIOError):
+            head = b"open"
+        except OSError:
+            head = b"reset"
+        key = head.split(b" ")[1].decode() if head.startswith(b"HTTP/1.1 ") else \
+            ("closed" if head == b"" else head.decode(errors="replace")[:8])
+        answers[key] = answers.get(key, 0) + 1
+        s.close()
+    print(f"rss_kb={rss} answers={','.join(f'{k}:{v}' for k, v in sorted(answers.items()))}")
+
+
 def dribble_hello(port):
     s = socket.create_connection(("127.0.0.1", port))
     tid, sec = token()
@@ -360,6 +409,8 @@ def main():
         http_dribble(int(args[0]), args[1])
     elif cmd == "idle":
         idle(int(args[0]), int(args[1]), float(args[2]))
+    elif cmd == "crowd":
+        crowd(int(args[0]), args[1], int(args[2]), int(args[3]), int(args[4]))
     elif cmd == "dribble-hello":
         dribble_hello(int(args[0]))
     elif cmd == "nils":
