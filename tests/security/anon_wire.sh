@@ -45,9 +45,9 @@ out=$($PY "$CLIENT" authed-idle "$SERVER_PORT" 10 0)
 log "  $out"
 expect_eq "$(fact closed "$out")" True "silent after HELLO"
 secs_lt "$(fact seconds "$out")" "$((5 * SLOW))" || fail "closed late: $out"
-out=$($PY "$CLIENT" authed-idle "$SERVER_PORT" 20 3.5)
+out=$($PY "$CLIENT" authed-idle "$SERVER_PORT" 20 3)
 log "  $out"
-expect_eq "$(fact reply_op "$out")" 1 "the reply of a 3.5 s call past the 2 s idle timeout"
+expect_eq "$(fact reply_op "$out")" 1 "the reply of a 3 s call past the 2 s idle timeout"
 
 begin "after HELLO: a 60 MB frame of nils is refused, memory bounded by the frame"
 base=$(fact hwm_kb "$($PY "$CLIENT" vmhwm "$SERVER_PID")")
@@ -59,7 +59,7 @@ expect_contains "$out" "closed=True" "the connection is closed"
 peak=$(fact hwm_kb "$($PY "$CLIENT" vmhwm "$SERVER_PID")")
 log "  VmHWM +$(((peak - base) / 1024)) MiB"
 # The frame itself is held (at most the frame limit, 64 MiB), never its 1.4 GB of objects.
-[[ $((peak - base)) -lt $((150 * 1024)) ]] || fail "VmHWM grew by $(((peak - base) / 1024)) MiB"
+[[ $((peak - base)) -lt $((150 * 1024 * SLOW)) ]] || fail "VmHWM grew by $(((peak - base) / 1024)) MiB"
 ok call my-shared-app square 5
 
 begin "a client that never reads: replies wait unread, not in the server's memory"
@@ -67,10 +67,11 @@ ok spawn limits-app big 1048576
 id=$OUT
 ok get "$id"
 rss0=$(fact rss_kb "$($PY "$CLIENT" vmhwm "$SERVER_PID")")
-out=$($PY "$CLIENT" noread "$SERVER_PORT" "$id" 300 3 "$SERVER_PID")
+out=$($PY "$CLIENT" noread "$SERVER_PORT" "$id" 300 1.5 "$SERVER_PID")
 log "  $out (RSS before: $((rss0 / 1024)) MiB)"
 rss=$(fact rss_kb "$out")
-[[ $((rss - rss0)) -lt $((48 * 1024)) ]] ||
+# 4 MiB of replies, one more, and what reading them costs; the sanitizer pass keeps freed memory.
+[[ $((rss - rss0)) -lt $((48 * 1024 * SLOW)) ]] ||
     fail "the server held $(((rss - rss0) / 1024)) MiB for a client that does not read"
 expect_eq "$(fact replies "$out")" 300 "every reply arrives once it reads (backpressure, no drop)"
 expect_eq "$(fact mb "$out")" 300 "their bytes"
@@ -96,7 +97,7 @@ expect_eq "$soft" 2048 "the soft limit raised to the hard one"
 wrap 128:128
 restart_server --hello-timeout 30
 ok call my-shared-app square 7 # its container up before the descriptors run out
-$PY "$CLIENT" idle "$SERVER_PORT" 300 2 >"$T/idle" &
+$PY "$CLIENT" idle "$SERVER_PORT" 300 1.5 >"$T/idle" &
 IDLE=$!
 sleep 1
 ok call my-shared-app square 8
@@ -105,7 +106,7 @@ wait "$IDLE"
 log "  $(cat "$T/idle")"
 restart_server --hello-timeout 30 --max-unauth 1000
 ok call my-shared-app square 9
-$PY "$CLIENT" idle "$SERVER_PORT" 300 3 >"$T/idle" &
+$PY "$CLIENT" idle "$SERVER_PORT" 300 2 >"$T/idle" &
 IDLE=$!
 sleep 1
 sk call my-shared-app square 10
