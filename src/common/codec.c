@@ -245,13 +245,14 @@ long codec_scan(const char *p, size_t n, size_t max_objects, int max_depth, size
             off += skip;
             continue;
         }
+        /* As codec_from_object counts: every list and map, empty ones too. */
+        if (depth + 1 > max_depth)
+            return CODEC_SCAN_TOO_DEEP;
         if (items == 0)
             continue;
         /* Every object takes at least a byte: a count beyond the bytes left is a lie. */
         if (items > n - off)
             return CODEC_SCAN_MALFORMED;
-        if (depth + 1 > max_depth)
-            return CODEC_SCAN_TOO_DEEP;
         left[++depth] = items;
     }
 }
