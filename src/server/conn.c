@@ -298,8 +298,10 @@ static void consume(struct conn *c)
         }
         long len = wire_frame_len(c->in.data + off, c->in.len - off, c->max_frame);
         if (len < 0) {
-            log_warn("%s: bad frame length (empty or over %zu bytes), closing", c->peer,
-                     c->max_frame);
+            /* A stranger's garbage is no news: logged only at debug, so it cannot grow the log. */
+            log_msg(c->authed || !c->client ? LOG_WARN : LOG_DEBUG,
+                    "%s: bad frame length (empty or over %zu bytes), closing", c->peer,
+                    c->max_frame);
             conn_close(c);
             return;
         }
@@ -319,7 +321,8 @@ static void consume(struct conn *c)
             break;
         }
         if (rc < 0) {
-            log_warn("%s: malformed frame, closing", c->peer);
+            log_msg(c->authed || !c->client ? LOG_WARN : LOG_DEBUG, "%s: malformed frame, closing",
+                    c->peer);
             conn_close(c);
             return;
         }

@@ -287,8 +287,8 @@ static void on_timeout(uv_timer_t *t)
 {
     struct http_conn *hc = t->data;
     if (hc->cur) {
-        log_info("http %s: request not received within %.3g s: 408", hc->peer,
-                 opts.request_timeout);
+        log_debug("http %s: request not received within %.3g s: 408", hc->peer,
+                  opts.request_timeout);
         fail_conn(hc, 408, "RequestTimeout", "the request was not received in time");
         pump(hc);
     } else if (list_empty(&hc->queue) && !hc->writing) {
