@@ -140,9 +140,13 @@ $(BUILD)/tests/%: tests/security/%.c tests/integration/itest.h $(LIB) $(HEADERS)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -Itests/integration -Itests/security -o $@ $< -L$(BUILD)/lib \
 		-lskiff $(PKG_LIBS) -lpthread -Wl,-rpath,$(abspath $(BUILD)/lib)
 
+# fuzz_http compiles the server's http.c into itself.
+$(BUILD)/tests/fuzz_http: src/server/http.c src/server/http.h src/server/http_req.h
+
 $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(COMMON_OBJ) $(PKG_LIBS) -lpthread
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< tests/fuzz/replay.c $(COMMON_OBJ) $(PKG_LIBS) \
+		-lhttp_parser -lpthread
 
 $(BUILD)/examples/%: examples/%.c $(LIB) $(HEADERS)
 	@mkdir -p $(dir $@)

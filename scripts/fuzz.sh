@@ -41,7 +41,7 @@ for name in $targets; do
     clang -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -Iinclude -Isrc "${cflags[@]}" \
-        "tests/fuzz/fuzz_$name.c" src/common/*.c -o "$bin" "${libs[@]}" -lpthread
+        "tests/fuzz/fuzz_$name.c" src/common/*.c -o "$bin" "${libs[@]}" -lhttp_parser -lpthread
     corpus="$out/corpus/$name"
     mkdir -p "$corpus"
     echo "== fuzzing fuzz_$name for ${seconds}s"

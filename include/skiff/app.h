@@ -83,6 +83,8 @@ struct skiff_web {
     const char *method; /* "GET", "POST", ...; NULL: not a web endpoint */
     const char *label;  /* the URL's label; NULL: derived from the app and function names */
     bool requires_auth; /* callers must present a token */
+    size_t max_body;    /* largest request body in bytes (413 past it); 0: the server's default
+                           (skiffd --http-max-body, 1 MiB unless set); at most 2 GiB */
 };
 
 /* The configuration of a function or class (0 everywhere: the defaults; ranges in

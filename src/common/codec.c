@@ -111,6 +111,172 @@ int codec_encode_args(struct buf *b, const skiff_value *args, const skiff_value 
     return encode_result(b, start, rc);
 }
 
+/* Big-endian unsigned of w bytes at p. */
+static size_t be(const unsigned char *p, int w)
+{
+    size_t v = 0;
+    for (int i = 0; i < w; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+long codec_scan(const char *p, size_t n, size_t max_objects, int max_depth, size_t *used)
+{
+    /* left[d]: objects still to read in the container open at depth d (left[0]: the top). */
+    size_t left[CODEC_MAX_DEPTH + 2];
+    if (max_depth > CODEC_MAX_DEPTH)
+        max_depth = CODEC_MAX_DEPTH;
+    const unsigned char *s = (const unsigned char *)p;
+    size_t off = 0, count = 0;
+    int depth = 0;
+    left[0] = 1;
+    for (;;) {
+        while (left[depth] == 0) {
+            if (depth == 0) {
+                if (used)
+                    *used = off;
+                return (long)count;
+            }
+            depth--;
+        }
+        left[depth]--;
+        if (off >= n)
+            return CODEC_SCAN_MALFORMED;
+        if (++count > max_objects)
+            return CODEC_SCAN_TOO_MANY;
+        unsigned c = s[off++];
+        size_t skip = 0;  /* bytes of body after the header */
+        size_t items = 0; /* objects inside, for a container */
+        bool container = false;
+        int w = 0; /* bytes of the length field */
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+            /* fixint, nil, bool */
+        } else if (c >= 0x80 && c <= 0x8f) {
+            container = true, items = 2 * (c & 0x0f);
+        } else if (c >= 0x90 && c <= 0x9f) {
+            container = true, items = c & 0x0f;
+        } else if (c >= 0xa0 && c <= 0xbf) {
+            skip = c & 0x1f;
+        } else {
+            switch (c) {
+            case 0xc4:
+            case 0xd9:
+                w = 1;
+                break; /* bin8, str8 */
+            case 0xc5:
+            case 0xda:
+                w = 2;
+                break; /* bin16, str16 */
+            case 0xc6:
+            case 0xdb:
+                w = 4;
+                break; /* bin32, str32 */
+            case 0xc7:
+                w = 1, skip = 1;
+                break; /* ext8: length, type */
+            case 0xc8:
+                w = 2, skip = 1;
+                break; /* ext16 */
+            case 0xc9:
+                w = 4, skip = 1;
+                break; /* ext32 */
+            case 0xca:
+            case 0xce:
+            case 0xd2:
+                skip = 4;
+                break;
+            case 0xcb:
+            case 0xcf:
+            case 0xd3:
+                skip = 8;
+                break;
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xd4:
+                skip = 2;
+                break; /* fixext: type and 1, 2, 4, 8, 16 bytes */
+            case 0xd5:
+                skip = 3;
+                break;
+            case 0xd6:
+                skip = 5;
+                break;
+            case 0xd7:
+                skip = 9;
+                break;
+            case 0xd8:
+                skip = 17;
+                break;
+            case 0xdc:
+                container = true, w = 2;
+                break; /* array16 */
+            case 0xdd:
+                container = true, w = 4;
+                break; /* array32 */
+            case 0xde:
+                container = true, w = 2;
+                break; /* map16 */
+            case 0xdf:
+                container = true, w = 4;
+                break; /* map32 */
+            default:
+                return CODEC_SCAN_MALFORMED; /* 0xc1: never used */
+            }
+        }
+        if (w) {
+            if (n - off < (size_t)w)
+                return CODEC_SCAN_MALFORMED;
+            size_t len = be(s + off, w);
+            off += (size_t)w;
+            if (container)
+                items = c >= 0xde ? 2 * len : len;
+            else
+                skip += len;
+        }
+        if (!container) {
+            if (n - off < skip)
+                return CODEC_SCAN_MALFORMED;
+            off += skip;
+            continue;
+        }
+        /* As codec_from_object counts: every list and map, empty ones too. */
+        if (depth + 1 > max_depth)
+            return CODEC_SCAN_TOO_DEEP;
+        if (items == 0)
+            continue;
+        /* Every object takes at least a byte: a count beyond the bytes left is a lie. */
+        if (items > n - off)
+            return CODEC_SCAN_MALFORMED;
+        left[++depth] = items;
+    }
+}
+
+int codec_check(const char *p, size_t n, const char *what, skiff_error *err)
+{
+    long r = codec_scan(p, n, CODEC_MAX_VALUES, CODEC_MAX_DEPTH, NULL);
+    if (r == CODEC_SCAN_TOO_DEEP)
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                               "%s nested too deeply: more than %d lists and maps (the depth "
+                               "limit)",
+                               what, CODEC_MAX_DEPTH);
+    if (r == CODEC_SCAN_TOO_MANY)
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                               "%s holds more than %u values (the decoding limit)", what,
+                               CODEC_MAX_VALUES);
+    if (r == CODEC_SCAN_MALFORMED)
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                               "malformed %s: truncated, not msgpack, or announces more elements "
+                               "than it holds",
+                               what);
+    return SKIFF_OK;
+}
+
 static int bad(skiff_error *err, const char *what)
 {
     return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL, "malformed value: %s", what);
@@ -234,7 +400,9 @@ int codec_decode_value(const char *p, size_t n, skiff_value **out, skiff_error *
     if (!msgpack_zone_init(&zone, 2048))
         return skiff_error_set(err, SKIFF_ERR_NOMEM, NULL, "out of memory decoding a value");
     msgpack_object obj;
-    int rc = unpack_one(p, n, &zone, &obj, err);
+    int rc = codec_check(p, n, "value", err);
+    if (rc == SKIFF_OK)
+        rc = unpack_one(p, n, &zone, &obj, err);
     if (rc == SKIFF_OK)
         rc = convert(&obj, out, err, 0);
     msgpack_zone_destroy(&zone);

@@ -18,6 +18,34 @@
  * refuses what the decoder would. */
 #define CODEC_MAX_DEPTH 32
 
+/* Decoding budgets. msgpack-c turns every object of a message into a 24-byte msgpack_object, and
+ * codec_from_object every value into a 48-byte skiff_value plus its slot in a list: a payload of
+ * 1-byte nils would cost 24 to 56 times its size. So every decode is first walked by codec_scan
+ * (no allocation, no recursion), which refuses more than CODEC_MAX_VALUES objects or nesting
+ * past CODEC_MAX_DEPTH before a byte is allocated: one decode costs at most about 120 MB
+ * however large its input (wire.c holds protocol frames from clients to a tighter budget). */
+#define CODEC_MAX_VALUES (2u << 20)
+
+/* What codec_scan found wrong (negative), or else the object count (>= 1). */
+#define CODEC_SCAN_MALFORMED (-1) /* truncated or not msgpack */
+#define CODEC_SCAN_TOO_MANY (-2)  /* more than max_objects objects */
+#define CODEC_SCAN_TOO_DEEP (-3)  /* lists and maps nested deeper than max_depth */
+
+/* Walks the first msgpack object of p[0..n) without allocating: the count of its objects (every
+ * array, map, key, element and scalar counts one) or a CODEC_SCAN_* failure. *used gets the
+ * object's length in bytes when not NULL. */
+long codec_scan(const char *p, size_t n, size_t max_objects, int max_depth, size_t *used);
+/* Checks p[0..n) against CODEC_MAX_VALUES and CODEC_MAX_DEPTH: SKIFF_OK, or
+ * SKIFF_ERR_DESERIALIZATION with a message in err naming the limit (what names what is decoded:
+ * "value", "arguments"), also when it is malformed (truncated, or a list or map announcing more
+ * elements than bytes follow: msgpack-c would allocate them all first). */
+int codec_check(const char *p, size_t n, const char *what, skiff_error *err);
+
+/* Counts the values in JSON text[0..len) (every number, string, literal, array, object and object
+ * key counts one) without parsing it, stopping past max: at most max + 1. For budgets checked
+ * before the parse (jansson then skiff_value cost about 0.3 us and 100 bytes a value). */
+size_t codec_json_values(const char *text, size_t len, size_t max);
+
 /* Appends the encoding of v to b. SKIFF_OK; SKIFF_ERR_REQUEST_SIZE when b would exceed its max;
  * SKIFF_ERR_SERIALIZATION when v nests deeper than CODEC_MAX_DEPTH; SKIFF_ERR_NOMEM. NULL v is
  * encoded as nil. */

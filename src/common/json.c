@@ -148,6 +148,29 @@ static int from_json(json_t *j, skiff_value **out, int depth, skiff_error *err)
     return SKIFF_OK;
 }
 
+size_t codec_json_values(const char *text, size_t len, size_t max)
+{
+    size_t count = 0;
+    bool in_word = false; /* inside a number or a literal (true, false, null) */
+    for (size_t i = 0; i < len && count <= max; i++) {
+        char c = text[i];
+        if (c == '"') {
+            count++;
+            in_word = false;
+            for (i++; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\')
+                    i++;
+            continue;
+        }
+        bool word = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-' || c == '+' ||
+                    c == '.' || (c >= 'A' && c <= 'Z');
+        if (c == '[' || c == '{' || (word && !in_word))
+            count++;
+        in_word = word;
+    }
+    return count;
+}
+
 /* A copy of text[0..len) with ".0" after every integer that does not fit in 64 bits, so that
  * jansson reads those as doubles instead of refusing them. NULL when out of memory. */
 static char *widen_big_integers(const char *text, size_t len, size_t *out_len)

@@ -126,6 +126,8 @@ static skiff_value *value_blob(skiff_type t, const void *p, size_t n)
 
 bool utf8_valid(const char *s, size_t n)
 {
+    if (n == 0)
+        return true; /* s may be NULL then (msgpack-c's empty strings): no pointer arithmetic */
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     while (p < end) {
         unsigned c = *p;

@@ -167,6 +167,18 @@ void wire_msg_deinit(struct wire_msg *m)
 int wire_msg_parse(struct wire_msg *m, const char *body, size_t n)
 {
     msgpack_zone_clear(&m->zone);
+    /* Walked first, so a count that lies (a map announcing 2^32 entries in a few bytes, which
+     * msgpack-c would allocate before finding out) is refused before any allocation. */
+    size_t max = n;
+    if (m->budget) {
+        max = n / WIRE_BYTES_PER_OBJECT + WIRE_OBJECTS_FREE;
+        max = max < WIRE_OBJECTS_MAX ? max : WIRE_OBJECTS_MAX;
+    }
+    long r = codec_scan(body, n, max, CODEC_MAX_DEPTH, NULL);
+    if (r == CODEC_SCAN_TOO_MANY)
+        return -2;
+    if (r < 0)
+        return -1;
     size_t off = 0;
     if (msgpack_unpack(body, n, &off, &m->zone, &m->root) != MSGPACK_UNPACK_SUCCESS)
         return -1;

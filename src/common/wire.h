@@ -64,13 +64,24 @@ struct wire_msg {
     msgpack_object root; /* a map */
     int op;
     uint64_t rid;
+    /* When set (frames from clients, on the server), a frame may hold at most one msgpack object
+     * per WIRE_BYTES_PER_OBJECT bytes beyond WIRE_OBJECTS_FREE, and never more than
+     * WIRE_OBJECTS_MAX: the parsed objects (24 bytes each) then cost at most 12 times the frame
+     * and 24 MB, however the frame is built. Protocol frames carry payloads as bin, far below
+     * that density. */
+    bool budget;
 };
+
+#define WIRE_BYTES_PER_OBJECT 2
+#define WIRE_OBJECTS_FREE 4096
+#define WIRE_OBJECTS_MAX (1u << 20)
 
 /* 0 or -1 (out of memory). */
 int wire_msg_init(struct wire_msg *m);
 void wire_msg_deinit(struct wire_msg *m);
 /* Parses a frame body. 0, or -1 if it is not exactly one msgpack map with an integer op (the
- * connection should then be dropped: the peer does not speak the protocol). */
+ * connection should then be dropped: the peer does not speak the protocol), or -2 when m->budget
+ * is set and the frame holds more objects than it allows (nothing was allocated). */
 int wire_msg_parse(struct wire_msg *m, const char *body, size_t n);
 
 /* Field access: each returns true and writes its out parameter only when key is present with

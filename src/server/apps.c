@@ -286,6 +286,11 @@ const char *apps_parse_config(const msgpack_object *e, struct fn_config *c)
         c->web_method = get_str(web, "method");
         c->web_label = get_str(web, "label");
         c->web_requires_auth = get_bool(web, "requires_auth");
+        const msgpack_object *mb = wire_obj_get(web, "max_body");
+        if (mb && (mb->type != MSGPACK_OBJECT_POSITIVE_INTEGER || mb->via.u64 > (1ull << 31)))
+            problem = "web max_body is not a count of bytes up to 2 GiB";
+        else if (mb)
+            c->web_max_body = (size_t)mb->via.u64;
     }
     if (get_num(e, "timeout", &c->timeout) && c->timeout != 0 &&
         (c->timeout < FN_MIN_TIMEOUT || c->timeout > FN_MAX_TIMEOUT))

@@ -36,6 +36,7 @@ struct fn_config {
     char *web_method;        /* "GET", "POST", ...: web endpoints */
     char *web_label;         /* or NULL: <app>-<function> */
     bool web_requires_auth;  /* requests must carry a token */
+    size_t web_max_body;     /* largest request body; 0: the server's default */
     double timeout;          /* seconds per attempt */
     int max_containers;      /* upper bound on containers at once */
     int min_containers;      /* kept even when idle */

@@ -3,10 +3,13 @@
  */
 #include "conn.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -17,10 +20,21 @@
 /* Bytes asked of the kernel per read: large enough that a burst of pipelined frames arrives in
  * one callback. */
 #define READ_CHUNK (64 * 1024)
+/* Bytes asked per read before HELLO is accepted. */
+#define READ_CHUNK_UNAUTH (4 * 1024)
 
 static struct list_node dirty = {&dirty, &dirty};
 static struct list_node all_conns = {&all_conns, &all_conns};
 static struct list_node listeners = {&listeners, &listeners};
+/* Unauthenticated clients, oldest first (struct conn.unauth_link). */
+static struct list_node unauth = {&unauth, &unauth};
+static size_t n_unauth;
+static struct conn_limits limits = {CONN_HELLO_TIMEOUT, CONN_IDLE_TIMEOUT, CONN_MAX_UNAUTH,
+                                    CONN_OUT_HIGH};
+static uv_loop_t *limits_loop;
+static uv_timer_t sweep_timer; /* enforces the HELLO deadline and the idle timeout */
+static bool sweeping;
+static uint64_t emfile_logged; /* loop time of the last "out of descriptors" warning */
 
 struct listener {
     union {
@@ -57,6 +71,7 @@ static struct conn *conn_alloc(const struct conn_ops *ops, void *owner, size_t m
     list_init(&c->waiters);
     list_init(&c->streams);
     list_init(&c->acks);
+    list_init(&c->unauth_link);
     c->h.handle.data = c;
     return c;
 }
@@ -77,6 +92,10 @@ void conn_close(struct conn *c)
     if (c->closing)
         return;
     c->closing = true;
+    if (list_linked(&c->unauth_link)) {
+        list_remove(&c->unauth_link);
+        n_unauth--;
+    }
     if (c->dirty) {
         list_remove(&c->dirty_link);
         c->dirty = false;
@@ -118,6 +137,13 @@ void conn_ok(struct conn *c, uint64_t rid)
 }
 
 static void flush(struct conn *c);
+static void unhold(struct conn *c);
+
+/* Bytes of c's output not yet taken by the kernel. */
+static size_t unsent(const struct conn *c)
+{
+    return c->out.len + (c->writing ? c->wbuf.len : 0);
+}
 
 static void on_written(uv_write_t *req, int status)
 {
@@ -136,6 +162,8 @@ static void on_written(uv_write_t *req, int status)
         flush(c);
     else if (c->linger)
         conn_close(c);
+    if (!c->closing && c->held)
+        unhold(c);
 }
 
 static void flush(struct conn *c)
@@ -161,6 +189,8 @@ static void flush(struct conn *c)
         buf_shrink(&c->out);
         if (c->linger)
             conn_close(c);
+        else if (c->held)
+            unhold(c);
         return;
     }
     /* The rest goes out with uv_write from wbuf; new replies keep collecting in out. */
@@ -196,6 +226,10 @@ static void listener_closed(uv_handle_t *h)
 
 void conn_close_all(void)
 {
+    if (sweeping) {
+        sweeping = false;
+        uv_close((uv_handle_t *)&sweep_timer, NULL);
+    }
     while (!list_empty(&listeners)) {
         struct listener *l = container_of(listeners.next, struct listener, link);
         list_remove(&l->link);
@@ -239,7 +273,8 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
 {
     (void)hint;
     struct conn *c = h->data;
-    size_t want = READ_CHUNK;
+    /* A stranger's HELLO is small: its reads are too, so an idle stranger holds little. */
+    size_t want = c->client && !c->authed ? READ_CHUNK_UNAUTH : READ_CHUNK;
     /* When a large frame is arriving, make room for all of it at once. */
     if (c->in.len >= WIRE_HEADER) {
         const unsigned char *p = (const unsigned char *)c->in.data;
@@ -282,6 +317,78 @@ static void cut_off(struct conn *c, const char *why)
     conn_close(c);
 }
 
+/* Parses and handles the complete frames in c->in, until the conn closes, lingers or (a client)
+ * has more unsent output than the limit: then reading stops, the rest waits in `in`. */
+static void consume(struct conn *c)
+{
+    size_t off = 0;
+    while (!c->closing && !c->linger) {
+        if (c->client && unsent(c) > limits.out_high) {
+            if (!c->held) {
+                c->held = true;
+                uv_read_stop(&c->h.stream);
+            }
+            break;
+        }
+        long len = wire_frame_len(c->in.data + off, c->in.len - off, c->max_frame);
+        if (len < 0 && c->owner) {
+            cut_off(c, "a frame of a bad length (empty or over the frame limit)");
+            return;
+        }
+        if (len < 0) {
+            /* A stranger's garbage is no news: logged only at debug, so it cannot grow the log. */
+            log_msg(c->authed || !c->client ? LOG_WARN : LOG_DEBUG,
+                    "%s: bad frame length (empty or over %zu bytes), closing", c->peer,
+                    c->max_frame);
+            conn_close(c);
+            return;
+        }
+        if (c->owner && !frame_start_ok(c->in.data + off, c->in.len - off)) {
+            cut_off(c, "a frame that does not start as a message");
+            return;
+        }
+        if (len == 0)
+            break;
+        const char *body = c->in.data + off + WIRE_HEADER;
+        off += WIRE_HEADER + (size_t)len;
+        int rc = wire_msg_parse(&c->msg, body, (size_t)len);
+        if (rc < 0 && c->owner) {
+            cut_off(c, "a frame that is not a valid message");
+            return;
+        }
+        if (rc == -2) {
+            log_warn("%s: a frame of %ld bytes holds more msgpack objects than allowed, closing",
+                     c->peer, len);
+            conn_error(c, 0, SKIFF_ERR_DESERIALIZATION,
+                       "frame refused: it holds more than one msgpack object per %d bytes (plus "
+                       "%d) or more than %u objects (the decoding limit)",
+                       WIRE_BYTES_PER_OBJECT, WIRE_OBJECTS_FREE, WIRE_OBJECTS_MAX);
+            conn_close_after_flush(c);
+            break;
+        }
+        if (rc < 0) {
+            log_msg(c->authed || !c->client ? LOG_WARN : LOG_DEBUG, "%s: malformed frame, closing",
+                    c->peer);
+            conn_close(c);
+            return;
+        }
+        bool was_authed = c->authed;
+        if (limits_loop)
+            c->last_frame = uv_now(limits_loop);
+        c->ops->on_frame(c, &c->msg);
+        if (c->authed && !was_authed && list_linked(&c->unauth_link)) {
+            list_remove(&c->unauth_link);
+            n_unauth--;
+        }
+    }
+    if (!c->closing) {
+        buf_consume(&c->in, off);
+        buf_shrink(&c->in);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out);
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     (void)b;
@@ -298,31 +405,19 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         return;
     }
     c->in.len += (size_t)n;
-    size_t off = 0;
-    while (!c->closing && !c->linger) {
-        long len = wire_frame_len(c->in.data + off, c->in.len - off, c->max_frame);
-        if (len < 0) {
-            cut_off(c, "a frame of a bad length (empty or over the frame limit)");
-            return;
-        }
-        if (c->owner && !frame_start_ok(c->in.data + off, c->in.len - off)) {
-            cut_off(c, "a frame that does not start as a message");
-            return;
-        }
-        if (len == 0)
-            break;
-        const char *body = c->in.data + off + WIRE_HEADER;
-        off += WIRE_HEADER + (size_t)len;
-        if (wire_msg_parse(&c->msg, body, (size_t)len) < 0) {
-            cut_off(c, "a frame that is not a valid message");
-            return;
-        }
-        c->ops->on_frame(c, &c->msg);
-    }
-    if (!c->closing) {
-        buf_consume(&c->in, off);
-        buf_shrink(&c->in);
-    }
+    consume(c);
+}
+
+/* Backpressure released: once c's unsent output is below half the limit, the requests already
+ * read are handled and reading resumes. */
+static void unhold(struct conn *c)
+{
+    if (!c->held || c->closing || unsent(c) > limits.out_high / 2)
+        return;
+    c->held = false;
+    consume(c);
+    if (!c->held && !c->closing && !c->linger && uv_read_start(&c->h.stream, on_alloc, on_read) < 0)
+        conn_close(c);
 }
 
 int conn_start(struct conn *c)
@@ -349,6 +444,12 @@ static void on_connection(uv_stream_t *server, int status)
 {
     struct listener *l = server->data;
     if (status < 0) {
+        /* Out of descriptors: libuv has already accepted and closed the waiting connections with
+         * its reserve descriptor (and says so only when that failed); make room for the next. */
+        if (status == UV_EMFILE || status == UV_ENFILE) {
+            conn_make_room();
+            return;
+        }
         log_warn("accept failed: %s", uv_strerror(status));
         return;
     }
@@ -370,6 +471,18 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     c->closing = false;
+    conn_make_room();
+    c->client = true;
+    c->msg.budget = true;
+    c->since = c->last_frame = uv_now(server->loop);
+    if (n_unauth >= limits.max_unauth && !list_empty(&unauth)) {
+        struct conn *old = container_of(unauth.next, struct conn, unauth_link);
+        log_debug("%s: closed unauthenticated (%zu clients without HELLO at once)", old->peer,
+                  n_unauth);
+        conn_close(old);
+    }
+    list_push(&unauth, &c->unauth_link);
+    n_unauth++;
     /* Strangers get small frames until their HELLO is accepted (proto.c raises the limit). */
     if (c->max_frame > PROTO_HELLO_MAX)
         c->max_frame = PROTO_HELLO_MAX;
@@ -455,4 +568,101 @@ int conn_listen(uv_loop_t *loop, const char *addr, const struct conn_ops *ops, s
         return rc;
     }
     return 0;
+}
+
+/* True when an authenticated client has nothing in progress: no call, waiter, stream, pending
+ * acknowledgement, unsent output or unread request. */
+static bool idle(const struct conn *c)
+{
+    return list_empty(&c->calls) && list_empty(&c->waiters) && list_empty(&c->streams) &&
+           list_empty(&c->acks) && !c->writing && !c->out.len && !c->held && !c->linger;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    uint64_t now = uv_now(t->loop);
+    uint64_t hello_ms = (uint64_t)(limits.hello_timeout * 1000);
+    while (!list_empty(&unauth)) {
+        struct conn *c = container_of(unauth.next, struct conn, unauth_link);
+        if (now - c->since < hello_ms)
+            break; /* the rest are younger */
+        log_debug("%s: no HELLO within %.3g s, closing", c->peer, limits.hello_timeout);
+        conn_close(c);
+    }
+    if (!(limits.idle_timeout > 0))
+        return;
+    uint64_t idle_ms = (uint64_t)(limits.idle_timeout * 1000);
+    struct list_node *n, *tmp;
+    list_for_each_safe(n, tmp, &all_conns)
+    {
+        struct conn *c = container_of(n, struct conn, all_link);
+        if (c->client && c->authed && !c->closing && idle(c) && now - c->last_frame >= idle_ms) {
+            log_debug("%s: idle for %.3g s, closing", c->peer, limits.idle_timeout);
+            conn_close(c);
+        }
+    }
+}
+
+void conn_set_limits(uv_loop_t *loop, const struct conn_limits *l)
+{
+    limits = *l;
+    if (limits.max_unauth < 1)
+        limits.max_unauth = 1;
+    limits_loop = loop;
+    if (!sweeping) {
+        uv_timer_init(loop, &sweep_timer);
+        uv_unref((uv_handle_t *)&sweep_timer);
+        sweeping = true;
+    }
+    /* A quarter of the shorter timeout, between 10 ms and 1 s: deadlines hold within 25%. */
+    double shortest = limits.hello_timeout;
+    if (limits.idle_timeout > 0 && limits.idle_timeout < shortest)
+        shortest = limits.idle_timeout;
+    uint64_t every = (uint64_t)(shortest * 250);
+    every = every < 10 ? 10 : every > 1000 ? 1000 : every;
+    uv_timer_start(&sweep_timer, on_sweep, every, every);
+}
+
+bool conn_make_room(void)
+{
+    /* A descriptor free after this accept? (Descriptors are given lowest first, so a dup that
+     * succeeds says nothing is wasted by asking.) */
+    int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0) {
+        close(fd);
+        return true;
+    }
+    if (errno != EMFILE && errno != ENFILE)
+        return true;
+    if (!list_empty(&unauth))
+        conn_close(container_of(unauth.next, struct conn, unauth_link));
+    uint64_t now = limits_loop ? uv_now(limits_loop) : 1;
+    if (!emfile_logged || now - emfile_logged >= 10000) {
+        emfile_logged = now;
+        log_warn("out of file descriptors (%s): the oldest unauthenticated client is closed to "
+                 "make room",
+                 strerror(errno));
+    }
+    return false;
+}
+
+size_t conn_unauth_count(void)
+{
+    return n_unauth;
+}
+
+size_t conn_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            log_warn("cannot raise the open files limit to %llu: %s", (unsigned long long)want,
+                     strerror(errno));
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? (size_t)1 << 20 : (size_t)rl.rlim_cur;
 }

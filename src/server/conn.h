@@ -9,6 +9,18 @@
  *
  * Closing is asynchronous (libuv): conn_close stops reading, calls ops->on_close at once (so the
  * owner detaches everything that points at the conn) and frees the conn in the close callback.
+ *
+ * Limits on clients (accepted connections; containers' pipes have none), set by
+ * conn_set_limits: a client must have its HELLO accepted within hello_timeout of its connect, or
+ * it is closed; at most max_unauth clients may be unauthenticated at once (a new one closes the
+ * oldest of them, and so does an accept that took the last free descriptor); an authenticated
+ * client with nothing in progress (no call, waiter, stream, pending acknowledgement or unsent
+ * output) is closed after idle_timeout without a frame. Backpressure: while a client's unsent
+ * output (queued and in flight) is over out_high, its further requests stay unread in `in` and
+ * reading stops; both resume once the output drains below half of it. Requests answered from a
+ * frame already read may add one reply beyond out_high, so the output a client holds is bounded by
+ * out_high plus one frame; streams it asked for (map outputs, followed logs) by the output buffer's
+ * max.
  */
 #ifndef SKIFF_SERVER_CONN_H
 #define SKIFF_SERVER_CONN_H
@@ -47,9 +59,14 @@ struct conn {
     size_t max_frame; /* largest frame accepted now (small until authenticated) */
     bool authed;      /* HELLO accepted (clients) */
     bool closing;
-    bool writing; /* wreq in flight */
-    bool dirty;   /* on the flush list */
-    bool linger;  /* close once the output is sent */
+    bool writing;                 /* wreq in flight */
+    bool dirty;                   /* on the flush list */
+    bool linger;                  /* close once the output is sent */
+    bool client;                  /* an accepted connection (limits apply) */
+    bool held;                    /* reading stopped: unsent output over the limit (backpressure) */
+    uint64_t since;               /* loop time (ms) of the accept */
+    uint64_t last_frame;          /* loop time (ms) of the last frame received */
+    struct list_node unauth_link; /* in the unauthenticated clients, oldest first */
     struct list_node dirty_link;
     struct list_node all_link; /* every open conn, for shutdown */
     struct list_node calls;    /* calls this client waits for or owns (struct call.conn_link) */
@@ -62,6 +79,32 @@ struct conn {
     /* The token HELLO presented (a reference, auth.h), or NULL. */
     struct auth_token *token;
 };
+
+struct conn_limits {
+    double hello_timeout; /* seconds from connect to an accepted HELLO */
+    double idle_timeout;  /* seconds an authenticated client with nothing in progress may stay
+                             silent; 0: forever */
+    size_t max_unauth;    /* unauthenticated clients at once */
+    size_t out_high;      /* bytes of unsent output past which a client's reading pauses */
+};
+
+/* Defaults of conn_limits (docs/server.md). */
+#define CONN_HELLO_TIMEOUT 10.0
+#define CONN_IDLE_TIMEOUT 600.0
+#define CONN_MAX_UNAUTH 1024
+#define CONN_OUT_HIGH (4u << 20)
+
+/* Raises the soft limit of open files to the hard limit; returns the limit now in force (for
+ * sizing connection limits). */
+size_t conn_raise_nofile(void);
+/* Sets the client limits and starts their timer on loop (call before conn_listen). */
+void conn_set_limits(uv_loop_t *loop, const struct conn_limits *limits);
+/* After an accept: when no descriptor is left, closes the oldest unauthenticated client (the
+ * next accept then succeeds instead of being closed by libuv's reserve-descriptor trick) and
+ * returns false; true when there was room. For every listener (HTTP too). */
+bool conn_make_room(void);
+/* Unauthenticated clients now (for tests and stats). */
+size_t conn_unauth_count(void);
 
 /* Starts listening on addr ("HOST:PORT" or "unix:PATH"); accepted connections get ops and
  * max_frame. 0, or a negative libuv error (message logged). */

@@ -33,6 +33,9 @@
 #include "common/mem.h"
 #include "http_req.h"
 
+/* conn.h (not included: its conn_close would clash with this file's). */
+bool conn_make_room(void);
+
 /* Request line plus headers: far above any browser or curl request, small enough that a client
  * cannot make the server hold much per connection. */
 #define HTTP_HEADER_MAX (16 * 1024)
@@ -40,6 +43,12 @@
 #define HTTP_PIPELINE 64
 /* Bytes read at once. */
 #define HTTP_READ_SIZE (64 * 1024)
+/* Request bodies of clients without a valid token held at once, over all connections: past it
+ * a new body is answered 503 at once (so the total an anonymous crowd can make the server hold
+ * in bodies is this, whatever the number of connections). */
+#define HTTP_BODIES_MAX (64u << 20)
+/* Unsent answer bytes past which reading pauses until they drain below half (backpressure). */
+#define HTTP_OUT_HIGH (4u << 20)
 /* An answer's headers (status line, content headers, extra headers). */
 #define HTTP_RESP_HEAD 1024
 
@@ -55,6 +64,7 @@ struct http_conn {
     uv_write_t wreq;
     uv_timer_t timer;  /* request timeout (408) or idle timeout */
     size_t head_bytes; /* of cur's request line and headers so far */
+    size_t body_limit; /* of cur's body, set once its headers are complete */
     char field[32];    /* the header name being read (cut: only short names matter) */
     size_t field_len;
     char *value_to; /* where the current header's value goes, or NULL */
@@ -75,7 +85,9 @@ static uv_tcp_t listener;
 static bool listening;
 static struct http_options opts;
 static char addr_copy[256];
-static struct list_node all_conns;
+static struct list_node all_conns; /* oldest first */
+static size_t n_conns;
+static size_t bodies_held; /* bytes in the bodies of untrusted requests (HTTP_BODIES_MAX) */
 static http_parser_settings settings;
 
 uv_loop_t *http_loop(void)
@@ -117,6 +129,8 @@ static void req_free(struct http_req *r)
         calls_listener_gone(&r->listener);
     }
     list_remove(&r->link);
+    if (!r->trusted)
+        bodies_held -= r->body.len;
     buf_deinit(&r->url);
     buf_deinit(&r->body);
     buf_deinit(&r->resp);
@@ -147,6 +161,7 @@ static void conn_close(struct http_conn *hc)
         return;
     hc->closing = true;
     list_remove(&hc->all_link);
+    n_conns--;
     if (hc->cur)
         req_free(hc->cur);
     hc->cur = NULL;
@@ -162,6 +177,8 @@ static void alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *b);
 static void parse(struct http_conn *hc, const char *data, size_t n);
 
 static void start_write(struct http_conn *hc);
+static void resume(struct http_conn *hc);
+static bool can_resume(const struct http_conn *hc);
 
 static void write_done(uv_write_t *w, int status)
 {
@@ -175,6 +192,8 @@ static void write_done(uv_write_t *w, int status)
         return;
     }
     start_write(hc);
+    if (!hc->closing && can_resume(hc))
+        resume(hc);
 }
 
 /* Sends what is in out; closes once everything is sent after a closing answer. */
@@ -200,7 +219,17 @@ static void start_write(struct http_conn *hc)
     hc->writing = true;
 }
 
-static void resume(struct http_conn *hc);
+/* Answer bytes not yet taken by the kernel. */
+static size_t unsent(const struct http_conn *hc)
+{
+    return hc->out.len + hc->wbuf.len;
+}
+
+/* A paused parser may go on: few requests queued and little output unsent. */
+static bool can_resume(const struct http_conn *hc)
+{
+    return hc->paused && hc->n_queued < HTTP_PIPELINE / 2 && unsent(hc) <= HTTP_OUT_HIGH / 2;
+}
 
 /* Moves the answered requests at the head of the queue to the output, in order. */
 static void pump(struct http_conn *hc)
@@ -226,7 +255,7 @@ static void pump(struct http_conn *hc)
     start_write(hc);
     if (hc->closing)
         return;
-    if (hc->paused && hc->n_queued < HTTP_PIPELINE / 2)
+    if (can_resume(hc))
         resume(hc);
     arm_timer(hc);
 }
@@ -258,8 +287,8 @@ static void on_timeout(uv_timer_t *t)
 {
     struct http_conn *hc = t->data;
     if (hc->cur) {
-        log_info("http %s: request not received within %.3g s: 408", hc->peer,
-                 opts.request_timeout);
+        log_debug("http %s: request not received within %.3g s: 408", hc->peer,
+                  opts.request_timeout);
         fail_conn(hc, 408, "RequestTimeout", "the request was not received in time");
         pump(hc);
     } else if (list_empty(&hc->queue) && !hc->writing) {
@@ -382,11 +411,45 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
+static bool split_target(struct http_req *r);
+
+/* The largest body r may send, known from its target and token headers: a web endpoint's own
+ * max_body, or twice the payload limit for a JSON API request with a valid token, or else the
+ * server's default. */
+static size_t body_limit(struct http_req *r)
+{
+    if (!split_target(r))
+        return opts.body_max; /* answered 400 once complete */
+    if (!strncmp(r->path, "/api/", 5)) {
+        const char *why;
+        struct auth_token *t = r->token_id[0] && r->token_secret[0]
+                                   ? auth_login(r->token_id, r->token_secret, &why)
+                                   : NULL;
+        auth_release(t);
+        if (t) {
+            r->trusted = true;
+            return opts.payload_max * 2 > opts.body_max ? opts.payload_max * 2 : opts.body_max;
+        }
+        return opts.body_max;
+    }
+    size_t own = http_web_max_body(r->path);
+    return own ? own : opts.body_max;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct http_conn *hc = p->data;
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > opts.body_max) {
+    /* Checked before a byte of the body is kept: from Content-Length at once, and while a
+     * chunked body streams in (the buffer's max). */
+    hc->body_limit = body_limit(hc->cur);
+    hc->cur->body.max = hc->body_limit;
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > hc->body_limit) {
         hc->fail = 413;
+        return -1;
+    }
+    if ((p->flags & F_CONTENTLENGTH) && !hc->cur->trusted &&
+        p->content_length > HTTP_BODIES_MAX - bodies_held) {
+        hc->fail = 503;
         return -1;
     }
     /* A client that asks first (curl does for bodies over 1 KiB) is told to go on, when no
@@ -403,15 +466,25 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct http_conn *hc = p->data;
-    int rc = buf_append(&hc->cur->body, at, n);
+    struct http_req *r = hc->cur;
+    if (!r->trusted && n > HTTP_BODIES_MAX - bodies_held) {
+        hc->fail = 503; /* a chunked body, or bodies that grew meanwhile */
+        return -1;
+    }
+    int rc = buf_append(&r->body, at, n);
     if (rc == BUF_TOO_BIG)
         hc->fail = 413;
+    if (rc == 0 && !r->trusted)
+        bodies_held += n;
     return rc == 0 ? 0 : -1;
 }
 
-/* Splits the target into the decoded path and the raw query. false when malformed. */
+/* Splits the target into the decoded path and the raw query (once: later calls say how the first
+ * went). false when malformed. */
 static bool split_target(struct http_req *r)
 {
+    if (r->url.len && r->url.data[r->url.len - 1] == '\0')
+        return r->path && r->query;
     struct http_parser_url u;
     http_parser_url_init(&u);
     if (buf_append(&r->url, "", 1) != 0 ||
@@ -459,7 +532,7 @@ static int on_message_complete(http_parser *p)
     dispatch(r); /* may answer, and free r, at once */
     if (hc->closing)
         return -1;
-    if (hc->n_queued >= HTTP_PIPELINE || !keep) {
+    if (hc->n_queued >= HTTP_PIPELINE || unsent(hc) > HTTP_OUT_HIGH || !keep) {
         /* Stop here: the rest waits until the queue drains (or is never read). */
         hc->paused = keep;
         if (!keep)
@@ -487,9 +560,19 @@ static void parse(struct http_conn *hc, const char *data, size_t n)
     } else if (e != HPE_OK) {
         if (hc->fail == 431)
             fail_conn(hc, 431, "RequestSizeError", "the request's headers are too large");
-        else if (hc->fail == 413)
-            fail_conn(hc, 413, "RequestSizeError", "the request's body is over the limit");
-        else if (!hc->cur && e == HPE_CB_message_begin)
+        else if (hc->fail == 413) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "the request's body is over the limit of %zu bytes for this endpoint",
+                     hc->body_limit);
+            log_debug("http %s: a body over %zu bytes: 413", hc->peer, hc->body_limit);
+            fail_conn(hc, 413, "RequestSizeError", msg);
+        } else if (hc->fail == 503) {
+            log_debug("http %s: request bodies of unauthenticated clients fill their %u MiB: 503",
+                      hc->peer, HTTP_BODIES_MAX >> 20);
+            fail_conn(hc, 503, "ResourceExhaustedError",
+                      "the server holds too many request bodies now; try again");
+        } else if (!hc->cur && e == HPE_CB_message_begin)
             conn_close(hc); /* out of memory */
         else
             fail_conn(hc, 400, "InvalidError", http_errno_description(e));
@@ -528,28 +611,52 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     mem_free(b->base);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* A new connection with its handles initialised (its tcp not yet connected), or NULL. */
+static struct http_conn *conn_new(void)
 {
-    if (status < 0)
-        return;
     struct http_conn *hc = mem_calloc(1, sizeof *hc);
     if (!hc)
-        return;
+        return NULL;
     uv_tcp_init(loop, &hc->tcp);
     uv_timer_init(loop, &hc->timer);
     hc->tcp.data = hc;
     hc->timer.data = hc;
     list_init(&hc->queue);
     list_push(&all_conns, &hc->all_link);
+    n_conns++;
     buf_init(&hc->pending, 0);
     buf_init(&hc->out, 0);
     buf_init(&hc->wbuf, 0);
     http_parser_init(&hc->parser, HTTP_REQUEST);
     hc->parser.data = hc;
-    if (uv_accept(server, (uv_stream_t *)&hc->tcp) < 0) {
+    return hc;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    if (status < 0)
+        return;
+    if (n_conns >= opts.max_conns) {
+        /* Make room: the oldest connection with no request queued (idle, or still sending one:
+         * a slow client is the likelier attacker) goes; with none, the new one is refused. */
+        struct list_node *n, *t;
+        list_for_each_safe(n, t, &all_conns)
+        {
+            struct http_conn *old = container_of(n, struct http_conn, all_link);
+            if (old->n_queued == 0 && !old->writing) {
+                conn_close(old);
+                break;
+            }
+        }
+    }
+    struct http_conn *hc = conn_new();
+    if (!hc)
+        return;
+    if (uv_accept(server, (uv_stream_t *)&hc->tcp) < 0 || n_conns > opts.max_conns) {
         conn_close(hc);
         return;
     }
+    conn_make_room(); /* the last descriptor taken: an unauthenticated wire client goes */
     uv_tcp_nodelay(&hc->tcp, 1);
     struct sockaddr_storage sa;
     int len = sizeof sa;
@@ -751,6 +858,19 @@ void http_respond_payload(struct http_req *r, int status, const char *key, const
 
 /* --- request helpers -------------------------------------------------------------------------- */
 
+int http_json_body(struct http_req *r, skiff_value **out, skiff_error *err)
+{
+    size_t max = r->body.max / HTTP_BYTES_PER_VALUE;
+    if (max < 1024)
+        max = 1024;
+    if (codec_json_values(r->body.data, r->body.len, max) > max)
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
+                               "the JSON body holds more than %zu values (the decoding limit of "
+                               "this endpoint: one per %d bytes of its body limit)",
+                               max, HTTP_BYTES_PER_VALUE);
+    return skiff_value_from_json(r->body.data, r->body.len, out, err);
+}
+
 struct auth_token *http_token(struct http_req *r)
 {
     if (!r->token_id[0] || !r->token_secret[0]) {
@@ -836,12 +956,9 @@ bool http_query_get(const struct http_req *r, const char *name, char *out, size_
 
 /* --- module ----------------------------------------------------------------------------------- */
 
-int http_start(uv_loop_t *l, const struct http_options *o)
+/* The parser's callbacks and the connection list (tests/fuzz/fuzz_http.c calls it too). */
+static void settings_init(void)
 {
-    loop = l;
-    opts = *o;
-    snprintf(addr_copy, sizeof addr_copy, "%s", o->addr);
-    opts.addr = addr_copy;
     list_init(&all_conns);
     memset(&settings, 0, sizeof settings);
     settings.on_message_begin = on_message_begin;
@@ -851,6 +968,17 @@ int http_start(uv_loop_t *l, const struct http_options *o)
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
+}
+
+int http_start(uv_loop_t *l, const struct http_options *o)
+{
+    loop = l;
+    opts = *o;
+    if (!opts.max_conns)
+        opts.max_conns = 1024;
+    snprintf(addr_copy, sizeof addr_copy, "%s", o->addr);
+    opts.addr = addr_copy;
+    settings_init();
 
     char host[256];
     const char *colon = strrchr(addr_copy, ':');

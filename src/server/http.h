@@ -24,7 +24,12 @@ struct http_options {
     double request_timeout; /* seconds a request's headers and body may take; also the idle
                                keep-alive limit */
     double web_limit;       /* seconds a web request waits for its call before the 303 */
-    size_t body_max;        /* largest request body (413 beyond) */
+    size_t body_max;        /* largest request body of a web endpoint that sets none, and of a
+                               JSON API request without a valid token (413 beyond) */
+    size_t payload_max;     /* the protocol's payload limit: a JSON API request with a valid
+                               token may send a body of twice this (JSON's own overhead) */
+    size_t max_conns;       /* connections at once; past it the oldest one with no request
+                               queued is closed for a new one (or the new one refused) */
 };
 
 /* Starts listening. 0, or a negative libuv error (logged). opts is copied (addr too). */

@@ -89,7 +89,7 @@ static bool body_args(struct http_req *r, struct buf *b, struct buf *params)
     skiff_value *body = NULL;
     skiff_error err = SKIFF_ERROR_INIT;
     const char *problem = NULL;
-    if (r->body.len && skiff_value_from_json(r->body.data, r->body.len, &body, &err) != SKIFF_OK)
+    if (r->body.len && http_json_body(r, &body, &err) != SKIFF_OK)
         problem = err.message;
     else if (r->body.len && skiff_value_type(body) != SKIFF_MAP)
         problem = "the body must be a JSON object {\"args\": [...], \"kwargs\": {...}}";

@@ -37,6 +37,7 @@ struct http_req {
     char token_secret[128];
     char expect[128]; /* the Expect header, or "" */
     bool keep_alive;  /* the client wants the connection kept */
+    bool trusted;     /* carries a valid token (checked with the headers, for the body limit) */
     bool done;        /* answered: resp holds the bytes to send */
     bool close;       /* close the connection after this answer */
     struct buf resp;
@@ -84,11 +85,22 @@ bool http_check_token(struct http_req *r);
 /* The same, keeping the token: a new reference (auth_release it), or NULL after answering
  * 401. */
 struct auth_token *http_token(struct http_req *r);
+/* Decodes r's JSON body into *out. The body may hold at most one value per
+ * HTTP_BYTES_PER_VALUE bytes of its body limit (so that no request's decoding holds the loop
+ * for more than a few milliseconds): past it, or when the body is not JSON, an error in err
+ * (DeserializationError naming the limit, or InvalidError). */
+int http_json_body(struct http_req *r, skiff_value **out, skiff_error *err);
+#define HTTP_BYTES_PER_VALUE 64
+
 /* The decoded value of query parameter name into out (size bytes): true if present and it fits. */
 bool http_query_get(const struct http_req *r, const char *name, char *out, size_t size);
 /* Decodes %XX and (form) '+' of s[0..n) into a new string (owned). NULL when malformed or out of
  * memory. */
 char *http_decode(const char *s, size_t n, bool plus);
+
+/* The body limit of web endpoint path ("/web/<label>"): its function's max_body, or 0 when it
+ * sets none or no endpoint has that label. */
+size_t http_web_max_body(const char *path);
 
 /* Route handlers: answer r (whose path starts with their prefix). */
 void http_web_handle(struct http_req *r);

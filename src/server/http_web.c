@@ -230,8 +230,7 @@ static int web_kwargs(struct http_req *r, const struct signature *sig, skiff_val
     }
     if (r->body.len) {
         skiff_value *body = NULL;
-        if (skiff_value_from_json(r->body.data, r->body.len, &body, err) != SKIFF_OK ||
-            skiff_value_type(body) != SKIFF_MAP) {
+        if (http_json_body(r, &body, err) != SKIFF_OK || skiff_value_type(body) != SKIFF_MAP) {
             skiff_value_free(body);
             skiff_value_free(kw);
             if (!err->code)
@@ -475,6 +474,14 @@ static void web_result(struct http_req *r, const char *id)
     r->handler_data = k;
     r->on_gone = web_gone;
     list_push(&k->waiting, &r->wait_link);
+}
+
+size_t http_web_max_body(const char *path)
+{
+    if (strncmp(path, "/web/", 5) || !label_valid(path + 5))
+        return 0;
+    struct function *fn = find_label(path + 5);
+    return fn ? fn->cfg.web_max_body : 0;
 }
 
 void http_web_handle(struct http_req *r)

@@ -41,6 +41,7 @@
 #define DEFAULT_RETENTION (7 * 24 * 3600.0)
 #define DEFAULT_WEB_LIMIT 150.0   /* modal-semantics.md, "Web endpoints" */
 #define DEFAULT_HTTP_TIMEOUT 30.0 /* headers and body of one request; idle keep-alive */
+#define DEFAULT_HTTP_MAX_BODY (1u << 20)
 
 struct options {
     char data[PATH_MAX];
@@ -51,6 +52,8 @@ struct options {
     size_t payload_max;
     double web_limit;
     double http_timeout;
+    size_t http_max_body;
+    struct conn_limits conn;
     struct sandbox_opts sandbox;
     const char *check; /* --check DIR: check that store and exit */
 };
@@ -60,6 +63,8 @@ static const char usage[] =
     "              [--retention SECONDS] [--max-payload BYTES] [--worker PATH]\n"
     "              [--no-sandbox] [--container-memory MIB] [--container-cpu CORES]\n"
     "              [--container-pids N] [--web-limit SECONDS] [--http-timeout SECONDS]\n"
+    "              [--http-max-body BYTES] [--hello-timeout SECONDS] [--idle-timeout SECONDS]\n"
+    "              [--max-unauth N]\n"
     "       skiffd --check DIR\n"
     "\n"
     "Runs the skiff server in the foreground (logs on stderr; SIGTERM or SIGINT stop it).\n"
@@ -72,6 +77,16 @@ static const char usage[] =
     "                       a 303 to its result URL (default 150)\n"
     "  --http-timeout SECONDS  time an HTTP request's headers and body may take (408 past it),\n"
     "                       and an idle keep-alive connection may stay (default 30)\n"
+    "  --http-max-body BYTES  largest HTTP request body of a web endpoint that sets no max_body,\n"
+    "                       and of an unauthenticated JSON API request (default 1 MiB; 413 past\n"
+    "                       it); an API request with a valid token may send --max-payload\n"
+    "  --hello-timeout SECONDS  time a protocol client has to send an accepted HELLO\n"
+    "                       (default 10)\n"
+    "  --idle-timeout SECONDS   time an authenticated client with nothing in progress may stay\n"
+    "                       silent before it is closed (default 600; 0: never)\n"
+    "  --max-unauth N       protocol clients without an accepted HELLO at once; a new one\n"
+    "                       closes the oldest (default: a quarter of the open files limit,\n"
+    "                       at most 1024)\n"
     "  --retention SECONDS  how long results of spawned calls are kept (default 7 days)\n"
     "  --max-payload BYTES  largest argument or result payload (default 64 MiB)\n"
     "  --worker PATH        the container runtime (default: skiff-worker beside skiffd)\n"
@@ -110,6 +125,8 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->payload_max = PROTO_PAYLOAD_MAX;
     o->web_limit = DEFAULT_WEB_LIMIT;
     o->http_timeout = DEFAULT_HTTP_TIMEOUT;
+    o->http_max_body = DEFAULT_HTTP_MAX_BODY;
+    o->conn = (struct conn_limits){CONN_HELLO_TIMEOUT, CONN_IDLE_TIMEOUT, 0, CONN_OUT_HIGH};
     o->sandbox.pids = SANDBOX_DEFAULT_PIDS;
     const char *data = getenv("SKIFF_DATA");
     const char *home = getenv("HOME");
@@ -158,6 +175,23 @@ static int parse_args(int argc, char **argv, struct options *o)
             *d = strtod(v, &end);
             if (*end || end == v || !(*d >= 0.001) || *d > 86400) {
                 fprintf(stderr, "skiffd: %s wants seconds from 0.001 to 86400\n", a);
+                return -1;
+            }
+        } else if (!strcmp(a, "--hello-timeout") || !strcmp(a, "--idle-timeout")) {
+            double *d = a[2] == 'h' ? &o->conn.hello_timeout : &o->conn.idle_timeout;
+            *d = strtod(v, &end);
+            if (*end || end == v || !(*d >= 0) || *d > 86400 || (a[2] == 'h' && *d < 0.001)) {
+                fprintf(stderr, "skiffd: %s wants seconds up to 86400\n", a);
+                return -1;
+            }
+        } else if (!strcmp(a, "--max-unauth")) {
+            if (parse_size(v, &o->conn.max_unauth) < 0) {
+                fprintf(stderr, "skiffd: --max-unauth wants a count from 1\n");
+                return -1;
+            }
+        } else if (!strcmp(a, "--http-max-body")) {
+            if (parse_size(v, &o->http_max_body) < 0) {
+                fprintf(stderr, "skiffd: --http-max-body wants bytes from 1 to 2 GiB\n");
                 return -1;
             }
         } else if (!strcmp(a, "--max-payload")) {
@@ -426,6 +460,12 @@ int main(int argc, char **argv)
     if (calls_init(loop, o.retention, o.payload_max) < 0 ||
         sched_init(loop, worker, o.listen, o.payload_max, frame_max) < 0)
         return 1;
+    /* A quarter of the descriptors for strangers on each port, at most CONN_MAX_UNAUTH. */
+    size_t nofile = conn_raise_nofile();
+    size_t strangers = nofile / 4 < CONN_MAX_UNAUTH ? nofile / 4 : CONN_MAX_UNAUTH;
+    if (!o.conn.max_unauth)
+        o.conn.max_unauth = strangers;
+    conn_set_limits(loop, &o.conn);
     int listening;
     for (int waited = 0;; waited += 20) {
         listening = conn_listen(loop, o.listen, proto_client_ops(&limits), limits.frame_max);
@@ -437,7 +477,11 @@ int main(int argc, char **argv)
         log_error("cannot listen on %s: %s", o.listen, uv_strerror(listening));
     if (listening < 0)
         return 1;
-    struct http_options http = {o.http, o.http_timeout, o.web_limit, o.payload_max};
+    /* A web body becomes an argument payload: never allow more than one can hold. */
+    if (o.http_max_body > o.payload_max)
+        o.http_max_body = o.payload_max;
+    struct http_options http = {o.http,          o.http_timeout, o.web_limit,
+                                o.http_max_body, o.payload_max,  strangers};
     if (strcmp(o.http, "off") && http_start(loop, &http) < 0)
         return 1;
 

@@ -128,9 +128,11 @@ const char *proto_canonical_params(const char *p, size_t n, struct buf *out)
     size_t off = 0;
     const char *problem = NULL;
     const msgpack_object_kv **kv = NULL;
-    if (msgpack_unpack(p, n, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
+    /* Walked first: msgpack-c allocates what a count announces before reading it. */
+    if (codec_scan(p, n, CODEC_MAX_VALUES, CODEC_MAX_DEPTH, NULL) < 0 ||
+        msgpack_unpack(p, n, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
         obj.type != MSGPACK_OBJECT_MAP) {
-        problem = "params is not one msgpack map";
+        problem = "params is not one msgpack map (within the decoding limits)";
         goto done;
     }
     uint32_t size = obj.via.map.size;

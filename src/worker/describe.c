@@ -60,9 +60,11 @@ static json_t *function_json(const struct skiff_function_def *d)
     else
         snprintf(name, sizeof name, "%s", d->name);
     const char *kind = d->web.method ? "web" : d->generator ? "generator" : "function";
-    json_t *web = d->web.method ? json_pack("{s:s, s:s?, s:b}", "method", d->web.method, "label",
-                                            d->web.label, "requires_auth", d->web.requires_auth)
-                                : json_null();
+    json_t *web = d->web.method
+                      ? json_pack("{s:s, s:s?, s:b, s:I}", "method", d->web.method, "label",
+                                  d->web.label, "requires_auth", d->web.requires_auth, "max_body",
+                                  (json_int_t)d->web.max_body)
+                      : json_null();
     json_t *o = json_pack("{s:s, s:s?, s:s?, s:s, s:o}", "name", name, "class", d->cls, "signature",
                           d->signature, "kind", kind, "web", web);
     if (o && !d->cls) {

@@ -237,6 +237,8 @@ static void check_web(struct problems *pr, const struct skiff_function_def *d)
                 d->name, d->web.label);
     if (d->generator)
         problem(pr, "function '%s' cannot be both a generator and a web endpoint", d->name);
+    if (d->web.max_body > (size_t)1 << 31)
+        problem(pr, "function '%s': web max_body %zu is over 2 GiB", d->name, d->web.max_body);
 }
 
 static const struct skiff_class_def *find_cls(const struct skiff_app_def *app, const char *name)

@@ -528,6 +528,9 @@ static int decode_args(struct worker *w, const char *p, size_t n, skiff_value **
                        skiff_value **kwargs, skiff_error *err)
 {
     msgpack_zone_clear(&w->args_zone);
+    int rc = codec_check(p, n, "arguments", err);
+    if (rc != SKIFF_OK)
+        return rc;
     msgpack_object obj;
     size_t off = 0;
     msgpack_unpack_return r = msgpack_unpack(p, n, &off, &w->args_zone, &obj);
@@ -538,7 +541,7 @@ static int decode_args(struct worker *w, const char *p, size_t n, skiff_value **
         obj.via.array.ptr[1].type != MSGPACK_OBJECT_MAP)
         return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
                                "malformed arguments: not one msgpack [list, map]");
-    int rc = codec_from_object(&obj.via.array.ptr[0], args, err);
+    rc = codec_from_object(&obj.via.array.ptr[0], args, err);
     if (rc != SKIFF_OK)
         return rc;
     rc = codec_from_object(&obj.via.array.ptr[1], kwargs, err);

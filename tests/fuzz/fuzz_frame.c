@@ -17,6 +17,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Bytes read from the fields land here, so the reads cannot be optimised away. (An abort on a
+ * chosen byte, as this once did, is a crash the fuzzer finds at once: not a bug.) */
+static volatile unsigned sink;
+
 /* Reads every field the protocol defines, as the server and clients do. */
 static void access_fields(const struct wire_msg *m)
 {
@@ -28,8 +32,8 @@ static void access_fields(const struct wire_msg *m)
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *p;
         size_t n;
-        if (wire_get_str(m, keys[i], &p, &n) && n && p[0] == '\x7f')
-            abort(); /* never: only here so the read cannot be optimised away */
+        if (wire_get_str(m, keys[i], &p, &n) && n)
+            sink += (unsigned char)p[0] + (unsigned char)p[n - 1]; /* the read is kept */
         mem_free(wire_dup_str(m, keys[i]));
         wire_copy_str(m, keys[i], small, sizeof small);
     }
@@ -72,9 +76,8 @@ static void access_fields(const struct wire_msg *m)
             continue;
         for (uint32_t j = 0; j < a->via.array.size; j++) {
             const msgpack_object *o = wire_obj_get(&a->via.array.ptr[j], "name");
-            if (o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == 1 &&
-                o->via.str.ptr[0] == '\x7f')
-                abort(); /* never, as above */
+            if (o && o->type == MSGPACK_OBJECT_STR && o->via.str.size)
+                sink += (unsigned char)o->via.str.ptr[0]; /* as above */
         }
     }
 }

@@ -600,3 +600,57 @@ TEST(map_keys_repeated_and_many)
     skiff_value_free(v);
     buf_deinit(&b);
 }
+
+/* codec_scan counts objects without allocating, and refuses lies, depth and excess. */
+TEST(scan_counts_and_limits)
+{
+    size_t used = 0;
+    ASSERT_EQ_INT(codec_scan("\x93\x01\xc0\xa1x", 5, 100, 32, &used), 4);
+    ASSERT_EQ_UINT(used, 5);
+    ASSERT_EQ_INT(codec_scan("\x81\xa1k\x92\x01\x02", 7, 100, 32, NULL), 5);
+    ASSERT_EQ_INT(codec_scan("\x93\x01\xc0\xa1x", 5, 3, 32, NULL), CODEC_SCAN_TOO_MANY);
+    ASSERT_EQ_INT(codec_scan("\x91\x91\x91\x90", 4, 100, 3, NULL), CODEC_SCAN_TOO_DEEP);
+    ASSERT_EQ_INT(codec_scan("\x91\x91\x91\x01", 4, 100, 3, NULL), 4);
+    ASSERT_EQ_INT(codec_scan("\x91\x91\x91\x90", 4, 100, 4, NULL), 4);
+    ASSERT_EQ_INT(codec_scan("\xdd\xff\xff\xff\xff", 5, 100, 32, NULL), CODEC_SCAN_MALFORMED);
+    ASSERT_EQ_INT(codec_scan("\xc6\x00\x00\x00\x09xyz", 8, 100, 32, NULL), CODEC_SCAN_MALFORMED);
+    ASSERT_EQ_INT(codec_scan("\xc1", 1, 100, 32, NULL), CODEC_SCAN_MALFORMED);
+    ASSERT_EQ_INT(codec_scan("\xd7\x01"
+                             "12345678",
+                             10, 100, 32, NULL),
+                  1); /* fixext8 */
+}
+
+/* Deep nesting is a DeserializationError naming the depth limit, however deep (no recursion,
+ * no allocation); more values than CODEC_MAX_VALUES one naming that limit. */
+TEST(decode_budgets)
+{
+    size_t depth = 100000;
+    char *p = mem_alloc(depth + 1);
+    ASSERT_NOT_NULL(p);
+    memset(p, 0x91, depth);
+    p[depth] = (char)0x90;
+    skiff_value *v = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    ASSERT_EQ_INT(codec_decode_value(p, depth + 1, &v, &err), SKIFF_ERR_DESERIALIZATION);
+    ASSERT_STR_CONTAINS(err.message, "depth limit");
+    mem_free(p);
+    size_t n = CODEC_MAX_VALUES + 1;
+    p = mem_alloc(n + 5);
+    ASSERT_NOT_NULL(p);
+    p[0] = (char)0xdd;
+    p[1] = (char)(n >> 24), p[2] = (char)(n >> 16), p[3] = (char)(n >> 8), p[4] = (char)n;
+    memset(p + 5, 0xc0, n);
+    ASSERT_EQ_INT(codec_decode_value(p, n + 5, &v, &err), SKIFF_ERR_DESERIALIZATION);
+    ASSERT_STR_CONTAINS(err.message, "decoding limit");
+    mem_free(p);
+    skiff_error_clear(&err);
+}
+
+TEST(json_value_count)
+{
+    ASSERT_EQ_UINT(codec_json_values("{\"a\": [1, -2.5e3, true, null, \"x,y\"]}", 37, 100), 8);
+    ASSERT_EQ_UINT(codec_json_values("\"a\\\"b\"", 6, 100), 1);
+    ASSERT_EQ_UINT(codec_json_values("[[[[]]]]", 8, 100), 4);
+    ASSERT_EQ_UINT(codec_json_values("[0,0,0,0,0,0,0,0]", 17, 3), 4); /* stops past max */
+}

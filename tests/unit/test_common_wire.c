@@ -410,3 +410,30 @@ TEST(torture_build)
     wire_msg_deinit(&m);
     buf_deinit(&b);
 }
+
+/* A client's frame holds at most one object per WIRE_BYTES_PER_OBJECT bytes beyond
+ * WIRE_OBJECTS_FREE when the reader sets a budget; a count that lies is refused either way. */
+TEST(object_budget)
+{
+    size_t n = 3 * WIRE_OBJECTS_FREE;
+    struct buf b;
+    buf_init(&b, 0);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b, codec_buf_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "op", 2);
+    msgpack_pack_int(&pk, 12);
+    msgpack_pack_str_with_body(&pk, "x", 1);
+    msgpack_pack_array(&pk, n);
+    for (size_t i = 0; i < n; i++)
+        msgpack_pack_nil(&pk);
+    struct wire_msg m;
+    ASSERT_EQ_INT(wire_msg_init(&m), 0);
+    ASSERT_EQ_INT(wire_msg_parse(&m, b.data, b.len), 0);
+    m.budget = true;
+    ASSERT_EQ_INT(wire_msg_parse(&m, b.data, b.len), -2);
+    m.budget = false;
+    ASSERT_EQ_INT(wire_msg_parse(&m, "\x82\xa2op\x0c\xa1x\xdd\xff\xff\xff\xff", 11), -1);
+    wire_msg_deinit(&m);
+    buf_deinit(&b);
+}
