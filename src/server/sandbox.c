@@ -460,29 +460,35 @@ static void init_dev(void)
 /* The container's file system: a fresh root (tmpfs) holding read-only binds of only what
  * functions need (S.binds: /usr, /lib*, /bin, /sbin, a few files of /etc, the skiff runtime,
  * the server's unix socket), a new /proc with its dangerous corners masked, a minimal /dev and
- * a private /tmp; then pivot_root into it, the host's root detached, and the root read-only. */
-static void init_mounts(const struct plan *p)
+ * a private /tmp; then pivot_root into it, the host's root detached, and the root read-only.
+ * First the host paths are cloned (open_tree) into fds, still with the server's uid (their
+ * directories may be the server's alone) and before the new root covers /tmp, where some may
+ * live. */
+static void init_clone_binds(const struct plan *p, int *fds)
 {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         init_fail(4, ST_PRIVATE);
-    /* Clone the host paths first: the new root covers /tmp, where some may live. */
-    int fds[MAX_BINDS];
     for (int i = 0; i < S.nbinds; i++) {
         const struct bind *b = &S.binds[i];
-        if (b->is_socket && !p->with_socket) {
-            fds[i] = -1;
+        fds[i] = -1;
+        if (b->is_link || (b->is_socket && !p->with_socket))
             continue;
-        }
-        if (b->is_link) {
-            fds[i] = -1;
-            continue;
-        }
         fds[i] = init_clone(b->src, b->dir, RO_ATTRS);
         if (fds[i] < 0)
             init_fail(4, ST_CLONE);
     }
+}
+
+/* The rest of the container's file system, as its root of the user namespace: the new root
+ * with the clones fds (init_clone_binds) attached, /proc, /dev, /tmp, then pivot_root. */
+static void init_mounts(const int *fds)
+{
     if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
         init_fail(4, ST_ROOT);
+    /* /tmp first: binds of paths under it (a runtime or socket there) go on top. */
+    if (mkdir(NEWROOT "/tmp", 01777) < 0 ||
+        mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+        init_fail(4, ST_TMP);
     char path[PATH_MAX];
     for (int i = 0; i < S.nbinds; i++) {
         const struct bind *b = &S.binds[i];
@@ -504,9 +510,6 @@ static void init_mounts(const struct plan *p)
             init_fail(4, ST_BIND);
     init_dev();
     init_proc(); /* while the host's /proc is still there (the kernel wants to see one) */
-    if (mkdir(NEWROOT "/tmp", 01777) < 0 ||
-        mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
-        init_fail(4, ST_TMP);
     if (chdir(NEWROOT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
         umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
         init_fail(4, ST_PIVOT);
@@ -645,8 +648,10 @@ static __attribute__((noreturn)) void init_main(const struct plan *p)
             init_fail(4, ST_CGROUP);
         close(5 + i);
     }
+    int fds[MAX_BINDS];
+    init_clone_binds(p, fds);
     init_become_root(p);
-    init_mounts(p);
+    init_mounts(fds);
     /* Nothing of the init's may be read through /proc/1 by the worker. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         init_fail(4, ST_SIGNALS);
@@ -1162,11 +1167,20 @@ static int write_maps(pid_t pid)
     return write_file(path, map);
 }
 
-/* True when the server's unix socket exists (a spare made before it cannot show it). */
+/* True when the server's unix socket exists (a spare made before it cannot show it). The first
+ * time, its group becomes the containers' gid with mode 0660: connecting needs write permission,
+ * which the containers' root (an unprivileged uid on the host) has no other way to get; other
+ * local users still cannot connect. */
 static bool socket_ready(void)
 {
+    static bool opened;
     struct stat st;
-    return S.sock[0] && stat(S.sock, &st) == 0 && S_ISSOCK(st.st_mode);
+    if (!S.sock[0] || stat(S.sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    if (!opened && (chown(S.sock, (uid_t)-1, (gid_t)S.uid) < 0 || chmod(S.sock, 0660) < 0))
+        log_warn("containers may not reach the server's socket %s: %s", S.sock, strerror(errno));
+    opened = true;
+    return true;
 }
 
 /* Makes a sandbox whose init sets itself up and then waits for its order (trial: exits 0 once

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# escape.sh - issue 8, containers: every way out of a container that was once found to work is
+# tried from inside a real one (tests/security/apps/attacker.c) and must fail, from a plain
+# function's container and from a container forked from a snapshot template alike: root with
+# every capability, no seccomp and no no_new_privs; umount /proc, mount tmpfs, remount rw,
+# nsenter into the server's namespaces; /proc/sys/kernel/core_pattern writable; /etc/shadow and the
+# server's data directory (skiff.db) readable. What functions need still works: threads, fork and
+# exec of /bin/sh, /etc/passwd, /dev/urandom, a private writable /tmp, calls to the server from
+# inside (over TCP and over a unix socket). Needs a server that sandboxes (root, cgroups, user
+# namespaces): elsewhere it checks that the server says, loudly, that it does not.
+source "$SKIFF_SRC/tests/integration/lib.sh"
+
+start_server
+deploy tests/security/apps/attacker.c
+deploy examples/square.c
+deploy tests/integration/apps/fanout.c
+
+if ! grep -q "containers are sandboxed" "$SERVER_LOG"; then
+    begin "a server that cannot sandbox says so loudly"
+    expect_eq "$(grep -c 'containers run as plain processes, NOT sandboxed' "$SERVER_LOG")" 1 \
+        "the warning at start"
+    echo "skip: this machine cannot sandbox (see the server log); the escapes were not tried"
+    finish
+    exit 0
+fi
+
+data=$(cd "$T/data" && pwd -P)
+host_file=$T/host-file
+touch "$host_file"
+args=("\"$data\"" "$SERVER_PID" "\"$host_file\"")
+
+# check_escapes WHERE: the attacker's report in $OUT, from a container of WHERE.
+check_escapes() {
+    local where=$1 r=$OUT
+    field() { json_field "$r" "$1"; }
+    begin "$where: root in a user namespace, without capabilities, with no_new_privs and seccomp"
+    local zero=0000000000000000
+    expect_eq "$(field cap_eff)" $zero "CapEff"
+    expect_eq "$(field cap_prm)" $zero "CapPrm"
+    expect_eq "$(field cap_inh)" $zero "CapInh"
+    expect_eq "$(field cap_bnd)" $zero "CapBnd"
+    expect_eq "$(field cap_amb)" $zero "CapAmb"
+    expect_eq "$(field no_new_privs)" 1 "NoNewPrivs"
+    expect_eq "$(field seccomp)" 2 "Seccomp (2: a filter)"
+    expect_eq "$(field uid_map)" "0 100000 1" "uid_map: root is uid 100000 on the host, alone"
+    expect_eq "$(field gid_map)" "0 100000 1" "gid_map"
+    expect_eq "$(field uid)" "0 0 0 0" "uid 0 inside"
+
+    begin "$where: no mount changes (umount /proc, mount tmpfs, remount rw, pivot_root, chroot)"
+    expect_eq "$(field umount_proc)" EPERM "umount /proc"
+    expect_eq "$(field mount_tmpfs)" EPERM "mount -t tmpfs"
+    expect_eq "$(field remount_rw)" EPERM "mount -o remount,bind,rw /usr"
+    expect_eq "$(field pivot_root)" EPERM "pivot_root"
+    expect_eq "$(field chroot)" EPERM "chroot"
+
+    begin "$where: the server's namespaces are out of reach (nsenter)"
+    expect_eq "$(field server_ns)" ENOENT "/proc/<skiffd pid>/ns/mnt"
+    expect_eq "$(field server_pid_visible)" ESRCH "kill -0 <skiffd pid>"
+    expect_eq "$(field setns)" EPERM "setns"
+    expect_eq "$(field nsenter)" failed "nsenter -t 1 -m"
+
+    begin "$where: the kernel's settings and secrets"
+    expect_ne "$(field core_pattern)" ok "opening /proc/sys/kernel/core_pattern for writing"
+    expect_ne "$(field sysrq_trigger)" ok "opening /proc/sysrq-trigger for writing"
+    expect_ne "$(field kcore)" readable "/proc/kcore"
+    expect_ne "$(field proc_keys)" readable "/proc/keys"
+
+    begin "$where: the host's files: shadow, the data directory, skiff.db, the host's /tmp"
+    expect_eq "$(field shadow)" ENOENT "/etc/shadow"
+    expect_eq "$(field gshadow)" ENOENT "/etc/gshadow"
+    expect_eq "$(field data_dir)" ENOENT "the data directory"
+    expect_eq "$(field skiff_db)" ENOENT "skiff.db"
+    expect_eq "$(field host_tmp_file)" ENOENT "a file of the host's /tmp"
+    expect_eq "$(field write_usr)" EROFS "writing /usr"
+    expect_eq "$(field write_root)" EROFS "writing /"
+    expect_eq "$(field write_etc)" EROFS "writing /etc"
+
+    begin "$where: system calls the seccomp filter refuses"
+    local call
+    for call in ptrace unshare unshare_ns bpf keyctl add_key perf_event_open userfaultfd \
+        open_by_handle_at kexec_load init_module personality clone_newns io_uring; do
+        expect_eq "$(field $call)" EPERM "$call"
+    done
+
+    begin "$where: what functions need still works"
+    for call in write_tmp thread sh passwd urandom dev_null; do
+        expect_eq "$(field $call)" ok "$call"
+    done
+}
+
+begin "the escapes from a function's container"
+ok call sec-attacker escape "${args[@]}"
+echo "  function: $OUT"
+check_escapes "function"
+# The host sees the container's processes as uid 100000.
+expect_eq "$(grep -c 'user namespace with root as uid 100000' "$SERVER_LOG")" 1 "the start line"
+
+begin "the escapes from a container forked from a snapshot template"
+ok call sec-attacker Snapped.escape_fork "${args[@]}" --param 'tag="a"'
+forked=$OUT
+check_escapes "forked"
+OUT=$forked
+expect_eq "$(json_field "$OUT" snap_pid)" 2 "the template: the worker of its sandbox"
+expect_match "$(json_field "$OUT" pid)" '^([3-9]|[1-9][0-9]+)$' "the fork: its child there"
+expect_contains "$(cat "$SERVER_LOG")" "sandboxed with the containers it forks" "the log"
+
+begin "the host sees the containers' processes as uid 100000, not root"
+ok container list
+pids=$(grep -oE '"pid":[0-9]+' <<<"$OUT" | cut -d: -f2)
+[[ -n $pids ]] || fail "no container in the list: $OUT"
+for pid in $pids; do
+    for p in $pid $(pgrep -P "$pid" || true); do
+        owner=$(awk '/^Uid:/ { print $2 " " $3 " " $4 " " $5 }' "/proc/$p/status" 2>/dev/null || true)
+        [[ -z $owner || $owner == "100000 100000 100000 100000" ]] ||
+            fail "process $p of a container runs as uid $owner on the host"
+    done
+done
+expect_contains "$OUT" '"sandboxed":true' "the list says sandboxed"
+
+begin "calls from inside a function reach the server over TCP"
+ok call fanout fan 5
+expect_eq "$OUT" 30 "the sum of squares"
+
+# Another server on a unix socket (the token of ~/.skiff.toml is adopted): the socket is bound
+# into its containers' root.
+begin "calls from inside a function reach the server over its unix socket"
+sock=$T/unix/skiffd.sock
+mkdir -p "$T/unix"
+touch "$T/skiffd-unix.log"
+"$SKIFFD" --data "$T/data-unix" --listen "unix:$sock" --http "127.0.0.1:$(free_port)" \
+    </dev/null >>"$T/skiffd-unix.log" 2>&1 &
+unix_pid=$!
+trap 'kill $unix_pid 2>/dev/null || true; on_exit' EXIT
+wait_until 15 "the unix socket server" grep -q " listening on " "$T/skiffd-unix.log"
+SKIFF_SERVER=unix:$sock sk deploy "$SKIFF_SRC/examples/square.c"
+expect_eq "$RC" 0 "deploy square"
+SKIFF_SERVER=unix:$sock sk deploy "$SKIFF_SRC/tests/integration/apps/fanout.c"
+expect_eq "$RC" 0 "deploy fanout"
+SKIFF_SERVER=unix:$sock sk call fanout fan 4
+expect_eq "$RC" 0 "exit status"
+expect_eq "$OUT" 14 "the sum of squares"
+grep -q "containers are sandboxed" "$T/skiffd-unix.log" || fail "the unix socket server does not sandbox"
+kill -TERM $unix_pid
+wait $unix_pid || fail "the unix socket server did not stop cleanly"
+trap on_exit EXIT
+
+finish
