@@ -988,6 +988,8 @@ struct sandbox {
  * in its namespaces and cgroup: joining a cgroup v1 costs a RCU grace period (~10 ms here), and
  * that wait then happens between starts instead of in one. */
 static struct sandbox *spare;
+/* How long after a start the next spare is made. */
+#define REFILL_DELAY_MS 5
 /* Names spares' cgroups until they become a container's. */
 static unsigned spare_seq;
 
@@ -1394,6 +1396,28 @@ static void refill(void)
         log_warn("cannot prepare a spare container: %s", err);
 }
 
+static uv_timer_t refill_timer;
+static bool refill_timer_ready;
+
+static void on_refill(uv_timer_t *h)
+{
+    (void)h;
+    refill();
+}
+
+/* Makes the next spare a moment after a start (REFILL_DELAY_MS): its setup (clone3, the maps,
+ * some forty mounts) would otherwise compete for the cpu with the worker just started. A start
+ * that comes sooner makes its own. */
+static void refill_later(uv_loop_t *loop)
+{
+    if (!refill_timer_ready) {
+        uv_timer_init(loop, &refill_timer);
+        uv_unref((uv_handle_t *)&refill_timer);
+        refill_timer_ready = true;
+    }
+    uv_timer_start(&refill_timer, on_refill, REFILL_DELAY_MS, 0);
+}
+
 struct sandbox *sandbox_start(uv_loop_t *loop, const struct sandbox_spawn *sp, sandbox_exit_cb cb,
                               void *data, int *pid, char *errbuf, size_t errlen)
 {
@@ -1440,7 +1464,7 @@ struct sandbox *sandbox_start(uv_loop_t *loop, const struct sandbox_spawn *sp, s
         return NULL;
     }
     *pid = sb->pid;
-    refill();
+    refill_later(loop);
     return sb;
 }
 
