@@ -574,7 +574,8 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     /* Forked containers are in their template's sandbox, not one of their own (template.h). */
     bool sandboxed = !ct->forked && sandbox_enabled();
     if (sandboxed)
-        args[4] = SANDBOX_CODE_PATH; /* the code comes on a descriptor (sandbox.h) */
+        args[4] = SANDBOX_CODE_PATH;   /* the code comes on a descriptor (sandbox.h) */
+    ct->sandboxed = sandbox_enabled(); /* a forked one is in its template's */
     int rc = !envp        ? UV_ENOMEM
              : ct->forked ? (spawn_forked(loop, ct, env, code_path) < 0 ? UV_EINVAL : 0)
              : sandboxed  ? (spawn_sandboxed(ct, args, envp, code_path) < 0 ? UV_EINVAL : 0)

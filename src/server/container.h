@@ -66,6 +66,7 @@ struct container {
                                 or SKIFF_ERR_OUT_OF_MEMORY when it exceeded its memory limit */
     bool forked;             /* forked from its pool's snapshot template (template.h), whose
                                 messages give its pid and its exit */
+    bool sandboxed;          /* in a sandbox: its own (sandbox) or its template's */
     struct template *tmpl;   /* that template while it may still report on it, or NULL */
     struct list_node tmpl_link;
     struct list_node fn_link;

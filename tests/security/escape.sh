@@ -116,6 +116,7 @@ for pid in $pids; do
     done
 done
 expect_contains "$OUT" '"sandboxed":true' "the list says sandboxed"
+[[ $OUT != *'"sandboxed":false'* ]] || fail "a container (forked?) is listed as not sandboxed: $OUT"
 
 begin "calls from inside a function reach the server over TCP"
 ok call fanout fan 5
