@@ -317,6 +317,14 @@ void container_forked_exited(struct container *ct, int64_t status, int sig, cons
     process_ended(ct, status, sig, NULL, !reason);
 }
 
+void container_forked_oom(struct container *ct, int memory_mib)
+{
+    if (ct->exited)
+        return;
+    struct sandbox_exit ex = {.sig = SIGKILL, .oom = true, .memory_mib = memory_mib};
+    process_ended(ct, 0, SIGKILL, &ex, true);
+}
+
 static void on_process_exit(uv_process_t *p, int64_t status, int sig)
 {
     process_ended(p->data, status, sig, NULL, true);

@@ -1473,6 +1473,11 @@ long sandbox_oom_kills(const struct sandbox *sb)
     return oom_kills(sb);
 }
 
+int sandbox_memory_mib(const struct sandbox *sb)
+{
+    return sb->memory_mib;
+}
+
 int sandbox_host_pid(const struct sandbox *sb, int ns_pid)
 {
     char path[PATH_MAX], pids[16384];

@@ -103,8 +103,10 @@ struct sandbox *sandbox_start(uv_loop_t *loop, const struct sandbox_spawn *sp, s
 /* The host pid of the process that is ns_pid in the sandbox's pid namespace (a container its
  * snapshot template forked), found among the processes of its cgroup; -1 if there is none. */
 int sandbox_host_pid(const struct sandbox *sb, int ns_pid);
-/* The kernel's OOM kills so far in the sandbox's memory cgroup. */
+/* The kernel's OOM kills so far in the sandbox's memory cgroup, and its memory limit in MiB
+ * (0: none). */
 long sandbox_oom_kills(const struct sandbox *sb);
+int sandbox_memory_mib(const struct sandbox *sb);
 /* Kills every process of the sandbox (SIGKILL). Its exit callback follows. */
 void sandbox_kill(struct sandbox *sb);
 /* Releases a sandbox after its exit callback (closes its handle, removes its cgroup). */

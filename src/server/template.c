@@ -58,6 +58,7 @@ struct template
     char why[160];           /* how it ended */
     uv_process_t proc;       /* its process, when not sandboxed */
     struct sandbox *sandbox; /* its sandbox (sandbox.h), or NULL: a plain process */
+    long oom_kills;          /* the OOM kills in its sandbox's cgroup already accounted for */
     uv_timer_t grace;        /* kills it when it lingers after its socket closed */
     int handles;             /* open libuv handles (proc, grace); freed at 0 */
     struct conn *conn;       /* its socket; NULL once closed */
@@ -210,6 +211,15 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         wire_get_int(m, "pid", &pid);
         wire_get_int(m, "status", &status);
         wire_get_int(m, "signal", &sig);
+        /* Killed by the OOM killer in the cgroup it shares with its template. */
+        long kills = t->sandbox && sig == SIGKILL ? sandbox_oom_kills(t->sandbox) : 0;
+        if (kills > t->oom_kills) {
+            t->oom_kills = kills;
+            if (ct) {
+                container_forked_oom(ct, sandbox_memory_mib(t->sandbox));
+                return;
+            }
+        }
         if (ct)
             container_forked_exited(ct, status, (int)sig,
                                     pid <= 0 ? "its snapshot template could not fork it" : NULL);

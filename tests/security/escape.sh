@@ -104,6 +104,16 @@ expect_eq "$(json_field "$OUT" snap_pid)" 2 "the template: the worker of its san
 expect_match "$(json_field "$OUT" pid)" '^([3-9]|[1-9][0-9]+)$' "the fork: its child there"
 expect_contains "$(cat "$SERVER_LOG")" "sandboxed with the containers it forks" "the log"
 
+begin "a forked container past its pool's memory limit fails with OutOfMemoryError"
+ok call sec-attacker Hog.eat 8 --param 'tag="a"'
+expect_eq "$OUT" 8 "a small meal"
+sk call sec-attacker Hog.eat 2048 --param 'tag="a"'
+expect_eq "$RC" 1 "exit status"
+expect_contains "$ERR" "OutOfMemoryError" "the error"
+expect_contains "$ERR" "limit of 256 MiB" "the pool's limit (128 MiB x (max_containers 1 + 1))"
+ok call sec-attacker Hog.eat 8 --param 'tag="a"'
+expect_eq "$OUT" 8 "the pool works afterwards"
+
 begin "the host sees the containers' processes as uid 100000, not root"
 ok container list
 pids=$(grep -oE '"pid":[0-9]+' <<<"$OUT" | cut -d: -f2)

@@ -288,3 +288,33 @@ static int escape_fork(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_METHOD(Snapped, escape_fork, .signature = "data:str, server_pid:int, host_file:str");
+
+/* A class of forked containers with a memory limit: 128 MiB each, so 256 MiB for the template's
+ * cgroup, which it shares with its one container (max_containers 1). */
+struct hog {
+    int64_t built;
+};
+
+static int hog_build(skiff_ctx *ctx)
+{
+    struct hog *self = skiff_self(ctx);
+    self->built = 1;
+    return 0;
+}
+SKIFF_CLASS(Hog, struct hog, .params = "tag:str", .enter_snap = {hog_build}, .memory = 128,
+            .max_containers = 1);
+
+/* Allocates and touches mib MiB, then returns mib. */
+static int eat(skiff_ctx *ctx, skiff_value **out)
+{
+    int64_t mib = skiff_arg_int(ctx, "mib");
+    for (int64_t i = 0; i < mib; i++) {
+        char *block = malloc(1 << 20);
+        if (!block)
+            return skiff_raise(ctx, "MemoryError", "malloc failed after %lld MiB", (long long)i);
+        memset(block, 1, 1 << 20); /* kept: the memory stays in use until the container ends */
+    }
+    *out = skiff_value_int(mib);
+    return 0;
+}
+SKIFF_METHOD(Hog, eat, .signature = "mib:int");
