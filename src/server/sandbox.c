@@ -5,27 +5,37 @@
  * memory, pids and cpu controllers, else the v1 hierarchies of those three. In each, the server
  * makes a tree `skiffd-<pid>` under its own cgroup (so the containers stay inside whatever
  * limits the server itself runs under; in v2 only if that cgroup can hand the controllers down,
- * else under the root) and removes `skiffd-<pid>` trees whose server is gone. A
- * trial container then runs every setup step once; any failure there is the one line that says
- * containers run as plain processes, and why.
+ * else under the root) and removes `skiffd-<pid>` trees whose server is gone. It then plans the
+ * containers' root (the host paths to bind, plan_root), builds the worker's seccomp filter with
+ * libseccomp into a BPF program in memory (filter_build: the init cannot call libseccomp), and
+ * runs a trial container through every setup step, the worker's lockdown included; any failure
+ * there is the one line that says containers run as plain processes, and why.
  *
  * A container is made ahead of need, as the *spare*: the server makes a cgroup `spare-N` in
- * each hierarchy and clone3()s the init with new pid, mount, ipc and uts namespaces, a pidfd, and
- * (v2) straight into its cgroup. The init runs in a copy of the server's memory and does only
- * async-signal-safe system calls: it drops every descriptor of the server's but an order socket
- * and a status pipe, joins its cgroups (v1: a write to cgroup.procs, which costs an RCU grace
- * period, ~10 ms, the reason for the spare), makes every mount private and read-only
- * (mount_setattr, recursive), mounts a private tmpfs on /tmp (re-attaching, read-only, the few
- * host paths under /tmp the worker needs: the data directory, the worker's install prefix, the
- * server's unix socket) and on /dev/shm, a fresh /proc for the new pid namespace, and waits for
- * its order. When a container starts, the server renames the spare's cgroups to the container
- * id, writes the limits (memory without swap, pids, cpu quota), sends the order (hostname, the
- * worker's argv and envp, its socket as SCM_RIGHTS) and makes the next spare. The init sets the
- * hostname and vforks the worker as pid 2 with the socket on fd 3. It then reaps whatever the
- * namespace orphans; when the worker ends it writes the worker's wait status to the status pipe
- * and exits, which kills anything left in the namespace. The worker is not pid 1 because pid 1
- * ignores signals it does not handle (a crash handler re-raising SIGABRT would survive), and the
- * init reports the status through a pipe because it cannot die of a signal of its own.
+ * each hierarchy and clone3()s the init with new user, pid, mount, ipc and uts namespaces, a
+ * pidfd, and (v2) straight into its cgroup, then writes the user namespace's uid_map and gid_map
+ * (container root = S.uid on the host, nothing else mapped) and tells the init to go on. The
+ * init runs in a copy of the server's memory and does only async-signal-safe system calls: it
+ * drops every descriptor of the server's but an order socket and a status pipe, joins its
+ * cgroups (v1: a write to cgroup.procs, which costs an RCU grace period, ~10 ms, one reason for
+ * the spare), makes its mounts private and clones the host paths of the new root (open_tree,
+ * read-only, nosuid, nodev; still with the server's uid, as their directories may be the
+ * server's alone); once mapped, it drops the host's supplementary groups and becomes root of its
+ * namespace, mounts the new root (a tmpfs over /tmp of its mount namespace) with a private /tmp,
+ * the clones, a minimal /dev and a new /proc with its dangerous corners masked or read-only (the
+ * kernel lets a user namespace mount proc only while a full one is visible, so before the host's
+ * root goes), pivot_root()s into it, detaches the host's root, makes its root read-only and waits
+ * for its order. When a container starts, the server renames the spare's cgroups to the
+ * container id, writes the limits (memory without swap, pids, cpu quota), sends the order
+ * (hostname, the worker's argv and envp; its socket, the app's code as a sealed memfd and its
+ * stdout and stderr as SCM_RIGHTS) and, a moment later, makes the next spare. The init sets the
+ * hostname and vforks the worker as pid 2 with the socket on fd 3 and the code on fd 4; the
+ * worker drops every capability, locks the securebits, sets no_new_privs, installs the seccomp
+ * filter and execs. The init then reaps whatever the namespace orphans; when the worker ends it
+ * writes the worker's wait status to the status pipe and exits, which kills anything left in the
+ * namespace. The worker is not pid 1 because pid 1 ignores signals it does not handle (a crash
+ * handler re-raising SIGABRT would survive), and the init reports the status through a pipe
+ * because it cannot die of a signal of its own.
  *
  * The server polls the pidfd (libuv reaps only the children it spawned itself, so the init is
  * ours to wait for), reads the status record, and asks the container's memory cgroup whether
