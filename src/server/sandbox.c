@@ -47,7 +47,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -371,9 +370,10 @@ static int init_default_signals(void)
 }
 
 /* Waits for the server to write the user namespace's maps, then becomes its root: no host
- * supplementary group (root's would stay otherwise), uid and gid 0 inside, the unprivileged
- * SANDBOX uid and gid outside. */
-static void init_become_root(const struct plan *p)
+ * supplementary group (root's would stay otherwise), uid and gid 0 inside, the unprivileged S.uid
+ * and gid outside. Raw system calls: libc's wrappers would signal the server's threads, which
+ * the init does not have. */
+static void init_become_root(void)
 {
     char go;
     ssize_t n;
@@ -385,8 +385,8 @@ static void init_become_root(const struct plan *p)
             _exit(0); /* the server let go of this spare */
         init_fail(4, ST_MAPPED);
     }
-    (void)p;
-    if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+    if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
+        syscall(SYS_setresuid, 0, 0, 0) < 0)
         init_fail(4, ST_IDS);
 }
 
@@ -660,7 +660,7 @@ static __attribute__((noreturn)) void init_main(const struct plan *p)
     }
     int fds[MAX_BINDS];
     init_clone_binds(p, fds);
-    init_become_root(p);
+    init_become_root();
     init_mounts(fds);
     /* Nothing of the init's may be read through /proc/1 by the worker. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
