@@ -107,6 +107,22 @@ struct clone3_args {
 
 enum hier_kind { H_V2, H_MEMORY, H_PIDS, H_CPU };
 
+/* Landlock's scopes (kernel 6.12, Landlock ABI 6), defined here as the installed headers may
+ * predate them: a worker may neither connect to an abstract unix socket made outside its
+ * sandbox (those are scoped by network namespace, and containers share the host's) nor signal a
+ * process outside it. */
+#define LANDLOCK_ABI_SCOPES 6
+#define SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#define SCOPE_SIGNAL (1ULL << 1)
+struct landlock_scope_attr {
+    uint64_t handled_access_fs;
+    uint64_t handled_access_net;
+    uint64_t scoped;
+};
+#ifndef LANDLOCK_CREATE_RULESET_VERSION
+#define LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
+#endif
+
 /* A host path in a container's new root: src bound read-only at dst (the same path but for the
  * runtime's socket), or (is_link) a symbolic link dst -> src as the host has it. */
 struct bind {
@@ -130,11 +146,12 @@ static struct {
     struct hier hier[MAX_HIER];
     struct bind binds[MAX_BINDS];
     int nbinds;
-    char masks[MAX_MASKS][PATH_MAX]; /* paths in the new root hidden under an empty tmpfs */
+    char masks[MAX_MASKS][PATH_MAX]; /* host paths hidden under an empty tmpfs in the clones */
     int nmasks;
     char sock[PATH_MAX];      /* the server's unix socket, or "" */
     unsigned uid;             /* the host uid and gid of the containers' root */
     struct sock_fprog filter; /* the seccomp filter (built at start-up) */
+    uint64_t landlock_scopes; /* the Landlock scopes the kernel offers (0: none) */
 } S;
 
 /* --- small file helpers ----------------------------------------------------------------------- */
@@ -207,6 +224,7 @@ enum step {
     ST_ORDER,
     ST_VFORK,
     ST_CAPS,
+    ST_LANDLOCK,
     ST_SECCOMP,
     ST_EXEC,
     ST_COUNT
@@ -232,6 +250,7 @@ static const char *const step_names[ST_COUNT] = {
     [ST_ORDER] = "read its orders from the server",
     [ST_VFORK] = "start the worker",
     [ST_CAPS] = "drop the worker's capabilities",
+    [ST_LANDLOCK] = "scope the worker with Landlock",
     [ST_SECCOMP] = "install the worker's seccomp filter",
     [ST_EXEC] = "exec the worker",
 };
@@ -478,6 +497,12 @@ static void init_clone_binds(const struct plan *p, int *fds)
 {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         init_fail(4, ST_PRIVATE);
+    /* The data directory when a bound path holds it (a runtime built inside it): an empty,
+     * read-only directory over it here, which the recursive clone below takes along. */
+    for (int i = 0; i < S.nmasks; i++)
+        if (mount("tmpfs", S.masks[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=4k,mode=0000") < 0)
+            init_fail(4, ST_CLONE);
     for (int i = 0; i < S.nbinds; i++) {
         const struct bind *b = &S.binds[i];
         fds[i] = -1;
@@ -511,13 +536,6 @@ static void init_mounts(const int *fds)
             init_fail(4, ST_BIND);
         }
     }
-    /* The data directory when a bound path holds it (a runtime built inside it): an empty,
-     * read-only directory over it. */
-    for (int i = 0; i < S.nmasks; i++)
-        if (!init_join(path, NEWROOT, S.masks[i]) ||
-            mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "size=4k,mode=0000") < 0)
-            init_fail(4, ST_BIND);
     init_dev();
     init_proc(); /* while the host's /proc is still there (the kernel wants to see one) */
     if (chdir(NEWROOT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
@@ -553,6 +571,13 @@ static void init_lockdown(void)
         init_fail(4, ST_CAPS);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         init_fail(4, ST_SECCOMP);
+    if (S.landlock_scopes) {
+        struct landlock_scope_attr a = {0, 0, S.landlock_scopes};
+        long fd = syscall(SYS_landlock_create_ruleset, &a, sizeof a, 0);
+        if (fd < 0 || syscall(SYS_landlock_restrict_self, (int)fd, 0) < 0)
+            init_fail(4, ST_LANDLOCK);
+        close((int)fd);
+    }
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &S.filter, 0, 0) < 0)
         init_fail(4, ST_SECCOMP);
 }
@@ -1570,11 +1595,31 @@ static bool path_under(const char *path, const char *dir)
     return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
 }
 
+/* path made absolute (from the working directory) into abs (PATH_MAX bytes). */
+static void absolute(const char *path, char *abs)
+{
+    char dir[PATH_MAX / 2];
+    if (path[0] != '/' && getcwd(dir, sizeof dir))
+        path_fmt(abs, "%s/%.*s", dir, PATH_MAX / 2 - 2, path);
+    else
+        snprintf(abs, PATH_MAX, "%s", path);
+}
+
+/* True if a directory bound so far holds the absolute path. */
+static bool bound_dir_holds(const char *path)
+{
+    for (int i = 0; i < S.nbinds; i++)
+        if (S.binds[i].dir && path_under(path, S.binds[i].src))
+            return true;
+    return false;
+}
+
 /* What a container's root holds (besides /proc, /dev and /tmp, made by the init): the host's
  * /usr and /bin, /sbin, /lib* (symbolic links where the host has them), the files of /etc that
  * programs need (never shadow, gshadow or anything of the server's), the skiff runtime (the
- * worker's install prefix, unless /usr holds it) and the server's unix socket. The data
- * directory is never bound; if a bound path holds it, an empty directory hides it. */
+ * worker's install prefix, unless /usr holds it) and the server's unix socket (unless a bound
+ * directory holds it already). The data directory is never bound; if a bound path holds it, an
+ * empty directory hides it. */
 static void plan_root(void)
 {
     static const char *const top[] = {"/usr",   "/bin",   "/sbin",   "/lib",
@@ -1622,31 +1667,23 @@ static void plan_root(void)
             add_bind(prefix, NULL, true);
     }
     S.sock[0] = '\0';
-    if (S.opts.listen && !strncmp(S.opts.listen, "unix:", 5) && S.nbinds < MAX_BINDS) {
-        /* Bound as a file once it exists (the server listens after this). */
-        char abs[PATH_MAX], dir[PATH_MAX / 2];
-        const char *sp = S.opts.listen + 5;
-        if (sp[0] != '/' && getcwd(dir, sizeof dir))
-            path_fmt(abs, "%s/%.*s", dir, PATH_MAX / 2 - 2, sp);
-        else
-            snprintf(abs, sizeof abs, "%s", sp);
-        snprintf(S.sock, sizeof S.sock, "%s", abs);
-        struct bind *b = &S.binds[S.nbinds++];
-        memset(b, 0, sizeof *b);
-        snprintf(b->src, PATH_MAX, "%s", abs);
-        snprintf(b->dst, PATH_MAX, "%s", abs);
-        b->is_socket = true;
+    if (S.opts.listen && !strncmp(S.opts.listen, "unix:", 5)) {
+        /* Bound as a file once it exists (the server listens after this), unless a bound
+         * directory shows it already. */
+        absolute(S.opts.listen + 5, S.sock);
+        if (S.nbinds < MAX_BINDS && !bound_dir_holds(S.sock)) {
+            struct bind *b = &S.binds[S.nbinds++];
+            memset(b, 0, sizeof *b);
+            memcpy(b->src, S.sock, sizeof S.sock);
+            memcpy(b->dst, S.sock, sizeof S.sock);
+            b->is_socket = true;
+        }
     }
     char data[PATH_MAX];
     if (S.opts.data_dir && realpath(S.opts.data_dir, data))
         for (int i = 0; i < S.nbinds && S.nmasks < MAX_MASKS; i++)
             if (S.binds[i].dir && path_under(data, S.binds[i].src)) {
-                const char *rest = data + strlen(S.binds[i].src);
-                size_t n = strlen(S.binds[i].dst);
-                if (n + strlen(rest) < PATH_MAX) {
-                    memcpy(S.masks[S.nmasks], S.binds[i].dst, n);
-                    memcpy(S.masks[S.nmasks++] + n, rest, strlen(rest) + 1);
-                }
+                memcpy(S.masks[S.nmasks++], data, sizeof data);
                 break;
             }
 }
@@ -1784,6 +1821,9 @@ bool sandbox_init(const struct sandbox_opts *opts)
         no = cgroups_setup(why, sizeof why);
     if (!no) {
         S.uid = opts->uid ? opts->uid : SANDBOX_DEFAULT_UID;
+        long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+        S.landlock_scopes =
+            abi >= LANDLOCK_ABI_SCOPES ? SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL : 0;
         plan_root();
         no = filter_build(why, sizeof why);
         if (!no)
@@ -1812,9 +1852,10 @@ bool sandbox_init(const struct sandbox_opts *opts)
     snprintf(limits, sizeof limits, "memory %d MiB, pids %d, cpu %g", S.opts.memory_mib,
              S.opts.pids, S.opts.cpu);
     log_info("containers are sandboxed (user namespace with root as uid %u, pid, mount, ipc, uts "
-             "namespaces; a new root by pivot_root; no capabilities, no_new_privs, seccomp; cgroup "
-             "%s; defaults: %s; 0 is unlimited)",
-             S.uid, S.hier[0].kind == H_V2 ? "v2" : "v1", limits);
+             "namespaces; a new root by pivot_root; no capabilities, no_new_privs, seccomp%s; "
+             "cgroup %s; defaults: %s; 0 is unlimited)",
+             S.uid, S.landlock_scopes ? ", Landlock scopes" : "",
+             S.hier[0].kind == H_V2 ? "v2" : "v1", limits);
     return true;
 }
 

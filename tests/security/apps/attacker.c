@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,9 @@
 #include <sys/personality.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,9 +149,30 @@ static const char *run_sh(const char *cmd, char *out, size_t size)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok" : "failed";
 }
 
+/* Connecting to the abstract unix socket name (made on the host): "ok" or why not. */
+static const char *connect_abstract(const char *name)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    size_t n = strlen(name);
+    if (n + 1 > sizeof a.sun_path)
+        n = sizeof a.sun_path - 1;
+    memcpy(a.sun_path + 1, name, n); /* sun_path[0] stays 0: abstract */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return outcome(false);
+    int rc = connect(fd, (struct sockaddr *)&a,
+                     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n));
+    int e = errno;
+    close(fd);
+    errno = e;
+    return outcome(rc == 0);
+}
+
 /* Every probe; data: the server's data directory on the host, server_pid: its host pid,
- * host_file: a file of the host's /tmp. */
-static skiff_value *run_probes(const char *data, int64_t server_pid, const char *host_file)
+ * host_file: a file of the host's /tmp, abstract: an abstract unix socket listening on the
+ * host. */
+static skiff_value *run_probes(const char *data, int64_t server_pid, const char *host_file,
+                               const char *abstract)
 {
     skiff_value *m = skiff_value_map();
     char buf[8192], path[512];
@@ -238,6 +262,10 @@ static skiff_value *run_probes(const char *data, int64_t server_pid, const char 
         outcome(syscall(SYS_clone, CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL, 0) >= 0));
     put(m, "io_uring", outcome(syscall(SYS_io_uring_setup, 1, buf) >= 0));
 
+    /* Abstract unix sockets are the network namespace's, which containers share with the host:
+     * Landlock (where the kernel has its scopes) keeps the host's out of reach. */
+    put(m, "abstract_socket", connect_abstract(abstract));
+
     /* What functions need. */
     put(m, "write_tmp", create("/tmp/sec-attacker"));
     pthread_t th;
@@ -257,10 +285,10 @@ static skiff_value *run_probes(const char *data, int64_t server_pid, const char 
 static int escape(skiff_ctx *ctx, skiff_value **out)
 {
     *out = run_probes(skiff_arg_string(ctx, "data"), skiff_arg_int(ctx, "server_pid"),
-                      skiff_arg_string(ctx, "host_file"));
+                      skiff_arg_string(ctx, "host_file"), skiff_arg_string(ctx, "abstract"));
     return 0;
 }
-SKIFF_FUNCTION(escape, .signature = "data:str, server_pid:int, host_file:str");
+SKIFF_FUNCTION(escape, .signature = "data:str, server_pid:int, host_file:str, abstract:str");
 
 /* A class whose containers are forks of a snapshot template (its enter_snap hook). */
 struct snapped {
@@ -280,14 +308,16 @@ SKIFF_CLASS(Snapped, struct snapped, .params = "tag:str", .enter_snap = {build})
 static int escape_fork(skiff_ctx *ctx, skiff_value **out)
 {
     struct snapped *self = skiff_self(ctx);
-    skiff_value *m = run_probes(skiff_arg_string(ctx, "data"), skiff_arg_int(ctx, "server_pid"),
-                                skiff_arg_string(ctx, "host_file"));
+    skiff_value *m =
+        run_probes(skiff_arg_string(ctx, "data"), skiff_arg_int(ctx, "server_pid"),
+                   skiff_arg_string(ctx, "host_file"), skiff_arg_string(ctx, "abstract"));
     skiff_map_set(m, "snap_pid", skiff_value_int(self->built));
     skiff_map_set(m, "pid", skiff_value_int(getpid()));
     *out = m;
     return 0;
 }
-SKIFF_METHOD(Snapped, escape_fork, .signature = "data:str, server_pid:int, host_file:str");
+SKIFF_METHOD(Snapped, escape_fork,
+             .signature = "data:str, server_pid:int, host_file:str, abstract:str");
 
 /* A class of forked containers with a memory limit: 128 MiB each, so 256 MiB for the template's
  * cgroup, which it shares with its one container (max_containers 1). */
