@@ -268,10 +268,14 @@ static void on_conn_close(struct conn *c)
 static const struct conn_ops template_ops = {on_frame, on_conn_close};
 static const struct conn_ops detached_ops = {NULL, NULL};
 
-static void ended(struct template *t, int64_t status, int sig)
+/* t's process ended with status or sig; setup_error: why its sandbox could not be set up, or
+ * NULL. */
+static void ended(struct template *t, int64_t status, int sig, const char *setup_error)
 {
     t->exited = true;
-    if (sig)
+    if (setup_error)
+        snprintf(t->why, sizeof t->why, "%s", setup_error);
+    else if (sig)
         snprintf(t->why, sizeof t->why, "it was killed by signal %d (%s)", sig, strsignal(sig));
     else
         snprintf(t->why, sizeof t->why, "it exited with status %d", (int)status);
@@ -285,18 +289,13 @@ static void ended(struct template *t, int64_t status, int sig)
 
 static void template_exited(uv_process_t *p, int64_t status, int sig)
 {
-    ended(p->data, status, sig);
+    ended(p->data, status, sig, NULL);
 }
 
 static void sandbox_exited(struct sandbox *sb, const struct sandbox_exit *ex, void *data)
 {
-    struct template *t = data;
     (void)sb;
-    if (ex->setup_error)
-        snprintf(t->why, sizeof t->why, "%s", ex->setup_error);
-    ended(t, ex->status, ex->sig);
-    if (ex->setup_error) /* ended wrote its own words over it */
-        snprintf(t->why, sizeof t->why, "%s", ex->setup_error);
+    ended(data, ex->status, ex->sig, ex->setup_error);
 }
 
 /* The end of t's process, once its last messages were read: its containers end, its handles
