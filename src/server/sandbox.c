@@ -1516,12 +1516,22 @@ int sandbox_memory_mib(const struct sandbox *sb)
 int sandbox_host_pid(const struct sandbox *sb, int ns_pid)
 {
     char path[PATH_MAX], pids[16384];
+    ssize_t n;
     if (sb->ndirs < 1 || !path_fmt(path, "%s/cgroup.procs", sb->dirs[0]) ||
-        read_file(path, pids, sizeof pids) <= 0)
+        (n = read_file(path, pids, sizeof pids)) <= 0)
         return -1;
-    for (char *save, *tok = strtok_r(pids, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+    /* Newest last, as a rule: the child just forked is found first from the end. */
+    for (char *end = pids + n; end > pids;) {
+        while (end > pids && end[-1] == '\n')
+            *--end = '\0';
+        char *tok = end;
+        while (tok > pids && tok[-1] != '\n')
+            tok--;
+        end = tok;
+        if (!*tok)
+            continue;
         char status[4096];
-        snprintf(path, sizeof path, "/proc/%s/status", tok);
+        snprintf(path, sizeof path, "/proc/%.20s/status", tok);
         if (read_file(path, status, sizeof status) <= 0)
             continue;
         /* "NSpid:\t<host pid>\t...\t<pid in the innermost namespace>" */

@@ -138,6 +138,16 @@ OUT=$forked
 expect_eq "$(json_field "$OUT" snap_pid)" 2 "the template: the worker of its sandbox"
 expect_match "$(json_field "$OUT" pid)" '^([3-9]|[1-9][0-9]+)$' "the fork: its child there"
 expect_contains "$(cat "$SERVER_LOG")" "sandboxed with the containers it forks" "the log"
+# The server knows the fork by its host pid (the template names it by its pid in the sandbox):
+# the list's pid is the process whose innermost pid the function saw.
+ns_pid=$(json_field "$forked" pid)
+ok container list
+host_pid=$(grep -oE '"function":"Snapped","version":[0-9]+,"pid":[0-9]+' <<<"$OUT" |
+    head -n 1 | grep -oE '[0-9]+$' || true)
+[[ -n $host_pid && -r /proc/$host_pid/status ]] || fail "no live forked container in the list: $OUT"
+expect_ne "$host_pid" "$ns_pid" "the listed pid: the host's, not the sandbox's"
+expect_eq "$(awk '/^NSpid:/ { print $2 " " $NF }' "/proc/$host_pid/status")" "$host_pid $ns_pid" \
+    "the listed host pid's innermost pid"
 
 begin "a forked container past its pool's memory limit fails with OutOfMemoryError"
 ok call sec-attacker Hog.eat 8 --param 'tag="a"'
