@@ -482,6 +482,8 @@ TEST(bad_limit_options_are_usage_errors)
         {"--container-pids", "99999999999", "--container-pids wants a whole number"},
         {"--container-cpu", "-0.5", "--container-cpu wants cores"},
         {"--container-cpu", "2x", "--container-cpu wants cores"},
+        {"--container-uid", "0", "--container-uid wants a uid from 1"},
+        {"--container-uid", "-5", "--container-uid wants a uid from 1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *argv[] = {skiffd, cases[i].opt, cases[i].value, NULL};
@@ -496,6 +498,7 @@ TEST(bad_limit_options_are_usage_errors)
     ASSERT_EQ_INT(r.status, 0);
     ASSERT_STR_CONTAINS(r.out, "--no-sandbox");
     ASSERT_STR_CONTAINS(r.out, "--container-memory MIB");
+    ASSERT_STR_CONTAINS(r.out, "--container-uid UID");
     ASSERT_STR_CONTAINS(r.out, "--container-pids N");
     itest_run_free(&r);
 }

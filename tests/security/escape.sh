@@ -177,8 +177,8 @@ begin "calls from inside a function reach the server over TCP"
 ok call fanout fan 5
 expect_eq "$OUT" 30 "the sum of squares"
 
-# Another server on a unix socket (the token of ~/.skiff.toml is adopted): the socket is bound
-# into its containers' root.
+# Another server on a unix socket (the token of ~/.skiff.toml is adopted), with another
+# --container-uid: the socket is bound into its containers' root, its group is theirs.
 begin "calls from inside a function reach the server over its unix socket"
 # (In the runtime's own tree, which containers see as it is, the test's private directory would
 # keep them from the socket: it goes under /tmp then.)
@@ -189,7 +189,7 @@ esac
 sock=$sock_dir/skiffd.sock
 touch "$T/skiffd-unix.log"
 "$SKIFFD" --data "$T/data-unix" --listen "unix:$sock" --http "127.0.0.1:$(free_port)" \
-    </dev/null >>"$T/skiffd-unix.log" 2>&1 &
+    --container-uid 200000 </dev/null >>"$T/skiffd-unix.log" 2>&1 &
 unix_pid=$!
 wait_until 15 "the unix socket server" grep -q " listening on " "$T/skiffd-unix.log"
 SKIFF_SERVER=unix:$sock sk deploy "$SKIFF_SRC/examples/square.c"
@@ -200,6 +200,14 @@ SKIFF_SERVER=unix:$sock sk call fanout fan 4
 expect_eq "$RC" 0 "exit status"
 expect_eq "$OUT" 14 "the sum of squares"
 grep -q "containers are sandboxed" "$T/skiffd-unix.log" || fail "the unix socket server does not sandbox"
+
+begin "--container-uid: the containers' root is that uid on the host"
+SKIFF_SERVER=unix:$sock sk deploy "$SKIFF_SRC/tests/security/apps/attacker.c"
+expect_eq "$RC" 0 "deploy the attacker"
+SKIFF_SERVER=unix:$sock sk call sec-attacker escape "${args[@]}"
+expect_eq "$RC" 0 "exit status"
+expect_eq "$(json_field "$OUT" uid_map)" "0 200000 1" "uid_map"
+expect_eq "$(json_field "$OUT" cap_eff)" 0000000000000000 "CapEff"
 kill -TERM $unix_pid
 wait $unix_pid || fail "the unix socket server did not stop cleanly"
 unix_pid=""
