@@ -92,7 +92,7 @@ $(LIBA): $(COMMON_OBJ) $(CLIENT_OBJ)
 
 $(BUILD)/bin/skiffd: $(SERVER_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lhttp_parser -lpthread -lm
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lhttp_parser -lseccomp -lpthread -lm
 
 $(BUILD)/bin/skiff: $(CLI_OBJ) $(CLIENT_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)

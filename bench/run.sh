@@ -11,7 +11,8 @@
 # bench/apps/coldstart.c, BENCH_COLD_N calls, default 200): on a second skiffd with
 # --no-sandbox (process containers) and on the first one (sandboxed when it runs as root), and
 # on the --no-sandbox one for a class whose 50 ms of enter work runs in every container or once,
-# in the snapshot template its containers are forked from (BENCH_COLD_N / 4 calls each).
+# in the snapshot template its containers are forked from (BENCH_COLD_N / 4 calls each; the
+# forked starts on the sandboxed server too).
 # Stops the servers on exit.
 set -euo pipefail
 
@@ -94,6 +95,9 @@ sandboxed=$(grep -c "containers are sandboxed" "$tmp/skiffd.log" || true)
 if [[ $sandboxed -gt 0 ]]; then
     SKIFF_SERVER=127.0.0.1:$sport "$build/bench/bench_coldstart" --n "$cold_n" --label sandboxed \
         >"$tmp/cold-sandboxed.txt"
+    # The snapshot template and its forks in a sandbox too.
+    SKIFF_SERVER=127.0.0.1:$sport "$build/bench/bench_coldstart" --n "$snap_n" \
+        --label sandboxed_snapshot --function Snapped.start >"$tmp/cold-sandboxed-snapshot.txt"
 fi
 
 value() { awk -v k="$2" '$1 == "RESULT" && $2 == k { print $3 }' "$1"; }
@@ -141,6 +145,7 @@ cold_row "  in enter, each start" "$tmp/cold-class-enter.txt" coldstart_class_en
 cold_row "  in enter_snap, forked" "$tmp/cold-class-snapshot.txt" coldstart_class_snapshot
 if [[ $sandboxed -gt 0 ]]; then
     cold_row "sandboxed container" "$tmp/cold-sandboxed.txt" coldstart_sandboxed
+    cold_row "  sandboxed, forked" "$tmp/cold-sandboxed-snapshot.txt" coldstart_sandboxed_snapshot
 else
     echo "  sandboxed container      not measured: $(grep -m1 -o 'containers run as plain processes.*' "$tmp/skiffd.log")"
 fi

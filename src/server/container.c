@@ -330,6 +330,14 @@ void container_forked_exited(struct container *ct, int64_t status, int sig, cons
     process_ended(ct, status, sig, NULL, !reason);
 }
 
+void container_forked_oom(struct container *ct, int memory_mib)
+{
+    if (ct->exited)
+        return;
+    struct sandbox_exit ex = {.sig = SIGKILL, .oom = true, .memory_mib = memory_mib};
+    process_ended(ct, 0, SIGKILL, &ex, true);
+}
+
 static void on_process_exit(uv_process_t *p, int64_t status, int sig)
 {
     process_ended(p->data, status, sig, NULL, true);
@@ -516,7 +524,7 @@ static int make_channels(struct container *ct, int fds[3])
 
 /* Starts the worker in a sandbox (sandbox.c) with the socket pair made here. 0 or -1 (logged);
  * nothing but the container's conn is left to close on failure. */
-static int spawn_sandboxed(struct container *ct, char **args, char **envp)
+static int spawn_sandboxed(struct container *ct, char **args, char **envp, const char *code_path)
 {
     int fds[3];
     if (make_channels(ct, fds) < 0)
@@ -527,6 +535,7 @@ static int spawn_sandboxed(struct container *ct, char **args, char **envp)
                                .fd3 = fds[0],
                                .fd1 = fds[1],
                                .fd2 = fds[2],
+                               .code = code_path,
                                .cpu = ct->fn->cfg.cpu,
                                .memory_mib = ct->fn->cfg.memory};
     char err[512];
@@ -607,12 +616,14 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     }
     list_init(&ct->tmpl_link);
     ct->forked = template_wanted(fn);
-    /* Forked containers share their template's process setting: never in a sandbox of their
-     * own (template.h). */
+    /* Forked containers are in their template's sandbox, not one of their own (template.h). */
     bool sandboxed = !ct->forked && sandbox_enabled();
+    if (sandboxed)
+        args[4] = SANDBOX_CODE_PATH;   /* the code comes on a descriptor (sandbox.h) */
+    ct->sandboxed = sandbox_enabled(); /* a forked one is in its template's */
     int rc = !envp        ? UV_ENOMEM
              : ct->forked ? (spawn_forked(loop, ct, env, code_path) < 0 ? UV_EINVAL : 0)
-             : sandboxed  ? (spawn_sandboxed(ct, args, envp) < 0 ? UV_EINVAL : 0)
+             : sandboxed  ? (spawn_sandboxed(ct, args, envp, code_path) < 0 ? UV_EINVAL : 0)
                           : spawn_plain(loop, ct, env, args, envp);
     mem_free(envp);
     /* Without a process handle of its own: sandboxed or forked. */

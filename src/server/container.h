@@ -68,6 +68,7 @@ struct container {
                                 or SKIFF_ERR_OUT_OF_MEMORY when it exceeded its memory limit */
     bool forked;             /* forked from its pool's snapshot template (template.h), whose
                                 messages give its pid and its exit */
+    bool sandboxed;          /* in a sandbox: its own (sandbox) or its template's */
     struct template *tmpl;   /* that template while it may still report on it, or NULL */
     struct list_node tmpl_link;
     struct list_node fn_link;
@@ -114,6 +115,9 @@ void container_kill(struct container *ct, const char *reason);
 void container_forked_pid(struct container *ct, int pid);
 /* A forked container's process ended: status is its exit status (-1: none), sig the signal that
  * killed it (0: none); reason (or NULL) says why when the template cannot tell (it died). */
+/* A forked container was killed by the kernel's OOM killer in its template's cgroup, whose
+ * memory limit is memory_mib (MiB, 0: none): it ends as a sandboxed one out of memory does. */
+void container_forked_oom(struct container *ct, int memory_mib);
 void container_forked_exited(struct container *ct, int64_t status, int sig, const char *reason);
 /* Spawns skiff-worker (env->worker) with args and envp: its fd 3 is the socket of sock (made by
  * uv_spawn), its stdout and stderr pipes it makes into out[0] and out[1], or with out NULL the

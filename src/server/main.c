@@ -62,9 +62,9 @@ static const char usage[] =
     "usage: skiffd [--data DIR] [--listen HOST:PORT|unix:PATH] [--http HOST:PORT]\n"
     "              [--retention SECONDS] [--max-payload BYTES] [--worker PATH]\n"
     "              [--no-sandbox] [--container-memory MIB] [--container-cpu CORES]\n"
-    "              [--container-pids N] [--web-limit SECONDS] [--http-timeout SECONDS]\n"
-    "              [--http-max-body BYTES] [--hello-timeout SECONDS] [--idle-timeout SECONDS]\n"
-    "              [--max-unauth N]\n"
+    "              [--container-pids N] [--container-uid UID] [--web-limit SECONDS]\n"
+    "              [--http-timeout SECONDS] [--http-max-body BYTES] [--hello-timeout SECONDS]\n"
+    "              [--idle-timeout SECONDS] [--max-unauth N]\n"
     "       skiffd --check DIR\n"
     "\n"
     "Runs the skiff server in the foreground (logs on stderr; SIGTERM or SIGINT stop it).\n"
@@ -98,6 +98,8 @@ static const char usage[] =
     "  --container-cpu CORES   cpu limit of a container whose function sets none (default 0:\n"
     "                       unlimited)\n"
     "  --container-pids N   processes and threads per container (default 512; 0: unlimited)\n"
+    "  --container-uid UID  host uid and gid of a sandboxed container's root (default 100000;\n"
+    "                       never 0: the containers' user namespace maps only that one id)\n"
     "  --check DIR          checks the store of data directory DIR (a full integrity check; a\n"
     "                       running server may use it meanwhile) and exits: 0 whole, 1 corrupt\n"
     "                       (with how to recover), 2 it could not be checked\n"
@@ -207,6 +209,14 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return -1;
             }
             *(a[12] == 'm' ? &o->sandbox.memory_mib : &o->sandbox.pids) = (int)n;
+        } else if (!strcmp(a, "--container-uid")) {
+            errno = 0;
+            long long n = strtoll(v, &end, 10);
+            if (errno || *end || end == v || n < 1 || n > 4294967294ll) {
+                fprintf(stderr, "skiffd: --container-uid wants a uid from 1 to 4294967294\n");
+                return -1;
+            }
+            o->sandbox.uid = (unsigned)n;
         } else if (!strcmp(a, "--container-cpu")) {
             o->sandbox.cpu = strtod(v, &end);
             if (*end || end == v || !(o->sandbox.cpu >= 0 && o->sandbox.cpu <= 1024)) {

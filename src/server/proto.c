@@ -682,7 +682,7 @@ static void container_list(struct conn *c, struct wire_msg *m)
         wire_pack_str(&w, "started");
         wire_pack_int(&w, ct->started / 1000);
         wire_pack_str(&w, "sandboxed");
-        if (ct->sandbox)
+        if (ct->sandboxed)
             msgpack_pack_true(&w.pk);
         else
             msgpack_pack_false(&w.pk);

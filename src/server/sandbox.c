@@ -5,27 +5,37 @@
  * memory, pids and cpu controllers, else the v1 hierarchies of those three. In each, the server
  * makes a tree `skiffd-<pid>` under its own cgroup (so the containers stay inside whatever
  * limits the server itself runs under; in v2 only if that cgroup can hand the controllers down,
- * else under the root) and removes `skiffd-<pid>` trees whose server is gone. A
- * trial container then runs every setup step once; any failure there is the one line that says
- * containers run as plain processes, and why.
+ * else under the root) and removes `skiffd-<pid>` trees whose server is gone. It then plans the
+ * containers' root (the host paths to bind, plan_root), builds the worker's seccomp filter with
+ * libseccomp into a BPF program in memory (filter_build: the init cannot call libseccomp), and
+ * runs a trial container through every setup step, the worker's lockdown included; any failure
+ * there is the one line that says containers run as plain processes, and why.
  *
  * A container is made ahead of need, as the *spare*: the server makes a cgroup `spare-N` in
- * each hierarchy and clone3()s the init with new pid, mount, ipc and uts namespaces, a pidfd, and
- * (v2) straight into its cgroup. The init runs in a copy of the server's memory and does only
- * async-signal-safe system calls: it drops every descriptor of the server's but an order socket
- * and a status pipe, joins its cgroups (v1: a write to cgroup.procs, which costs an RCU grace
- * period, ~10 ms, the reason for the spare), makes every mount private and read-only
- * (mount_setattr, recursive), mounts a private tmpfs on /tmp (re-attaching, read-only, the few
- * host paths under /tmp the worker needs: the data directory, the worker's install prefix, the
- * server's unix socket) and on /dev/shm, a fresh /proc for the new pid namespace, and waits for
- * its order. When a container starts, the server renames the spare's cgroups to the container
- * id, writes the limits (memory without swap, pids, cpu quota), sends the order (hostname, the
- * worker's argv and envp, its socket as SCM_RIGHTS) and makes the next spare. The init sets the
- * hostname and vforks the worker as pid 2 with the socket on fd 3. It then reaps whatever the
- * namespace orphans; when the worker ends it writes the worker's wait status to the status pipe
- * and exits, which kills anything left in the namespace. The worker is not pid 1 because pid 1
- * ignores signals it does not handle (a crash handler re-raising SIGABRT would survive), and the
- * init reports the status through a pipe because it cannot die of a signal of its own.
+ * each hierarchy and clone3()s the init with new user, pid, mount, ipc and uts namespaces, a
+ * pidfd, and (v2) straight into its cgroup, then writes the user namespace's uid_map and gid_map
+ * (container root = S.uid on the host, nothing else mapped) and tells the init to go on. The
+ * init runs in a copy of the server's memory and does only async-signal-safe system calls: it
+ * drops every descriptor of the server's but an order socket and a status pipe, joins its
+ * cgroups (v1: a write to cgroup.procs, which costs an RCU grace period, ~10 ms, one reason for
+ * the spare), makes its mounts private and clones the host paths of the new root (open_tree,
+ * read-only, nosuid, nodev; still with the server's uid, as their directories may be the
+ * server's alone); once mapped, it drops the host's supplementary groups and becomes root of its
+ * namespace, mounts the new root (a tmpfs over /tmp of its mount namespace) with a private /tmp,
+ * the clones, a minimal /dev and a new /proc with its dangerous corners masked or read-only (the
+ * kernel lets a user namespace mount proc only while a full one is visible, so before the host's
+ * root goes), pivot_root()s into it, detaches the host's root, makes its root read-only and waits
+ * for its order. When a container starts, the server renames the spare's cgroups to the
+ * container id, writes the limits (memory without swap, pids, cpu quota), sends the order
+ * (hostname, the worker's argv and envp; its socket, the app's code as a sealed memfd and its
+ * stdout and stderr as SCM_RIGHTS) and, a moment later, makes the next spare. The init sets the
+ * hostname and vforks the worker as pid 2 with the socket on fd 3 and the code on fd 4; the
+ * worker drops every capability, locks the securebits, sets no_new_privs, installs the seccomp
+ * filter and execs. The init then reaps whatever the namespace orphans; when the worker ends it
+ * writes the worker's wait status to the status pipe and exits, which kills anything left in the
+ * namespace. The worker is not pid 1 because pid 1 ignores signals it does not handle (a crash
+ * handler re-raising SIGABRT would survive), and the init reports the status through a pipe
+ * because it cannot die of a signal of its own.
  *
  * The server polls the pidfd (libuv reaps only the children it spawned itself, so the init is
  * ours to wait for), reads the status record, and asks the container's memory cgroup whether
@@ -38,13 +48,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <linux/securebits.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -79,14 +97,41 @@ struct clone3_args {
 
 /* At most three hierarchies: v2's one, or v1's memory, pids and cpu. */
 #define MAX_HIER 3
-/* Host paths under /tmp that stay visible in the private /tmp. */
-#define MAX_KEEP 3
+/* Host paths bound (read-only) into a container's new root, and paths masked there. */
+#define MAX_BINDS 48
+#define MAX_MASKS 4
 /* cpu.max / cpu.cfs_period_us: the kernel's default period, 100 ms. */
 #define CPU_PERIOD_US 100000
 /* The smallest quota the kernel accepts is 1 ms. */
 #define CPU_MIN_QUOTA_US 1000
 
 enum hier_kind { H_V2, H_MEMORY, H_PIDS, H_CPU };
+
+/* Landlock's scopes (kernel 6.12, Landlock ABI 6), defined here as the installed headers may
+ * predate them: a worker may neither connect to an abstract unix socket made outside its
+ * sandbox (those are scoped by network namespace, and containers share the host's) nor signal a
+ * process outside it. */
+#define LANDLOCK_ABI_SCOPES 6
+#define SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#define SCOPE_SIGNAL (1ULL << 1)
+struct landlock_scope_attr {
+    uint64_t handled_access_fs;
+    uint64_t handled_access_net;
+    uint64_t scoped;
+};
+#ifndef LANDLOCK_CREATE_RULESET_VERSION
+#define LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
+#endif
+
+/* A host path in a container's new root: src bound read-only at dst (the same path but for the
+ * runtime's socket), or (is_link) a symbolic link dst -> src as the host has it. */
+struct bind {
+    char src[PATH_MAX];
+    char dst[PATH_MAX];
+    bool dir;       /* a directory (bound with what is mounted under it) */
+    bool is_link;   /* a symbolic link to recreate */
+    bool is_socket; /* the server's unix socket, bound once it exists */
+};
 
 struct hier {
     enum hier_kind kind;
@@ -99,8 +144,14 @@ static struct {
     struct sandbox_opts opts;
     int nhier;
     struct hier hier[MAX_HIER];
-    int nkeep;
-    char keep[MAX_KEEP][PATH_MAX];
+    struct bind binds[MAX_BINDS];
+    int nbinds;
+    char masks[MAX_MASKS][PATH_MAX]; /* host paths hidden under an empty tmpfs in the clones */
+    int nmasks;
+    char sock[PATH_MAX];      /* the server's unix socket, or "" */
+    unsigned uid;             /* the host uid and gid of the containers' root */
+    struct sock_fprog filter; /* the seccomp filter (built at start-up) */
+    uint64_t landlock_scopes; /* the Landlock scopes the kernel offers (0: none) */
 } S;
 
 /* --- small file helpers ----------------------------------------------------------------------- */
@@ -156,17 +207,25 @@ struct status_rec {
 enum step {
     ST_SIGNALS,
     ST_CGROUP,
+    ST_MAPPED,
+    ST_IDS,
     ST_PRIVATE,
-    ST_READONLY,
-    ST_KEEP,
-    ST_TMP,
-    ST_GRAFT,
-    ST_SHM,
+    ST_CLONE,
+    ST_ROOT,
+    ST_BIND,
     ST_PROC,
+    ST_MASK,
+    ST_DEV,
+    ST_TMP,
+    ST_PIVOT,
+    ST_READONLY,
     ST_HOSTNAME,
     ST_FDS,
     ST_ORDER,
     ST_VFORK,
+    ST_CAPS,
+    ST_LANDLOCK,
+    ST_SECCOMP,
     ST_EXEC,
     ST_COUNT
 };
@@ -174,17 +233,25 @@ enum step {
 static const char *const step_names[ST_COUNT] = {
     [ST_SIGNALS] = "set up its signals",
     [ST_CGROUP] = "join its cgroup",
+    [ST_MAPPED] = "wait for its user namespace's uid and gid maps",
+    [ST_IDS] = "become root of its user namespace (setgroups, setresgid, setresuid)",
     [ST_PRIVATE] = "make its mounts private",
-    [ST_READONLY] = "make the host read-only (mount_setattr)",
-    [ST_KEEP] = "keep a path under /tmp",
-    [ST_TMP] = "mount a private /tmp",
-    [ST_GRAFT] = "re-attach a path under /tmp",
-    [ST_SHM] = "mount a private /dev/shm",
+    [ST_CLONE] = "clone a host path for its root (open_tree, mount_setattr)",
+    [ST_ROOT] = "mount the tmpfs of its new root",
+    [ST_BIND] = "bind a host path into its new root",
     [ST_PROC] = "mount /proc",
+    [ST_MASK] = "mask or write-protect a path of /proc",
+    [ST_DEV] = "make its /dev",
+    [ST_TMP] = "mount a private /tmp",
+    [ST_PIVOT] = "pivot_root into its new root",
+    [ST_READONLY] = "make its root read-only",
     [ST_HOSTNAME] = "set its hostname",
     [ST_FDS] = "arrange its file descriptors",
     [ST_ORDER] = "read its orders from the server",
     [ST_VFORK] = "start the worker",
+    [ST_CAPS] = "drop the worker's capabilities",
+    [ST_LANDLOCK] = "scope the worker with Landlock",
+    [ST_SECCOMP] = "install the worker's seccomp filter",
     [ST_EXEC] = "exec the worker",
 };
 
@@ -192,8 +259,9 @@ static const char *const step_names[ST_COUNT] = {
  * container's own settings come later, in an order (below). */
 struct plan {
     bool trial;             /* the start-up probe: set everything up, then exit 0 */
+    bool with_socket;       /* the server's unix socket exists: bind it */
     int status_fd;          /* write end of the status pipe */
-    int ctl_fd;             /* the init's end of the order socket (-1 for the trial) */
+    int ctl_fd;             /* the init's end of the order socket */
     int procs_fd[MAX_HIER]; /* cgroup.procs to join (v1; v2 clones into the cgroup) */
     int nprocs;
 };
@@ -228,8 +296,19 @@ static __attribute__((noreturn)) void init_fail(int fd, enum step st)
     _exit(127);
 }
 
-/* mkdir -p of path (absolute) inside the new /tmp. 0 or -1. */
-static int init_mkdirs(const char *path)
+/* Copies the strings a, b into out (PATH_MAX). False if they do not fit. */
+static bool init_join(char *out, const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na + nb >= PATH_MAX)
+        return false;
+    memcpy(out, a, na);
+    memcpy(out + na, b, nb + 1);
+    return true;
+}
+
+/* mkdir -p of the parents of path (absolute), and of path itself when self. 0 or -1. */
+static int init_mkdirs(const char *path, bool self)
 {
     char p[PATH_MAX];
     size_t n = strlen(path);
@@ -237,7 +316,7 @@ static int init_mkdirs(const char *path)
         return -1;
     memcpy(p, path, n + 1);
     for (size_t i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != '\0')
+        if (p[i] != '/' && (p[i] != '\0' || !self))
             continue;
         char c = p[i];
         p[i] = '\0';
@@ -246,6 +325,58 @@ static int init_mkdirs(const char *path)
         p[i] = c;
     }
     return 0;
+}
+
+/* Makes the mount point path in the new root: a directory, or an empty file. 0 or -1. */
+static int init_mount_point(const char *path, bool dir)
+{
+    if (init_mkdirs(path, dir) < 0)
+        return -1;
+    if (dir)
+        return 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0444);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+/* A detached copy (open_tree) of the host path src, recursive for a directory, with attrs set
+ * on every mount of it. Its descriptor, or -1. */
+static int init_clone(const char *src, bool dir, uint64_t attrs)
+{
+    unsigned rec = dir ? AT_RECURSIVE : 0;
+    int fd = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+    if (fd < 0)
+        return -1;
+    struct mount_attr a = {.attr_set = attrs};
+    if (mount_setattr(fd, "", AT_EMPTY_PATH | rec, &a, sizeof a) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* Attaches the detached tree fd at path (made as a directory or an empty file) and closes fd.
+ * 0 or -1. */
+static int init_attach(int fd, const char *path, bool dir)
+{
+    int rc = init_mount_point(path, dir) < 0
+                 ? -1
+                 : move_mount(fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+/* Sets attrs on the mount at path (and those under it when recursive). 0 or -1. */
+static int init_setattr(const char *path, bool recursive, uint64_t attrs)
+{
+    struct mount_attr a = {.attr_set = attrs};
+    return mount_setattr(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &a, sizeof a);
 }
 
 /* Unblocks every signal (clone3's CLONE_CLEAR_SIGHAND already reset the server's handlers; the
@@ -257,54 +388,217 @@ static int init_default_signals(void)
     return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* The mounts: private, the host read-only, private /tmp (with the kept paths) and /dev/shm,
- * a /proc of the new pid namespace. */
-static void init_mounts(int sfd)
+/* Waits for the server to write the user namespace's maps, then becomes its root: no host
+ * supplementary group (root's would stay otherwise), uid and gid 0 inside, the unprivileged S.uid
+ * and gid outside. Raw system calls: libc's wrappers would signal the server's threads, which
+ * the init does not have. */
+static void init_become_root(void)
 {
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        init_fail(sfd, ST_PRIVATE);
-    struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID};
-    if (mount_setattr(-1, "/", AT_RECURSIVE, &ro, sizeof ro) < 0)
-        init_fail(sfd, ST_READONLY);
-    int trees[MAX_KEEP];
-    for (int i = 0; i < S.nkeep; i++) {
-        trees[i] =
-            open_tree(AT_FDCWD, S.keep[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-        if (trees[i] < 0)
-            init_fail(sfd, ST_KEEP);
+    char go;
+    ssize_t n;
+    do
+        n = recv(3, &go, 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) {
+        if (n == 0)
+            _exit(0); /* the server let go of this spare */
+        init_fail(4, ST_MAPPED);
     }
-    if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
-        init_fail(sfd, ST_TMP);
-    for (int i = 0; i < S.nkeep; i++) {
-        if (init_mkdirs(S.keep[i]) < 0 ||
-            move_mount(trees[i], "", AT_FDCWD, S.keep[i], MOVE_MOUNT_F_EMPTY_PATH) < 0)
-            init_fail(sfd, ST_GRAFT);
-        close(trees[i]);
-    }
-    if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0 &&
-        errno != ENOENT)
-        init_fail(sfd, ST_SHM);
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-        init_fail(sfd, ST_PROC);
+    if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, 0, 0, 0) < 0 ||
+        syscall(SYS_setresuid, 0, 0, 0) < 0)
+        init_fail(4, ST_IDS);
 }
 
-/* The worker's stdout and stderr as the order gave them (-1: the init's own stderr). */
-static int order_out = -1, order_err = -1;
+/* Where the new root is put together before pivot_root: a tmpfs mounted over /tmp of the
+ * container's mount namespace (the host paths it needs are cloned before it covers /tmp). */
+#define NEWROOT "/tmp"
+
+/* Flags of the read-only binds of host paths. */
+#define RO_ATTRS (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+
+/* /proc, then its dangerous corners: masked (an empty read-only file or directory over them)
+ * or read-only, as runc and crun do by default. */
+static void init_proc(void)
+{
+    static const char *const masked_files[] = {
+        "kcore",       "keys",          "timer_list", "sched_debug", "latency_stats",
+        "timer_stats", "kallsyms",      "kmsg",       "vmallocinfo", "pagetypeinfo",
+        "slabinfo",    "sysrq-trigger", "config.gz",  "modules",     NULL};
+    static const char *const masked_dirs[] = {"acpi", "asound", "scsi", "firmware", "driver", NULL};
+    static const char *const readonly[] = {"sys", "irq", "bus", "fs", "tty", NULL};
+    char path[PATH_MAX];
+    if (init_mkdirs(NEWROOT "/proc", true) < 0 ||
+        mount("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        init_fail(4, ST_PROC);
+    struct stat st;
+    for (const char *const *f = masked_files; *f; f++) {
+        if (!init_join(path, NEWROOT "/proc/", *f) || lstat(path, &st) < 0)
+            continue;
+        if (mount(NEWROOT "/dev/null", path, NULL, MS_BIND, NULL) < 0 ||
+            init_setattr(path, false, RO_ATTRS | MOUNT_ATTR_NOEXEC) < 0)
+            init_fail(4, ST_MASK);
+    }
+    for (const char *const *d = masked_dirs; *d; d++) {
+        if (!init_join(path, NEWROOT "/proc/", *d) || lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=4k,mode=0555") < 0)
+            init_fail(4, ST_MASK);
+    }
+    for (const char *const *r = readonly; *r; r++) {
+        if (!init_join(path, NEWROOT "/proc/", *r) || lstat(path, &st) < 0)
+            continue;
+        if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+            init_setattr(path, true, RO_ATTRS | MOUNT_ATTR_NOEXEC) < 0)
+            init_fail(4, ST_MASK);
+    }
+}
+
+/* A minimal /dev: a tmpfs with the host's null, zero, full, random, urandom and tty bound in,
+ * a private /dev/shm, a devpts of its own (newinstance) and the usual symbolic links. */
+static void init_dev(void)
+{
+    static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
+    static const char *const links[][2] = {{"ptmx", "pts/ptmx"},
+                                           {"fd", "/proc/self/fd"},
+                                           {"stdin", "/proc/self/fd/0"},
+                                           {"stdout", "/proc/self/fd/1"},
+                                           {"stderr", "/proc/self/fd/2"}};
+    char src[PATH_MAX], dst[PATH_MAX];
+    if (init_mkdirs(NEWROOT "/dev", true) < 0 ||
+        mount("tmpfs", NEWROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
+        init_fail(4, ST_DEV);
+    for (const char *const *n = nodes; *n; n++) {
+        int fd;
+        if (!init_join(src, "/dev/", *n) || !init_join(dst, NEWROOT "/dev/", *n) ||
+            (fd = init_clone(src, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC)) < 0 ||
+            init_attach(fd, dst, false) < 0)
+            init_fail(4, ST_DEV);
+    }
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (!init_join(dst, NEWROOT "/dev/", links[i][0]) || symlink(links[i][1], dst) < 0)
+            init_fail(4, ST_DEV);
+    if (mkdir(NEWROOT "/dev/shm", 01777) < 0 ||
+        mount("tmpfs", NEWROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0 ||
+        mkdir(NEWROOT "/dev/pts", 0755) < 0 ||
+        mount("devpts", NEWROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+              "newinstance,ptmxmode=0666,mode=0620") < 0)
+        init_fail(4, ST_DEV);
+}
+
+/* The container's file system: a fresh root (tmpfs) holding read-only binds of only what
+ * functions need (S.binds: /usr, /lib*, /bin, /sbin, a few files of /etc, the skiff runtime,
+ * the server's unix socket), a new /proc with its dangerous corners masked, a minimal /dev and
+ * a private /tmp; then pivot_root into it, the host's root detached, and the root read-only.
+ * First the host paths are cloned (open_tree) into fds, still with the server's uid (their
+ * directories may be the server's alone) and before the new root covers /tmp, where some may
+ * live. */
+static void init_clone_binds(const struct plan *p, int *fds)
+{
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        init_fail(4, ST_PRIVATE);
+    /* The data directory when a bound path holds it (a runtime built inside it): an empty,
+     * read-only directory over it here, which the recursive clone below takes along. */
+    for (int i = 0; i < S.nmasks; i++)
+        if (mount("tmpfs", S.masks[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=4k,mode=0000") < 0)
+            init_fail(4, ST_CLONE);
+    for (int i = 0; i < S.nbinds; i++) {
+        const struct bind *b = &S.binds[i];
+        fds[i] = -1;
+        if (b->is_link || (b->is_socket && !p->with_socket))
+            continue;
+        fds[i] = init_clone(b->src, b->dir, RO_ATTRS);
+        if (fds[i] < 0)
+            init_fail(4, ST_CLONE);
+    }
+}
+
+/* The rest of the container's file system, as its root of the user namespace: the new root
+ * with the clones fds (init_clone_binds) attached, /proc, /dev, /tmp, then pivot_root. */
+static void init_mounts(const int *fds)
+{
+    if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
+        init_fail(4, ST_ROOT);
+    /* /tmp first: binds of paths under it (a runtime or socket there) go on top. */
+    if (mkdir(NEWROOT "/tmp", 01777) < 0 ||
+        mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+        init_fail(4, ST_TMP);
+    char path[PATH_MAX];
+    for (int i = 0; i < S.nbinds; i++) {
+        const struct bind *b = &S.binds[i];
+        if (!init_join(path, NEWROOT, b->dst))
+            init_fail(4, ST_BIND);
+        if (b->is_link) {
+            if (init_mkdirs(path, false) < 0 || symlink(b->src, path) < 0)
+                init_fail(4, ST_BIND);
+        } else if (fds[i] >= 0 && init_attach(fds[i], path, b->dir) < 0) {
+            init_fail(4, ST_BIND);
+        }
+    }
+    init_dev();
+    init_proc(); /* while the host's /proc is still there (the kernel wants to see one) */
+    if (chdir(NEWROOT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
+        umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        init_fail(4, ST_PIVOT);
+    if (init_setattr("/", false, RO_ATTRS) < 0)
+        init_fail(4, ST_READONLY);
+}
+
+/* The worker's stdout and stderr as the order gave them (-1: the init's own stderr), and the
+ * app's code (a sealed memfd, or -1). */
+static int order_out = -1, order_err = -1, order_code = -1;
+
+/* Drops every capability (effective, permitted, inheritable, ambient and the bounding set),
+ * locks the securebits so that uid 0 gains none at exec, sets no_new_privs and installs the
+ * seccomp filter. In the vfork child, just before exec. */
+static void init_lockdown(void)
+{
+    if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                                     SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+                                     SECBIT_NO_CAP_AMBIENT_RAISE |
+                                     SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED) < 0)
+        init_fail(4, ST_CAPS);
+    for (int cap = 0; cap < 64; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            init_fail(4, ST_CAPS);
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+        init_fail(4, ST_CAPS);
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        init_fail(4, ST_CAPS);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        init_fail(4, ST_SECCOMP);
+    if (S.landlock_scopes) {
+        struct landlock_scope_attr a = {0, 0, S.landlock_scopes};
+        long fd = syscall(SYS_landlock_create_ruleset, &a, sizeof a, 0);
+        if (fd < 0 || syscall(SYS_landlock_restrict_self, (int)fd, 0) < 0)
+            init_fail(4, ST_LANDLOCK);
+        close((int)fd);
+    }
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &S.filter, 0, 0) < 0)
+        init_fail(4, ST_SECCOMP);
+}
 
 /* The worker, in the vfork child: stdin /dev/null, stdout and stderr to the server's log pipes
- * (as plain containers), the socket on fd 3 (placed there by the init), then exec. */
+ * (as plain containers), the socket on fd 3 (placed there by the init), the app's code on
+ * SANDBOX_CODE_FD, then no capabilities, no_new_privs, the seccomp filter and exec. */
 static __attribute__((noreturn)) void init_exec_worker(char *const *argv, char *const *envp)
 {
     int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0 || dup2(order_out >= 0 ? order_out : 2, 1) < 0 ||
-        (order_err >= 0 && dup2(order_err, 2) < 0))
+        (order_err >= 0 && dup2(order_err, 2) < 0) ||
+        (order_code >= 0 && dup2(order_code, SANDBOX_CODE_FD) < 0))
         init_fail(4, ST_FDS);
-    if (null > 4)
+    if (null > SANDBOX_CODE_FD)
         close(null);
     /* Default dispositions, as libuv gives plain containers. */
     for (int s = 1; s < 32; s++)
         if (s != SIGKILL && s != SIGSTOP)
             signal(s, SIG_DFL);
+    init_lockdown();
     execve(argv[0], argv, envp);
     init_fail(4, ST_EXEC);
 }
@@ -316,7 +610,7 @@ static void init_wait_order(const char **host, char ***argv, char ***envp)
 {
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(3 * sizeof(int))];
+        char buf[CMSG_SPACE(4 * sizeof(int))];
     } cm;
     struct iovec iov = {order_buf, sizeof order_buf - 1};
     struct msghdr mh = {
@@ -333,15 +627,17 @@ static void init_wait_order(const char **host, char ***argv, char ***envp)
     if (!c || c->cmsg_type != SCM_RIGHTS || (size_t)n < sizeof hdr ||
         (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
         init_fail(4, ST_ORDER);
-    /* The socket, then (optionally) the worker's stdout and stderr. */
-    int fds[3] = {-1, -1, -1};
+    /* The socket, the app's code (or the socket again), then (optionally) the worker's stdout
+     * and stderr. */
+    int fds[4] = {-1, -1, -1, -1};
     size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    if (nfds < 1 || nfds > 3)
+    if (nfds < 2 || nfds > 4)
         init_fail(4, ST_ORDER);
     memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
     int sock = fds[0];
-    order_out = fds[1];
-    order_err = fds[2];
+    order_code = fds[1];
+    order_out = fds[2];
+    order_err = fds[3];
     memcpy(&hdr, order_buf, sizeof hdr);
     order_buf[n] = '\0';
     size_t total = 1 + (size_t)hdr.argc + hdr.envc; /* hostname, argv, envp */
@@ -381,26 +677,44 @@ static __attribute__((noreturn)) void init_main(const struct plan *p)
             init_fail(p->status_fd, ST_FDS);
     if (syscall(SYS_close_range, 5u + (unsigned)p->nprocs, ~0u, 0u) < 0)
         init_fail(4, ST_FDS);
+    /* The cgroups first, still with the server's credentials. */
     for (int i = 0; i < p->nprocs; i++) {
         if (write(5 + i, "0", 1) != 1)
             init_fail(4, ST_CGROUP);
         close(5 + i);
     }
-    init_mounts(4);
+    int fds[MAX_BINDS];
+    init_clone_binds(p, fds);
+    init_become_root();
+    init_mounts(fds);
+    /* Nothing of the init's may be read through /proc/1 by the worker. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        init_fail(4, ST_SIGNALS);
     const char *host = "skiff-trial";
     char **argv = NULL, **envp = NULL;
     if (!p->trial)
         init_wait_order(&host, &argv, &envp);
     if (sethostname(host, strlen(host)) < 0)
         init_fail(4, ST_HOSTNAME);
-    if (p->trial)
-        _exit(0);
+    if (p->trial) { /* the worker's lockdown too, in a child that then just ends */
+        pid_t probe = vfork();
+        if (probe == 0) {
+            init_lockdown();
+            _exit(0);
+        }
+        int status = 0;
+        while (probe > 0 && waitpid(probe, &status, 0) < 0 && errno == EINTR)
+            ;
+        _exit(probe > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 127);
+    }
     pid_t worker = vfork();
     if (worker < 0)
         init_fail(4, ST_VFORK);
     if (worker == 0)
         init_exec_worker(argv, envp);
     close(3);
+    if (order_code >= 0)
+        close(order_code);
     for (;;) {
         int status;
         pid_t r = waitpid(-1, &status, __WALL);
@@ -649,7 +963,7 @@ static int set_limit(const char *dir, const char *file, const char *value, bool 
 
 /* Writes the limits that belong to hierarchy h into the container's dir. 0 or -1. */
 static int cgroup_limits(const struct hier *h, const char *dir, int memory_mib, int pids,
-                         double cpu, char *errbuf, size_t errlen)
+                         double cpu, bool oom_group, char *errbuf, size_t errlen)
 {
     char v[64];
     bool mem = h->kind == H_V2 || h->kind == H_MEMORY;
@@ -663,7 +977,8 @@ static int cgroup_limits(const struct hier *h, const char *dir, int memory_mib, 
             return -1;
     }
     /* One OOM kill takes the whole container (v2; in v1 the init ends the namespace anyway). */
-    if (h->kind == H_V2 && set_limit(dir, "memory.oom.group", "1", true, errbuf, errlen) < 0)
+    if (h->kind == H_V2 && oom_group &&
+        set_limit(dir, "memory.oom.group", "1", true, errbuf, errlen) < 0)
         return -1;
     if ((h->kind == H_V2 || h->kind == H_PIDS) && pids > 0) {
         snprintf(v, sizeof v, "%d", pids);
@@ -697,6 +1012,7 @@ struct sandbox {
     int pid;
     int memory_mib; /* the limit in force (0: none) */
     bool exited;
+    bool with_socket; /* its root shows the server's unix socket */
     sandbox_exit_cb cb;
     void *data;
     char dirs[MAX_HIER][PATH_MAX]; /* its cgroup in each hierarchy */
@@ -707,6 +1023,8 @@ struct sandbox {
  * in its namespaces and cgroup: joining a cgroup v1 costs a RCU grace period (~10 ms here), and
  * that wait then happens between starts instead of in one. */
 static struct sandbox *spare;
+/* How long after a start the next spare is made. */
+#define REFILL_DELAY_MS 5
 /* Names spares' cgroups until they become a container's. */
 static unsigned spare_seq;
 
@@ -834,8 +1152,8 @@ static pid_t clone_init(const struct plan *p, int cgroup_fd, int *pidfd)
 {
     struct clone3_args a;
     memset(&a, 0, sizeof a);
-    a.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | SANDBOX_CLONE_PIDFD |
-              SANDBOX_CLONE_CLEAR_SIGHAND;
+    a.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
+              SANDBOX_CLONE_PIDFD | SANDBOX_CLONE_CLEAR_SIGHAND;
     a.pidfd = (uint64_t)(uintptr_t)pidfd;
     a.exit_signal = SIGCHLD;
     if (cgroup_fd >= 0) {
@@ -846,60 +1164,6 @@ static pid_t clone_init(const struct plan *p, int cgroup_fd, int *pidfd)
     if (pid == 0)
         init_main(p);
     return (pid_t)pid;
-}
-
-/* Makes a sandbox whose init sets itself up and then waits for its order (trial: exits 0 once
- * set up). NULL on failure with errbuf set. */
-static struct sandbox *prepare(bool trial, char *errbuf, size_t errlen)
-{
-    struct sandbox *sb = mem_calloc(1, sizeof *sb);
-    if (!sb) {
-        snprintf(errbuf, errlen, "out of memory");
-        return NULL;
-    }
-    sb->pidfd = sb->status_fd = sb->ctl_fd = -1;
-    char name[32];
-    snprintf(name, sizeof name, "%s-%u", trial ? "trial" : "spare", ++spare_seq);
-    struct plan p = {.trial = trial, .ctl_fd = -1};
-    int fds[MAX_HIER], pipefd[2] = {-1, -1}, ctl[2] = {-1, -1};
-    if (make_cgroups(sb, name, fds, errbuf, errlen) < 0) {
-        mem_free(sb);
-        return NULL;
-    }
-    bool v2 = S.hier[0].kind == H_V2;
-    for (int i = 0; !v2 && i < S.nhier; i++)
-        p.procs_fd[p.nprocs++] = fds[i];
-    int e = 0;
-    if (pipe2(pipefd, O_CLOEXEC) < 0 ||
-        (!trial && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0)) {
-        e = errno;
-        snprintf(errbuf, errlen, "pipe or socketpair: %s", strerror(e));
-    } else {
-        p.status_fd = pipefd[1];
-        p.ctl_fd = ctl[1];
-        sb->pid = clone_init(&p, v2 ? fds[0] : -1, &sb->pidfd);
-        e = sb->pid < 0 ? errno : 0;
-        if (sb->pid < 0)
-            snprintf(errbuf, errlen, "cannot create the namespaces (clone3): %s", strerror(e));
-    }
-    for (int i = 0; i < S.nhier; i++)
-        close(fds[i]);
-    if (pipefd[1] >= 0)
-        close(pipefd[1]);
-    if (ctl[1] >= 0)
-        close(ctl[1]);
-    sb->status_fd = pipefd[0];
-    sb->ctl_fd = ctl[0];
-    if (e || sb->pid < 0) {
-        if (sb->status_fd >= 0)
-            close(sb->status_fd);
-        if (sb->ctl_fd >= 0)
-            close(sb->ctl_fd);
-        remove_dirs(sb);
-        mem_free(sb);
-        return NULL;
-    }
-    return sb;
 }
 
 /* Kills (when kill_it) and reaps the init, blocking; its wait status goes to *si. */
@@ -926,6 +1190,164 @@ static void discard(struct sandbox *sb, bool kill_it, siginfo_t *si)
     mem_free(sb);
 }
 
+/* Writes the user namespace's maps of the init pid: its root is S.uid (and gid) on the host,
+ * and nothing else is mapped. The init may still drop its supplementary groups (setgroups is
+ * left allowed for that: without capabilities the worker cannot call it). 0 or -1 (errno). */
+static int write_maps(pid_t pid)
+{
+    char path[64], map[64];
+    snprintf(map, sizeof map, "0 %u 1\n", S.uid);
+    snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+    if (write_file(path, map) < 0)
+        return -1;
+    snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+    return write_file(path, map);
+}
+
+/* True when the server's unix socket exists (a spare made before it cannot show it). The first
+ * time, its group becomes the containers' gid with mode 0660: connecting needs write permission,
+ * which the containers' root (an unprivileged uid on the host) has no other way to get; other
+ * local users still cannot connect. */
+static bool socket_ready(void)
+{
+    static bool opened;
+    struct stat st;
+    if (!S.sock[0] || stat(S.sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    if (!opened && (chown(S.sock, (uid_t)-1, (gid_t)S.uid) < 0 || chmod(S.sock, 0660) < 0))
+        log_warn("containers may not reach the server's socket %s: %s", S.sock, strerror(errno));
+    opened = true;
+    return true;
+}
+
+/* Makes a sandbox whose init sets itself up and then waits for its order (trial: exits 0 once
+ * set up). NULL on failure with errbuf set. */
+static struct sandbox *prepare(bool trial, char *errbuf, size_t errlen)
+{
+    struct sandbox *sb = mem_calloc(1, sizeof *sb);
+    if (!sb) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    sb->pidfd = sb->status_fd = sb->ctl_fd = -1;
+    char name[32];
+    snprintf(name, sizeof name, "%s-%u", trial ? "trial" : "spare", ++spare_seq);
+    struct plan p = {.trial = trial, .ctl_fd = -1, .with_socket = socket_ready()};
+    sb->with_socket = p.with_socket;
+    int fds[MAX_HIER], pipefd[2] = {-1, -1}, ctl[2] = {-1, -1};
+    if (make_cgroups(sb, name, fds, errbuf, errlen) < 0) {
+        mem_free(sb);
+        return NULL;
+    }
+    bool v2 = S.hier[0].kind == H_V2;
+    for (int i = 0; !v2 && i < S.nhier; i++)
+        p.procs_fd[p.nprocs++] = fds[i];
+    int e = 0;
+    if (pipe2(pipefd, O_CLOEXEC) < 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) < 0) {
+        e = errno;
+        snprintf(errbuf, errlen, "pipe or socketpair: %s", strerror(e));
+    } else {
+        p.status_fd = pipefd[1];
+        p.ctl_fd = ctl[1];
+        sb->pid = clone_init(&p, v2 ? fds[0] : -1, &sb->pidfd);
+        e = sb->pid < 0 ? errno : 0;
+        if (sb->pid < 0) {
+            snprintf(errbuf, errlen, "cannot create the namespaces (clone3): %s", strerror(e));
+        } else if (write_maps(sb->pid) < 0 || send(ctl[0], "g", 1, MSG_NOSIGNAL) != 1) {
+            e = errno;
+            snprintf(errbuf, errlen, "cannot map the container's user namespace to uid %u: %s",
+                     S.uid, strerror(e));
+        }
+    }
+    for (int i = 0; i < S.nhier; i++)
+        close(fds[i]);
+    if (pipefd[1] >= 0)
+        close(pipefd[1]);
+    if (ctl[1] >= 0)
+        close(ctl[1]);
+    sb->status_fd = pipefd[0];
+    sb->ctl_fd = ctl[0];
+    if (e && sb->pid > 0) {
+        discard(sb, true, NULL);
+        return NULL;
+    }
+    if (e || sb->pid < 0) {
+        if (sb->status_fd >= 0)
+            close(sb->status_fd);
+        if (sb->ctl_fd >= 0)
+            close(sb->ctl_fd);
+        remove_dirs(sb);
+        mem_free(sb);
+        return NULL;
+    }
+    if (trial) { /* the init reads its go, then needs nothing more of the server */
+        close(sb->ctl_fd);
+        sb->ctl_fd = -1;
+    }
+    return sb;
+}
+
+/* The app's code, as containers get it: their root does not hold the data directory, and the
+ * files there are the server's alone, so each gets a sealed copy in memory (memfd, read-only to
+ * them) on SANDBOX_CODE_FD. Copies of the latest few code files are kept (a deploy writes a new
+ * file; a changed one is copied again). */
+#define CODE_CACHE 8
+static struct {
+    char path[PATH_MAX];
+    struct stat st;
+    int fd;
+} code_cache[CODE_CACHE];
+static unsigned code_next;
+
+/* The memfd holding a copy of the code file path (the cache keeps it). -1 with errbuf set. */
+static int code_fd(const char *path, char *errbuf, size_t errlen)
+{
+    struct stat st;
+    if (!path || stat(path, &st) < 0) {
+        snprintf(errbuf, errlen, "cannot read the app's code %s: %s", path ? path : "(none)",
+                 strerror(path ? errno : EINVAL));
+        return -1;
+    }
+    for (int i = 0; i < CODE_CACHE; i++) {
+        const struct stat *c = &code_cache[i].st;
+        if (code_cache[i].fd > 0 && !strcmp(code_cache[i].path, path) && c->st_ino == st.st_ino &&
+            c->st_dev == st.st_dev && c->st_size == st.st_size &&
+            c->st_mtim.tv_sec == st.st_mtim.tv_sec && c->st_mtim.tv_nsec == st.st_mtim.tv_nsec)
+            return code_cache[i].fd;
+    }
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = in < 0 ? -1 : memfd_create("skiff-app", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    static char chunk[64 * 1024];
+    ssize_t n = 0;
+    while (fd >= 0 && (n = read(in, chunk, sizeof chunk)) > 0)
+        if (write(fd, chunk, (size_t)n) != n) {
+            n = -1;
+            break;
+        }
+    int e = errno;
+    if (in >= 0)
+        close(in);
+    if (fd >= 0 && (n < 0 || fcntl(fd, F_ADD_SEALS,
+                                   F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)) {
+        e = errno;
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "cannot copy the app's code %s for the container: %s", path,
+                 strerror(e));
+        return -1;
+    }
+    unsigned slot = code_next++ % CODE_CACHE;
+    if (code_cache[slot].fd > 0)
+        close(code_cache[slot].fd);
+    snprintf(code_cache[slot].path, PATH_MAX, "%s", path);
+    code_cache[slot].st = st;
+    code_cache[slot].fd = fd;
+    return fd;
+}
+
 /* Sends the order: renames the cgroups to the container's id, writes its limits, hands over
  * the worker's socket, argv and envp. 0, or -1 with errbuf set (the caller discards sb). */
 static int send_order(struct sandbox *sb, const struct sandbox_spawn *sp, double cpu, char *errbuf,
@@ -939,8 +1361,13 @@ static int send_order(struct sandbox *sb, const struct sandbox_spawn *sp, double
             return -1;
         }
         memcpy(sb->dirs[i], to, sizeof to);
-        if (cgroup_limits(&S.hier[i], sb->dirs[i], sb->memory_mib, S.opts.pids, cpu, errbuf,
-                          errlen) < 0)
+        int share = sp->share < 1                   ? 1
+                    : sp->share > SANDBOX_MAX_SHARE ? SANDBOX_MAX_SHARE
+                                                    : sp->share;
+        int pids = sp->pids > 0 ? sp->pids : S.opts.pids;
+        if (cgroup_limits(&S.hier[i], sb->dirs[i], sb->memory_mib,
+                          pids > 0 && pids < INT_MAX / share ? pids * share : pids, cpu, share == 1,
+                          errbuf, errlen) < 0)
             return -1;
     }
     static char buf[ORDER_MAX];
@@ -962,13 +1389,16 @@ static int send_order(struct sandbox *sb, const struct sandbox_spawn *sp, double
             hdr.envc += l == 2;
         }
     memcpy(buf, &hdr, sizeof hdr);
+    int code = code_fd(sp->code, errbuf, errlen);
+    if (code < 0)
+        return -1;
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(3 * sizeof(int))];
+        char buf[CMSG_SPACE(4 * sizeof(int))];
     } cm;
     memset(&cm, 0, sizeof cm);
-    int fds[3] = {sp->fd3, sp->fd1, sp->fd2};
-    size_t nfds = sp->fd1 >= 0 && sp->fd2 >= 0 ? 3 : 1;
+    int fds[4] = {sp->fd3, code, sp->fd1, sp->fd2};
+    size_t nfds = sp->fd1 >= 0 && sp->fd2 >= 0 ? 4 : 2;
     struct iovec iov = {buf, n};
     struct msghdr mh = {.msg_iov = &iov,
                         .msg_iovlen = 1,
@@ -1001,16 +1431,46 @@ static void refill(void)
         log_warn("cannot prepare a spare container: %s", err);
 }
 
+static uv_timer_t refill_timer;
+static bool refill_timer_ready;
+
+static void on_refill(uv_timer_t *h)
+{
+    (void)h;
+    refill();
+}
+
+/* Makes the next spare a moment after a start (REFILL_DELAY_MS): its setup (clone3, the maps,
+ * some forty mounts) would otherwise compete for the cpu with the worker just started. A start
+ * that comes sooner makes its own. */
+static void refill_later(uv_loop_t *loop)
+{
+    if (!refill_timer_ready) {
+        uv_timer_init(loop, &refill_timer);
+        uv_unref((uv_handle_t *)&refill_timer);
+        refill_timer_ready = true;
+    }
+    uv_timer_start(&refill_timer, on_refill, REFILL_DELAY_MS, 0);
+}
+
 struct sandbox *sandbox_start(uv_loop_t *loop, const struct sandbox_spawn *sp, sandbox_exit_cb cb,
                               void *data, int *pid, char *errbuf, size_t errlen)
 {
+    int share = sp->share < 1 ? 1 : sp->share > SANDBOX_MAX_SHARE ? SANDBOX_MAX_SHARE : sp->share;
     int memory_mib = sp->memory_mib > 0 ? sp->memory_mib : S.opts.memory_mib;
     double cpu = sp->cpu > 0 ? sp->cpu : S.opts.cpu;
+    if (memory_mib > 0)
+        memory_mib = memory_mib > (1 << 24) / share ? 1 << 24 : memory_mib * share;
+    cpu *= share;
     struct sandbox *sb = NULL;
     /* The spare, else a new one; a spare that died meanwhile is replaced once. */
     for (int attempt = 0; attempt < 2 && !sb; attempt++) {
         sb = spare;
         spare = NULL;
+        if (sb && !sb->with_socket && socket_ready()) { /* made before the server listened */
+            discard(sb, true, NULL);
+            sb = NULL;
+        }
         if (!sb && !(sb = prepare(false, errbuf, errlen)))
             return NULL;
         sb->memory_mib = memory_mib;
@@ -1039,8 +1499,51 @@ struct sandbox *sandbox_start(uv_loop_t *loop, const struct sandbox_spawn *sp, s
         return NULL;
     }
     *pid = sb->pid;
-    refill();
+    refill_later(loop);
     return sb;
+}
+
+long sandbox_oom_kills(const struct sandbox *sb)
+{
+    return oom_kills(sb);
+}
+
+int sandbox_memory_mib(const struct sandbox *sb)
+{
+    return sb->memory_mib;
+}
+
+int sandbox_host_pid(const struct sandbox *sb, int ns_pid)
+{
+    char path[PATH_MAX], pids[16384];
+    ssize_t n;
+    if (sb->ndirs < 1 || !path_fmt(path, "%s/cgroup.procs", sb->dirs[0]) ||
+        (n = read_file(path, pids, sizeof pids)) <= 0)
+        return -1;
+    /* Newest last, as a rule: the child just forked is found first from the end. */
+    for (char *end = pids + n; end > pids;) {
+        while (end > pids && end[-1] == '\n')
+            *--end = '\0';
+        char *tok = end;
+        while (tok > pids && tok[-1] != '\n')
+            tok--;
+        end = tok;
+        if (!*tok)
+            continue;
+        char status[4096];
+        snprintf(path, sizeof path, "/proc/%.20s/status", tok);
+        if (read_file(path, status, sizeof status) <= 0)
+            continue;
+        /* "NSpid:\t<host pid>\t...\t<pid in the innermost namespace>" */
+        char *line = strstr(status, "\nNSpid:");
+        if (!line)
+            continue;
+        line[strcspn(line + 1, "\n") + 1] = '\0';
+        char *last = strrchr(line, '\t');
+        if (last && atoi(last + 1) == ns_pid && strchr(line + 7, '\t') != last)
+            return atoi(tok);
+    }
+    return -1;
 }
 
 void sandbox_kill(struct sandbox *sb)
@@ -1066,43 +1569,223 @@ void sandbox_free(struct sandbox *sb)
 
 /* --- start-up -------------------------------------------------------------------------------- */
 
-/* Adds the directory path to the kept paths if it lies under /tmp (resolved). */
-static void keep_if_tmp(const char *path)
+/* Adds a bind of the host path src at dst (the same path when NULL) to the new root's list:
+ * a directory, a file (followed through symbolic links when follow), or the symbolic link
+ * itself. Missing paths are skipped. */
+static void add_bind(const char *src, const char *dst, bool follow)
 {
-    char real[PATH_MAX];
-    if (!path || !realpath(path, real) || strncmp(real, "/tmp/", 5) != 0)
+    struct stat st;
+    if (S.nbinds >= MAX_BINDS || (follow ? stat(src, &st) : lstat(src, &st)) < 0)
         return;
-    for (int i = 0; i < S.nkeep; i++) {
-        size_t n = strlen(S.keep[i]);
-        if (!strncmp(real, S.keep[i], n) && (real[n] == '/' || real[n] == '\0'))
-            return; /* already inside a kept path */
+    struct bind *b = &S.binds[S.nbinds];
+    memset(b, 0, sizeof *b);
+    snprintf(b->dst, PATH_MAX, "%s", dst ? dst : src);
+    if (S_ISLNK(st.st_mode)) {
+        ssize_t n = readlink(src, b->src, PATH_MAX - 1);
+        if (n <= 0)
+            return;
+        b->src[n] = '\0';
+        b->is_link = true;
+    } else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) {
+        if (!realpath(src, b->src))
+            return;
+        b->dir = S_ISDIR(st.st_mode);
+    } else {
+        return;
     }
-    if (S.nkeep < MAX_KEEP)
-        snprintf(S.keep[S.nkeep++], PATH_MAX, "%s", real);
+    S.nbinds++;
 }
 
-/* The host paths the worker needs that the private /tmp would hide. */
-static void find_keep_paths(void)
+/* True if path is dir or lies under it. */
+static bool path_under(const char *path, const char *dir)
 {
-    char buf[PATH_MAX];
-    S.nkeep = 0;
-    /* The worker's install prefix (bin/.. holds lib/ with libskiff.so). */
-    if (realpath(S.opts.worker, buf)) {
+    size_t n = strlen(dir);
+    if (n == 1 && dir[0] == '/')
+        return true;
+    return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+/* path made absolute (from the working directory) into abs (PATH_MAX bytes). */
+static void absolute(const char *path, char *abs)
+{
+    char dir[PATH_MAX / 2];
+    if (path[0] != '/' && getcwd(dir, sizeof dir))
+        path_fmt(abs, "%s/%.*s", dir, PATH_MAX / 2 - 2, path);
+    else
+        snprintf(abs, PATH_MAX, "%s", path);
+}
+
+/* True if a directory bound so far holds the absolute path. */
+static bool bound_dir_holds(const char *path)
+{
+    for (int i = 0; i < S.nbinds; i++)
+        if (S.binds[i].dir && path_under(path, S.binds[i].src))
+            return true;
+    return false;
+}
+
+/* What a container's root holds (besides /proc, /dev and /tmp, made by the init): the host's
+ * /usr and /bin, /sbin, /lib* (symbolic links where the host has them), the files of /etc that
+ * programs need (never shadow, gshadow or anything of the server's), the skiff runtime (the
+ * worker's install prefix, unless /usr holds it) and the server's unix socket (unless a bound
+ * directory holds it already). The data directory is never bound; if a bound path holds it, an
+ * empty directory hides it. */
+static void plan_root(void)
+{
+    static const char *const top[] = {"/usr",   "/bin",   "/sbin",   "/lib",
+                                      "/lib32", "/lib64", "/libx32", NULL};
+    static const char *const etc[] = {"passwd",          "group",
+                                      "hosts",           "resolv.conf",
+                                      "nsswitch.conf",   "host.conf",
+                                      "gai.conf",        "services",
+                                      "protocols",       "networks",
+                                      "ld.so.cache",     "ld.so.conf",
+                                      "ld.so.conf.d",    "localtime",
+                                      "timezone",        "ssl",
+                                      "ca-certificates", "ca-certificates.conf",
+                                      "alternatives",    "mime.types",
+                                      "os-release",      "debian_version",
+                                      "login.defs",      NULL};
+    S.nbinds = 0;
+    S.nmasks = 0;
+    for (const char *const *t = top; *t; t++)
+        add_bind(*t, NULL, false);
+    char path[PATH_MAX];
+    for (const char *const *e = etc; *e; e++) {
+        snprintf(path, sizeof path, "/etc/%s", *e);
+        add_bind(path, NULL, true);
+    }
+    if (S.nbinds < MAX_BINDS) { /* /etc/mtab, as the host usually has it */
+        struct bind *b = &S.binds[S.nbinds++];
+        memset(b, 0, sizeof *b);
+        snprintf(b->src, PATH_MAX, "../proc/self/mounts");
+        snprintf(b->dst, PATH_MAX, "/etc/mtab");
+        b->is_link = true;
+    }
+    /* The runtime: the worker's install prefix (bin/.. holds lib/ with libskiff.so). */
+    char prefix[PATH_MAX];
+    if (realpath(S.opts.worker, prefix)) {
         for (int up = 0; up < 2; up++) {
-            char *slash = strrchr(buf, '/');
-            if (slash && slash != buf)
+            char *slash = strrchr(prefix, '/');
+            if (slash && slash != prefix)
                 *slash = '\0';
         }
-        keep_if_tmp(buf);
+        bool held = false;
+        for (int i = 0; i < S.nbinds; i++)
+            held |= S.binds[i].dir && path_under(prefix, S.binds[i].src);
+        if (!held)
+            add_bind(prefix, NULL, true);
     }
-    keep_if_tmp(S.opts.data_dir);
+    S.sock[0] = '\0';
     if (S.opts.listen && !strncmp(S.opts.listen, "unix:", 5)) {
-        snprintf(buf, sizeof buf, "%s", S.opts.listen + 5);
-        char *slash = strrchr(buf, '/');
-        if (slash && slash != buf)
-            *slash = '\0';
-        keep_if_tmp(buf);
+        /* Bound as a file once it exists (the server listens after this), unless a bound
+         * directory shows it already. */
+        absolute(S.opts.listen + 5, S.sock);
+        if (S.nbinds < MAX_BINDS && !bound_dir_holds(S.sock)) {
+            struct bind *b = &S.binds[S.nbinds++];
+            memset(b, 0, sizeof *b);
+            memcpy(b->src, S.sock, sizeof S.sock);
+            memcpy(b->dst, S.sock, sizeof S.sock);
+            b->is_socket = true;
+        }
     }
+    char data[PATH_MAX];
+    if (S.opts.data_dir && realpath(S.opts.data_dir, data))
+        for (int i = 0; i < S.nbinds && S.nmasks < MAX_MASKS; i++)
+            if (S.binds[i].dir && path_under(data, S.binds[i].src)) {
+                memcpy(S.masks[S.nmasks++], data, sizeof data);
+                break;
+            }
+}
+
+/* Docker's default seccomp profile, as a deny list: the worker may do everything else. */
+static const char *const denied_syscalls[] = {
+    /* mounts and namespaces: the container's file system and namespaces stay as they are */
+    "mount", "umount", "umount2", "pivot_root", "chroot", "setns", "unshare", "move_mount",
+    "open_tree", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+    /* other processes and the kernel's memory */
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd", "kexec_load",
+    "kexec_file_load", "bpf", "perf_event_open", "userfaultfd", "lookup_dcookie",
+    /* the kernel's keyrings and modules */
+    "keyctl", "add_key", "request_key", "init_module", "finit_module", "delete_module",
+    "create_module", "get_kernel_syms", "query_module",
+    /* file handles (open_by_handle_at reads any file of a file system) */
+    "open_by_handle_at", "name_to_handle_at",
+    /* the machine: swap, reboot, accounting, clocks, logs, quotas, ports, the terminal */
+    "swapon", "swapoff", "reboot", "acct", "settimeofday", "stime", "clock_settime",
+    "clock_adjtime", "syslog", "quotactl", "quotactl_fd", "iopl", "ioperm", "vhangup", "nfsservctl",
+    "uselib", "ustat", "sysfs", "_sysctl", "fanotify_init", "sethostname", "setdomainname", "vm86",
+    "vm86old",
+    /* NUMA placement of other processes' memory, and io_uring (a way around this filter) */
+    "move_pages", "migrate_pages", "mbind", "set_mempolicy", "get_mempolicy", "io_uring_setup",
+    "io_uring_enter", "io_uring_register", NULL};
+
+/* Builds the worker's seccomp filter (libseccomp, exported to S.filter): every call of
+ * denied_syscalls fails with EPERM, clone with a namespace flag too, clone3 with ENOSYS (its
+ * flags sit in memory the filter cannot read; libc then falls back to clone), ioctl TIOCSTI and
+ * TIOCLINUX (typing into a terminal), and personality flags that weaken the address space
+ * (ASLR stays on). Other architectures' calls kill the process (libseccomp's default). NULL
+ * or why not. */
+static const char *filter_build(char *why, size_t len)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx) {
+        snprintf(why, len, "cannot build the seccomp filter (seccomp_init)");
+        return why;
+    }
+    const uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
+    int rc = 0;
+    for (const char *const *s = denied_syscalls; *s && rc == 0; s++) {
+        int nr = seccomp_syscall_resolve_name(*s);
+        if (nr != __NR_SCMP_ERROR && nr >= 0)
+            rc = seccomp_rule_add(ctx, eperm, nr, 0);
+    }
+    static const uint64_t ns_flags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
+                                        CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
+    for (size_t i = 0; i < sizeof ns_flags / sizeof ns_flags[0] && rc == 0; i++)
+        rc = seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1,
+                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1,
+                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
+    /* personality: none of the flags that weaken the address space (ASLR off, readable
+     * implies executable, a page at 0...); libseccomp cannot list Docker's allowed values
+     * (several comparisons of one argument), so each flag is one rule. */
+    static const uint64_t persona_flags[] = {
+        ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO, ADDR_COMPAT_LAYOUT, ADDR_LIMIT_32BIT,
+        ADDR_LIMIT_3GB,    FDPIC_FUNCPTRS,    SHORT_INODE,    WHOLE_SECONDS,      STICKY_TIMEOUTS};
+    for (size_t i = 0; i < sizeof persona_flags / sizeof persona_flags[0] && rc == 0; i++)
+        rc = seccomp_rule_add(ctx, eperm, SCMP_SYS(personality), 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, persona_flags[i], persona_flags[i]));
+    if (rc != 0) {
+        seccomp_release(ctx);
+        snprintf(why, len, "cannot build the seccomp filter: %s", strerror(-rc));
+        return why;
+    }
+    int fd = memfd_create("skiff-seccomp", MFD_CLOEXEC);
+    off_t size = -1;
+    if (fd >= 0 && (rc = seccomp_export_bpf(ctx, fd)) == 0)
+        size = lseek(fd, 0, SEEK_END);
+    seccomp_release(ctx);
+    struct sock_filter *prog = size > 0 ? mem_alloc((size_t)size) : NULL;
+    if (!prog || pread(fd, prog, (size_t)size, 0) != size ||
+        size % (off_t)sizeof(struct sock_filter) != 0) {
+        if (fd >= 0)
+            close(fd);
+        mem_free(prog);
+        snprintf(why, len, "cannot export the seccomp filter: %s", rc ? strerror(-rc) : "short");
+        return why;
+    }
+    close(fd);
+    mem_free(S.filter.filter);
+    S.filter.filter = prog;
+    S.filter.len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+    return NULL;
 }
 
 /* Runs one trial container that sets everything up and exits. NULL or why not. */
@@ -1147,14 +1830,26 @@ bool sandbox_init(const struct sandbox_opts *opts)
     if (!no)
         no = cgroups_setup(why, sizeof why);
     if (!no) {
-        find_keep_paths();
-        no = trial(why, sizeof why);
+        S.uid = opts->uid ? opts->uid : SANDBOX_DEFAULT_UID;
+        long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+        S.landlock_scopes =
+            abi >= LANDLOCK_ABI_SCOPES ? SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL : 0;
+        plan_root();
+        no = filter_build(why, sizeof why);
+        if (!no)
+            no = trial(why, sizeof why);
     }
     if (no) {
         sandbox_deinit();
-        log_warn("containers run as plain processes, without namespaces or cpu/memory/pids "
-                 "limits: %s",
-                 no);
+        /* What can still be taken from plain containers: set-user-ID programs (they inherit
+         * no_new_privs from the server, which runs none). */
+        bool nnp = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
+        log_warn(
+            "containers run as plain processes, NOT sandboxed: with the server's "
+            "uid %d%s (no namespaces, capabilities kept, no seccomp filter, no cpu/memory/pids "
+            "limits; only no_new_privs%s): %s",
+            (int)geteuid(), geteuid() == 0 ? ", as ROOT on the host" : "",
+            nnp ? "" : ", and not even that", no);
         return false;
     }
     S.enabled = true;
@@ -1166,8 +1861,10 @@ bool sandbox_init(const struct sandbox_opts *opts)
     char limits[128];
     snprintf(limits, sizeof limits, "memory %d MiB, pids %d, cpu %g", S.opts.memory_mib,
              S.opts.pids, S.opts.cpu);
-    log_info("containers are sandboxed (pid, mount, ipc, uts namespaces; cgroup %s; defaults: %s; "
-             "0 is unlimited)",
+    log_info("containers are sandboxed (user namespace with root as uid %u, pid, mount, ipc, uts "
+             "namespaces; a new root by pivot_root; no capabilities, no_new_privs, seccomp%s; "
+             "cgroup %s; defaults: %s; 0 is unlimited)",
+             S.uid, S.landlock_scopes ? ", Landlock scopes" : "",
              S.hier[0].kind == H_V2 ? "v2" : "v1", limits);
     return true;
 }

@@ -1,13 +1,16 @@
 /*
  * sandbox.h - container isolation: namespaces, a read-only host, a private /tmp and cgroup limits.
  *
- * A sandboxed container is a small init process (pid 1 of a new pid namespace, in new mount, ipc
- * and uts namespaces, inside a cgroup of its own that holds the container's cpu, memory and pids
- * limits) and the worker it forks as pid 2. The server watches the init through a pidfd; the init
+ * A sandboxed container is a small init process (pid 1 of a new pid namespace, in new user, mount,
+ * ipc and uts namespaces, inside a cgroup of its own that holds the container's cpu, memory and
+ * pids limits) and the worker it forks as pid 2: root of its user namespace but an unprivileged
+ * uid on the host, without capabilities, with no_new_privs and a seccomp filter, in a new root
+ * (pivot_root) that holds only what functions need. A snapshot template runs in one too, and the
+ * containers it forks inherit all of it. The server watches the init through a pidfd; the init
  * reaps everything in the namespace and, when the worker ends, reports the worker's wait status
  * and exits, which takes every other process of the namespace with it. Where the server lacks
- * what this needs (root, cgroup controllers, namespaces), sandbox_init says so once and
- * containers run as plain processes (container.c, uv_spawn).
+ * what this needs (root, cgroup controllers, user namespaces...), sandbox_init says so once,
+ * loudly, and containers run as plain processes (container.c, uv_spawn) with no_new_privs.
  */
 #ifndef SKIFF_SERVER_SANDBOX_H
 #define SKIFF_SERVER_SANDBOX_H
@@ -26,7 +29,18 @@ struct sandbox_opts {
     const char *data_dir; /* the data directory (app code lives there) */
     const char *worker;   /* path of skiff-worker */
     const char *listen;   /* the server's listen address (a unix socket stays reachable) */
+    unsigned uid;         /* --container-uid: host uid and gid of the containers' root (0: the
+                             default, SANDBOX_DEFAULT_UID) */
 };
+
+/* The host uid (and gid) of a container's root: unprivileged, above the range of real users
+ * and system accounts, as Docker's user namespace remapping starts there. */
+#define SANDBOX_DEFAULT_UID 100000u
+
+/* A sandboxed worker finds the app's code (a sealed copy in memory) on this descriptor and
+ * loads it by this path (container.c and template.c pass it as --code). */
+#define SANDBOX_CODE_FD 4
+#define SANDBOX_CODE_PATH "/proc/self/fd/4"
 
 /* The default pids limit: generous for threads and helpers, small enough to stop a fork bomb. */
 #define SANDBOX_DEFAULT_PIDS 512
@@ -66,11 +80,19 @@ struct sandbox_spawn {
     const char *id; /* the container id: its cgroup's and hostname's name */
     char *const *argv;
     char *const *envp;
-    int fd3;      /* the worker's socket to the server */
-    int fd1, fd2; /* its stdout and stderr (the write ends of the server's log pipes), or -1 */
+    int fd3;          /* the worker's socket to the server */
+    int fd1, fd2;     /* its stdout and stderr (the write ends of the server's log pipes), or -1 */
+    const char *code; /* the app's code file (host path), handed over on SANDBOX_CODE_FD */
     double cpu;
     int memory_mib;
+    int pids;  /* the pids limit, 0: the operator's */
+    int share; /* how many containers the limits are for (0 or 1: this one): a snapshot template
+                  and the containers it forks share its cgroup, whose limits are then share
+                  times a container's, and one OOM kill takes one process, not the group (v2's
+                  memory.oom.group stays 0) */
 };
+/* The largest share (sandbox_spawn) a sandbox's limits are multiplied by. */
+#define SANDBOX_MAX_SHARE 64
 
 /* Starts a sandboxed container. On success returns the sandbox with *pid set to the init's pid
  * (as the server sees it); exit_cb(data) runs once when it has ended, after which the caller
@@ -78,6 +100,13 @@ struct sandbox_spawn {
  * exit_cb is never called). */
 struct sandbox *sandbox_start(uv_loop_t *loop, const struct sandbox_spawn *sp, sandbox_exit_cb cb,
                               void *data, int *pid, char *errbuf, size_t errlen);
+/* The host pid of the process that is ns_pid in the sandbox's pid namespace (a container its
+ * snapshot template forked), found among the processes of its cgroup; -1 if there is none. */
+int sandbox_host_pid(const struct sandbox *sb, int ns_pid);
+/* The kernel's OOM kills so far in the sandbox's memory cgroup, and its memory limit in MiB
+ * (0: none). */
+long sandbox_oom_kills(const struct sandbox *sb);
+int sandbox_memory_mib(const struct sandbox *sb);
 /* Kills every process of the sandbox (SIGKILL). Its exit callback follows. */
 void sandbox_kill(struct sandbox *sb);
 /* Releases a sandbox after its exit callback (closes its handle, removes its cgroup). */

@@ -1,12 +1,16 @@
 /*
  * template.c - snapshot templates (see template.h).
  *
- * A template is a plain child process (uv_spawn) with its own socket pair on fd 3, read by a
- * conn like a container's. Orders to it are tiny frames written straight to that socket with
- * sendmsg, because a T_FORK carries three descriptors (SCM_RIGHTS) and libuv's stream writes
- * cannot carry more than one; the conn itself never writes, so the two paths cannot interleave.
- * The kernel queues a T_FORK order until the template reads it, so orders go out at once, even
- * while the template is still running its enter_snap hooks.
+ * A template is a child process with its own socket pair on fd 3, read by a conn like a
+ * container's: in a sandbox of its own when the server sandboxes (sandbox.h: the containers it
+ * forks inherit its namespaces, new root, capabilities, no_new_privs and seccomp filter, and
+ * share its cgroup), else a plain process (uv_spawn). A sandboxed template names its children by
+ * their pids in its pid namespace; the server finds their host pids in its cgroup. Orders to it are
+ * tiny frames written straight to that socket with sendmsg, because a T_FORK carries three
+ * descriptors (SCM_RIGHTS) and libuv's stream writes cannot carry more than one; the conn itself
+ * never writes, so the two paths cannot interleave. The kernel queues a T_FORK order until the
+ * template reads it, so orders go out at once, even while the template is still running its
+ * enter_snap hooks.
  *
  * Ownership: the pool points at its current template (fn->tmpl); a retired template is off the
  * pool but lives on (in the `all` list) until its process ends. Each container forked from a
@@ -46,19 +50,21 @@ struct template
     struct function *pool;
     int version; /* the code version it runs */
     int pid;
-    int64_t started;       /* unix ms, for the log line when ready */
-    bool ready;            /* W_TEMPLATE_READY arrived: its enter_snap hooks ran */
-    bool failed;           /* W_INIT_FAILED arrived */
-    bool retired;          /* W_STOP sent: it forks no more */
-    bool exited;           /* its process ended */
-    bool finished;         /* ... and that was handled (finish) */
-    char why[160];         /* how it ended */
-    uv_process_t proc;     /* its process */
-    uv_timer_t grace;      /* kills it when it lingers after its socket closed */
-    int handles;           /* open libuv handles (proc, grace); freed at 0 */
-    struct conn *conn;     /* its socket; NULL once closed */
-    struct list_node kids; /* containers forked from it (struct container.tmpl_link) */
-    struct list_node link; /* all templates */
+    int64_t started;         /* unix ms, for the log line when ready */
+    bool ready;              /* W_TEMPLATE_READY arrived: its enter_snap hooks ran */
+    bool failed;             /* W_INIT_FAILED arrived */
+    bool retired;            /* W_STOP sent: it forks no more */
+    bool exited;             /* its process ended */
+    bool finished;           /* ... and that was handled (finish) */
+    char why[160];           /* how it ended */
+    uv_process_t proc;       /* its process, when not sandboxed */
+    struct sandbox *sandbox; /* its sandbox (sandbox.h), or NULL: a plain process */
+    long oom_kills;          /* the OOM kills in its sandbox's cgroup already accounted for */
+    uv_timer_t grace;        /* kills it when it lingers after its socket closed */
+    int handles;             /* open libuv handles (proc, grace); freed at 0 */
+    struct conn *conn;       /* its socket; NULL once closed */
+    struct list_node kids;   /* containers forked from it (struct container.tmpl_link) */
+    struct list_node link;   /* all templates */
     /* Its own token (its enter_snap hooks' calls), revoked at its end. */
     struct auth_token *token;
 };
@@ -81,7 +87,11 @@ static const char *pool_name(const struct template *t)
 /* Kills t's process (its containers die with it). */
 static void kill_template(struct template *t)
 {
-    if (!t->exited)
+    if (t->exited)
+        return;
+    if (t->sandbox)
+        sandbox_kill(t->sandbox);
+    else
         uv_process_kill(&t->proc, SIGKILL);
 }
 
@@ -187,6 +197,11 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         int64_t pid = 0;
         if (!wire_get_int(m, "pid", &pid) || pid <= 0 || pid > INT32_MAX)
             break;
+        /* A sandboxed template names its child in its own pid namespace. */
+        if (t->sandbox && (pid = sandbox_host_pid(t->sandbox, (int)pid)) <= 0) {
+            log_warn("snapshot template %s forked a container the server cannot find", t->id);
+            return; /* its T_EXITED (or the template's end) ends the container */
+        }
         if (ct)
             container_forked_pid(ct, (int)pid);
         else
@@ -199,6 +214,15 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         wire_get_int(m, "pid", &pid);
         wire_get_int(m, "status", &status);
         wire_get_int(m, "signal", &sig);
+        /* Killed by the OOM killer in the cgroup it shares with its template. */
+        long kills = t->sandbox && sig == SIGKILL ? sandbox_oom_kills(t->sandbox) : 0;
+        if (kills > t->oom_kills) {
+            t->oom_kills = kills;
+            if (ct) {
+                container_forked_oom(ct, sandbox_memory_mib(t->sandbox));
+                return;
+            }
+        }
         if (ct)
             container_forked_exited(ct, status, (int)sig,
                                     pid <= 0 ? "its snapshot template could not fork it" : NULL);
@@ -247,11 +271,14 @@ static void on_conn_close(struct conn *c)
 static const struct conn_ops template_ops = {on_frame, on_conn_close};
 static const struct conn_ops detached_ops = {NULL, NULL};
 
-static void template_exited(uv_process_t *p, int64_t status, int sig)
+/* t's process ended with status or sig; setup_error: why its sandbox could not be set up, or
+ * NULL. */
+static void ended(struct template *t, int64_t status, int sig, const char *setup_error)
 {
-    struct template *t = p->data;
     t->exited = true;
-    if (sig)
+    if (setup_error)
+        snprintf(t->why, sizeof t->why, "%s", setup_error);
+    else if (sig)
         snprintf(t->why, sizeof t->why, "it was killed by signal %d (%s)", sig, strsignal(sig));
     else
         snprintf(t->why, sizeof t->why, "it exited with status %d", (int)status);
@@ -261,6 +288,17 @@ static void template_exited(uv_process_t *p, int64_t status, int sig)
         uv_timer_start(&t->grace, gone_overdue, GONE_GRACE_MS, 0);
     else
         finish(t);
+}
+
+static void template_exited(uv_process_t *p, int64_t status, int sig)
+{
+    ended(p->data, status, sig, NULL);
+}
+
+static void sandbox_exited(struct sandbox *sb, const struct sandbox_exit *ex, void *data)
+{
+    (void)sb;
+    ended(data, ex->status, ex->sig, ex->setup_error);
 }
 
 /* The end of t's process, once its last messages were read: its containers end, its handles
@@ -305,8 +343,51 @@ static void finish(struct template *t)
         conn_close(t->conn);
     list_remove(&t->link);
     uv_timer_stop(&t->grace);
-    uv_close((uv_handle_t *)&t->proc, handle_closed);
+    if (t->sandbox)
+        sandbox_free(t->sandbox);
+    else
+        uv_close((uv_handle_t *)&t->proc, handle_closed);
     uv_close((uv_handle_t *)&t->grace, handle_closed);
+}
+
+/* Starts t's process in a sandbox (sandbox.h) with a socket pair made here; its forked
+ * containers share the sandbox's cgroup, whose limits are for the pool's largest number of
+ * containers and the template. 0 or -1 (logged). */
+static int start_sandboxed(struct template *t, char **args, char **envp, const char *code_path)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_error("cannot start a snapshot template: socketpair: %s", strerror(errno));
+        return -1;
+    }
+    int rc = uv_pipe_open(&t->conn->h.pipe, sv[0]);
+    if (rc < 0) {
+        log_error("cannot start a snapshot template: %s", uv_strerror(rc));
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    const struct function *fn = t->pool;
+    struct sandbox_spawn sp = {.id = t->id,
+                               .argv = args,
+                               .envp = envp,
+                               .fd3 = sv[1],
+                               .fd1 = -1,
+                               .fd2 = -1,
+                               .code = code_path,
+                               .cpu = fn->cfg.cpu,
+                               .memory_mib = fn->cfg.memory,
+                               .share = fn->cfg.max_containers + 1};
+    char err[512];
+    t->sandbox = sandbox_start(uv_handle_get_loop((uv_handle_t *)&t->conn->h.handle), &sp,
+                               sandbox_exited, t, &t->pid, err, sizeof err);
+    close(sv[1]);
+    if (!t->sandbox) {
+        log_error("cannot start the snapshot template of %s.%s: %s", t->pool->app->name,
+                  t->pool->name, err);
+        return -1;
+    }
+    return 0;
 }
 
 /* Starts the template of pool fn for its current version. NULL on failure (logged). */
@@ -339,34 +420,52 @@ static struct template *start(uv_loop_t *loop, const struct container_env *env, 
         mem_free(t);
         return NULL;
     }
-    char *args[] = {(char *)env->worker, "--template",   "--fd",   "3",           "--code",
-                    (char *)code_path,   "--class",      fn->name, "--container", t->id,
-                    "--params",          fn->params_key, NULL};
+    bool sandboxed = sandbox_enabled();
+    char *args[] = {(char *)env->worker,
+                    "--template",
+                    "--fd",
+                    "3",
+                    "--code",
+                    sandboxed ? SANDBOX_CODE_PATH : (char *)code_path,
+                    "--class",
+                    fn->name,
+                    "--container",
+                    t->id,
+                    "--params",
+                    fn->params_key,
+                    NULL};
     /* Its own output (an enter_snap hook's prints) goes to the server's stderr; each forked
      * container gets its own pipes for the logs. */
     t->proc.data = t;
-    int rc = container_spawn(loop, &t->proc, template_exited, env, args, envp, t->conn, NULL);
+    int rc = sandboxed
+                 ? start_sandboxed(t, args, envp, code_path)
+                 : container_spawn(loop, &t->proc, template_exited, env, args, envp, t->conn, NULL);
     mem_free(envp);
     if (rc < 0) {
         log_error("cannot start the snapshot template of %s.%s (%s): %s", fn->app->name, fn->name,
-                  env->worker, uv_strerror(rc));
+                  env->worker, sandboxed ? "see above" : uv_strerror(rc));
         auth_revoke(t->token);
         t->conn->ops = &detached_ops;
         conn_close(t->conn);
+        if (sandboxed) {
+            mem_free(t);
+            return NULL;
+        }
         t->handles = 1;
         uv_close((uv_handle_t *)&t->proc, handle_closed);
         return NULL;
     }
-    t->pid = t->proc.pid;
+    if (!sandboxed)
+        t->pid = t->proc.pid;
     uv_timer_init(loop, &t->grace);
     t->grace.data = t;
-    t->handles = 2;
+    t->handles = sandboxed ? 1 : 2;
     list_push(&all, &t->link);
     if (conn_start(t->conn) < 0)
         kill_template(t);
-    log_info("snapshot template %s started for %s.%s v%d (pid %d)%s", t->id, fn->app->name,
+    log_info("snapshot template %s started for %s.%s v%d (pid %d%s)", t->id, fn->app->name,
              fn->name, t->version, t->pid,
-             sandbox_enabled() ? "; it and its forked containers are not sandboxed" : "");
+             sandboxed ? ", sandboxed with the containers it forks" : "");
     return t;
 }
 

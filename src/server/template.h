@@ -17,8 +17,12 @@
  * later ends its containers (they die with it: PR_SET_PDEATHSIG) and its pool falls back to
  * normal starts for that code version. A redeploy or a stop of the app retires the template
  * (W_STOP: it forks no more and exits once its containers have ended); at shutdown its socket is
- * closed, which makes it kill its containers and exit (killed if it lingers). Templates are
- * never sandboxed, and neither are the containers forked from them.
+ * closed, which makes it kill its containers and exit (killed if it lingers). Where the server
+ * sandboxes, a template runs in a sandbox like a container's (sandbox.h) and the containers it
+ * forks inherit it: the same user, pid, mount, ipc and uts namespaces, root, capabilities (none),
+ * no_new_privs and seccomp filter. They share the template's cgroup, whose limits are the pool's
+ * (a container's limits times max_containers + 1): what holds per forked container is the
+ * sandbox, not a cgroup of its own.
  */
 #ifndef SKIFF_SERVER_TEMPLATE_H
 #define SKIFF_SERVER_TEMPLATE_H

@@ -179,7 +179,8 @@ TEST(host_read_only_tmp_private)
 {
     NEED_SANDBOX();
     skiff_client *c = itest_connect();
-    /* The host is read-only everywhere: its root, and the server's own data directory. */
+    /* The container's root is read-only, and the server's data directory is not there at
+     * all. */
     char in_data[ITEST_FILE];
     snprintf(in_data, sizeof in_data, "%s/written-by-a-container", itest_server.data);
     skiff_value *v = inside(c, "/itest-sandbox-written", "/");
@@ -189,8 +190,7 @@ TEST(host_read_only_tmp_private)
     ASSERT(!written);
     ASSERT_EQ_STR(str_of(v, "write_host"), "EROFS");
     skiff_value_free(v);
-    /* A file of this test under /tmp is not there; the server's data directory (under /tmp
-     * here) is, read-only. */
+    /* A file of this test under /tmp is not there, nor is the server's data directory. */
     char mine[ITEST_FILE];
     const char *tmp = getenv("TMPDIR");
     snprintf(mine, sizeof mine, "%s/itest-sandbox-host-file", tmp && *tmp ? tmp : "/tmp");
@@ -198,7 +198,7 @@ TEST(host_read_only_tmp_private)
     ASSERT_NOT_NULL(f);
     fclose(f);
     v = inside(c, in_data, mine);
-    ASSERT_EQ_STR(str_of(v, "write_host"), "EROFS");
+    ASSERT_EQ_STR(str_of(v, "write_host"), "ENOENT");
     ASSERT(access(in_data, F_OK) < 0);
     ASSERT_EQ_STR(str_of(v, "peek"), "ENOENT");
     /* Its own /tmp is writable, and what it writes there never reaches the host's. */
@@ -482,6 +482,8 @@ TEST(bad_limit_options_are_usage_errors)
         {"--container-pids", "99999999999", "--container-pids wants a whole number"},
         {"--container-cpu", "-0.5", "--container-cpu wants cores"},
         {"--container-cpu", "2x", "--container-cpu wants cores"},
+        {"--container-uid", "0", "--container-uid wants a uid from 1"},
+        {"--container-uid", "-5", "--container-uid wants a uid from 1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *argv[] = {skiffd, cases[i].opt, cases[i].value, NULL};
@@ -496,6 +498,7 @@ TEST(bad_limit_options_are_usage_errors)
     ASSERT_EQ_INT(r.status, 0);
     ASSERT_STR_CONTAINS(r.out, "--no-sandbox");
     ASSERT_STR_CONTAINS(r.out, "--container-memory MIB");
+    ASSERT_STR_CONTAINS(r.out, "--container-uid UID");
     ASSERT_STR_CONTAINS(r.out, "--container-pids N");
     itest_run_free(&r);
 }

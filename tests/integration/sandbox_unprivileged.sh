@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sandbox_unprivileged.sh - issue 4, point 1: a skiffd without the privileges to sandbox (here:
 # not root) says so in one line at start and runs its containers as plain processes, which work
-# as before. skiffd runs as the user nobody through setpriv (util-linux); without root or setpriv
+# as before; issue 8: with no_new_privs, the one thing it can still take from them. skiffd runs as the user nobody through setpriv (util-linux); without root or setpriv
 # there is nothing to test and the script says so.
 # shellcheck disable=SC2034 # SKIFFD is read by lib.sh's start_server
 if [[ $(id -u) -ne 0 ]] || ! command -v setpriv >/dev/null; then
@@ -45,6 +45,12 @@ expect_contains "$OUT" '"write_tmp":"ok"' "writing the host's /tmp"
 expect_contains "$OUT" "\"ns_pid\":\"$(readlink /proc/self/ns/pid)\"" "the pid namespace"
 expect_contains "$OUT" "\"ns_mnt\":\"$(readlink /proc/self/ns/mnt)\"" "the mount namespace"
 expect_match "$OUT" '"pid":[0-9]{3,}' "a host pid"
+
+begin "what can still be taken from plain containers is: no_new_privs"
+deploy tests/security/apps/attacker.c
+ok call sec-attacker escape '"/nonexistent"' 1 '"/nonexistent"' '"none"'
+expect_eq "$(json_field "$OUT" no_new_privs)" 1 "NoNewPrivs of a plain container"
+expect_contains "$(cat "$SERVER_LOG")" "NOT sandboxed" "the warning"
 
 begin "no memory limit is enforced, and the server says nothing more"
 ok call itest-sandbox hog 64
