@@ -25,6 +25,9 @@ packages=(
     sqlite3                    # tests look inside skiffd's database
     coreutils procps           # timeout, mktemp; ps/pgrep in tests
     iproute2                   # ss: the tests' free-port check
+    python3-dev                # the Python package's extension (skiff._skiff)
+    python3-pytest             # the Python tests (tests/python/)
+    python3-flask              # a Python test app serves Flask (wsgi_app)
 )
 if [[ ${1:-} == --fuzz ]]; then
     packages+=(clang)

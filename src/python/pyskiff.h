@@ -1,0 +1,87 @@
+/*
+ * pyskiff.h - internals of the CPython extension skiff._skiff (src/python/), shared by its files.
+ *
+ * The extension is a thin layer over libskiff (include/skiff/skiff.h): every Python object wraps
+ * one libskiff handle and holds a reference to the object whose handle it borrows (a function
+ * its client, a method its instance, an instance its class), so Python's reference counting frees
+ * them in libskiff's order. Blocking calls release the GIL; the _async twins take a Python
+ * callable that skiff_client_process (Client.process) calls with the GIL held, on the thread that
+ * started the operation: the Python layer (skiff/_aio.py) puts the thread's descriptor on the
+ * running asyncio loop with loop.add_reader, so no thread is spent per call.
+ *
+ * Files: module.c (module, Client, errors), values.c (Python objects <-> skiff values),
+ * handles.c (Function, FunctionCall, map and generator iterators, Cls, Obj), aio.c (the _async
+ * twins), worker.c (Python apps in containers: the trampoline into the worker runtime).
+ */
+#ifndef SKIFF_PYTHON_PYSKIFF_H
+#define SKIFF_PYTHON_PYSKIFF_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <skiff/skiff.h>
+
+/* The key of the one-entry map that carries a pickled Python object as a skiff value:
+ * {"$pickle": <bytes>} (docs/python.md). C, CLI and HTTP callers are told they cannot read it. */
+#define PYSKIFF_PICKLE_KEY "$pickle"
+
+typedef struct {
+    PyObject_HEAD skiff_client *client;
+} ClientObject;
+
+typedef struct {
+    PyObject_HEAD skiff_function *fn;
+    PyObject *owner; /* the Client, or the Obj of a method (keeps the handle's borrow alive) */
+    ClientObject *client;
+} FunctionObject;
+
+typedef struct {
+    PyObject_HEAD skiff_call *call;
+    ClientObject *client;
+} CallObject;
+
+extern PyTypeObject Client_Type, Function_Type, Call_Type, MapIter_Type, GenIter_Type, Cls_Type,
+    Obj_Type;
+
+/* --- module.c --- */
+/* Sets the Python exception for a libskiff failure (rc, err): skiff.exception's class of the
+ * code, the user's own type for SKIFF_ERR_USER (a builtin or an importable "module.Class", else
+ * RemoteError), the remote traceback as a note and as .remote_traceback. Returns NULL. */
+PyObject *pyskiff_raise(int rc, const skiff_error *err);
+/* The exception object pyskiff_raise would raise (a new reference; never NULL unless out of
+ * memory). */
+PyObject *pyskiff_exception(int rc, const skiff_error *err);
+
+/* --- values.c --- */
+/* A new skiff value for o: None, bool, int (64 bits: OverflowError past it), float, str, bytes,
+ * bytearray, list/tuple (a list), dict with str keys (a map); anything else pickled as
+ * {"$pickle": bytes}. NULL with a Python exception set on failure. */
+skiff_value *pyskiff_to_value(PyObject *o);
+/* A list value of the items of sequence args (None: empty). */
+skiff_value *pyskiff_to_args(PyObject *args);
+/* A map value of dict kwargs (None: NULL, no keyword arguments). Sets *ok to 0 on failure. */
+skiff_value *pyskiff_to_kwargs(PyObject *kwargs, int *ok);
+/* Converts a sequence of Python iterables into *n new skiff lists in *out (an array from
+ * PyMem_Calloc, the caller's). 0, or -1 with an exception set (nothing allocated). */
+int pyskiff_input_lists(PyObject *iterables, skiff_value ***out, size_t *n);
+/* A new Python object for v (a map {"$pickle": bytes} unpickled); NULL with an exception set. */
+PyObject *pyskiff_from_value(const skiff_value *v);
+/* Like pyskiff_from_value, then frees v (which may be NULL: None). */
+PyObject *pyskiff_take_value(skiff_value *v);
+
+/* --- handles.c --- */
+/* A new Function object owning fn (freed with it), keeping owner alive. */
+PyObject *pyskiff_function_new(skiff_function *fn, PyObject *owner, ClientObject *client);
+/* A new FunctionCall object owning call. */
+PyObject *pyskiff_call_new(skiff_call *call, ClientObject *client);
+
+/* --- aio.c --- */
+/* Adds the _async methods to the method tables (called once, before the types are readied). */
+extern PyMethodDef pyskiff_function_aio_methods[];
+extern PyMethodDef pyskiff_call_aio_methods[];
+extern PyMethodDef pyskiff_client_aio_methods[];
+PyObject *pyskiff_gather_async(PyObject *self, PyObject *args);
+
+/* --- worker.c --- */
+PyObject *pyskiff_worker_main(PyObject *self, PyObject *args);
+
+#endif
