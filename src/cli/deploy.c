@@ -1,5 +1,6 @@
 /*
- * deploy.c - `skiff deploy APP.c`: compile an app, describe it, send it to the server.
+ * deploy.c - `skiff deploy APP.c` / `skiff deploy APP.py`: build an app, describe it, send it to
+ * the server.
  *
  *   1. compile APP.c into a shared object in a private temporary directory with the system
  *      compiler ($CC, else cc), against the headers and libskiff of the tree `skiff` itself was
@@ -10,6 +11,12 @@
  *      and its function and class definitions as JSON;
  *   3. check the names locally (a clear error before anything is sent), then send DEPLOY with
  *      the object's bytes and both lists of definitions, and print what was deployed as JSON.
+ *
+ * A Python app (APP.py, docs/python.md) is bundled instead of compiled: `python3 -m
+ * skiff._deploy` (the package at <prefix>/lib/python3/dist-packages) imports it and writes a zip
+ * of the file and the modules it imports from its own directory; step 2 is the same (skiff-worker
+ * re-runs itself in python3 for a bundle), and the bundle is the code sent. --name NAME names an
+ * unnamed `App()` (`skiff run`).
  *
  * The compiler's and the worker's own messages go straight to the user's stderr.
  */
@@ -40,11 +47,14 @@ extern char **environ;
 
 static const char deploy_usage[] =
     "usage: skiff deploy APP.c [--name-check]\n"
+    "       skiff deploy APP.py [--name-check] [--name APP]\n"
     "\n"
     "Compiles APP.c into a shared object with $CC (else cc) against skiff's headers and\n"
     "library, reads the app's name, functions and classes from it (skiff-worker\n"
     "--describe), and deploys it. A redeploy replaces the app's code; callers keep working\n"
-    "by name.\n"
+    "by name. APP.py is a Python app: it is imported with /usr/bin/python3 ($SKIFF_PYTHON)\n"
+    "and shipped with the modules it imports from its own directory; --name names an\n"
+    "unnamed skiff.App().\n"
     "Prints {\"app\", \"app_id\", \"version\", \"functions\": [{\"name\", \"function_id\"}]}.\n"
     "--name-check compiles and checks the app and function names without deploying, and\n"
     "prints the definitions that would be deployed.\n"
@@ -155,6 +165,50 @@ static int compile(const char *prefix, const char *src, const struct workdir *w)
         return CLI_FAILED;
     }
     return CLI_OK;
+}
+
+/* Bundles the Python app src into w->so with python3 -m skiff._deploy (name: the app's name
+ * when its App() has none, or NULL). CLI_OK or CLI_FAILED (the import's traceback on stderr). */
+static int bundle(const char *prefix, const char *src, const char *name, const struct workdir *w)
+{
+    char pkg[PATH_MAX + 64];
+    snprintf(pkg, sizeof pkg, "%s/lib/python3/dist-packages", prefix);
+    const char *old = getenv("PYTHONPATH");
+    char *path = mem_alloc(strlen(pkg) + (old ? strlen(old) : 0) + 2);
+    if (!path) {
+        fputs("skiff deploy: out of memory\n", stderr);
+        return CLI_FAILED;
+    }
+    sprintf(path, "%s%s%s", pkg, old && *old ? ":" : "", old && *old ? old : "");
+    int e = setenv("PYTHONPATH", path, 1);
+    mem_free(path);
+    if (e < 0 || setenv("PYTHONDONTWRITEBYTECODE", "1", 1) < 0) {
+        fprintf(stderr, "skiff deploy: setenv: %s\n", strerror(errno));
+        return CLI_FAILED;
+    }
+    const char *python = getenv("SKIFF_PYTHON");
+    char *argv[] = {(char *)(python && *python ? python : "/usr/bin/python3"),
+                    "-m",
+                    "skiff._deploy",
+                    "--bundle",
+                    (char *)w->so,
+                    (char *)src,
+                    name ? "--name" : NULL,
+                    (char *)name,
+                    NULL};
+    int st = run_wait(argv);
+    if (st != 0) {
+        if (st > 0)
+            fprintf(stderr, "skiff deploy: bundling the Python app %s failed\n", src);
+        return CLI_FAILED;
+    }
+    return CLI_OK;
+}
+
+static bool is_python(const char *src)
+{
+    size_t n = strlen(src);
+    return n > 3 && !strcmp(src + n - 3, ".py");
 }
 
 /* Runs skiff-worker --describe on w->so and parses its JSON into *out. */
@@ -363,16 +417,18 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
         fputs("skiff: out of memory\n", stderr);
         return CLI_FAILED;
     }
-    struct cli_opt opts[] = {{.name = "--name-check"}};
+    struct cli_opt opts[] = {{.name = "--name-check"}, {.name = "--name", .has_value = true}};
     int npos, rc;
     bool help;
     char why[512];
-    if (cli_getopt(argc, argv, opts, 1, &help, &cli->server, pos, &npos, why, sizeof why) < 0)
+    if (cli_getopt(argc, argv, opts, 2, &help, &cli->server, pos, &npos, why, sizeof why) < 0)
         rc = cli_usage_error(deploy_usage, "%s", why);
     else if (help)
         rc = fputs(deploy_usage, stdout) >= 0 ? CLI_OK : CLI_FAILED;
     else if (npos != 1)
-        rc = cli_usage_error(deploy_usage, "deploy takes exactly one APP.c");
+        rc = cli_usage_error(deploy_usage, "deploy takes exactly one APP.c or APP.py");
+    else if (opts[1].count && !is_python(pos[0]))
+        rc = cli_usage_error(deploy_usage, "--name goes with a Python app (APP.py)");
     else if (access(pos[0], R_OK) < 0)
         rc = cli_usage_error(deploy_usage, "cannot read %s: %s", pos[0], strerror(errno));
     else
@@ -390,7 +446,9 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
     const char *app = NULL;
     rc = CLI_FAILED;
     if (find_prefix(prefix, sizeof prefix) == 0 && workdir_make(&w) == 0 &&
-        compile(prefix, src, &w) == CLI_OK && describe(prefix, &w, &desc) == CLI_OK &&
+        (is_python(src) ? bundle(prefix, src, opts[1].value, &w) : compile(prefix, src, &w)) ==
+            CLI_OK &&
+        describe(prefix, &w, &desc) == CLI_OK &&
         check_description(desc, &app) == CLI_OK) {
         if (opts[0].count)
             rc = cli_print_json(desc);

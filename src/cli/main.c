@@ -17,7 +17,7 @@ static const char usage_text[] =
     "usage: skiff [--server ADDR] COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
-    "  deploy APP.c [--name-check]          compile an app and deploy it\n"
+    "  deploy APP.c|APP.py [--name-check]   build an app (C or Python) and deploy it\n"
     "  call APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...]\n"
     "                                       call a function and print its result as JSON\n"
     "  spawn APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...]\n"

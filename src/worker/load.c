@@ -44,6 +44,14 @@
 
 int worker_load_app(const char *path, const struct skiff_app_def **out, skiff_error *err)
 {
+    if (worker_preload_failed(err))
+        return SKIFF_ERR_INIT_FAILURE;
+    const struct skiff_app_def *pre = worker_preloaded();
+    if (pre) {
+        worker_register_app(pre);
+        *out = pre;
+        return SKIFF_OK;
+    }
     /* dlopen searches the library path for a name without '/': make a relative path explicit. */
     char local[PATH_MAX];
     const char *open_path = path;
