@@ -448,8 +448,7 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
     if (find_prefix(prefix, sizeof prefix) == 0 && workdir_make(&w) == 0 &&
         (is_python(src) ? bundle(prefix, src, opts[1].value, &w) : compile(prefix, src, &w)) ==
             CLI_OK &&
-        describe(prefix, &w, &desc) == CLI_OK &&
-        check_description(desc, &app) == CLI_OK) {
+        describe(prefix, &w, &desc) == CLI_OK && check_description(desc, &app) == CLI_OK) {
         if (opts[0].count)
             rc = cli_print_json(desc);
         else if (read_code(w.so, &code, &len) == CLI_OK)

@@ -539,8 +539,11 @@ static PyMethodDef *join_methods(const PyMethodDef *a, const PyMethodDef *b)
     return t;
 }
 
+SKIFF_API void skiff__accept_pickles(void);
+
 PyMODINIT_FUNC PyInit__skiff(void)
 {
+    skiff__accept_pickles();
     exc_module = PyImport_ImportModule("skiff.exception");
     if (!exc_module)
         return NULL;

@@ -101,9 +101,9 @@ static int trampoline(skiff_ctx *ctx, skiff_value **out)
     int rc = 0;
     PyObject *args = pyskiff_from_value(skiff_ctx_args(ctx));
     PyObject *kwargs = args ? pyskiff_from_value(skiff_ctx_kwargs(ctx)) : NULL;
-    PyObject *r = kwargs ? PyObject_CallFunctionObjArgs(invokers[i], instance_of(ctx), args,
-                                                        kwargs, NULL)
-                         : NULL;
+    PyObject *r =
+        kwargs ? PyObject_CallFunctionObjArgs(invokers[i], instance_of(ctx), args, kwargs, NULL)
+               : NULL;
     if (!r) {
         rc = fail_from_python(ctx, SKIFF_ERR_USER);
     } else if (ctx->def->generator) {
@@ -131,9 +131,9 @@ static int enter_phase(skiff_ctx *ctx, const char *phase)
     PyGILState_STATE g = PyGILState_Ensure();
     int rc = 0;
     PyObject *params = ctx->target->params ? pyskiff_from_value(ctx->target->params) : PyDict_New();
-    PyObject *inst = params ? PyObject_CallFunction(enters[i], "OOs", *state ? *state : Py_None,
-                                                    params, phase)
-                            : NULL;
+    PyObject *inst =
+        params ? PyObject_CallFunction(enters[i], "OOs", *state ? *state : Py_None, params, phase)
+               : NULL;
     if (!inst) {
         rc = fail_from_python(ctx, SKIFF_ERR_USER);
     } else {
@@ -353,8 +353,7 @@ PyObject *pyskiff_worker_main(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "worker_main runs once per process");
         return NULL;
     }
-    if (!PyArg_ParseTuple(spec, "UO!O!O", &name, &PyList_Type, &fns, &PyList_Type, &classes,
-                          &fmt))
+    if (!PyArg_ParseTuple(spec, "UO!O!O", &name, &PyList_Type, &fns, &PyList_Type, &classes, &fmt))
         return NULL;
     int ok = 1;
     app_def.abi = SKIFF_APP_ABI;

@@ -29,6 +29,7 @@
 #include "auth.h"
 #include "calls.h"
 #include "common/codec.h"
+#include "common/value.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "http_req.h"
@@ -720,6 +721,11 @@ void http_respond_payload(struct http_req *r, int status, const char *key, const
     if (codec_decode_value(payload, len, &v, &err) != SKIFF_OK) {
         http_respond_skiff(r, &err);
         skiff_error_clear(&err);
+        return;
+    }
+    if (value_has_pickle(v)) { /* Python-only data: say so rather than show its bytes */
+        skiff_value_free(v);
+        http_respond_error(r, 500, "DeserializationError", VALUE_PICKLE_MESSAGE, NULL);
         return;
     }
     char *json = skiff_value_to_json(v);
