@@ -79,6 +79,7 @@ int cli_print_json(const skiff_value *v);
 
 /* The commands: each gets the words after its name and returns the exit status. */
 int cmd_deploy(struct cli *cli, int argc, char **argv);
+int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_call(struct cli *cli, int argc, char **argv);
 int cmd_spawn(struct cli *cli, int argc, char **argv);
 int cmd_get(struct cli *cli, int argc, char **argv);

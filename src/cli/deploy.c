@@ -167,9 +167,9 @@ static int compile(const char *prefix, const char *src, const struct workdir *w)
     return CLI_OK;
 }
 
-/* Bundles the Python app src into w->so with python3 -m skiff._deploy (name: the app's name
- * when its App() has none, or NULL). CLI_OK or CLI_FAILED (the import's traceback on stderr). */
-static int bundle(const char *prefix, const char *src, const char *name, const struct workdir *w)
+/* Puts the skiff package under prefix first on PYTHONPATH (and keeps python3 from writing
+ * __pycache__ next to the user's files). CLI_OK or CLI_FAILED. */
+static int python_env(const char *prefix)
 {
     char pkg[PATH_MAX + 64];
     snprintf(pkg, sizeof pkg, "%s/lib/python3/dist-packages", prefix);
@@ -183,11 +183,26 @@ static int bundle(const char *prefix, const char *src, const char *name, const s
     int e = setenv("PYTHONPATH", path, 1);
     mem_free(path);
     if (e < 0 || setenv("PYTHONDONTWRITEBYTECODE", "1", 1) < 0) {
-        fprintf(stderr, "skiff deploy: setenv: %s\n", strerror(errno));
+        fprintf(stderr, "skiff: setenv: %s\n", strerror(errno));
         return CLI_FAILED;
     }
+    return CLI_OK;
+}
+
+/* The interpreter the Python package is built for. */
+static const char *python_path(void)
+{
     const char *python = getenv("SKIFF_PYTHON");
-    char *argv[] = {(char *)(python && *python ? python : "/usr/bin/python3"),
+    return python && *python ? python : "/usr/bin/python3";
+}
+
+/* Bundles the Python app src into w->so with python3 -m skiff._deploy (name: the app's name
+ * when its App() has none, or NULL). CLI_OK or CLI_FAILED (the import's traceback on stderr). */
+static int bundle(const char *prefix, const char *src, const char *name, const struct workdir *w)
+{
+    if (python_env(prefix) != CLI_OK)
+        return CLI_FAILED;
+    char *argv[] = {(char *)python_path(),
                     "-m",
                     "skiff._deploy",
                     "--bundle",
@@ -460,4 +475,38 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
     skiff_value_free(desc);
     mem_free(pos);
     return rc;
+}
+
+/* `skiff run APP.py [--entrypoint NAME] [ARGS...]`: replaces this process with python3 -m
+ * skiff._run (docs/python.md, "skiff run"), which deploys the app under a name of its own with
+ * `skiff deploy --name` (SKIFF_CLI: this binary), runs its local entrypoint here and stops the
+ * app after, also on Ctrl-C or a failure. */
+int cmd_run(struct cli *cli, int argc, char **argv)
+{
+    char prefix[PATH_MAX], self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || find_prefix(prefix, sizeof prefix) < 0 || python_env(prefix) != CLI_OK)
+        return CLI_FAILED;
+    self[n] = '\0';
+    if (setenv("SKIFF_CLI", self, 1) < 0 ||
+        (cli->server && setenv("SKIFF_SERVER", cli->server, 1) < 0)) {
+        fprintf(stderr, "skiff run: setenv: %s\n", strerror(errno));
+        return CLI_FAILED;
+    }
+    char **av = mem_calloc((size_t)argc + 4, sizeof *av);
+    if (!av) {
+        fputs("skiff: out of memory\n", stderr);
+        return CLI_FAILED;
+    }
+    int k = 0;
+    av[k++] = (char *)python_path();
+    av[k++] = "-m";
+    av[k++] = "skiff._run";
+    for (int i = 0; i < argc; i++)
+        av[k++] = argv[i];
+    av[k] = NULL;
+    execv(av[0], av);
+    fprintf(stderr, "skiff run: cannot run %s: %s\n", av[0], strerror(errno));
+    mem_free(av);
+    return CLI_FAILED;
 }

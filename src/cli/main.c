@@ -18,6 +18,9 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  deploy APP.c|APP.py [--name-check]   build an app (C or Python) and deploy it\n"
+    "  run APP.py [--entrypoint NAME] [--ARG VALUE ...]\n"
+    "                                       deploy a Python app for the run, run its\n"
+    "                                       local entrypoint here, stop the app after\n"
     "  call APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...]\n"
     "                                       call a function and print its result as JSON\n"
     "  spawn APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...]\n"
@@ -58,7 +61,7 @@ static const struct command commands[] = {
     {"get", cmd_get},       {"cancel", cmd_cancel}, {"map", cmd_map},
     {"stats", cmd_stats},   {"app", cmd_app},       {"container", cmd_container},
     {"token", cmd_token},   {"graph", cmd_graph},   {"logs", cmd_logs},
-    {"url", cmd_url},
+    {"url", cmd_url},       {"run", cmd_run},
 };
 
 int cli_connect(const struct cli *cli, skiff_client **out)
