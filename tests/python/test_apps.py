@@ -157,3 +157,18 @@ def test_local():
     assert pyapp.square.local(5) == 25
     assert pyapp.square(6) == 36
     assert pyapp.square.get_raw_f()(3) == 9
+
+
+def test_function_timeout():
+    with pytest.raises(exception.FunctionTimeoutError):
+        fn("fail").remote("sleep")
+
+
+def test_crash_in_a_c_extension_is_a_remote_error_naming_the_signal():
+    with pytest.raises(exception.RemoteError, match="SIGSEGV|signal 11|Segmentation"):
+        fn("crash").remote()
+    assert fn("square").remote(3) == 9  # the function's other containers still serve
+
+
+def test_retries():
+    assert skiff.Cls.from_name("pyapp", "Flaky")().run.remote() == 3

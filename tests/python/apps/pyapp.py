@@ -101,6 +101,29 @@ def c_square(x):
 
 
 @app.function()
+def crash():
+    """A crash inside a C extension: the caller gets a RemoteError naming the signal."""
+    import ctypes
+    return ctypes.string_at(0)
+
+
+@app.cls(retries=2, max_containers=1)
+class Flaky:
+    """Fails until it has run three times (retries=2), counting in its one container."""
+
+    @skiff.enter()
+    def start(self):
+        self.runs = 0
+
+    @skiff.method()
+    def run(self):
+        self.runs += 1
+        if self.runs < 3:
+            raise RuntimeError(f"attempt {self.runs}")
+        return self.runs
+
+
+@app.function()
 def pid():
     return os.getpid()
 
