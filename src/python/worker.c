@@ -168,6 +168,31 @@ static int hook_exit(skiff_ctx *ctx)
     return rc;
 }
 
+/* --- forks of a snapshot template ------------------------------------------------------------
+ * The template forks from the runtime's thread with the GIL released; these make the fork safe
+ * for the interpreter as os.fork() does: hold the GIL (and Python's fork locks) across it, then
+ * reinitialise the child's interpreter (only the forking thread survives). */
+
+static PyGILState_STATE fork_gil;
+
+static void fork_before(void)
+{
+    fork_gil = PyGILState_Ensure();
+    PyOS_BeforeFork();
+}
+
+static void fork_child(void)
+{
+    PyOS_AfterFork_Child();
+    PyGILState_Release(fork_gil);
+}
+
+static void fork_parent(void)
+{
+    PyOS_AfterFork_Parent();
+    PyGILState_Release(fork_gil);
+}
+
 /* --- the spec -------------------------------------------------------------------------------- */
 
 /* A copy of the str o that lives forever, or NULL for None; NULL with an exception on error. */
@@ -367,5 +392,6 @@ PyObject *pyskiff_worker_main(PyObject *self, PyObject *args)
     app_def.cls_begin = cptrs;
     app_def.cls_end = cptrs + ncls;
     skiff__worker_preload(&app_def);
+    skiff__worker_fork_hooks(fork_before, fork_child, fork_parent);
     return run_main(argv);
 }

@@ -63,6 +63,29 @@ bool worker_preload_failed(skiff_error *err)
     return true;
 }
 
+/* The embedding interpreter's fork handlers (the GIL and its thread states), or NULL. */
+static void (*fork_before)(void), (*fork_child)(void), (*fork_parent)(void);
+
+void skiff__worker_fork_hooks(void (*before)(void), void (*child)(void), void (*parent)(void))
+{
+    fork_before = before;
+    fork_child = child;
+    fork_parent = parent;
+}
+
+void worker_fork_before(void)
+{
+    if (fork_before)
+        fork_before();
+}
+
+void worker_fork_after(bool child)
+{
+    void (*f)(void) = child ? fork_child : fork_parent;
+    if (f)
+        f();
+}
+
 bool worker_is_bundle(const char *path)
 {
     char head[sizeof bundle_magic];

@@ -260,6 +260,13 @@ SKIFF_API void skiff__worker_preload_failure(const char *message, const char *tr
 bool worker_preload_failed(skiff_error *err);
 /* The preloaded app, or NULL. */
 const struct skiff_app_def *worker_preloaded(void);
+/* Handlers a snapshot template runs around each fork (template.c): before it in the template,
+ * then after it in the child or the template. Python's (skiff._skiff) take the GIL before and
+ * reinitialise the interpreter's threads in the child, as os.fork does. NULL: none. */
+SKIFF_API void skiff__worker_fork_hooks(void (*before)(void), void (*child)(void),
+                                        void (*parent)(void));
+void worker_fork_before(void);
+void worker_fork_after(bool child);
 /* True when the file at path is a Python app bundle (a zip archive), not a shared object. */
 bool worker_is_bundle(const char *path);
 /* Replaces the process with python3 -m skiff._container and argv[1..] (PYTHONPATH set to the

@@ -172,3 +172,18 @@ def test_crash_in_a_c_extension_is_a_remote_error_naming_the_signal():
 
 def test_retries():
     assert skiff.Cls.from_name("pyapp", "Flaky")().run.remote() == 3
+
+
+def test_snapshot_template_forks_containers(server):
+    server.deploy(os.path.join(APPS, "snapapp.py"))
+    Model = skiff.Cls.from_name("snapapp", "Model")
+    m = Model(tag="x")
+    outs = [c.get(timeout=120) for c in [m.info.spawn(1.0) for _ in range(3)]]
+    for o in outs:
+        assert o["weights"] == "weights-x"
+        # Imported and entered (snap) once, in the template; the containers are its forks.
+        assert o["import_pid"] == o["snap_pid"] != o["pid"]
+        assert o["enter_pid"] == o["pid"]
+    assert len({o["pid"] for o in outs}) >= 2  # several containers, one template
+    assert len({o["snap_pid"] for o in outs}) == 1
+    assert isinstance(m.ainfo.remote(), int)  # async bodies work in a forked container

@@ -67,6 +67,15 @@ def _the_loop():
         return _loop
 
 
+def _forget_loop():
+    """In a container forked from a snapshot template: the loop's thread did not survive."""
+    global _loop, _loop_lock
+    _loop, _loop_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_loop)
+
+
 def _run(coro):
     return asyncio.run_coroutine_threadsafe(coro, _the_loop()).result()
 
