@@ -367,6 +367,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
         hc->value_to = !strcmp(hc->field, "x-skiff-token-id")       ? r->token_id
                        : !strcmp(hc->field, "x-skiff-token-secret") ? r->token_secret
                        : !strcmp(hc->field, "expect")               ? r->expect
+                       : !strcmp(hc->field, "content-type")         ? r->content_type
                                                                     : NULL;
     }
     if (!hc->value_to)

@@ -208,8 +208,9 @@ static bool config_is_zero(const struct worker_config *c)
     return !memcmp(c, &zero, sizeof zero);
 }
 
-static const char *const web_methods[] = {"GET",    "POST", "PUT",    "PATCH",
-                                          "DELETE", "HEAD", "OPTIONS"};
+/* "ANY": a raw endpoint (docs/http-api.md, "Raw endpoints": a WSGI app in Python). */
+static const char *const web_methods[] = {"GET",    "POST", "PUT",     "PATCH",
+                                          "DELETE", "HEAD", "OPTIONS", "ANY"};
 
 static void check_web(struct problems *pr, const struct skiff_function_def *d)
 {
@@ -219,7 +220,7 @@ static void check_web(struct problems *pr, const struct skiff_function_def *d)
     if (!known)
         problem(pr,
                 "function '%s': web method '%s' is not one of GET, POST, PUT, PATCH, DELETE, "
-                "HEAD, OPTIONS",
+                "HEAD, OPTIONS, ANY",
                 d->name, d->web.method);
     if (d->web.label && !valid_name(d->web.label, "-"))
         problem(pr,

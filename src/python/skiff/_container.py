@@ -147,13 +147,68 @@ def _web(body):
 
 def _function_entry(d):
     body = d.body
-    batched = getattr(body, "_skiff_batched", None)
+    if getattr(body, "_skiff_web", {}).get("wsgi"):
+        return (d.name, None, "request:map", False, _web(body), _config(d.settings),
+                _wsgi_invoker(body))
 
     def invoke(_self, args, kwargs):
         return _call(body, args, kwargs)
 
     return (d.name, None, signature_of(body), d.generator, _web(body), _config(d.settings),
             invoke)
+
+
+def _wsgi_invoker(factory):
+    """A raw endpoint's body serving the WSGI app factory() returns (made once per container):
+    the request map the server passes (src/server/http_web.c, raw endpoints) becomes a WSGI
+    environ, the app's answer {status, headers, body}."""
+    import io
+    state = {}
+    lock = threading.Lock()
+
+    def invoke(_self, args, kwargs):
+        with lock:
+            if "app" not in state:
+                state["app"] = factory()
+        req = kwargs["request"]
+        body = req.get("body") or b""
+        environ = {
+            "REQUEST_METHOD": req.get("method", "GET"),
+            "SCRIPT_NAME": "",
+            "PATH_INFO": req.get("path") or "/",
+            "QUERY_STRING": req.get("query") or "",
+            "CONTENT_TYPE": req.get("content_type") or "",
+            "CONTENT_LENGTH": str(len(body)),
+            "SERVER_NAME": "skiff",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        answer = {}
+
+        def start_response(status, headers, exc_info=None):
+            answer["status"] = int(status.split()[0])
+            answer["headers"] = [[str(k), str(v)] for k, v in headers]
+            return lambda data: chunks.append(data)
+
+        chunks = []
+        result = state["app"](environ, start_response)
+        try:
+            for c in result:
+                chunks.append(c)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return {"status": answer.get("status", 500), "headers": answer.get("headers", []),
+                "body": b"".join(chunks)}
+
+    return invoke
 
 
 def class_params(klass):
