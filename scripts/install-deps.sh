@@ -28,6 +28,8 @@ packages=(
     python3-dev                # the Python package's extension (skiff._skiff)
     python3-pytest             # the Python tests (tests/python/)
     python3-flask              # a Python test app serves Flask (wsgi_app)
+    python3-celery python3-redis redis-server # make bench: the Python peers (Celery + Redis,
+    python3-distributed        # and Dask distributed)
 )
 if [[ ${1:-} == --fuzz ]]; then
     packages+=(clang)

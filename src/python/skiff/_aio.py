@@ -9,14 +9,19 @@ import asyncio
 import weakref
 
 _attached = weakref.WeakKeyDictionary()  # loop -> set of ids of clients attached
+_last = (None, None)  # the last (loop, client) attached: the fast path of every call
 
 
 def _attach(client):
+    global _last
     loop = asyncio.get_running_loop()
+    if _last[0] is loop and _last[1] is client:
+        return loop
     done = _attached.setdefault(loop, set())
     if id(client) not in done:
         loop.add_reader(client.fd(), client.process)
         done.add(id(client))
+    _last = (loop, client)
     return loop
 
 
