@@ -15,8 +15,6 @@
  */
 #include "pyskiff.h"
 
-PyObject *pyskiff_graph(const skiff_input_info *roots, size_t n);
-
 struct op {
     PyObject *cb;         /* cb(exc, value) */
     PyObject *item;       /* item(value) for streams, or NULL */

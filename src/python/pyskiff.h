@@ -73,6 +73,10 @@ PyObject *pyskiff_take_value(skiff_value *v);
 PyObject *pyskiff_function_new(skiff_function *fn, PyObject *owner, ClientObject *client);
 /* A new FunctionCall object owning call. */
 PyObject *pyskiff_call_new(skiff_call *call, ClientObject *client);
+/* A call graph as nested tuples (input_id, call_id, container_id or None, function, index,
+ * status name, [children]) in a new list; the n roots stay the caller's. NULL with an exception
+ * set when out of memory. */
+PyObject *pyskiff_graph(const skiff_input_info *roots, size_t n);
 
 /* --- aio.c --- */
 /* Adds the _async methods to the method tables (called once, before the types are readied). */

@@ -160,8 +160,15 @@ def test_generators():
         for i in gen.remote_gen(5, fail_at=2):
             items.append(i)
     assert items == [0, 1]
-    call = gen._handle().spawn_gen((3,), None)
-    assert list(skiff.FunctionCall(call).get_gen()) == [0, 1, 2]
+    call = gen.spawn(3)  # a generator's spawn: read with get_gen
+    assert list(call.get_gen()) == [0, 1, 2]
+    assert list(skiff.FunctionCall.from_id(call.object_id).get_gen()) == [0, 1, 2]
+
+    async def main():
+        c = await gen.spawn.aio(2)
+        return [x async for x in c.get_gen.aio()]
+
+    assert asyncio.run(main()) == [0, 1]
 
 
 def test_classes_with_parameters():

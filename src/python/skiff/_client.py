@@ -228,7 +228,10 @@ async def _remote_aio(self, *args, **kwargs):
 async def _spawn_aio(self, *args, **kwargs):
     raw = self._handle()
     c = self._c()
-    call = await _aio.call(c, raw.spawn_async, args, kwargs)
+    if raw.kind == _skiff.KIND_UNKNOWN:
+        await _aio.call(c, raw.hydrate_async)
+    start = raw.spawn_gen_async if raw.kind == _skiff.KIND_GENERATOR else raw.spawn_async
+    call = await _aio.call(c, start, args, kwargs)
     return FunctionCall(call, c)
 
 
@@ -365,8 +368,14 @@ class Function:
 
     @twin(_spawn_aio)
     def spawn(self, *args, **kwargs):
-        """Queues one call (durable before this returns) and returns its FunctionCall."""
-        return FunctionCall(self._handle().spawn(args, kwargs), self._c())
+        """Queues one call (durable before this returns) and returns its FunctionCall; a
+        generator's call is read with FunctionCall.get_gen."""
+        raw = self._handle()
+        if raw.kind == _skiff.KIND_UNKNOWN:
+            raw.hydrate()  # one lookup per handle: is it a generator?
+        if raw.kind == _skiff.KIND_GENERATOR:
+            return FunctionCall(raw.spawn_gen(args, kwargs), self._c())
+        return FunctionCall(raw.spawn(args, kwargs), self._c())
 
     @twin(_remote_gen_aio)
     def remote_gen(self, *args, **kwargs):
