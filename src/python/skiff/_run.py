@@ -3,7 +3,7 @@
 Deploys the app for the run's duration under a name of its own (the App's name, or the file's,
 plus "-run-" and a random suffix, so a deployed app of the same name is never touched), imports
 the module here with the App renamed to match, and runs its ``@app.local_entrypoint()`` (sync or
-async; ``--ARG VALUE`` pairs become its keyword arguments, converted by its annotations) or, for
+async; ``--ARG VALUE`` pairs become its keyword arguments, converted by its annotations, JSON when unannotated) or, for
 ``APP.py::fn``, calls that function remotely and prints the result. The app is stopped after,
 also on Ctrl-C, SIGTERM or a failure. Exit status: 0, 1 a failure (traceback on stderr), 2 usage.
 """
@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib
 import inspect
+import json
 import os
 import secrets
 import signal
@@ -86,6 +87,11 @@ def _convert(fn, kwargs):
             v = t(v)
         elif t is bool:
             v = v.lower() in ("1", "true", "yes")
+        elif t is not str:  # unannotated: a JSON value if it reads as one ("5", "[1, 2]")
+            try:
+                v = json.loads(v)
+            except ValueError:
+                pass
         out[k] = v
     return out
 
