@@ -381,8 +381,40 @@ static PyObject *Cls_instantiate(ClsObject *self, PyObject *args)
     return (PyObject *)o;
 }
 
+static void on_cls_done(void *ud, int rc, const skiff_error *err)
+{
+    PyObject *cb = ud;
+    PyObject *exc = rc != SKIFF_OK ? pyskiff_exception(rc, err) : NULL;
+    PyObject *r = PyObject_CallFunctionObjArgs(cb, exc ? exc : Py_None, Py_None, NULL);
+    if (!r)
+        PyErr_WriteUnraisable(cb);
+    Py_XDECREF(r);
+    Py_XDECREF(exc);
+    Py_DECREF(cb);
+}
+
+/* hydrate_async(cb): cb(exc, None) once the class's methods are known. The Cls must not be
+ * used by other threads meanwhile (libskiff's rule), which the Python layer's lock ensures. */
+static PyObject *Cls_hydrate_async(ClsObject *self, PyObject *args)
+{
+    PyObject *cb;
+    if (!PyArg_ParseTuple(args, "O", &cb))
+        return NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    Py_INCREF(cb);
+    int rc = skiff_cls_hydrate_async(self->cls, on_cls_done, cb, &err);
+    if (rc != SKIFF_OK) {
+        Py_DECREF(cb);
+        pyskiff_raise(rc, &err);
+        skiff_error_clear(&err);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Cls_methods[] = {
     {"hydrate", (PyCFunction)Cls_hydrate, METH_NOARGS, "looks the class up now"},
+    {"hydrate_async", (PyCFunction)Cls_hydrate_async, METH_VARARGS, "hydrate_async(cb)"},
     {"instantiate", (PyCFunction)Cls_instantiate, METH_VARARGS,
      "instantiate(params: dict | None) -> Obj"},
     {NULL, NULL, 0, NULL},

@@ -257,6 +257,14 @@ def test_aio_twins():
             await skiff.Function.from_name("x-no-app", "f").remote.aio(1)
         with pytest.raises(ValueError):
             await skiff.Function.from_name("faulty", "fail").remote.aio("ValueError", "m")
+        looked = await skiff.Function.lookup.aio("my-shared-app", "square")
+        assert looked.object_id.startswith("fu-") and await looked.remote.aio(4) == 16
+        with pytest.raises(exception.NotFoundError):
+            await skiff.Function.lookup.aio("my-shared-app", "nope")
+        C = await skiff.Cls.lookup.aio("worker-app", "Greeter")
+        assert await C(greeting="aio").hello.remote.aio() == "aio x1"
+        with pytest.raises(exception.NotFoundError):
+            await skiff.Cls.lookup.aio("worker-app", "Nope")
 
     asyncio.run(main())
 

@@ -141,6 +141,16 @@ async def _gather_aio(*calls):
     return await _aio.call(c, _skiff.gather_async, [fc._raw for fc in calls])
 
 
+class _ClassTwin:
+    """A classmethod with an ``.aio`` twin: ``Cls.m(...)`` and ``await Cls.m.aio(...)``."""
+
+    def __init__(self, sync, aio):
+        self.sync, self.aio = sync, aio
+
+    def __get__(self, obj, owner=None):
+        return _Bound(owner, self)
+
+
 class _StaticTwin:
     def __init__(self, sync, aio):
         self.sync, self.aio = sync, aio
@@ -343,12 +353,19 @@ class Function:
         """A lazy handle: nothing is asked until its first use (NotFoundError then)."""
         return cls(app_name, name)
 
-    @classmethod
-    def lookup(cls, app_name, name, *, environment_name=None):
+    def _lookup(cls, app_name, name, *, environment_name=None):
         """A handle looked up now: NotFoundError naming the app and function if missing."""
         f = cls(app_name, name)
         f._raw = f._c().function_lookup(app_name, name)
         return f
+
+    async def _lookup_aio(cls, app_name, name, *, environment_name=None):
+        f = cls(app_name, name)
+        c = f._c()
+        f._raw = await _aio.call(c, c.function_lookup_async, app_name, name)
+        return f
+
+    lookup = _ClassTwin(_lookup, _lookup_aio)
 
     @twin(_hydrate_aio)
     def hydrate(self):
@@ -504,14 +521,23 @@ class Cls:
         """A lazy handle to the class (NotFoundError on first use if missing)."""
         return cls(app_name, name)
 
-    @classmethod
-    def lookup(cls, app_name, name, *, environment_name=None):
-        """A handle looked up now."""
-        c = cls(app_name, name)
-        c.hydrate()
-        return c
+    def _lookup(cls, app_name, name, *, environment_name=None):
+        """A handle looked up now (NotFoundError if missing)."""
+        return cls(app_name, name).hydrate()
 
+    async def _lookup_aio(cls, app_name, name, *, environment_name=None):
+        return await cls(app_name, name).hydrate.aio()
+
+    lookup = _ClassTwin(_lookup, _lookup_aio)
+
+    async def _hydrate_aio(self):
+        raw = self._handle()
+        await _aio.call(self._client, raw.hydrate_async)
+        return self
+
+    @twin(_hydrate_aio)
     def hydrate(self):
+        """Looks the class up now (no-op if it already was)."""
         self._handle().hydrate()
         return self
 
