@@ -86,6 +86,9 @@ int function_reply_result(const struct wire_msg *m, skiff_value **result, skiff_
 int client_decode_result(const char *p, size_t n, skiff_value **out, skiff_error *err);
 /* This process reads pickled Python objects (the Python extension calls it at import). */
 SKIFF_API void skiff__accept_pickles(void);
+/* client_set_parent_input (client.h) for an embedding runtime: the Python extension sets it
+ * around the calls an async function body starts on its event loop's thread. */
+SKIFF_API void skiff__set_parent_input(const char *input_id);
 /* Fills f[0..2] with GET's fields for call (index < 0: the whole call) waiting up to timeout
  * seconds as skiff_call_get says; send the first 2, or 3 with an index. SKIFF_OK, or
  * SKIFF_ERR_INVALID (a generator call, a multi-input call without an index, a NaN timeout). */

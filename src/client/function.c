@@ -33,6 +33,11 @@ void client_set_parent_input(const char *input_id)
     parent_input = input_id;
 }
 
+void skiff__set_parent_input(const char *input_id)
+{
+    parent_input = input_id;
+}
+
 const char *client_parent_input(void)
 {
     return parent_input;

@@ -469,7 +469,6 @@ PyTypeObject Obj_Type = {
 /* --- module ---------------------------------------------------------------------------------- */
 
 static PyObject *mod_gather(PyObject *self, PyObject *args);
-PyObject *pyskiff_worker_fail(PyObject *self, PyObject *args);
 
 static PyObject *mod_code_name(PyObject *self, PyObject *args)
 {
@@ -486,6 +485,10 @@ static PyMethodDef module_methods[] = {
     {"code_name", mod_code_name, METH_VARARGS, "the canonical name of a skiff_code"},
     {"worker_main", pyskiff_worker_main, METH_VARARGS,
      "worker_main(argv, app) -> exit status: runs a container of a Python app"},
+    {"current_input", pyskiff_current_input, METH_NOARGS,
+     "the input id the calling thread runs in a container, or None"},
+    {"set_parent", pyskiff_set_parent, METH_VARARGS,
+     "set_parent(input_id or None): the parent of the calls this thread starts"},
     {"worker_fail", pyskiff_worker_fail, METH_VARARGS,
      "worker_fail(argv, message, traceback) -> exit status: the app could not be imported"},
     {NULL, NULL, 0, NULL},

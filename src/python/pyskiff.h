@@ -86,6 +86,13 @@ extern PyMethodDef pyskiff_client_aio_methods[];
 PyObject *pyskiff_gather_async(PyObject *self, PyObject *args);
 
 /* --- worker.c --- */
+/* worker_main(argv, spec) -> exit status: runs the container runtime on a Python app. */
 PyObject *pyskiff_worker_main(PyObject *self, PyObject *args);
+/* worker_fail(argv, message, traceback) -> exit status: the app could not be imported. */
+PyObject *pyskiff_worker_fail(PyObject *self, PyObject *args);
+/* current_input() -> the "in-" id the calling thread runs in a trampoline, or None. */
+PyObject *pyskiff_current_input(PyObject *self, PyObject *unused);
+/* set_parent(id or None): the parent input of the calls this thread starts from now on. */
+PyObject *pyskiff_set_parent(PyObject *self, PyObject *args);
 
 #endif

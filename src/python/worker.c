@@ -26,7 +26,7 @@
 #include "worker/worker.h"
 
 SKIFF_API int skiff__worker_main(int argc, char **argv);
-PyObject *pyskiff_worker_fail(PyObject *self, PyObject *args);
+SKIFF_API void skiff__set_parent_input(const char *input_id);
 
 static struct skiff_function_def *fdefs;
 static const struct skiff_function_def **fptrs;
@@ -94,10 +94,36 @@ static int yield_all(skiff_ctx *ctx, PyObject *it)
     return PyErr_Occurred() ? fail_from_python(ctx, SKIFF_ERR_USER) : 0;
 }
 
+/* The input the calling thread runs in a trampoline ("in-..."), or NULL. */
+static _Thread_local const char *current_input;
+
+PyObject *pyskiff_current_input(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (!current_input)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(current_input);
+}
+
+PyObject *pyskiff_set_parent(PyObject *self, PyObject *args)
+{
+    (void)self;
+    static _Thread_local char id[64];
+    const char *s = NULL;
+    if (!PyArg_ParseTuple(args, "z", &s))
+        return NULL;
+    if (s)
+        snprintf(id, sizeof id, "%s", s);
+    skiff__set_parent_input(s ? id : NULL);
+    Py_RETURN_NONE;
+}
+
 static int trampoline(skiff_ctx *ctx, skiff_value **out)
 {
     size_t i = (size_t)(ctx->def - fdefs);
     PyGILState_STATE g = PyGILState_Ensure();
+    current_input = ctx->input_id;
     int rc = 0;
     PyObject *args = pyskiff_from_value(skiff_ctx_args(ctx));
     PyObject *kwargs = args ? pyskiff_from_value(skiff_ctx_kwargs(ctx)) : NULL;
@@ -118,6 +144,7 @@ static int trampoline(skiff_ctx *ctx, skiff_value **out)
     Py_XDECREF(r);
     Py_XDECREF(args);
     Py_XDECREF(kwargs);
+    current_input = NULL;
     PyGILState_Release(g);
     return rc;
 }

@@ -116,6 +116,15 @@ def test_async_bodies():
     assert fn("async_awaits_blocking").remote() == 420
 
 
+def test_call_graph_links_calls_of_sync_and_async_bodies():
+    for name, child in (("c_square", "square"), ("async_awaits_blocking", "blocking_420")):
+        call = fn(name).spawn(*([3] if name == "c_square" else []))
+        call.get(timeout=60)
+        graph = call.get_call_graph()
+        assert len(graph) == 1 and graph[0].status == "SUCCESS"
+        assert [k.function_name.split(".")[-1] for k in graph[0].children] == [child], graph
+
+
 def test_concurrent_async_fanout():
     """100 .remote.aio() calls of an async function (1 s each, 100 inputs per container) in
     about one function's time."""

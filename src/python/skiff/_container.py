@@ -19,7 +19,7 @@ import threading
 import traceback
 import zipfile
 
-from . import _skiff
+from . import _aio, _skiff
 from .app import App, _Parameter, _NO_DEFAULT
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -76,15 +76,23 @@ def _forget_loop():
 os.register_at_fork(after_in_child=_forget_loop)
 
 
+async def _with_parent(aw, input_id):
+    _aio.parent_input.set(input_id)  # this task's context only
+    return await aw
+
+
 def _run(coro):
-    return asyncio.run_coroutine_threadsafe(coro, _the_loop()).result()
+    parent = _skiff.current_input()
+    return asyncio.run_coroutine_threadsafe(_with_parent(coro, parent), _the_loop()).result()
 
 
 def _agen_items(agen):
     loop = _the_loop()
+    parent = _skiff.current_input()
     while True:
         try:
-            yield asyncio.run_coroutine_threadsafe(agen.__anext__(), loop).result()
+            yield asyncio.run_coroutine_threadsafe(_with_parent(agen.__anext__(), parent),
+                                                   loop).result()
         except StopAsyncIteration:
             return
 
