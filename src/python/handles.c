@@ -27,6 +27,102 @@ static void free_lists(skiff_value **lists, size_t n)
     PyMem_Free(lists);
 }
 
+/* --- lazy inputs ------------------------------------------------------------------------------
+ * A map over iterators that are not sequences (generators, files, itertools.count) draws its
+ * inputs lazily through a skiff_map_source: next runs inside skiff_map_next, which the iterator
+ * calls with the GIL released, and takes the GIL to advance the iterators, so a map over ten
+ * million generated inputs holds only the window in memory. An exception of an iterator ends the
+ * map and is raised again, unchanged, by the map's next output. */
+
+struct source {
+    PyObject *iters; /* a tuple of iterators, zipped */
+    PyObject *exc;   /* the exception an iterator raised, or NULL */
+};
+
+static int source_next(void *ctx, skiff_value **args, skiff_error *err)
+{
+    struct source *src = ctx;
+    PyGILState_STATE g = PyGILState_Ensure();
+    Py_ssize_t n = PyTuple_GET_SIZE(src->iters);
+    PyObject *items = PyList_New(n);
+    int rc = SKIFF_OK;
+    bool done = false;
+    for (Py_ssize_t i = 0; items && i < n && !done; i++) {
+        PyObject *item = PyIter_Next(PyTuple_GET_ITEM(src->iters, i));
+        if (item)
+            PyList_SET_ITEM(items, i, item);
+        else
+            done = true;
+    }
+    skiff_value *v = items && !done ? pyskiff_to_args(items) : NULL;
+    Py_XDECREF(items);
+    if (PyErr_Occurred()) {
+        PyObject *type, *tb;
+        PyErr_Fetch(&type, &src->exc, &tb);
+        PyErr_NormalizeException(&type, &src->exc, &tb);
+        if (src->exc && tb)
+            PyException_SetTraceback(src->exc, tb);
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+        rc = skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "the map's input iterator failed");
+    } else {
+        *args = v; /* NULL: no more inputs */
+    }
+    PyGILState_Release(g);
+    return rc;
+}
+
+static void source_free(struct source *src)
+{
+    if (!src)
+        return;
+    Py_XDECREF(src->iters);
+    Py_XDECREF(src->exc);
+    PyMem_Free(src);
+}
+
+/* A source over the iterables (a sequence), or NULL with an exception set. */
+static struct source *source_new(PyObject *iterables)
+{
+    PyObject *fast = PySequence_Fast(iterables, "map wants a sequence of iterables");
+    if (!fast)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *iters = PyTuple_New(n);
+    for (Py_ssize_t i = 0; iters && i < n; i++) {
+        PyObject *it = PyObject_GetIter(PySequence_Fast_GET_ITEM(fast, i));
+        if (!it)
+            Py_CLEAR(iters);
+        else
+            PyTuple_SET_ITEM(iters, i, it);
+    }
+    Py_DECREF(fast);
+    struct source *src = iters ? PyMem_Calloc(1, sizeof *src) : NULL;
+    if (!src) {
+        Py_XDECREF(iters);
+        return iters ? (struct source *)PyErr_NoMemory() : NULL;
+    }
+    src->iters = iters;
+    return src;
+}
+
+/* True when every iterable is a list, tuple or range: converted at once (the fast path). */
+static bool all_sized(PyObject *iterables)
+{
+    PyObject *fast = PySequence_Fast(iterables, "map wants a sequence of iterables");
+    if (!fast) {
+        PyErr_Clear();
+        return true; /* the conversion reports it */
+    }
+    bool sized = true;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast); i++) {
+        PyObject *o = PySequence_Fast_GET_ITEM(fast, i);
+        sized = sized && (PyList_Check(o) || PyTuple_Check(o) || PyRange_Check(o));
+    }
+    Py_DECREF(fast);
+    return sized;
+}
+
 /* --- MapIter ---------------------------------------------------------------------------------
  * Iterates the outputs of a map, starmap or a call's iter(): values, or with return_exceptions
  * the exception object in a failed input's place. */
@@ -38,6 +134,7 @@ typedef struct {
     size_t nlists;
     skiff_value *extra; /* kwargs or starmap tuples, borrowed by the map */
     int with_index;     /* yield (index, value) pairs */
+    struct source *src; /* lazy inputs (map over iterators), or NULL */
 } MapIterObject;
 
 static PyObject *mapiter_new(skiff_map *m, PyObject *owner, skiff_value **lists, size_t n,
@@ -57,6 +154,7 @@ static PyObject *mapiter_new(skiff_map *m, PyObject *owner, skiff_value **lists,
     it->nlists = n;
     it->extra = extra;
     it->with_index = 0;
+    it->src = NULL;
     return (PyObject *)it;
 }
 
@@ -64,6 +162,7 @@ static void MapIter_dealloc(MapIterObject *self)
 {
     Py_BEGIN_ALLOW_THREADS skiff_map_free(self->map);
     Py_END_ALLOW_THREADS free_lists(self->lists, self->nlists);
+    source_free(self->src);
     skiff_value_free(self->extra);
     Py_XDECREF(self->owner);
     PyObject_Free(self);
@@ -76,6 +175,11 @@ static PyObject *MapIter_next(MapIterObject *self)
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = skiff_map_next(self->map, &out, &err);
     Py_END_ALLOW_THREADS if (rc == SKIFF_DONE) return NULL;
+    if (rc != SKIFF_OK && self->src && self->src->exc) {
+        skiff_error_clear(&err);
+        PyErr_SetObject((PyObject *)Py_TYPE(self->src->exc), self->src->exc);
+        return NULL;
+    }
     if (rc != SKIFF_OK)
         return fail(rc, &err);
     PyObject *v;
@@ -281,12 +385,6 @@ static PyObject *Function_map(FunctionObject *self, PyObject *args, PyObject *kw
     skiff_value *vk = pyskiff_to_kwargs(k, &ok);
     if (!ok)
         return NULL;
-    skiff_value **lists;
-    size_t n;
-    if (pyskiff_input_lists(its, &lists, &n) < 0) {
-        skiff_value_free(vk);
-        return NULL;
-    }
     skiff_map_options o = {.kwargs = vk,
                            .unordered = !ordered,
                            .return_exceptions = retexc,
@@ -294,6 +392,35 @@ static PyObject *Function_map(FunctionObject *self, PyObject *args, PyObject *kw
     skiff_map *m = NULL;
     skiff_error err = SKIFF_ERROR_INIT;
     int rc;
+    if (!all_sized(its)) {
+        struct source *src = source_new(its);
+        if (!src) {
+            skiff_value_free(vk);
+            return NULL;
+        }
+        skiff_map_source ms = {source_next, src};
+        Py_BEGIN_ALLOW_THREADS rc = skiff_function_map_source(self->fn, &ms, &o, &m, &err);
+        Py_END_ALLOW_THREADS if (rc != SKIFF_OK)
+        {
+            source_free(src);
+            skiff_value_free(vk);
+            return fail(rc, &err);
+        }
+        PyObject *it = mapiter_new(m, (PyObject *)self, NULL, 0, vk);
+        if (it) {
+            ((MapIterObject *)it)->src = src;
+            ((MapIterObject *)it)->with_index = with_index;
+        } else {
+            source_free(src);
+        }
+        return it;
+    }
+    skiff_value **lists;
+    size_t n;
+    if (pyskiff_input_lists(its, &lists, &n) < 0) {
+        skiff_value_free(vk);
+        return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS rc =
         skiff_function_map(self->fn, (const skiff_value *const *)lists, n, &o, &m, &err);
     Py_END_ALLOW_THREADS if (rc != SKIFF_OK)

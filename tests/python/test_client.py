@@ -132,6 +132,34 @@ def test_map_ordered_unordered_kwargs():
     assert out == [{"args": [1, "a"], "kwargs": {"k": 1}}, {"args": [2, "b"], "kwargs": {"k": 1}}]
 
 
+def test_map_over_iterators_is_lazy():
+    sq = skiff.Function.from_name("my-shared-app", "square")
+    pulled = []
+
+    def numbers(n):
+        for i in range(n):
+            pulled.append(i)
+            yield i
+
+    it = sq.map(numbers(100_000))
+    assert next(it) == 0
+    assert len(pulled) < 100_000  # drawn as the window allows, not all at once
+    assert sum(1 for _ in it) == 99_999
+    echo = skiff.Function.from_name("faulty", "echo")
+    out = list(echo.map(iter([1, 2, 3]), (c for c in "ab")))  # zipped: the shortest wins
+    assert [o["args"] for o in out] == [[1, "a"], [2, "b"]]
+
+    class Boom(Exception):
+        pass
+
+    def failing():
+        yield 1
+        raise Boom("the input iterator failed")
+
+    with pytest.raises(Boom, match="input iterator failed"):
+        list(sq.map(failing()))
+
+
 def test_map_exceptions():
     sq = skiff.Function.from_name("my-shared-app", "square")
     with pytest.raises(TypeError):
