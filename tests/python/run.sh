@@ -5,6 +5,7 @@
 #   tests/python/run.sh tests/python/test_client.py
 set -uo pipefail
 : "${SKIFF_SRC:?run through scripts/run-tests.sh}"
+export PYTHONDONTWRITEBYTECODE=1 # nothing written into the source tree
 out=$(mktemp "${TMPDIR:-/tmp}/pytest.XXXXXX")
 /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfE "$@" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}

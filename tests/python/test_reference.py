@@ -94,3 +94,56 @@ def test_async_gather_and_async_awaiting_blocking(server):
     line = [x for x in r.stdout.splitlines() if x.startswith("100 calls in")][0]
     took = float(line.split()[3].rstrip("s"))
     assert took < 15, line  # one call takes 1 s; sequential calls would take 100 s
+
+
+def test_skiff_run_stops_the_app_on_ctrl_c(server, tmp_path):
+    app = tmp_path / "slow_run.py"
+    app.write_text("import time\nimport skiff\napp = skiff.App()\n\n@app.function()\n"
+                   "def f():\n    return 1\n\n@app.local_entrypoint()\ndef main():\n"
+                   "    assert f.remote() == 1\n    print('started', flush=True)\n"
+                   "    time.sleep(60)\n")
+    env = dict(os.environ, HOME=server.home, SKIFF_SERVER=f"127.0.0.1:{server.port}")
+    p = subprocess.Popen([os.path.join(BUILD, "bin", "skiff"), "run", str(app)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert p.stdout.readline().strip() == "started"
+    assert [a["state"] for a in run_apps(server, "slow-run-run-")] == ["deployed"]
+    p.send_signal(2)  # Ctrl-C
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    runs = run_apps(server, "slow-run-run-")
+    assert runs and all(a["state"] == "stopped" for a in runs), runs
+
+
+def test_settings_reach_the_deploy(server, tmp_path):
+    app = tmp_path / "settings_app.py"
+    app.write_text(
+        "import skiff\napp = skiff.App('settings-app')\n\n"
+        "@app.function(timeout=30, retries=skiff.Retries(max_retries=2, backoff_coefficient=2.0,"
+        " initial_delay=0.5, max_delay=5.0), min_containers=0, max_containers=3,"
+        " buffer_containers=1, scaledown_window=20, memory=256, cpu=0.5)\n"
+        "def f(x: int, y: str = 'a'):\n    return x\n\n"
+        "@app.function(retries=4)\n@skiff.batched(max_batch_size=8, wait_ms=50)\n"
+        "def g(xs):\n    return xs\n\n"
+        "@app.cls(max_containers=2)\n@skiff.concurrent(max_inputs=5)\nclass C:\n"
+        "    n: int = skiff.parameter(default=1)\n\n    @skiff.method()\n"
+        "    def m(self):\n        return self.n\n")
+    d = json.loads(server.skiff("deploy", str(app), "--name-check").stdout)
+    fns = {f["name"]: f for f in d["functions"]}
+    f = fns["f"]
+    assert f["signature"] == "x:int, y:str?"
+    assert (f["timeout"], f["max_containers"], f["buffer_containers"], f["scaledown_window"],
+            f["memory"], f["cpu"]) == (30, 3, 1, 20, 256, 0.5)
+    assert f["retries"] == {"max_retries": 2, "backoff_coefficient": 2.0, "initial_delay": 0.5,
+                            "max_delay": 5.0}
+    g = fns["g"]
+    assert (g["max_batch_size"], g["wait_ms"], g["retries"]["max_retries"]) == (8, 50, 4)
+    assert "C.m" in fns
+    c = d["classes"][0]
+    assert (c["name"], c["params"], c["max_containers"], c["max_inputs"]) == ("C", "n:int?", 2, 5)
+    # Out-of-range settings fail the deploy, naming the problem.
+    bad = tmp_path / "bad_settings.py"
+    bad.write_text("import skiff\napp = skiff.App('bad-settings')\n\n"
+                   "@app.function(timeout=0.5, max_containers=2, min_containers=5)\n"
+                   "def f():\n    return 1\n")
+    r = server.skiff("deploy", str(bad), check=False)
+    assert r.returncode == 1 and "timeout" in r.stderr
