@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/signature.h"
+#include "common/value.h"
 #include "http.h"
 #include "http_req.h"
 #include "common/hmap.h"
@@ -231,7 +232,9 @@ static int web_kwargs(struct http_req *r, const struct signature *sig, skiff_val
     if (r->body.len) {
         skiff_value *body = NULL;
         if (skiff_value_from_json(r->body.data, r->body.len, &body, err) != SKIFF_OK ||
-            skiff_value_type(body) != SKIFF_MAP) {
+            skiff_value_type(body) != SKIFF_MAP || value_has_pickle(body)) {
+            if (!err->code && value_has_pickle(body))
+                skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "%s", VALUE_PICKLE_REFUSED);
             skiff_value_free(body);
             skiff_value_free(kw);
             if (!err->code)

@@ -57,3 +57,25 @@ def test_paths_under_a_plain_endpoint_are_not_found():
     url = skiff.Function.from_name("pyweb", "greet").web_url
     status, _, _ = fetch(url + "/sub?name=x")
     assert status == 404
+
+
+def test_pickles_are_refused_over_http(server):
+    """A pickle would run code when a Python function unpickles it: HTTP callers (web endpoints,
+    the JSON API) cannot send one."""
+    import base64
+    import pickle
+    import re
+    evil = base64.b64encode(pickle.dumps(ValueError("x"))).decode()
+    arg = {"$pickle": {"$bytes": evil}}
+    url = skiff.Function.from_name("pyweb", "add").web_url
+    status, _, body = fetch(url, data=json.dumps({"a": arg, "b": 1}).encode(),
+                            headers={"Content-Type": "application/json"})
+    assert status == 400 and b"not accepted over HTTP" in body
+    toml = open(os.path.join(server.home, ".skiff.toml")).read()
+    tid = re.search(r'token_id\s*=\s*"([^"]+)"', toml).group(1)
+    secret = re.search(r'token_secret\s*=\s*"([^"]+)"', toml).group(1)
+    status, _, body = fetch(
+        f"http://127.0.0.1:{server.http_port}/api/v1/apps/pyweb/greet/call",
+        data=json.dumps({"kwargs": {"name": [arg]}}).encode(),
+        headers={"X-Skiff-Token-Id": tid, "X-Skiff-Token-Secret": secret})
+    assert status == 400 and b"not accepted over HTTP" in body
