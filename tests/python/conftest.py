@@ -107,9 +107,17 @@ class Server:
         return self.skiff("deploy", path)
 
 
+def _forget_client():
+    """The package's process-wide connection is to the previous file's server: drop it."""
+    import skiff._client
+    skiff._client.set_client(None)
+
+
 @pytest.fixture(scope="module")
 def server():
     s = Server()
     s.start()
+    _forget_client()
     yield s
     s.stop()
+    _forget_client()

@@ -166,6 +166,12 @@ def test_local():
     assert pyapp.square.local(5) == 25
     assert pyapp.square(6) == 36
     assert pyapp.square.get_raw_f()(3) == 9
+    c = pyapp.Counter(greeting="yo", n=2)
+    assert c.hello.local() == "yo x2"  # entered locally, as a container would
+    assert c.count.local() == 2  # the same local instance
+    assert c.hello.remote() == "yo x2"  # and the deployed class, by the app's name
+    with pytest.raises(exception.ExecutionError):
+        skiff.Cls.from_name("pyapp", "Counter")().hello.local()
 
 
 def test_function_timeout():

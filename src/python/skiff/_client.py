@@ -311,7 +311,9 @@ class Function:
     class instance's method.
     """
 
-    def __init__(self, app_name, name, *, raw=None, local=None, owner=None, app=None):
+    def __init__(self, app_name, name, *, raw=None, local=None, owner=None, app=None,
+                 method_of=None):
+        self._method_of = method_of  # the Obj of a method (its raw handle is made on first use)
         self._app_name = app_name
         self._app = app  # an App whose (possibly late) name is the app's, or None
         self._name = name
@@ -331,7 +333,11 @@ class Function:
         raw = self._raw
         if raw is None:
             with self._lock:
-                if self._raw is None:
+                if self._raw is None and self._method_of is not None:
+                    obj = self._method_of
+                    self._raw = obj._handle().method(self._name.split(".", 1)[1])
+                    self._client = obj._cls._client
+                elif self._raw is None:
                     app = self._app_name if self._app is None else self._app.name
                     if not app:
                         raise ExecutionError(
@@ -489,10 +495,22 @@ class Obj:
             raise AttributeError(name)
         m = self._methods.get(name)
         if m is None:
-            raw = self._handle().method(name)
-            m = Function(self._cls._app_name, f"{self._cls._name}.{name}", raw=raw, owner=self)
+            local = None
+            if self._cls._local is not None:  # this process has the class: method.local() runs it
+                local = functools.partial(self._local_call, name)
+            m = Function(self._cls._app_name, f"{self._cls._name}.{name}", owner=self,
+                         local=local, app=self._cls._app, method_of=self)
             self._methods[name] = m
         return m
+
+    def _local_call(self, name, *args, **kwargs):
+        """Runs method name of a local instance (made and entered once, as a container would)."""
+        with self._lock:
+            if not hasattr(self, "_instance"):
+                from ._container import _call, local_instance
+                self._instance = local_instance(self._cls._local, self._params)
+                self._call = _call
+        return self._call(getattr(self._instance, name), args, kwargs)
 
     def __repr__(self):
         return f"{self._cls._name}({self._params or ''})"

@@ -239,6 +239,18 @@ def _hooks(klass, attr, value=None):
     return [name for _, name in sorted(hooks)]
 
 
+def local_instance(klass, params):
+    """An instance of klass made and entered as in a container (parameters set, the snap and
+    then the other enter hooks run), for method.local()."""
+    inst = klass.__new__(klass)
+    for n, _t, dflt in class_params(klass):
+        setattr(inst, n, params.get(n, None if dflt is _NO_DEFAULT else dflt))
+    for phase in ("snap", "enter"):
+        for h in _hooks(klass, "_skiff_enter", phase):
+            _call(getattr(inst, h), (), {})
+    return inst
+
+
 def _class_entries(d):
     klass = d.body
     params = class_params(klass)
