@@ -556,8 +556,6 @@ static struct PyModuleDef module_def = {
     .m_methods = module_methods,
 };
 
-extern PyMethodDef *pyskiff_function_methods, *pyskiff_call_methods;
-
 /* A new method table: a's entries then b's (both ending with a NULL entry); NULL out of memory. */
 static PyMethodDef *join_methods(const PyMethodDef *a, const PyMethodDef *b)
 {

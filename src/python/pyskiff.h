@@ -9,9 +9,9 @@
  * started the operation: the Python layer (skiff/_aio.py) puts the thread's descriptor on the
  * running asyncio loop with loop.add_reader, so no thread is spent per call.
  *
- * Files: module.c (module, Client, errors), values.c (Python objects <-> skiff values),
- * handles.c (Function, FunctionCall, map and generator iterators, Cls, Obj), aio.c (the _async
- * twins), worker.c (Python apps in containers: the trampoline into the worker runtime).
+ * Files: module.c (the module, Client, Cls and Obj, errors), values.c (Python objects <-> skiff
+ * values), handles.c (Function, FunctionCall, the map and generator iterators), aio.c (the
+ * _async twins), worker.c (Python apps in containers: the trampolines into the worker runtime).
  */
 #ifndef SKIFF_PYTHON_PYSKIFF_H
 #define SKIFF_PYTHON_PYSKIFF_H
@@ -77,9 +77,12 @@ PyObject *pyskiff_call_new(skiff_call *call, ClientObject *client);
  * status name, [children]) in a new list; the n roots stay the caller's. NULL with an exception
  * set when out of memory. */
 PyObject *pyskiff_graph(const skiff_input_info *roots, size_t n);
+/* The blocking methods of Function and FunctionCall (joined with aio.c's by the module). */
+extern PyMethodDef *pyskiff_function_methods, *pyskiff_call_methods;
 
 /* --- aio.c --- */
-/* Adds the _async methods to the method tables (called once, before the types are readied). */
+/* The _async methods of Function, FunctionCall and Client: the module joins them to each type's
+ * blocking methods before readying the types. gather_async(calls, cb) is a module function. */
 extern PyMethodDef pyskiff_function_aio_methods[];
 extern PyMethodDef pyskiff_call_aio_methods[];
 extern PyMethodDef pyskiff_client_aio_methods[];

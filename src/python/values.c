@@ -4,10 +4,12 @@
  * The skiff value types are the lingua franca of C and Python apps, the CLI and HTTP: None,
  * bool, int (64 bits), float, str, bytes, list and dict with str keys map onto them one to one
  * (a tuple travels as a list). Any other object, or a dict with other keys, travels pickled in
- * the one-entry map {"$pickle": <bytes>}: a Python caller and a Python function unpickle it, and
- * libskiff refuses it to C callers with a clear error (skiff_value checks in the client), so a C
- * program never mistakes it for data. An int past 64 bits is an OverflowError, not a pickle: a C
- * peer could not read it either, and silently changing its type would surprise.
+ * the one-entry map {"$pickle": <bytes>}: a Python caller and a Python function unpickle it;
+ * libskiff refuses a result holding one to every process that did not call
+ * skiff__accept_pickles (this extension does, at import) with a DeserializationError, and the
+ * server's HTTP side refuses them both ways, so a C program never mistakes one for data. An int
+ * past 64 bits is an OverflowError, not a pickle: a C peer could not read it either, and silently
+ * changing its type would surprise.
  */
 #include "pyskiff.h"
 
