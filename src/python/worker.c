@@ -22,6 +22,9 @@
  * The runtime (skiff__worker_main) runs with the GIL released; its pool threads take it in the
  * trampolines. Everything made here lives until the process ends.
  */
+#include <pthread.h>
+#include <time.h>
+
 #include "pyskiff.h"
 #include "worker/worker.h"
 
@@ -119,10 +122,96 @@ PyObject *pyskiff_set_parent(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* --- cancellation -----------------------------------------------------------------------------
+ * A cancelled input's body is interrupted as in the reference: skiff.exception.InputCancellation
+ * (a BaseException, so `except Exception` does not swallow it) is raised in the thread running
+ * it, at its next Python instruction (a blocking sleep or read ends first; an async body's task
+ * is cancelled by skiff._container). A watcher thread asks the runtime every CANCEL_POLL_MS
+ * whether a running input was cancelled (skiff_ctx_cancelled, which also reads the control
+ * messages of a one-input container) and then injects the exception with the GIL held. Lock
+ * order: the GIL, then running_mu; the watcher polls with running_mu alone. */
+
+/* How often running inputs are checked for cancellation: well under a human's patience, and a
+ * negligible cost for a thread that sleeps in between. */
+#define CANCEL_POLL_MS 20
+
+struct running {
+    skiff_ctx *ctx;     /* valid while listed */
+    unsigned long tid;  /* the Python thread id running it */
+    bool due, injected; /* cancelled (seen by the watcher); exception set in the thread */
+    struct running *next;
+};
+
+static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct running *running_list;
+static bool watcher_started;
+static PyObject *cancel_exc; /* skiff.exception.InputCancellation */
+
+static void *watcher(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        struct timespec ts = {0, CANCEL_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        bool any = false;
+        pthread_mutex_lock(&running_mu);
+        for (struct running *r = running_list; r; r = r->next)
+            if (!r->injected && !r->due && skiff_ctx_cancelled(r->ctx))
+                any = r->due = true;
+        pthread_mutex_unlock(&running_mu);
+        if (!any)
+            continue;
+        PyGILState_STATE g = PyGILState_Ensure();
+        pthread_mutex_lock(&running_mu);
+        for (struct running *r = running_list; r; r = r->next)
+            if (r->due && !r->injected) {
+                PyThreadState_SetAsyncExc(r->tid, cancel_exc);
+                r->injected = true;
+            }
+        pthread_mutex_unlock(&running_mu);
+        PyGILState_Release(g);
+    }
+    return NULL;
+}
+
+/* Lists r (the caller's storage) as running ctx on this thread. GIL held. */
+static void running_add(struct running *r, skiff_ctx *ctx)
+{
+    *r = (struct running){.ctx = ctx, .tid = PyThread_get_thread_ident()};
+    pthread_mutex_lock(&running_mu);
+    if (!watcher_started && cancel_exc) {
+        pthread_t t;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        watcher_started = pthread_create(&t, &a, watcher, NULL) == 0;
+        pthread_attr_destroy(&a);
+    }
+    r->next = running_list;
+    running_list = r;
+    pthread_mutex_unlock(&running_mu);
+}
+
+/* Unlists r; an exception injected and not raised yet is withdrawn. GIL held. */
+static void running_remove(struct running *r)
+{
+    pthread_mutex_lock(&running_mu);
+    for (struct running **p = &running_list; *p; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    pthread_mutex_unlock(&running_mu);
+    if (r->injected)
+        PyThreadState_SetAsyncExc(r->tid, NULL);
+}
+
 static int trampoline(skiff_ctx *ctx, skiff_value **out)
 {
     size_t i = (size_t)(ctx->def - fdefs);
     PyGILState_STATE g = PyGILState_Ensure();
+    struct running me;
+    running_add(&me, ctx);
     current_input = ctx->input_id;
     int rc = 0;
     PyObject *args = pyskiff_from_value(skiff_ctx_args(ctx));
@@ -145,6 +234,7 @@ static int trampoline(skiff_ctx *ctx, skiff_value **out)
     Py_XDECREF(args);
     Py_XDECREF(kwargs);
     current_input = NULL;
+    running_remove(&me);
     PyGILState_Release(g);
     return rc;
 }
@@ -210,6 +300,10 @@ static void fork_before(void)
 
 static void fork_child(void)
 {
+    /* Only this thread survives: no watcher, no input running yet. */
+    pthread_mutex_init(&running_mu, NULL);
+    running_list = NULL;
+    watcher_started = false;
     PyOS_AfterFork_Child();
     PyGILState_Release(fork_gil);
 }
@@ -414,6 +508,11 @@ PyObject *pyskiff_worker_main(PyObject *self, PyObject *args)
         return NULL;
     Py_INCREF(fmt);
     format_exc = fmt;
+    PyObject *exc_mod = PyImport_ImportModule("skiff.exception");
+    cancel_exc = exc_mod ? PyObject_GetAttrString(exc_mod, "InputCancellation") : NULL;
+    Py_XDECREF(exc_mod);
+    if (!cancel_exc)
+        return NULL;
     app_def.begin = fptrs;
     app_def.end = fptrs + nfns;
     app_def.cls_begin = cptrs;

@@ -202,3 +202,23 @@ def test_snapshot_template_forks_containers(server):
     assert len({o["pid"] for o in outs}) >= 2  # several containers, one template
     assert len({o["snap_pid"] for o in outs}) == 1
     assert isinstance(m.ainfo.remote(), int)  # async bodies work in a forked container
+
+
+@pytest.mark.parametrize("name", ["spin", "aspin"])
+def test_cancel_interrupts_a_running_body(name):
+    """cancel() stops a running Python body (InputCancellation in it; an async body's task is
+    cancelled): the function's one container is free again long before the body's 60 s."""
+    f = fn(name)
+    assert f.remote(0) == "done"  # a warm container
+    call = f.spawn(60)
+    deadline = time.time() + 30
+    while f.get_current_stats().num_running_inputs < 1 and time.time() < deadline:
+        time.sleep(0.05)
+    t = time.time()
+    call.cancel()
+    with pytest.raises(exception.CancelledError):
+        call.get(timeout=30)
+    assert f.remote(0) == "done"
+    # Interrupted: well under a second here; a body left running holds the container until the
+    # server's own stop of an unresponsive input (about 10 s).
+    assert time.time() - t < 5

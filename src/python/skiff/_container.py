@@ -10,6 +10,7 @@ item. A module that fails to import fails the container's start (InitFailureErro
 import's traceback, or the deploy.
 """
 import asyncio
+import concurrent.futures
 import importlib
 import inspect
 import json
@@ -21,6 +22,7 @@ import zipfile
 
 from . import _aio, _skiff
 from .app import App, _Parameter, _NO_DEFAULT
+from .exception import InputCancellation
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -81,9 +83,23 @@ async def _with_parent(aw, input_id):
     return await aw
 
 
+def _wait(fut):
+    """fut's result, waking every 50 ms so a cancellation (InputCancellation, injected into this
+    thread by skiff._skiff) is seen: it then cancels the task on the loop too."""
+    try:
+        while True:
+            try:
+                return fut.result(timeout=0.05)
+            except concurrent.futures.TimeoutError:
+                continue
+    except InputCancellation:
+        fut.cancel()
+        raise
+
+
 def _run(coro):
     parent = _skiff.current_input()
-    return asyncio.run_coroutine_threadsafe(_with_parent(coro, parent), _the_loop()).result()
+    return _wait(asyncio.run_coroutine_threadsafe(_with_parent(coro, parent), _the_loop()))
 
 
 def _agen_items(agen):
@@ -91,8 +107,8 @@ def _agen_items(agen):
     parent = _skiff.current_input()
     while True:
         try:
-            yield asyncio.run_coroutine_threadsafe(_with_parent(agen.__anext__(), parent),
-                                                   loop).result()
+            yield _wait(asyncio.run_coroutine_threadsafe(_with_parent(agen.__anext__(), parent),
+                                                         loop))
         except StopAsyncIteration:
             return
 

@@ -81,5 +81,6 @@ class OutOfMemoryError(Error):
     """The container ran out of memory running the input."""
 
 
-# The names of the reference (modal.exception) for the same situations.
-InputCancellation = CancelledError
+class InputCancellation(BaseException):
+    """Raised inside a function body whose input was cancelled (FunctionCall.cancel): a
+    BaseException, so ``except Exception`` in the body does not swallow it."""

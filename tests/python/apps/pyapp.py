@@ -123,6 +123,24 @@ class Flaky:
         return self.runs
 
 
+@app.function(max_containers=1)
+def spin(seconds):
+    """Busy for seconds (in 10 ms sleeps); `except Exception` must not swallow a cancellation."""
+    t = time.time()
+    try:
+        while time.time() - t < seconds:
+            time.sleep(0.01)
+    except Exception:
+        return "swallowed"
+    return "done"
+
+
+@app.function(max_containers=1)
+async def aspin(seconds):
+    await asyncio.sleep(seconds)
+    return "done"
+
+
 @app.function()
 def pid():
     return os.getpid()
