@@ -147,3 +147,19 @@ def test_settings_reach_the_deploy(server, tmp_path):
                    "def f():\n    return 1\n")
     r = server.skiff("deploy", str(bad), check=False)
     assert r.returncode == 1 and "timeout" in r.stderr
+
+
+def test_reference_options(server, tmp_path):
+    """image= is accepted (and builds nothing); options skiff does not have are refused."""
+    app = tmp_path / "img_app.py"
+    app.write_text("import skiff as modal\nimage = modal.Image.debian_slim().pip_install('x')\n"
+                   "app = modal.App('img-app', image=image)\n\n@app.function(image=image)\n"
+                   "def f():\n    return 7\n\n@app.cls(image=image)\nclass C:\n"
+                   "    @modal.method()\n    def m(self):\n        return 8\n")
+    server.deploy(str(app))
+    assert server.skiff("call", "img-app", "f").stdout.strip() == "7"
+    bad = tmp_path / "secret_app.py"
+    bad.write_text("import skiff as modal\napp = modal.App('secret-app')\n\n"
+                   "@app.function(secrets=['s'])\ndef f():\n    return 1\n")
+    r = server.skiff("deploy", str(bad), check=False)
+    assert r.returncode == 1 and "skiff has no secrets" in r.stderr

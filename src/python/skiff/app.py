@@ -18,6 +18,28 @@ _SETTINGS = ("timeout", "retries", "min_containers", "max_containers", "buffer_c
              "max_batch_size", "wait_ms")
 
 
+def _unsupported(where, **given):
+    """InvalidError for a reference option skiff does not have, when it is given."""
+    for k, v in given.items():
+        if v:
+            raise InvalidError(f"{where}: skiff has no {k} (the option is the reference's; "
+                               "see docs/python.md, \"Not supported\")")
+
+
+class Image:
+    """Accepted for the reference's programs and ignored: containers run the server's
+    /usr/bin/python3 with its Debian packages (install what the app imports there)."""
+
+    @classmethod
+    def debian_slim(cls, *a, **kw):
+        return cls()
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *a, **kw: self
+
+
 class Retries:
     """A retry policy: max_retries, the n-th retry after
     min(initial_delay * backoff_coefficient ** (n - 1), max_delay) seconds."""
@@ -69,6 +91,8 @@ class App:
         for k in settings:
             if k not in _SETTINGS:
                 raise InvalidError(f"@app.function: unknown setting {k!r}")
+        _unsupported("@app.function", secrets=secrets, volumes=volumes, schedule=schedule,
+                     gpu=gpu)
 
         def wrap(fn):
             if isinstance(fn, Function):
@@ -81,12 +105,13 @@ class App:
 
         return wrap(_fn) if _fn is not None else wrap
 
-    def cls(self, _cls=None, **settings):
+    def cls(self, _cls=None, *, image=None, secrets=(), volumes=None, gpu=None, **settings):
         """Declares a class: parameters (skiff.parameter()), @skiff.enter / @skiff.exit hooks
         and @skiff.method methods; settings as for functions."""
         for k in settings:
             if k not in _SETTINGS:
                 raise InvalidError(f"@app.cls: unknown setting {k!r}")
+        _unsupported("@app.cls", secrets=secrets, volumes=volumes, gpu=gpu)
 
         def wrap(klass):
             d = _Def(klass.__name__, klass, dict(settings), kind="class")
