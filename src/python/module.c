@@ -6,10 +6,11 @@
  * name, e.g. "NotFoundError"), which the Python layer defines so that TimeoutError is also the
  * builtin TimeoutError and ConnectionError the builtin ConnectionError. A function's own failure
  * (SKIFF_ERR_USER) is re-raised with its type when the caller can name it: a builtin exception
- * ("ValueError"), or "module.Qualname" of an importable exception class (how Python functions
- * report their exceptions); anything else (a C function's "ParseError") becomes RemoteError
- * whose message starts with the type. The remote traceback is attached as a note (shown under the
- * local traceback) and as the attribute remote_traceback.
+ * ("ValueError"), or "module.Qualname" of an exception class in a module the caller has already
+ * imported (how Python functions report their exceptions; nothing is imported for it); anything
+ * else (a C function's "ParseError") becomes RemoteError whose message starts with the type. The
+ * remote traceback is attached as a note (shown under the local traceback) and as the attribute
+ * remote_traceback.
  */
 #include "pyskiff.h"
 
@@ -42,8 +43,10 @@ static PyObject *user_class(const char *name)
         c = b ? PyDict_GetItemString(b, name) : NULL;
         Py_XINCREF(c);
     } else {
+        /* Only a module this process already imported: a remote error must not make the caller
+         * import (run) a module it names. */
         PyObject *modname = PyUnicode_FromStringAndSize(name, dot - name);
-        PyObject *m = modname ? PyImport_Import(modname) : NULL;
+        PyObject *m = modname ? PyImport_GetModule(modname) : NULL;
         Py_XDECREF(modname);
         c = m ? PyObject_GetAttrString(m, dot + 1) : NULL;
         Py_XDECREF(m);

@@ -59,6 +59,12 @@ def test_errors_keep_type_and_python_traceback():
     assert 'pyapp.py", line' in tb and "in fail" in tb
     with pytest.raises(AppError, match="custom failure"):
         fn("fail").remote("custom")
+    # A type of a module the caller has not imported: RemoteError naming it, nothing imported.
+    with pytest.raises(exception.RemoteError, match="os.system: nope"):
+        skiff.Function.from_name("faulty", "fail").remote("os.system", "nope")
+    with pytest.raises(exception.RemoteError, match="this_module_does_not_exist_q.E: x"):
+        skiff.Function.from_name("faulty", "fail").remote("this_module_does_not_exist_q.E", "x")
+    assert "this_module_does_not_exist_q" not in sys.modules
 
 
 def test_bad_results_and_arguments():

@@ -3,7 +3,8 @@
 Each class is named as libskiff's error code (skiff_code_name), so the C extension maps a
 failure to its class by name. ``TimeoutError`` is also the builtin ``TimeoutError`` (what
 ``FunctionCall.get`` raises past its timeout) and ``ConnectionError`` the builtin one. A remote
-function's own exception is re-raised with its own type when the caller can import it; its
+function's own exception is re-raised with its own type when the caller has imported its
+module; its
 remote traceback is the attribute ``remote_traceback`` and a note shown under the local one.
 """
 import builtins
