@@ -64,11 +64,22 @@ SECTEST_BINS := $(patsubst tests/security/%.c,$(BUILD)/tests/%,$(SECTEST_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/%,$(FUZZ_SRC))
 EXAMPLE_CLIENTS := $(BUILD)/examples/call_square $(BUILD)/examples/async_fanout $(BUILD)/examples/job_queue
+# The Python package (src/python): the extension skiff._skiff over libskiff, for Debian's
+# /usr/bin/python3, and the pure-Python layer, laid out as installed (lib/python3/dist-packages);
+# the extension finds libskiff.so three directories up ($$ORIGIN/../../..).
+PYTHON ?= /usr/bin/python3
+PY_SRC := $(wildcard src/python/*.c)
+PY_OBJ := $(call obj,$(PY_SRC))
+PY_DIR := $(BUILD)/lib/python3/dist-packages/skiff
+PY_EXT_SUFFIX = $(eval PY_EXT_SUFFIX := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'))$(PY_EXT_SUFFIX)
+PY_INCLUDES = $(eval PY_INCLUDES := $(shell $(PYTHON) -c 'import sysconfig; print("-I" + sysconfig.get_paths()["include"])'))$(PY_INCLUDES)
+PY_EXT = $(PY_DIR)/_skiff$(PY_EXT_SUFFIX)
+PY_FILES := $(patsubst src/python/skiff/%,$(PY_DIR)/%,$(wildcard src/python/skiff/*.py))
 BENCH_BINS := $(BUILD)/bench/bench_skiff $(BUILD)/bench/bench_gearman $(BUILD)/bench/bench_memory $(BUILD)/bench/bench_coldstart
 
 
 .PHONY: all deps setup examples all-tests test test-sanitize unit demo bench fuzz install clean format format-check
-all: $(BINS) $(LIB) $(LIBA) $(HEADERS) $(BUILD)/lib/pkgconfig/skiff.pc $(EXAMPLE_CLIENTS)
+all: $(BINS) $(LIB) $(LIBA) $(HEADERS) $(BUILD)/lib/pkgconfig/skiff.pc $(EXAMPLE_CLIENTS) python
 
 deps:
 	@scripts/install-deps.sh
@@ -101,6 +112,21 @@ $(BUILD)/bin/skiff: $(CLI_OBJ) $(CLIENT_OBJ) $(COMMON_OBJ)
 $(BUILD)/bin/skiff-worker: $(call obj,src/worker/main.c) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $< -L$(BUILD)/lib -lskiff $(RPATH)
+
+# The Python package --------------------------------------------------------------------------
+
+.PHONY: python
+python: $(PY_EXT) $(PY_FILES)
+
+$(PY_OBJ): CFLAGS += $(PY_INCLUDES) -fno-strict-aliasing
+
+$(PY_EXT): $(PY_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(LDFLAGS_ALL) -o $@ $(PY_OBJ) -L$(BUILD)/lib -lskiff -Wl,-rpath,'$$ORIGIN/../../..'
+
+$(PY_DIR)/%.py: src/python/skiff/%.py
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 $(BUILD)/include/skiff/%.h: include/skiff/%.h
 	@mkdir -p $(dir $@)
@@ -202,6 +228,8 @@ install: all
 	install -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/skiff/*.h $(DESTDIR)$(PREFIX)/include/skiff/
+	install -d $(DESTDIR)$(PREFIX)/lib/python3/dist-packages/skiff
+	install -m 644 $(PY_EXT) $(PY_FILES) $(DESTDIR)$(PREFIX)/lib/python3/dist-packages/skiff/
 	@printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: skiff\nDescription: skiff client library and app SDK\nVersion: 0.1.0\nLibs: -L$${libdir} -Wl,-rpath,$${libdir} -lskiff\nCflags: -I$${includedir}\n' \
 		"$(PREFIX)" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/skiff.pc
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \

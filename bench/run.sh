@@ -13,7 +13,8 @@
 # on the --no-sandbox one for a class whose 50 ms of enter work runs in every container or once,
 # in the snapshot template its containers are forked from (BENCH_COLD_N / 4 calls each; the
 # forked starts on the sandboxed server too).
-# Stops the servers on exit.
+# Then the web endpoints (bench_http.sh) and the Python side against Celery and Dask
+# (bench_python.sh). Stops the servers on exit.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -152,3 +153,6 @@ fi
 
 echo
 "$src/bench/bench_http.sh" "$build" || echo "bench: bench_http.sh failed" >&2
+
+echo
+"$src/bench/bench_python.sh" "$build" || echo "bench: bench_python.sh failed" >&2

@@ -27,6 +27,11 @@ packages=(
     coreutils procps           # timeout, mktemp; ps/pgrep in tests
     iproute2                   # ss: the tests' free-port check
     groff-base                 # tests render the man pages
+    python3-dev                # the Python package's extension (skiff._skiff)
+    python3-pytest             # the Python tests (tests/python/)
+    python3-flask              # a Python test app serves Flask (wsgi_app)
+    python3-celery python3-redis redis-server # make bench: the Python peers (Celery + Redis,
+    python3-distributed        # and Dask distributed)
 )
 if [[ ${1:-} == --fuzz ]]; then
     packages+=(clang)

@@ -11,6 +11,10 @@
 #   - integration, shell    tests/integration/*.sh        (except lib.sh, the shared helpers)
 #   - security, C and shell tests/security/NAME.c, *.sh   (attacks on a real server; run as
 #                                                         integration tests)
+#   - Python                tests/python/test_*.py        (pytest with /usr/bin/python3, through
+#                                                         tests/python/run.sh; not in the
+#                                                         sanitizer pass: the extension cannot
+#                                                         load an ASan libskiff)
 # FILTER, if given, keeps the tests whose name contains it.
 #
 # Integration tests get SKIFF_BUILD (absolute build dir) and SKIFF_SRC (the repository root).
@@ -87,6 +91,11 @@ done
 for f in "$src"/tests/security/*.sh; do
     add "$(basename "$f")" integration "$f" "$f"
 done
+if [[ -z $sanitize ]]; then
+    for f in "$src"/tests/python/test_*.py; do
+        add "$(basename "$f")" python "$f" "$f"
+    done
+fi
 shopt -u nullglob
 
 is_slow() {
@@ -109,16 +118,17 @@ run_one() {
     local i=$1 name=${names[$1]} kind=${kinds[$1]} cmd=${cmds[$1]}
     local dir="$tmproot/$name" tmo
     mkdir -p "$dir/home" "$dir/tmp"
-    if [[ $kind == integration ]]; then tmo=${SKIFF_TEST_TIMEOUT:-420}; else tmo=${SKIFF_TEST_TIMEOUT:-180}; fi
+    if [[ $kind == integration || $kind == python ]]; then tmo=${SKIFF_TEST_TIMEOUT:-420}; else tmo=${SKIFF_TEST_TIMEOUT:-180}; fi
     [[ -n $sanitize ]] && tmo=$((tmo * 2))
     local start end rc=0
     start=$(date +%s.%N)
-    if [[ ! -x $cmd && ! ($cmd == *.sh && -f $cmd) ]]; then
+    if [[ ! -x $cmd && ! ($cmd == *.sh && -f $cmd) && $kind != python ]]; then
         echo "not built: $cmd (make all-tests builds it)" >"$dir/log"
         rc=127
     else
         local runner=()
         [[ $cmd == *.sh ]] && runner=(bash)
+        [[ $kind == python ]] && runner=(bash "$src/tests/python/run.sh")
         (
             cd "$dir"
             export HOME="$dir/home" TMPDIR="$dir/tmp" SKIFF_BUILD="$build" SKIFF_SRC="$src"

@@ -584,7 +584,7 @@ static int link_all(struct app_build *b, const char *prefix, char *libs)
     return 0;
 }
 
-int build_compile(struct app_build *b, const char *prefix)
+int build_workdir(struct app_build *b)
 {
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp)
@@ -597,6 +597,13 @@ int build_compile(struct app_build *b, const char *prefix)
         return -1;
     }
     snprintf(b->so, sizeof b->so, "%s/app.so", b->workdir);
+    return 0;
+}
+
+int build_compile(struct app_build *b, const char *prefix)
+{
+    if (build_workdir(b) < 0)
+        return -1;
     char *cflags = NULL, *libs = NULL;
     int rc = 0;
     if (b->pkgs && *b->pkgs)

@@ -38,6 +38,10 @@ struct app_build {
  * than one, a malformed .pkgs). */
 int build_prepare(struct app_build *b, const char *path);
 
+/* Makes b's private temporary directory and names b->so in it (for code built otherwise, such
+ * as a Python bundle). 0, or -1 with the reason on stderr. */
+int build_workdir(struct app_build *b);
+
 /* Compiles and links the app into b->so, against the headers and libskiff under prefix, in a
  * new private temporary directory. 0, or -1 with the compiler's messages and the reason on
  * stderr. */

@@ -122,6 +122,7 @@ void cli_format_ago(int64_t t, int64_t now, char *out, size_t size);
 
 /* The commands: each gets the words after its name and returns the exit status. */
 int cmd_deploy(struct cli *cli, int argc, char **argv);
+int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_call(struct cli *cli, int argc, char **argv);
 int cmd_spawn(struct cli *cli, int argc, char **argv);
 int cmd_get(struct cli *cli, int argc, char **argv);

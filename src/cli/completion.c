@@ -24,7 +24,8 @@ static const struct {
     const char *words; /* subcommands, or "@app" when the first argument is an app */
     const char *opts;
 } table[] = {
-    {"deploy", "", "--name-check"},
+    {"deploy", "", "--name-check --name"},
+    {"run", "", "--entrypoint"},
     {"call", "@app", "--kwarg --param --"},
     {"spawn", "@app", "--kwarg --param --"},
     {"get", "", "--timeout --index"},
@@ -74,7 +75,7 @@ int cmd_completion(struct cli *cli, int argc, char **argv)
            "        COMPREPLY=($(compgen -W \"$(_skiff_apps)\" -- \"$cur\"))\n"
            "    elif [[ $COMP_CWORD -eq 2 && -n $words ]]; then\n"
            "        COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
-           "    elif [[ $cmd == deploy ]]; then\n"
+           "    elif [[ $cmd == deploy || $cmd == run ]]; then\n"
            "        COMPREPLY=($(compgen -f -- \"$cur\"))\n"
            "    fi\n"
            "}\n"

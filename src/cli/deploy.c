@@ -1,5 +1,5 @@
 /*
- * deploy.c - `skiff deploy APP.c|DIR`: build an app, describe it, send it to the server.
+ * deploy.c - `skiff deploy APP.c|DIR|APP.py`: build an app, describe it, send it to the server.
  *
  *   1. build APP.c (or every .c of DIR) into a shared object in a private temporary directory
  *      (build.c: the system compiler $CC, else cc, with the libraries SKIFF_APP's .pkgs names),
@@ -10,6 +10,12 @@
  *      and its function and class definitions as JSON;
  *   3. check the names locally (a clear error before anything is sent), then send DEPLOY with
  *      the object's bytes and both lists of definitions, and print what was deployed as JSON.
+ *
+ * A Python app (APP.py, docs/python.md) is bundled instead of compiled: `python3 -m
+ * skiff._deploy` (the package at <prefix>/lib/python3/dist-packages) imports it and writes a zip
+ * of the file and the modules it imports from its own directory; step 2 is the same (skiff-worker
+ * re-runs itself in python3 for a bundle), and the bundle is the code sent. --name NAME names an
+ * unnamed `App()` (`skiff run`).
  *
  * The compiler's and the worker's own messages reach the user's stderr with the user's file
  * names in place of the temporary ones.
@@ -36,20 +42,21 @@ extern char **environ;
 
 /* Largest description `skiff-worker --describe` may print: thousands of functions fit. */
 #define DESCRIBE_MAX (1u << 20)
-/* Words $CC may hold ("ccache gcc -m64" ...). */
-#define CC_WORDS 16
 /* Longest app and function names (docs/protocol.md). */
 #define NAME_MAX_LEN 63
 
 static const char deploy_usage[] =
     "usage: skiff deploy APP.c|DIR [--name-check]\n"
+    "       skiff deploy APP.py [--name-check] [--name APP]\n"
     "\n"
     "Compiles APP.c, or every .c file in DIR (its headers found there too), into a shared\n"
     "object with $CC (else cc) against skiff's headers and library and the libraries named by\n"
     "SKIFF_APP(\"name\", .pkgs = \"zlib ...\") (pkg-config names), reads the app's name,\n"
     "functions and classes from it (skiff-worker --describe), and deploys it. Implicit\n"
     "declarations, int conversions and undefined symbols are errors. A redeploy replaces the\n"
-    "app's code; callers keep working by name.\n"
+    "app's code; callers keep working by name. APP.py is a Python app: it is imported with\n"
+    "/usr/bin/python3 ($SKIFF_PYTHON) and shipped with the modules it imports from its own\n"
+    "directory; --name names an unnamed skiff.App().\n"
     "Prints {\"app\", \"app_id\", \"version\", \"functions\": [{\"name\", \"function_id\"}]}.\n"
     "--name-check compiles and checks the app and function names without deploying, and\n"
     "prints the definitions that would be deployed.\n"
@@ -75,6 +82,89 @@ static int find_prefix(char *out, size_t size)
     }
     snprintf(out, size, "%s", exe[0] ? exe : "/");
     return 0;
+}
+
+/* Runs argv[0] from $PATH with the same stdio and waits. Returns its exit status (0-255), or -1
+ * if it could not run or died of a signal (explained on stderr). */
+static int run_wait(char *const *argv)
+{
+    pid_t pid;
+    int e = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+    if (e != 0) {
+        fprintf(stderr, "skiff deploy: cannot run %s: %s\n", argv[0], strerror(e));
+        return -1;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, "skiff deploy: %s was killed by signal %d (%s)\n", argv[0],
+                WTERMSIG(status), strsignal(WTERMSIG(status)));
+        return -1;
+    }
+    return WEXITSTATUS(status);
+}
+
+/* Puts the skiff package under prefix first on PYTHONPATH (and keeps python3 from writing
+ * __pycache__ next to the user's files). CLI_OK or CLI_FAILED. */
+static int python_env(const char *prefix)
+{
+    char pkg[PATH_MAX + 64];
+    snprintf(pkg, sizeof pkg, "%s/lib/python3/dist-packages", prefix);
+    const char *old = getenv("PYTHONPATH");
+    char *path = mem_alloc(strlen(pkg) + (old ? strlen(old) : 0) + 2);
+    if (!path) {
+        fputs("skiff deploy: out of memory\n", stderr);
+        return CLI_FAILED;
+    }
+    sprintf(path, "%s%s%s", pkg, old && *old ? ":" : "", old && *old ? old : "");
+    int e = setenv("PYTHONPATH", path, 1);
+    mem_free(path);
+    if (e < 0 || setenv("PYTHONDONTWRITEBYTECODE", "1", 1) < 0) {
+        fprintf(stderr, "skiff: setenv: %s\n", strerror(errno));
+        return CLI_FAILED;
+    }
+    return CLI_OK;
+}
+
+/* The interpreter the Python package is built for. */
+static const char *python_path(void)
+{
+    const char *python = getenv("SKIFF_PYTHON");
+    return python && *python ? python : "/usr/bin/python3";
+}
+
+/* Bundles the Python app src into b->so (in a new temporary directory) with python3 -m
+ * skiff._deploy (name: the app's name when its App() has none, or NULL). CLI_OK or CLI_FAILED
+ * (the import's traceback on stderr). */
+static int bundle(const char *prefix, const char *src, const char *name, struct app_build *b)
+{
+    b->path = src;
+    if (python_env(prefix) != CLI_OK || build_workdir(b) < 0)
+        return CLI_FAILED;
+    char *argv[] = {(char *)python_path(),
+                    "-m",
+                    "skiff._deploy",
+                    "--bundle",
+                    (char *)b->so,
+                    (char *)src,
+                    name ? "--name" : NULL,
+                    (char *)name,
+                    NULL};
+    int st = run_wait(argv);
+    if (st != 0) {
+        if (st > 0)
+            fprintf(stderr, "skiff deploy: bundling the Python app %s failed\n", src);
+        return CLI_FAILED;
+    }
+    return CLI_OK;
+}
+
+static bool is_python(const char *src)
+{
+    size_t n = strlen(src);
+    return n > 3 && !strcmp(src + n - 3, ".py");
 }
 
 /* Shows what skiff-worker --describe printed on stderr, with the user's file names. */
@@ -348,16 +438,18 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
         fputs("skiff: out of memory\n", stderr);
         return CLI_FAILED;
     }
-    struct cli_opt opts[] = {{.name = "--name-check"}};
+    struct cli_opt opts[] = {{.name = "--name-check"}, {.name = "--name", .has_value = true}};
     int npos, rc;
     bool help;
     char why[512];
-    if (cli_getopt(argc, argv, opts, 1, &help, &cli->server, pos, &npos, why, sizeof why) < 0)
+    if (cli_getopt(argc, argv, opts, 2, &help, &cli->server, pos, &npos, why, sizeof why) < 0)
         rc = cli_usage_error(deploy_usage, "%s", why);
     else if (help)
         rc = fputs(deploy_usage, stdout) >= 0 ? CLI_OK : CLI_FAILED;
     else if (npos != 1)
-        rc = cli_usage_error(deploy_usage, "deploy takes exactly one APP.c or DIR");
+        rc = cli_usage_error(deploy_usage, "deploy takes exactly one APP.c, DIR or APP.py");
+    else if (opts[1].count && !is_python(pos[0]))
+        rc = cli_usage_error(deploy_usage, "--name goes with a Python app (APP.py)");
     else if (access(pos[0], R_OK) < 0)
         rc = cli_usage_error(deploy_usage, "cannot read %s: %s", pos[0], strerror(errno));
     else
@@ -372,10 +464,13 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
     char *code = NULL;
     size_t len = 0;
     const char *app = NULL;
+    bool python = is_python(pos[0]);
     rc = CLI_FAILED;
-    if (find_prefix(prefix, sizeof prefix) == 0 && build_prepare(&b, pos[0]) == 0 &&
-        build_compile(&b, prefix) == 0 && describe(prefix, &b, &desc) == CLI_OK &&
-        check_description(desc, &app) == CLI_OK && check_pkgs(&b, desc) == CLI_OK) {
+    if (find_prefix(prefix, sizeof prefix) == 0 &&
+        (python ? bundle(prefix, pos[0], opts[1].value, &b) == CLI_OK
+                : build_prepare(&b, pos[0]) == 0 && build_compile(&b, prefix) == 0) &&
+        describe(prefix, &b, &desc) == CLI_OK && check_description(desc, &app) == CLI_OK &&
+        (python || check_pkgs(&b, desc) == CLI_OK)) {
         if (opts[0].count)
             rc = print_checked(desc);
         else if (read_code(b.so, &code, &len) == CLI_OK)
@@ -387,4 +482,38 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
     skiff_value_free(desc);
     mem_free(pos);
     return rc;
+}
+
+/* `skiff run APP.py [--entrypoint NAME] [ARGS...]`: replaces this process with python3 -m
+ * skiff._run (docs/python.md, "skiff run"), which deploys the app under a name of its own with
+ * `skiff deploy --name` (SKIFF_CLI: this binary), runs its local entrypoint here and stops the
+ * app after, also on Ctrl-C or a failure. */
+int cmd_run(struct cli *cli, int argc, char **argv)
+{
+    char prefix[PATH_MAX], self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || find_prefix(prefix, sizeof prefix) < 0 || python_env(prefix) != CLI_OK)
+        return CLI_FAILED;
+    self[n] = '\0';
+    if (setenv("SKIFF_CLI", self, 1) < 0 ||
+        (cli->server && setenv("SKIFF_SERVER", cli->server, 1) < 0)) {
+        fprintf(stderr, "skiff run: setenv: %s\n", strerror(errno));
+        return CLI_FAILED;
+    }
+    char **av = mem_calloc((size_t)argc + 4, sizeof *av);
+    if (!av) {
+        fputs("skiff: out of memory\n", stderr);
+        return CLI_FAILED;
+    }
+    int k = 0;
+    av[k++] = (char *)python_path();
+    av[k++] = "-m";
+    av[k++] = "skiff._run";
+    for (int i = 0; i < argc; i++)
+        av[k++] = argv[i];
+    av[k] = NULL;
+    execv(av[0], av);
+    fprintf(stderr, "skiff run: cannot run %s: %s\n", av[0], strerror(errno));
+    mem_free(av);
+    return CLI_FAILED;
 }

@@ -20,7 +20,11 @@ static const char usage_text[] =
     "usage: skiff [--server ADDR] COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
-    "  deploy APP.c|DIR [--name-check]      compile an app and deploy it\n"
+    "  deploy APP.c|DIR|APP.py [--name-check]\n"
+    "                                       build an app (C or Python) and deploy it\n"
+    "  run APP.py [--entrypoint NAME] [--ARG VALUE ...]\n"
+    "                                       deploy a Python app for the run, run its\n"
+    "                                       local entrypoint here, stop the app after\n"
     "  call APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...]\n"
     "                                       call a function and print its result as JSON\n"
     "  spawn APP FUNCTION [ARG ...] [--kwarg NAME=JSON ...]\n"
@@ -75,6 +79,7 @@ static const struct command commands[] = {
     {"logs", cmd_logs},
     {"url", cmd_url},
     {"completion", cmd_completion},
+    {"run", cmd_run},
 };
 
 int cli_connect(const struct cli *cli, skiff_client **out)

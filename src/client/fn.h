@@ -82,6 +82,15 @@ int function_send(skiff_function *fn, const skiff_value *args, const skiff_value
 /* Decodes the "value" field of an OK reply (CALL or GET) into *result (the caller's). SKIFF_OK,
  * SKIFF_ERR_DESERIALIZATION (no value, or one that does not decode), SKIFF_ERR_NOMEM. */
 int function_reply_result(const struct wire_msg *m, skiff_value **result, skiff_error *err);
+/* Decodes a result value (codec_decode_value) into *out, refusing one that holds a pickled Python
+ * object (SKIFF_ERR_DESERIALIZATION, VALUE_PICKLE_MESSAGE) unless this process called
+ * skiff__accept_pickles. */
+int client_decode_result(const char *p, size_t n, skiff_value **out, skiff_error *err);
+/* This process reads pickled Python objects (the Python extension calls it at import). */
+SKIFF_API void skiff__accept_pickles(void);
+/* client_set_parent_input (client.h) for an embedding runtime: the Python extension sets it
+ * around the calls an async function body starts on its event loop's thread. */
+SKIFF_API void skiff__set_parent_input(const char *input_id);
 /* Fills f[0..2] with GET's fields for call (index < 0: the whole call) waiting up to timeout
  * seconds as skiff_call_get says; send the first 2, or 3 with an index. SKIFF_OK, or
  * SKIFF_ERR_INVALID (a generator call, a multi-input call without an index, a NaN timeout). */

@@ -21,6 +21,7 @@
 #include "common/id.h"
 #include "common/mem.h"
 #include "common/proto.h"
+#include "common/value.h"
 #include "fn.h"
 #include "rpc.h"
 
@@ -28,6 +29,11 @@
 static _Thread_local const char *parent_input;
 
 void client_set_parent_input(const char *input_id)
+{
+    parent_input = input_id;
+}
+
+void skiff__set_parent_input(const char *input_id)
 {
     parent_input = input_id;
 }
@@ -382,6 +388,28 @@ static int call_wait(skiff_function *fn, const skiff_value *args, const skiff_va
     return rpc_request(fn->client, build_call, &q, 0, r, err);
 }
 
+/* Whether this process reads pickled Python objects: set by the Python extension. */
+static bool accept_pickles;
+
+void skiff__accept_pickles(void)
+{
+    accept_pickles = true;
+}
+
+int client_decode_result(const char *p, size_t n, skiff_value **out, skiff_error *err)
+{
+    skiff_value *v;
+    int rc = codec_decode_value(p, n, &v, err);
+    if (rc != SKIFF_OK)
+        return rc;
+    if (!accept_pickles && value_has_pickle(v)) {
+        skiff_value_free(v);
+        return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL, "%s", VALUE_PICKLE_MESSAGE);
+    }
+    *out = v;
+    return SKIFF_OK;
+}
+
 int function_reply_result(const struct wire_msg *m, skiff_value **result, skiff_error *err)
 {
     const char *p;
@@ -389,7 +417,7 @@ int function_reply_result(const struct wire_msg *m, skiff_value **result, skiff_
     if (!wire_get_bin(m, "value", &p, &n))
         return skiff_error_set(err, SKIFF_ERR_DESERIALIZATION, NULL,
                                "the server's reply has no result value");
-    return codec_decode_value(p, n, result, err);
+    return client_decode_result(p, n, result, err);
 }
 
 int skiff_function_remote(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs,

@@ -152,7 +152,7 @@ static int take_item(skiff_gen *g, skiff_value **item, skiff_error *err)
     } else {
         const msgpack_object *v = &it->via.array.ptr[2];
         skiff_value *val = NULL;
-        if (codec_decode_value(v->via.bin.ptr, v->via.bin.size, &val, &e) == SKIFF_OK) {
+        if (client_decode_result(v->via.bin.ptr, v->via.bin.size, &val, &e) == SKIFF_OK) {
             g->count++;
             *item = val;
             return SKIFF_OK;

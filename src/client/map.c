@@ -391,7 +391,7 @@ static int take_item(skiff_map *m, const msgpack_object *item)
     struct slot s = {true, (size_t)index, NULL, SKIFF_ERROR_INIT};
     if (o[1].via.u64 == 0) {
         if (o[2].type != MSGPACK_OBJECT_BIN ||
-            codec_decode_value(o[2].via.bin.ptr, o[2].via.bin.size, &s.value, &e) != SKIFF_OK) {
+            client_decode_result(o[2].via.bin.ptr, o[2].via.bin.size, &s.value, &e) != SKIFF_OK) {
             if (e.code == SKIFF_OK)
                 skiff_error_set(&e, SKIFF_ERR_DESERIALIZATION, NULL, "output %llu carries no value",
                                 (unsigned long long)index);

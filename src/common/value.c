@@ -553,3 +553,24 @@ void skiff_value_free(skiff_value *v)
     }
     mem_free(v);
 }
+
+bool value_has_pickle(const skiff_value *v)
+{
+    switch (skiff_value_type(v)) {
+    case SKIFF_LIST:
+        for (size_t i = 0; i < skiff_list_len(v); i++)
+            if (value_has_pickle(skiff_list_get(v, i)))
+                return true;
+        return false;
+    case SKIFF_MAP:
+        if (skiff_map_len(v) == 1 && !strcmp(skiff_map_key(v, 0), VALUE_PICKLE_KEY) &&
+            skiff_value_type(skiff_map_value(v, 0)) == SKIFF_BYTES)
+            return true;
+        for (size_t i = 0; i < skiff_map_len(v); i++)
+            if (value_has_pickle(skiff_map_value(v, i)))
+                return true;
+        return false;
+    default:
+        return false;
+    }
+}

@@ -33,6 +33,22 @@ struct skiff_value {
 
 /* True if p[0..n) is valid UTF-8 (no overlongs, no surrogates). */
 bool utf8_valid(const char *p, size_t n);
+/* The key of the one-entry map {"$pickle": <bytes>} that carries a pickled Python object
+ * between Python callers and Python functions (docs/python.md, "Values"). */
+#define VALUE_PICKLE_KEY "$pickle"
+/* True when v holds such a map anywhere: only a Python caller can read it, so libskiff's other
+ * callers and the HTTP side refuse it with a clear error instead of showing its bytes. */
+bool value_has_pickle(const skiff_value *v);
+/* The refusal of such a map in arguments that arrive over HTTP (JSON): a Python function would
+ * unpickle it, which runs code, so only the Python client (an authenticated binary-protocol
+ * caller) may send one. */
+#define VALUE_PICKLE_REFUSED                                                                       \
+    "pickled Python objects ({\"$pickle\": ...}) are not accepted over HTTP: only the Python "     \
+    "client sends them"
+/* The message of that refusal. */
+#define VALUE_PICKLE_MESSAGE                                                                       \
+    "the result holds a pickled Python object ({\"$pickle\": ...}), which only a Python "          \
+    "caller (the skiff package) can read"
 
 /* Sets key (n bytes, copied; must be valid UTF-8 without NUL) to item in map, taking item.
  * SKIFF_OK, SKIFF_ERR_INVALID, SKIFF_ERR_NOMEM. */

@@ -29,6 +29,7 @@
 #include "auth.h"
 #include "calls.h"
 #include "common/codec.h"
+#include "common/value.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "http_req.h"
@@ -395,6 +396,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
         hc->value_to = !strcmp(hc->field, "x-skiff-token-id")       ? r->token_id
                        : !strcmp(hc->field, "x-skiff-token-secret") ? r->token_secret
                        : !strcmp(hc->field, "expect")               ? r->expect
+                       : !strcmp(hc->field, "content-type")         ? r->content_type
                                                                     : NULL;
     }
     if (!hc->value_to)
@@ -827,6 +829,11 @@ void http_respond_payload(struct http_req *r, int status, const char *key, const
     if (codec_decode_value(payload, len, &v, &err) != SKIFF_OK) {
         http_respond_skiff(r, &err);
         skiff_error_clear(&err);
+        return;
+    }
+    if (value_has_pickle(v)) { /* Python-only data: say so rather than show its bytes */
+        skiff_value_free(v);
+        http_respond_error(r, 500, "DeserializationError", VALUE_PICKLE_MESSAGE, NULL);
         return;
     }
     char *json = skiff_value_to_json(v);

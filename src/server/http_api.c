@@ -25,6 +25,7 @@
 #include "auth.h"
 #include "calls.h"
 #include "common/codec.h"
+#include "common/value.h"
 #include "common/mem.h"
 #include "common/proto.h"
 #include "common/wire.h"
@@ -93,6 +94,8 @@ static bool body_args(struct http_req *r, struct buf *b, struct buf *params)
         problem = err.message;
     else if (r->body.len && skiff_value_type(body) != SKIFF_MAP)
         problem = "the body must be a JSON object {\"args\": [...], \"kwargs\": {...}}";
+    else if (value_has_pickle(body)) /* a Python function would unpickle it: code, not data */
+        problem = VALUE_PICKLE_REFUSED;
     skiff_value *args = skiff_map_get(body, "args"), *kwargs = skiff_map_get(body, "kwargs");
     if (!problem && args && skiff_value_type(args) != SKIFF_LIST)
         problem = "\"args\" must be a JSON array";

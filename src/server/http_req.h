@@ -35,11 +35,12 @@ struct http_req {
     struct buf body;    /* the request body (capped at the server's body limit) */
     char token_id[128]; /* X-Skiff-Token-Id, or "" */
     char token_secret[128];
-    char expect[128]; /* the Expect header, or "" */
-    bool keep_alive;  /* the client wants the connection kept */
-    bool trusted;     /* carries a valid token (checked with the headers, for the body limit) */
-    bool done;        /* answered: resp holds the bytes to send */
-    bool close;       /* close the connection after this answer */
+    char expect[128];       /* the Expect header, or "" */
+    char content_type[128]; /* the Content-Type header, or "" (raw web endpoints see it) */
+    bool keep_alive;        /* the client wants the connection kept */
+    bool trusted; /* carries a valid token (checked with the headers, for the body limit) */
+    bool done;    /* answered: resp holds the bytes to send */
+    bool close;   /* close the connection after this answer */
     struct buf resp;
     /* handler state */
     struct call_listener listener;

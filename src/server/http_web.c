@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/signature.h"
+#include "common/value.h"
 #include "http.h"
 #include "http_req.h"
 #include "common/hmap.h"
@@ -230,7 +231,10 @@ static int web_kwargs(struct http_req *r, const struct signature *sig, skiff_val
     }
     if (r->body.len) {
         skiff_value *body = NULL;
-        if (http_json_body(r, &body, err) != SKIFF_OK || skiff_value_type(body) != SKIFF_MAP) {
+        if (http_json_body(r, &body, err) != SKIFF_OK || skiff_value_type(body) != SKIFF_MAP ||
+            value_has_pickle(body)) {
+            if (!err->code && value_has_pickle(body))
+                skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "%s", VALUE_PICKLE_REFUSED);
             skiff_value_free(body);
             skiff_value_free(kw);
             if (!err->code)
@@ -282,6 +286,91 @@ static int web_args(struct http_req *r, const struct function *fn, struct buf *b
     return rc;
 }
 
+/* --- raw endpoints ---------------------------------------------------------------------------- */
+
+/* The one keyword argument of a raw endpoint's call: request = {method, path, query,
+ * content_type, body}. SKIFF_OK or a failure in err. */
+static int raw_args(struct http_req *r, const char *path, struct buf *b, skiff_error *err)
+{
+    skiff_value *args = skiff_value_list(), *kw = skiff_value_map(), *req = skiff_value_map();
+    bool ok = args && kw && req &&
+              skiff_map_set(req, "method", skiff_value_string(http_method_str(r->method))) == 0 &&
+              skiff_map_set(req, "path", skiff_value_string(path)) == 0 &&
+              skiff_map_set(req, "query", skiff_value_string(r->query ? r->query : "")) == 0 &&
+              skiff_map_set(req, "content_type", skiff_value_string(r->content_type)) == 0 &&
+              skiff_map_set(req, "body", skiff_value_bytes(r->body.data, r->body.len)) == 0;
+    int rc = SKIFF_OK;
+    if (!ok || skiff_map_set(kw, "request", req) != 0) {
+        req = NULL; /* taken by skiff_map_set, even on failure */
+        rc = skiff_error_set(err, SKIFF_ERR_INVALID, NULL,
+                             "the request cannot be passed on (not UTF-8, or out of memory)");
+    } else if ((rc = codec_encode_args(b, args, kw)) != SKIFF_OK) {
+        skiff_error_set(err, rc, NULL, "cannot encode the request");
+    }
+    skiff_value_free(args);
+    skiff_value_free(kw);
+    return rc;
+}
+
+/* Appends "Name: value\r\n" for one response header of a raw endpoint, unless it is one the
+ * server writes itself or it could split the answer. */
+static void raw_header(struct buf *h, const char *name, const char *value, const char **ctype)
+{
+    if (!name || !value || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") || !*name)
+        return;
+    if (!strcasecmp(name, "content-type")) {
+        *ctype = value;
+        return;
+    }
+    if (!strcasecmp(name, "content-length") || !strcasecmp(name, "connection") ||
+        !strcasecmp(name, "transfer-encoding"))
+        return;
+    buf_append(h, name, strlen(name));
+    buf_append(h, ": ", 2);
+    buf_append(h, value, strlen(value));
+    buf_append(h, "\r\n", 2);
+}
+
+/* Answers r with a raw endpoint's result {status, headers, body}; a result of another shape is a
+ * 502 naming what was wrong. */
+static void respond_raw(struct http_req *r, const char *payload, size_t len)
+{
+    skiff_value *v = NULL;
+    skiff_error err = SKIFF_ERROR_INIT;
+    if (codec_decode_value(payload, len, &v, &err) != SKIFF_OK) {
+        http_respond_skiff(r, &err);
+        skiff_error_clear(&err);
+        return;
+    }
+    const skiff_value *st = skiff_map_get(v, "status"), *hs = skiff_map_get(v, "headers");
+    const skiff_value *body = skiff_map_get(v, "body");
+    int64_t status = skiff_value_get_int(st);
+    size_t blen = 0;
+    const char *bp = skiff_value_type(body) == SKIFF_BYTES ? skiff_value_get_bytes(body, &blen)
+                                                           : skiff_value_get_string(body, &blen);
+    if (skiff_value_type(st) != SKIFF_INT || status < 100 || status > 599 ||
+        (hs && skiff_value_type(hs) != SKIFF_LIST) || (body && !bp)) {
+        http_respond_error(r, 502, "InvalidError",
+                           "a raw web endpoint must return {\"status\": 100-599, \"headers\": "
+                           "[[name, value], ...], \"body\": bytes or str}",
+                           NULL);
+        skiff_value_free(v);
+        return;
+    }
+    struct buf h;
+    buf_init(&h, 0);
+    const char *ctype = "application/octet-stream";
+    for (size_t i = 0; i < skiff_list_len(hs); i++) {
+        const skiff_value *pair = skiff_list_get(hs, i);
+        raw_header(&h, skiff_value_get_string(skiff_list_get(pair, 0), NULL),
+                   skiff_value_get_string(skiff_list_get(pair, 1), NULL), &ctype);
+    }
+    buf_append(&h, "", 1);
+    http_respond(r, (int)status, ctype, bp ? bp : "", blen, h.data);
+    buf_deinit(&h);
+    skiff_value_free(v);
+}
+
 /* --- serving ---------------------------------------------------------------------------------- */
 
 /*
@@ -296,6 +385,7 @@ struct keeper {
     struct http_req *req; /* the request that started it, until answered */
     uv_timer_t timer;     /* the web limit of req */
     bool requires_auth;   /* result URLs need the token too */
+    bool raw;             /* a raw endpoint: the result is the HTTP answer */
     bool redirected;      /* answered 303: in kept (and kept_list) */
     bool orphan;          /* past the limit but not in kept (no memory): freed when done */
     bool done;            /* the outcome below is final */
@@ -336,6 +426,8 @@ static void answer(struct http_req *r, const struct keeper *k)
 {
     if (k->err.code)
         http_respond_skiff(r, &k->err);
+    else if (k->raw)
+        respond_raw(r, k->value, k->value_len);
     else
         http_respond_payload(r, 200, NULL, k->value, k->value_len, NULL);
 }
@@ -366,6 +458,8 @@ static void keeper_done(struct call_listener *l, const char *value, size_t len,
         k->req = NULL;
         if (err)
             http_respond_skiff(r, err);
+        else if (k->raw)
+            respond_raw(r, value, len);
         else
             http_respond_payload(r, 200, NULL, value, len, NULL);
         keeper_free(k);
@@ -496,8 +590,16 @@ void http_web_handle(struct http_req *r)
         web_result(r, r->path + 12);
         return;
     }
-    const char *label = r->path + 5;
+    /* /web/<label>[/<path under it>] */
+    char label[HTTP_LABEL_MAX + 2];
+    const char *rest = strchr(r->path + 5, '/');
+    size_t llen = rest ? (size_t)(rest - (r->path + 5)) : strlen(r->path + 5);
+    snprintf(label, sizeof label, "%.*s", (int)(llen < sizeof label ? llen : sizeof label - 1),
+             r->path + 5);
     struct function *fn = label_valid(label) ? find_label(label) : NULL;
+    bool raw = fn && fn->cfg.web_method && !strcmp(fn->cfg.web_method, "ANY");
+    if (fn && rest && !raw)
+        fn = NULL; /* only raw endpoints have paths under their label */
     if (!fn) {
         char msg[200];
         snprintf(msg, sizeof msg, "no web endpoint is labelled '%.63s'", label);
@@ -505,7 +607,7 @@ void http_web_handle(struct http_req *r)
         return;
     }
     const char *want = fn->cfg.web_method ? fn->cfg.web_method : "GET";
-    if (strcasecmp(want, http_method_str(r->method))) {
+    if (!raw && strcasecmp(want, http_method_str(r->method))) {
         char msg[160], allow[64];
         snprintf(msg, sizeof msg, "%s.%s answers %s requests, not %s", fn->app->name, fn->name,
                  want, http_method_str(r->method));
@@ -519,13 +621,15 @@ void http_web_handle(struct http_req *r)
     buf_init(&args, 0);
     skiff_error err = SKIFF_ERROR_INIT;
     struct keeper *k = NULL;
-    if (web_args(r, fn, &args, &err) != SKIFF_OK) {
+    if ((raw ? raw_args(r, rest ? rest : "/", &args, &err) : web_args(r, fn, &args, &err)) !=
+        SKIFF_OK) {
         http_respond_error(r, http_status_of(err.code), err.type, err.message, NULL);
         skiff_error_clear(&err);
     } else if (!(k = mem_calloc(1, sizeof *k))) {
         http_respond_error(r, 503, "MemoryError", "out of memory", NULL);
     } else {
         k->req = r;
+        k->raw = raw;
         k->requires_auth = fn->cfg.web_requires_auth;
         k->listener.on_done = keeper_done;
         list_init(&k->waiting);

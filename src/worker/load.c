@@ -47,6 +47,14 @@ static const struct skiff_app_opts *loaded_options;
 
 int worker_load_app(const char *path, const struct skiff_app_def **out, skiff_error *err)
 {
+    if (worker_preload_failed(err))
+        return SKIFF_ERR_INIT_FAILURE;
+    const struct skiff_app_def *pre = worker_preloaded();
+    if (pre) {
+        worker_register_app(pre);
+        *out = pre;
+        return SKIFF_OK;
+    }
     /* dlopen searches the library path for a name without '/': make a relative path explicit. */
     char local[PATH_MAX];
     const char *open_path = path;
@@ -217,8 +225,9 @@ static bool config_is_zero(const struct worker_config *c)
     return !memcmp(c, &zero, sizeof zero);
 }
 
-static const char *const web_methods[] = {"GET",    "POST", "PUT",    "PATCH",
-                                          "DELETE", "HEAD", "OPTIONS"};
+/* "ANY": a raw endpoint (docs/http-api.md, "Raw endpoints": a WSGI app in Python). */
+static const char *const web_methods[] = {"GET",    "POST", "PUT",     "PATCH",
+                                          "DELETE", "HEAD", "OPTIONS", "ANY"};
 
 static void check_web(struct problems *pr, const struct skiff_function_def *d)
 {
@@ -228,7 +237,7 @@ static void check_web(struct problems *pr, const struct skiff_function_def *d)
     if (!known)
         problem(pr,
                 "function '%s': web method '%s' is not one of GET, POST, PUT, PATCH, DELETE, "
-                "HEAD, OPTIONS",
+                "HEAD, OPTIONS, ANY",
                 d->name, d->web.method);
     if (d->web.label && !valid_name(d->web.label, "-"))
         problem(pr,

@@ -276,7 +276,9 @@ static int fork_one(struct tmpl *t)
     }
     fflush(NULL); /* nothing buffered may be written twice */
     pid_t parent = getpid();
+    worker_fork_before();
     pid_t pid = fork();
+    worker_fork_after(pid == 0);
     if (pid == 0) {
         become_child(t, fds, parent, id, token_id, token_secret);
         return 1;

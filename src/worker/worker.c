@@ -87,6 +87,10 @@ int skiff__worker_main(int argc, char **argv)
             *slot = v;
         }
     }
+    /* A Python app's bundle: the same command again in python3 (python.c). */
+    if (!worker_preloaded() && !worker_preload_failed(NULL) &&
+        worker_is_bundle(describe ? describe : o.code))
+        return worker_exec_python(argc, argv);
     if (describe) {
         if (o.code || o.function || o.cls || o.params || o.fd >= 0)
             return bad_usage("--describe takes no other options", NULL);

@@ -16,6 +16,7 @@
  *   crash.c     W_CRASH and a line on stderr when user code dies of a fatal signal or exits
  *   ctx.c       the skiff_ctx API of include/skiff/app.h (arguments, identity, raising, client)
  *   local.c     worker_local_call: running a function in the calling process
+ *   python.c    Python apps: a bundle's container re-runs in python3 (skiff._container)
  */
 #ifndef SKIFF_WORKER_WORKER_H
 #define SKIFF_WORKER_WORKER_H
@@ -249,6 +250,31 @@ void worker_sock_unlock(void);
  * buffer is being modified. */
 void worker_crash_pending(char *const *data, const size_t *len, const uint32_t *count,
                           size_t count_at, int *busy);
+
+/* --- python.c ------------------------------------------------------------------------------ */
+
+/* Makes worker_load_app return app for any path: the app a Python process built (skiff._skiff)
+ * from a bundle's module. Call before skiff__worker_main; app must live as long as the process. */
+SKIFF_API void skiff__worker_preload(const struct skiff_app_def *app);
+/* Makes worker_load_app fail with SKIFF_ERR_INIT_FAILURE, message and traceback (copied): the
+ * Python app's module could not be imported. */
+SKIFF_API void skiff__worker_preload_failure(const char *message, const char *traceback);
+/* True, with err filled (if non-NULL), after skiff__worker_preload_failure. */
+bool worker_preload_failed(skiff_error *err);
+/* The preloaded app, or NULL. */
+const struct skiff_app_def *worker_preloaded(void);
+/* Handlers a snapshot template runs around each fork (template.c): before it in the template,
+ * then after it in the child or the template. Python's (skiff._skiff) take the GIL before and
+ * reinitialise the interpreter's threads in the child, as os.fork does. NULL: none. */
+SKIFF_API void skiff__worker_fork_hooks(void (*before)(void), void (*child)(void),
+                                        void (*parent)(void));
+void worker_fork_before(void);
+void worker_fork_after(bool child);
+/* True when the file at path is a Python app bundle (a zip archive), not a shared object. */
+bool worker_is_bundle(const char *path);
+/* Replaces the process with python3 -m skiff._container and argv[1..] (PYTHONPATH set to the
+ * package next to this binary). Returns only on failure: exit status 1, with a message. */
+int worker_exec_python(int argc, char **argv);
 
 /* --- local.c ------------------------------------------------------------------------------- */
 
