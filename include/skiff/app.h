@@ -104,7 +104,9 @@ struct skiff_web {
     int retries;                       /* shorthand for {retries, 1.0, 1.0, 1.0} */                \
     struct skiff_retries retry_policy; /* the full policy (not together with .retries) */          \
     double cpu;                        /* cores; 0: unlimited */                                   \
-    int memory;                        /* MiB; 0: unlimited */
+    int memory;                        /* MiB; 0: unlimited */                                     \
+    const char *secrets;               /* secrets (`skiff secret`) as env vars: "a,b" or NULL */   \
+    const char *volumes;               /* volumes mounted read-write: "/data=NAME,..." or NULL */
 
 struct skiff_function_def {
     int abi;               /* SKIFF_APP_ABI, set by SKIFF_FUNCTION / SKIFF_METHOD */

@@ -38,6 +38,8 @@ static const struct {
     {"app", "list stop", ""},
     {"container", "list", ""},
     {"token", "new list revoke", "--scope --expires"},
+    {"secret", "create list delete", "--from-env --force"},
+    {"volume", "create list delete put get ls", ""},
     {"completion", "bash", ""},
 };
 

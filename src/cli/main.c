@@ -48,6 +48,18 @@ static const char usage_text[] =
     "                                       call; default call)\n"
     "  token list                           list the tokens (never their secrets)\n"
     "  token revoke TOKEN_ID                revoke a token, closing its connections\n"
+    "  secret create NAME KEY=VALUE... [--from-env KEY] [--force]\n"
+    "                                       store a secret (env vars for functions)\n"
+    "  secret list                          the secrets: names and keys, never values\n"
+    "  secret delete NAME                   delete a secret\n"
+    "  volume create NAME                   make a volume (a directory functions mount)\n"
+    "  volume list                          the volumes, their sizes\n"
+    "  volume delete NAME                   delete a volume and its files\n"
+    "  volume put NAME LOCAL_FILE REMOTE_PATH\n"
+    "                                       copy a file into a volume\n"
+    "  volume get NAME REMOTE_PATH LOCAL_FILE|-\n"
+    "                                       copy a file out of a volume\n"
+    "  volume ls NAME [PATH]                list a volume's directory\n"
     "  completion bash                      a bash completion script\n"
     "\n"
     "A class method is FUNCTION Cls.method, with --param NAME=JSON for its parameters.\n"
@@ -75,6 +87,8 @@ static const struct command commands[] = {
     {"app", cmd_app},
     {"container", cmd_container},
     {"token", cmd_token},
+    {"secret", cmd_secret},
+    {"volume", cmd_volume},
     {"graph", cmd_graph},
     {"logs", cmd_logs},
     {"url", cmd_url},

@@ -250,3 +250,104 @@ void client_cancel_on_close(skiff_function *fn)
     if (fn)
         fn->cancel_on_close = true;
 }
+
+/* A chunk of a volume's file and the fields around it fit one frame. */
+#define VOLUME_FRAME_MAX ((8u << 20) + PROTO_FRAME_OVERHEAD)
+
+/* Checks a secret's or volume's name before sending. */
+static int need_name(const char *name, const char *what, skiff_error *err)
+{
+    if (!name || !*name)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "no %s name", what);
+    return SKIFF_OK;
+}
+
+int client_secret_create(skiff_client *c, const char *name, const skiff_value *values, bool replace,
+                         skiff_value **reply, skiff_error *err)
+{
+    if (need_name(name, "secret", err) != SKIFF_OK)
+        return err->code;
+    if (skiff_value_type(values) != SKIFF_MAP)
+        return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "a secret's values must be a map");
+    struct rpc_field f[] = {
+        {.key = "name", .kind = RPC_STR, .str = name},
+        {.key = "values", .kind = RPC_VALUE, .v = values},
+        {.key = "replace", .kind = RPC_BOOL, .b = replace},
+    };
+    return request(c, OP_SECRET_CREATE, f, 3, 0, reply, err);
+}
+
+int client_secret_list(skiff_client *c, skiff_value **reply, skiff_error *err)
+{
+    return request(c, OP_SECRET_LIST, NULL, 0, 0, reply, err);
+}
+
+int client_secret_delete(skiff_client *c, const char *name, skiff_error *err)
+{
+    if (need_name(name, "secret", err) != SKIFF_OK)
+        return err->code;
+    struct rpc_field f[] = {{.key = "name", .kind = RPC_STR, .str = name}};
+    return request(c, OP_SECRET_DELETE, f, 1, 0, NULL, err);
+}
+
+int client_volume_create(skiff_client *c, const char *name, skiff_value **reply, skiff_error *err)
+{
+    if (need_name(name, "volume", err) != SKIFF_OK)
+        return err->code;
+    struct rpc_field f[] = {{.key = "name", .kind = RPC_STR, .str = name}};
+    return request(c, OP_VOLUME_CREATE, f, 1, 0, reply, err);
+}
+
+int client_volume_list(skiff_client *c, skiff_value **reply, skiff_error *err)
+{
+    return request(c, OP_VOLUME_LIST, NULL, 0, 0, reply, err);
+}
+
+int client_volume_delete(skiff_client *c, const char *name, skiff_error *err)
+{
+    if (need_name(name, "volume", err) != SKIFF_OK)
+        return err->code;
+    struct rpc_field f[] = {{.key = "name", .kind = RPC_STR, .str = name}};
+    return request(c, OP_VOLUME_DELETE, f, 1, 0, NULL, err);
+}
+
+int client_volume_put(skiff_client *c, const char *name, const char *path, const void *data,
+                      size_t len, int64_t offset, bool last, skiff_value **reply, skiff_error *err)
+{
+    if (need_name(name, "volume", err) != SKIFF_OK)
+        return err->code;
+    struct rpc_field f[] = {
+        {.key = "name", .kind = RPC_STR, .str = name},
+        {.key = "path", .kind = RPC_STR, .str = path ? path : ""},
+        {.key = "data", .kind = RPC_BIN, .bin = data ? data : "", .len = len},
+        {.key = "offset", .kind = RPC_INT, .i = offset},
+        {.key = "last", .kind = RPC_BOOL, .b = last},
+    };
+    return request(c, OP_VOLUME_PUT, f, 5, VOLUME_FRAME_MAX, reply, err);
+}
+
+int client_volume_get(skiff_client *c, const char *name, const char *path, int64_t offset,
+                      int64_t length, skiff_value **reply, skiff_error *err)
+{
+    if (need_name(name, "volume", err) != SKIFF_OK)
+        return err->code;
+    struct rpc_field f[] = {
+        {.key = "name", .kind = RPC_STR, .str = name},
+        {.key = "path", .kind = RPC_STR, .str = path ? path : ""},
+        {.key = "offset", .kind = RPC_INT, .i = offset},
+        {.key = "length", .kind = RPC_INT, .i = length},
+    };
+    return request(c, OP_VOLUME_GET, f, 4, 0, reply, err);
+}
+
+int client_volume_ls(skiff_client *c, const char *name, const char *path, skiff_value **reply,
+                     skiff_error *err)
+{
+    if (need_name(name, "volume", err) != SKIFF_OK)
+        return err->code;
+    struct rpc_field f[] = {
+        {.key = "name", .kind = RPC_STR, .str = name},
+        {.key = "path", .kind = RPC_STR, .str = path ? path : ""},
+    };
+    return request(c, OP_VOLUME_LS, f, 2, 0, reply, err);
+}

@@ -53,6 +53,36 @@ int client_token_revoke(skiff_client *c, const char *token_id, skiff_error *err)
  * call_id, function_id, app, function, status, created. */
 int client_call_info(skiff_client *c, const char *call_id, skiff_value **reply, skiff_error *err);
 
+/* SECRET_CREATE of name with values (a map of KEY to string VALUE), replacing a secret of that
+ * name when replace. Reply: name, keys, updated. SKIFF_ERR_INVALID for a bad name, key or
+ * value, or (without replace) a secret that exists. */
+int client_secret_create(skiff_client *c, const char *name, const skiff_value *values, bool replace,
+                         skiff_value **reply, skiff_error *err);
+/* SECRET_LIST. Reply: secrets [{name, keys, created, updated}] (never values). */
+int client_secret_list(skiff_client *c, skiff_value **reply, skiff_error *err);
+/* SECRET_DELETE. SKIFF_ERR_NOT_FOUND if there is no such secret. No reply value. */
+int client_secret_delete(skiff_client *c, const char *name, skiff_error *err);
+/* VOLUME_CREATE. Reply: name, created. SKIFF_ERR_INVALID for a bad name or one that exists. */
+int client_volume_create(skiff_client *c, const char *name, skiff_value **reply, skiff_error *err);
+/* VOLUME_LIST. Reply: volumes [{name, size, files, created}]. */
+int client_volume_list(skiff_client *c, skiff_value **reply, skiff_error *err);
+/* VOLUME_DELETE. SKIFF_ERR_NOT_FOUND if unknown; SKIFF_ERR_INVALID while a running app's
+ * function mounts it. No reply value. */
+int client_volume_delete(skiff_client *c, const char *name, skiff_error *err);
+/* VOLUME_PUT of one chunk (at most VOLUMES_CHUNK bytes, 4 MiB) of the file at path in volume
+ * name, starting at offset (0: a new file); last: the file is complete and replaces path.
+ * Reply: size. */
+int client_volume_put(skiff_client *c, const char *name, const char *path, const void *data,
+                      size_t len, int64_t offset, bool last, skiff_value **reply, skiff_error *err);
+/* VOLUME_GET of up to length bytes of the file at path from offset. Reply: data (bytes), size
+ * (the whole file's). SKIFF_ERR_NOT_FOUND if there is no such regular file. */
+int client_volume_get(skiff_client *c, const char *name, const char *path, int64_t offset,
+                      int64_t length, skiff_value **reply, skiff_error *err);
+/* VOLUME_LS of path (NULL or "/": the top) in volume name. Reply: entries [{name, type, size,
+ * mtime}], truncated. */
+int client_volume_ls(skiff_client *c, const char *name, const char *path, skiff_value **reply,
+                     skiff_error *err);
+
 /* Receives one log line of client_logs: [ts_ms, container_id, input_id or nil, stream, text]
  * as a list (borrowed). Returns 0 to go on, anything else to stop (client_logs then returns
  * SKIFF_OK). */

@@ -50,6 +50,16 @@ enum proto_op {
     OP_CLS_LOOKUP = 28,     /* app, class -> app_id, class, params, methods */
     OP_TOKEN_LIST = 29,     /* -> tokens */
     OP_TOKEN_REVOKE = 30,   /* token_id -> {} */
+    /* secrets and volumes (60 and up: a range of their own) */
+    OP_SECRET_CREATE = 60, /* name, values {KEY: VALUE}, replace -> name, keys, created */
+    OP_SECRET_LIST = 61,   /* -> secrets [{name, keys, created, updated}] (never values) */
+    OP_SECRET_DELETE = 62, /* name -> {} */
+    OP_VOLUME_CREATE = 63, /* name -> name, created */
+    OP_VOLUME_LIST = 64,   /* -> volumes [{name, size, files, created}] */
+    OP_VOLUME_DELETE = 65, /* name -> {} */
+    OP_VOLUME_PUT = 66,    /* name, path, data, offset, last -> size */
+    OP_VOLUME_GET = 67,    /* name, path, offset, length -> data, size */
+    OP_VOLUME_LS = 68,     /* name[, path] -> entries [{name, type, size, mtime}] */
 
     /* server <-> container (on the container's private socket, no rid) */
     OP_W_READY = 40, /* worker -> server: container_id, pid */

@@ -17,6 +17,7 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/resources.h"
 #include "common/suggest.h"
 #include "common/wire.h"
 #include <openssl/evp.h>
@@ -310,6 +311,16 @@ const char *apps_parse_config(const msgpack_object *e, struct fn_config *c)
     c->snapshot = get_bool(e, "snapshot");
     if (get_num(e, "cpu", &c->cpu) && (c->cpu < 0 || c->cpu > 4096))
         problem = "cpu";
+    c->secrets = get_str(e, "secrets");
+    c->volumes = get_str(e, "volumes");
+    char why[400], names[RES_MAX_SECRETS][RES_NAME_MAX + 1];
+    struct res_volume vols[RES_MAX_VOLUMES];
+    static char resource_problem[420];
+    if (res_parse_secrets(c->secrets, names, RES_MAX_SECRETS, why, sizeof why) < 0 ||
+        res_parse_volumes(c->volumes, vols, RES_MAX_VOLUMES, why, sizeof why) < 0) {
+        snprintf(resource_problem, sizeof resource_problem, "%s", why);
+        problem = resource_problem;
+    }
     const msgpack_object *r = wire_obj_get(e, "retries");
     if (r && r->type == MSGPACK_OBJECT_MAP) {
         if ((bad = get_int(r, "max_retries", 10000, &c->retries.max_retries)))
@@ -332,6 +343,8 @@ void apps_config_clear(struct fn_config *c)
     mem_free(c->signature);
     mem_free(c->web_method);
     mem_free(c->web_label);
+    mem_free(c->secrets);
+    mem_free(c->volumes);
     memset(c, 0, sizeof *c);
 }
 
@@ -370,8 +383,11 @@ static int config_copy(struct fn_config *dst, const struct fn_config *src)
     dst->signature = src->signature ? mem_strdup(src->signature) : NULL;
     dst->web_method = src->web_method ? mem_strdup(src->web_method) : NULL;
     dst->web_label = src->web_label ? mem_strdup(src->web_label) : NULL;
+    dst->secrets = src->secrets ? mem_strdup(src->secrets) : NULL;
+    dst->volumes = src->volumes ? mem_strdup(src->volumes) : NULL;
     if ((src->signature && !dst->signature) || (src->web_method && !dst->web_method) ||
-        (src->web_label && !dst->web_label)) {
+        (src->web_label && !dst->web_label) || (src->secrets && !dst->secrets) ||
+        (src->volumes && !dst->volumes)) {
         apps_config_clear(dst);
         return -1;
     }

@@ -50,6 +50,8 @@ struct fn_config {
     bool snapshot; /* classes: some enter hooks run before a snapshot (template.c) */
     double cpu;    /* cores a container may use; 0: the server's default */
     int memory;    /* MiB a container may use; 0: the server's default */
+    char *secrets; /* the secrets it declares ("a,b", common/resources.h), or NULL */
+    char *volumes; /* the volumes it mounts ("/data=NAME,..."), or NULL */
 };
 
 struct app;

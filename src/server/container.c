@@ -29,11 +29,11 @@
 #include "conn.h"
 #include "logs.h"
 #include "sandbox.h"
+#include "secrets.h"
 #include "sched.h"
 #include "store.h"
 #include "template.h"
-
-extern char **environ;
+#include "volumes.h"
 
 /* How long a container asked to stop may take before it is killed. */
 #define STOP_GRACE_MS 5000
@@ -398,32 +398,88 @@ static void output_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         output_done(ct, i);
 }
 
-char **container_make_env(const struct container_env *env, const char *id, char *store, size_t size)
+/* The minimal environment every container gets (docs/security.md, "What a function sees"). */
+static const char *const base_env[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
+                                       "HOME=/tmp", "TZ=UTC"};
+/* Settings of the runtime passed on from the server's environment when set: the log level, the
+ * Python interpreter, and the sanitizers' options of a sanitizer build. */
+static const char *const passed_env[] = {"SKIFF_LOG", "SKIFF_PYTHON", "ASAN_OPTIONS",
+                                         "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+#define NBASE (sizeof base_env / sizeof base_env[0])
+#define NPASSED (sizeof passed_env / sizeof passed_env[0])
+/* The runtime's own variables (SKIFF_SERVER, the token, the container id, the payload limit). */
+#define NRUNTIME 5
+/* The most bytes of secrets a container's environment holds: it travels in one order to a
+ * sandbox (sandbox.c, ORDER_MAX) and must leave room for the arguments. */
+#define ENV_SECRETS_MAX (64u << 10)
+
+char **container_make_env(const struct container_env *env, const struct function *fn,
+                          const char *id, char *why, size_t whylen)
 {
-    size_t n = 0;
-    while (environ[n])
-        n++;
-    char **out = mem_calloc(n + 8, sizeof *out);
-    if (!out)
+    char *sec = NULL;
+    size_t sec_len = 0, nsec = 0;
+    if (fn && secrets_env(&fn->cfg, &sec, &sec_len, &nsec, why, whylen) < 0)
         return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "SKIFF_SERVER=", 13) && strncmp(environ[i], "SKIFF_TOKEN_", 12) &&
-            strncmp(environ[i], "SKIFF_CONTAINER_ID=", 19) &&
-            strncmp(environ[i], "SKIFF_PAYLOAD_MAX=", 18))
-            out[k++] = environ[i];
-    int used = snprintf(store, size,
+    if (sec_len > ENV_SECRETS_MAX) {
+        snprintf(why, whylen, "its secrets hold %zu bytes; a container takes at most %u", sec_len,
+                 ENV_SECRETS_MAX);
+        mem_free(sec);
+        return NULL;
+    }
+    char runtime[2048];
+    int used = snprintf(runtime, sizeof runtime,
                         "SKIFF_SERVER=%s%cSKIFF_TOKEN_ID=%s%cSKIFF_TOKEN_SECRET=%s%c"
                         "SKIFF_CONTAINER_ID=%s%cSKIFF_PAYLOAD_MAX=%zu%c",
                         env->server_addr, 0, env->token_id, 0, env->token_secret, 0, id, 0,
                         env->payload_max, 0);
-    if (used < 0 || (size_t)used >= size) {
-        mem_free(out);
+    size_t passed_len = 0;
+    for (size_t i = 0; i < NPASSED; i++) {
+        const char *v = getenv(passed_env[i]);
+        passed_len += v ? strlen(passed_env[i]) + strlen(v) + 2 : 0;
+    }
+    if (used < 0 || (size_t)used >= sizeof runtime) {
+        snprintf(why, whylen, "the server's address is too long");
+        mem_free(sec);
         return NULL;
     }
-    for (char *p = store; p < store + used; p += strlen(p) + 1)
+    size_t nptr = NBASE + NPASSED + NRUNTIME + nsec + 1;
+    size_t size = nptr * sizeof(char *) + passed_len + (size_t)used + sec_len;
+    char **out = mem_alloc(size);
+    if (!out) {
+        snprintf(why, whylen, "out of memory");
+        mem_free(sec);
+        return NULL;
+    }
+    char *text = (char *)(out + nptr);
+    size_t k = 0;
+    /* Secrets first: a later string of the same name would be ignored by getenv. Then the
+     * runtime's, which no secret may name (SKIFF_* keys are refused), then the defaults that a
+     * secret's key of the same name replaces. */
+    memcpy(text, sec ? sec : "", sec_len);
+    for (char *p = text; p < text + sec_len; p += strlen(p) + 1)
         out[k++] = p;
+    text += sec_len;
+    memcpy(text, runtime, (size_t)used);
+    for (char *p = text; p < text + used; p += strlen(p) + 1)
+        out[k++] = p;
+    text += used;
+    for (size_t i = 0; i < NPASSED; i++) {
+        const char *v = getenv(passed_env[i]);
+        if (!v)
+            continue;
+        out[k++] = text;
+        text += sprintf(text, "%s=%s", passed_env[i], v) + 1;
+    }
+    for (size_t i = 0; i < NBASE; i++) {
+        size_t name = strcspn(base_env[i], "=") + 1;
+        bool shadowed = false;
+        for (size_t j = 0; j < nsec; j++)
+            shadowed |= !strncmp(out[j], base_env[i], name);
+        if (!shadowed)
+            out[k++] = (char *)base_env[i];
+    }
     out[k] = NULL;
+    mem_free(sec);
     return out;
 }
 
@@ -539,8 +595,14 @@ static int spawn_sandboxed(struct container *ct, char **args, char **envp, const
                                .cpu = ct->fn->cfg.cpu,
                                .memory_mib = ct->fn->cfg.memory};
     char err[512];
-    ct->sandbox = sandbox_start(uv_handle_get_loop((uv_handle_t *)&ct->conn->h.handle), &sp,
-                                on_sandbox_exit, ct, &ct->pid, err, sizeof err);
+    struct volume_mounts vm;
+    if (volumes_mounts(&ct->fn->cfg, &vm, err, sizeof err) == 0) {
+        sp.volumes = vm.v;
+        sp.nvolumes = vm.n;
+        ct->sandbox = sandbox_start(uv_handle_get_loop((uv_handle_t *)&ct->conn->h.handle), &sp,
+                                    on_sandbox_exit, ct, &ct->pid, err, sizeof err);
+        volumes_mounts_free(&vm);
+    }
     for (int i = 0; i < 3; i++)
         close(fds[i]);
     if (!ct->sandbox) {
@@ -594,8 +656,8 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     own.token_id = token_id;
     own.token_secret = token_secret;
     env = &own;
-    char envstore[2048];
-    char **envp = ct->token ? container_make_env(env, ct->id, envstore, sizeof envstore) : NULL;
+    char env_why[300] = "out of memory";
+    char **envp = ct->token ? container_make_env(env, fn, ct->id, env_why, sizeof env_why) : NULL;
     /* A plain function: --function NAME; a class's pool: --class NAME --params B64. */
     char *args[] = {(char *)env->worker,
                     "--fd",
@@ -630,7 +692,7 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     bool no_proc = sandboxed || ct->forked;
     if (rc < 0) {
         if (!envp)
-            start_failed(ct, "out of memory");
+            start_failed(ct, "%s", env_why);
         else if (!no_proc)
             start_failed(ct, "%s: %s", env->worker, uv_strerror(rc));
         auth_revoke(ct->token);

@@ -125,11 +125,14 @@ void container_forked_exited(struct container *ct, int64_t status, int sig, cons
 int container_spawn(uv_loop_t *loop, uv_process_t *proc, uv_exit_cb exit_cb,
                     const struct container_env *env, char **args, char **envp, struct conn *sock,
                     uv_pipe_t *out);
-/* The worker's environment for the container or template id: ours without the SKIFF_* it must
- * get from us, plus those (docs/protocol.md), with their text in store[0..size). A mem_alloc'd
- * array (free it alone), or NULL when out of memory or store is too small. */
-char **container_make_env(const struct container_env *env, const char *id, char *store,
-                          size_t size);
+/* The worker's environment for the container or template id running fn (NULL: no secrets):
+ * the minimal set (PATH, LANG, HOME, TZ), the runtime's settings passed on from the server's
+ * environment (SKIFF_LOG, SKIFF_PYTHON, the sanitizers' options), the SKIFF_* it must get from
+ * us (docs/protocol.md), and the pairs of fn's secrets; nothing else of the server's
+ * environment (docs/security.md). A mem_alloc'd array holding its strings too (free it alone),
+ * or NULL with the reason in why (a secret that no longer exists, out of memory). */
+char **container_make_env(const struct container_env *env, const struct function *fn,
+                          const char *id, char *why, size_t whylen);
 
 /* Every container, for listings. */
 struct container *container_next(struct container *prev);

@@ -32,6 +32,8 @@
 #include "logs.h"
 #include "proto.h"
 #include "sandbox.h"
+#include "secrets.h"
+#include "volumes.h"
 #include "sched.h"
 #include "store.h"
 #include "stream.h"
@@ -460,7 +462,7 @@ int main(int argc, char **argv)
 
     loop = uv_default_loop();
     if (store_open(o.data) < 0 || apps_init(o.data) < 0 || auth_init(loop) < 0 ||
-        first_start(o.listen) < 0)
+        secrets_init() < 0 || volumes_init(o.data, o.sandbox.uid) < 0 || first_start(o.listen) < 0)
         return 1;
     size_t frame_max = o.payload_max + PROTO_FRAME_OVERHEAD;
     struct proto_limits limits = {o.payload_max, frame_max > PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD

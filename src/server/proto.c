@@ -22,7 +22,9 @@
 #include "http.h"
 #include "logs.h"
 #include "sched.h"
+#include "secrets.h"
 #include "store.h"
+#include "volumes.h"
 
 static struct proto_limits limits;
 
@@ -547,6 +549,12 @@ static void deploy(struct conn *c, struct wire_msg *m)
         conn_error(c, m->rid, SKIFF_ERR_INVALID, "cannot deploy: %s", err);
         return;
     }
+    if (secrets_check_deploy(fns, n, err, sizeof err) < 0 ||
+        volumes_check_deploy(fns, n, err, sizeof err) < 0) {
+        deploy_free(fns, n);
+        conn_error(c, m->rid, SKIFF_ERR_NOT_FOUND, "cannot deploy %s: %s", app, err);
+        return;
+    }
     struct app *a = apps_deploy(app, code, len, fns, n, err, sizeof err);
     deploy_free(fns, n);
     if (!a) {
@@ -951,6 +959,17 @@ static const struct {
     [OP_TOKEN_NEW] = {"TOKEN_NEW", AUTH_ADMIN, false},
     [OP_TOKEN_LIST] = {"TOKEN_LIST", AUTH_ADMIN, false},
     [OP_TOKEN_REVOKE] = {"TOKEN_REVOKE", AUTH_ADMIN, false},
+    /* Secrets and volumes are what deployed code uses: a deploy token manages them (its code
+     * could read them anyway); call tokens and containers cannot. */
+    [OP_SECRET_CREATE] = {"SECRET_CREATE", AUTH_DEPLOY, false},
+    [OP_SECRET_LIST] = {"SECRET_LIST", AUTH_DEPLOY, false},
+    [OP_SECRET_DELETE] = {"SECRET_DELETE", AUTH_DEPLOY, false},
+    [OP_VOLUME_CREATE] = {"VOLUME_CREATE", AUTH_DEPLOY, false},
+    [OP_VOLUME_LIST] = {"VOLUME_LIST", AUTH_DEPLOY, false},
+    [OP_VOLUME_DELETE] = {"VOLUME_DELETE", AUTH_DEPLOY, false},
+    [OP_VOLUME_PUT] = {"VOLUME_PUT", AUTH_DEPLOY, false},
+    [OP_VOLUME_GET] = {"VOLUME_GET", AUTH_DEPLOY, false},
+    [OP_VOLUME_LS] = {"VOLUME_LS", AUTH_DEPLOY, false},
 };
 
 /* True if c's token may do m; otherwise replies AuthError (and closes the connection when the
@@ -1084,6 +1103,19 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         logs_request(c, m->rid, app, has_fn ? function : NULL, params_key, follow, tail);
         return;
     }
+    case OP_SECRET_CREATE:
+    case OP_SECRET_LIST:
+    case OP_SECRET_DELETE:
+        secrets_request(c, m);
+        return;
+    case OP_VOLUME_CREATE:
+    case OP_VOLUME_LIST:
+    case OP_VOLUME_DELETE:
+    case OP_VOLUME_PUT:
+    case OP_VOLUME_GET:
+    case OP_VOLUME_LS:
+        volumes_request(c, m);
+        return;
     case OP_CALL_GRAPH: {
         char id[ID_SIZE + 64];
         if (need_str(c, m, "call_id", id, sizeof id))

@@ -213,6 +213,7 @@ enum step {
     ST_CLONE,
     ST_ROOT,
     ST_BIND,
+    ST_VOLUME,
     ST_PROC,
     ST_MASK,
     ST_DEV,
@@ -238,6 +239,7 @@ static const char *const step_names[ST_COUNT] = {
     [ST_PRIVATE] = "make its mounts private",
     [ST_CLONE] = "clone a host path for its root (open_tree, mount_setattr)",
     [ST_ROOT] = "mount the tmpfs of its new root",
+    [ST_VOLUME] = "mount a volume (open_tree, move_mount)",
     [ST_BIND] = "bind a host path into its new root",
     [ST_PROC] = "mount /proc",
     [ST_MASK] = "mask or write-protect a path of /proc",
@@ -264,6 +266,8 @@ struct plan {
     int ctl_fd;             /* the init's end of the order socket */
     int procs_fd[MAX_HIER]; /* cgroup.procs to join (v1; v2 clones into the cgroup) */
     int nprocs;
+    const struct sandbox_volume *volumes; /* bound read-write (the server's memory, copied) */
+    int nvolumes;
 };
 
 /* An order, server -> parked init, on a SOCK_SEQPACKET socket with the worker's socket as
@@ -493,10 +497,16 @@ static void init_dev(void)
  * First the host paths are cloned (open_tree) into fds, still with the server's uid (their
  * directories may be the server's alone) and before the new root covers /tmp, where some may
  * live. */
-static void init_clone_binds(const struct plan *p, int *fds)
+static void init_clone_binds(const struct plan *p, int *fds, int *vol_fds)
 {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         init_fail(4, ST_PRIVATE);
+    /* Volumes first: they live in the data directory, which the masks below hide. Only the
+     * volume's own directory, read-write (nothing mounted under it comes along). */
+    for (int i = 0; i < p->nvolumes; i++)
+        if ((vol_fds[i] =
+                 init_clone(p->volumes[i].src, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0)
+            init_fail(4, ST_VOLUME);
     /* The data directory when a bound path holds it (a runtime built inside it): an empty,
      * read-only directory over it here, which the recursive clone below takes along. */
     for (int i = 0; i < S.nmasks; i++)
@@ -516,7 +526,7 @@ static void init_clone_binds(const struct plan *p, int *fds)
 
 /* The rest of the container's file system, as its root of the user namespace: the new root
  * with the clones fds (init_clone_binds) attached, /proc, /dev, /tmp, then pivot_root. */
-static void init_mounts(const int *fds)
+static void init_mounts(const struct plan *p, const int *fds, const int *vol_fds)
 {
     if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
         init_fail(4, ST_ROOT);
@@ -536,6 +546,9 @@ static void init_mounts(const int *fds)
             init_fail(4, ST_BIND);
         }
     }
+    for (int i = 0; i < p->nvolumes; i++)
+        if (!init_join(path, NEWROOT, p->volumes[i].dst) || init_attach(vol_fds[i], path, true) < 0)
+            init_fail(4, ST_VOLUME);
     init_dev();
     init_proc(); /* while the host's /proc is still there (the kernel wants to see one) */
     if (chdir(NEWROOT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
@@ -683,10 +696,10 @@ static __attribute__((noreturn)) void init_main(const struct plan *p)
             init_fail(4, ST_CGROUP);
         close(5 + i);
     }
-    int fds[MAX_BINDS];
-    init_clone_binds(p, fds);
+    int fds[MAX_BINDS], vol_fds[SANDBOX_MAX_VOLUMES];
+    init_clone_binds(p, fds, vol_fds);
     init_become_root();
-    init_mounts(fds);
+    init_mounts(p, fds, vol_fds);
     /* Nothing of the init's may be read through /proc/1 by the worker. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         init_fail(4, ST_SIGNALS);
@@ -1222,7 +1235,8 @@ static bool socket_ready(void)
 
 /* Makes a sandbox whose init sets itself up and then waits for its order (trial: exits 0 once
  * set up). NULL on failure with errbuf set. */
-static struct sandbox *prepare(bool trial, char *errbuf, size_t errlen)
+static struct sandbox *prepare(bool trial, const struct sandbox_spawn *sp, char *errbuf,
+                               size_t errlen)
 {
     struct sandbox *sb = mem_calloc(1, sizeof *sb);
     if (!sb) {
@@ -1233,6 +1247,10 @@ static struct sandbox *prepare(bool trial, char *errbuf, size_t errlen)
     char name[32];
     snprintf(name, sizeof name, "%s-%u", trial ? "trial" : "spare", ++spare_seq);
     struct plan p = {.trial = trial, .ctl_fd = -1, .with_socket = socket_ready()};
+    if (sp && sp->nvolumes > 0) {
+        p.volumes = sp->volumes;
+        p.nvolumes = sp->nvolumes > SANDBOX_MAX_VOLUMES ? SANDBOX_MAX_VOLUMES : sp->nvolumes;
+    }
     sb->with_socket = p.with_socket;
     int fds[MAX_HIER], pipefd[2] = {-1, -1}, ctl[2] = {-1, -1};
     if (make_cgroups(sb, name, fds, errbuf, errlen) < 0) {
@@ -1427,7 +1445,7 @@ static int send_order(struct sandbox *sb, const struct sandbox_spawn *sp, double
 static void refill(void)
 {
     char err[512];
-    if (!spare && !(spare = prepare(false, err, sizeof err)))
+    if (!spare && !(spare = prepare(false, NULL, err, sizeof err)))
         log_warn("cannot prepare a spare container: %s", err);
 }
 
@@ -1453,6 +1471,25 @@ static void refill_later(uv_loop_t *loop)
     uv_timer_start(&refill_timer, on_refill, REFILL_DELAY_MS, 0);
 }
 
+/* True when directory a holds b or is b. */
+static bool path_holds(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    return !strncmp(a, b, n) && (b[n] == '\0' || b[n] == '/' || (n > 0 && a[n - 1] == '/'));
+}
+
+const char *sandbox_volume_problem(const char *dst, char *why, size_t whylen)
+{
+    for (int i = 0; i < S.nbinds; i++)
+        if (path_holds(dst, S.binds[i].dst) || path_holds(S.binds[i].dst, dst)) {
+            snprintf(why, whylen,
+                     "volume path %s overlaps %s, which the container's root takes from the host",
+                     dst, S.binds[i].dst);
+            return why;
+        }
+    return NULL;
+}
+
 struct sandbox *sandbox_start(uv_loop_t *loop, const struct sandbox_spawn *sp, sandbox_exit_cb cb,
                               void *data, int *pid, char *errbuf, size_t errlen)
 {
@@ -1463,15 +1500,26 @@ struct sandbox *sandbox_start(uv_loop_t *loop, const struct sandbox_spawn *sp, s
         memory_mib = memory_mib > (1 << 24) / share ? 1 << 24 : memory_mib * share;
     cpu *= share;
     struct sandbox *sb = NULL;
-    /* The spare, else a new one; a spare that died meanwhile is replaced once. */
+    for (int i = 0; i < sp->nvolumes; i++) {
+        char why[PATH_MAX + 100];
+        const char *problem = sandbox_volume_problem(sp->volumes[i].dst, why, sizeof why);
+        if (problem || sp->nvolumes > SANDBOX_MAX_VOLUMES) {
+            snprintf(errbuf, errlen, "%s", problem ? problem : "too many volumes");
+            return NULL;
+        }
+    }
+    /* The spare, else a new one; a spare that died meanwhile is replaced once. A container with
+     * volumes gets one made for it: the spare's root is already built. */
     for (int attempt = 0; attempt < 2 && !sb; attempt++) {
-        sb = spare;
-        spare = NULL;
+        if (sp->nvolumes == 0) {
+            sb = spare;
+            spare = NULL;
+        }
         if (sb && !sb->with_socket && socket_ready()) { /* made before the server listened */
             discard(sb, true, NULL);
             sb = NULL;
         }
-        if (!sb && !(sb = prepare(false, errbuf, errlen)))
+        if (!sb && !(sb = prepare(false, sp, errbuf, errlen)))
             return NULL;
         sb->memory_mib = memory_mib;
         if (send_order(sb, sp, cpu, errbuf, errlen) < 0) {
@@ -1792,7 +1840,7 @@ static const char *filter_build(char *why, size_t len)
 static const char *trial(char *why, size_t len)
 {
     char err[512];
-    struct sandbox *sb = prepare(true, err, sizeof err);
+    struct sandbox *sb = prepare(true, NULL, err, sizeof err);
     if (!sb) {
         snprintf(why, len, "%s", err);
         return why;

@@ -73,6 +73,15 @@ struct sandbox_exit {
 };
 typedef void (*sandbox_exit_cb)(struct sandbox *sb, const struct sandbox_exit *ex, void *data);
 
+/* A volume: the host directory src (in the data directory) bound read-write at dst (an
+ * absolute path, common/resources.h) in the container's root. */
+struct sandbox_volume {
+    const char *src;
+    const char *dst;
+};
+/* The most volumes a container mounts. */
+#define SANDBOX_MAX_VOLUMES 8
+
 /* What to start: the worker's argv and envp (borrowed for the call), the socket end to put on
  * its fd 3 (borrowed; the caller closes its copy), and the function's limits (0: the operator's
  * default). */
@@ -90,9 +99,16 @@ struct sandbox_spawn {
                   and the containers it forks share its cgroup, whose limits are then share
                   times a container's, and one OOM kill takes one process, not the group (v2's
                   memory.oom.group stays 0) */
+    const struct sandbox_volume *volumes; /* bound read-write in its root (a container with
+                                             volumes is made for it: never the spare) */
+    int nvolumes;
 };
 /* The largest share (sandbox_spawn) a sandbox's limits are multiplied by. */
 #define SANDBOX_MAX_SHARE 64
+
+/* NULL when a volume may be mounted at dst in a container's root, else why not: dst is, holds
+ * or lies in a path the root binds from the host (the runtime, the system). */
+const char *sandbox_volume_problem(const char *dst, char *why, size_t whylen);
 
 /* Starts a sandboxed container. On success returns the sandbox with *pid set to the init's pid
  * (as the server sees it); exit_cb(data) runs once when it has ended, after which the caller

@@ -22,7 +22,9 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "container.h"
+#include "secrets.h"
 #include "template.h"
+#include "volumes.h"
 
 /* Inputs a container may hold beyond what it runs at once, for functions whose inputs take
  * well under a millisecond: enough to cover a round trip to the worker at full speed. */
@@ -198,7 +200,19 @@ static void start_failed(struct function *fn, const char *why)
 
 static void start_container(struct function *fn)
 {
-    char why[256];
+    char why[400];
+    /* A secret or volume deleted since the deploy: the queued inputs fail now, clearly. */
+    if (secrets_check(&fn->cfg, why, sizeof why) < 0 ||
+        volumes_check_start(&fn->cfg, why, sizeof why) < 0) {
+        skiff_error err = SKIFF_ERROR_INIT;
+        skiff_error_set(&err, SKIFF_ERR_INIT_FAILURE, NULL,
+                        "cannot start a container for %s.%s: %s", fn->app->name, fn->name, why);
+        log_warn("%s", err.message);
+        fail_queue(fn, ST_FAILURE, &err);
+        skiff_error_clear(&err);
+        start_failed(fn, why);
+        return;
+    }
     struct container *ct = container_start(loop, &env, fn, fn->app->code_path, why, sizeof why);
     if (!ct) {
         start_failed(fn, why);

@@ -39,6 +39,7 @@
 #include "sandbox.h"
 #include "sched.h"
 #include "store.h"
+#include "volumes.h"
 
 /* How long a template whose socket closed may take to kill its containers and exit before it
  * is killed itself. */
@@ -379,8 +380,14 @@ static int start_sandboxed(struct template *t, char **args, char **envp, const c
                                .memory_mib = fn->cfg.memory,
                                .share = fn->cfg.max_containers + 1};
     char err[512];
-    t->sandbox = sandbox_start(uv_handle_get_loop((uv_handle_t *)&t->conn->h.handle), &sp,
-                               sandbox_exited, t, &t->pid, err, sizeof err);
+    struct volume_mounts vm;
+    if (volumes_mounts(&fn->cfg, &vm, err, sizeof err) == 0) {
+        sp.volumes = vm.v;
+        sp.nvolumes = vm.n;
+        t->sandbox = sandbox_start(uv_handle_get_loop((uv_handle_t *)&t->conn->h.handle), &sp,
+                                   sandbox_exited, t, &t->pid, err, sizeof err);
+        volumes_mounts_free(&vm);
+    }
     close(sv[1]);
     if (!t->sandbox) {
         log_error("cannot start the snapshot template of %s.%s: %s", t->pool->app->name,
@@ -409,9 +416,10 @@ static struct template *start(uv_loop_t *loop, const struct container_env *env, 
     struct container_env own = *env;
     own.token_id = token_id;
     own.token_secret = token_secret;
-    char envstore[2048];
-    char **envp = t->token ? container_make_env(&own, t->id, envstore, sizeof envstore) : NULL;
+    char why[300] = "out of memory";
+    char **envp = t->token ? container_make_env(&own, fn, t->id, why, sizeof why) : NULL;
     if (!envp) {
+        log_error("cannot start the snapshot template of %s.%s: %s", fn->app->name, fn->name, why);
         auth_revoke(t->token);
         if (t->conn) {
             t->conn->ops = &detached_ops;

@@ -46,6 +46,11 @@ static int add_config(json_t *obj, const struct worker_config *c)
                   "retries", retries_json(c), "cpu", c->cpu, "memory", c->memory);
     if (!cfg)
         return -1;
+    if ((c->secrets && json_object_set_new(cfg, "secrets", json_string(c->secrets)) < 0) ||
+        (c->volumes && json_object_set_new(cfg, "volumes", json_string(c->volumes)) < 0)) {
+        json_decref(cfg);
+        return -1;
+    }
     int rc = json_object_update(obj, cfg);
     json_decref(cfg);
     return rc;

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/resources.h"
 #include "worker.h"
 
 /* Longest app and function names (docs/protocol.md). */
@@ -217,6 +218,12 @@ static void check_config(struct problems *pr, const char *what, const struct wor
     if (c->memory < 0 || c->memory > MEMORY_MAX)
         problem(pr, "%s: memory %d MiB must be 0 (unlimited) to %d MiB", what, c->memory,
                 MEMORY_MAX);
+    char why[400], names[RES_MAX_SECRETS][RES_NAME_MAX + 1];
+    struct res_volume vols[RES_MAX_VOLUMES];
+    if (res_parse_secrets(c->secrets, names, RES_MAX_SECRETS, why, sizeof why) < 0)
+        problem(pr, "%s: .secrets: %s", what, why);
+    if (res_parse_volumes(c->volumes, vols, RES_MAX_VOLUMES, why, sizeof why) < 0)
+        problem(pr, "%s: .volumes: %s", what, why);
 }
 
 static bool config_is_zero(const struct worker_config *c)
@@ -415,6 +422,8 @@ size_t worker_check_app(const struct skiff_app_def *app, struct buf *problems)
         (out)->retry_policy = (d)->retry_policy;                                                   \
         (out)->cpu = (d)->cpu;                                                                     \
         (out)->memory = (d)->memory;                                                               \
+        (out)->secrets = (d)->secrets;                                                             \
+        (out)->volumes = (d)->volumes;                                                             \
     } while (0)
 
 void worker_config_of_function(const struct skiff_function_def *d, struct worker_config *out)
