@@ -17,7 +17,7 @@
 #include "conn.h"
 
 /* The most bytes of keys and values one secret may hold: environment variables, not files. */
-#define SECRETS_MAX_BYTES (64u << 10)
+#define SECRETS_MAX_BYTES (32u << 10)
 /* The most keys one secret may hold. */
 #define SECRETS_MAX_KEYS 256
 
