@@ -331,6 +331,13 @@ static const char *keep_str(PyObject *o, int *ok)
     return copy;
 }
 
+/* A string setting (a copy), or NULL when absent. */
+static const char *cfg_str(PyObject *cfg, const char *key, int *ok)
+{
+    PyObject *v = PyDict_GetItemString(cfg, key);
+    return v && v != Py_None ? keep_str(v, ok) : NULL;
+}
+
 static double cfg_double(PyObject *cfg, const char *key, int *ok)
 {
     PyObject *v = PyDict_GetItemString(cfg, key);
@@ -367,6 +374,8 @@ static int cfg_int(PyObject *cfg, const char *key, int *ok)
         (d)->wait_ms = cfg_int(cfg, "wait_ms", ok);                                                \
         (d)->cpu = cfg_double(cfg, "cpu", ok);                                                     \
         (d)->memory = cfg_int(cfg, "memory", ok);                                                  \
+        (d)->secrets = cfg_str(cfg, "secrets", ok);                                                \
+        (d)->volumes = cfg_str(cfg, "volumes", ok);                                                \
         PyObject *r_ = PyDict_GetItemString(cfg, "retries");                                       \
         if (r_ && PyLong_Check(r_))                                                                \
             (d)->retries = (int)PyLong_AsLong(r_);                                                 \

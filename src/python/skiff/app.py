@@ -40,6 +40,65 @@ class Image:
         return lambda *a, **kw: self
 
 
+class Secret:
+    """A secret stored with ``skiff secret create NAME KEY=VALUE...``, named for a function's
+    ``secrets=[...]``: its pairs become the container's environment variables."""
+
+    def __init__(self, name):
+        self.name = name
+
+    @classmethod
+    def from_name(cls, name, **_options):
+        return cls(name)
+
+    @classmethod
+    def from_dict(cls, *a, **kw):
+        raise InvalidError("skiff has no Secret.from_dict: store the secret with `skiff secret "
+                           "create NAME KEY=VALUE...` and use Secret.from_name(NAME)")
+
+    def __repr__(self):
+        return f"Secret.from_name({self.name!r})"
+
+
+class Volume:
+    """A volume made with ``skiff volume create NAME``, mounted read-write where a function's
+    ``volumes={"/data": ...}`` says."""
+
+    def __init__(self, name):
+        self.name = name
+
+    @classmethod
+    def from_name(cls, name, create_if_missing=False, **_options):
+        if create_if_missing:
+            raise InvalidError("skiff has no create_if_missing: make the volume with `skiff volume "
+                               "create NAME` first")
+        return cls(name)
+
+    def commit(self):
+        """Files are on the volume as soon as written: nothing to do."""
+
+    def reload(self):
+        """Files are on the volume as soon as written: nothing to do."""
+
+    def __repr__(self):
+        return f"Volume.from_name({self.name!r})"
+
+
+def _resources(where, settings, secrets, volumes):
+    """Puts secrets (a list of Secret) and volumes (a dict path -> Volume) into settings as the
+    C SDK's .secrets / .volumes strings."""
+    if secrets:
+        if not all(isinstance(x, Secret) for x in secrets):
+            raise InvalidError(f"{where}: secrets must be a list of skiff.Secret.from_name(...)")
+        settings["secrets"] = ",".join(x.name for x in secrets)
+    if volumes:
+        if not isinstance(volumes, dict) or not all(
+                isinstance(p, str) and isinstance(v, Volume) for p, v in volumes.items()):
+            raise InvalidError(f"{where}: volumes must be a dict of path to "
+                               "skiff.Volume.from_name(...)")
+        settings["volumes"] = ",".join(f"{p}={v.name}" for p, v in volumes.items())
+
+
 class Retries:
     """A retry policy: max_retries, the n-th retry after
     min(initial_delay * backoff_coefficient ** (n - 1), max_delay) seconds."""
@@ -91,8 +150,8 @@ class App:
         for k in settings:
             if k not in _SETTINGS:
                 raise InvalidError(f"@app.function: unknown setting {k!r}")
-        _unsupported("@app.function", secrets=secrets, volumes=volumes, schedule=schedule,
-                     gpu=gpu)
+        _unsupported("@app.function", schedule=schedule, gpu=gpu)
+        _resources("@app.function", settings, secrets, volumes)
 
         def wrap(fn):
             if isinstance(fn, Function):
@@ -111,7 +170,8 @@ class App:
         for k in settings:
             if k not in _SETTINGS:
                 raise InvalidError(f"@app.cls: unknown setting {k!r}")
-        _unsupported("@app.cls", secrets=secrets, volumes=volumes, gpu=gpu)
+        _unsupported("@app.cls", gpu=gpu)
+        _resources("@app.cls", settings, secrets, volumes)
 
         def wrap(klass):
             d = _Def(klass.__name__, klass, dict(settings), kind="class")
