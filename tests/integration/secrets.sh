@@ -196,6 +196,22 @@ begin "and deploy then refuses it"
 expect_exit 1 deploy "$T/envapp.c"
 expect_contains "$ERR" "secret api" "deploy names the deleted secret"
 
+begin "secrets and volumes need a deploy token: a call token is refused"
+ok token new --scope call
+call_id=$(json_field "$OUT" token_id)
+call_secret=$(json_field "$OUT" token_secret)
+for cmd in "secret list" "secret create x A=1" "secret delete db" "volume list" "volume create x"; do
+    # shellcheck disable=SC2086
+    SKIFF_TOKEN_ID=$call_id SKIFF_TOKEN_SECRET=$call_secret sk $cmd
+    expect_eq "$RC" 1 "skiff $cmd with a call token"
+    expect_contains "$ERR" "needs a token of scope deploy" "skiff $cmd with a call token"
+done
+ok token new --scope deploy
+dep_id=$(json_field "$OUT" token_id)
+dep_secret=$(json_field "$OUT" token_secret)
+SKIFF_TOKEN_ID=$dep_id SKIFF_TOKEN_SECRET=$dep_secret sk secret list
+expect_eq "$RC" 0 "secret list with a deploy token"
+
 begin "the data directory stays private"
 mode=$(stat -c %a "$T/data")
 expect_eq "$mode" 700 "data dir mode"
