@@ -162,4 +162,8 @@ def test_reference_options(server, tmp_path):
     bad.write_text("import skiff as modal\napp = modal.App('secret-app')\n\n"
                    "@app.function(secrets=['s'])\ndef f():\n    return 1\n")
     r = server.skiff("deploy", str(bad), check=False)
-    assert r.returncode == 1 and "skiff has no secrets" in r.stderr
+    assert r.returncode == 1 and "secrets must be a list of skiff.Secret" in r.stderr
+    bad.write_text("import skiff as modal\napp = modal.App('gpu-app')\n\n"
+                   "@app.function(gpu='A100')\ndef f():\n    return 1\n")
+    r = server.skiff("deploy", str(bad), check=False)
+    assert r.returncode == 1 and "skiff has no gpu" in r.stderr
