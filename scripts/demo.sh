@@ -145,6 +145,15 @@ url=$out
 run 0 curl -s "$url?name=Ada"
 expect '"Hello, Ada!"'
 
+say "A secret: stored once, seen by the functions that declare it as environment variables"
+run 0 skiff secret create greeting GREETING=Bonjour
+run 0 skiff deploy examples/secrets.c
+run 0 skiff call secrets-demo greet '"Ada"'
+[[ $out == '"Bonjour, Ada!"' ]] || die "expected \"Bonjour, Ada!\""
+run 0 skiff secret list
+expect GREETING
+[[ $out != *Bonjour* ]] || die "secret list showed a value"
+
 say "The call graph of the spawned job"
 run 0 skiff graph "$id"
 expect example.train_model
