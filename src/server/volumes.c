@@ -650,31 +650,33 @@ void volumes_request(struct conn *c, struct wire_msg *m)
     }
 }
 
-/* Checks one function's volumes: they exist and may be mounted here. */
-static int check(const char *fn, const char *volumes, char *why, size_t whylen)
+/* Checks one function's volumes: they exist and may be mounted here. 0, or -1 with why set
+ * (not naming the function: the caller does). */
+static int check(const char *volumes, char *why, size_t whylen)
 {
     struct res_volume v[RES_MAX_VOLUMES];
     int k = res_parse_volumes(volumes, v, RES_MAX_VOLUMES, why, whylen);
     if (k > 0 && !sandbox_enabled()) {
         snprintf(why, whylen,
-                 "function '%s' mounts volumes, which need sandboxed containers, and this server "
-                 "runs plain processes (see its log's first lines for why)",
-                 fn);
+                 "it mounts volumes, which need sandboxed containers, and this server runs plain "
+                 "processes (its log's first lines say why)");
         return -1;
     }
     for (int i = 0; i < k; i++) {
         char problem[PATH_MAX + 100];
         int rc = exists(v[i].name);
-        if (rc <= 0) {
+        if (rc < 0) {
+            snprintf(why, whylen, "the server could not read volume %s", v[i].name);
+            return -1;
+        }
+        if (rc == 0) {
             snprintf(why, whylen,
-                     rc < 0 ? "the server could not read volume %s (function '%s')"
-                            : "volume %s does not exist (function '%s'; create it with `skiff "
-                              "volume create NAME`)",
-                     v[i].name, fn);
+                     "volume %s does not exist (create it with `skiff volume create %s`)",
+                     v[i].name, v[i].name);
             return -1;
         }
         if (sandbox_volume_problem(v[i].path, problem, sizeof problem)) {
-            snprintf(why, whylen, "function '%s': %s", fn, problem);
+            snprintf(why, whylen, "%s", problem);
             return -1;
         }
     }
@@ -683,15 +685,18 @@ static int check(const char *fn, const char *volumes, char *why, size_t whylen)
 
 int volumes_check_deploy(const struct deploy_fn *fns, size_t n, char *why, size_t whylen)
 {
+    char problem[400];
     for (size_t i = 0; i < n; i++)
-        if (check(fns[i].name, fns[i].cfg.volumes, why, whylen) < 0)
+        if (check(fns[i].cfg.volumes, problem, sizeof problem) < 0) {
+            snprintf(why, whylen, "function '%s': %s", fns[i].name, problem);
             return -1;
+        }
     return 0;
 }
 
 int volumes_check_start(const struct fn_config *cfg, char *why, size_t whylen)
 {
-    return cfg->volumes ? check("", cfg->volumes, why, whylen) : 0;
+    return cfg->volumes ? check(cfg->volumes, why, whylen) : 0;
 }
 
 int volumes_mounts(const struct fn_config *cfg, struct volume_mounts *m, char *why, size_t whylen)

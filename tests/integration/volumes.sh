@@ -221,4 +221,11 @@ ok volume delete gone
 expect_exit 1 deploy "$T/late-vol.c"
 expect_contains "$ERR" "volume gone does not exist" "the volume named"
 
+begin "plain containers cannot mount: a server without the sandbox refuses volumes"
+restart_server --no-sandbox
+expect_exit 1 deploy "$T/volapp.c"
+expect_contains "$ERR" "need sandboxed containers" "deploy without the sandbox"
+ok volume ls store --json
+expect_contains "$OUT" greeting.txt "the volume is still there"
+
 finish
