@@ -267,8 +267,9 @@ void schedule_function_changed(struct function *f)
     if (!loop)
         return;
     struct entry *e = hmap_get(&entries, f->id);
-    bool want = f->live && !f->app->stopped && !f->is_class && !f->params_key && !f->method &&
-                (f->cfg.period_s > 0 || f->cfg.cron);
+    /* An ephemeral app (`skiff run`) is there for one call: its schedules never run. */
+    bool want = f->live && !f->app->stopped && !f->app->ephemeral && !f->is_class &&
+                !f->params_key && !f->method && (f->cfg.period_s > 0 || f->cfg.cron);
     if (!want) {
         if (e) {
             log_info("schedule: %s.%s: ended", f->app->name, f->name);
