@@ -19,12 +19,12 @@ runtime are the C ones.
 from . import exception
 from ._client import (AutoscalerSettings, Cls, Function, FunctionCall, FunctionStats, InputInfo,
                       client, gather)
-from .app import (App, Image, Retries, asgi_app, batched, concurrent, enter, exit, fastapi_endpoint,
-                  method, parameter, web_endpoint, wsgi_app)
+from .app import (App, Cron, Image, Period, Retries, asgi_app, batched, concurrent, enter, exit,
+                  fastapi_endpoint, method, parameter, web_endpoint, wsgi_app)
 from ._skiff import VERSION as __version__
 
 __all__ = [
-    "App", "Image", "Cls", "Function", "FunctionCall", "FunctionStats", "AutoscalerSettings", "InputInfo",
+    "App", "Cron", "Image", "Period", "Cls", "Function", "FunctionCall", "FunctionStats", "AutoscalerSettings", "InputInfo",
     "Retries", "asgi_app", "batched", "client", "concurrent", "enter", "exception", "exit",
     "fastapi_endpoint", "gather", "method", "parameter", "web_endpoint", "wsgi_app",
 ]
