@@ -582,8 +582,8 @@ static int run_deployed(skiff_client *client, const char *name, const skiff_valu
     fflush(stdout);
     if (client_app_stop(client, name, &err) != SKIFF_OK) {
         fprintf(stderr,
-                "skiff run: stopping %s: %s (the server removes it once this command "
-                "exits)\n",
+                "skiff run: stopping %s: %s (the server removes it when this command's "
+                "connection ends, or when it starts again)\n",
                 name, err.message ? err.message : "failed");
         skiff_error_clear(&err);
     }
