@@ -31,6 +31,9 @@ static char *data_dir;
 static struct list_node app_list = {&app_list, &app_list};
 static struct hmap apps_by_name;
 static struct hmap fns_by_id;
+/* Apps with an owner connection (ephemeral, running): while 0, a closing connection costs
+ * nothing here. */
+static size_t n_owned;
 
 static bool name_chars(const char *s, size_t max, const char *extra)
 {
@@ -595,6 +598,7 @@ void apps_deinit(void)
     }
     hmap_deinit(&apps_by_name);
     hmap_deinit(&fns_by_id);
+    n_owned = 0;
     mem_free(data_dir);
     data_dir = NULL;
 }
@@ -775,6 +779,8 @@ struct app *apps_deploy(const char *name, const void *code, size_t n, const stru
     a->version = version;
     a->stopped = false;
     a->ephemeral = owner != NULL;
+    n_owned -= a->owner != NULL;
+    n_owned += owner != NULL;
     a->owner = owner;
     struct list_node *node, *t;
     list_for_each_safe(node, t, &a->functions) container_of(node, struct function, app_link)->live =
@@ -854,6 +860,7 @@ int apps_stop(const char *name)
     remove_stored(a->id);
     hmap_del(&apps_by_name, a->name);
     a->removed = true;
+    n_owned -= a->owner != NULL;
     a->owner = NULL;
     log_info("stopped and removed ephemeral app %s", name);
     return 0;
@@ -892,6 +899,8 @@ static void remove_stored(const char *app_id)
 
 void apps_conn_closed(struct conn *c)
 {
+    if (!n_owned)
+        return;
     for (struct app *a = apps_next(NULL), *next; a; a = next) {
         next = apps_next(a);
         if (a->owner == c && !a->stopped) {
