@@ -190,7 +190,7 @@ struct skiff_app_opts {
 
 /* Declares func (a skiff_fn) as a function of the app, under its own name. Further arguments are
  * designated initialisers of struct skiff_function_def: .signature, .generator, .web, .timeout,
- * .max_inputs, .max_batch_size, .retries, ... */
+ * .max_inputs, .max_batch_size, .retries, .period_s, .cron, ... */
 #define SKIFF_FUNCTION(func, ...)                                                                  \
     static const struct skiff_function_def skiff__def_##func = {                                   \
         .abi = SKIFF_APP_ABI, .name = #func, .fn = func, __VA_ARGS__};                             \

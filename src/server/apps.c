@@ -289,7 +289,11 @@ static bool schedule_args_optional(const char *signature, char *why, size_t size
     struct signature sig;
     skiff_error err = SKIFF_ERROR_INIT;
     bool ok = true;
-    if (signature_parse(&sig, signature, &err) == SKIFF_OK && sig.nrequired > 0) {
+    if (signature_parse(&sig, signature, &err) != SKIFF_OK) {
+        snprintf(why, size, "it runs on a schedule, but its signature is malformed: %s",
+                 err.message ? err.message : "?");
+        ok = false;
+    } else if (sig.nrequired > 0) {
         snprintf(why, size,
                  "it runs on a schedule, with no arguments, but its parameter '%s' is required",
                  sig.params[0].name);
