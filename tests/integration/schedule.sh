@@ -28,23 +28,23 @@ expect_eq "$RC" 0 "the run's call can be read back"
 expect_eq "$OUT" '"ticked"' "its result"
 expect_eq "$(stat spec)" "every 1s" "stats show the schedule"
 sk app list --json
-expect_contains "$OUT" '"schedules":["hourly: cron 0 * * * *","tick: every 1s"]' "app list shows them"
+expect_contains "$OUT" '"schedules":["yearly: cron 0 0 1 1 *","tick: every 1s"]' "app list shows them"
 
 begin "a cron schedule's next time is the next matching minute (UTC)"
 now=$(date +%s)
-next=$(stat next_run hourly)
-expect_eq $((next % 3600)) 0 "\"0 * * * *\" runs on the hour"
-[[ $next -gt $now && $next -le $((now + 3600)) ]] || fail "next run $next is not within the hour after $now"
-expect_eq "$(stat runs hourly)" 0 "it has not run"
+next=$(stat next_run yearly)
+expect_eq "$(date -u -d "@$next" +%m-%d_%H:%M:%S)" "01-01_00:00:00" "\"0 0 1 1 *\" runs at New Year, UTC"
+[[ $next -gt $now && $next -le $((now + 366 * 86400)) ]] || fail "next run $next is not within the year after $now"
+expect_eq "$(stat runs yearly)" 0 "it has not run"
 sk stats sched-test plain --json
 expect_eq "$(json_field "$OUT" spec)" "" "an unscheduled function has no schedule"
 
 begin "a restart continues the schedules: the same next times, runs go on"
-before=$(stat next_run hourly)
+before=$(stat next_run yearly)
 n=$(runs)
 restart_server
-expect_eq "$(stat next_run hourly)" "$before" "the cron schedule's next run is unchanged"
-expect_eq "$(stat runs hourly)" 0 "and it did not run at start-up"
+expect_eq "$(stat next_run yearly)" "$before" "the cron schedule's next run is unchanged"
+expect_eq "$(stat runs yearly)" 0 "and it did not run at start-up"
 wait_until 15 "tick runs again after the restart" more_than $((n + 2))
 
 begin "runs missed while the server was down: one catch-up run at start-up"
@@ -62,8 +62,8 @@ now=$(date +%s)
 expect_eq "$(stat spec)" "every 3600s" "tick's new schedule"
 next=$(stat next_run)
 [[ $next -ge $((now + 3590)) && $next -le $((now + 3610)) ]] || fail "tick's next run $next is not an hour after $now"
-sk stats sched-test hourly --json
-expect_eq "$(json_field "$OUT" spec)" "" "hourly's schedule is gone"
+sk stats sched-test yearly --json
+expect_eq "$(json_field "$OUT" spec)" "" "yearly's schedule is gone"
 sk app list --json
 expect_contains "$OUT" '"schedules":["tick: every 3600s"]' "app list"
 

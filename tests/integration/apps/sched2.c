@@ -1,6 +1,6 @@
 /*
  * sched2.c - sched.c redeployed with other schedules (tests/integration/schedule.sh): tick now
- * runs hourly, hourly has no schedule, plain is gone.
+ * runs hourly, yearly has no schedule, plain is gone.
  */
 #include <stdio.h>
 #include <skiff/app.h>
@@ -15,10 +15,10 @@ static int tick(skiff_ctx *ctx, skiff_value **out)
 }
 SKIFF_FUNCTION(tick, .period_s = 3600);
 
-static int hourly(skiff_ctx *ctx, skiff_value **out)
+static int yearly(skiff_ctx *ctx, skiff_value **out)
 {
     (void)ctx;
     *out = NULL;
     return 0;
 }
-SKIFF_FUNCTION(hourly);
+SKIFF_FUNCTION(yearly);
