@@ -568,6 +568,8 @@ static int run_deployed(skiff_client *client, const char *name, const skiff_valu
         return rc;
     }
     skiff_value_free(reply);
+    if (isatty(STDERR_FILENO)) /* for people: where its logs are while it runs */
+        fprintf(stderr, "skiff run: deployed %s for this run (skiff logs %s)\n", name, name);
     struct cli_target t;
     int rc;
     if (cli_target_open(client, name, function, params, &t, &err) != SKIFF_OK ||
