@@ -158,7 +158,11 @@ say "The call graph of the spawned job"
 run 0 skiff graph "$id"
 expect example.train_model
 
-say "What the server runs"
+say "Try a function without deploying the app for good: skiff run deploys it for one call"
+run 0 skiff run examples/square.c square 7
+[[ $out == 49 ]] || die "expected 49"
+
+say "What the server runs (the run's app is gone)"
 run 0 skiff app list
 expect my-shared-app
 run 0 skiff container list

@@ -56,8 +56,9 @@ extern "C" {
 #endif
 
 /* Bumped when the layout of the structures below changes; the worker refuses other versions.
- * 2: function configuration (kind, web, concurrency, batching, retries, resources) and classes. */
-#define SKIFF_APP_ABI 2
+ * 2: function configuration (kind, web, concurrency, batching, retries, resources) and classes.
+ * 3: schedules (period_s, cron). */
+#define SKIFF_APP_ABI 3
 
 /* The context of one input being run (or of a class hook): its arguments, identity and a way to
  * fail. Valid only during the call it was passed to. */
@@ -118,6 +119,11 @@ struct skiff_function_def {
     struct skiff_web web;  /* .web = {"POST"}: a web endpoint (kind "web") */
     /* Plain functions only: a method runs with its class's configuration. */
     SKIFF_CONFIG_FIELDS
+    /* A schedule (plain functions taking no required argument; not generators or web
+     * endpoints): the server calls the function on its own, with no arguments, as a spawned
+     * call (docs/app-sdk.md, "Schedules"). At most one of the two. */
+    double period_s;  /* every period_s seconds, from the deploy; 0: not; at least 1 */
+    const char *cron; /* "m h dom mon dow" in UTC, as crontab(5): "*\/5 * * * *"; NULL: not */
 };
 
 /* Enter and exit hooks a class may have, of each kind. */
@@ -186,7 +192,7 @@ struct skiff_app_opts {
 
 /* Declares func (a skiff_fn) as a function of the app, under its own name. Further arguments are
  * designated initialisers of struct skiff_function_def: .signature, .generator, .web, .timeout,
- * .max_inputs, .max_batch_size, .retries, ... */
+ * .max_inputs, .max_batch_size, .retries, .period_s, .cron, ... */
 #define SKIFF_FUNCTION(func, ...)                                                                  \
     static const struct skiff_function_def skiff__def_##func = {                                   \
         .abi = SKIFF_APP_ABI, .name = #func, .fn = func, __VA_ARGS__};                             \

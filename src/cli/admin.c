@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "client/ops.h"
@@ -71,7 +72,22 @@ static const skiff_value *stats_params;
 static int do_stats(skiff_client *c, const char *a, const char *b, skiff_value **reply,
                     skiff_error *err)
 {
-    return client_stats(c, a, b, stats_params, reply, err);
+    int rc = client_stats(c, a, b, stats_params, reply, err);
+    skiff_value *sched = rc == SKIFF_OK ? skiff_map_get(*reply, "schedule") : NULL;
+    const skiff_value *next = skiff_map_get(sched, "next_run");
+    if (!cli_output_json() && skiff_value_type(next) == SKIFF_INT &&
+        skiff_value_get_int(next) >= 0) {
+        /* For people: "in 4m (2026-01-02 09:00:00 UTC)" instead of unix seconds. */
+        time_t t = (time_t)skiff_value_get_int(next);
+        struct tm tm;
+        char ago[32], when[48], text[96];
+        cli_format_ago((int64_t)t, (int64_t)time(NULL), ago, sizeof ago);
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+        snprintf(text, sizeof text, "%s (%s)", ago, when);
+        skiff_map_set(sched, "next_run", skiff_value_string(text)); /* kept as is if no memory */
+    }
+    return rc;
 }
 
 static int do_app_list(skiff_client *c, const char *a, const char *b, skiff_value **reply,
@@ -139,6 +155,7 @@ static const struct cli_column app_cols[] = {
     {"version", "VERSION", CLI_COL_TEXT},
     {"created", "DEPLOYED", CLI_COL_AGO},
     {"functions", "FUNCTIONS", CLI_COL_LIST},
+    {"schedules", "SCHEDULES", CLI_COL_LIST},
     {"app_id", "ID", CLI_COL_TEXT},
 };
 static const struct view app_view = {app_cols, sizeof app_cols / sizeof app_cols[0]};

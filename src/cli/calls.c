@@ -144,6 +144,22 @@ static int print_items(skiff_function *fn, const skiff_value *args, const skiff_
     return drain_gen(g, err);
 }
 
+int cli_call_print(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs)
+{
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_value *result = NULL;
+    int rc;
+    if (skiff_function_get_kind(fn) == SKIFF_FUNCTION_GENERATOR)
+        rc = print_items(fn, args, kwargs, &err);
+    else if (skiff_function_remote(fn, args, kwargs, &result, &err) != SKIFF_OK)
+        rc = cli_fail(&err);
+    else
+        rc = cli_print_json(result);
+    skiff_value_free(result);
+    skiff_error_clear(&err);
+    return rc;
+}
+
 /* Runs call (spawn false) or spawn. */
 static int call_or_spawn(struct cli *cli, int argc, char **argv, bool spawn)
 {
@@ -208,14 +224,8 @@ static int call_or_spawn(struct cli *cli, int argc, char **argv, bool spawn)
         }
         puts(skiff_call_id(call));
         rc = CLI_OK;
-    } else if (gen) {
-        rc = print_items(t.fn, args, kwargs, &err);
     } else {
-        if (skiff_function_remote(t.fn, args, kwargs, &result, &err) != SKIFF_OK) {
-            rc = cli_fail(&err);
-            goto out;
-        }
-        rc = cli_print_json(result);
+        rc = cli_call_print(t.fn, args, kwargs);
     }
 out:
     skiff_error_clear(&err);

@@ -154,4 +154,9 @@ int cli_target_open(skiff_client *c, const char *app, const char *name, const sk
                     struct cli_target *t, skiff_error *err);
 void cli_target_close(struct cli_target *t);
 
+/* Calls fn (hydrated) with args and kwargs and prints the result as one line of JSON, or a
+ * generator's items one line each as they come (`skiff call`, `skiff run`). CLI_OK, or
+ * CLI_FAILED with the error on stderr. */
+int cli_call_print(skiff_function *fn, const skiff_value *args, const skiff_value *kwargs);
+
 #endif

@@ -25,7 +25,7 @@ static const struct {
     const char *opts;
 } table[] = {
     {"deploy", "", "--name-check --name"},
-    {"run", "", "--entrypoint"},
+    {"run", "", "--entrypoint --kwarg --param --"},
     {"call", "@app", "--kwarg --param --"},
     {"spawn", "@app", "--kwarg --param --"},
     {"get", "", "--timeout --index"},

@@ -17,6 +17,11 @@
  * re-runs itself in python3 for a bundle), and the bundle is the code sent. --name NAME names an
  * unnamed `App()` (`skiff run`).
  *
+ * `skiff run APP.c FUNCTION [ARG...]` builds and describes a C app the same way, then deploys it
+ * ephemerally (DEPLOY's `ephemeral`: the server stops and removes it when the connection that
+ * deployed it closes) under a name of its own, calls FUNCTION on the same connection as `skiff
+ * call` does, and stops the app.
+ *
  * The compiler's and the worker's own messages reach the user's stderr with the user's file
  * names in place of the temporary ones.
  */
@@ -488,7 +493,7 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
  * skiff._run (docs/python.md, "skiff run"), which deploys the app under a name of its own with
  * `skiff deploy --name` (SKIFF_CLI: this binary), runs its local entrypoint here and stops the
  * app after, also on Ctrl-C or a failure. */
-int cmd_run(struct cli *cli, int argc, char **argv)
+static int run_python(struct cli *cli, int argc, char **argv)
 {
     char prefix[PATH_MAX], self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -516,4 +521,149 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     fprintf(stderr, "skiff run: cannot run %s: %s\n", av[0], strerror(errno));
     mem_free(av);
     return CLI_FAILED;
+}
+
+static const char run_usage[] =
+    "usage: skiff run APP.c|DIR FUNCTION [ARG ...] [--kwarg NAME=JSON ...] [--param NAME=JSON "
+    "...]\n"
+    "       skiff run APP.py [--entrypoint NAME] [--ARG VALUE ...]\n"
+    "\n"
+    "Builds the C app (as `skiff deploy`), deploys it for this run only under a name of its\n"
+    "own (the app's name, \"-run-\" and a random suffix: a deployed app of the same name is\n"
+    "untouched), calls FUNCTION with the arguments as `skiff call` does (a generator's items\n"
+    "stream out, one line each), prints the result, and stops and removes the app. The app is\n"
+    "ephemeral: the server removes it when this command's connection closes, so Ctrl-C, a\n"
+    "failure or even kill -9 leaves nothing deployed; schedules of the app never run.\n"
+    "APP.py runs a Python app's local entrypoint instead (docs/python.md).\n"
+    "Exit status: as `skiff call`: 0 success; 1 building, deploying or the call failed;\n"
+    "2 usage or bad JSON; 130 interrupted.\n";
+
+/* The run's app name: the app's own (at most 50 characters), "-run-" and 8 random hex digits. */
+static void run_name(const char *app, char *out, size_t size)
+{
+    unsigned char r[4] = {0};
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t k = read(fd, r, sizeof r);
+        (void)k;
+        close(fd);
+    }
+    snprintf(out, size, "%.50s-run-%02x%02x%02x%02x", app, r[0], r[1], r[2], r[3]);
+}
+
+/* Deploys the built app ephemerally as name on client, calls function, prints, stops it. */
+static int run_deployed(skiff_client *client, const char *name, const skiff_value *desc,
+                        const char *code, size_t len, const char *function, const skiff_value *args,
+                        const skiff_value *kwargs, const skiff_value *params)
+{
+    skiff_error err = SKIFF_ERROR_INIT;
+    skiff_value *reply = NULL;
+    /* From here Ctrl-C ends the process; the connection closing cancels the call and makes the
+     * server remove the app. */
+    cli_on_interrupt("the call is cancelled and the app removed");
+    if (client_deploy_ephemeral(client, name, code, len, skiff_map_get(desc, "functions"),
+                                skiff_map_get(desc, "classes"), &reply, &err) != SKIFF_OK) {
+        int rc = cli_fail(&err);
+        skiff_error_clear(&err);
+        return rc;
+    }
+    skiff_value_free(reply);
+    if (isatty(STDERR_FILENO)) /* for people: where its logs are while it runs */
+        fprintf(stderr, "skiff run: deployed %s for this run (skiff logs %s)\n", name, name);
+    struct cli_target t;
+    int rc;
+    if (cli_target_open(client, name, function, params, &t, &err) != SKIFF_OK ||
+        skiff_function_hydrate(t.fn, &err) != SKIFF_OK) {
+        rc = cli_fail(&err);
+    } else {
+        client_cancel_on_close(t.fn);
+        rc = cli_call_print(t.fn, args, kwargs);
+    }
+    cli_target_close(&t);
+    skiff_error_clear(&err);
+    fflush(stdout);
+    if (client_app_stop(client, name, &err) != SKIFF_OK) {
+        fprintf(stderr,
+                "skiff run: stopping %s: %s (the server removes it when this command's "
+                "connection ends, or when it starts again)\n",
+                name, err.message ? err.message : "failed");
+        skiff_error_clear(&err);
+    }
+    return rc;
+}
+
+/* `skiff run APP.c|DIR FUNCTION [ARG...]`. */
+static int run_c(struct cli *cli, int argc, char **argv)
+{
+    const char **pos = mem_calloc((size_t)argc + 1, sizeof *pos);
+    const char **kws = mem_calloc((size_t)argc + 1, sizeof *kws);
+    const char **prs = mem_calloc((size_t)argc + 1, sizeof *prs);
+    struct cli_opt opts[] = {{.name = "--kwarg", .has_value = true, .values = kws},
+                             {.name = "--param", .has_value = true, .values = prs}};
+    skiff_value *args = NULL, *kwargs = NULL, *params = NULL, *desc = NULL;
+    struct app_build b = {0};
+    char *code = NULL;
+    size_t len = 0;
+    int npos, rc;
+    bool help;
+    char why[512], prefix[PATH_MAX];
+    const char *app = NULL;
+    if (!pos || !kws || !prs) {
+        fputs("skiff: out of memory\n", stderr);
+        rc = CLI_FAILED;
+    } else if (cli_getopt(argc, argv, opts, 2, &help, &cli->server, pos, &npos, why, sizeof why) <
+               0) {
+        rc = cli_usage_error(run_usage, "%s", why);
+    } else if (help) {
+        rc = fputs(run_usage, stdout) >= 0 ? CLI_OK : CLI_FAILED;
+    } else if (npos < 2) {
+        rc = cli_usage_error(run_usage, "run needs APP.c (or DIR) and FUNCTION");
+    } else if (access(pos[0], R_OK) < 0) {
+        rc = cli_usage_error(run_usage, "cannot read %s: %s", pos[0], strerror(errno));
+    } else if (cli_parse_call_args(pos + 2, npos - 2, kws, opts[0].count, &args, &kwargs, why,
+                                   sizeof why) < 0 ||
+               cli_parse_params(prs, opts[1].count, &params, why, sizeof why) < 0) {
+        rc = cli_usage_error(run_usage, "%s", why);
+    } else if (find_prefix(prefix, sizeof prefix) == 0 && build_prepare(&b, pos[0]) == 0 &&
+               build_compile(&b, prefix) == 0 && describe(prefix, &b, &desc) == CLI_OK &&
+               check_description(desc, &app) == CLI_OK && check_pkgs(&b, desc) == CLI_OK &&
+               read_code(b.so, &code, &len) == CLI_OK) {
+        char name[NAME_MAX_LEN + 1];
+        run_name(app, name, sizeof name);
+        skiff_client *client;
+        rc = cli_connect(cli, &client);
+        if (rc == CLI_OK) {
+            rc = run_deployed(client, name, desc, code, len, pos[1], args, kwargs, params);
+            skiff_client_close(client);
+        }
+    } else {
+        rc = CLI_FAILED;
+    }
+    build_free(&b);
+    mem_free(code);
+    skiff_value_free(desc);
+    skiff_value_free(args);
+    skiff_value_free(kwargs);
+    skiff_value_free(params);
+    mem_free(pos);
+    mem_free(kws);
+    mem_free(prs);
+    return rc;
+}
+
+int cmd_run(struct cli *cli, int argc, char **argv)
+{
+    /* The first word that is not an option decides: APP.py is a Python app. */
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--server") || !strncmp(argv[i], "--server=", 9)) {
+            i += argv[i][8] == '\0';
+            continue;
+        }
+        if (argv[i][0] == '-' && argv[i][1] == '-')
+            continue;
+        if (is_python(argv[i]) || strstr(argv[i], ".py::"))
+            return run_python(cli, argc, argv);
+        break;
+    }
+    return run_c(cli, argc, argv);
 }

@@ -22,6 +22,8 @@ static const char usage_text[] =
     "Commands:\n"
     "  deploy APP.c|DIR|APP.py [--name-check]\n"
     "                                       build an app (C or Python) and deploy it\n"
+    "  run APP.c|DIR FUNCTION [ARG ...]     deploy a C app for one call, print the\n"
+    "                                       result, remove the app (also on Ctrl-C)\n"
     "  run APP.py [--entrypoint NAME] [--ARG VALUE ...]\n"
     "                                       deploy a Python app for the run, run its\n"
     "                                       local entrypoint here, stop the app after\n"

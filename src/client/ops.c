@@ -41,9 +41,9 @@ static bool list_of_maps(const skiff_value *v)
     return true;
 }
 
-int client_deploy(skiff_client *c, const char *app, const void *code, size_t len,
-                  const skiff_value *functions, const skiff_value *classes, skiff_value **reply,
-                  skiff_error *err)
+static int deploy(skiff_client *c, const char *app, const void *code, size_t len,
+                  const skiff_value *functions, const skiff_value *classes, bool ephemeral,
+                  skiff_value **reply, skiff_error *err)
 {
     if (!app || !*app)
         return skiff_error_set(err, SKIFF_ERR_INVALID, NULL, "cannot deploy: no app name");
@@ -70,10 +70,26 @@ int client_deploy(skiff_client *c, const char *app, const void *code, size_t len
         {.key = "code", .kind = RPC_BIN, .bin = code, .len = len},
         {.key = "functions", .kind = RPC_VALUE, .v = functions},
         {.key = "classes", .kind = RPC_VALUE, .v = classes ? classes : none},
+        {.key = "ephemeral", .kind = RPC_BOOL, .b = true},
     };
-    int rc = request(c, OP_DEPLOY, f, 4, PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD, reply, err);
+    int rc = request(c, OP_DEPLOY, f, ephemeral ? 5 : 4, PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD,
+                     reply, err);
     skiff_value_free(none);
     return rc;
+}
+
+int client_deploy(skiff_client *c, const char *app, const void *code, size_t len,
+                  const skiff_value *functions, const skiff_value *classes, skiff_value **reply,
+                  skiff_error *err)
+{
+    return deploy(c, app, code, len, functions, classes, false, reply, err);
+}
+
+int client_deploy_ephemeral(skiff_client *c, const char *app, const void *code, size_t len,
+                            const skiff_value *functions, const skiff_value *classes,
+                            skiff_value **reply, skiff_error *err)
+{
+    return deploy(c, app, code, len, functions, classes, true, reply, err);
 }
 
 int client_app_list(skiff_client *c, skiff_value **reply, skiff_error *err)

@@ -25,6 +25,12 @@
 int client_deploy(skiff_client *c, const char *app, const void *code, size_t len,
                   const skiff_value *functions, const skiff_value *classes, skiff_value **reply,
                   skiff_error *err);
+/* DEPLOY of an ephemeral app (`skiff run`), as client_deploy otherwise: the server stops and
+ * removes the app when this client's connection closes, however it closes, and refuses the
+ * deploy (SKIFF_ERR_INVALID) when an app of that name exists. */
+int client_deploy_ephemeral(skiff_client *c, const char *app, const void *code, size_t len,
+                            const skiff_value *functions, const skiff_value *classes,
+                            skiff_value **reply, skiff_error *err);
 /* APP_LIST. Reply: apps [{app_id, name, state, version, created, functions}]. */
 int client_app_list(skiff_client *c, skiff_value **reply, skiff_error *err);
 /* APP_STOP. SKIFF_ERR_NOT_FOUND if the app is not deployed. No reply value. */

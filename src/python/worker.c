@@ -419,8 +419,13 @@ static int build_functions(PyObject *fns)
             d->web.label = keep_str(label, &ok);
             d->web.requires_auth = auth;
         }
-        if (cls == Py_None)
+        if (cls == Py_None) {
             FILL_CONFIG(d, cfg, &ok);
+            /* schedule=skiff.Period(...) / skiff.Cron(...) (skiff/app.py) */
+            d->period_s = cfg_double(cfg, "period_s", &ok);
+            PyObject *cron = PyDict_GetItemString(cfg, "cron");
+            d->cron = cron ? keep_str(cron, &ok) : NULL;
+        }
         if (!ok)
             return -1;
         Py_INCREF(inv);

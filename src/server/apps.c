@@ -6,6 +6,7 @@
  */
 #include "apps.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,20 +15,26 @@
 #include <unistd.h>
 
 #include "calls.h"
+#include "common/cron.h"
 #include "common/hmap.h"
 #include "common/log.h"
+#include "common/signature.h"
 #include "common/mem.h"
 #include "common/resources.h"
 #include "common/suggest.h"
 #include "common/wire.h"
 #include <openssl/evp.h>
 #include "sched.h"
+#include "schedule.h"
 #include "store.h"
 
 static char *data_dir;
 static struct list_node app_list = {&app_list, &app_list};
 static struct hmap apps_by_name;
 static struct hmap fns_by_id;
+/* Apps with an owner connection (ephemeral, running): while 0, a closing connection costs
+ * nothing here. */
+static size_t n_owned;
 
 static bool name_chars(const char *s, size_t max, const char *extra)
 {
@@ -186,6 +193,8 @@ struct function *apps_class_pool(struct function *cls, const char *params, size_
 struct app *apps_next(struct app *prev)
 {
     struct list_node *n = prev ? prev->link.next : app_list.next;
+    while (n != &app_list && container_of(n, struct app, link)->removed)
+        n = n->next;
     return n == &app_list ? NULL : container_of(n, struct app, link);
 }
 
@@ -270,6 +279,32 @@ static bool get_bool(const msgpack_object *e, const char *key)
     return o && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
 }
 
+static const char *schedule_problem(const msgpack_object *e, struct fn_config *c);
+
+/* True when every parameter of signature (NULL: none declared) is optional; otherwise false
+ * with the reason in why. */
+static bool schedule_args_optional(const char *signature, char *why, size_t size)
+{
+    if (!signature)
+        return true;
+    struct signature sig;
+    skiff_error err = SKIFF_ERROR_INIT;
+    bool ok = true;
+    if (signature_parse(&sig, signature, &err) != SKIFF_OK) {
+        snprintf(why, size, "it runs on a schedule, but its signature is malformed: %s",
+                 err.message ? err.message : "?");
+        ok = false;
+    } else if (sig.nrequired > 0) {
+        snprintf(why, size,
+                 "it runs on a schedule, with no arguments, but its parameter '%s' is required",
+                 sig.params[0].name);
+        ok = false;
+    }
+    signature_deinit(&sig);
+    skiff_error_clear(&err);
+    return ok;
+}
+
 const char *apps_parse_config(const msgpack_object *e, struct fn_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -335,7 +370,42 @@ const char *apps_parse_config(const msgpack_object *e, struct fn_config *c)
     } else if (r && r->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
         c->retries.max_retries = r->via.u64 > 10000 ? 10000 : (int)r->via.u64;
     }
-    return problem;
+    const char *sched = schedule_problem(e, c);
+    return sched ? sched : problem;
+}
+
+/* The schedule of a DEPLOY entry (period_s, cron) into c; NULL, or what is wrong with it (in a
+ * static buffer: the server is single-threaded). */
+static const char *schedule_problem(const msgpack_object *e, struct fn_config *c)
+{
+    static char why[400];
+    const msgpack_object *cron = wire_obj_get(e, "cron");
+    bool has_period = get_num(e, "period_s", &c->period_s) && c->period_s != 0;
+    if (cron && cron->type != MSGPACK_OBJECT_NIL) {
+        c->cron = get_str(e, "cron");
+        if (!c->cron)
+            return "cron is not a string";
+    }
+    if (!has_period && !c->cron)
+        return NULL;
+    struct cron parsed;
+    char reason[256];
+    if (has_period && !(c->period_s >= SCHEDULE_PERIOD_MIN && c->period_s <= SCHEDULE_PERIOD_MAX))
+        snprintf(why, sizeof why, "period_s %g must be 1 s to a year (31622400 s)", c->period_s);
+    else if (c->cron && cron_parse(c->cron, &parsed, reason, sizeof reason) < 0)
+        snprintf(why, sizeof why, "cron \"%.60s\": %s", c->cron, reason);
+    else if (c->cron && cron_next(&parsed, store_now_ms() / 1000) < 0)
+        snprintf(why, sizeof why, "cron \"%.60s\" never matches a date", c->cron);
+    else if (has_period && c->cron)
+        snprintf(why, sizeof why, "give either period_s or cron, not both");
+    else if (c->generator || c->web)
+        snprintf(why, sizeof why, "a %s cannot run on a schedule",
+                 c->web ? "web endpoint" : "generator");
+    else if (!schedule_args_optional(c->signature, why, sizeof why))
+        return why;
+    else
+        return NULL;
+    return why;
 }
 
 void apps_config_clear(struct fn_config *c)
@@ -345,6 +415,7 @@ void apps_config_clear(struct fn_config *c)
     mem_free(c->web_label);
     mem_free(c->secrets);
     mem_free(c->volumes);
+    mem_free(c->cron);
     memset(c, 0, sizeof *c);
 }
 
@@ -385,9 +456,10 @@ static int config_copy(struct fn_config *dst, const struct fn_config *src)
     dst->web_label = src->web_label ? mem_strdup(src->web_label) : NULL;
     dst->secrets = src->secrets ? mem_strdup(src->secrets) : NULL;
     dst->volumes = src->volumes ? mem_strdup(src->volumes) : NULL;
+    dst->cron = src->cron ? mem_strdup(src->cron) : NULL;
     if ((src->signature && !dst->signature) || (src->web_method && !dst->web_method) ||
         (src->web_label && !dst->web_label) || (src->secrets && !dst->secrets) ||
-        (src->volumes && !dst->volumes)) {
+        (src->volumes && !dst->volumes) || (src->cron && !dst->cron)) {
         apps_config_clear(dst);
         return -1;
     }
@@ -424,6 +496,25 @@ static int load_config(struct function *f, sqlite3_stmt *st)
     return config_copy(&f->deployed, &f->cfg);
 }
 
+static int exec_sql(sqlite3 *db, const char *sql);
+static void remove_stored(const char *app_id);
+
+/* Ephemeral apps still in the store belonged to clients of an earlier run of the server, gone
+ * now: they are removed before anything is loaded. */
+static void remove_leftovers(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT app_id, name FROM apps WHERE ephemeral = 1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        log_info("removing ephemeral app %s: its client left before the server stopped",
+                 (const char *)sqlite3_column_text(st, 1));
+        remove_stored((const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+}
+
 int apps_init(const char *dir)
 {
     data_dir = mem_strdup(dir);
@@ -431,6 +522,7 @@ int apps_init(const char *dir)
     hmap_init(&fns_by_id);
     sqlite3 *db = store_db();
     sqlite3_stmt *st;
+    remove_leftovers(db);
     if (sqlite3_prepare_v2(db,
                            "SELECT app_id, name, stopped, version, created, code_path FROM apps"
                            " ORDER BY created, app_id",
@@ -489,7 +581,10 @@ void apps_start_all(void)
     for (struct app *a = apps_next(NULL); a; a = apps_next(a)) {
         struct list_node *n, *t;
         list_for_each_safe(n, t, &a->functions)
+        {
             sched_function_changed(container_of(n, struct function, app_link));
+            schedule_function_changed(container_of(n, struct function, app_link));
+        }
     }
 }
 
@@ -523,6 +618,7 @@ void apps_deinit(void)
     }
     hmap_deinit(&apps_by_name);
     hmap_deinit(&fns_by_id);
+    n_owned = 0;
     mem_free(data_dir);
     data_dir = NULL;
 }
@@ -577,16 +673,17 @@ static int save_deploy(struct app *a, const char *app_id, int version, const cha
     if (rc != SQLITE_OK)
         return rc;
     rc = sqlite3_prepare_v2(db,
-                            "INSERT INTO apps(app_id, name, stopped, version, created, code_path)"
-                            " VALUES(?1, ?2, 0, ?3, strftime('%s','now'), ?4)"
+                            "INSERT INTO apps(app_id, name, stopped, version, created, code_path,"
+                            " ephemeral) VALUES(?1, ?2, 0, ?3, strftime('%s','now'), ?4, ?5)"
                             " ON CONFLICT(app_id) DO UPDATE SET stopped = 0, version = ?3,"
-                            " code_path = ?4",
+                            " code_path = ?4, ephemeral = ?5",
                             -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, app_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, a->name, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 3, version);
         sqlite3_bind_text(st, 4, code_path, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, a->ephemeral);
         rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
         sqlite3_finalize(st);
     }
@@ -637,7 +734,7 @@ static int save_deploy(struct app *a, const char *app_id, int version, const cha
 }
 
 struct app *apps_deploy(const char *name, const void *code, size_t n, const struct deploy_fn *fns,
-                        size_t nfns, char *errbuf, size_t errlen)
+                        size_t nfns, struct conn *owner, char *errbuf, size_t errlen)
 {
     struct app *a = apps_find(name);
     char app_id[ID_SIZE];
@@ -677,7 +774,9 @@ struct app *apps_deploy(const char *name, const void *code, size_t n, const stru
         config_defaults(&cfgs[i].cfg);
     }
 
-    struct app tmp_app = {.name = (char *)name};
+    struct app tmp_app = {.name = (char *)name, .ephemeral = owner != NULL};
+    if (a)
+        a->ephemeral = owner != NULL; /* a plain deploy over an ephemeral app keeps it */
     int rc = save_deploy(a ? a : &tmp_app, app_id, version, path, cfgs, nfns, ids);
     if (rc != SQLITE_OK) {
         snprintf(errbuf, errlen, "cannot record the deploy: %s", sqlite3_errstr(rc));
@@ -699,6 +798,10 @@ struct app *apps_deploy(const char *name, const void *code, size_t n, const stru
     a->code_path = code_path;
     a->version = version;
     a->stopped = false;
+    a->ephemeral = owner != NULL;
+    n_owned -= a->owner != NULL;
+    n_owned += owner != NULL;
+    a->owner = owner;
     struct list_node *node, *t;
     list_for_each_safe(node, t, &a->functions) container_of(node, struct function, app_link)->live =
         false;
@@ -730,11 +833,13 @@ struct app *apps_deploy(const char *name, const void *code, size_t n, const stru
         if (!f->live)
             calls_terminate_queued(f, "the function was removed by a redeploy of its app");
         sched_function_changed(f);
+        schedule_function_changed(f);
     }
     size_t nclasses = 0;
     for (size_t i = 0; i < nfns; i++)
         nclasses += fns[i].is_class;
-    log_info("deployed %s version %d (%zu function%s, %zu class%s)", name, version, nfns - nclasses,
+    log_info("deployed %s%s version %d (%zu function%s, %zu class%s)",
+             owner ? "ephemeral app " : "", name, version, nfns - nclasses,
              nfns - nclasses == 1 ? "" : "s", nclasses, nclasses == 1 ? "" : "es");
     return a;
 oom:
@@ -764,7 +869,63 @@ int apps_stop(const char *name)
         struct function *f = container_of(n, struct function, app_link);
         calls_terminate_queued(f, "the app was stopped");
         sched_function_changed(f);
+        schedule_function_changed(f);
     }
-    log_info("stopped app %s", name);
+    if (!a->ephemeral) {
+        log_info("stopped app %s", name);
+        return 0;
+    }
+    /* Removed: out of the store and the listings, its name free again. The structures stay
+     * (calls in memory point at its functions) until the server stops. */
+    remove_stored(a->id);
+    hmap_del(&apps_by_name, a->name);
+    a->removed = true;
+    n_owned -= a->owner != NULL;
+    a->owner = NULL;
+    log_info("stopped and removed ephemeral app %s", name);
     return 0;
+}
+
+/* Deletes app_id's rows (the app, its functions) and its code directory. */
+static void remove_stored(const char *app_id)
+{
+    sqlite3 *db = store_db();
+    static const char *const sql[] = {"DELETE FROM functions WHERE app_id = ?1",
+                                      "DELETE FROM apps WHERE app_id = ?1"};
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db, sql[i], -1, &st, NULL) != SQLITE_OK) {
+            log_error("apps: cannot remove %s: %s", app_id, sqlite3_errmsg(db));
+            return;
+        }
+        sqlite3_bind_text(st, 1, app_id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            log_error("apps: cannot remove %s: %s", app_id, sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/apps/%s", data_dir, app_id);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+    if (rmdir(dir) < 0)
+        log_warn("apps: cannot remove %s: %s", dir, strerror(errno));
+}
+
+void apps_conn_closed(struct conn *c)
+{
+    if (!n_owned)
+        return;
+    for (struct app *a = apps_next(NULL), *next; a; a = next) {
+        next = apps_next(a);
+        if (a->owner == c && !a->stopped) {
+            log_info("the client that deployed ephemeral app %s left", a->name);
+            apps_stop(a->name);
+        }
+    }
 }

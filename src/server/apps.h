@@ -20,6 +20,8 @@
 #include "common/id.h"
 #include "common/list.h"
 
+struct conn;
+
 /* A retry policy (docs/protocol.md, DEPLOY): delay = initial_delay * backoff_coefficient^(n-1),
  * at most max_delay. max_retries 0: no retries. */
 struct retry_policy {
@@ -47,11 +49,13 @@ struct fn_config {
     int max_batch_size;      /* 0: not batched */
     int wait_ms;             /* how long a batch is gathered */
     struct retry_policy retries;
-    bool snapshot; /* classes: some enter hooks run before a snapshot (template.c) */
-    double cpu;    /* cores a container may use; 0: the server's default */
-    int memory;    /* MiB a container may use; 0: the server's default */
-    char *secrets; /* the secrets it declares ("a,b", common/resources.h), or NULL */
-    char *volumes; /* the volumes it mounts ("/data=NAME,..."), or NULL */
+    bool snapshot;   /* classes: some enter hooks run before a snapshot (template.c) */
+    double cpu;      /* cores a container may use; 0: the server's default */
+    int memory;      /* MiB a container may use; 0: the server's default */
+    char *secrets;   /* the secrets it declares ("a,b", common/resources.h), or NULL */
+    char *volumes;   /* the volumes it mounts ("/data=NAME,..."), or NULL */
+    double period_s; /* runs on its own every period_s seconds (schedule.c); 0: not */
+    char *cron;      /* ... or at the times of this cron spec (UTC); NULL: not */
 };
 
 struct app;
@@ -101,6 +105,10 @@ struct app {
     int version; /* 0 before the first deploy */
     bool stopped;
     int64_t created;            /* unix seconds */
+    bool ephemeral;             /* deployed for one client's run: stopped when it leaves, and
+                                   removed (from the list and the store) once stopped */
+    bool removed;               /* an ephemeral app after its stop: out of every listing */
+    struct conn *owner;         /* ephemeral: the connection that deployed it, while open */
     char *code_path;            /* the current version's shared object */
     struct list_node functions; /* struct function.app_link */
     struct list_node link;
@@ -167,11 +175,19 @@ void apps_config_clear(struct fn_config *cfg);
 
 /* Deploys code (n bytes) as the next version of app name with functions fns[0..nfns):
  * writes the code under the data directory, records everything in the store, updates the
- * registry and tells the scheduler (running inputs finish on the old code). On success returns
- * the app; on failure NULL with a message in errbuf. */
+ * registry and tells the scheduler (running inputs finish on the old code). owner non-NULL
+ * makes a new, ephemeral app owned by that client connection: it is stopped and removed when
+ * the connection closes (apps_conn_closed) or, failing that, when the server next starts (the
+ * caller makes sure no app of that name is deployed). On success returns the app; on failure
+ * NULL with a message in errbuf. */
 struct app *apps_deploy(const char *name, const void *code, size_t n, const struct deploy_fn *fns,
-                        size_t nfns, char *errbuf, size_t errlen);
-/* Stops app: no new calls; pending inputs are terminated; containers stop. 0, or -1 if unknown. */
+                        size_t nfns, struct conn *owner, char *errbuf, size_t errlen);
+/* Stops app: no new calls; pending inputs are terminated; containers stop; its schedules end.
+ * An ephemeral app is removed as well: its rows and code leave the store and the data
+ * directory, its name is free again, and listings no longer show it (calls made to it keep
+ * their results). 0, or -1 if unknown. */
 int apps_stop(const char *name);
+/* Connection c is closing: the ephemeral apps it deployed are stopped and removed. */
+void apps_conn_closed(struct conn *c);
 
 #endif

@@ -35,6 +35,7 @@
 #include "secrets.h"
 #include "volumes.h"
 #include "sched.h"
+#include "schedule.h"
 #include "store.h"
 #include "stream.h"
 
@@ -470,7 +471,7 @@ int main(int argc, char **argv)
                                                      : PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD};
     logs_init(loop);
     if (calls_init(loop, o.retention, o.payload_max) < 0 ||
-        sched_init(loop, worker, o.listen, o.payload_max, frame_max) < 0)
+        sched_init(loop, worker, o.listen, o.payload_max, frame_max) < 0 || schedule_init(loop) < 0)
         return 1;
     /* A quarter of the descriptors for strangers on each port, at most CONN_MAX_UNAUTH. */
     size_t nofile = conn_raise_nofile();
@@ -518,6 +519,7 @@ int main(int argc, char **argv)
      * reaped (their exit callbacks free them); the loop ends when nothing is left. */
     conn_close_all();
     http_close();
+    schedule_shutdown();
     calls_shutdown();
     auth_shutdown();
     logs_shutdown();
@@ -527,6 +529,7 @@ int main(int argc, char **argv)
     uv_close((uv_handle_t *)&sigint_h, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     sandbox_deinit();
+    schedule_deinit();
     calls_deinit();
     logs_deinit();
     apps_deinit();

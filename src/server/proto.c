@@ -22,6 +22,7 @@
 #include "http.h"
 #include "logs.h"
 #include "sched.h"
+#include "schedule.h"
 #include "secrets.h"
 #include "store.h"
 #include "volumes.h"
@@ -444,6 +445,8 @@ static const char *class_entry(const msgpack_object *e, struct deploy_fn *f)
     f->is_class = true;
     if (strchr(f->name, '.'))
         return "a class name holds a '.'";
+    if (f->cfg.period_s || f->cfg.cron)
+        return "a class cannot run on a schedule (schedules are for plain functions)";
     mem_free(f->cfg.signature);
     f->cfg.signature = NULL;
     const msgpack_object *p = wire_obj_get(e, "params");
@@ -462,7 +465,9 @@ static const char *method_entry(const struct deploy_fn *fns, size_t n, const str
     for (size_t i = 0; i < n; i++)
         if (fns[i].is_class && strlen(fns[i].name) == (size_t)(dot - f->name) &&
             !strncmp(fns[i].name, f->name, (size_t)(dot - f->name)))
-            return f->cfg.web ? "a method cannot be a web endpoint" : NULL;
+            return f->cfg.web                       ? "a method cannot be a web endpoint"
+                   : f->cfg.period_s || f->cfg.cron ? "a method cannot run on a schedule"
+                                                    : NULL;
     return "a method names a class that is not in the app's classes";
 }
 
@@ -539,6 +544,15 @@ static void deploy(struct conn *c, struct wire_msg *m)
                    "cannot deploy: the code is %zu bytes, over %u", len, PROTO_CODE_MAX);
         return;
     }
+    bool ephemeral = false;
+    wire_get_bool(m, "ephemeral", &ephemeral);
+    struct app *old = apps_find(app);
+    if (ephemeral && old) {
+        conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                   "cannot deploy: an ephemeral app cannot replace app '%s', which is %s", app,
+                   old->stopped ? "stopped" : "deployed");
+        return;
+    }
     struct deploy_fn *fns;
     size_t n;
     if (deploy_functions(c, m, &fns, &n) < 0)
@@ -555,7 +569,7 @@ static void deploy(struct conn *c, struct wire_msg *m)
         conn_error(c, m->rid, SKIFF_ERR_NOT_FOUND, "cannot deploy %s: %s", app, err);
         return;
     }
-    struct app *a = apps_deploy(app, code, len, fns, n, err, sizeof err);
+    struct app *a = apps_deploy(app, code, len, fns, n, ephemeral ? c : NULL, err, sizeof err);
     deploy_free(fns, n);
     if (!a) {
         conn_error(c, m->rid, SKIFF_ERR_INTERNAL, "cannot deploy %s: %s", app, err);
@@ -589,6 +603,27 @@ static void deploy(struct conn *c, struct wire_msg *m)
     wire_end(&w);
 }
 
+/* The "schedules" of an app in APP_LIST: "FUNCTION: every 5s" / "FUNCTION: cron ..." each. */
+static void pack_schedules(struct wire_writer *w, struct app *a)
+{
+    size_t n = 0;
+    struct schedule_view sv;
+    struct list_node *node, *t;
+    list_for_each_safe(node, t, &a->functions) n +=
+        schedule_view(container_of(node, struct function, app_link), &sv);
+    wire_pack_str(w, "schedules");
+    wire_pack_array(w, n);
+    list_for_each_safe(node, t, &a->functions)
+    {
+        struct function *f = container_of(node, struct function, app_link);
+        if (!schedule_view(f, &sv))
+            continue;
+        char text[256];
+        snprintf(text, sizeof text, "%s: %s", f->name, sv.spec);
+        wire_pack_str(w, text);
+    }
+}
+
 static void app_list(struct conn *c, struct wire_msg *m)
 {
     size_t n = 0;
@@ -599,7 +634,7 @@ static void app_list(struct conn *c, struct wire_msg *m)
     wire_key(&w, "apps");
     wire_pack_array(&w, n);
     for (struct app *a = apps_next(NULL); a; a = apps_next(a)) {
-        wire_pack_map(&w, 6);
+        wire_pack_map(&w, 7);
         wire_pack_str(&w, "app_id");
         wire_pack_str(&w, a->id);
         wire_pack_str(&w, "name");
@@ -623,6 +658,7 @@ static void app_list(struct conn *c, struct wire_msg *m)
             if (f->live && !f->is_class)
                 wire_pack_str(&w, f->name);
         }
+        pack_schedules(&w, a);
     }
     if (wire_end(&w) != SKIFF_OK)
         conn_error(c, m->rid, SKIFF_ERR_NOMEM, "out of memory listing apps");
@@ -767,7 +803,23 @@ static void stats(struct conn *c, struct wire_msg *m)
         return;
     int64_t headroom = (int64_t)fn->n_containers * fn->cfg.max_inputs - fn->n_running;
     struct wire_writer w;
-    wire_begin(&w, conn_out(c), OP_OK, m->rid, 5);
+    struct schedule_view sv;
+    bool scheduled = schedule_view(fn, &sv);
+    wire_begin(&w, conn_out(c), OP_OK, m->rid, scheduled ? 6 : 5);
+    if (scheduled) {
+        wire_key(&w, "schedule");
+        wire_pack_map(&w, 5);
+        wire_pack_str(&w, "spec");
+        wire_pack_str(&w, sv.spec);
+        wire_pack_str(&w, "next_run");
+        wire_pack_int(&w, sv.next_ms >= 0 ? sv.next_ms / 1000 : -1);
+        wire_pack_str(&w, "last_call");
+        wire_pack_str(&w, sv.last_call);
+        wire_pack_str(&w, "runs");
+        wire_pack_int(&w, (int64_t)sv.runs);
+        wire_pack_str(&w, "skipped");
+        wire_pack_int(&w, (int64_t)sv.skipped);
+    }
     wire_int(&w, "backlog", (int64_t)fn->backlog);
     wire_int(&w, "num_total_runners", fn->n_containers);
     wire_int(&w, "num_running_inputs", fn->n_running);
@@ -1130,6 +1182,7 @@ static void on_frame(struct conn *c, struct wire_msg *m)
 static void on_close(struct conn *c)
 {
     calls_conn_closed(c);
+    apps_conn_closed(c);
     auth_release(c->token);
     c->token = NULL;
 }

@@ -143,6 +143,8 @@ static const struct {
     {"tokens", "scope", "ALTER TABLE tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin'"},
     {"tokens", "expires", "ALTER TABLE tokens ADD COLUMN expires INTEGER"},
     {"tokens", "last_used", "ALTER TABLE tokens ADD COLUMN last_used INTEGER"},
+    /* Apps deployed for one client's run (`skiff run`), removed when it leaves (apps.h). */
+    {"apps", "ephemeral", "ALTER TABLE apps ADD COLUMN ephemeral INTEGER NOT NULL DEFAULT 0"},
 };
 
 int64_t store_now_ms(void)

@@ -7,7 +7,8 @@
  * requires_auth} or null), and for plain functions the configuration; a class entry has name,
  * params (its parameter signature or null), snapshot (whether some enter hook runs before a
  * snapshot) and the configuration its methods share. Configuration values are printed as
- * declared (0 meaning "the server's default"), except retries: `.retries = n` is printed as the
+ * declared (0 meaning "the server's default"), and a schedule (period_s or cron) when one is
+ * set, except retries: `.retries = n` is printed as the
  * policy {n, 1.0, 1.0, 1.0}, a policy's 0 fields as their defaults, and no retries as null. An
  * app that cannot be loaded or breaks a rule (worker_check_app) prints every problem on stderr
  * instead.
@@ -56,6 +57,16 @@ static int add_config(json_t *obj, const struct worker_config *c)
     return rc;
 }
 
+/* A plain function's schedule: period_s or cron, only when set. -1 when out of memory. */
+static int add_schedule(json_t *obj, const struct skiff_function_def *d)
+{
+    if (d->period_s != 0 && json_object_set_new(obj, "period_s", json_real(d->period_s)) < 0)
+        return -1;
+    if (d->cron && json_object_set_new(obj, "cron", json_string(d->cron)) < 0)
+        return -1;
+    return 0;
+}
+
 /* One function's entry, or NULL when out of memory. */
 static json_t *function_json(const struct skiff_function_def *d)
 {
@@ -75,7 +86,7 @@ static json_t *function_json(const struct skiff_function_def *d)
     if (o && !d->cls) {
         struct worker_config c;
         worker_config_of_function(d, &c);
-        if (add_config(o, &c) < 0) {
+        if (add_config(o, &c) < 0 || add_schedule(o, d) < 0) {
             json_decref(o);
             return NULL;
         }

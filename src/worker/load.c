@@ -18,8 +18,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
+#include "common/cron.h"
 #include "common/resources.h"
 #include "worker.h"
 
@@ -42,6 +44,9 @@
 #define CPU_MAX 1024.0
 #define MEMORY_MAX (16 << 20)
 #define BUFFER_CONTAINERS_MAX 1000
+/* A schedule's period: at least a second (the timers' grain), at most a year (a typo guard). */
+#define PERIOD_MIN 1.0
+#define PERIOD_MAX (366.0 * 86400)
 
 /* The options of the app worker_load_app loaded last, or NULL. */
 static const struct skiff_app_opts *loaded_options;
@@ -257,6 +262,45 @@ static void check_web(struct problems *pr, const struct skiff_function_def *d)
         problem(pr, "function '%s': web max_body %zu is over 2 GiB", d->name, d->web.max_body);
 }
 
+/* A schedule runs the function with no arguments: every parameter must be optional. */
+static void check_schedule(struct problems *pr, const struct skiff_function_def *d)
+{
+    const char *name = d->name;
+    if (d->period_s != 0 && !in_range(d->period_s, PERIOD_MIN, PERIOD_MAX))
+        problem(pr, "function '%s': period_s %g must be 1 s to a year (31622400 s); 0: none", name,
+                d->period_s);
+    if (d->cron) {
+        struct cron c;
+        char why[256];
+        if (cron_parse(d->cron, &c, why, sizeof why) < 0)
+            problem(pr, "function '%s': cron \"%s\": %s", name, d->cron, why);
+        else if (cron_next(&c, (int64_t)time(NULL)) < 0)
+            problem(pr, "function '%s': cron \"%s\" never matches a date", name, d->cron);
+    }
+    if (d->period_s != 0 && d->cron)
+        problem(pr, "function '%s': give either .period_s or .cron, not both", name);
+    if (d->generator)
+        problem(pr, "function '%s': a generator cannot run on a schedule (nobody reads its items)",
+                name);
+    if (d->web.method)
+        problem(pr, "function '%s': a web endpoint cannot run on a schedule", name);
+    if (!d->signature)
+        return;
+    struct signature sig;
+    skiff_error err = SKIFF_ERROR_INIT;
+    if (signature_parse(&sig, d->signature, &err) == SKIFF_OK)
+        for (size_t i = 0; i < sig.n; i++)
+            if (!sig.params[i].optional) {
+                problem(pr,
+                        "function '%s' runs on a schedule, with no arguments, but its parameter "
+                        "'%s' is required (mark it optional: '%s?')",
+                        name, sig.params[i].name, sig.params[i].name);
+                break;
+            }
+    signature_deinit(&sig);
+    skiff_error_clear(&err);
+}
+
 static const struct skiff_class_def *find_cls(const struct skiff_app_def *app, const char *name)
 {
     for (const struct skiff_class_def *const *p = app->cls_begin;
@@ -320,6 +364,9 @@ static void check_function(struct problems *pr, const struct skiff_app_def *app,
                     "method '%s.%s' sets configuration; a method runs with its class's (set "
                     "it in SKIFF_CLASS)",
                     d->cls, d->name);
+        if (d->period_s != 0 || d->cron)
+            problem(pr, "method '%s.%s' has a schedule; schedules are for plain functions", d->cls,
+                    d->name);
         return;
     }
     char what[96];
@@ -330,6 +377,8 @@ static void check_function(struct problems *pr, const struct skiff_app_def *app,
     if (c.max_batch_size > 0 && !d->signature)
         problem(pr, "batched function '%s' needs a .signature: its parameters read as lists",
                 d->name);
+    if (d->period_s != 0 || d->cron)
+        check_schedule(pr, d);
 }
 
 /* A class's parameters: a signature of int, str, bytes and bool only. */

@@ -53,7 +53,7 @@ begin "lists are tables on a terminal, JSON in a pipe or with --json"
 ok call my-shared-app MyLifecycleClass.foo
 # script(1) gives the command a terminal; its output comes back with CRs.
 tty_out=$(SKIFF="$SKIFF" script -qec '"$SKIFF" app list; "$SKIFF" container list; "$SKIFF" stats my-shared-app square' /dev/null | tr -d '\r')
-expect_match "$tty_out" 'APP +STATE +VERSION +DEPLOYED +FUNCTIONS +ID' "app list header"
+expect_match "$tty_out" 'APP +STATE +VERSION +DEPLOYED +FUNCTIONS +SCHEDULES +ID' "app list header"
 expect_match "$tty_out" 'my-shared-app +deployed +1 +(just now|[0-9]+s ago) +MyLifecycleClass.foo, square' "app list row"
 expect_match "$tty_out" 'MyLifecycleClass +\{\} +(idle|busy)' "a class pool's params as a value"
 expect_match "$tty_out" 'num_total_runners: +[0-9]' "stats as fields"

@@ -19,12 +19,13 @@ runtime are the C ones.
 from . import exception
 from ._client import (AutoscalerSettings, Cls, Function, FunctionCall, FunctionStats, InputInfo,
                       client, gather)
-from .app import (App, Image, Retries, Secret, Volume, asgi_app, batched, concurrent, enter, exit, fastapi_endpoint,
-                  method, parameter, web_endpoint, wsgi_app)
+from .app import (App, Cron, Image, Period, Retries, Secret, Volume, asgi_app, batched, concurrent, enter,
+                  exit, fastapi_endpoint, method, parameter, web_endpoint, wsgi_app)
 from ._skiff import VERSION as __version__
 
 __all__ = [
-    "App", "Image", "Cls", "Function", "FunctionCall", "FunctionStats", "AutoscalerSettings", "InputInfo",
-    "Retries", "Secret", "Volume", "asgi_app", "batched", "client", "concurrent", "enter", "exception", "exit",
+    "App", "Cron", "Image", "Period", "Cls", "Function", "FunctionCall", "FunctionStats", "AutoscalerSettings",
+    "InputInfo", "Retries", "Secret", "Volume", "asgi_app", "batched", "client", "concurrent", "enter", "exception",
+    "exit",
     "fastapi_endpoint", "gather", "method", "parameter", "web_endpoint", "wsgi_app",
 ]

@@ -111,6 +111,36 @@ class Retries:
         self.max_delay = max_delay
 
 
+class Period:
+    """schedule=skiff.Period(minutes=5): the function runs on its own every so long (at least a
+    second), the first time one period after the deploy (docs/app-sdk.md, "Schedules")."""
+
+    def __init__(self, *, days=0, hours=0, minutes=0, seconds=0):
+        self.seconds = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+class Cron:
+    """schedule=skiff.Cron("0 9 * * mon-fri"): the function runs on its own at the times of a
+    crontab(5) spec. Times are UTC: a timezone other than UTC is refused."""
+
+    def __init__(self, spec, timezone="UTC"):
+        if timezone not in ("UTC", "Etc/UTC", "utc"):
+            raise InvalidError(f"skiff.Cron: schedules run in UTC; timezone={timezone!r} is not "
+                               "supported")
+        self.spec = spec
+
+
+def _schedule(schedule):
+    """The settings a schedule= value stands for."""
+    if schedule is None:
+        return {}
+    if isinstance(schedule, Period):
+        return {"period_s": float(schedule.seconds)}
+    if isinstance(schedule, Cron):
+        return {"cron": schedule.spec}
+    raise InvalidError(f"schedule= takes skiff.Period(...) or skiff.Cron(...), not {schedule!r}")
+
+
 class _Def:
     """What a decorator recorded about one function or class."""
 
@@ -150,8 +180,9 @@ class App:
         for k in settings:
             if k not in _SETTINGS:
                 raise InvalidError(f"@app.function: unknown setting {k!r}")
-        _unsupported("@app.function", schedule=schedule, gpu=gpu)
+        _unsupported("@app.function", gpu=gpu)
         _resources("@app.function", settings, secrets, volumes)
+        settings.update(_schedule(schedule))
 
         def wrap(fn):
             if isinstance(fn, Function):
