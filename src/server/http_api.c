@@ -2,8 +2,10 @@
  * http_api.c - the JSON API under /api/v1/ (docs/http-api.md): skiff's calls for clients in any
  * language.
  *
- *   POST /api/v1/apps/<app>/<function>/call     {"args", "kwargs", "params"} -> result
+ *   POST /api/v1/apps/<app>/<function>/call     {"args", "kwargs", "params"} -> result (a
+ *                                               generator: NDJSON items)
  *   POST /api/v1/apps/<app>/<function>/spawn    same body -> {"call_id"}
+ *   POST /api/v1/apps/<app>/<function>/map      inputs (JSON array or NDJSON) -> NDJSON results
  *   GET  /api/v1/apps/<app>/<function>/stats    -> the function's stats
  *   GET  /api/v1/calls/<call_id>?timeout=S      -> {"result"} (no timeout: wait until it ends)
  *   POST /api/v1/calls/<call_id>/cancel         ?terminate_containers=true
@@ -15,7 +17,14 @@
  * CALL, calls_wait as GET, calls_cancel_by as CANCEL, graph_build as CALL_GRAPH, the pool's
  * counters as STATS), so the semantics and error types are the same; http_status_of maps the
  * error codes to statuses. A blocking call whose client disconnects before it starts running is
- * cancelled, as in the protocol.
+ * cancelled, as in the protocol; it is durable (calls_start_kept), so its id reads back anywhere.
+ *
+ * Streams (generators, maps) answer NDJSON through http.c's chunked answers: the listener's
+ * on_item appends a line per item or outcome (never calling back into calls.c from there), and
+ * the request's on_drain, on a later turn of the loop, feeds a map more inputs while the client
+ * keeps up (a window of API_MAP_WINDOW inputs, none while HTTP_STREAM_LOW bytes are unsent) or
+ * cancels a failed one. A generator cannot be paused: past HTTP_STREAM_MAX unsent bytes its
+ * connection is closed, which cancels it like any client that leaves.
  */
 #include <stdio.h>
 #include <stdlib.h>
