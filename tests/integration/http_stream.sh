@@ -64,8 +64,8 @@ expect_eq "$(tail -n +2 <<<"$OUT")" '{"done":true,"count":0}' "an empty map"
 
 begin "a map's failed input: the end of the map, or one line with return_exceptions"
 http -d '[[1], [0], [2]]' "$API/inv/map"
-expect_eq "$(tail -n +2 <<<"$OUT")" '{"index":0,"result":100}
-{"done":false,"index":1,"error":{"type":"ValueError","message":"cannot invert 0","traceback":"  File \"streams.c\", line 55, in inv"}}' "first failure ends it"
+expect_eq "$(tail -n +2 <<<"$OUT" | sed -E 's/line [0-9]+, in/line N, in/')" '{"index":0,"result":100}
+{"done":false,"index":1,"error":{"type":"ValueError","message":"cannot invert 0","traceback":"  File \"streams.c\", line N, in inv"}}' "first failure ends it"
 http -d '[[1], [0], [2]]' "$API/inv/map?return_exceptions=true"
 expect_contains "$OUT" '{"index":1,"error":{"type":"ValueError","message":"cannot invert 0"' "exception as a line"
 expect_contains "$OUT" '{"index":2,"result":50}' "and the map goes on"
@@ -128,5 +128,34 @@ kill "$CURL"
 wait "$CURL" || true
 running() { curl -s "${AUTH[@]}" "$API/ticks/stats" | grep -q '"num_running_inputs":0'; }
 wait_until 10 "the generator $gid cancelled" running
+
+begin "a map's log lines carry the id of the input that printed them"
+# 300 inputs of a function that prints, one at a time on one container: the server sends the
+# container many inputs ahead, so it holds several while each one prints.
+body="[[0]$(for ((i = 1; i < 300; i++)); do printf ',[%d]' "$i"; done)]"
+http -d "$body" "$API/shout/map"
+expect_eq "$(tail -n1 <<<"$OUT")" '{"done":true,"count":300}' "the map"
+logs_done() { sk logs itest-streams shout --json; [[ $OUT == *"whisper 299"* ]]; }
+wait_until 10 "the last lines" logs_done
+sk logs itest-streams shout --json
+printf '%s\n' "$OUT" >"$T/logs"
+# [ts, container, input, stream, text, function]; shout prints its own input id.
+sed -nE 's/^\[[0-9]+,"ta-[0-9A-Z]+",("in-[0-9A-Z]+"|null),"stdout","shout ([0-9]+) (in-[0-9A-Z]+)".*/\2 \1 \3/p' \
+    "$T/logs" | tr -d '"' >"$T/shout"
+sed -nE 's/^\[[0-9]+,"ta-[0-9A-Z]+",("in-[0-9A-Z]+"|null),"stderr","whisper ([0-9]+)".*/\2 \1/p' \
+    "$T/logs" | tr -d '"' >"$T/whisper"
+expect_eq "$(wc -l <"$T/shout")" 300 "stdout lines"
+expect_eq "$(wc -l <"$T/whisper")" 300 "stderr lines"
+wrong=$(awk '$2 != "null" && $2 != $3' "$T/shout" | head -3)
+expect_eq "$wrong" "" "stdout lines naming another input"
+wrong=$(awk 'NR == FNR { id[$1] = $3; next } $2 != "null" && $2 != id[$1]' "$T/shout" "$T/whisper" | head -3)
+expect_eq "$wrong" "" "stderr lines naming another input"
+tagged=$(awk '$2 != "null"' "$T/shout" | wc -l)
+log "$tagged of 300 inputs' lines carry their input id"
+# Only the inputs printed before the server asked the container to announce its inputs (at
+# most the first ones it was sent at once) may be untagged.
+[[ $tagged -ge 200 ]] || fail "only $tagged of 300 stdout lines carry their input id"
+[[ $(awk '$1 >= 200 && $2 == "null"' "$T/shout" | wc -l) -eq 0 ]] ||
+    fail "lines of late inputs are untagged"
 
 finish

@@ -1,7 +1,8 @@
 /*
  * streams.c - the app tests/integration/http_stream.sh deploys (app "itest-streams"): a slow
  * generator, a generator of large items, and a function that fails on 0, for the JSON API's
- * NDJSON streams of generators and maps.
+ * NDJSON streams of generators and maps; and a function that prints, for the input ids of a
+ * map's log lines.
  */
 #include <stdio.h>
 #include <string.h>
@@ -57,3 +58,16 @@ static int inv(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_FUNCTION(inv, .signature = "x:int", .max_inputs = 8);
+
+/* Prints "shout <x> <its input id>" on stdout and "whisper <x>" on stderr, and returns its input
+ * id: one input at a time, on one container, so a map's inputs queue up on it. */
+static int shout(skiff_ctx *ctx, skiff_value **out)
+{
+    int64_t x = skiff_arg_int(ctx, "x");
+    const char *id = skiff_ctx_input_id(ctx);
+    printf("shout %lld %s\n", (long long)x, id);
+    fprintf(stderr, "whisper %lld\n", (long long)x);
+    *out = skiff_value_string(id);
+    return 0;
+}
+SKIFF_FUNCTION(shout, .signature = "x:int", .max_containers = 1);
