@@ -569,6 +569,7 @@ static int on_message_complete(http_parser *p)
     hc->cur = NULL;
     r->method = (enum http_method)p->method;
     r->keep_alive = http_should_keep_alive(p);
+    r->http10 = p->http_major == 1 && p->http_minor == 0;
     list_push(&hc->queue, &r->link);
     hc->n_queued++;
     uv_timer_stop(&hc->timer);
@@ -948,11 +949,13 @@ static void poke(struct http_req *r)
 void http_stream_begin(struct http_req *r, const char *ctype)
 {
     char head[HTTP_RESP_HEAD];
+    if (r->http10)
+        r->close = true; /* HTTP/1.0 knows no chunks: the body ends when the connection does */
     bool close = r->close || !r->keep_alive;
     int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
-                     "Cache-Control: no-cache\r\n%s\r\n",
-                     ctype, close ? "Connection: close\r\n" : "");
+                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%sCache-Control: no-cache\r\n%s\r\n",
+                     ctype, r->http10 ? "" : "Transfer-Encoding: chunked\r\n",
+                     close ? "Connection: close\r\n" : "");
     r->streaming = true;
     if (buf_append(&r->resp, head, (size_t)n) != 0)
         conn_close_soon(r->hc);
@@ -965,8 +968,10 @@ int http_stream_write(struct http_req *r, const char *data, size_t len)
     int n = snprintf(size, sizeof size, "%zx\r\n", len);
     if (!len)
         return 0;
-    if (buf_append(&r->resp, size, (size_t)n) != 0 || buf_append(&r->resp, data, len) != 0 ||
-        buf_append(&r->resp, "\r\n", 2) != 0) {
+    if (r->http10
+            ? buf_append(&r->resp, data, len) != 0
+            : buf_append(&r->resp, size, (size_t)n) != 0 || buf_append(&r->resp, data, len) != 0 ||
+                  buf_append(&r->resp, "\r\n", 2) != 0) {
         log_warn("http %s: no memory for a streamed answer: closing", r->hc->peer);
         conn_close_soon(r->hc);
         return -1;
@@ -977,7 +982,7 @@ int http_stream_write(struct http_req *r, const char *data, size_t len)
 
 void http_stream_end(struct http_req *r)
 {
-    if (buf_append(&r->resp, "0\r\n\r\n", 5) != 0)
+    if (!r->http10 && buf_append(&r->resp, "0\r\n\r\n", 5) != 0)
         r->close = true;
     r->done = true;
     poke(r);

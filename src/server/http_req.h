@@ -41,6 +41,7 @@ struct http_req {
     bool trusted;   /* carries a valid token (checked with the headers, for the body limit) */
     bool done;      /* answered: resp holds the bytes to send */
     bool streaming; /* http_stream_begin'd: resp holds the chunks not yet sent */
+    bool http10;    /* an HTTP/1.0 request: a stream is sent as it is, ended by closing */
     bool close;     /* close the connection after this answer */
     struct buf resp;
     /* handler state */

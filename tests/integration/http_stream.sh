@@ -42,6 +42,12 @@ http -d '{"args": [2, 0]}' "$API/ticks/call"
 expect_eq "$CODE" 200 "status"
 expect_contains "$HEAD" "Content-Type: application/x-ndjson" "content type"
 expect_contains "$HEAD" "Transfer-Encoding: chunked" "chunked"
+http --http1.0 -d '{"args": [2, 0]}' "$API/ticks/call"
+expect_eq "$(tail -n +2 <<<"$OUT")" '{"item":0}
+{"item":1}
+{"done":true,"count":2}' "HTTP/1.0: the stream as it is, ended by closing"
+expect_contains "$HEAD" "Connection: close" "HTTP/1.0 closes"
+[[ $HEAD != *chunked* ]] || fail "chunks sent to an HTTP/1.0 client"
 
 begin "a map streams its results in order, or as they come"
 http -d '[[1], [2], [4], {"args": [5]}, {"kwargs": {"x": 10}}]' "$API/inv/map"
