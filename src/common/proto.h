@@ -75,6 +75,10 @@ enum proto_op {
     OP_T_FORK = 50,   /* server -> template: container_id; with SCM_RIGHTS socket, stdout, stderr */
     OP_T_PID = 51,    /* template -> server: container_id, pid (the child was forked) */
     OP_T_EXITED = 52, /* template -> server: container_id, pid, status, signal (the child ended) */
+    /* server <-> container: which input printed (docs/protocol.md, "Log attribution") */
+    OP_W_LOG_MARKS = 53,  /* server -> worker: from now on, announce each input before it runs */
+    OP_W_STARTED = 54,    /* worker -> server: slot (-1: a batch); stdio flushed before it */
+    OP_W_STARTED_OK = 55, /* server -> worker: what was printed before W_STARTED is read */
 };
 
 #endif

@@ -574,6 +574,33 @@ void calls__maybe_end_map(struct call *call)
     list_remove(&call->conn_link);
 }
 
+/* A listener's map: in's outcome (and, in order, those it unblocks) to on_item; on_done once
+ * every outcome is out. */
+static void deliver_to_listener(struct call *call, struct input *in)
+{
+    struct call_listener *l = call->listener;
+    if (!call->ordered) {
+        l->on_item(l, in->index, in->result, in->result_len,
+                   in->status == ST_SUCCESS ? NULL : &in->err);
+        in->delivered = true;
+    }
+    while (call->ordered && call->next_out < call->n_inputs) {
+        struct input *x = calls_input_at(call, call->next_out);
+        if (!x || !calls__final(x->status))
+            break;
+        l->on_item(l, x->index, x->result, x->result_len, x->status == ST_SUCCESS ? NULL : &x->err);
+        x->delivered = true;
+        call->next_out++;
+        if (x != in)
+            calls__maybe_free_input(x); /* in is the caller's to free */
+    }
+    if (calls__complete(call) && (!call->ordered || call->next_out == call->n_inputs)) {
+        call->listener = NULL;
+        l->call = NULL;
+        l->on_done(l, NULL, call->n_inputs, NULL);
+    }
+}
+
 /* Hands in's outcome to whoever waits for it. */
 static void deliver(struct input *in)
 {
@@ -585,7 +612,7 @@ static void deliver(struct input *in)
             list_remove(&call->conn_link);
             call->owner = NULL;
         }
-        if (call->listener && !call->durable) {
+        if (call->listener && (!call->durable || call->kept)) {
             struct call_listener *l = call->listener;
             call->listener = NULL;
             l->call = NULL;
@@ -606,10 +633,21 @@ static void deliver(struct input *in)
             list_remove(&call->conn_link);
             call->owner = NULL;
         }
+        if (call->listener) {
+            struct call_listener *l = call->listener;
+            call->listener = NULL;
+            l->call = NULL;
+            if (in->status == ST_SUCCESS)
+                l->on_done(l, NULL, in->gen_items, NULL);
+            else
+                l->on_done(l, NULL, 0, &in->err);
+        }
         while (!list_empty(&call->readers))
             calls__reader_end(container_of(call->readers.next, struct reader, call_link));
         break;
     case CK_MAP:
+        if (call->listener)
+            deliver_to_listener(call, in);
         calls__deliver_map_output(in);
         calls__maybe_end_map(call);
         break;
@@ -681,6 +719,8 @@ void calls_gen_item(struct input *in, const char *value, size_t len)
     if (in->gen_run++ < in->gen_items)
         return;
     uint32_t seq = in->gen_items++;
+    if (call->listener && call->listener->on_item)
+        call->listener->on_item(call->listener, seq, value, len, NULL);
     if (call->out)
         calls__stream_gen_item(call->out, seq, value, len);
     if (call->durable) {
@@ -750,9 +790,11 @@ void calls_call_committed(struct call *call, bool ok)
         call->spawn_conn = NULL;
         list_remove(&call->conn_link);
         struct call_listener *l = call->listener;
-        call->listener = NULL;
-        if (l)
-            l->call = NULL;
+        if (!call->kept || !ok) {
+            call->listener = NULL;
+            if (l)
+                l->call = NULL;
+        }
         if (!ok) {
             static const char why[] =
                 "the server could not store the call (see its log; is the disk full?)";
@@ -777,7 +819,7 @@ void calls_call_committed(struct call *call, bool ok)
             in->stored = true;
             sched_enqueue(in);
         }
-        if (l) {
+        if (l && !call->kept) {
             call->store_pending++; /* held while the listener may start waiting on it */
             reply_ok(&(struct reply_to){NULL, 0, l});
             call->store_pending--;
@@ -1194,18 +1236,25 @@ void calls_cancel_request(struct conn *c, uint64_t rid, const char *call_id, boo
 /* --- in-process listeners (the HTTP server) ----------------------------------------------------
  */
 
-void calls_start(struct call_listener *l, struct function *fn, struct function *pool,
-                 const char *args, size_t args_len, bool spawn, bool web, char call_id[ID_SIZE])
+/* A listener's call of one input: kind CK_SINGLE (kept: durable, the listener hears its
+ * outcome; spawn: durable, acknowledged) or CK_GEN; what names it in errors. */
+static void start_one(struct call_listener *l, struct function *fn, struct function *pool,
+                      const char *args, size_t args_len, enum call_kind kind, unsigned flags,
+                      bool web, char call_id[ID_SIZE])
 {
     struct reply_to to = {NULL, 0, l};
-    if (!calls__kind_ok(&to, fn, false, web, spawn ? "spawn" : "remote"))
+    bool gen = kind == CK_GEN, durable = flags & (CALL_SPAWN | CALL_KEPT);
+    if (!calls__kind_ok(&to, fn, gen, web,
+                        gen                  ? "remote_gen"
+                        : flags & CALL_SPAWN ? "spawn"
+                                             : "remote"))
         return;
     if (args_len > payload_max) {
         reply_error(&to, SKIFF_ERR_REQUEST_SIZE,
                     "the arguments are %zu bytes, over the limit of %zu", args_len, payload_max);
         return;
     }
-    struct call *call = calls__call_new(fn, pool, CK_SINGLE, NULL);
+    struct call *call = calls__call_new(fn, pool, kind, NULL);
     struct input *in = call ? calls__input_new(call, 0, args, args_len, false) : NULL;
     if (!in) {
         if (call)
@@ -1215,14 +1264,86 @@ void calls_start(struct call_listener *l, struct function *fn, struct function *
     }
     call->n_inputs = 1;
     call->listener = l;
+    call->cancel_on_close = gen; /* a stream nobody reads is cancelled */
+    call->kept = flags & CALL_KEPT;
     l->call = call;
     snprintf(call_id, ID_SIZE, "%s", call->id);
-    if (spawn) {
+    if (durable) {
         call->durable = true;
-        store_queue(SW_CALL, call, in); /* answered in calls_call_committed */
+        store_queue(SW_CALL, call, in); /* answered or awaited in calls_call_committed */
         return;
     }
     sched_enqueue(in);
+}
+
+void calls_start(struct call_listener *l, struct function *fn, struct function *pool,
+                 const char *args, size_t args_len, bool spawn, bool web, char call_id[ID_SIZE])
+{
+    start_one(l, fn, pool, args, args_len, CK_SINGLE, spawn ? CALL_SPAWN : 0, web, call_id);
+}
+
+void calls_start_kept(struct call_listener *l, struct function *fn, struct function *pool,
+                      const char *args, size_t args_len, char call_id[ID_SIZE])
+{
+    start_one(l, fn, pool, args, args_len, CK_SINGLE, CALL_KEPT, false, call_id);
+}
+
+void calls_start_gen(struct call_listener *l, struct function *fn, struct function *pool,
+                     const char *args, size_t args_len, char call_id[ID_SIZE])
+{
+    start_one(l, fn, pool, args, args_len, CK_GEN, 0, false, call_id);
+}
+
+bool calls_map_open(struct call_listener *l, struct function *fn, struct function *pool,
+                    bool ordered, char call_id[ID_SIZE])
+{
+    struct reply_to to = {NULL, 0, l};
+    if (!calls__kind_ok(&to, fn, false, false, "map"))
+        return false;
+    struct call *call = calls__call_new(fn, pool, CK_MAP, NULL);
+    if (!call) {
+        reply_error(&to, SKIFF_ERR_NOMEM, "out of memory starting the map");
+        return false;
+    }
+    call->listener = l;
+    call->ordered = ordered;
+    call->cancel_on_close = true;
+    l->call = call;
+    snprintf(call_id, ID_SIZE, "%s", call->id);
+    return true;
+}
+
+int calls_map_add(struct call_listener *l, const char *args, size_t args_len, bool last)
+{
+    struct call *call = l->call;
+    if (!call || call->kind != CK_MAP || call->closed)
+        return SKIFF_ERR_INVALID;
+    if (call->cancelled)
+        return SKIFF_ERR_CANCELLED;
+    if (args && args_len > payload_max)
+        return SKIFF_ERR_REQUEST_SIZE;
+    if (args) {
+        if (call->n_inputs >= UINT32_MAX - 1)
+            return SKIFF_ERR_RESOURCE_EXHAUSTED;
+        struct input *in = calls__input_new(call, call->n_inputs, args, args_len, false);
+        if (!in)
+            return SKIFF_ERR_NOMEM;
+        call->n_inputs++;
+        if (last)
+            call->closed = true;
+        sched_enqueue(in); /* may end it at once */
+        return SKIFF_OK;
+    }
+    if (last) {
+        call->closed = true;
+        if (calls__complete(call) && (!call->ordered || call->next_out == call->n_inputs)) {
+            call->listener = NULL;
+            l->call = NULL;
+            l->on_done(l, NULL, call->n_inputs, NULL);
+            calls__maybe_free_call(call);
+        }
+    }
+    return SKIFF_OK;
 }
 
 void calls_wait(struct call_listener *l, const char *call_id, int64_t timeout_ms, int64_t index)
@@ -1247,8 +1368,15 @@ void calls_listener_gone(struct call_listener *l)
         return;
     l->call = NULL;
     call->listener = NULL;
-    if (call->durable) {
+    if (call->durable && !call->kept) {
         calls__maybe_free_call(call); /* the spawn still completes; nobody hears of it */
+        return;
+    }
+    if (call->kind != CK_SINGLE) { /* a stream: nobody reads it any more */
+        if (!calls__complete(call) || call->kind == CK_MAP)
+            cancel_call(call, false, "its caller disconnected"); /* may free it */
+        else
+            calls__maybe_free_call(call);
         return;
     }
     /* As for a client that disconnects during a blocking call. */
@@ -1371,6 +1499,11 @@ const struct list_node *calls_children(const char *parent)
 {
     struct kids *k = hmap_get(&kids_by_parent, parent);
     return k ? &k->calls : NULL;
+}
+
+size_t calls_payload_limit(void)
+{
+    return payload_max;
 }
 
 size_t calls__payload_max(void)

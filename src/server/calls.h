@@ -62,6 +62,12 @@ struct call_listener {
      * call only). The listener is idle again when this runs and may start something new. May
      * run before the request that asked returns (an answer known at once). */
     void (*on_done)(struct call_listener *l, const char *value, size_t len, const skiff_error *err);
+    /* Streams (calls_start_gen, calls_map_open): one generator item (index: its sequence
+     * number) or one map input's outcome (value on success, else err), as it comes; the stream's
+     * end is on_done with value NULL and len the count of items or inputs (or err). on_item must
+     * not call back into calls.c (it runs inside the scheduler's outcome handling). */
+    void (*on_item)(struct call_listener *l, uint32_t index, const char *value, size_t len,
+                    const skiff_error *err);
     struct call *call;     /* private: the call it started and awaits, or NULL */
     struct waiter *waiter; /* private: its wait in progress, or NULL */
 };
@@ -101,6 +107,9 @@ struct call {
     bool acked;   /* durable and committed: its id is out */
     bool closed;  /* maps: MAP_INPUTS said `last`; always true for the others */
     bool cancelled;
+    bool kept;            /* durable, and its listener hears its outcome (calls_start_kept) */
+    bool ordered;         /* a listener's map: outputs in input order (next_out) */
+    uint32_t next_out;    /* a listener's ordered map: the next input index to hand over */
     bool cancel_on_close; /* a blocking call whose caller asked: its caller leaving cancels it
                              even once it runs (CALL's cancel_on_close; Ctrl-C of skiff call) */
     int store_pending;    /* store writes queued for the call row, not yet committed */
@@ -126,6 +135,8 @@ struct call {
 
 /* 0 or -1. retention: seconds a spawned call's result is kept. */
 int calls_init(uv_loop_t *loop, double retention, size_t payload_max);
+/* The payload limit (calls_init's payload_max). */
+size_t calls_payload_limit(void);
 /* Shutdown: closes the module's timers (the loop then winds down); then calls_deinit frees. */
 void calls_shutdown(void);
 void calls_deinit(void);
@@ -137,6 +148,8 @@ enum {
     CALL_GEN = 2,             /* remote_gen / a spawned generator */
     CALL_CANCEL_ON_CLOSE = 4, /* blocking: the caller's connection closing cancels it, even
                                  running (by default a running blocking call finishes unheard) */
+    CALL_KEPT = 8,            /* a listener's call (calls_start_kept): durable, and the listener
+                                 hears its outcome */
 };
 /* CALL with flags (CALL_*). The call's id goes to made when the call is made ("" when the
  * request failed before). */
@@ -154,6 +167,25 @@ void calls_info(struct conn *c, uint64_t rid, const char *call_id);
  * when the call is made (before the answer); errors before that leave it unwritten. */
 void calls_start(struct call_listener *l, struct function *fn, struct function *pool,
                  const char *args, size_t args_len, bool spawn, bool web, char call_id[ID_SIZE]);
+/* As calls_start without spawn, but the call is durable (stored before it runs, its outcome
+ * kept for the retention like a spawned call's, readable by GET from anywhere) while l hears its
+ * outcome; a listener that goes away before it runs cancels it. */
+void calls_start_kept(struct call_listener *l, struct function *fn, struct function *pool,
+                      const char *args, size_t args_len, char call_id[ID_SIZE]);
+/* A call of the generator fn: each item to l->on_item, then on_done (value NULL, len the count)
+ * or the error. A listener that goes away cancels it. */
+void calls_start_gen(struct call_listener *l, struct function *fn, struct function *pool,
+                     const char *args, size_t args_len, char call_id[ID_SIZE]);
+/* A map of fn held by l (in memory, like a client's map): true once open (its id in call_id);
+ * false after on_done with the error. Inputs follow with calls_map_add; each outcome goes to
+ * l->on_item (in input order when ordered, else as they end), and on_done (value NULL, len the
+ * count) once the last is out. A listener that goes away cancels it. */
+bool calls_map_open(struct call_listener *l, struct function *fn, struct function *pool,
+                    bool ordered, char call_id[ID_SIZE]);
+/* Adds the next input of l's map (args copied); last: no more follow. SKIFF_OK, or
+ * SKIFF_ERR_REQUEST_SIZE (over the payload limit), SKIFF_ERR_NOMEM, SKIFF_ERR_CANCELLED,
+ * SKIFF_ERR_INVALID (no open map). Outcomes may be delivered before it returns. */
+int calls_map_add(struct call_listener *l, const char *args, size_t args_len, bool last);
 /* GET: the outcome of call_id (input index of a spawn_map, -1 otherwise), or TimeoutError after
  * timeout_ms (-1: wait until it ends, 0: poll once). */
 void calls_wait(struct call_listener *l, const char *call_id, int64_t timeout_ms, int64_t index);

@@ -158,6 +158,24 @@ static void on_frame(struct conn *c, struct wire_msg *m)
             break;
         return;
     }
+    case OP_W_STARTED: {
+        /* What the previous input printed is in the pipes already (the worker flushed before
+         * it wrote this): it goes as that input's, then the lines are the new one's. */
+        int64_t slot = -1;
+        wire_get_int(m, "slot", &slot);
+        drain_output(ct);
+        logs_input_switch(ct);
+        const struct input *in =
+            slot >= 0 && slot <= UINT32_MAX ? container_held(ct, (uint32_t)slot) : NULL;
+        snprintf(ct->log_input, sizeof ct->log_input, "%s", in ? in->id : "");
+        snprintf(ct->log_fn, sizeof ct->log_fn, "%s", in && in->call ? in->call->fn->name : "");
+        ct->log_marked = true;
+        struct wire_writer w;
+        wire_begin(&w, conn_out(ct->conn), OP_W_STARTED_OK, 0, 0);
+        if (wire_end(&w) != SKIFF_OK)
+            container_kill(ct, "its log message could not be answered");
+        return;
+    }
     case OP_W_CRASH: {
         int64_t slot = -1, sig = 0;
         wire_get_int(m, "slot", &slot);
@@ -361,6 +379,20 @@ static void output_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     *b = uv_buf_init(output_buf, sizeof output_buf);
 }
 
+/* ct printed while it held more than one input: from now on its worker announces each input
+ * before running it (W_LOG_MARKS), so each line names the input that printed it. Containers
+ * that never print so never pay for it. */
+static void ask_marks(struct container *ct)
+{
+    if (ct->log_marks || ct->n_held < 2 || ct->killed || !ct->conn)
+        return;
+    ct->log_marks = true;
+    struct wire_writer w;
+    wire_begin(&w, conn_out(ct->conn), OP_W_LOG_MARKS, 0, 0);
+    if (wire_end(&w) != SKIFF_OK)
+        container_kill(ct, "its log message could not be sent");
+}
+
 /* Stream i of ct ended (end of file or an error): its last line is kept, its pipe closed. */
 static void output_done(struct container *ct, int i)
 {
@@ -384,6 +416,7 @@ static void drain_output(struct container *ct)
             if (n <= 0)
                 break;
             logs_output(ct, i + 1, output_buf, (size_t)n);
+            ask_marks(ct);
         }
     }
 }
@@ -392,9 +425,10 @@ static void output_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct container *ct = s->data;
     int i = (uv_pipe_t *)s == &ct->output[1];
-    if (n > 0)
+    if (n > 0) {
         logs_output(ct, i + 1, b->base, (size_t)n);
-    else if (n < 0)
+        ask_marks(ct);
+    } else if (n < 0)
         output_done(ct, i);
 }
 

@@ -62,6 +62,10 @@ struct container {
     uv_pipe_t output[2];     /* its stdout and stderr, read into logs.c */
     bool output_open[2];     /* still being read */
     struct buf log_part[2];  /* an unfinished line of each (logs.c) */
+    bool log_marks;          /* W_LOG_MARKS sent: the worker announces each input (W_STARTED) */
+    bool log_marked;         /* a W_STARTED arrived: lines are log_input's (logs.c) */
+    char log_input[ID_SIZE]; /* the input the last W_STARTED named, "" for none (a batch) */
+    char log_fn[128];        /* its function (a class's method), "" for the container's own */
     size_t log_cut[2];       /* bytes of that line past the line limit, not kept (logs.c) */
     struct sandbox *sandbox; /* its namespaces and cgroup (sandbox.h), or NULL: a plain process */
     int exit_code;           /* the error for the inputs it held when it died: 0 (RemoteError),

@@ -77,6 +77,7 @@ struct http_conn {
     bool paused;  /* the parser is paused: too many queued */
     bool stop;    /* no more requests: an error or close answer is queued */
     bool closing;
+    bool dead; /* a write failed: closing on the next turn of the loop (hc->timer) */
     struct list_node all_link;
     char peer[64];
 };
@@ -90,6 +91,8 @@ static struct list_node all_conns; /* oldest first */
 static size_t n_conns;
 static size_t bodies_held; /* bytes in the bodies of untrusted requests (HTTP_BODIES_MAX) */
 static http_parser_settings settings;
+static struct list_node poked; /* struct http_req.poke_link: streams to flush on the next turn */
+static uv_idle_t poke_idle;
 
 uv_loop_t *http_loop(void)
 {
@@ -119,6 +122,7 @@ static struct http_req *req_new(struct http_conn *hc)
     buf_init(&r->resp, 0);
     list_init(&r->link);
     list_init(&r->wait_link);
+    list_init(&r->poke_link);
     return r;
 }
 
@@ -129,7 +133,10 @@ static void req_free(struct http_req *r)
             r->on_gone(r);
         calls_listener_gone(&r->listener);
     }
+    if (r->on_free)
+        r->on_free(r);
     list_remove(&r->link);
+    list_remove(&r->poke_link);
     if (!r->trusted)
         bodies_held -= r->body.len;
     buf_deinit(&r->url);
@@ -178,8 +185,26 @@ static void alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *b);
 static void parse(struct http_conn *hc, const char *data, size_t n);
 
 static void start_write(struct http_conn *hc);
+static void conn_close_soon(struct http_conn *hc);
 static void resume(struct http_conn *hc);
 static bool can_resume(const struct http_conn *hc);
+
+static void on_dead(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+/* Closes hc on the next turn of the loop: for failures met while a handler may be inside a
+ * calls.c callback (which a synchronous close would re-enter). */
+static void conn_close_soon(struct http_conn *hc)
+{
+    if (hc->dead || hc->closing)
+        return;
+    hc->dead = true;
+    uv_timer_start(&hc->timer, on_dead, 0, 0);
+}
+
+static void poke(struct http_req *r);
 
 static void write_done(uv_write_t *w, int status)
 {
@@ -195,6 +220,12 @@ static void write_done(uv_write_t *w, int status)
     start_write(hc);
     if (!hc->closing && can_resume(hc))
         resume(hc);
+    /* A stream at the head may make more now that its bytes left. */
+    if (!hc->closing && !list_empty(&hc->queue)) {
+        struct http_req *r = container_of(hc->queue.next, struct http_req, link);
+        if (r->streaming && !r->done && r->on_drain)
+            poke(r);
+    }
 }
 
 /* Sends what is in out; closes once everything is sent after a closing answer. */
@@ -214,7 +245,7 @@ static void start_write(struct http_conn *hc)
     uv_buf_t b = uv_buf_init(hc->wbuf.data, (unsigned)hc->wbuf.len);
     hc->wreq.data = hc;
     if (uv_write(&hc->wreq, (uv_stream_t *)&hc->tcp, &b, 1, write_done) < 0) {
-        conn_close(hc);
+        conn_close_soon(hc);
         return;
     }
     hc->writing = true;
@@ -237,8 +268,17 @@ static void pump(struct http_conn *hc)
 {
     while (!list_empty(&hc->queue)) {
         struct http_req *r = container_of(hc->queue.next, struct http_req, link);
-        if (!r->done)
+        if (!r->done) {
+            /* A stream at the head sends what it has so far. */
+            if (r->streaming && r->resp.len) {
+                if (buf_append(&hc->out, r->resp.data, r->resp.len) != 0) {
+                    conn_close_soon(hc);
+                    break;
+                }
+                r->resp.len = 0;
+            }
             break;
+        }
         bool close = r->close || !r->keep_alive;
         if (buf_append(&hc->out, r->resp.data, r->resp.len) != 0)
             close = true;
@@ -287,6 +327,8 @@ static void fail_conn(struct http_conn *hc, int status, const char *type, const 
 static void on_timeout(uv_timer_t *t)
 {
     struct http_conn *hc = t->data;
+    if (hc->dead)
+        return;
     if (hc->cur) {
         log_debug("http %s: request not received within %.3g s: 408", hc->peer,
                   opts.request_timeout);
@@ -303,7 +345,7 @@ static void on_timeout(uv_timer_t *t)
  * queued; none while answers are awaited. */
 static void arm_timer(struct http_conn *hc)
 {
-    if (hc->closing)
+    if (hc->closing || hc->dead)
         return;
     uint64_t ms = (uint64_t)(opts.request_timeout * 1000);
     if (hc->cur || list_empty(&hc->queue)) {
@@ -527,6 +569,7 @@ static int on_message_complete(http_parser *p)
     hc->cur = NULL;
     r->method = (enum http_method)p->method;
     r->keep_alive = http_should_keep_alive(p);
+    r->http10 = p->http_major == 1 && p->http_minor == 0;
     list_push(&hc->queue, &r->link);
     hc->n_queued++;
     uv_timer_stop(&hc->timer);
@@ -760,6 +803,19 @@ static int json_string(struct buf *b, const char *s)
     return rc ? rc : buf_append(b, "\"", 1);
 }
 
+int http_error_json(struct buf *b, const char *type, const char *message, const char *traceback)
+{
+    int rc = buf_append(b, "{\"error\":{\"type\":", 17);
+    rc = rc ? rc : json_string(b, type);
+    rc = rc ? rc : buf_append(b, ",\"message\":", 11);
+    rc = rc ? rc : json_string(b, message ? message : "");
+    if (traceback) {
+        rc = rc ? rc : buf_append(b, ",\"traceback\":", 13);
+        rc = rc ? rc : json_string(b, traceback);
+    }
+    return rc ? rc : buf_append(b, "}", 1);
+}
+
 void http_respond_error(struct http_req *r, int status, const char *type, const char *message,
                         const char *traceback)
 {
@@ -771,15 +827,8 @@ void http_respond_error_with(struct http_req *r, int status, const char *type, c
 {
     struct buf b;
     buf_init(&b, 0);
-    int rc = buf_append(&b, "{\"error\":{\"type\":", 17);
-    rc = rc ? rc : json_string(&b, type);
-    rc = rc ? rc : buf_append(&b, ",\"message\":", 11);
-    rc = rc ? rc : json_string(&b, message ? message : "");
-    if (traceback) {
-        rc = rc ? rc : buf_append(&b, ",\"traceback\":", 13);
-        rc = rc ? rc : json_string(&b, traceback);
-    }
-    rc = rc ? rc : buf_append(&b, "}}", 2);
+    int rc = http_error_json(&b, type, message, traceback);
+    rc = rc ? rc : buf_append(&b, "}", 1);
     if (rc)
         r->close = true;
     http_respond(r, status, "application/json", rc ? "" : b.data, rc ? 0 : b.len, extra_headers);
@@ -861,6 +910,98 @@ void http_respond_payload(struct http_req *r, int status, const char *key, const
     else
         http_respond(r, status, "application/json", b.data, b.len, NULL);
     buf_deinit(&b);
+}
+
+/* --- streamed answers ------------------------------------------------------------------------ */
+
+/* The next turn of the loop: every poked stream's bytes go out, then its on_drain runs. */
+static void on_poke(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+    struct list_node batch;
+    list_init(&batch);
+    while (!list_empty(&poked)) {
+        struct list_node *n = poked.next;
+        list_remove(n);
+        list_push(&batch, n);
+    }
+    while (!list_empty(&batch)) {
+        struct http_req *r = container_of(batch.next, struct http_req, poke_link);
+        list_remove(&r->poke_link);
+        struct http_conn *hc = r->hc;
+        bool drain = r->streaming && !r->done && r->on_drain;
+        if (drain)
+            r->on_drain(r); /* may end the stream */
+        if (!hc->closing)
+            pump(hc); /* may free r */
+    }
+}
+
+static void poke(struct http_req *r)
+{
+    if (list_linked(&r->poke_link))
+        return;
+    list_push(&poked, &r->poke_link);
+    if (!uv_is_active((uv_handle_t *)&poke_idle))
+        uv_idle_start(&poke_idle, on_poke);
+}
+
+void http_stream_begin(struct http_req *r, const char *ctype)
+{
+    char head[HTTP_RESP_HEAD];
+    if (r->http10)
+        r->close = true; /* HTTP/1.0 knows no chunks: the body ends when the connection does */
+    bool close = r->close || !r->keep_alive;
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%sCache-Control: no-cache\r\n%s\r\n",
+                     ctype, r->http10 ? "" : "Transfer-Encoding: chunked\r\n",
+                     close ? "Connection: close\r\n" : "");
+    r->streaming = true;
+    if (buf_append(&r->resp, head, (size_t)n) != 0)
+        conn_close_soon(r->hc);
+    poke(r);
+}
+
+int http_stream_write(struct http_req *r, const char *data, size_t len)
+{
+    char size[24];
+    int n = snprintf(size, sizeof size, "%zx\r\n", len);
+    if (!len)
+        return 0;
+    if (r->http10
+            ? buf_append(&r->resp, data, len) != 0
+            : buf_append(&r->resp, size, (size_t)n) != 0 || buf_append(&r->resp, data, len) != 0 ||
+                  buf_append(&r->resp, "\r\n", 2) != 0) {
+        log_warn("http %s: no memory for a streamed answer: closing", r->hc->peer);
+        conn_close_soon(r->hc);
+        return -1;
+    }
+    poke(r);
+    return 0;
+}
+
+void http_stream_end(struct http_req *r)
+{
+    if (!r->http10 && buf_append(&r->resp, "0\r\n\r\n", 5) != 0)
+        r->close = true;
+    r->done = true;
+    poke(r);
+}
+
+void http_stream_abort(struct http_req *r)
+{
+    log_info("http %s: a streamed answer was cut off (its client did not read it)", r->hc->peer);
+    conn_close_soon(r->hc);
+}
+
+size_t http_stream_unsent(const struct http_req *r)
+{
+    return r->resp.len + unsent(r->hc);
+}
+
+void http_poke(struct http_req *r)
+{
+    poke(r);
 }
 
 /* --- request helpers -------------------------------------------------------------------------- */
@@ -967,6 +1108,7 @@ bool http_query_get(const struct http_req *r, const char *name, char *out, size_
 static void settings_init(void)
 {
     list_init(&all_conns);
+    list_init(&poked);
     memset(&settings, 0, sizeof settings);
     settings.on_message_begin = on_message_begin;
     settings.on_url = on_url;
@@ -986,6 +1128,7 @@ int http_start(uv_loop_t *l, const struct http_options *o)
     snprintf(addr_copy, sizeof addr_copy, "%s", o->addr);
     opts.addr = addr_copy;
     settings_init();
+    uv_idle_init(loop, &poke_idle);
 
     char host[256];
     const char *colon = strrchr(addr_copy, ':');
@@ -1024,6 +1167,7 @@ void http_close(void)
         return;
     listening = false;
     uv_close((uv_handle_t *)&listener, NULL);
+    uv_close((uv_handle_t *)&poke_idle, NULL);
     while (!list_empty(&all_conns))
         conn_close(container_of(all_conns.next, struct http_conn, all_link));
     http_web_close();

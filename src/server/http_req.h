@@ -38,9 +38,11 @@ struct http_req {
     char expect[128];       /* the Expect header, or "" */
     char content_type[128]; /* the Content-Type header, or "" (raw web endpoints see it) */
     bool keep_alive;        /* the client wants the connection kept */
-    bool trusted; /* carries a valid token (checked with the headers, for the body limit) */
-    bool done;    /* answered: resp holds the bytes to send */
-    bool close;   /* close the connection after this answer */
+    bool trusted;   /* carries a valid token (checked with the headers, for the body limit) */
+    bool done;      /* answered: resp holds the bytes to send */
+    bool streaming; /* http_stream_begin'd: resp holds the chunks not yet sent */
+    bool http10;    /* an HTTP/1.0 request: a stream is sent as it is, ended by closing */
+    bool close;     /* close the connection after this answer */
     struct buf resp;
     /* handler state */
     struct call_listener listener;
@@ -49,7 +51,13 @@ struct http_req {
     /* Called when the request is freed unanswered (the client went away), after which the
      * handler must forget it; NULL: nothing to do beyond calls_listener_gone(&listener). */
     void (*on_gone)(struct http_req *r);
+    /* Streams: called on a later turn of the loop after http_poke, and when bytes of the
+     * connection's output left (so a stream may make more); not after the stream ended. */
+    void (*on_drain)(struct http_req *r);
+    /* Called when the request is freed, answered or not (the handler frees its data). */
+    void (*on_free)(struct http_req *r);
     void *handler_data;
+    struct list_node poke_link; /* on http.c's list of streams to flush */
     struct list_node wait_link; /* the handler's own list (web result waiters) */
     struct list_node link;      /* in the connection's queue, in request order */
 };
@@ -71,6 +79,9 @@ void http_respond_error(struct http_req *r, int status, const char *type, const 
 /* The same with extra headers (as for http_respond). */
 void http_respond_error_with(struct http_req *r, int status, const char *type, const char *message,
                              const char *traceback, const char *extra_headers);
+/* Appends `{"error":{"type","message","traceback"?}` to b, leaving the outer object open (the
+ * caller adds members or "}"). 0 or a buf error. */
+int http_error_json(struct buf *b, const char *type, const char *message, const char *traceback);
 /* Answers with err, its code mapped to a status (docs/http-api.md, "Errors"). */
 void http_respond_skiff(struct http_req *r, const skiff_error *err);
 /* The HTTP status of an error code. */
@@ -79,6 +90,29 @@ int http_status_of(skiff_code code);
  * itself is the body), after the fields of prefix (a JSON object's members, or NULL). */
 void http_respond_payload(struct http_req *r, int status, const char *key, const char *payload,
                           size_t len, const char *prefix);
+
+/*
+ * Streamed answers (NDJSON of the JSON API): a 200 with chunked transfer encoding whose chunks
+ * the handler appends as they come. None of these sends or closes synchronously (so they may be
+ * called from calls.c callbacks): the bytes leave on a later turn of the loop.
+ * http_stream_begin starts the answer (instead of http_respond); http_stream_write appends one
+ * chunk (-1 when out of memory: the connection is then closed); http_stream_end ends the answer
+ * (r is freed once it is sent; the handler must have let go of calls.c by then);
+ * http_stream_abort closes the connection (a client that does not read what it asked for), which
+ * frees r as a client that went away does (on_gone, calls_listener_gone); http_stream_unsent
+ * says how many bytes of r and its connection wait for the client; http_poke schedules r's
+ * on_drain.
+ */
+void http_stream_begin(struct http_req *r, const char *ctype);
+int http_stream_write(struct http_req *r, const char *data, size_t len);
+void http_stream_end(struct http_req *r);
+void http_stream_abort(struct http_req *r);
+size_t http_stream_unsent(const struct http_req *r);
+void http_poke(struct http_req *r);
+/* Bytes of a stream's answer past which a handler that cannot pause its source cuts it off
+ * (http_stream_abort), and below which a handler that can (a map) feeds more work. */
+#define HTTP_STREAM_MAX (16u << 20)
+#define HTTP_STREAM_LOW (1u << 20)
 
 /* True if r carries a valid token of any scope (X-Skiff-Token-Id / X-Skiff-Token-Secret);
  * otherwise answers 401 AuthError and returns false. */

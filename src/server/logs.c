@@ -14,8 +14,9 @@
  * lines are loaded back, so `skiff logs` shows what ran before a restart. A crash loses at most
  * the last LOGS_FLUSH_MS of lines.
  *
- * Names: a line carries the function its container runs and, when the container held exactly
- * one input as the line arrived, that input's id and function (for a class: the method). A
+ * Names: a line carries the function its container runs and the input that printed it, with
+ * that input's function (for a class: the method): the input the container's worker announced
+ * last (W_STARTED, docs/protocol.md "Log attribution"), or else the one input it holds. A
  * request for "Cls.method" gets the method's lines and the class's lines not tied to one input;
  * one for "Cls" every line of the class; params narrow it to one parameter set's pool.
  */
@@ -225,13 +226,16 @@ static void add_line(struct container *ct, int stream, const char *text, size_t 
     char more[64] = "";
     if (dropped)
         snprintf(more, sizeof more, "... [line cut: %zu bytes]", dropped);
-    /* A class container's line names the method of the one input it runs, if it runs one. */
+    /* A line names the input its worker last announced (W_STARTED), or else the one input the
+     * container holds, if it holds one; a class container's line names that input's method. */
     const struct input *in =
-        ct->n_held == 1 ? container_of(ct->held.next, struct input, link) : NULL;
-    const char *fn = in && in->call ? in->call->fn->name : ct->fn->name;
+        !ct->log_marked && ct->n_held == 1 ? container_of(ct->held.next, struct input, link) : NULL;
+    const char *id = ct->log_marked ? ct->log_input : in ? in->id : "";
+    const char *fn = ct->log_marked && ct->log_fn[0] ? ct->log_fn
+                     : in && in->call                ? in->call->fn->name
+                                                     : ct->fn->name;
     const char *params = ct->fn->params_key ? ct->fn->params_key : "";
-    struct line *l =
-        line_new(store_now_ms(), ct->id, in ? in->id : "", fn, params, stream, text, len, more);
+    struct line *l = line_new(store_now_ms(), ct->id, id, fn, params, stream, text, len, more);
     if (l)
         keep_line(ct->fn->app->name, l);
 }
@@ -327,6 +331,17 @@ void logs_output(struct container *ct, int stream, const char *p, size_t len)
         }
         p += take + 1;
         len -= take + 1;
+    }
+}
+
+void logs_input_switch(struct container *ct)
+{
+    for (int i = 0; i < 2; i++) {
+        struct buf *part = &ct->log_part[i];
+        if (part->len || ct->log_cut[i])
+            add_line(ct, i + 1, part->data ? part->data : "", part->len, ct->log_cut[i]);
+        part->len = 0;
+        ct->log_cut[i] = 0;
     }
 }
 

@@ -41,6 +41,9 @@ void logs_flush(void);
  * number of lines, the last possibly unfinished (kept until its newline or the container's
  * end). */
 void logs_output(struct container *ct, int stream, const char *p, size_t len);
+/* ct's worker starts another input (W_STARTED): the unfinished lines so far end here, as the
+ * previous input's. */
+void logs_input_switch(struct container *ct);
 /* The container's stream (1 or 2) ended: its unfinished line is captured as it is. */
 void logs_stream_ended(struct container *ct, int stream);
 

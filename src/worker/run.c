@@ -19,6 +19,9 @@
  *   FLUSH_AGE_NS. While user code runs the thread cannot read the socket, so
  *   skiff_ctx_cancelled polls it (worker_poll_control: non-blocking, at most once per
  *   POLL_INTERVAL_NS), handling W_CANCEL, W_STOP and W_INPUTS exactly as the main loop would.
+ *   Once the server asked (W_LOG_MARKS: the container printed while it held several inputs),
+ *   each job is announced before it runs (announce: W_STARTED, then wait for W_STARTED_OK), so
+ *   the server tags every line with the input that printed it.
  *
  *   max_inputs > 1: a fixed pool of max_inputs threads started at ready time runs the inputs;
  *   the main thread only reads the socket (so W_CANCEL takes effect at once) and queues inputs.
@@ -135,6 +138,8 @@ struct worker {
     bool stop;            /* W_STOP arrived */
     bool eof;             /* the server closed the socket */
     bool fatal;           /* a protocol error: exit 1 */
+    bool log_marks;       /* W_LOG_MARKS arrived: announce each input (single mode) */
+    bool mark_acked;      /* W_STARTED_OK arrived for the last W_STARTED */
     int64_t last_poll_ns; /* when worker_poll_control last read the socket */
 
     /* Guarded by out_mu (and out_busy for the crash handler). */
@@ -695,6 +700,12 @@ static int handle_frames(struct worker *w)
         case OP_W_CANCEL:
             rc = cancel_slot(w);
             break;
+        case OP_W_LOG_MARKS:
+            w->log_marks = true;
+            break;
+        case OP_W_STARTED_OK:
+            w->mark_acked = true;
+            break;
         case OP_W_STOP:
             log_debug("asked to stop");
             w->stop = true;
@@ -820,6 +831,41 @@ static void drop_queue(struct worker *w)
 
 /* --- one input at a time ---------------------------------------------------------------------- */
 
+/* Log attribution (docs/protocol.md): once the server asked (it saw this container print while
+ * it held several inputs), each job is announced before it runs: stdio is flushed, W_STARTED
+ * names the input (-1: a batch), and the worker waits for W_STARTED_OK, by which time the server
+ * has read everything printed before as the earlier input's. A container that never prints never
+ * gets here. mu held; 0, or -1 when the server is gone. */
+static int announce(struct worker *w, const struct job *job)
+{
+    if (!w->log_marks || w->threaded)
+        return 0;
+    w->mark_acked = false;
+    pthread_mutex_unlock(&w->mu);
+    fflush(stdout);
+    fflush(stderr);
+    struct buf b;
+    buf_init(&b, 0);
+    struct wire_writer ww;
+    wire_begin(&ww, &b, OP_W_STARTED, 0, 1);
+    wire_int(&ww, "slot", job->n == 1 ? job->inputs[0]->slot : -1);
+    int rc = wire_end(&ww) == SKIFF_OK ? write_all(w, b.data, b.len) : -1;
+    buf_deinit(&b);
+    pthread_mutex_lock(&w->mu);
+    while (rc == 0 && !w->mark_acked && !w->fatal && !w->eof) {
+        pthread_mutex_unlock(&w->mu);
+        long r = read_some(w, true);
+        pthread_mutex_lock(&w->mu);
+        if (r == 0)
+            w->eof = true;
+        else if (r < 0)
+            w->fatal = true;
+        else
+            handle_frames(w);
+    }
+    return rc;
+}
+
 static int serve_single(struct worker *w)
 {
     struct job *job = &w->jobs[0];
@@ -831,7 +877,7 @@ static int serve_single(struct worker *w)
             drop_queue(w);
         if (w->head) {
             take_job(w, job);
-            if (w->fatal)
+            if (w->fatal || announce(w, job) < 0)
                 break;
             w->busy = true;
             pthread_mutex_unlock(&w->mu);
