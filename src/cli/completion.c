@@ -38,6 +38,7 @@ static const struct {
     {"app", "list stop", ""},
     {"container", "list", ""},
     {"token", "new list revoke", "--scope --expires"},
+    {"dashboard", "", "--url"},
     {"completion", "bash", ""},
 };
 

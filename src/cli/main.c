@@ -48,6 +48,7 @@ static const char usage_text[] =
     "                                       call; default call)\n"
     "  token list                           list the tokens (never their secrets)\n"
     "  token revoke TOKEN_ID                revoke a token, closing its connections\n"
+    "  dashboard [--url]                    print (and open) a one-time dashboard login URL\n"
     "  completion bash                      a bash completion script\n"
     "\n"
     "A class method is FUNCTION Cls.method, with --param NAME=JSON for its parameters.\n"
@@ -78,6 +79,7 @@ static const struct command commands[] = {
     {"graph", cmd_graph},
     {"logs", cmd_logs},
     {"url", cmd_url},
+    {"dashboard", cmd_dashboard},
     {"completion", cmd_completion},
     {"run", cmd_run},
 };

@@ -50,6 +50,8 @@ enum proto_op {
     OP_CLS_LOOKUP = 28,     /* app, class -> app_id, class, params, methods */
     OP_TOKEN_LIST = 29,     /* -> tokens */
     OP_TOKEN_REVOKE = 30,   /* token_id -> {} */
+    /* (numbered apart from the 31.. range, which other requests fill in order) */
+    OP_DASHBOARD_LOGIN = 60, /* -> code, http (a one-time dashboard login code; HOST:PORT) */
 
     /* server <-> container (on the container's private socket, no rid) */
     OP_W_READY = 40, /* worker -> server: container_id, pid */

@@ -35,9 +35,12 @@ struct http_req {
     struct buf body;    /* the request body (capped at the server's body limit) */
     char token_id[128]; /* X-Skiff-Token-Id, or "" */
     char token_secret[128];
-    char expect[128];       /* the Expect header, or "" */
-    char content_type[128]; /* the Content-Type header, or "" (raw web endpoints see it) */
-    bool keep_alive;        /* the client wants the connection kept */
+    char expect[128];        /* the Expect header, or "" */
+    char content_type[128];  /* the Content-Type header, or "" (raw web endpoints see it) */
+    char authorization[128]; /* the Authorization header ("Bearer ID:SECRET"), or "" */
+    char cookie[512];        /* the Cookie header, or "" (the dashboard's session) */
+    char csrf[128];          /* X-Skiff-CSRF (the dashboard's actions), or "" */
+    bool keep_alive;         /* the client wants the connection kept */
     bool trusted; /* carries a valid token (checked with the headers, for the body limit) */
     bool done;    /* answered: resp holds the bytes to send */
     bool close;   /* close the connection after this answer */
@@ -106,6 +109,11 @@ size_t http_web_max_body(const char *path);
 /* Route handlers: answer r (whose path starts with their prefix). */
 void http_web_handle(struct http_req *r);
 void http_api_handle(struct http_req *r);
+/* /metrics, the dashboard (/, /login, /dashboard/...): http_dash.c. */
+void http_dash_handle(struct http_req *r);
+/* The token of r's dashboard session cookie (a new reference), or NULL: none, expired, or (for
+ * a method other than GET and HEAD) without its CSRF header. */
+struct auth_token *http_dash_session_token(struct http_req *r);
 /* Shutdown of the web module (http_close, after the connections): drops the kept results. */
 void http_web_close(void);
 

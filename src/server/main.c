@@ -30,6 +30,7 @@
 #include "container.h"
 #include "http.h"
 #include "logs.h"
+#include "metrics.h"
 #include "proto.h"
 #include "sandbox.h"
 #include "sched.h"
@@ -467,6 +468,8 @@ int main(int argc, char **argv)
                                                      ? frame_max
                                                      : PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD};
     logs_init(loop);
+    if (metrics_init(loop) < 0)
+        return 1;
     if (calls_init(loop, o.retention, o.payload_max) < 0 ||
         sched_init(loop, worker, o.listen, o.payload_max, frame_max) < 0)
         return 1;
@@ -519,6 +522,7 @@ int main(int argc, char **argv)
     calls_shutdown();
     auth_shutdown();
     logs_shutdown();
+    metrics_shutdown();
     uv_close((uv_handle_t *)&prepare_h, NULL);
     uv_close((uv_handle_t *)&check_h, NULL);
     uv_close((uv_handle_t *)&sigterm_h, NULL);
@@ -527,6 +531,7 @@ int main(int argc, char **argv)
     sandbox_deinit();
     calls_deinit();
     logs_deinit();
+    metrics_deinit();
     apps_deinit();
     auth_deinit();
     store_close();
