@@ -47,6 +47,8 @@ void http_label(const char *app, const char *function, const char *label,
 /* A one-time dashboard login code (hex, into code of size >= 65) for token t, whose reference
  * it takes (http_dash.c). 0 or -1. */
 int http_dash_new_code(struct auth_token *t, char *code, size_t size);
+/* How long a dashboard login code stays good (seconds; default 300). */
+void http_dash_set_code_ttl(double seconds);
 /* The HTTP address HOST:PORT being served, or NULL (http.c). */
 const char *http_addr(void);
 /* Drops the dashboard's codes and sessions (shutdown, before the tokens are freed). */

@@ -10,12 +10,12 @@
  *   POST /dashboard/api/...           its actions (with a session and its CSRF header)
  *
  * A login code is 32 random bytes in hex, held in memory with the token that asked for it, used
- * once, and good for DASH_CODE_S seconds. It becomes a session: another 32 random bytes in an
- * HttpOnly, SameSite=Strict cookie, a server-side entry holding a reference to the token (so a
- * revoked or expired token ends its sessions) and a CSRF token the page reads from
- * /dashboard/api/session and sends back in X-Skiff-CSRF with every POST. Sessions last
- * DASH_SESSION_S seconds. Without a valid session nothing is served but the login page, which
- * holds no data. The session also stands for a token on the JSON API (/api/v1/, through
+ * once, and good for skiffd's --login-code-ttl seconds (5 minutes by default). It becomes a
+ * session: another 32 random bytes in an HttpOnly, SameSite=Strict cookie, a server-side entry
+ * holding a reference to the token (so a revoked or expired token ends its sessions) and a CSRF
+ * token the page reads from /dashboard/api/session and sends back in X-Skiff-CSRF with every POST.
+ * Sessions last DASH_SESSION_S seconds. Without a valid session nothing is served but the login
+ * page, which holds no data. The session also stands for a token on the JSON API (/api/v1/, through
  * http_token): the dashboard cancels a call and reads its result and graph there.
  *
  * The assets are files under src/server/dashboard/, compiled in by the Makefile (xxd -i).
@@ -43,7 +43,6 @@ extern unsigned int index_html_len, app_js_len, app_css_len, login_html_len;
 
 #define DASH_CODES 64
 #define DASH_SESSIONS 256
-#define DASH_CODE_S 300
 #define DASH_SESSION_S (12 * 3600)
 #define SECRET_HEX 64
 
@@ -58,6 +57,12 @@ static struct pass codes[DASH_CODES];
 static struct pass sessions[DASH_SESSIONS];
 
 static const char *const cookie_name = "skiff_session";
+static int64_t code_ttl_ms = 300000;
+
+void http_dash_set_code_ttl(double seconds)
+{
+    code_ttl_ms = (int64_t)(seconds * 1000);
+}
 
 static int random_hex(char out[SECRET_HEX + 1])
 {
@@ -125,7 +130,7 @@ int http_dash_new_code(struct auth_token *t, char *code, size_t size)
         return -1;
     }
     p->token = t;
-    p->expires = store_now_ms() + DASH_CODE_S * 1000LL;
+    p->expires = store_now_ms() + code_ttl_ms;
     memcpy(code, p->key, SECRET_HEX + 1);
     return 0;
 }

@@ -53,6 +53,7 @@ struct options {
     size_t payload_max;
     double web_limit;
     double http_timeout;
+    double login_code_ttl;
     size_t http_max_body;
     struct conn_limits conn;
     struct sandbox_opts sandbox;
@@ -65,7 +66,7 @@ static const char usage[] =
     "              [--no-sandbox] [--container-memory MIB] [--container-cpu CORES]\n"
     "              [--container-pids N] [--container-uid UID] [--web-limit SECONDS]\n"
     "              [--http-timeout SECONDS] [--http-max-body BYTES] [--hello-timeout SECONDS]\n"
-    "              [--idle-timeout SECONDS] [--max-unauth N]\n"
+    "              [--idle-timeout SECONDS] [--max-unauth N] [--login-code-ttl SECONDS]\n"
     "       skiffd --check DIR\n"
     "\n"
     "Runs the skiff server in the foreground (logs on stderr; SIGTERM or SIGINT stop it).\n"
@@ -88,6 +89,8 @@ static const char usage[] =
     "  --max-unauth N       protocol clients without an accepted HELLO at once; a new one\n"
     "                       closes the oldest (default: a quarter of the open files limit,\n"
     "                       at most 1024)\n"
+    "  --login-code-ttl SECONDS  how long a dashboard login code of `skiff dashboard` stays\n"
+    "                       good (default 300)\n"
     "  --retention SECONDS  how long results of spawned calls are kept (default 7 days)\n"
     "  --max-payload BYTES  largest argument or result payload (default 64 MiB)\n"
     "  --worker PATH        the container runtime (default: skiff-worker beside skiffd)\n"
@@ -128,6 +131,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->payload_max = PROTO_PAYLOAD_MAX;
     o->web_limit = DEFAULT_WEB_LIMIT;
     o->http_timeout = DEFAULT_HTTP_TIMEOUT;
+    o->login_code_ttl = 300;
     o->http_max_body = DEFAULT_HTTP_MAX_BODY;
     o->conn = (struct conn_limits){CONN_HELLO_TIMEOUT, CONN_IDLE_TIMEOUT, 0, CONN_OUT_HIGH};
     o->sandbox.pids = SANDBOX_DEFAULT_PIDS;
@@ -178,6 +182,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             *d = strtod(v, &end);
             if (*end || end == v || !(*d >= 0.001) || *d > 86400) {
                 fprintf(stderr, "skiffd: %s wants seconds from 0.001 to 86400\n", a);
+                return -1;
+            }
+        } else if (!strcmp(a, "--login-code-ttl")) {
+            o->login_code_ttl = strtod(v, &end);
+            if (*end || end == v || !(o->login_code_ttl >= 0.001) || o->login_code_ttl > 86400) {
+                fprintf(stderr, "skiffd: --login-code-ttl wants seconds from 0.001 to 86400\n");
                 return -1;
             }
         } else if (!strcmp(a, "--hello-timeout") || !strcmp(a, "--idle-timeout")) {
@@ -495,6 +505,7 @@ int main(int argc, char **argv)
         o.http_max_body = o.payload_max;
     struct http_options http = {o.http,          o.http_timeout, o.web_limit,
                                 o.http_max_body, o.payload_max,  strangers};
+    http_dash_set_code_ttl(o.login_code_ttl);
     if (strcmp(o.http, "off") && http_start(loop, &http) < 0)
         return 1;
 
