@@ -81,4 +81,20 @@ csec=$(json_field "$OUT" token_secret)
 http -H "Authorization: Bearer $cid:$csec" "$H/metrics"
 expect_eq "$CODE" 200 "call-scope token"
 
+begin "the Grafana dashboard's queries parse (promtool check rules)"
+python3 - "$SKIFF_SRC/contrib/grafana-skiff.json" >"$T/rules.yml" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("groups:\n  - name: grafana\n    rules:")
+for i, p in enumerate(d["panels"]):
+    for t in p["targets"]:
+        e = (t["expr"].replace("$__rate_interval", "5m").replace("$app", ".*")
+             .replace("$instance", ".*").replace("$job", ".*"))
+        print(f"      - record: grafana:panel{i}:{t['refId']}\n        expr: {json.dumps(e)}")
+PY
+RC=0
+PROM_OUT=$(promtool check rules "$T/rules.yml" 2>&1) || RC=$?
+[[ $RC -eq 0 ]] || { printf '%s\n' "$PROM_OUT" >&2; fail "a Grafana query does not parse"; }
+expect_contains "$PROM_OUT" "SUCCESS" "promtool"
+
 finish
