@@ -228,6 +228,10 @@ static int jstr(struct buf *b, const char *s)
 
 static void metrics(struct http_req *r)
 {
+    if (!metrics_enabled()) {
+        http_respond_error(r, 404, "NotFoundError", "metrics are off (skiffd --no-metrics)", NULL);
+        return;
+    }
     struct auth_token *t = http_token(r);
     if (!t)
         return;

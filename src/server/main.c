@@ -67,6 +67,7 @@ static const char usage[] =
     "              [--container-pids N] [--container-uid UID] [--web-limit SECONDS]\n"
     "              [--http-timeout SECONDS] [--http-max-body BYTES] [--hello-timeout SECONDS]\n"
     "              [--idle-timeout SECONDS] [--max-unauth N] [--login-code-ttl SECONDS]\n"
+    "              [--no-metrics]\n"
     "       skiffd --check DIR\n"
     "\n"
     "Runs the skiff server in the foreground (logs on stderr; SIGTERM or SIGINT stop it).\n"
@@ -91,6 +92,8 @@ static const char usage[] =
     "                       at most 1024)\n"
     "  --login-code-ttl SECONDS  how long a dashboard login code of `skiff dashboard` stays\n"
     "                       good (default 300)\n"
+    "  --no-metrics         collect no metrics (GET /metrics answers 404; the dashboard shows\n"
+    "                       no figures): for measuring what collecting costs\n"
     "  --retention SECONDS  how long results of spawned calls are kept (default 7 days)\n"
     "  --max-payload BYTES  largest argument or result payload (default 64 MiB)\n"
     "  --worker PATH        the container runtime (default: skiff-worker beside skiffd)\n"
@@ -153,6 +156,10 @@ static int parse_args(int argc, char **argv, struct options *o)
         }
         if (!strcmp(a, "--no-sandbox")) {
             o->sandbox.disabled = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-metrics")) {
+            metrics_disable();
             continue;
         }
         if (i + 1 >= argc) {

@@ -76,6 +76,17 @@ static struct hist commits;
 static double start_time; /* unix s */
 static uv_timer_t sampler;
 static bool sampler_on;
+static bool off; /* skiffd --no-metrics: the hooks do nothing */
+
+void metrics_disable(void)
+{
+    off = true;
+}
+
+bool metrics_enabled(void)
+{
+    return !off;
+}
 
 static void hist_init(struct hist *h, const double *le, int n)
 {
@@ -128,6 +139,8 @@ static struct metrics_fn *mx_of(struct function *f)
 
 void metrics_input_done(struct function *fn, int st)
 {
+    if (off)
+        return;
     struct metrics_fn *m = mx_of(fn);
     if (m && (unsigned)st < N_STATUS)
         m->inputs[st]++;
@@ -135,6 +148,8 @@ void metrics_input_done(struct function *fn, int st)
 
 void metrics_input_ran(struct function *fn, uint64_t ms)
 {
+    if (off)
+        return;
     struct metrics_fn *m = mx_of(fn);
     if (m)
         hist_observe(&m->duration, (double)ms / 1000);
@@ -142,6 +157,8 @@ void metrics_input_ran(struct function *fn, uint64_t ms)
 
 void metrics_container_started(struct container *ct)
 {
+    if (off)
+        return;
     struct metrics_fn *m = mx_of(ct->fn);
     if (m)
         m->starts[ct->forked ? 2 : ct->sandboxed ? 1 : 0]++;
@@ -149,6 +166,8 @@ void metrics_container_started(struct container *ct)
 
 void metrics_container_ready(struct container *ct)
 {
+    if (off)
+        return;
     struct metrics_fn *m = mx_of(ct->fn);
     if (m && ct->start_ns) {
         hist_observe(&m->cold, (double)(uv_hrtime() - ct->start_ns) / 1e9);
@@ -158,12 +177,16 @@ void metrics_container_ready(struct container *ct)
 
 void metrics_http(int status)
 {
+    if (off)
+        return;
     if (status >= 100 && status < 600)
         http_codes[status]++;
 }
 
 void metrics_store_commit(double seconds)
 {
+    if (off)
+        return;
     hist_observe(&commits, seconds);
 }
 
@@ -476,6 +499,8 @@ int metrics_function_json(struct function *fn, struct buf *b)
 
 int metrics_init(uv_loop_t *loop)
 {
+    if (off)
+        return 0;
     hist_init(&commits, commit_le, sizeof commit_le / sizeof commit_le[0]);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -521,6 +546,8 @@ static size_t n_recent, next_recent;
 
 void metrics_call_new(struct call *call)
 {
+    if (off)
+        return;
     struct recent *e = &recent[next_recent];
     memcpy(e->id, call->id, sizeof e->id);
     e->fn = call->fn;

@@ -19,6 +19,10 @@
 struct function;
 struct container;
 
+/* skiffd --no-metrics (before metrics_init): every hook does nothing, GET /metrics answers 404
+ * and the dashboard shows no figures (for measuring what collecting costs). */
+void metrics_disable(void);
+bool metrics_enabled(void);
 /* Starts the module (loop: for the history sampling timer). 0 or -1. */
 int metrics_init(uv_loop_t *loop);
 /* Shutdown: closes the timer (before the loop's last run); metrics_deinit frees. */

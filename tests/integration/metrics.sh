@@ -97,4 +97,11 @@ PROM_OUT=$(promtool check rules "$T/rules.yml" 2>&1) || RC=$?
 [[ $RC -eq 0 ]] || { printf '%s\n' "$PROM_OUT" >&2; fail "a Grafana query does not parse"; }
 expect_contains "$PROM_OUT" "SUCCESS" "promtool"
 
+begin "skiffd --no-metrics: /metrics answers 404, calls still work"
+restart_server --no-metrics
+ok call my-shared-app square 5
+http "${AUTH[@]}" "$H/metrics"
+expect_eq "$CODE" 404 "status"
+expect_contains "$OUT" "--no-metrics" "says why"
+
 finish
