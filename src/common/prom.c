@@ -42,3 +42,22 @@ int prom_printf(struct buf *b, const char *fmt, ...)
     b->len += (size_t)n;
     return 0;
 }
+
+int prom_json_string(struct buf *b, const char *s, size_t n)
+{
+    if (!s)
+        return buf_append(b, "null", 4);
+    int rc = buf_append(b, "\"", 1);
+    for (size_t i = 0; i < n && !rc;) {
+        size_t run = i;
+        while (run < n && (unsigned char)s[run] >= 0x20 && !strchr("\"\\<>&", s[run]))
+            run++;
+        rc = buf_append(b, s + i, run - i);
+        if (rc || run == n)
+            break;
+        unsigned char c = (unsigned char)s[run];
+        rc = c == '"' || c == '\\' ? prom_printf(b, "\\%c", c) : prom_printf(b, "\\u%04x", c);
+        i = run + 1;
+    }
+    return rc ? rc : buf_append(b, "\"", 1);
+}

@@ -34,6 +34,7 @@
 #include "container.h"
 #include "http.h"
 #include "http_req.h"
+#include "logs.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -210,18 +211,7 @@ static void json_buf(struct http_req *r, int rc, struct buf *b)
 /* Appends s as a JSON string (or null). */
 static int jstr(struct buf *b, const char *s)
 {
-    if (!s)
-        return buf_append(b, "null", 4);
-    int rc = buf_append(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
-        if (*p == '"' || *p == '\\')
-            rc = prom_printf(b, "\\%c", *p);
-        else if (*p < 0x20 || *p == '<' || *p == '>' || *p == '&')
-            rc = prom_printf(b, "\\u%04x", *p);
-        else
-            rc = buf_append(b, p, 1);
-    }
-    return rc ? rc : buf_append(b, "\"", 1);
+    return prom_json_string(b, s, s ? strlen(s) : 0);
 }
 
 /* --- /metrics --------------------------------------------------------------------------------- */
@@ -448,13 +438,29 @@ static void api_containers(struct http_req *r)
 
 static void api_calls(struct http_req *r)
 {
-    char app[256] = "", fn[256] = "", status[32] = "";
+    char app[256] = "", fn[256] = "", status[32] = "", call[ID_SIZE + 8] = "";
+    http_query_get(r, "call_id", call, sizeof call);
     http_query_get(r, "app", app, sizeof app);
     http_query_get(r, "function", fn, sizeof fn);
     http_query_get(r, "status", status, sizeof status);
     struct buf b;
     buf_init(&b, 0);
-    json_buf(r, metrics_calls_json(&b, app, fn, status), &b);
+    json_buf(r, metrics_calls_json(&b, app, fn, status, call), &b);
+}
+
+/* GET /dashboard/api/logs?app=A[&input=IN][&tail=N]: the app's last lines (default 200). */
+static void api_logs(struct http_req *r)
+{
+    char app[256] = "", input[ID_SIZE + 8] = "", tail[16] = "";
+    if (!http_query_get(r, "app", app, sizeof app) || !apps_find(app)) {
+        http_respond_error(r, 404, "NotFoundError", "no such app", NULL);
+        return;
+    }
+    http_query_get(r, "input", input, sizeof input);
+    long n = http_query_get(r, "tail", tail, sizeof tail) ? strtol(tail, NULL, 10) : 200;
+    struct buf b;
+    buf_init(&b, 0);
+    json_buf(r, logs_json(&b, app, input, n > 0 && n <= 5000 ? (size_t)n : 200), &b);
 }
 
 static void api_tokens(struct http_req *r)
@@ -554,6 +560,8 @@ static void api(struct http_req *r, struct pass *s, const char *what)
         api_function(r);
     else if (!strcmp(what, "containers") && need_scope(r, s, AUTH_DEPLOY))
         api_containers(r);
+    else if (!strcmp(what, "logs") && need_scope(r, s, AUTH_DEPLOY))
+        api_logs(r);
     else if (!strcmp(what, "tokens") && need_scope(r, s, AUTH_ADMIN))
         api_tokens(r);
     else if (!r->done)

@@ -558,18 +558,14 @@ void metrics_call_new(struct call *call)
         n_recent++;
 }
 
-/* Appends s as a JSON string (names are plain, but escape anyway). */
+/* Appends s as a JSON string. */
 static int json_str(struct buf *b, const char *s)
 {
-    int rc = buf_append(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++)
-        rc = *p == '"' || *p == '\\'  ? prom_printf(b, "\\%c", *p)
-             : *p < 0x20 || *p == '<' ? prom_printf(b, "\\u%04x", *p)
-                                      : buf_append(b, p, 1);
-    return rc ? rc : buf_append(b, "\"", 1);
+    return prom_json_string(b, s, strlen(s));
 }
 
-int metrics_calls_json(struct buf *b, const char *app, const char *function, const char *status)
+int metrics_calls_json(struct buf *b, const char *app, const char *function, const char *status,
+                       const char *call_id)
 {
     int rc = buf_append(b, "{\"calls\":[", 10);
     bool first = true;
@@ -577,6 +573,8 @@ int metrics_calls_json(struct buf *b, const char *app, const char *function, con
         const struct recent *e = &recent[(next_recent + RECENT - 1 - i) % RECENT];
         if ((app[0] && strcmp(app, e->fn->app->name)) ||
             (function[0] && strcmp(function, e->fn->name)))
+            continue;
+        if (call_id[0] && strcmp(call_id, e->id))
             continue;
         const char *st = "finished";
         struct call *call = calls_find(e->id);

@@ -45,9 +45,10 @@ void metrics_store_commit(double seconds);
 struct call;
 /* A call was made: the dashboard's list of recent calls keeps it. */
 void metrics_call_new(struct call *call);
-/* Appends {"calls": [...]} of the recent calls, newest first, to b, those of app, function
- * and status only where those are not "". 0 or a buf error. */
-int metrics_calls_json(struct buf *b, const char *app, const char *function, const char *status);
+/* Appends {"calls": [...]} of the recent calls, newest first, to b, those of app, function,
+ * status and call_id only where those are not "". 0 or a buf error. */
+int metrics_calls_json(struct buf *b, const char *app, const char *function, const char *status,
+                       const char *call_id);
 
 /* Appends the whole exposition (text format 0.0.4) to b. 0 or a buf error. */
 int metrics_render(struct buf *b);

@@ -100,6 +100,13 @@ http "${S[@]}" "$H/dashboard/api/function?app=faulty&function=cancellable"
 expect_contains "$OUT" '"running":1' "function figures"
 http "${S[@]}" "$H/dashboard/api/tokens"
 expect_contains "$OUT" "\"token_id\":\"$cid\"" "tokens"
+ok call faulty say '"<b>markup & \"quotes\"</b>"'
+http "${S[@]}" "$H/dashboard/api/logs?app=faulty&tail=1"
+expect_contains "$OUT" '\u003cb\u003emarkup \u0026 \"quotes\"\u003c/b\u003e' "a log line, escaped"
+http "${S[@]}" "$H/dashboard/api/logs?app=nope"
+expect_eq "$CODE" 404 "logs of an unknown app"
+http "${S[@]}" "$H/dashboard/api/calls?call_id=$CALL"
+expect_contains "$OUT" "\"call_id\":\"$CALL\"" "one call by id"
 
 begin "actions need the CSRF header; cancel through the session cancels the call"
 http -X POST "${S[@]}" "$H/api/v1/calls/$CALL/cancel"

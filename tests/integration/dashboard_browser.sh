@@ -2,8 +2,8 @@
 # dashboard_browser.sh - headless Chromium (Debian's chromium) drives the dashboard against a
 # real skiffd through the DevTools protocol (tests/integration/cdp.py): the login page without a
 # session, login through a one-time URL, refusal of the same URL reused and of an expired one,
-# the pages list the deployed apps and a running call, the Cancel button cancels the call, and a
-# screenshot of the calls page is kept (its path printed: $TMPDIR/dashboard.png, kept with
+# the pages list the deployed apps and a running call, the Cancel button cancels the call, the
+# logs page and a call's page show what it printed, and a screenshot of the calls page is kept (its path printed: $TMPDIR/dashboard.png, kept with
 # SKIFF_KEEP_TMP=1).
 source "$SKIFF_SRC/tests/integration/lib.sh"
 
@@ -77,6 +77,14 @@ begin "the call's page, the function page and the containers page render"
 drive "goto $H/#/call/$CALL" "wait CancelledError" \
     "goto $H/#/fn/faulty/cancellable" "wait Backlog" "wait Failure rate" \
     "goto $H/#/containers" "wait Containers" "goto $H/#/tokens" "wait $TOKEN_ID"
+
+begin "the logs page and a call's page show what its input printed"
+ok call faulty say '"hello from the dashboard test"'
+SAY=$(sk spawn faulty say '"the spawned call speaks"'; echo "$OUT")
+ok get "$SAY" --timeout 30
+drive "goto $H/#/logs/faulty" "wait hello from the dashboard test" \
+    "goto $H/#/call/$SAY" "wait Logs of its inputs" "wait the spawned call speaks" \
+    "absent hello from the dashboard test"
 
 stop_chrome
 finish

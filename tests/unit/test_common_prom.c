@@ -52,3 +52,17 @@ TEST(capped)
     ASSERT(prom_escape_label(&b, "\"\"\"\"\"\"\"\"") != 0);
     buf_deinit(&b);
 }
+
+TEST(json_string)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    const char in[] = "a\"b\\c\n<tag>&\x01\xc3\xa9";
+    ASSERT_EQ_INT(prom_json_string(&b, in, sizeof in - 1), 0);
+    ASSERT_EQ_INT(prom_json_string(&b, NULL, 0), 0);
+    ASSERT_EQ_INT(prom_json_string(&b, "x\0y", 3), 0);
+    ASSERT_EQ_INT(buf_append(&b, "", 1), 0);
+    ASSERT_EQ_STR(b.data,
+                  "\"a\\\"b\\\\c\\u000a\\u003ctag\\u003e\\u0026\\u0001\xc3\xa9\"null\"x\\u0000y\"");
+    buf_deinit(&b);
+}

@@ -131,11 +131,34 @@ function tree(nodes) {
     <span class="muted">${esc(n.input_id)} on ${esc(n.container_id || "—")}</span>${tree(n.children)}</li>`).join("") + "</ul>";
 }
 
+function logLines(lines, empty) {
+  if (!lines.length) return `<p class="muted">${esc(empty)}</p>`;
+  return '<pre class="logs">' + lines.map(l =>
+    `<span class="muted">${esc(new Date(l.ts * 1000).toLocaleTimeString())} ${esc(l.function)} ${esc(l.container_id)}${l.input_id ? " " + esc(l.input_id) : ""}</span> ` +
+    `<span class="${l.stream === "stderr" ? "bad" : ""}">${esc(l.text)}</span>`).join("\n") + "</pre>";
+}
+
+async function pageLogs(app) {
+  const apps = session.scope === "call" ? {apps: []} : await get("/dashboard/api/apps");
+  if (apps.error) return `<h1>Logs</h1><p class="bad">${esc(apps.error.message)}</p>`;
+  if (!app && apps.apps.length) app = apps.apps[0].name;
+  let h = "<h1>Logs</h1><p>" + (apps.apps.length ? apps.apps.map(a => a.name === app ? `<b>${esc(a.name)}</b>`
+    : `<a href="#/logs/${encodeURIComponent(a.name)}">${esc(a.name)}</a>`).join(" · ") : '<span class="muted">No apps deployed.</span>') + "</p>";
+  if (!app) return h;
+  const d = await get(`/dashboard/api/logs?app=${encodeURIComponent(app)}&tail=300`);
+  if (d.error) return h + `<p class="bad">${esc(d.error.message)}</p>`;
+  return h + `<p class="muted">The last ${d.lines.length} lines of ${esc(app)}, newest last, refreshed every 2 s.</p>` +
+    logLines(d.lines, "This app's containers have printed nothing yet.");
+}
+
 async function pageCall(id) {
-  const [res, graph] = await Promise.all([
+  const [res, graph, info] = await Promise.all([
     get(`/api/v1/calls/${encodeURIComponent(id)}?timeout=0`),
-    get(`/api/v1/calls/${encodeURIComponent(id)}/graph`)]);
+    get(`/api/v1/calls/${encodeURIComponent(id)}/graph`),
+    get(`/dashboard/api/calls?call_id=${encodeURIComponent(id)}`)]);
+  const c = info.calls && info.calls[0];
   let h = `<h1>Call ${esc(id)}</h1>`;
+  if (c) h += `<p>${esc(c.app)}.${esc(c.function)} · ${esc(c.kind)} · ${esc(c.inputs)} input(s) · made ${when(c.created)}</p>`;
   if (res.error && res.error.type === "TimeoutError")
     h += `<p>Not finished yet. <button class="danger" data-cancel="${esc(id)}">Cancel</button></p>`;
   else if (res.error)
@@ -143,6 +166,13 @@ async function pageCall(id) {
   else
     h += `<h2 class="good">Result</h2><pre>${esc(JSON.stringify(res.result, null, 2))}</pre>`;
   h += "<h2>Call graph</h2>" + (graph.error ? `<p class="bad">${esc(graph.error.message)}</p>` : tree(graph.inputs));
+  if (c && session.scope !== "call" && !graph.error) {
+    const inputs = (graph.inputs || []).slice(0, 20);
+    const logs = await Promise.all(inputs.map(n =>
+      get(`/dashboard/api/logs?app=${encodeURIComponent(c.app)}&input=${encodeURIComponent(n.input_id)}`)));
+    h += "<h2>Logs of its inputs</h2>" + logLines([].concat(...logs.map(l => l.lines || [])),
+      "Its inputs printed nothing (or their lines were not tied to one input).");
+  }
   return h;
 }
 
@@ -168,6 +198,7 @@ async function render() {
     else if (parts[0] === "calls") html = await pageCalls(q || "");
     else if (parts[0] === "call") html = await pageCall(parts[1]);
     else if (parts[0] === "tokens") html = await pageTokens();
+    else if (parts[0] === "logs") html = await pageLogs(parts[1]);
     else html = await pageApps();
   } catch (e) { return; } // the connection badge says what went wrong; keep the last page
   if (document.activeElement && document.activeElement.tagName === "INPUT") return;
