@@ -239,8 +239,14 @@ static void pump(struct http_conn *hc)
 {
     while (!list_empty(&hc->queue)) {
         struct http_req *r = container_of(hc->queue.next, struct http_req, link);
-        if (!r->done)
+        if (!r->done) {
+            if (r->streaming && r->resp.len) { /* an endless answer's new bytes */
+                (void)buf_append(&hc->out, r->resp.data,
+                                 r->resp.len); /* or the client misses them */
+                r->resp.len = 0;
+            }
             break;
+        }
         bool close = r->close || !r->keep_alive;
         if (buf_append(&hc->out, r->resp.data, r->resp.len) != 0)
             close = true;
@@ -753,6 +759,49 @@ void http_respond(struct http_req *r, int status, const char *ctype, const char 
     }
     if (!hc->closing)
         pump(hc);
+}
+
+void http_stream_begin(struct http_req *r, const char *ctype)
+{
+    struct http_conn *hc = r->hc;
+    char head[HTTP_RESP_HEAD];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
+                     "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n",
+                     ctype);
+    metrics_http(200);
+    r->streaming = true;
+    r->close = true;
+    hc->stop = true; /* nothing after it on this connection */
+    if (n < 0 || (size_t)n >= sizeof head || buf_append(&r->resp, head, (size_t)n) != 0) {
+        http_stream_end(r);
+        return;
+    }
+    if (!hc->closing)
+        pump(hc);
+}
+
+bool http_stream_send(struct http_req *r, const char *p, size_t n)
+{
+    struct http_conn *hc = r->hc;
+    if (!r->streaming || r->done || hc->closing || unsent(hc) > HTTP_OUT_HIGH ||
+        r->resp.len > HTTP_OUT_HIGH)
+        return false;
+    if (buf_append(&r->resp, p, n) != 0)
+        return false;
+    pump(hc);
+    return true;
+}
+
+void http_stream_end(struct http_req *r)
+{
+    if (r->done)
+        return;
+    r->streaming = false;
+    r->done = true;
+    r->close = true;
+    if (!r->hc->closing)
+        pump(r->hc);
 }
 
 void http_respond_json(struct http_req *r, int status, const char *json)

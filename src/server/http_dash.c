@@ -18,6 +18,11 @@
  * page, which holds no data. The session also stands for a token on the JSON API (/api/v1/, through
  * http_token): the dashboard cancels a call and reads its result and graph there.
  *
+ * Live updates: GET /dashboard/events is a server-sent event stream (at most DASH_STREAMS at
+ * once) that says every second what the dashboard's figures add up to (calls made, inputs done,
+ * containers, backlog, log lines); the page reloads its JSON when that changes. A stream ends
+ * when its session does.
+ *
  * The assets are files under src/server/dashboard/, compiled in by the Makefile (xxd -i).
  */
 #include <stdio.h>
@@ -46,6 +51,7 @@ extern unsigned int index_html_len, app_js_len, app_css_len, login_html_len;
 #define DASH_SESSIONS 256
 #define DASH_SESSION_S (12 * 3600)
 #define SECRET_HEX 64
+#define DASH_STREAMS 64
 
 struct pass {
     char key[SECRET_HEX + 1]; /* the code or the session id; "" when free */
@@ -56,6 +62,16 @@ struct pass {
 
 static struct pass codes[DASH_CODES];
 static struct pass sessions[DASH_SESSIONS];
+
+/* The event streams: the request and the session key it was opened with. */
+struct event_stream {
+    struct http_req *r;
+    char key[SECRET_HEX + 1];
+};
+static struct event_stream streams[DASH_STREAMS];
+static size_t n_streams;
+static uv_timer_t tick;
+static bool tick_on;
 
 static const char *const cookie_name = "skiff_session";
 static int64_t code_ttl_ms = 300000;
@@ -279,6 +295,65 @@ static void logout(struct http_req *r, struct pass *s)
     snprintf(headers, sizeof headers,
              "Set-Cookie: %s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\r\n", cookie_name);
     http_respond(r, 200, "application/json", "{}", 2, headers);
+}
+
+/* --- live updates ---------------------------------------------------------------------------- */
+
+static void stream_gone(struct http_req *r)
+{
+    for (size_t i = 0; i < n_streams; i++)
+        if (streams[i].r == r) {
+            streams[i] = streams[--n_streams];
+            break;
+        }
+    if (!n_streams && tick_on)
+        uv_timer_stop(&tick);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+    struct buf b;
+    buf_init(&b, 0);
+    int rc = buf_append(&b, "data: ", 6);
+    rc = rc ? rc : metrics_summary_json(&b);
+    if (!rc && b.len && b.data[b.len - 1] == '}') {
+        b.len--;
+        rc = prom_printf(&b, ",\"logs\":%lld}\n\n", (long long)logs_seq());
+    }
+    for (size_t i = n_streams; i-- > 0;) {
+        struct http_req *r = streams[i].r;
+        if (!pass_find(sessions, DASH_SESSIONS, streams[i].key)) { /* the session ended */
+            stream_gone(r);
+            r->on_gone = NULL;
+            http_stream_end(r);
+        } else if (!rc) {
+            http_stream_send(r, b.data, b.len);
+        }
+    }
+    buf_deinit(&b);
+}
+
+static void events(struct http_req *r, const struct pass *s)
+{
+    if (n_streams >= DASH_STREAMS) {
+        http_respond_error(r, 503, "ResourceExhaustedError", "too many dashboard event streams",
+                           NULL);
+        return;
+    }
+    if (!tick_on) {
+        uv_timer_init(http_loop(), &tick);
+        tick_on = true;
+    }
+    if (!n_streams)
+        uv_timer_start(&tick, on_tick, 1000, 1000);
+    streams[n_streams].r = r;
+    memcpy(streams[n_streams].key, s->key, sizeof streams[n_streams].key);
+    n_streams++;
+    r->on_gone = stream_gone;
+    http_stream_begin(r, "text/event-stream");
+    http_stream_send(r, "retry: 2000\n\n", 13);
+    on_tick(NULL);
 }
 
 /* --- the JSON ----------------------------------------------------------------------------------
@@ -604,12 +679,19 @@ void http_dash_handle(struct http_req *r)
                      page_headers);
     else if (!strncmp(r->path, "/dashboard/api/", 15))
         api(r, s, r->path + 15);
+    else if (!strcmp(r->path, "/dashboard/events") && safe_method(r))
+        events(r, s);
     else
         http_respond_error(r, 404, "NotFoundError", "no such path", NULL);
 }
 
 void http_dash_close(void)
 {
+    n_streams = 0; /* their connections were closed first */
+    if (tick_on) {
+        tick_on = false;
+        uv_close((uv_handle_t *)&tick, NULL);
+    }
     for (size_t i = 0; i < DASH_CODES; i++)
         pass_clear(&codes[i]);
     for (size_t i = 0; i < DASH_SESSIONS; i++)

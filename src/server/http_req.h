@@ -41,9 +41,10 @@ struct http_req {
     char cookie[512];        /* the Cookie header, or "" (the dashboard's session) */
     char csrf[128];          /* X-Skiff-CSRF (the dashboard's actions), or "" */
     bool keep_alive;         /* the client wants the connection kept */
-    bool trusted; /* carries a valid token (checked with the headers, for the body limit) */
-    bool done;    /* answered: resp holds the bytes to send */
-    bool close;   /* close the connection after this answer */
+    bool trusted;   /* carries a valid token (checked with the headers, for the body limit) */
+    bool done;      /* answered: resp holds the bytes to send */
+    bool close;     /* close the connection after this answer */
+    bool streaming; /* an endless answer (http_stream_begin): resp goes out as it grows */
     struct buf resp;
     /* handler state */
     struct call_listener listener;
@@ -66,6 +67,16 @@ const char *http_addr(void);
  * Out of memory: the connection is closed instead. */
 void http_respond(struct http_req *r, int status, const char *ctype, const char *body, size_t len,
                   const char *extra_headers);
+/* Starts an endless answer to r (server-sent events: status 200, content type ctype, no
+ * length): its head goes out now, http_stream_send adds to it, and the connection closes after
+ * it (no request after r on the connection is read). It ends when the client goes away (on_gone)
+ * or with http_stream_end. */
+void http_stream_begin(struct http_req *r, const char *ctype);
+/* Sends n more bytes of r's endless answer. false (nothing sent) while the client has not taken
+ * what was sent before (over HTTP_OUT_HIGH unsent): a slow reader misses events. */
+bool http_stream_send(struct http_req *r, const char *p, size_t n);
+/* Ends r's endless answer: the connection closes once it is sent. */
+void http_stream_end(struct http_req *r);
 /* Answers with a JSON body (a NUL-terminated text). */
 void http_respond_json(struct http_req *r, int status, const char *json);
 /* Answers with the error body {"error": {"type", "message", "traceback"?}} and status. */

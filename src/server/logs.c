@@ -579,6 +579,11 @@ static void load(void)
         log_info("loaded %zu log lines kept from before the restart", n);
 }
 
+int64_t logs_seq(void)
+{
+    return next_seq;
+}
+
 int logs_json(struct buf *b, const char *app, const char *input_id, size_t max_lines)
 {
     struct app_logs *a = hmap_get(&by_app, app);

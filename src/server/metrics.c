@@ -543,11 +543,13 @@ struct recent {
 
 static struct recent recent[RECENT];
 static size_t n_recent, next_recent;
+static uint64_t calls_made;
 
 void metrics_call_new(struct call *call)
 {
     if (off)
         return;
+    calls_made++;
     struct recent *e = &recent[next_recent];
     memcpy(e->id, call->id, sizeof e->id);
     e->fn = call->fn;
@@ -606,4 +608,28 @@ int metrics_calls_json(struct buf *b, const char *app, const char *function, con
                               (double)e->created / 1000, n_inputs, n_failed);
     }
     return rc ? rc : buf_append(b, "]}", 2);
+}
+
+int metrics_summary_json(struct buf *b)
+{
+    count_gauges();
+    uint64_t inputs = 0, containers = 0, backlog = 0, running = 0;
+    struct list_node *n, *tn;
+    list_for_each_safe(n, tn, &all)
+    {
+        struct metrics_fn *m = container_of(n, struct metrics_fn, link);
+        uint64_t done, failed;
+        totals(m, &done, &failed);
+        inputs += done;
+        backlog += m->backlog;
+        running += m->running;
+        for (int s = 0; s < N_STATES; s++)
+            containers += m->states[s] * (uint64_t)(s + 1); /* a state change shows too */
+    }
+    return prom_printf(b,
+                       "{\"calls\":%llu,\"inputs\":%llu,\"containers\":%llu,\"backlog\":%llu,"
+                       "\"running\":%llu}",
+                       (unsigned long long)calls_made, (unsigned long long)inputs,
+                       (unsigned long long)containers, (unsigned long long)backlog,
+                       (unsigned long long)running);
 }

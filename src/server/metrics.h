@@ -50,6 +50,10 @@ void metrics_call_new(struct call *call);
 int metrics_calls_json(struct buf *b, const char *app, const char *function, const char *status,
                        const char *call_id);
 
+/* Appends a compact JSON summary that changes whenever anything the dashboard shows does:
+ * {"calls", "inputs", "containers", "backlog", "running"}. 0 or a buf error. */
+int metrics_summary_json(struct buf *b);
+
 /* Appends the whole exposition (text format 0.0.4) to b. 0 or a buf error. */
 int metrics_render(struct buf *b);
 /* Appends a JSON object of fn's live figures and its last hour (one point per

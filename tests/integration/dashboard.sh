@@ -108,6 +108,13 @@ expect_eq "$CODE" 404 "logs of an unknown app"
 http "${S[@]}" "$H/dashboard/api/calls?call_id=$CALL"
 expect_contains "$OUT" "\"call_id\":\"$CALL\"" "one call by id"
 
+begin "the event stream: server-sent events with a session, 401 without"
+curl -s -N --max-time 3 -D "$T/eh" "${S[@]}" "$H/dashboard/events" >"$T/events" || true
+expect_contains "$(cat "$T/eh")" "text/event-stream" "content type"
+expect_match "$(grep -c '^data: {"calls":' "$T/events")" '^[2-9]$' "an event a second"
+http "$H/dashboard/events"
+expect_eq "$CODE" 401 "without a session"
+
 begin "actions need the CSRF header; cancel through the session cancels the call"
 http -X POST "${S[@]}" "$H/api/v1/calls/$CALL/cancel"
 expect_eq "$CODE" 401 "cancel without the CSRF header"
@@ -143,9 +150,15 @@ expect_eq "$CODE" 200 "stop"
 ok app list
 expect_contains "$OUT" '"stopped"' "the app is stopped"
 
-begin "logout ends the session"
+begin "logout ends the session and its event stream"
+curl -s -N --max-time 30 "${S[@]}" "$H/dashboard/events" >"$T/events2" &
+stream=$!
+sleep 1.5
+start=$SECONDS
 http -X POST "${S[@]}" -H "X-Skiff-CSRF: $CSRF" "$H/dashboard/api/logout"
 expect_eq "$CODE" 200 "logout"
+wait "$stream" || true
+expect_eq "$((SECONDS - start < 10))" 1 "the stream ended with the session"
 http "${S[@]}" "$H/dashboard/api/apps"
 expect_eq "$CODE" 401 "after logout"
 

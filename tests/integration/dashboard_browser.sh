@@ -78,6 +78,13 @@ drive "goto $H/#/call/$CALL" "wait CancelledError" \
     "goto $H/#/fn/faulty/cancellable" "wait Backlog" "wait Failure rate" \
     "goto $H/#/containers" "wait Containers" "goto $H/#/tokens" "wait $TOKEN_ID"
 
+begin "live updates: a call made elsewhere appears on the open calls page by itself"
+drive "goto $H/#/calls" "wait Calls"
+ok spawn my-shared-app square 12
+NEW=$OUT
+# The page's own refresh is every 10 s; the event stream makes it reload within about 1 s.
+drive "wait $NEW 6" "absent connection lost"
+
 begin "the logs page and a call's page show what its input printed"
 ok call faulty say '"hello from the dashboard test"'
 SAY=$(sk spawn faulty say '"the spawned call speaks"'; echo "$OUT")

@@ -1,9 +1,10 @@
-// skiff dashboard: plain JavaScript, no build step. Pages are hash routes; every page reloads
-// its JSON every POLL_MS (polling: the figures are cheap to compute and this needs no extra
-// server machinery). A failed load shows "connection lost" instead of stale figures.
+// skiff dashboard: plain JavaScript, no build step. Pages are hash routes. Live updates: the
+// server-sent events of /dashboard/events say every second what the figures add up to; the page
+// reloads its JSON when that changes (and at least every SLOW_MS, for rates and ages). A lost
+// stream or a failed load shows "connection lost" instead of pretending.
 "use strict";
-const POLL_MS = 2000;
-let session = null, timer = null, view = document.getElementById("view");
+const SLOW_MS = 10000;
+let session = null, timer = null, view = document.getElementById("view"), lastSummary = "";
 
 function esc(s) {
   return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g,
@@ -147,7 +148,7 @@ async function pageLogs(app) {
   if (!app) return h;
   const d = await get(`/dashboard/api/logs?app=${encodeURIComponent(app)}&tail=300`);
   if (d.error) return h + `<p class="bad">${esc(d.error.message)}</p>`;
-  return h + `<p class="muted">The last ${d.lines.length} lines of ${esc(app)}, newest last, refreshed every 2 s.</p>` +
+  return h + `<p class="muted">The last ${d.lines.length} lines of ${esc(app)}, newest last, updated live.</p>` +
     logLines(d.lines, "This app's containers have printed nothing yet.");
 }
 
@@ -205,7 +206,29 @@ async function render() {
   view.innerHTML = html;
 }
 
-function schedule() { clearTimeout(timer); render().finally(() => { timer = setTimeout(schedule, POLL_MS); }); }
+let rendering = false, again = false;
+function schedule() {
+  clearTimeout(timer);
+  if (rendering) { again = true; return; }
+  rendering = true;
+  render().finally(() => {
+    rendering = false;
+    if (again) { again = false; schedule(); return; }
+    timer = setTimeout(schedule, SLOW_MS);
+  });
+}
+
+function listen() {
+  const es = new EventSource("/dashboard/events");
+  es.onmessage = ev => {
+    setConn(true);
+    if (ev.data !== lastSummary) { lastSummary = ev.data; schedule(); }
+  };
+  es.onerror = () => {
+    setConn(false, "the live update stream broke; retrying");
+    if (es.readyState === EventSource.CLOSED) setTimeout(listen, 2000);
+  };
+}
 
 view.addEventListener("click", async ev => {
   const b = ev.target.closest("button");
@@ -231,4 +254,5 @@ get("/dashboard/api/session").then(s => {
   session = s;
   if (s.scope !== "admin") document.getElementById("nav-tokens").style.display = "none";
   schedule();
+  listen();
 }).catch(() => {});
