@@ -41,6 +41,7 @@
 #include "http_req.h"
 #include "logs.h"
 #include "metrics.h"
+#include "sandbox.h"
 #include "store.h"
 
 /* The assets (generated from src/server/dashboard/ by xxd -i). */
@@ -447,40 +448,6 @@ static void api_function(struct http_req *r)
     json_buf(r, metrics_function_json(f, &b), &b);
 }
 
-/* Memory (bytes) and CPU (microseconds) of a sandboxed container's cgroup, when readable. */
-static void cgroup_figures(const struct container *ct, long long *mem, long long *cpu_us)
-{
-    *mem = *cpu_us = -1;
-    char path[256], line[256];
-    snprintf(path, sizeof path, "/proc/%d/cgroup", ct->pid);
-    FILE *f = ct->pid > 0 ? fopen(path, "r") : NULL;
-    if (!f)
-        return;
-    char cg[200] = "";
-    line[0] = '\0';
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "0::", 3)) {
-            snprintf(cg, sizeof cg, "%.199s", line + 3);
-            cg[strcspn(cg, "\n")] = '\0';
-        }
-    fclose(f);
-    if (!cg[0] || !strcmp(cg, "/"))
-        return;
-    snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.current", cg);
-    if ((f = fopen(path, "r"))) {
-        if (fscanf(f, "%lld", mem) != 1)
-            *mem = -1;
-        fclose(f);
-    }
-    snprintf(path, sizeof path, "/sys/fs/cgroup%s/cpu.stat", cg);
-    if ((f = fopen(path, "r"))) {
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "usage_usec %lld", cpu_us) == 1)
-                break;
-        fclose(f);
-    }
-}
-
 static void api_containers(struct http_req *r)
 {
     struct buf b;
@@ -490,7 +457,7 @@ static void api_containers(struct http_req *r)
     for (struct container *ct = container_next(NULL); ct && !rc; ct = container_next(ct)) {
         const struct function *owner = apps_owner(ct->fn);
         long long mem, cpu;
-        cgroup_figures(ct, &mem, &cpu);
+        sandbox_usage(ct->sandbox, &mem, &cpu);
         rc = prom_printf(&b, "%s{\"container_id\":\"%s\",\"app\":", first ? "" : ",", ct->id);
         first = false;
         rc = rc ? rc : jstr(&b, ct->fn->app->name);

@@ -96,6 +96,11 @@ http "${S[@]}" "$H/dashboard/api/calls?app=my-shared-app"
 expect_eq "$OUT" '{"calls":[]}' "filtered by app"
 http "${S[@]}" "$H/dashboard/api/containers"
 expect_contains "$OUT" '"function":"cancellable"' "its container"
+if grep -q "containers are sandboxed" "$SERVER_LOG"; then
+    expect_match "$OUT" '"memory_bytes":[1-9][0-9]*,"cpu_seconds":(-1.000|[0-9.]+)' "memory (and CPU where its cgroup counts it) from its cgroup"
+else
+    log "(containers are not sandboxed here: no cgroup figures to check)"
+fi
 http "${S[@]}" "$H/dashboard/api/function?app=faulty&function=cancellable"
 expect_contains "$OUT" '"running":1' "function figures"
 http "${S[@]}" "$H/dashboard/api/tokens"
