@@ -12,6 +12,7 @@ PORT is Chromium's --remote-debugging-port. SCRIPT_FILE holds one command per li
     eval JS                    run JS in the page (its value is printed)
     click CSS                  click the first element matching CSS (confirm() says yes)
     screenshot PATH            a PNG of the page
+    viewport W H               emulate a window of W x H CSS pixels (a phone: 390 844)
     status                     print the last navigation's HTTP status
 
 Exit status 0 when every command succeeded; 1 with the failing command and the page's text.
@@ -192,6 +193,10 @@ def main():
                     + json.dumps(arg) + "); if (!e) return false; e.click(); return true; })()")
                 if not ok:
                     raise RuntimeError(f"nothing matches {arg}")
+            elif cmd == "viewport":
+                w, h = (int(v) for v in arg.split())
+                page.call("Emulation.setDeviceMetricsOverride", width=w, height=h,
+                          deviceScaleFactor=1, mobile=w < 600)
             elif cmd == "screenshot":
                 png = page.call("Page.captureScreenshot", format="png")["data"]
                 with open(arg, "wb") as f:

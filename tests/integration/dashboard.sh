@@ -48,6 +48,14 @@ http "${S[@]}" "$H/"
 expect_contains "$OUT" "/dashboard/app.js" "the dashboard page"
 http "${S[@]}" "$H/dashboard/app.js"
 expect_eq "$CODE" 200 "app.js with the session"
+bytes=0
+for p in / /dashboard/app.js /dashboard/app.css; do
+    n=$(curl -s -o /dev/null -w '%{size_download} %{time_total}' "${S[@]}" "$H$p")
+    bytes=$((bytes + ${n% *}))
+    log "  $p: ${n% *} bytes in ${n#* } s"
+    expect_eq "$(awk -v t="${n#* }" 'BEGIN { print (t < 1) }')" 1 "$p served within a second"
+done
+expect_eq "$((bytes < 200 * 1024))" 1 "the first page and its assets are under 200 KB ($bytes bytes)"
 
 begin "a used, forged or missing code is refused"
 curl -s -D "$T/h2" -o "$T/b2" "$URL" >/dev/null

@@ -85,6 +85,14 @@ NEW=$OUT
 # The page's own refresh is every 10 s; the event stream makes it reload within about 1 s.
 drive "wait $NEW 6" "absent connection lost"
 
+begin "a phone-width window: no sideways scrolling of the page (tables scroll in their box)"
+drive "viewport 390 844" "goto $H/#/calls" "wait Calls" "wait $NEW" \
+    "eval document.documentElement.scrollWidth <= window.innerWidth" \
+    "screenshot $TMPDIR/dashboard-phone.png" "goto $H/#/apps" "wait my-shared-app" \
+    "eval document.documentElement.scrollWidth <= window.innerWidth" "viewport 1280 800"
+expect_eq "$OUT" $'true\ntrue' "the page fits 390 px"
+echo "screenshot (phone width): $TMPDIR/dashboard-phone.png"
+
 begin "the logs page and a call's page show what its input printed"
 ok call faulty say '"hello from the dashboard test"'
 SAY=$(sk spawn faulty say '"the spawned call speaks"'; echo "$OUT")
