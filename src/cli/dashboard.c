@@ -15,11 +15,12 @@
 #include "client/ops.h"
 #include "common/mem.h"
 
-static const char usage[] = "usage: skiff dashboard [--url]\n"
+static const char usage[] = "usage: skiff dashboard [--url] [--json]\n"
                             "Print a one-time login URL for the web dashboard (good for five "
                             "minutes, used once)\nand open it in a browser when one can be "
                             "opened; --url only prints it.\nNeeds a deploy or admin token; the "
-                            "session acts with that token's scope.\n";
+                            "session acts with that token's scope. --json prints the URL as a\n"
+                            "JSON string.\n";
 
 /* The host part of the server address the client used (HOST:PORT), into out. */
 static void server_host(const struct cli *cli, char *out, size_t size)
@@ -81,7 +82,13 @@ int cmd_dashboard(struct cli *cli, int argc, char **argv)
     } else {
         snprintf(url, sizeof url, "http://%s/login?code=%s", http, code);
     }
-    printf("%s\n", url);
+    if (cli_json_requested) { /* --json: a JSON string, as `skiff url --json` prints */
+        skiff_value *v = skiff_value_string(url);
+        rc = v ? cli_print_json(v) : CLI_FAILED;
+        skiff_value_free(v);
+    } else {
+        printf("%s\n", url);
+    }
     fflush(stdout);
     if (!opts[0].count && getenv("DISPLAY") && *getenv("DISPLAY") &&
         access("/usr/bin/xdg-open", X_OK) == 0) {
@@ -93,5 +100,5 @@ int cmd_dashboard(struct cli *cli, int argc, char **argv)
     }
     skiff_value_free(reply);
     skiff_client_close(client);
-    return CLI_OK;
+    return rc;
 }

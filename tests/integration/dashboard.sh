@@ -84,6 +84,10 @@ expect_eq "$RC" 1 "exit status"
 expect_contains "$ERR" "DASHBOARD_LOGIN needs a token of scope deploy" "error"
 expect_exit 2 dashboard extra
 expect_exit 2 dashboard --bogus
+ok dashboard --url --json
+expect_match "$OUT" '^"http://127\.0\.0\.1:[0-9]+/login\?code=[0-9a-f]{64}"$' "--json: a JSON string"
+ok dashboard --help
+expect_contains "$OUT" "usage: skiff dashboard" "--help"
 
 begin "the JSON lists apps, a running call, containers and tokens"
 ok spawn faulty cancellable 60
