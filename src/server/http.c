@@ -761,7 +761,7 @@ void http_respond(struct http_req *r, int status, const char *ctype, const char 
         pump(hc);
 }
 
-void http_stream_begin(struct http_req *r, const char *ctype)
+bool http_stream_begin(struct http_req *r, const char *ctype)
 {
     struct http_conn *hc = r->hc;
     char head[HTTP_RESP_HEAD];
@@ -775,10 +775,11 @@ void http_stream_begin(struct http_req *r, const char *ctype)
     hc->stop = true; /* nothing after it on this connection */
     if (n < 0 || (size_t)n >= sizeof head || buf_append(&r->resp, head, (size_t)n) != 0) {
         http_stream_end(r);
-        return;
+        return false;
     }
     if (!hc->closing)
         pump(hc);
+    return true;
 }
 
 bool http_stream_send(struct http_req *r, const char *p, size_t n)

@@ -346,13 +346,14 @@ static void events(struct http_req *r, const struct pass *s)
         uv_timer_init(http_loop(), &tick);
         tick_on = true;
     }
+    if (!http_stream_begin(r, "text/event-stream"))
+        return; /* answered (and closed) already */
     if (!n_streams)
         uv_timer_start(&tick, on_tick, 1000, 1000);
     streams[n_streams].r = r;
     memcpy(streams[n_streams].key, s->key, sizeof streams[n_streams].key);
     n_streams++;
     r->on_gone = stream_gone;
-    http_stream_begin(r, "text/event-stream");
     http_stream_send(r, "retry: 2000\n\n", 13);
     on_tick(NULL);
 }
@@ -592,22 +593,27 @@ static void api(struct http_req *r, struct pass *s, const char *what)
             action(r, s, what);
         return;
     }
-    if (!strcmp(what, "session"))
+    /* Each route answers once; r may be freed by then, so nothing is read after. */
+    static const struct {
+        const char *name;
+        enum auth_scope scope;
+        void (*fn)(struct http_req *r);
+    } routes[] = {
+        {"calls", AUTH_CALL, api_calls},         {"apps", AUTH_DEPLOY, api_apps},
+        {"function", AUTH_DEPLOY, api_function}, {"containers", AUTH_DEPLOY, api_containers},
+        {"logs", AUTH_DEPLOY, api_logs},         {"tokens", AUTH_ADMIN, api_tokens},
+    };
+    if (!strcmp(what, "session")) {
         api_session(r, s);
-    else if (!strcmp(what, "calls"))
-        api_calls(r);
-    else if (!strcmp(what, "apps") && need_scope(r, s, AUTH_DEPLOY))
-        api_apps(r);
-    else if (!strcmp(what, "function") && need_scope(r, s, AUTH_DEPLOY))
-        api_function(r);
-    else if (!strcmp(what, "containers") && need_scope(r, s, AUTH_DEPLOY))
-        api_containers(r);
-    else if (!strcmp(what, "logs") && need_scope(r, s, AUTH_DEPLOY))
-        api_logs(r);
-    else if (!strcmp(what, "tokens") && need_scope(r, s, AUTH_ADMIN))
-        api_tokens(r);
-    else if (!r->done)
-        http_respond_error(r, 404, "NotFoundError", "no such dashboard endpoint", NULL);
+        return;
+    }
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (!strcmp(what, routes[i].name)) {
+            if (need_scope(r, s, routes[i].scope))
+                routes[i].fn(r);
+            return;
+        }
+    http_respond_error(r, 404, "NotFoundError", "no such dashboard endpoint", NULL);
 }
 
 void http_dash_handle(struct http_req *r)

@@ -70,8 +70,9 @@ void http_respond(struct http_req *r, int status, const char *ctype, const char 
 /* Starts an endless answer to r (server-sent events: status 200, content type ctype, no
  * length): its head goes out now, http_stream_send adds to it, and the connection closes after
  * it (no request after r on the connection is read). It ends when the client goes away (on_gone)
- * or with http_stream_end. */
-void http_stream_begin(struct http_req *r, const char *ctype);
+ * or with http_stream_end. false when it could not start (out of memory): r is answered and
+ * freed. */
+bool http_stream_begin(struct http_req *r, const char *ctype);
 /* Sends n more bytes of r's endless answer. false (nothing sent) while the client has not taken
  * what was sent before (over HTTP_OUT_HIGH unsent): a slow reader misses events. */
 bool http_stream_send(struct http_req *r, const char *p, size_t n);
