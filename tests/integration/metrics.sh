@@ -73,6 +73,10 @@ begin "Authorization: Bearer ID:SECRET (a Prometheus scrape config) works too"
 http -H "Authorization: Bearer $TOKEN_ID:$TOKEN_SECRET" "$H/metrics"
 expect_eq "$CODE" 200 "Bearer"
 expect_eq "$(value 'skiff_http_requests_total{code="200"}')" 3 "the earlier scrape counted"
+http -H "Authorization: Bearer $TOKEN_ID:$TOKEN_SECRET" "$H/api/v1/apps/my-shared-app/square/stats"
+expect_eq "$CODE" 200 "Bearer on the JSON API too"
+http -H "Authorization: Basic $TOKEN_ID:$TOKEN_SECRET" "$H/api/v1/apps/my-shared-app/square/stats"
+expect_eq "$CODE" 401 "not another scheme"
 
 begin "a call-scope token may scrape"
 ok token new --scope call
