@@ -101,7 +101,18 @@ $(LIBA): $(COMMON_OBJ) $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/skiffd: $(SERVER_OBJ) $(COMMON_OBJ)
+# The dashboard's assets (src/server/dashboard/), compiled into skiffd as byte arrays.
+DASH_ASSETS := $(addprefix src/server/dashboard/,index.html app.js app.css login.html)
+$(BUILD)/gen/dash_assets.c: $(DASH_ASSETS)
+	@mkdir -p $(dir $@)
+	(cd src/server/dashboard && for f in $(notdir $(DASH_ASSETS)); do xxd -i $$f; done) > $@.tmp
+	mv $@.tmp $@
+
+$(BUILD)/obj/gen/dash_assets.o: $(BUILD)/gen/dash_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/bin/skiffd: $(SERVER_OBJ) $(COMMON_OBJ) $(BUILD)/obj/gen/dash_assets.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lhttp_parser -lseccomp -lpthread -lm
 

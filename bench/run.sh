@@ -13,6 +13,9 @@
 # on the --no-sandbox one for a class whose 50 ms of enter work runs in every container or once,
 # in the snapshot template its containers are forked from (BENCH_COLD_N / 4 calls each; the
 # forked starts on the sandboxed server too).
+# Then what collecting metrics costs: bench_skiff's sync and map (no scaling runs) against the
+# first skiffd and a third one started with --no-metrics, alternating, twice each; the better of
+# each pair is reported.
 # Then the web endpoints (bench_http.sh) and the Python side against Celery and Dask
 # (bench_python.sh). Stops the servers on exit.
 set -euo pipefail
@@ -150,6 +153,45 @@ if [[ $sandboxed -gt 0 ]]; then
 else
     echo "  sandboxed container      not measured: $(grep -m1 -o 'containers run as plain processes.*' "$tmp/skiffd.log")"
 fi
+
+echo
+echo "running skiff with and without metrics (sync and map, twice each, alternating)..."
+mport=$(free_port)
+"$build/bin/skiffd" --no-metrics --data "$tmp/data-nometrics" --listen "127.0.0.1:$mport" \
+    --http "127.0.0.1:$(free_port)" >"$tmp/skiffd-nometrics.log" 2>&1 </dev/null &
+pids+=($!)
+nometrics_pid=$!
+wait_port "$mport" "${pids[-1]}" "skiffd --no-metrics"
+SKIFF_SERVER=127.0.0.1:$mport "$build/bin/skiff" deploy "$src/bench/apps/trivial.c" >/dev/null
+# The servers' CPU time (clock ticks) over the same work: steadier than wall-clock figures on a
+# busy machine.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_on=0 cpu_off=0
+for round in 1 2; do
+    t=$(ticks "$skiffd_pid")
+    "$build/bench/bench_skiff" --n "$n" --payload "$payload" --scaling 0 >"$tmp/on$round.txt"
+    cpu_on=$((cpu_on + $(ticks "$skiffd_pid") - t))
+    t=$(ticks "$nometrics_pid")
+    SKIFF_SERVER=127.0.0.1:$mport "$build/bench/bench_skiff" --n "$n" --payload "$payload" \
+        --scaling 0 >"$tmp/off$round.txt"
+    cpu_off=$((cpu_off + $(ticks "$nometrics_pid") - t))
+done
+best() { # KEY lower|higher FILES...: the best value of KEY over the files
+    local key=$1 how=$2
+    shift 2
+    for f in "$@"; do value "$f" "$key"; done | sort -g | { [[ $how == lower ]] && head -n 1 || tail -n 1; }
+}
+printf '%-34s %12s %12s %-9s %9s\n' "metrics cost" "without" "with" "unit" "with/w-o"
+for spec in "sync round trip, p50:sync_p50_us:lower:us" "map (N tasks, results collected):map_per_s:higher:results/s"; do
+    IFS=: read -r label key how unit <<<"$spec"
+    off=$(best "$key" "$how" "$tmp/off1.txt" "$tmp/off2.txt")
+    on=$(best "$key" "$how" "$tmp/on1.txt" "$tmp/on2.txt")
+    printf '%-34s %12s %12s %-9s %8sx\n' "$label" "$off" "$on" "$unit" \
+        "$(awk -v a="$on" -v b="$off" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')"
+done
+printf '%-34s %12s %12s %-9s %8sx\n' "server CPU over the same work" "$cpu_off" "$cpu_on" "ticks" \
+    "$(awk -v a="$cpu_on" -v b="$cpu_off" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')"
+echo "  target (issue 11): under 2% (sync p50 at most 1.02x, map at least 0.98x)"
 
 echo
 "$src/bench/bench_http.sh" "$build" || echo "bench: bench_http.sh failed" >&2

@@ -27,6 +27,9 @@ packages=(
     coreutils procps           # timeout, mktemp; ps/pgrep in tests
     iproute2                   # ss: the tests' free-port check
     groff-base                 # tests render the man pages
+    xxd                        # the dashboard's assets compiled into skiffd
+    prometheus                 # tests: promtool check metrics
+    chromium                   # tests: a headless browser drives the dashboard
     python3-dev                # the Python package's extension (skiff._skiff)
     python3-pytest             # the Python tests (tests/python/)
     python3-flask              # a Python test app serves Flask (wsgi_app)

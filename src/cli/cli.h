@@ -137,6 +137,7 @@ int cmd_volume(struct cli *cli, int argc, char **argv);
 int cmd_graph(struct cli *cli, int argc, char **argv);
 int cmd_logs(struct cli *cli, int argc, char **argv);
 int cmd_url(struct cli *cli, int argc, char **argv);
+int cmd_dashboard(struct cli *cli, int argc, char **argv);
 int cmd_completion(struct cli *cli, int argc, char **argv);
 
 /* A function named on the command line: APP FUNCTION, or APP Cls.method of an instance with the

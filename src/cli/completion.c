@@ -40,6 +40,7 @@ static const struct {
     {"token", "new list revoke", "--scope --expires"},
     {"secret", "create list delete", "--from-env --force"},
     {"volume", "create list delete put get ls", ""},
+    {"dashboard", "", "--url"},
     {"completion", "bash", ""},
 };
 

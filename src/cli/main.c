@@ -62,6 +62,7 @@ static const char usage_text[] =
     "  volume get NAME REMOTE_PATH LOCAL_FILE|-\n"
     "                                       copy a file out of a volume\n"
     "  volume ls NAME [PATH]                list a volume's directory\n"
+    "  dashboard [--url]                    print (and open) a one-time dashboard login URL\n"
     "  completion bash                      a bash completion script\n"
     "\n"
     "A class method is FUNCTION Cls.method, with --param NAME=JSON for its parameters.\n"
@@ -94,6 +95,7 @@ static const struct command commands[] = {
     {"graph", cmd_graph},
     {"logs", cmd_logs},
     {"url", cmd_url},
+    {"dashboard", cmd_dashboard},
     {"completion", cmd_completion},
     {"run", cmd_run},
 };

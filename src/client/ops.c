@@ -160,6 +160,11 @@ int client_token_list(skiff_client *c, skiff_value **reply, skiff_error *err)
     return request(c, OP_TOKEN_LIST, NULL, 0, 0, reply, err);
 }
 
+int client_dashboard_login(skiff_client *c, skiff_value **reply, skiff_error *err)
+{
+    return request(c, OP_DASHBOARD_LOGIN, NULL, 0, 0, reply, err);
+}
+
 int client_token_revoke(skiff_client *c, const char *token_id, skiff_error *err)
 {
     if (!token_id || !id_valid(token_id, "tk"))

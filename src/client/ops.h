@@ -49,6 +49,9 @@ int client_stats(skiff_client *c, const char *app, const char *function, const s
  * does not know; SKIFF_ERR_AUTH without an admin token. */
 int client_token_new(skiff_client *c, const char *scope, int64_t expires_ms, skiff_value **reply,
                      skiff_error *err);
+/* DASHBOARD_LOGIN. Reply: code (a one-time login code), http (the server's HTTP HOST:PORT).
+ * SKIFF_ERR_AUTH without a deploy or admin token. */
+int client_dashboard_login(skiff_client *c, skiff_value **reply, skiff_error *err);
 /* TOKEN_LIST. Reply: tokens [{token_id, scope, created, expires, expired, last_used}]. */
 int client_token_list(skiff_client *c, skiff_value **reply, skiff_error *err);
 /* TOKEN_REVOKE of a "tk-" id (SKIFF_ERR_INVALID for anything else, before sending).

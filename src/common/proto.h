@@ -60,6 +60,8 @@ enum proto_op {
     OP_VOLUME_PUT = 66,    /* name, path, data, offset, last -> size */
     OP_VOLUME_GET = 67,    /* name, path, offset, length -> data, size */
     OP_VOLUME_LS = 68,     /* name[, path] -> entries [{name, type, size, mtime}] */
+    /* the dashboard (70 and up) */
+    OP_DASHBOARD_LOGIN = 70, /* -> code, http (a one-time dashboard login code; HOST:PORT) */
 
     /* server <-> container (on the container's private socket, no rid) */
     OP_W_READY = 40, /* worker -> server: container_id, pid */

@@ -59,6 +59,7 @@ struct fn_config {
 };
 
 struct app;
+struct metrics_fn;
 
 /*
  * Functions, classes and pools. A plain function is its own pool: its queue and containers are
@@ -96,6 +97,7 @@ struct function {
     uint64_t start_retry_at;     /* loop ms of the next start after a failure; 0: none due */
     struct template *tmpl;       /* pools of a snapshot class: its template, or NULL */
     int tmpl_broken;             /* the version whose template failed: its starts are plain */
+    struct metrics_fn *mx;       /* its counters (metrics.c), or NULL before the first */
     struct list_node app_link;
 };
 

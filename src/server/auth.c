@@ -313,6 +313,13 @@ struct auth_token *auth_login(const char *id, const char *secret, const char **w
     return t;
 }
 
+struct auth_token *auth_ref(struct auth_token *t)
+{
+    if (t)
+        t->refs++;
+    return t;
+}
+
 void auth_release(struct auth_token *t)
 {
     if (!t || --t->refs > 0)

@@ -63,6 +63,8 @@ int auth_adopt_token(const char *id, const char *secret);
  * auth_release), or NULL with *why saying why ("is unknown or its secret is wrong", "expired");
  * the caller logs it with auth_log_refused. */
 struct auth_token *auth_login(const char *id, const char *secret, const char **why);
+/* Takes another reference to t (NULL: nothing); returns t. */
+struct auth_token *auth_ref(struct auth_token *t);
 /* Drops a reference (NULL: nothing). */
 void auth_release(struct auth_token *t);
 /* NULL while t may be used, else why not ("was revoked", "has expired"). */

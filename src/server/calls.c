@@ -16,6 +16,7 @@
  * and nobody attached. GET, OUTPUTS and CALL_INFO of a call not in memory read the store.
  */
 #include "calls.h"
+#include "metrics.h"
 #include "calls_int.h"
 
 #include <stdarg.h>
@@ -251,6 +252,7 @@ struct call *calls__call_new(struct function *fn, struct function *pool, enum ca
         return NULL;
     }
     kids_add(call);
+    metrics_call_new(call);
     return call;
 }
 
@@ -695,6 +697,7 @@ void calls_input_done(struct input *in, enum call_status status, const char *res
         in->err.message = mem_strdup(err->message ? err->message : "");
         in->err.traceback = err->traceback ? mem_strdup(err->traceback) : NULL;
     }
+    metrics_input_done(call->fn, in->status);
     call->n_final++;
     if (in->status != ST_SUCCESS)
         call->n_failed++;
@@ -1082,6 +1085,11 @@ static enum call_status call_status(const struct call *call)
     if (!calls__complete(call))
         return call->n_final || call->n_live ? ST_RUNNING : ST_PENDING;
     return call->n_failed ? ST_FAILURE : ST_SUCCESS;
+}
+
+enum call_status calls_status_of(const struct call *call)
+{
+    return call_status(call);
 }
 
 void calls_info(struct conn *c, uint64_t rid, const char *call_id)

@@ -245,5 +245,7 @@ const struct list_node *calls_children(const char *parent);
 
 const char *calls_status_name(enum call_status st);
 const char *calls_kind_name(enum call_kind k);
+/* The status CALL_INFO shows for call (in memory). */
+enum call_status calls_status_of(const struct call *call);
 
 #endif

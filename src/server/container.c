@@ -28,6 +28,7 @@
 #include "common/proto.h"
 #include "conn.h"
 #include "logs.h"
+#include "metrics.h"
 #include "sandbox.h"
 #include "secrets.h"
 #include "sched.h"
@@ -140,6 +141,7 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         int64_t pid = 0;
         wire_get_int(m, "pid", &pid);
         log_debug("container %s ready (pid %d)", ct->id, (int)pid);
+        metrics_container_ready(ct);
         sched_container_ready(ct);
         return;
     }
@@ -675,6 +677,7 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
     ct->version = apps_owner(fn)->version;
     ct->state = CT_STARTING;
     ct->started = store_now_ms();
+    ct->start_ns = uv_hrtime();
     list_init(&ct->fn_link);
     list_init(&ct->held);
     list_init(&ct->dirty_link);
@@ -755,6 +758,7 @@ struct container *container_start(uv_loop_t *loop, const struct container_env *e
             output_done(ct, i);
     }
     list_push(&all, &ct->all_link);
+    metrics_container_started(ct);
     if (conn_start(ct->conn) < 0)
         container_kill(ct, "its socket could not be read");
     log_debug("container %s started for %s.%s v%d (pid %d%s)", ct->id, fn->app->name, fn->name,

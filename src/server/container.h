@@ -40,7 +40,8 @@ struct container {
     int version; /* the deployment whose code it runs */
     enum container_state state;
     int pid;
-    int64_t started; /* unix ms */
+    int64_t started;   /* unix ms */
+    uint64_t start_ns; /* uv_hrtime at its start, until it is ready (metrics.c) */
     uv_process_t proc;
     struct conn *conn; /* its socket; NULL once closed */
     uv_timer_t timer;  /* the earliest deadline of what it holds, or the idle window */

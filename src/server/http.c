@@ -33,6 +33,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "http_req.h"
+#include "metrics.h"
 
 /* conn.h (not included: its conn_close would clash with this file's). */
 bool conn_make_room(void);
@@ -68,7 +69,8 @@ struct http_conn {
     size_t body_limit; /* of cur's body, set once its headers are complete */
     char field[32];    /* the header name being read (cut: only short names matter) */
     size_t field_len;
-    char *value_to; /* where the current header's value goes, or NULL */
+    char *value_to;   /* where the current header's value goes, or NULL */
+    size_t value_cap; /* its size */
     size_t value_len;
     int fail; /* status to answer when the parser stops on our limit */
     bool in_field;
@@ -439,12 +441,17 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
                        : !strcmp(hc->field, "x-skiff-token-secret") ? r->token_secret
                        : !strcmp(hc->field, "expect")               ? r->expect
                        : !strcmp(hc->field, "content-type")         ? r->content_type
+                       : !strcmp(hc->field, "authorization")        ? r->authorization
+                       : !strcmp(hc->field, "cookie")               ? r->cookie
+                       : !strcmp(hc->field, "x-skiff-csrf")         ? r->csrf
                                                                     : NULL;
+        hc->value_cap = hc->value_to == r->cookie ? sizeof r->cookie : sizeof r->token_id;
     }
     if (!hc->value_to)
         return 0;
-    /* The targets are 128 bytes; a longer value is no valid token: keep it empty. */
-    if (hc->value_len + n >= sizeof r->token_id) {
+    /* The targets are 128 bytes (the cookie 512); a longer value is no valid token: keep it
+     * empty. */
+    if (hc->value_len + n >= hc->value_cap) {
         hc->value_to[0] = '\0';
         hc->value_to = NULL;
         return 0;
@@ -480,9 +487,24 @@ static size_t body_limit(struct http_req *r)
     return own ? own : opts.body_max;
 }
 
+/* "Authorization: Bearer ID:SECRET" (what a Prometheus scrape config sends) stands for the two
+ * X-Skiff-Token headers when those are absent. */
+static void bearer(struct http_req *r)
+{
+    if (r->token_id[0] || r->token_secret[0] || strncasecmp(r->authorization, "Bearer ", 7))
+        return;
+    const char *v = r->authorization + 7, *colon = strchr(v, ':');
+    if (!colon || (size_t)(colon - v) >= sizeof r->token_id)
+        return;
+    memcpy(r->token_id, v, (size_t)(colon - v));
+    r->token_id[colon - v] = '\0';
+    snprintf(r->token_secret, sizeof r->token_secret, "%s", colon + 1);
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct http_conn *hc = p->data;
+    bearer(hc->cur);
     /* Checked before a byte of the body is kept: from Content-Length at once, and while a
      * chunked body streams in (the buffer's max). */
     hc->body_limit = body_limit(hc->cur);
@@ -556,10 +578,7 @@ static void dispatch(struct http_req *r)
     else if (!strncmp(r->path, "/api/", 5))
         http_api_handle(r);
     else
-        http_respond_error(r, 404, "NotFoundError",
-                           "no such path: web endpoints are under /web/, "
-                           "the JSON API under /api/v1/",
-                           NULL);
+        http_dash_handle(r);
 }
 
 static int on_message_complete(http_parser *p)
@@ -762,6 +781,7 @@ void http_respond(struct http_req *r, int status, const char *ctype, const char 
     if (r->done)
         return;
     r->done = true;
+    metrics_http(status);
     char head[HTTP_RESP_HEAD];
     bool close = r->close || !r->keep_alive;
     int n = snprintf(head, sizeof head,
@@ -776,6 +796,50 @@ void http_respond(struct http_req *r, int status, const char *ctype, const char 
     }
     if (!hc->closing)
         pump(hc);
+}
+
+bool http_events_begin(struct http_req *r, const char *ctype)
+{
+    struct http_conn *hc = r->hc;
+    char head[HTTP_RESP_HEAD];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
+                     "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n",
+                     ctype);
+    metrics_http(200);
+    r->streaming = true;
+    r->close = true;
+    hc->stop = true; /* nothing after it on this connection */
+    if (n < 0 || (size_t)n >= sizeof head || buf_append(&r->resp, head, (size_t)n) != 0) {
+        http_events_end(r);
+        return false;
+    }
+    if (!hc->closing)
+        pump(hc);
+    return true;
+}
+
+bool http_events_send(struct http_req *r, const char *p, size_t n)
+{
+    struct http_conn *hc = r->hc;
+    if (!r->streaming || r->done || hc->closing || unsent(hc) > HTTP_OUT_HIGH ||
+        r->resp.len > HTTP_OUT_HIGH)
+        return false;
+    if (buf_append(&r->resp, p, n) != 0)
+        return false;
+    pump(hc);
+    return true;
+}
+
+void http_events_end(struct http_req *r)
+{
+    if (r->done)
+        return;
+    r->streaming = false;
+    r->done = true;
+    r->close = true;
+    if (!r->hc->closing)
+        pump(r->hc);
 }
 
 void http_respond_json(struct http_req *r, int status, const char *json)
@@ -1021,6 +1085,11 @@ int http_json_body(struct http_req *r, skiff_value **out, skiff_error *err)
 
 struct auth_token *http_token(struct http_req *r)
 {
+    if (!r->token_id[0] && !r->token_secret[0] && r->cookie[0]) {
+        struct auth_token *t = http_dash_session_token(r);
+        if (t)
+            return t;
+    }
     if (!r->token_id[0] || !r->token_secret[0]) {
         http_respond_error(r, 401, "AuthError",
                            "no token: send the headers X-Skiff-Token-Id and X-Skiff-Token-Secret",
@@ -1171,4 +1240,5 @@ void http_close(void)
     while (!list_empty(&all_conns))
         conn_close(container_of(all_conns.next, struct http_conn, all_link));
     http_web_close();
+    http_dash_close();
 }

@@ -16,6 +16,8 @@
 
 #include "apps.h"
 
+struct auth_token;
+
 /* A label is at most 63 characters (a DNS label): longer defaults are cut to 56 + "-" + 6 hex. */
 #define HTTP_LABEL_MAX 63
 
@@ -42,6 +44,15 @@ void http_close(void);
 void http_label(const char *app, const char *function, const char *label,
                 char out[HTTP_LABEL_MAX + 1]);
 /* The URL of fn into out when fn is a web endpoint and HTTP is on: true; false otherwise. */
+/* A one-time dashboard login code (hex, into code of size >= 65) for token t, whose reference
+ * it takes (http_dash.c). 0 or -1. */
+int http_dash_new_code(struct auth_token *t, char *code, size_t size);
+/* How long a dashboard login code stays good (seconds; default 300). */
+void http_dash_set_code_ttl(double seconds);
+/* The HTTP address HOST:PORT being served, or NULL (http.c). */
+const char *http_addr(void);
+/* Drops the dashboard's codes and sessions (shutdown, before the tokens are freed). */
+void http_dash_close(void);
 bool http_web_url(const struct function *fn, char *out, size_t size);
 /* Checks the web endpoints among a deploy of app (fns[0..n)): every label well formed and not
  * claimed twice, within the deploy or by a live endpoint of another app. NULL when fine, else

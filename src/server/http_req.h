@@ -35,9 +35,12 @@ struct http_req {
     struct buf body;    /* the request body (capped at the server's body limit) */
     char token_id[128]; /* X-Skiff-Token-Id, or "" */
     char token_secret[128];
-    char expect[128];       /* the Expect header, or "" */
-    char content_type[128]; /* the Content-Type header, or "" (raw web endpoints see it) */
-    bool keep_alive;        /* the client wants the connection kept */
+    char expect[128];        /* the Expect header, or "" */
+    char content_type[128];  /* the Content-Type header, or "" (raw web endpoints see it) */
+    char authorization[128]; /* the Authorization header ("Bearer ID:SECRET"), or "" */
+    char cookie[512];        /* the Cookie header, or "" (the dashboard's session) */
+    char csrf[128];          /* X-Skiff-CSRF (the dashboard's actions), or "" */
+    bool keep_alive;         /* the client wants the connection kept */
     bool trusted;   /* carries a valid token (checked with the headers, for the body limit) */
     bool done;      /* answered: resp holds the bytes to send */
     bool streaming; /* http_stream_begin'd: resp holds the chunks not yet sent */
@@ -71,6 +74,17 @@ const char *http_addr(void);
  * Out of memory: the connection is closed instead. */
 void http_respond(struct http_req *r, int status, const char *ctype, const char *body, size_t len,
                   const char *extra_headers);
+/* Starts an endless answer to r (server-sent events: status 200, content type ctype, no
+ * length): its head goes out now, http_events_send adds to it, and the connection closes after
+ * it (no request after r on the connection is read). It ends when the client goes away (on_gone)
+ * or with http_events_end. false when it could not start (out of memory): r is answered and
+ * freed. (The JSON API's NDJSON streams, which end, are http_stream_* below.) */
+bool http_events_begin(struct http_req *r, const char *ctype);
+/* Sends n more bytes of r's endless answer. false (nothing sent) while the client has not taken
+ * what was sent before (over HTTP_OUT_HIGH unsent): a slow reader misses events. */
+bool http_events_send(struct http_req *r, const char *p, size_t n);
+/* Ends r's endless answer: the connection closes once it is sent. */
+void http_events_end(struct http_req *r);
 /* Answers with a JSON body (a NUL-terminated text). */
 void http_respond_json(struct http_req *r, int status, const char *json);
 /* Answers with the error body {"error": {"type", "message", "traceback"?}} and status. */
@@ -140,6 +154,11 @@ size_t http_web_max_body(const char *path);
 /* Route handlers: answer r (whose path starts with their prefix). */
 void http_web_handle(struct http_req *r);
 void http_api_handle(struct http_req *r);
+/* /metrics, the dashboard (/, /login, /dashboard/...): http_dash.c. */
+void http_dash_handle(struct http_req *r);
+/* The token of r's dashboard session cookie (a new reference), or NULL: none, expired, or (for
+ * a method other than GET and HEAD) without its CSRF header. */
+struct auth_token *http_dash_session_token(struct http_req *r);
 /* Shutdown of the web module (http_close, after the connections): drops the kept results. */
 void http_web_close(void);
 

@@ -31,6 +31,7 @@
 #include "common/hmap.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/prom.h"
 #include "common/proto.h"
 #include "common/value.h"
 #include "conn.h"
@@ -591,4 +592,50 @@ static void load(void)
     }
     if (n)
         log_info("loaded %zu log lines kept from before the restart", n);
+}
+
+int64_t logs_seq(void)
+{
+    return next_seq;
+}
+
+int logs_json(struct buf *b, const char *app, const char *input_id, size_t max_lines)
+{
+    struct app_logs *a = hmap_get(&by_app, app);
+    int rc = buf_append(b, "{\"lines\":[", 10);
+    size_t n = 0, skip = 0;
+    struct list_node *node, *t;
+    if (a) {
+        list_for_each_safe(node, t, &a->lines)
+        {
+            const struct line *l = container_of(node, struct line, link);
+            n += !input_id[0] || !strcmp(input_id, l->input_id);
+        }
+        skip = n > max_lines ? n - max_lines : 0;
+        bool first = true;
+        list_for_each_safe(node, t, &a->lines)
+        {
+            const struct line *l = container_of(node, struct line, link);
+            if (rc || (input_id[0] && strcmp(input_id, l->input_id)))
+                continue;
+            if (skip) {
+                skip--;
+                continue;
+            }
+            rc = prom_printf(b, "%s{\"seq\":%lld,\"ts\":%.3f,\"container_id\":\"%s\",\"input_id\":",
+                             first ? "" : ",", (long long)l->seq, (double)l->ts / 1000,
+                             l->container_id);
+            first = false;
+            rc = rc ? rc
+                    : prom_json_string(b, l->input_id[0] ? l->input_id : NULL, strlen(l->input_id));
+            rc = rc ? rc
+                    : prom_printf(b, ",\"stream\":\"%s\",\"function\":",
+                                  l->stream == 2 ? "stderr" : "stdout");
+            rc = rc ? rc : prom_json_string(b, l->function, strlen(l->function));
+            rc = rc ? rc : buf_append(b, ",\"text\":", 8);
+            rc = rc ? rc : prom_json_string(b, l->text, l->len);
+            rc = rc ? rc : buf_append(b, "}", 1);
+        }
+    }
+    return rc ? rc : buf_append(b, "]}", 2);
 }

@@ -54,4 +54,12 @@ void logs_stream_ended(struct container *ct, int stream);
 void logs_request(struct conn *c, uint64_t rid, const char *app, const char *function,
                   const char *params_key, bool follow, int64_t tail);
 
+/* Appends {"lines": [{seq, ts (unix s), container_id, input_id, stream, function, text}]} of
+ * the last max_lines kept lines of app (those of input input_id only, unless it is ""), oldest
+ * first, to b: the dashboard's log view. 0 or a buf error. */
+/* The sequence number the next captured line will get (it grows with every line). */
+int64_t logs_seq(void);
+struct buf;
+int logs_json(struct buf *b, const char *app, const char *input_id, size_t max_lines);
+
 #endif

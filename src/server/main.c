@@ -30,6 +30,7 @@
 #include "container.h"
 #include "http.h"
 #include "logs.h"
+#include "metrics.h"
 #include "proto.h"
 #include "sandbox.h"
 #include "secrets.h"
@@ -55,6 +56,7 @@ struct options {
     size_t payload_max;
     double web_limit;
     double http_timeout;
+    double login_code_ttl;
     size_t http_max_body;
     struct conn_limits conn;
     struct sandbox_opts sandbox;
@@ -67,7 +69,8 @@ static const char usage[] =
     "              [--no-sandbox] [--container-memory MIB] [--container-cpu CORES]\n"
     "              [--container-pids N] [--container-uid UID] [--web-limit SECONDS]\n"
     "              [--http-timeout SECONDS] [--http-max-body BYTES] [--hello-timeout SECONDS]\n"
-    "              [--idle-timeout SECONDS] [--max-unauth N]\n"
+    "              [--idle-timeout SECONDS] [--max-unauth N] [--login-code-ttl SECONDS]\n"
+    "              [--no-metrics]\n"
     "       skiffd --check DIR\n"
     "\n"
     "Runs the skiff server in the foreground (logs on stderr; SIGTERM or SIGINT stop it).\n"
@@ -90,6 +93,10 @@ static const char usage[] =
     "  --max-unauth N       protocol clients without an accepted HELLO at once; a new one\n"
     "                       closes the oldest (default: a quarter of the open files limit,\n"
     "                       at most 1024)\n"
+    "  --login-code-ttl SECONDS  how long a dashboard login code of `skiff dashboard` stays\n"
+    "                       good (default 300)\n"
+    "  --no-metrics         collect no metrics (GET /metrics answers 404; the dashboard shows\n"
+    "                       no figures): for measuring what collecting costs\n"
     "  --retention SECONDS  how long results of spawned calls are kept (default 7 days)\n"
     "  --max-payload BYTES  largest argument or result payload (default 64 MiB)\n"
     "  --worker PATH        the container runtime (default: skiff-worker beside skiffd)\n"
@@ -130,6 +137,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->payload_max = PROTO_PAYLOAD_MAX;
     o->web_limit = DEFAULT_WEB_LIMIT;
     o->http_timeout = DEFAULT_HTTP_TIMEOUT;
+    o->login_code_ttl = 300;
     o->http_max_body = DEFAULT_HTTP_MAX_BODY;
     o->conn = (struct conn_limits){CONN_HELLO_TIMEOUT, CONN_IDLE_TIMEOUT, 0, CONN_OUT_HIGH};
     o->sandbox.pids = SANDBOX_DEFAULT_PIDS;
@@ -151,6 +159,10 @@ static int parse_args(int argc, char **argv, struct options *o)
         }
         if (!strcmp(a, "--no-sandbox")) {
             o->sandbox.disabled = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-metrics")) {
+            metrics_disable();
             continue;
         }
         if (i + 1 >= argc) {
@@ -180,6 +192,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             *d = strtod(v, &end);
             if (*end || end == v || !(*d >= 0.001) || *d > 86400) {
                 fprintf(stderr, "skiffd: %s wants seconds from 0.001 to 86400\n", a);
+                return -1;
+            }
+        } else if (!strcmp(a, "--login-code-ttl")) {
+            o->login_code_ttl = strtod(v, &end);
+            if (*end || end == v || !(o->login_code_ttl >= 0.001) || o->login_code_ttl > 86400) {
+                fprintf(stderr, "skiffd: --login-code-ttl wants seconds from 0.001 to 86400\n");
                 return -1;
             }
         } else if (!strcmp(a, "--hello-timeout") || !strcmp(a, "--idle-timeout")) {
@@ -470,6 +488,8 @@ int main(int argc, char **argv)
                                                      ? frame_max
                                                      : PROTO_CODE_MAX + PROTO_FRAME_OVERHEAD};
     logs_init(loop);
+    if (metrics_init(loop) < 0)
+        return 1;
     if (calls_init(loop, o.retention, o.payload_max) < 0 ||
         sched_init(loop, worker, o.listen, o.payload_max, frame_max) < 0 || schedule_init(loop) < 0)
         return 1;
@@ -495,6 +515,7 @@ int main(int argc, char **argv)
         o.http_max_body = o.payload_max;
     struct http_options http = {o.http,          o.http_timeout, o.web_limit,
                                 o.http_max_body, o.payload_max,  strangers};
+    http_dash_set_code_ttl(o.login_code_ttl);
     if (strcmp(o.http, "off") && http_start(loop, &http) < 0)
         return 1;
 
@@ -523,6 +544,7 @@ int main(int argc, char **argv)
     calls_shutdown();
     auth_shutdown();
     logs_shutdown();
+    metrics_shutdown();
     uv_close((uv_handle_t *)&prepare_h, NULL);
     uv_close((uv_handle_t *)&check_h, NULL);
     uv_close((uv_handle_t *)&sigterm_h, NULL);
@@ -532,6 +554,7 @@ int main(int argc, char **argv)
     schedule_deinit();
     calls_deinit();
     logs_deinit();
+    metrics_deinit();
     apps_deinit();
     auth_deinit();
     store_close();

@@ -983,6 +983,31 @@ static void token_revoke(struct conn *c, struct wire_msg *m)
         conn_ok(c, m->rid);
 }
 
+/* DASHBOARD_LOGIN: a one-time code for the dashboard's login URL; the session it opens acts
+ * with this connection's token. */
+static void dashboard_login(struct conn *c, struct wire_msg *m)
+{
+    const char *addr = http_addr();
+    if (!addr) {
+        conn_error(c, m->rid, SKIFF_ERR_INVALID,
+                   "the server runs without HTTP (--http off): there is no dashboard");
+        return;
+    }
+    char code[80];
+    struct auth_token *t = auth_ref(c->token);
+    if (http_dash_new_code(t, code, sizeof code) < 0) {
+        auth_release(t);
+        conn_error(c, m->rid, SKIFF_ERR_INTERNAL, "the server could not make a login code");
+        return;
+    }
+    log_info("%s: token %s asked for a dashboard login code", c->peer, auth_id(c->token));
+    struct wire_writer w;
+    wire_begin(&w, conn_out(c), OP_OK, m->rid, 2);
+    wire_str(&w, "code", code);
+    wire_str(&w, "http", addr);
+    wire_end(&w);
+}
+
 /* What each operation needs (docs/security.md, "Tokens"): the least scope, and whether it names
  * a call (call_id), which a container token may only do for calls it made. Operations not in
  * the table need admin. */
@@ -1022,6 +1047,7 @@ static const struct {
     [OP_VOLUME_PUT] = {"VOLUME_PUT", AUTH_DEPLOY, false},
     [OP_VOLUME_GET] = {"VOLUME_GET", AUTH_DEPLOY, false},
     [OP_VOLUME_LS] = {"VOLUME_LS", AUTH_DEPLOY, false},
+    [OP_DASHBOARD_LOGIN] = {"DASHBOARD_LOGIN", AUTH_DEPLOY, false},
 };
 
 /* True if c's token may do m; otherwise replies AuthError (and closes the connection when the
@@ -1117,6 +1143,9 @@ static void on_frame(struct conn *c, struct wire_msg *m)
         return;
     case OP_TOKEN_REVOKE:
         token_revoke(c, m);
+        return;
+    case OP_DASHBOARD_LOGIN:
+        dashboard_login(c, m);
         return;
     case OP_CALL_INFO:
         call_info(c, m);

@@ -1936,3 +1936,26 @@ bool sandbox_enabled(void)
 {
     return S.enabled;
 }
+
+void sandbox_usage(const struct sandbox *sb, long long *memory_bytes, long long *cpu_us)
+{
+    *memory_bytes = *cpu_us = -1;
+    for (int i = 0; sb && i < S.nhier && i < sb->ndirs; i++) {
+        char path[PATH_MAX], text[512];
+        enum hier_kind k = S.hier[i].kind;
+        if ((k == H_V2 || k == H_MEMORY) &&
+            path_fmt(path, "%s/%s", sb->dirs[i],
+                     k == H_V2 ? "memory.current" : "memory.usage_in_bytes") &&
+            read_file(path, text, sizeof text) > 0)
+            *memory_bytes = atoll(text);
+        if (k == H_V2 && path_fmt(path, "%s/cpu.stat", sb->dirs[i]) &&
+            read_file(path, text, sizeof text) > 0) {
+            const char *u = strstr(text, "usage_usec ");
+            if (u)
+                *cpu_us = atoll(u + 11);
+        }
+        if (k == H_CPU && path_fmt(path, "%s/cpuacct.usage", sb->dirs[i]) &&
+            read_file(path, text, sizeof text) > 0)
+            *cpu_us = atoll(text) / 1000; /* nanoseconds */
+    }
+}

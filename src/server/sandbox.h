@@ -125,6 +125,9 @@ long sandbox_oom_kills(const struct sandbox *sb);
 int sandbox_memory_mib(const struct sandbox *sb);
 /* Kills every process of the sandbox (SIGKILL). Its exit callback follows. */
 void sandbox_kill(struct sandbox *sb);
+/* The memory (bytes) and CPU time (microseconds) sb's cgroup has used so far, each -1 when it
+ * cannot be read (sb NULL: a plain process, or a container forked into its template's). */
+void sandbox_usage(const struct sandbox *sb, long long *memory_bytes, long long *cpu_us);
 /* Releases a sandbox after its exit callback (closes its handle, removes its cgroup). */
 void sandbox_free(struct sandbox *sb);
 

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "container.h"
+#include "metrics.h"
 #include "secrets.h"
 #include "template.h"
 #include "volumes.h"
@@ -729,6 +730,7 @@ void sched_container_output(struct container *ct, uint32_t slot, int kind, const
     fn->avg_ms = fn->avg_ms > 0 ? fn->avg_ms + ((double)took - fn->avg_ms) / 16 : (double)took;
     if (fn->avg_ms <= 0)
         fn->avg_ms = 0.01; /* sub-millisecond: the loop clock does not see it */
+    metrics_input_ran(in->call->fn, took);
     container_take_back(ct, in);
     fn->n_running--;
     if (kind == 1) {

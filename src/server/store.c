@@ -16,6 +16,7 @@
 #include "calls.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "metrics.h"
 
 static sqlite3 *db;
 
@@ -577,12 +578,14 @@ void store_flush(void)
     n_recs = cap_recs = 0;
 
     int64_t now = store_now_ms();
+    uint64_t t0 = uv_hrtime();
     int rc = step(st[S_BEGIN]);
     for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
         rc = exec_rec(&batch[i], now);
     if (rc == SQLITE_OK)
         rc = step(st[S_COMMIT]);
     bool ok = rc == SQLITE_OK;
+    metrics_store_commit((double)(uv_hrtime() - t0) / 1e9);
     if (!ok) {
         log_error("store: commit of %zu writes failed: %s", n, sqlite3_errstr(rc));
         step(st[S_ROLLBACK]);

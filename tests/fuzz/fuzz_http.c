@@ -67,6 +67,26 @@ void http_web_close(void)
 {
 }
 
+void http_dash_close(void)
+{
+}
+
+void metrics_http(int status)
+{
+    (void)status;
+}
+
+struct auth_token *http_dash_session_token(struct http_req *r)
+{
+    (void)r;
+    return NULL;
+}
+
+void http_dash_handle(struct http_req *r)
+{
+    http_respond_error(r, 404, "NotFoundError", "no such path", NULL);
+}
+
 static volatile unsigned read_sink;
 
 /* Requests left unanswered by a handler ("wait" in the path): answered at the end, in reverse. */

@@ -14,20 +14,7 @@ deploy examples/web.c
 deploy examples/square.c
 deploy examples/jobs.c
 
-H="http://127.0.0.1:$HTTP_PORT"
-TOKEN_ID=$(sed -n 's/^token_id *= *"\(.*\)"/\1/p' "$HOME/.skiff.toml")
-TOKEN_SECRET=$(sed -n 's/^token_secret *= *"\(.*\)"/\1/p' "$HOME/.skiff.toml")
-AUTH=(-H "X-Skiff-Token-Id: $TOKEN_ID" -H "X-Skiff-Token-Secret: $TOKEN_SECRET")
-
-# http ARGS...: curl; sets RC, OUT (the body) and CODE (the status).
-CODE=""
-http() {
-    RC=0
-    curl -s -o "$T/body" -w '%{http_code}' "$@" >"$T/code" 2>"$T/err" </dev/null || RC=$?
-    OUT=$(cat "$T/body" 2>/dev/null || true)
-    CODE=$(cat "$T/code")
-    ERR=$(cat "$T/err")
-}
+http_setup # H, TOKEN_ID, TOKEN_SECRET, AUTH, and http ARGS... (sets RC, OUT, CODE, ERR)
 
 # raw REQUEST_BYTES: sends the bytes on a new connection and prints everything the server sends
 # back until it closes (at most 10 s).

@@ -311,3 +311,21 @@ json_field() {
         fi
     fi
 }
+
+# http_setup: H (the server's HTTP base URL), TOKEN_ID, TOKEN_SECRET and AUTH (curl's token
+# headers) from ~/.skiff.toml, and the function `http ARGS...` (curl; sets RC, OUT = the body,
+# CODE = the status). After start_server.
+http_setup() {
+    H="http://127.0.0.1:$HTTP_PORT"
+    TOKEN_ID=$(sed -n 's/^token_id *= *"\(.*\)"/\1/p' "$HOME/.skiff.toml")
+    TOKEN_SECRET=$(sed -n 's/^token_secret *= *"\(.*\)"/\1/p' "$HOME/.skiff.toml")
+    AUTH=(-H "X-Skiff-Token-Id: $TOKEN_ID" -H "X-Skiff-Token-Secret: $TOKEN_SECRET")
+    CODE=""
+    http() {
+        RC=0
+        curl -s -o "$T/body" -w '%{http_code}' "$@" >"$T/code" 2>"$T/err" </dev/null || RC=$?
+        OUT=$(cat "$T/body" 2>/dev/null || true)
+        CODE=$(cat "$T/code")
+        ERR=$(cat "$T/err")
+    }
+}
