@@ -270,9 +270,10 @@ static void pump(struct http_conn *hc)
 {
     while (!list_empty(&hc->queue)) {
         struct http_req *r = container_of(hc->queue.next, struct http_req, link);
-        if (!r->done) {
-            /* A stream at the head sends what it has so far. */
-            if (r->streaming && r->resp.len) {
+        if (!r->done || r->dispatching) {
+            /* A stream at the head sends what it has so far. (An answered request whose
+             * handler still runs waits: the handler may still read it.) */
+            if (!r->done && r->streaming && r->resp.len) {
                 if (buf_append(&hc->out, r->resp.data, r->resp.len) != 0) {
                     conn_close_soon(hc);
                     break;
@@ -593,7 +594,14 @@ static int on_message_complete(http_parser *p)
     hc->n_queued++;
     uv_timer_stop(&hc->timer);
     bool keep = r->keep_alive;
-    dispatch(r); /* may answer, and free r, at once */
+    /* The handler may answer at once; r is freed only after it returns (pump skips it
+     * meanwhile), so a handler may still read r after answering. */
+    r->dispatching = true;
+    dispatch(r);
+    if (hc->closing)
+        return -1; /* r went with the connection */
+    r->dispatching = false;
+    pump(hc);
     if (hc->closing)
         return -1;
     if (hc->n_queued >= HTTP_PIPELINE || unsent(hc) > HTTP_OUT_HIGH || !keep) {

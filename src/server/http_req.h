@@ -41,11 +41,12 @@ struct http_req {
     char cookie[512];        /* the Cookie header, or "" (the dashboard's session) */
     char csrf[128];          /* X-Skiff-CSRF (the dashboard's actions), or "" */
     bool keep_alive;         /* the client wants the connection kept */
-    bool trusted;   /* carries a valid token (checked with the headers, for the body limit) */
-    bool done;      /* answered: resp holds the bytes to send */
-    bool streaming; /* http_stream_begin'd: resp holds the chunks not yet sent */
-    bool http10;    /* an HTTP/1.0 request: a stream is sent as it is, ended by closing */
-    bool close;     /* close the connection after this answer */
+    bool trusted;     /* carries a valid token (checked with the headers, for the body limit) */
+    bool done;        /* answered: resp holds the bytes to send */
+    bool dispatching; /* its handler is running: not freed until it returns, even if answered */
+    bool streaming;   /* http_stream_begin'd: resp holds the chunks not yet sent */
+    bool http10;      /* an HTTP/1.0 request: a stream is sent as it is, ended by closing */
+    bool close;       /* close the connection after this answer */
     struct buf resp;
     /* handler state */
     struct call_listener listener;
