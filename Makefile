@@ -1,7 +1,7 @@
 # skiff: build, test, benchmark, install.
 #
 #   make            build everything into build/ (bin/, lib/, include/ like an install)
-#   make test       install Debian packages if missing, build, run the whole suite
+#   make test       install Debian packages if missing, check the format, build, run the whole suite
 #   make test-sanitize   the suite again, built with AddressSanitizer + UBSan (build-san/)
 #   make demo       build, start skiffd on a temporary data dir, deploy the examples, call them
 #   make bench      benchmarks side by side with Gearman
@@ -208,6 +208,7 @@ $(BUILD)/bench/bench_gearman: bench/bench_gearman.c bench/bench.h
 examples: $(EXAMPLE_CLIENTS)
 
 test: setup
+	$(MAKE) format-check
 	$(MAKE) all-tests
 	scripts/run-tests.sh $(BUILD)
 	$(MAKE) test-sanitize
@@ -253,7 +254,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 format-check:
-	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' 2>/dev/null || find src include tests examples bench -name '*.[ch]')
 
 clean:
 	rm -rf build build-san

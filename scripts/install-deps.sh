@@ -27,6 +27,7 @@ packages=(
     coreutils procps           # timeout, mktemp; ps/pgrep in tests
     iproute2                   # ss: the tests' free-port check
     groff-base                 # tests render the man pages
+    clang-format               # make test checks the C sources' format (make format-check)
     xxd                        # the dashboard's assets compiled into skiffd
     prometheus                 # tests: promtool check metrics
     chromium                   # tests: a headless browser drives the dashboard

@@ -45,7 +45,8 @@ extern PyTypeObject Client_Type, Function_Type, Call_Type, MapIter_Type, GenIter
 /* --- module.c --- */
 /* Sets the Python exception for a libskiff failure (rc, err): skiff.exception's class of the
  * code, the user's own type for SKIFF_ERR_USER (a builtin, or "module.Class" of a module
- * already imported, else RemoteError), the remote traceback as a note and as .remote_traceback. Returns NULL. */
+ * already imported, else RemoteError), the remote traceback as a note and as .remote_traceback.
+ * Returns NULL. */
 PyObject *pyskiff_raise(int rc, const skiff_error *err);
 /* The exception object pyskiff_raise would raise (a new reference; never NULL unless out of
  * memory). */

@@ -2,9 +2,9 @@
  * schedule.h - functions that run on their own: `.period_s = N` and `.cron = "m h dom mon dow"`.
  *
  * Each scheduled function (a live plain function of a running app, not an ephemeral one, whose
- * configuration has period_s or cron) has a libuv timer. When it is due, the server makes a spawned call of the
- * function with no arguments (calls_start): a durable call like any other, so it shows in the
- * logs, the call graph and the stats, and gets the function's timeout and retries. The rules
+ * configuration has period_s or cron) has a libuv timer. When it is due, the server makes a spawned
+ * call of the function with no arguments (calls_start): a durable call like any other, so it shows
+ * in the logs, the call graph and the stats, and gets the function's timeout and retries. The rules
  * (docs/app-sdk.md, "Schedules"):
  *   - a period schedule runs every period_s seconds counted from the deploy that set it, a cron
  *     schedule at each matching minute (UTC);
