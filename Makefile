@@ -97,9 +97,14 @@ $(LIB): $(COMMON_OBJ) $(CLIENT_OBJ) $(WORKER_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -shared $(LDFLAGS_ALL) -Wl,-soname,libskiff.so -o $@ $^ $(PKG_LIBS) -ldl -lpthread
 
+# The static library is one relocatable object whose internal (hidden) symbols are made local,
+# so that only the public skiff_ API is global and nothing clashes with a user's own names
+# (buf_init, mem_alloc, wire_* ...). tests/integration/symbols.sh checks it.
 $(LIBA): $(COMMON_OBJ) $(CLIENT_OBJ)
-	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	@mkdir -p $(dir $@) $(BUILD)/obj
+	$(CC) -r -nostdlib -o $(BUILD)/obj/libskiff-static.o $^
+	objcopy --localize-hidden $(BUILD)/obj/libskiff-static.o
+	rm -f $@ && ar rcs $@ $(BUILD)/obj/libskiff-static.o
 
 # The dashboard's assets (src/server/dashboard/), compiled into skiffd as byte arrays.
 DASH_ASSETS := $(addprefix src/server/dashboard/,index.html app.js app.css login.html)
