@@ -16,6 +16,7 @@ bad=$(nm -g --defined-only "$SKIFF_BUILD/lib/libskiff.a" | awk 'NF == 3 { print 
 begin "a static client with its own buf_init and mem_alloc links and runs"
 cat >"$T/clash.c" <<'C'
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <skiff/skiff.h>
 
@@ -31,11 +32,14 @@ int main(void)
         return 1;
     char *json = skiff_value_to_json(v);
     printf("%s %d\n", json, buf_init());
+    free(json);
     skiff_value_free(v);
     return 0;
 }
 C
 read -r -a libs <<<"$(pkg-config --libs libuv msgpack sqlite3 jansson libcrypto)"
+# The sanitizer pass's library needs the sanitizers' runtimes.
+[[ -n ${SKIFF_SANITIZE:-} && ${SKIFF_SANITIZE:-} != 0 ]] && libs+=(-fsanitize=address,undefined)
 run_cmd cc -std=c11 -I"$SKIFF_BUILD/include" -o "$T/clash" "$T/clash.c" "$SKIFF_BUILD/lib/libskiff.a" \
     "${libs[@]}" -lpthread -ldl
 [[ $RC -eq 0 ]] || { show_last; fail "linking a client with its own buf_init against libskiff.a failed"; }
