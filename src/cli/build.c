@@ -367,15 +367,14 @@ int build_prepare(struct app_build *b, const char *path)
 
 /* --- running the tools ------------------------------------------------------------------------ */
 
-/* Runs argv with stdout into out_file (or the user's stdout when NULL) and stderr into
- * err_file. Returns the exit status (0-255) or -1 (could not run, killed: said on stderr). */
-static int run_tool(char *const *argv, const char *out_file, const char *err_file)
+int build_run(char *const *argv, const char *out_file, const char *err_file)
 {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     if (out_file)
         posix_spawn_file_actions_addopen(&fa, 1, out_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (err_file)
+        posix_spawn_file_actions_addopen(&fa, 2, err_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid;
     int e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -438,7 +437,7 @@ static int pkg_flags(const struct app_build *b, const char *which, char **out)
         return -1;
     }
     argv[n] = NULL;
-    int st = run_tool(argv, of, ef);
+    int st = build_run(argv, of, ef);
     mem_free(names);
     if (st != 0 || build_read_file(of, OUTPUT_MAX, out, NULL) < 0) {
         show_output(b, ef);
@@ -461,7 +460,7 @@ static int pkg_check(const struct app_build *b)
     int rc = 0;
     for (char *tok = strtok(names, " "); tok && rc == 0; tok = strtok(NULL, " ")) {
         char *argv[] = {"pkg-config", "--exists", tok, NULL};
-        int st = run_tool(argv, "/dev/null", ef);
+        int st = build_run(argv, "/dev/null", ef);
         if (st == 0)
             continue;
         rc = -1;
@@ -526,7 +525,7 @@ static int compile_one(struct app_build *b, const char *prefix, size_t i, char *
     argv[n++] = "-o";
     argv[n++] = obj;
     argv[n] = NULL;
-    int st = run_tool(argv, NULL, ef);
+    int st = build_run(argv, NULL, ef);
     mem_free(copy);
     show_output(b, ef);
     if (st != 0) {
@@ -569,7 +568,7 @@ static int link_all(struct app_build *b, const char *prefix, char *libs)
         return -1;
     }
     argv[n] = NULL;
-    int st = run_tool(argv, NULL, ef);
+    int st = build_run(argv, NULL, ef);
     mem_free(copy);
     mem_free(objs);
     show_output(b, ef);

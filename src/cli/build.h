@@ -51,6 +51,11 @@ int build_compile(struct app_build *b, const char *prefix);
  * directory read as the user's files. Leaves text as it is when out of memory. */
 void build_tidy(const struct app_build *b, char **text);
 
+/* Runs argv[0] (from $PATH) with stdout into out_file and stderr into err_file (each NULL: the
+ * user's own) and waits. Returns its exit status (0-255), or -1 when it could not run or died
+ * of a signal (said on stderr). */
+int build_run(char *const *argv, const char *out_file, const char *err_file);
+
 /* Reads the file at path, at most max bytes, into *out (mem_alloc'd, NUL-terminated; the NUL
  * is not counted in *len, which may be NULL). 0, or -1 with errno (EFBIG: over max). */
 int build_read_file(const char *path, size_t max, char **out, size_t *len);

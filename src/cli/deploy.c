@@ -89,28 +89,6 @@ static int find_prefix(char *out, size_t size)
     return 0;
 }
 
-/* Runs argv[0] from $PATH with the same stdio and waits. Returns its exit status (0-255), or -1
- * if it could not run or died of a signal (explained on stderr). */
-static int run_wait(char *const *argv)
-{
-    pid_t pid;
-    int e = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
-    if (e != 0) {
-        fprintf(stderr, "skiff deploy: cannot run %s: %s\n", argv[0], strerror(e));
-        return -1;
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    if (WIFSIGNALED(status)) {
-        fprintf(stderr, "skiff deploy: %s was killed by signal %d (%s)\n", argv[0],
-                WTERMSIG(status), strsignal(WTERMSIG(status)));
-        return -1;
-    }
-    return WEXITSTATUS(status);
-}
-
 /* Puts the skiff package under prefix first on PYTHONPATH (and keeps python3 from writing
  * __pycache__ next to the user's files). CLI_OK or CLI_FAILED. */
 static int python_env(const char *prefix)
@@ -157,7 +135,7 @@ static int bundle(const char *prefix, const char *src, const char *name, struct 
                     name ? "--name" : NULL,
                     (char *)name,
                     NULL};
-    int st = run_wait(argv);
+    int st = build_run(argv, NULL, NULL);
     if (st != 0) {
         if (st > 0)
             fprintf(stderr, "skiff deploy: bundling the Python app %s failed\n", src);
