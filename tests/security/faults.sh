@@ -30,6 +30,22 @@ for kind in text short op slot; do
 done
 expect_contains "$(cat "$SERVER_LOG")" "sent a malformed message" "the server log"
 
+begin "a 60 MB frame of nils on the container's socket: cut off, memory bounded"
+hwm_kb() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVER_PID/status"; }
+base=$(hwm_kb)
+t0=$SECONDS
+expect_exit 1 call sec-faults garbage '"nils"'
+peak=$(hwm_kb)
+log "  VmHWM $((base / 1024)) -> $((peak / 1024)) MiB (+$(((peak - base) / 1024)) MiB) for the frame"
+expect_contains "$ERR" "RemoteError" "nils: the error type"
+expect_contains "$ERR" "sent a malformed message" "nils: the error says why"
+expect_contains "$ERR" "msgpack objects" "nils: the error names the limit"
+[[ $((SECONDS - t0)) -lt $(scaled 30) ]] || fail "nils took $((SECONDS - t0)) s"
+# The frame itself is kept while it arrives (60 MB); decoding it once cost 1.4 GB more.
+[[ $((peak - base)) -lt $((200 * 1024 * SLOW)) ]] || fail "VmHWM grew by $(((peak - base) / 1024)) MiB"
+ok call sec-faults ping
+expect_eq "$OUT" '"pong"' "a call after the frame of nils"
+
 begin "garbage before the container is ready fails the call, not a loop of containers"
 deploy tests/security/apps/faults_init.c
 t0=$SECONDS
