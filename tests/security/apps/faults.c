@@ -11,6 +11,8 @@
  *                     (valid msgpack, dense: one object per byte)
  *   long_line(n)      prints one line of n 'x' bytes, then "after" on its own line
  *   count(n, ms)      generator: yields 0 .. n-1, sleeping ms before each
+ *   burst(n)          generator, 4 inputs at once: yields 0 .. n-1 as fast as it can (items pile up
+ *                     while another thread writes: the largest legitimate W_OUTPUTS frames)
  *   sleep_for(s)      sleeps s seconds; returns s
  *   ping()            returns "pong"
  */
@@ -138,6 +140,17 @@ static int count(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_FUNCTION(count, .signature = "n:int, ms:float", .generator = true);
+
+static int burst(skiff_ctx *ctx, skiff_value **out)
+{
+    (void)out;
+    int64_t n = skiff_arg_int(ctx, "n");
+    for (int64_t i = 0; i < n; i++)
+        if (skiff_yield(ctx, skiff_value_int(i)) < 0)
+            return -1;
+    return 0;
+}
+SKIFF_FUNCTION(burst, .signature = "n:int", .generator = true, .max_inputs = 4);
 
 static int sleep_for(skiff_ctx *ctx, skiff_value **out)
 {
