@@ -174,6 +174,8 @@ int wire_msg_parse(struct wire_msg *m, const char *body, size_t n)
         max = n / WIRE_BYTES_PER_OBJECT + WIRE_OBJECTS_FREE;
         max = max < WIRE_OBJECTS_MAX ? max : WIRE_OBJECTS_MAX;
     }
+    if (m->objects_max && max > m->objects_max)
+        max = m->objects_max;
     long r = codec_scan(body, n, max, CODEC_MAX_DEPTH, NULL);
     if (r == CODEC_SCAN_TOO_MANY)
         return -2;

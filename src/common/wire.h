@@ -70,18 +70,31 @@ struct wire_msg {
      * and 24 MB, however the frame is built. Protocol frames carry payloads as bin, far below
      * that density. */
     bool budget;
+    /* When non-zero (frames from containers), a frame may hold at most that many msgpack objects
+     * whatever its length (WIRE_CONTAINER_OBJECTS_MAX). */
+    size_t objects_max;
 };
 
 #define WIRE_BYTES_PER_OBJECT 2
 #define WIRE_OBJECTS_FREE 4096
 #define WIRE_OBJECTS_MAX (1u << 20)
 
+/* Container frames carry results and items as bin payloads (one object each, whatever their
+ * size), so their objects are counted per frame, not per byte: a worker puts at most
+ * WIRE_OUTPUTS_MAX entries in one W_OUTPUTS frame (each at most 7 objects: a failure), and the
+ * server refuses a container frame of more than WIRE_CONTAINER_OBJECTS_MAX objects (its parsed
+ * form then costs at most 12 MB, however the frame is built: a 60 MB frame of nils once cost
+ * 1.5 GB). */
+#define WIRE_OUTPUTS_MAX (1u << 16)
+#define WIRE_CONTAINER_OBJECTS_MAX (8u * WIRE_OUTPUTS_MAX)
+
 /* 0 or -1 (out of memory). */
 int wire_msg_init(struct wire_msg *m);
 void wire_msg_deinit(struct wire_msg *m);
 /* Parses a frame body. 0, or -1 if it is not exactly one msgpack map with an integer op (the
  * connection should then be dropped: the peer does not speak the protocol), or -2 when m->budget
- * is set and the frame holds more objects than it allows (nothing was allocated). */
+ * is set and the frame holds more objects than it allows, or more than m->objects_max (nothing
+ * was allocated). */
 int wire_msg_parse(struct wire_msg *m, const char *body, size_t n);
 
 /* Field access: each returns true and writes its out parameter only when key is present with

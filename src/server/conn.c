@@ -309,6 +309,11 @@ static bool frame_start_ok(const char *p, size_t n)
     return true;
 }
 
+/* Why a container frame over its object budget is refused (it names WIRE_CONTAINER_OBJECTS_MAX). */
+static const char container_too_many[] =
+    "a frame of more than 524288 msgpack objects (the decoding limit of a container frame)";
+_Static_assert(WIRE_CONTAINER_OBJECTS_MAX == 524288, "container_too_many names the limit");
+
 /* Closes c, whose peer sent what no peer may (why, for the log and for on_close). */
 static void cut_off(struct conn *c, const char *why)
 {
@@ -352,6 +357,10 @@ static void consume(struct conn *c)
         const char *body = c->in.data + off + WIRE_HEADER;
         off += WIRE_HEADER + (size_t)len;
         int rc = wire_msg_parse(&c->msg, body, (size_t)len);
+        if (rc == -2 && c->owner) {
+            cut_off(c, container_too_many);
+            return;
+        }
         if (rc < 0 && c->owner) {
             cut_off(c, "a frame that is not a valid message");
             return;
@@ -437,6 +446,7 @@ struct conn *conn_new_pipe(uv_loop_t *loop, const struct conn_ops *ops, void *ow
     }
     c->h.handle.data = c;
     snprintf(c->peer, sizeof c->peer, "container");
+    c->msg.objects_max = WIRE_CONTAINER_OBJECTS_MAX;
     return c;
 }
 

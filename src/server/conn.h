@@ -111,7 +111,9 @@ size_t conn_unauth_count(void);
 int conn_listen(uv_loop_t *loop, const char *addr, const struct conn_ops *ops, size_t max_frame);
 
 /* A conn over a new uv_pipe_t for a child process's socket (pass &c->h.pipe to uv_spawn with
- * UV_CREATE_PIPE); start reading with conn_start after the spawn. NULL when out of memory. */
+ * UV_CREATE_PIPE); start reading with conn_start after the spawn. Its frames may hold at most
+ * WIRE_CONTAINER_OBJECTS_MAX msgpack objects: a bigger one is cut off (on_close sees c->error).
+ * NULL when out of memory. */
 struct conn *conn_new_pipe(uv_loop_t *loop, const struct conn_ops *ops, void *owner,
                            size_t max_frame);
 /* Starts reading. 0 or a negative libuv error. */

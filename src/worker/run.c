@@ -31,8 +31,8 @@
  * Outputs are packed straight into one pending frame (prefix with a 32-bit array count patched
  * at flush time; values behind a bin32 header patched after encoding) so nothing is copied. A
  * flush swaps the pending buffer with a spare one and writes it outside the lock, so threads
- * keep appending. A frame never exceeds the frame limit: an entry that would push it over is
- * sent in the next frame.
+ * keep appending. A frame never exceeds the frame limit nor WIRE_OUTPUTS_MAX entries: an entry
+ * that would push it over is sent in the next frame.
  *
  * A batched function (max_batch_size) takes up to max_batch_size queued inputs at once, waiting
  * at most wait_ms for more (exec.c calls the function once with the lists). An input cancelled
@@ -293,11 +293,13 @@ static bool out_open(struct worker *w)
 }
 
 /* Counts the entry that starts at `at` in pending (out locked). When it pushed the frame over the
- * limit, the entries before it are sent first and it starts the next frame. */
+ * limit (bytes, or WIRE_OUTPUTS_MAX entries: the server's object budget of a container frame),
+ * the entries before it are sent first and it starts the next frame. */
 static void out_commit(struct worker *w, size_t at)
 {
     w->count++;
-    if (w->count == 1 || w->pending.len - WIRE_HEADER <= w->frame_max)
+    if (w->count == 1 ||
+        (w->pending.len - WIRE_HEADER <= w->frame_max && w->count <= WIRE_OUTPUTS_MAX))
         return;
     out_seal(&w->pending, at, w->count - 1);
     if (write_all(w, w->pending.data, at) < 0)

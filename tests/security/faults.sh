@@ -2,7 +2,9 @@
 # faults.sh - issue 8, faults: failures that are not the function's own error end promptly and
 # say what happened. Garbage a function writes on its container's socket (fd 3) fails the call at
 # once with a RemoteError (not a FunctionTimeoutError after the function's timeout) and the next
-# call runs; a 10 MB log line is kept as its first 16 KiB plus a marker, not as empty lines; a
+# call runs; a 60 MB frame of nils there is refused by the container frame's object budget
+# without growing skiffd's VmHWM by more than the frame, while the biggest real batches (generator
+# items piling up) pass it; a 10 MB log line is kept as its first 16 KiB plus a marker, not as empty lines; a
 # container killed by someone else's signal is logged and its input runs again; a spawned
 # generator read right after kill -9 and a restart gives every item once, in order, and
 # `get --timeout` on an unfinished generator prints what came and exits 124; a store with
@@ -29,6 +31,38 @@ for kind in text short op slot; do
     expect_eq "$OUT" '"pong"' "a call after garbage($kind)"
 done
 expect_contains "$(cat "$SERVER_LOG")" "sent a malformed message" "the server log"
+
+begin "a 60 MB frame of nils on the container's socket: cut off, memory bounded"
+hwm_kb() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVER_PID/status"; }
+base=$(hwm_kb)
+t0=$SECONDS
+expect_exit 1 call sec-faults garbage '"nils"'
+peak=$(hwm_kb)
+log "  VmHWM $((base / 1024)) -> $((peak / 1024)) MiB (+$(((peak - base) / 1024)) MiB) for the frame"
+expect_contains "$ERR" "RemoteError" "nils: the error type"
+expect_contains "$ERR" "sent a malformed message" "nils: the error says why"
+expect_contains "$ERR" "msgpack objects" "nils: the error names the limit"
+[[ $((SECONDS - t0)) -lt $(scaled 30) ]] || fail "nils took $((SECONDS - t0)) s"
+# The frame itself is kept while it arrives (60 MB); decoding it once cost 1.4 GB more.
+[[ $((peak - base)) -lt $((200 * 1024 * SLOW)) ]] || fail "VmHWM grew by $(((peak - base) / 1024)) MiB"
+ok call sec-faults ping
+expect_eq "$OUT" '"pong"' "a call after the frame of nils"
+
+begin "four generators yielding 400,000 items at once: the biggest real batches pass the budget"
+# Items piling up while another thread writes fill W_OUTPUTS frames to the worker's 65,536
+# entries (measured), a quarter of the container frame budget; a worker without that split
+# sends frames over the budget and is cut off.
+cut_before=$(grep -c "sent a malformed message" "$SERVER_LOG")
+ids=()
+for _ in 1 2 3 4; do
+    ok spawn sec-faults burst 400000
+    ids+=("$OUT")
+done
+for id in "${ids[@]}"; do
+    ok get "$id" --timeout "$(scaled 60)"
+    expect_eq "$(printf '%s\n' "$OUT" | grep -c .)" 400000 "items of $id"
+done
+expect_eq "$(grep -c "sent a malformed message" "$SERVER_LOG")" "$cut_before" "containers cut off"
 
 begin "garbage before the container is ready fails the call, not a loop of containers"
 deploy tests/security/apps/faults_init.c

@@ -412,7 +412,8 @@ TEST(torture_build)
 }
 
 /* A client's frame holds at most one object per WIRE_BYTES_PER_OBJECT bytes beyond
- * WIRE_OBJECTS_FREE when the reader sets a budget; a count that lies is refused either way. */
+ * WIRE_OBJECTS_FREE when the reader sets a budget; a count that lies is refused either way; a
+ * container's frame at most objects_max objects. */
 TEST(object_budget)
 {
     size_t n = 3 * WIRE_OBJECTS_FREE;
@@ -434,6 +435,11 @@ TEST(object_budget)
     ASSERT_EQ_INT(wire_msg_parse(&m, b.data, b.len), -2);
     m.budget = false;
     ASSERT_EQ_INT(wire_msg_parse(&m, "\x82\xa2op\x0c\xa1x\xdd\xff\xff\xff\xff", 11), -1);
+    /* A container's cap counts objects whatever the length: n + 5 of them here. */
+    m.objects_max = n + 5;
+    ASSERT_EQ_INT(wire_msg_parse(&m, b.data, b.len), 0);
+    m.objects_max = n + 4;
+    ASSERT_EQ_INT(wire_msg_parse(&m, b.data, b.len), -2);
     wire_msg_deinit(&m);
     buf_deinit(&b);
 }

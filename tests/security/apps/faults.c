@@ -7,9 +7,12 @@
  *                     "text" a line of text; "short" a frame header announcing 4,096 bytes of
  *                     which only a few follow (the frame never completes); "op" a well-formed
  *                     message of an unknown operation; "slot" an output for an input slot the
- *                     container was never given
+ *                     container was never given; "nils" one 60 MB frame {op: [nil x 60M]}
+ *                     (valid msgpack, dense: one object per byte)
  *   long_line(n)      prints one line of n 'x' bytes, then "after" on its own line
  *   count(n, ms)      generator: yields 0 .. n-1, sleeping ms before each
+ *   burst(n)          generator, 4 inputs at once: yields 0 .. n-1 as fast as it can (items pile up
+ *                     while another thread writes: the largest legitimate W_OUTPUTS frames)
  *   sleep_for(s)      sleeps s seconds; returns s
  *   ping()            returns "pong"
  */
@@ -23,6 +26,8 @@
 #include <skiff/app.h>
 
 SKIFF_APP("sec-faults");
+
+#define WIRE_LEN 4 /* the frame header: the body length, big-endian */
 
 static void sleep_ms(double ms)
 {
@@ -71,7 +76,30 @@ static int garbage(skiff_ctx *ctx, skiff_value **out)
         write_all(3, op, sizeof op);
     else if (!strcmp(kind, "slot"))
         write_all(3, slot, sizeof slot);
-    else
+    else if (!strcmp(kind, "nils")) {
+        /* {op: array32 of N nils}: starts as a message, parses as msgpack, N + 4 objects. */
+        size_t n = 60u << 20, len = 9 + n;
+        unsigned char *p = malloc(WIRE_LEN + len);
+        if (!p)
+            return skiff_raise(ctx, "MemoryError", "out of memory");
+        unsigned char head[] = {(unsigned char)(len >> 24),
+                                (unsigned char)(len >> 16),
+                                (unsigned char)(len >> 8),
+                                (unsigned char)len,
+                                0x81,
+                                0xa2,
+                                'o',
+                                'p',
+                                0xdd,
+                                (unsigned char)(n >> 24),
+                                (unsigned char)(n >> 16),
+                                (unsigned char)(n >> 8),
+                                (unsigned char)n};
+        memcpy(p, head, sizeof head);
+        memset(p + sizeof head, 0xc0, n);
+        write_all(3, p, WIRE_LEN + len);
+        free(p);
+    } else
         return skiff_raise(ctx, "ValueError", "garbage(%s): unknown kind", kind);
     /* Give the server time to read it before the worker's own output follows. */
     sleep_ms(500);
@@ -112,6 +140,17 @@ static int count(skiff_ctx *ctx, skiff_value **out)
     return 0;
 }
 SKIFF_FUNCTION(count, .signature = "n:int, ms:float", .generator = true);
+
+static int burst(skiff_ctx *ctx, skiff_value **out)
+{
+    (void)out;
+    int64_t n = skiff_arg_int(ctx, "n");
+    for (int64_t i = 0; i < n; i++)
+        if (skiff_yield(ctx, skiff_value_int(i)) < 0)
+            return -1;
+    return 0;
+}
+SKIFF_FUNCTION(burst, .signature = "n:int", .generator = true, .max_inputs = 4);
 
 static int sleep_for(skiff_ctx *ctx, skiff_value **out)
 {
