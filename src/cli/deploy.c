@@ -15,7 +15,9 @@
  * skiff._deploy` (the package at <prefix>/lib/python3/dist-packages) imports it and writes a zip
  * of the file and the modules it imports from its own directory; step 2 is the same (skiff-worker
  * re-runs itself in python3 for a bundle), and the bundle is the code sent. --name NAME names an
- * unnamed `App()` (`skiff run`).
+ * unnamed `App()` (`skiff run`). --ephemeral sends DEPLOY's `ephemeral` and keeps the connection
+ * open until standard input ends: `skiff run APP.py` holds its app that way, a pipe from the
+ * Python process on stdin, so the app goes when that process does, however it ends.
  *
  * `skiff run APP.c FUNCTION [ARG...]` builds and describes a C app the same way, then deploys it
  * ephemerally (DEPLOY's `ephemeral`: the server stops and removes it when the connection that
@@ -32,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,8 +54,8 @@ extern char **environ;
 #define NAME_MAX_LEN 63
 
 static const char deploy_usage[] =
-    "usage: skiff deploy APP.c|DIR [--name-check]\n"
-    "       skiff deploy APP.py [--name-check] [--name APP]\n"
+    "usage: skiff deploy APP.c|DIR [--name-check] [--ephemeral]\n"
+    "       skiff deploy APP.py [--name-check] [--name APP] [--ephemeral]\n"
     "\n"
     "Compiles APP.c, or every .c file in DIR (its headers found there too), into a shared\n"
     "object with $CC (else cc) against skiff's headers and library and the libraries named by\n"
@@ -65,6 +68,9 @@ static const char deploy_usage[] =
     "Prints {\"app\", \"app_id\", \"version\", \"functions\": [{\"name\", \"function_id\"}]}.\n"
     "--name-check compiles and checks the app and function names without deploying, and\n"
     "prints the definitions that would be deployed.\n"
+    "--ephemeral deploys the app for as long as standard input stays open (`skiff run`): after\n"
+    "printing, it waits for the end of its input, ignoring Ctrl-C, and the server removes the\n"
+    "app when this command's connection closes, also if it is killed.\n"
     "Exit status: 0 success; 1 compiling, describing or deploying failed; 2 usage.\n";
 
 /* The install prefix of the running binary: the parent of the directory holding it. */
@@ -330,9 +336,24 @@ static int read_code(const char *path, char **data, size_t *len)
     return CLI_FAILED;
 }
 
-/* Sends the deploy and prints {app, app_id, version, functions}. */
+/* Waits for the end of standard input (or a read error), ignoring Ctrl-C: the process that
+ * started `skiff deploy --ephemeral` ends the app's life by closing the pipe, or by exiting. */
+static void hold_until_eof(void)
+{
+    signal(SIGINT, SIG_IGN);
+    char buf[256];
+    for (;;) {
+        ssize_t k = read(0, buf, sizeof buf);
+        if (k == 0 || (k < 0 && errno != EINTR))
+            return;
+    }
+}
+
+/* Sends the deploy and prints {app, app_id, version, functions}. ephemeral: deploys it for as
+ * long as standard input stays open: standard output is closed after the reply (so a reader
+ * knows the app is there) and the connection is kept until then (hold_until_eof). */
 static int send_deploy(struct cli *cli, const char *app, const skiff_value *fns,
-                       const skiff_value *classes, const char *code, size_t len)
+                       const skiff_value *classes, const char *code, size_t len, bool ephemeral)
 {
     skiff_client *client;
     int rc = cli_connect(cli, &client);
@@ -340,7 +361,9 @@ static int send_deploy(struct cli *cli, const char *app, const skiff_value *fns,
         return rc;
     skiff_error err = SKIFF_ERROR_INIT;
     skiff_value *reply = NULL, *shown = skiff_value_map();
-    if (client_deploy(client, app, code, len, fns, classes, &reply, &err) != SKIFF_OK) {
+    if ((ephemeral
+             ? client_deploy_ephemeral(client, app, code, len, fns, classes, &reply, &err)
+             : client_deploy(client, app, code, len, fns, classes, &reply, &err)) != SKIFF_OK) {
         rc = cli_fail(&err);
     } else if (!shown || skiff_map_set(shown, "app", skiff_value_string(app)) != SKIFF_OK) {
         fputs("skiff: out of memory\n", stderr);
@@ -358,6 +381,13 @@ static int send_deploy(struct cli *cli, const char *app, const skiff_value *fns,
     skiff_value_free(reply);
     skiff_value_free(shown);
     skiff_error_clear(&err);
+    if (rc == CLI_OK && ephemeral && fflush(stdout) == 0) {
+        int nul = open("/dev/null", O_WRONLY | O_CLOEXEC); /* the reader sees the end */
+        if (nul >= 0 && dup2(nul, 1) >= 0)
+            hold_until_eof();
+        if (nul >= 0)
+            close(nul);
+    }
     skiff_client_close(client);
     return rc;
 }
@@ -421,11 +451,12 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
         fputs("skiff: out of memory\n", stderr);
         return CLI_FAILED;
     }
-    struct cli_opt opts[] = {{.name = "--name-check"}, {.name = "--name", .has_value = true}};
+    struct cli_opt opts[] = {
+        {.name = "--name-check"}, {.name = "--name", .has_value = true}, {.name = "--ephemeral"}};
     int npos, rc;
     bool help;
     char why[512];
-    if (cli_getopt(argc, argv, opts, 2, &help, &cli->server, pos, &npos, why, sizeof why) < 0)
+    if (cli_getopt(argc, argv, opts, 3, &help, &cli->server, pos, &npos, why, sizeof why) < 0)
         rc = cli_usage_error(deploy_usage, "%s", why);
     else if (help)
         rc = fputs(deploy_usage, stdout) >= 0 ? CLI_OK : CLI_FAILED;
@@ -458,7 +489,7 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
             rc = print_checked(desc);
         else if (read_code(b.so, &code, &len) == CLI_OK)
             rc = send_deploy(cli, app, skiff_map_get(desc, "functions"),
-                             skiff_map_get(desc, "classes"), code, len);
+                             skiff_map_get(desc, "classes"), code, len, opts[2].count > 0);
     }
     build_free(&b);
     mem_free(code);
@@ -468,9 +499,9 @@ int cmd_deploy(struct cli *cli, int argc, char **argv)
 }
 
 /* `skiff run APP.py [--entrypoint NAME] [ARGS...]`: replaces this process with python3 -m
- * skiff._run (docs/python.md, "skiff run"), which deploys the app under a name of its own with
- * `skiff deploy --name` (SKIFF_CLI: this binary), runs its local entrypoint here and stops the
- * app after, also on Ctrl-C or a failure. */
+ * skiff._run (docs/python.md, "skiff run"), which deploys the app ephemerally under a name of
+ * its own with `skiff deploy --name --ephemeral` (SKIFF_CLI: this binary) held for the run, and
+ * runs its local entrypoint here; the app is removed when the run ends, however it ends. */
 static int run_python(struct cli *cli, int argc, char **argv)
 {
     char prefix[PATH_MAX], self[PATH_MAX];

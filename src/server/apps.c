@@ -917,6 +917,16 @@ static void remove_stored(const char *app_id)
         log_warn("apps: cannot remove %s: %s", dir, strerror(errno));
 }
 
+bool apps_owns(const struct conn *c)
+{
+    if (!n_owned)
+        return false;
+    for (struct app *a = apps_next(NULL); a; a = apps_next(a))
+        if (a->owner == c && !a->stopped)
+            return true;
+    return false;
+}
+
 void apps_conn_closed(struct conn *c)
 {
     if (!n_owned)

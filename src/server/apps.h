@@ -189,6 +189,9 @@ struct app *apps_deploy(const char *name, const void *code, size_t n, const stru
  * directory, its name is free again, and listings no longer show it (calls made to it keep
  * their results). 0, or -1 if unknown. */
 int apps_stop(const char *name);
+/* True when connection c owns a running ephemeral app: it is in progress for the idle timeout
+ * (conn.c), since closing it would remove the app. */
+bool apps_owns(const struct conn *c);
 /* Connection c is closing: the ephemeral apps it deployed are stopped and removed. */
 void apps_conn_closed(struct conn *c);
 

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/proto.h"
+#include "apps.h"
 #include "stream.h"
 
 /* Bytes asked of the kernel per read: large enough that a burst of pipelined frames arrives in
@@ -581,11 +582,13 @@ int conn_listen(uv_loop_t *loop, const char *addr, const struct conn_ops *ops, s
 }
 
 /* True when an authenticated client has nothing in progress: no call, waiter, stream, pending
- * acknowledgement, unsent output or unread request. */
+ * acknowledgement, unsent output, unread request or ephemeral app it deployed (`skiff run`:
+ * closing its connection would remove the app mid-run). */
 static bool idle(const struct conn *c)
 {
     return list_empty(&c->calls) && list_empty(&c->waiters) && list_empty(&c->streams) &&
-           list_empty(&c->acks) && !c->writing && !c->out.len && !c->held && !c->linger;
+           list_empty(&c->acks) && !c->writing && !c->out.len && !c->held && !c->linger &&
+           !apps_owns(c);
 }
 
 static void on_sweep(uv_timer_t *t)

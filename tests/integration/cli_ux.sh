@@ -15,7 +15,7 @@ expect_exit 2 frobnicate
 begin "a usage error: the reason, the usage line and the command's --help"
 expect_exit 2 deploy
 expect_eq "$ERR" "skiff: deploy takes exactly one APP.c, DIR or APP.py
-usage: skiff deploy APP.c|DIR [--name-check]
+usage: skiff deploy APP.c|DIR [--name-check] [--ephemeral]
 see 'skiff deploy --help'" "deploy's usage error"
 expect_exit 2 get
 expect_eq "$(wc -l <<<"$ERR")" 3 "get's usage error lines"

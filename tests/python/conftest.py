@@ -9,6 +9,7 @@ The `server` fixture starts skiffd on free loopback ports with its own data dire
 (skiffd writes ~/.skiff.toml there, which the client and the CLI read), and stops it after the
 file's tests; `deploy(path)` deploys an app with the CLI.
 """
+import json
 import os
 import socket
 import subprocess
@@ -105,6 +106,23 @@ class Server:
         if not os.path.isabs(path):
             path = os.path.join(SRC, path)
         return self.skiff("deploy", path)
+
+
+def run_apps(server, prefix):
+    """The apps listed with names starting with prefix (`skiff run` names them NAME-run-...)."""
+    return [a for a in json.loads(server.skiff("app", "list").stdout)
+            if a["name"].startswith(prefix)]
+
+
+def gone(server, prefix, timeout=20):
+    """True once no app named prefix... is listed: `skiff run` apps are ephemeral, removed by
+    the server as the run's deploying connection closes."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not run_apps(server, prefix):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _forget_client():

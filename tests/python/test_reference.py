@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from conftest import gone, run_apps
+
 REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "reference")
 BUILD = os.path.abspath(os.environ.get("SKIFF_BUILD", "build"))
 PKG = os.path.join(BUILD, "lib", "python3", "dist-packages")
@@ -19,12 +21,6 @@ PKG = os.path.join(BUILD, "lib", "python3", "dist-packages")
 def apps(server):
     server.deploy(os.path.join(REF, "shared_app.py"))
     server.deploy(os.path.join(REF, "job_queue.py"))
-
-
-def run_apps(server, prefix):
-    """The apps `skiff run` deployed under names starting with prefix."""
-    return [a for a in json.loads(server.skiff("app", "list").stdout)
-            if a["name"].startswith(prefix)]
 
 
 def python(code, server):
@@ -53,9 +49,8 @@ def test_lifecycle_class(server):
 def test_cube_across_apps_with_skiff_run(server):
     r = server.skiff("run", os.path.join(REF, "another_app.py"))
     assert "cube(42) = 74088" in r.stdout
-    # The run's app was stopped after.
-    runs = run_apps(server, "another-app-run-")
-    assert runs and all(a["state"] == "stopped" for a in runs), runs
+    # The run's app was ephemeral: removed after.
+    assert gone(server, "another-app-run-")
 
 
 def test_skiff_run_stops_the_app_after_a_failure(server, tmp_path):
@@ -66,8 +61,7 @@ def test_skiff_run_stops_the_app_after_a_failure(server, tmp_path):
     r = server.skiff("run", str(bad), check=False)
     assert r.returncode == 1
     assert "entrypoint failed" in r.stderr
-    runs = run_apps(server, "bad-run-")
-    assert runs and all(a["state"] == "stopped" for a in runs), runs
+    assert gone(server, "bad-run-")
 
 
 def test_flask_job_queue(server):
@@ -110,8 +104,7 @@ def test_skiff_run_stops_the_app_on_ctrl_c(server, tmp_path):
     p.send_signal(2)  # Ctrl-C
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
-    runs = run_apps(server, "slow-run-run-")
-    assert runs and all(a["state"] == "stopped" for a in runs), runs
+    assert gone(server, "slow-run-run-")
 
 
 def test_settings_reach_the_deploy(server, tmp_path):

@@ -4,8 +4,9 @@ Deploys the app for the run's duration under a name of its own (the App's name, 
 plus "-run-" and a random suffix, so a deployed app of the same name is never touched), imports
 the module here with the App renamed to match, and runs its ``@app.local_entrypoint()`` (sync or
 async; ``--ARG VALUE`` pairs become its keyword arguments, converted by its annotations, JSON when unannotated) or, for
-``APP.py::fn``, calls that function remotely and prints the result. The app is stopped after,
-also on Ctrl-C, SIGTERM or a failure. Exit status: 0, 1 a failure (traceback on stderr), 2 usage.
+``APP.py::fn``, calls that function remotely and prints the result. The app is ephemeral: the
+deploying connection lives as long as this process (see deployed), so the server removes the app
+when the run ends for any reason: normally, on Ctrl-C, SIGTERM, a failure, or kill -9. Exit status: 0, 1 a failure (traceback on stderr), 2 usage.
 """
 import asyncio
 import contextlib
@@ -41,16 +42,28 @@ def run_name(app, path):
 
 @contextlib.contextmanager
 def deployed(path, name):
-    """Deploys path as app name for the block, and stops it after."""
-    r = subprocess.run([_cli(), "deploy", path, "--name", name], stdout=subprocess.DEVNULL)
-    if r.returncode != 0:
+    """Deploys path as ephemeral app name for the block: ``skiff deploy --ephemeral`` holds the
+    deploying connection while its standard input, a pipe from this process, stays open, so the
+    server removes the app when the block ends or this process dies in any way (even kill -9)."""
+    holder = subprocess.Popen([_cli(), "deploy", path, "--name", name, "--ephemeral"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    reply = holder.stdout.read()  # ends once the app is deployed, or the command failed
+    holder.stdout.close()
+    try:
+        ok = json.loads(reply).get("app") == name
+    except (ValueError, AttributeError):
+        ok = False
+    if not ok:
+        holder.stdin.close()
+        holder.wait()
         raise SystemExit(1)
     old = signal.signal(signal.SIGTERM, _terminate)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
-        subprocess.run([_cli(), "app", "stop", name], stdout=subprocess.DEVNULL)
+        holder.stdin.close()  # the holder closes its connection: the server removes the app
+        holder.wait()
 
 
 def _terminate(signum, frame):
