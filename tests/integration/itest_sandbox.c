@@ -359,9 +359,11 @@ TEST(cpu_limit_throttles)
     skiff_value *v = call(spin, "[800]");
     double cpu_ms = skiff_value_get_double(v);
     skiff_value_free(v);
-    /* A quarter of a core over 800 ms is 200 ms of cpu time; unthrottled it would be ~800. */
+    /* A quarter of a core over 800 ms is 200 ms of cpu time; unthrottled it would be ~800. The
+     * lower bound only shows it spun at all: on a loaded machine (the sanitizer pass runs two
+     * tests at once) a quarter core can get much less than its quota. */
     ASSERT_LT_INT((int64_t)cpu_ms, 450);
-    ASSERT_GT_INT((int64_t)cpu_ms, 50);
+    ASSERT_GT_INT((int64_t)cpu_ms, 5);
     skiff_function_free(spin);
     skiff_client_close(c);
     itest_server_stop(&own);
