@@ -24,17 +24,8 @@ if [[ -z $wrk || ! -x $nginx ]]; then
     exit 1
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/skiff-bench-http.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-source "$src/scripts/ports.sh"
+source "$src/bench/lib.sh"
+bench_begin skiff-bench-http
 # rps URL: wrk's requests per second at URL (after a 1 s warm-up); non-2xx answers are errors.
 rps() {
     "$wrk" -t2 -c"$conns" -d1s "$1" >/dev/null 2>&1 || true

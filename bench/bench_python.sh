@@ -24,16 +24,8 @@ for need in "$build/bin/skiffd" "$build/bin/skiff" "$redis"; do
     [[ -x $need ]] || { echo "bench_python: $need is missing (scripts/install-deps.sh, make)" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/skiff-pybench.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-source "$src/scripts/ports.sh"
+source "$src/bench/lib.sh"
+bench_begin skiff-pybench
 
 export HOME=$tmp/home PYTHONPATH=$build/lib/python3/dist-packages:$src/bench/python
 mkdir -p "$HOME"

@@ -31,17 +31,8 @@ done
 gearmand=$(command -v gearmand || echo /usr/sbin/gearmand)
 [[ -x $gearmand ]] || { echo "bench: gearmand is missing (scripts/install-deps.sh)" >&2; exit 1; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/skiff-bench.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-source "$src/scripts/ports.sh"
+source "$src/bench/lib.sh"
+bench_begin skiff-bench
 
 gport=$(free_port)
 "$gearmand" -t 0 -p "$gport" -L 127.0.0.1 --log-file="$tmp/gearmand.log" \
